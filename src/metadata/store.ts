@@ -1,0 +1,360 @@
+// MetadataStore: repositories, manifests, tags (with their history) and blob links, over Kysely so the
+// same queries run on SQLite (default, embedded) and PostgreSQL.
+import { Kysely, Migrator, type Transaction } from 'kysely';
+import type { Database } from './schema.js';
+import { migrationProvider, type Dialect } from './migrations.js';
+
+export interface StoredManifest {
+  digest: string;
+  mediaType: string;
+  body: Buffer;
+}
+
+export interface ManifestRecord {
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  subjectDigest: string | null;
+  body: Buffer;
+  blobs: string[];
+  children: string[];
+}
+
+export interface ReferrerRow {
+  digest: string;
+  mediaType: string;
+  artifactType: string | null;
+  size: number;
+  body: Buffer;
+}
+
+export interface TagChange {
+  repository: string;
+  tag: string;
+  oldDigest: string | null;
+  newDigest: string | null;
+  actor: string | null;
+  at: number;
+}
+
+type Db = Kysely<Database> | Transaction<Database>;
+
+export class MetadataStore {
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly dialect: Dialect,
+  ) {}
+
+  async migrate(): Promise<void> {
+    const { error, results } = await new Migrator({ db: this.db, provider: migrationProvider(this.dialect) }).migrateToLatest();
+    if (error) {
+      const failed = results?.find((r) => r.status === 'Error');
+      throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.destroy();
+  }
+
+  // --- repositories ----------------------------------------------------------------------------
+
+  async repositoryId(name: string, db: Db = this.db): Promise<number | null> {
+    const row = await db.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
+    return row ? Number(row.id) : null;
+  }
+
+  async ensureRepository(name: string, db: Db = this.db): Promise<number> {
+    const existing = await this.repositoryId(name, db);
+    if (existing !== null) return existing;
+    await db.insertInto('repositories').values({ name, created_at: Date.now() }).onConflict((oc) => oc.column('name').doNothing()).execute();
+    return (await this.repositoryId(name, db))!;
+  }
+
+  async listRepositories(limit: number | undefined, last: string | undefined): Promise<string[]> {
+    let q = this.db.selectFrom('repositories').select('name').orderBy('name');
+    if (last !== undefined) q = q.where('name', '>', last);
+    if (limit !== undefined) q = q.limit(limit);
+    return (await q.execute()).map((r) => r.name);
+  }
+
+  // --- blobs -----------------------------------------------------------------------------------
+
+  /** Records a committed blob and gives `repository` access to it. */
+  async linkBlob(repository: string, digest: string, size: number): Promise<void> {
+    const now = Date.now();
+    await this.db.transaction().execute(async (trx) => {
+      const repoId = await this.ensureRepository(repository, trx);
+      await trx.insertInto('blobs').values({ digest, size, created_at: now }).onConflict((oc) => oc.column('digest').doNothing()).execute();
+      await trx
+        .insertInto('repository_blobs')
+        .values({ repository_id: repoId, digest, created_at: now })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .execute();
+    });
+  }
+
+  /** Size of a blob `repository` may read, or null. */
+  async linkedBlob(repository: string, digest: string): Promise<{ size: number } | null> {
+    const row = await this.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+      .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+      .select('b.size')
+      .where('r.name', '=', repository)
+      .where('rb.digest', '=', digest)
+      .executeTakeFirst();
+    return row ? { size: Number(row.size) } : null;
+  }
+
+  async blobKnown(digest: string): Promise<{ size: number } | null> {
+    const row = await this.db.selectFrom('blobs').select('size').where('digest', '=', digest).executeTakeFirst();
+    return row ? { size: Number(row.size) } : null;
+  }
+
+  async unlinkBlob(repository: string, digest: string): Promise<boolean> {
+    const repoId = await this.repositoryId(repository);
+    if (repoId === null) return false;
+    const r = await this.db.deleteFrom('repository_blobs').where('repository_id', '=', repoId).where('digest', '=', digest).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  // --- manifests and tags ----------------------------------------------------------------------
+
+  /** Which of `digests` are linked to `repository` as blobs. */
+  async linkedBlobsOf(repository: string, digests: string[]): Promise<Set<string>> {
+    if (digests.length === 0) return new Set();
+    const rows = await this.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+      .select('rb.digest')
+      .where('r.name', '=', repository)
+      .where('rb.digest', 'in', digests)
+      .execute();
+    return new Set(rows.map((r) => r.digest));
+  }
+
+  async manifestsOf(repository: string, digests: string[]): Promise<Set<string>> {
+    if (digests.length === 0) return new Set();
+    const rows = await this.db
+      .selectFrom('manifests as m')
+      .innerJoin('repositories as r', 'r.id', 'm.repository_id')
+      .select('m.digest')
+      .where('r.name', '=', repository)
+      .where('m.digest', 'in', digests)
+      .execute();
+    return new Set(rows.map((r) => r.digest));
+  }
+
+  /**
+   * Stores a manifest and, when `tag` is given, points the tag at it — in one transaction, so a crash
+   * never leaves a tag pointing at a missing manifest. Returns the digest the tag pointed to before.
+   */
+  async putManifest(repository: string, m: ManifestRecord, tag?: string, actor: string | null = null): Promise<{ previous: string | null }> {
+    const now = Date.now();
+    return this.db.transaction().execute(async (trx) => {
+      const repoId = await this.ensureRepository(repository, trx);
+      await trx
+        .insertInto('manifests')
+        .values({
+          repository_id: repoId,
+          digest: m.digest,
+          media_type: m.mediaType,
+          artifact_type: m.artifactType,
+          subject_digest: m.subjectDigest,
+          size: m.body.length,
+          body: m.body,
+          created_at: now,
+        })
+        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
+        .execute();
+      const refs = [
+        ...new Set(m.blobs.map((d) => `blob ${d}`)),
+        ...new Set(m.children.map((d) => `manifest ${d}`)),
+      ].map((k) => {
+        const [kind, target] = k.split(' ') as ['blob' | 'manifest', string];
+        return { repository_id: repoId, manifest_digest: m.digest, kind, target_digest: target };
+      });
+      if (refs.length > 0) {
+        await trx
+          .insertInto('manifest_references')
+          .values(refs)
+          .onConflict((oc) => oc.columns(['repository_id', 'manifest_digest', 'kind', 'target_digest']).doNothing())
+          .execute();
+      }
+      if (tag === undefined) return { previous: null };
+      return this.setTag(trx, repoId, tag, m.digest, actor, now);
+    });
+  }
+
+  private async setTag(trx: Db, repoId: number, tag: string, digest: string, actor: string | null, now: number): Promise<{ previous: string | null }> {
+    const current = await trx.selectFrom('tags').select('digest').where('repository_id', '=', repoId).where('name', '=', tag).executeTakeFirst();
+    if (current?.digest === digest) return { previous: digest };
+    if (current) {
+      await trx.updateTable('tags').set({ digest, updated_at: now }).where('repository_id', '=', repoId).where('name', '=', tag).execute();
+    } else {
+      await trx.insertInto('tags').values({ repository_id: repoId, name: tag, digest, updated_at: now }).execute();
+    }
+    await trx
+      .insertInto('tag_history')
+      .values({ repository_id: repoId, tag, old_digest: current?.digest ?? null, new_digest: digest, actor, at: now })
+      .execute();
+    return { previous: current?.digest ?? null };
+  }
+
+  async manifestByDigest(repository: string, digest: string): Promise<StoredManifest | null> {
+    const row = await this.db
+      .selectFrom('manifests as m')
+      .innerJoin('repositories as r', 'r.id', 'm.repository_id')
+      .select(['m.digest', 'm.media_type', 'm.body'])
+      .where('r.name', '=', repository)
+      .where('m.digest', '=', digest)
+      .executeTakeFirst();
+    return row ? { digest: row.digest, mediaType: row.media_type, body: Buffer.from(row.body) } : null;
+  }
+
+  async manifestByTag(repository: string, tag: string): Promise<StoredManifest | null> {
+    const row = await this.db
+      .selectFrom('tags as t')
+      .innerJoin('repositories as r', 'r.id', 't.repository_id')
+      .innerJoin('manifests as m', (j) => j.onRef('m.repository_id', '=', 't.repository_id').onRef('m.digest', '=', 't.digest'))
+      .select(['m.digest', 'm.media_type', 'm.body'])
+      .where('r.name', '=', repository)
+      .where('t.name', '=', tag)
+      .executeTakeFirst();
+    return row ? { digest: row.digest, mediaType: row.media_type, body: Buffer.from(row.body) } : null;
+  }
+
+  /** Deletes a manifest and every tag pointing at it (each tag deletion recorded). False when absent. */
+  async deleteManifest(repository: string, digest: string, actor: string | null = null): Promise<boolean> {
+    const now = Date.now();
+    return this.db.transaction().execute(async (trx) => {
+      const repoId = await this.repositoryId(repository, trx);
+      if (repoId === null) return false;
+      const tags = await trx.selectFrom('tags').select('name').where('repository_id', '=', repoId).where('digest', '=', digest).execute();
+      for (const t of tags) {
+        await trx.insertInto('tag_history').values({ repository_id: repoId, tag: t.name, old_digest: digest, new_digest: null, actor, at: now }).execute();
+      }
+      await trx.deleteFrom('tags').where('repository_id', '=', repoId).where('digest', '=', digest).execute();
+      await trx.deleteFrom('manifest_references').where('repository_id', '=', repoId).where('manifest_digest', '=', digest).execute();
+      const r = await trx.deleteFrom('manifests').where('repository_id', '=', repoId).where('digest', '=', digest).executeTakeFirst();
+      return Number(r.numDeletedRows) > 0;
+    });
+  }
+
+  async deleteTag(repository: string, tag: string, actor: string | null = null): Promise<boolean> {
+    return this.db.transaction().execute(async (trx) => {
+      const repoId = await this.repositoryId(repository, trx);
+      if (repoId === null) return false;
+      const current = await trx.selectFrom('tags').select('digest').where('repository_id', '=', repoId).where('name', '=', tag).executeTakeFirst();
+      if (!current) return false;
+      await trx.deleteFrom('tags').where('repository_id', '=', repoId).where('name', '=', tag).execute();
+      await trx.insertInto('tag_history').values({ repository_id: repoId, tag, old_digest: current.digest, new_digest: null, actor, at: Date.now() }).execute();
+      return true;
+    });
+  }
+
+  async listTags(repository: string, limit: number | undefined, last: string | undefined): Promise<string[] | null> {
+    const repoId = await this.repositoryId(repository);
+    if (repoId === null) return null;
+    let q = this.db.selectFrom('tags').select('name').where('repository_id', '=', repoId).orderBy('name');
+    if (last !== undefined) q = q.where('name', '>', last);
+    if (limit !== undefined) q = q.limit(limit);
+    return (await q.execute()).map((r) => r.name);
+  }
+
+  async tagHistory(repository: string, tag?: string): Promise<TagChange[]> {
+    let q = this.db
+      .selectFrom('tag_history as h')
+      .innerJoin('repositories as r', 'r.id', 'h.repository_id')
+      .select(['r.name', 'h.tag', 'h.old_digest', 'h.new_digest', 'h.actor', 'h.at'])
+      .where('r.name', '=', repository)
+      .orderBy('h.id', 'desc');
+    if (tag !== undefined) q = q.where('h.tag', '=', tag);
+    return (await q.execute()).map((r) => ({
+      repository: r.name,
+      tag: r.tag,
+      oldDigest: r.old_digest,
+      newDigest: r.new_digest,
+      actor: r.actor,
+      at: Number(r.at),
+    }));
+  }
+
+  async referrers(repository: string, subject: string): Promise<ReferrerRow[]> {
+    const rows = await this.db
+      .selectFrom('manifests as m')
+      .innerJoin('repositories as r', 'r.id', 'm.repository_id')
+      .select(['m.digest', 'm.media_type', 'm.artifact_type', 'm.size', 'm.body'])
+      .where('r.name', '=', repository)
+      .where('m.subject_digest', '=', subject)
+      .orderBy('m.digest')
+      .execute();
+    return rows.map((r) => ({ digest: r.digest, mediaType: r.media_type, artifactType: r.artifact_type, size: Number(r.size), body: Buffer.from(r.body) }));
+  }
+
+  // --- consistency (fsck) ----------------------------------------------------------------------
+
+  async allBlobRows(): Promise<{ digest: string; size: number }[]> {
+    return (await this.db.selectFrom('blobs').select(['digest', 'size']).execute()).map((r) => ({ digest: r.digest, size: Number(r.size) }));
+  }
+
+  /** Links to blobs that have no blob row. */
+  async danglingLinks(): Promise<{ repository: string; digest: string }[]> {
+    return this.db
+      .selectFrom('repository_blobs as rb')
+      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+      .leftJoin('blobs as b', 'b.digest', 'rb.digest')
+      .select(['r.name as repository', 'rb.digest'])
+      .where('b.digest', 'is', null)
+      .execute();
+  }
+
+  /** Tags whose manifest is missing. */
+  async danglingTags(): Promise<{ repository: string; tag: string; digest: string }[]> {
+    return this.db
+      .selectFrom('tags as t')
+      .innerJoin('repositories as r', 'r.id', 't.repository_id')
+      .leftJoin('manifests as m', (j) => j.onRef('m.repository_id', '=', 't.repository_id').onRef('m.digest', '=', 't.digest'))
+      .select(['r.name as repository', 't.name as tag', 't.digest'])
+      .where('m.digest', 'is', null)
+      .execute();
+  }
+
+  /** Manifest references to blobs the repository cannot read, or to child manifests it lacks. */
+  async danglingReferences(): Promise<{ repository: string; manifest: string; kind: string; target: string }[]> {
+    const blobRefs = await this.db
+      .selectFrom('manifest_references as mr')
+      .innerJoin('repositories as r', 'r.id', 'mr.repository_id')
+      .leftJoin('repository_blobs as rb', (j) => j.onRef('rb.repository_id', '=', 'mr.repository_id').onRef('rb.digest', '=', 'mr.target_digest'))
+      .select(['r.name as repository', 'mr.manifest_digest as manifest', 'mr.kind', 'mr.target_digest as target'])
+      .where('mr.kind', '=', 'blob')
+      .where('rb.digest', 'is', null)
+      .execute();
+    const childRefs = await this.db
+      .selectFrom('manifest_references as mr')
+      .innerJoin('repositories as r', 'r.id', 'mr.repository_id')
+      .leftJoin('manifests as m', (j) => j.onRef('m.repository_id', '=', 'mr.repository_id').onRef('m.digest', '=', 'mr.target_digest'))
+      .select(['r.name as repository', 'mr.manifest_digest as manifest', 'mr.kind', 'mr.target_digest as target'])
+      .where('mr.kind', '=', 'manifest')
+      .where('m.digest', 'is', null)
+      .execute();
+    return [...blobRefs, ...childRefs];
+  }
+
+  async allManifests(): Promise<{ repository: string; digest: string; body: Buffer }[]> {
+    const rows = await this.db
+      .selectFrom('manifests as m')
+      .innerJoin('repositories as r', 'r.id', 'm.repository_id')
+      .select(['r.name as repository', 'm.digest', 'm.body'])
+      .execute();
+    return rows.map((r) => ({ repository: r.repository, digest: r.digest, body: Buffer.from(r.body) }));
+  }
+
+  async deleteBlobRow(digest: string): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('repository_blobs').where('digest', '=', digest).execute();
+      await trx.deleteFrom('blobs').where('digest', '=', digest).execute();
+    });
+  }
+}

@@ -1,0 +1,79 @@
+// The HTTP server: dispatches /v2 to the registry API and serves health and metrics, with graceful shutdown.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { RegistryError } from '../oci/errors.js';
+import type { Wharf } from '../wharf.js';
+import { openAccess, type AccessCheck } from './access.js';
+import { sendError } from './http-errors.js';
+import { v2Api } from './v2.js';
+import { Metrics } from './metrics.js';
+
+export interface HttpServerOptions {
+  wharf: Wharf;
+  log: Logger;
+  access?: AccessCheck;
+  metrics?: Metrics;
+}
+
+export interface RunningServer {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+export function createHttpServer({ wharf, log, access = openAccess, metrics = new Metrics() }: HttpServerOptions): Server {
+  const v2 = v2Api({ registry: wharf.registry, access, log });
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://wharf.invalid');
+    const path = url.pathname;
+    if (path.startsWith('/v2')) return v2(req, res, url);
+    if (path === '/healthz') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      return res.end('{"status":"ok"}');
+    }
+    if (path === '/metrics') {
+      const body = await metrics.render();
+      res.writeHead(200, { 'Content-Type': metrics.contentType });
+      return res.end(body);
+    }
+    req.resume();
+    sendError(res, new RegistryError('NOT_FOUND', `no route for ${path}`), log);
+  };
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    const started = process.hrtime.bigint();
+    res.once('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.observe(req.method ?? '', res.statusCode, seconds);
+      if (log.isLevelEnabled('debug')) log.debug({ method: req.method, url: req.url, status: res.statusCode, ms: seconds * 1000 }, 'request');
+    });
+    handle(req, res).catch((e) => sendError(res, e, log));
+  });
+  // Blob uploads can be slow; rely on the socket idle timeout rather than a whole-request deadline.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  return server;
+}
+
+export async function listen(server: Server, host: string, port: number): Promise<RunningServer> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return {
+    server,
+    url: `http://${hostPart}:${addr.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // In-flight uploads get a moment to finish before their connections are cut.
+        setTimeout(() => server.closeAllConnections(), 5_000).unref();
+      }),
+  };
+}

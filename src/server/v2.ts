@@ -1,0 +1,350 @@
+// The /v2 registry API (OCI Distribution Spec v1.1): maps each route to the Registry domain, with the
+// access check first. Kept thin: parsing headers and shaping responses only.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Logger } from 'pino';
+import { RegistryError } from '../oci/errors.js';
+import { parseDigest } from '../oci/digest.js';
+import type { Registry } from '../registry/registry.js';
+import type { ByteRange } from '../storage/blob-store.js';
+import type { AccessCheck, Action, Principal } from './access.js';
+import { readBody } from './request-body.js';
+import { sendError } from './http-errors.js';
+
+const API_VERSION = { 'Docker-Distribution-API-Version': 'registry/2.0' };
+
+interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  name: string;
+  param: string;
+  principal: Principal;
+}
+
+type Handler = (ctx: Ctx) => Promise<void>;
+
+interface Route {
+  pattern: RegExp;
+  /** method → [actions required, handler] */
+  methods: Record<string, [Action[], Handler]>;
+}
+
+export interface V2Options {
+  registry: Registry;
+  access: AccessCheck;
+  log: Logger;
+}
+
+export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> {
+  const { registry, access, log } = opts;
+
+  const uploadHeaders = (name: string, id: string, size: number): Record<string, string> => ({
+    Location: `/v2/${name}/blobs/uploads/${id}`,
+    Range: `0-${size > 0 ? size - 1 : 0}`,
+    'Docker-Upload-UUID': id,
+  });
+
+  const send = (res: ServerResponse, status: number, headers: Record<string, string | number> = {}, body?: string | Buffer): void => {
+    const h: Record<string, string | number> = { ...API_VERSION, ...headers };
+    if (body === undefined) h['Content-Length'] = 0;
+    else if (h['Content-Length'] === undefined) h['Content-Length'] = Buffer.byteLength(body);
+    res.writeHead(status, h);
+    res.end(res.req.method === 'HEAD' ? undefined : body);
+  };
+
+  const sendJson = (res: ServerResponse, value: unknown, headers: Record<string, string> = {}): void =>
+    send(res, 200, { 'Content-Type': 'application/json; charset=utf-8', ...headers }, JSON.stringify(value));
+
+  /** n/last pagination as Distribution does it, with a Link header when more remain. */
+  const paginate = async (ctx: Ctx, list: (limit: number | undefined, last: string | undefined) => Promise<string[]>, path: string) => {
+    const nParam = ctx.url.searchParams.get('n');
+    const last = ctx.url.searchParams.get('last') ?? undefined;
+    let n: number | undefined;
+    if (nParam !== null) {
+      n = Number(nParam);
+      if (!Number.isInteger(n) || n < 0) throw new RegistryError('UNSUPPORTED', `invalid n ${JSON.stringify(nParam)}`, undefined, 400);
+    }
+    if (n === 0) return { items: [] as string[], link: undefined };
+    const rows = await list(n === undefined ? undefined : n + 1, last);
+    if (n !== undefined && rows.length > n) {
+      const items = rows.slice(0, n);
+      const next = `${path}?n=${n}&last=${encodeURIComponent(items[items.length - 1]!)}`;
+      return { items, link: `<${next}>; rel="next"` };
+    }
+    return { items: rows, link: undefined };
+  };
+
+  const contentRange = (req: IncomingMessage): { start: number; end: number } | undefined => {
+    const h = req.headers['content-range'];
+    if (h === undefined) return undefined;
+    const m = /^(?:bytes )?(\d+)-(\d+)(?:\/(?:\d+|\*))?$/.exec(h.trim());
+    if (!m) throw new RegistryError('RANGE_INVALID', `invalid Content-Range ${JSON.stringify(h)}`);
+    const start = Number(m[1]);
+    const end = Number(m[2]);
+    if (end < start) throw new RegistryError('RANGE_INVALID', `invalid Content-Range ${JSON.stringify(h)}`);
+    const length = req.headers['content-length'];
+    if (length !== undefined && Number(length) !== end - start + 1) {
+      throw new RegistryError('RANGE_INVALID', `Content-Range ${h} does not match Content-Length ${length}`);
+    }
+    return { start, end };
+  };
+
+  /** An out-of-order chunk gets 416 with the session's real position, so the client can resume. */
+  const withUploadPosition = async (ctx: Ctx, id: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (e) {
+      if (e instanceof RegistryError && e.code === 'RANGE_INVALID') {
+        ctx.req.resume();
+        const s = await registry.upload(ctx.name, id).catch(() => null);
+        if (s) return sendError(ctx.res, e, log, uploadHeaders(ctx.name, id, s.size));
+      }
+      throw e;
+    }
+  };
+
+  const hasBody = (req: IncomingMessage): boolean =>
+    (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined;
+
+  // --- blobs ---------------------------------------------------------------------------------
+
+  const getBlob: Handler = async ({ req, res, name, param: digest }) => {
+    const { size } = await registry.statBlob(name, digest);
+    const headers: Record<string, string | number> = {
+      ...API_VERSION,
+      'Content-Type': 'application/octet-stream',
+      'Docker-Content-Digest': digest,
+      'Accept-Ranges': 'bytes',
+      ETag: `"${digest}"`,
+      'Cache-Control': 'max-age=31536000',
+    };
+    let range: ByteRange | undefined;
+    if (req.headers.range !== undefined) {
+      range = parseRange(req.headers.range, size) ?? undefined;
+      if (!range) {
+        return sendError(res, new RegistryError('RANGE_INVALID', `range ${req.headers.range} not satisfiable`), log, { 'Content-Range': `bytes */${size}` });
+      }
+    }
+    const length = range ? range.end - range.start + 1 : size;
+    headers['Content-Length'] = length;
+    if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${size}`;
+    const status = range ? 206 : 200;
+    if (req.method === 'HEAD' || length === 0) {
+      res.writeHead(status, headers);
+      res.end();
+      return;
+    }
+    await streamBlob(res, registry.readBlob(digest, range), status, headers);
+  };
+
+  const deleteBlob: Handler = async ({ res, name, param }) => {
+    await registry.deleteBlob(name, param);
+    send(res, 202);
+  };
+
+  // --- uploads -------------------------------------------------------------------------------
+
+  const startUpload: Handler = async (ctx) => {
+    const { req, res, url, name } = ctx;
+    const mount = url.searchParams.get('mount');
+    const from = url.searchParams.get('from');
+    if (mount !== null && from !== null) {
+      // Mounting reads from another repository, so the caller needs pull there too.
+      let allowed = true;
+      try {
+        await access.authorize(req, from, ['pull']);
+      } catch {
+        allowed = false;
+      }
+      if (allowed && (await registry.mountBlob(name, mount, from))) {
+        return send(res, 201, { Location: `/v2/${name}/blobs/${mount}`, 'Docker-Content-Digest': mount });
+      }
+    }
+    const digest = url.searchParams.get('digest');
+    if (digest !== null) {
+      await registry.putBlob(name, digest, req);
+      return send(res, 201, { Location: `/v2/${name}/blobs/${digest}`, 'Docker-Content-Digest': digest });
+    }
+    req.resume();
+    const s = await registry.startUpload(name);
+    send(res, 202, uploadHeaders(name, s.id, 0));
+  };
+
+  const patchUpload: Handler = async (ctx) => {
+    const { req, res, name, param: id } = ctx;
+    await withUploadPosition(ctx, id, async () => {
+      const range = contentRange(req);
+      const s = await registry.appendUpload(name, id, req, range?.start);
+      send(res, 202, uploadHeaders(name, id, s.size));
+    });
+  };
+
+  const putUpload: Handler = async (ctx) => {
+    const { req, res, url, name, param: id } = ctx;
+    const digest = url.searchParams.get('digest');
+    if (digest === null) {
+      req.resume();
+      throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to finish an upload');
+    }
+    await withUploadPosition(ctx, id, async () => {
+      const range = contentRange(req);
+      await registry.finishUpload(name, id, digest, hasBody(req) ? req : undefined, range?.start);
+      send(res, 201, { Location: `/v2/${name}/blobs/${digest}`, 'Docker-Content-Digest': digest });
+    });
+  };
+
+  const uploadStatus: Handler = async ({ res, name, param: id }) => {
+    const s = await registry.upload(name, id);
+    send(res, 204, uploadHeaders(name, id, s.size));
+  };
+
+  const cancelUpload: Handler = async ({ res, name, param: id }) => {
+    await registry.cancelUpload(name, id);
+    send(res, 204);
+  };
+
+  // --- manifests -----------------------------------------------------------------------------
+
+  const getManifest: Handler = async ({ res, name, param }) => {
+    const m = await registry.getManifest(name, param);
+    send(res, 200, { 'Content-Type': m.mediaType, 'Docker-Content-Digest': m.digest, ETag: `"${m.digest}"` }, m.body);
+  };
+
+  const putManifest: Handler = async ({ req, res, name, param, principal }) => {
+    const body = await readBody(req, registry.options.maxManifestBytes);
+    const r = await registry.putManifest(name, param, body, req.headers['content-type'] ?? '', principal.name);
+    const headers: Record<string, string> = { Location: `/v2/${name}/manifests/${r.digest}`, 'Docker-Content-Digest': r.digest };
+    if (r.subject) headers['OCI-Subject'] = r.subject;
+    send(res, 201, headers);
+  };
+
+  const deleteManifest: Handler = async ({ res, name, param, principal }) => {
+    await registry.deleteManifest(name, param, principal.name);
+    send(res, 202);
+  };
+
+  // --- listings ------------------------------------------------------------------------------
+
+  const listTags: Handler = async (ctx) => {
+    const { items, link } = await paginate(ctx, (n, last) => registry.listTags(ctx.name, n, last), `/v2/${ctx.name}/tags/list`);
+    if (items.length === 0) await registry.listTags(ctx.name, 1); // NAME_UNKNOWN for an unknown repository
+    sendJson(ctx.res, { name: ctx.name, tags: items }, link ? { Link: link } : {});
+  };
+
+  const referrers: Handler = async ({ res, url, name, param }) => {
+    const artifactType = url.searchParams.get('artifactType') ?? undefined;
+    const index = await registry.referrers(name, param, artifactType);
+    const headers: Record<string, string> = { 'Content-Type': index.mediaType };
+    if (artifactType !== undefined) headers['OCI-Filters-Applied'] = 'artifactType';
+    send(res, 200, headers, JSON.stringify(index));
+  };
+
+  const routes: Route[] = [
+    {
+      pattern: /^\/v2\/(.+)\/blobs\/uploads\/?$/,
+      methods: { POST: [['pull', 'push'], startUpload] },
+    },
+    {
+      pattern: /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/,
+      methods: {
+        GET: [['pull', 'push'], uploadStatus],
+        PATCH: [['pull', 'push'], patchUpload],
+        PUT: [['pull', 'push'], putUpload],
+        DELETE: [['pull', 'push'], cancelUpload],
+      },
+    },
+    {
+      pattern: /^\/v2\/(.+)\/blobs\/([^/]+)$/,
+      methods: { GET: [['pull'], getBlob], HEAD: [['pull'], getBlob], DELETE: [['delete'], deleteBlob] },
+    },
+    {
+      pattern: /^\/v2\/(.+)\/manifests\/([^/]+)$/,
+      methods: {
+        GET: [['pull'], getManifest],
+        HEAD: [['pull'], getManifest],
+        PUT: [['pull', 'push'], putManifest],
+        DELETE: [['delete'], deleteManifest],
+      },
+    },
+    { pattern: /^\/v2\/(.+)\/tags\/list$/, methods: { GET: [['pull'], listTags] } },
+    { pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: [['pull'], referrers] } },
+  ];
+
+  return async (req, res, url) => {
+    const path = url.pathname;
+    try {
+      if (path === '/v2/' || path === '/v2') {
+        if (req.method !== 'GET' && req.method !== 'HEAD') throw new RegistryError('UNSUPPORTED', `method ${req.method} not allowed`);
+        await access.authorize(req, undefined, []);
+        return sendJson(res, {});
+      }
+      if (path === '/v2/_catalog') {
+        if (req.method !== 'GET') throw new RegistryError('UNSUPPORTED', `method ${req.method} not allowed`);
+        const principal = await access.authorize(req, undefined, []);
+        const ctx = { req, res, url, name: '', param: '', principal };
+        const { items, link } = await paginate(
+          ctx,
+          async (n, last) => (await registry.catalog(undefined, last)).filter((r) => access.canPull(principal, r)).slice(0, n),
+          '/v2/_catalog',
+        );
+        return sendJson(res, { repositories: items }, link ? { Link: link } : {});
+      }
+      for (const route of routes) {
+        const m = route.pattern.exec(path);
+        if (!m) continue;
+        const entry = route.methods[req.method ?? ''];
+        if (!entry) throw new RegistryError('UNSUPPORTED', `method ${req.method} not allowed on ${path}`);
+        const name = decodeURIComponent(m[1]!);
+        registry.checkName(name);
+        const principal = await access.authorize(req, name, entry[0]);
+        await entry[1]({ req, res, url, name, param: decodeURIComponent(m[2] ?? ''), principal });
+        return;
+      }
+      throw new RegistryError('NAME_UNKNOWN', `no route for ${path}`, undefined, 404);
+    } catch (e) {
+      if (!req.readableEnded) req.resume();
+      sendError(res, e, log);
+    }
+  };
+}
+
+/** Parses a single `bytes=` range against a blob of `size` bytes; null when unsatisfiable or malformed. */
+export function parseRange(header: string, size: number): ByteRange | null {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return null;
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || end < start) return null;
+  return { start, end };
+}
+
+/** Sends headers only once the file is open, so a vanished blob is still a clean 404. */
+function streamBlob(res: ServerResponse, s: Readable, status: number, headers: Record<string, string | number>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      if (!res.headersSent) reject(e.code === 'ENOENT' ? new RegistryError('BLOB_UNKNOWN', 'blob data is missing') : e);
+      else {
+        res.destroy(e);
+        resolve();
+      }
+    });
+    s.once('ready', () => {
+      res.writeHead(status, headers);
+      s.pipe(res);
+      res.once('close', () => {
+        s.destroy();
+        resolve();
+      });
+    });
+  });
+}

@@ -1,0 +1,43 @@
+// The BlobStore port: content-addressed blob bytes and the upload sessions that produce them.
+import type { Readable } from 'node:stream';
+
+export interface ByteRange {
+  start: number;
+  /** inclusive */
+  end: number;
+}
+
+export interface UploadState {
+  id: string;
+  repository: string;
+  /** bytes received so far */
+  size: number;
+  startedAt: number;
+}
+
+export interface BlobStore {
+  /** Size of a stored blob, or null when absent. */
+  stat(digest: string): Promise<{ size: number } | null>;
+  /** Streams a stored blob (or part of it). The caller has checked that it exists. */
+  read(digest: string, range?: ByteRange): Readable;
+  delete(digest: string): Promise<void>;
+  /** Every stored digest, for fsck and garbage collection. */
+  list(): AsyncIterable<{ digest: string; size: number; mtimeMs: number }>;
+  /** Re-hashes a stored blob; false when its bytes no longer match its digest. */
+  verify(digest: string): Promise<boolean>;
+
+  startUpload(repository: string): Promise<UploadState>;
+  getUpload(id: string): Promise<UploadState | null>;
+  /**
+   * Appends a request body to an upload. `expectedOffset` (from Content-Range) must equal the current size;
+   * `maxBytes` guards against a body longer than Content-Length promised.
+   */
+  appendUpload(id: string, body: Readable, expectedOffset?: number): Promise<UploadState>;
+  /** Verifies the upload against `digest`, makes it durable and visible as a blob, and ends the session. */
+  commitUpload(id: string, digest: string): Promise<{ size: number }>;
+  cancelUpload(id: string): Promise<void>;
+  /** Removes sessions (and their temporary data) started before `olderThan` (epoch ms). */
+  expireUploads(olderThan: number): Promise<number>;
+  /** Open sessions, for garbage collection's view of what is in flight. */
+  listUploads(): Promise<UploadState[]>;
+}

@@ -1,0 +1,252 @@
+// BlobStore on the local filesystem: blobs/<alg>/<2 hex>/<hex>, uploads/<id>/{data,info.json}.
+// An upload is hashed while it streams, verified, fsynced and renamed into place, so a blob is never
+// visible half-written; the uploads directory sits on the same filesystem so the rename is atomic.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { randomUUID, type Hash } from 'node:crypto';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { newHasher, parseDigest, type DigestAlgorithm } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
+import type { BlobStore, ByteRange, UploadState } from './blob-store.js';
+
+const READ_CHUNK = 1 << 20;
+const UPLOAD_ID_RE = /^[a-f0-9-]{36}$/;
+
+interface LiveUpload {
+  state: UploadState;
+  /** running sha256 of the bytes so far; rebuilt from disk after a restart */
+  hash: Hash | null;
+  busy: boolean;
+}
+
+export class FsBlobStore implements BlobStore {
+  private readonly blobsDir: string;
+  private readonly uploadsDir: string;
+  private readonly live = new Map<string, LiveUpload>();
+
+  constructor(root: string) {
+    this.blobsDir = join(root, 'blobs');
+    this.uploadsDir = join(root, 'uploads');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.blobsDir, { recursive: true });
+    await mkdir(this.uploadsDir, { recursive: true });
+  }
+
+  blobPath(digest: string): string {
+    const d = parseDigest(digest);
+    if (!d) throw new RegistryError('DIGEST_INVALID', `invalid digest ${digest}`);
+    return join(this.blobsDir, d.algorithm, d.hex.slice(0, 2), d.hex);
+  }
+
+  async stat(digest: string): Promise<{ size: number } | null> {
+    try {
+      const s = await stat(this.blobPath(digest));
+      return { size: s.size };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
+  read(digest: string, range?: ByteRange): Readable {
+    return createReadStream(this.blobPath(digest), { highWaterMark: READ_CHUNK, start: range?.start, end: range?.end });
+  }
+
+  async delete(digest: string): Promise<void> {
+    await unlink(this.blobPath(digest)).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
+  }
+
+  async *list(): AsyncIterable<{ digest: string; size: number; mtimeMs: number }> {
+    for (const algorithm of await readdir(this.blobsDir).catch(() => [] as string[])) {
+      const algDir = join(this.blobsDir, algorithm);
+      for (const prefix of await readdir(algDir).catch(() => [] as string[])) {
+        for (const hex of await readdir(join(algDir, prefix)).catch(() => [] as string[])) {
+          const digest = `${algorithm}:${hex}`;
+          if (!parseDigest(digest)) continue;
+          const s = await stat(join(algDir, prefix, hex)).catch(() => null);
+          if (s) yield { digest, size: s.size, mtimeMs: s.mtimeMs };
+        }
+      }
+    }
+  }
+
+  async verify(digest: string): Promise<boolean> {
+    const d = parseDigest(digest)!;
+    const actual = await hashFile(this.blobPath(digest), d.algorithm);
+    return actual === d.hex;
+  }
+
+  // --- upload sessions -------------------------------------------------------------------------
+
+  private uploadDir(id: string): string {
+    return join(this.uploadsDir, id);
+  }
+
+  async startUpload(repository: string): Promise<UploadState> {
+    const id = randomUUID();
+    const state: UploadState = { id, repository, size: 0, startedAt: Date.now() };
+    const dir = this.uploadDir(id);
+    await mkdir(dir);
+    await writeFile(join(dir, 'data'), '');
+    // info.json is written last: a session directory without it is debris from a crash and gets swept.
+    await writeFile(join(dir, 'info.json'), JSON.stringify({ repository, startedAt: state.startedAt }));
+    this.live.set(id, { state, hash: newHasher('sha256'), busy: false });
+    return { ...state };
+  }
+
+  /** Loads a session from disk (after a restart) or memory. */
+  private async load(id: string): Promise<LiveUpload | null> {
+    const cached = this.live.get(id);
+    if (cached) return cached;
+    if (!UPLOAD_ID_RE.test(id)) return null;
+    try {
+      const info = JSON.parse(await readFile(join(this.uploadDir(id), 'info.json'), 'utf8')) as { repository: string; startedAt: number };
+      const s = await stat(join(this.uploadDir(id), 'data'));
+      const live: LiveUpload = { state: { id, repository: info.repository, size: s.size, startedAt: info.startedAt }, hash: null, busy: false };
+      this.live.set(id, live);
+      return live;
+    } catch {
+      return null;
+    }
+  }
+
+  async getUpload(id: string): Promise<UploadState | null> {
+    const live = await this.load(id);
+    return live ? { ...live.state } : null;
+  }
+
+  private async claim(id: string): Promise<LiveUpload> {
+    const live = await this.load(id);
+    if (!live) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
+    // One request at a time per session: a second writer would interleave bytes.
+    if (live.busy) throw new RegistryError('RANGE_INVALID', 'another request is writing to this upload');
+    live.busy = true;
+    return live;
+  }
+
+  async appendUpload(id: string, body: Readable, expectedOffset?: number): Promise<UploadState> {
+    const live = await this.claim(id);
+    try {
+      if (expectedOffset !== undefined && expectedOffset !== live.state.size) {
+        throw new RegistryError('RANGE_INVALID', `upload is at offset ${live.state.size}, chunk starts at ${expectedOffset}`, {
+          size: live.state.size,
+        });
+      }
+      const path = join(this.uploadDir(id), 'data');
+      if (!live.hash) live.hash = await hashFileState(path);
+      const hash = live.hash;
+      let written = 0;
+      const tap = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          hash.update(chunk);
+          written += chunk.length;
+          cb(null, chunk);
+        },
+      });
+      try {
+        await pipeline(body, tap, createWriteStream(path, { flags: 'a', highWaterMark: READ_CHUNK }));
+      } catch (e) {
+        // A broken request leaves an unknown number of bytes on disk: the hash can no longer be trusted.
+        live.hash = null;
+        live.state.size = (await stat(path)).size;
+        throw e;
+      }
+      live.state.size += written;
+      return { ...live.state };
+    } finally {
+      live.busy = false;
+    }
+  }
+
+  async commitUpload(id: string, digest: string): Promise<{ size: number }> {
+    const live = await this.claim(id);
+    try {
+      const d = parseDigest(digest);
+      if (!d) throw new RegistryError('DIGEST_INVALID', `invalid digest ${digest}`);
+      const path = join(this.uploadDir(id), 'data');
+      let hex: string;
+      if (d.algorithm === 'sha256' && live.hash) hex = live.hash.copy().digest('hex');
+      else hex = await hashFile(path, d.algorithm);
+      if (hex !== d.hex) throw new RegistryError('DIGEST_INVALID', `uploaded content has digest ${d.algorithm}:${hex}, not ${digest}`);
+      const fh = await open(path, 'r+');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      const target = this.blobPath(digest);
+      const dir = join(target, '..');
+      await mkdir(dir, { recursive: true });
+      await rename(path, target);
+      await syncDir(dir);
+      const size = live.state.size;
+      this.live.delete(id);
+      await rm(this.uploadDir(id), { recursive: true, force: true });
+      return { size };
+    } finally {
+      live.busy = false;
+    }
+  }
+
+  async cancelUpload(id: string): Promise<void> {
+    const live = await this.load(id);
+    if (!live) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
+    this.live.delete(id);
+    await rm(this.uploadDir(id), { recursive: true, force: true });
+  }
+
+  async listUploads(): Promise<UploadState[]> {
+    const out: UploadState[] = [];
+    for (const id of await readdir(this.uploadsDir).catch(() => [] as string[])) {
+      const s = await this.getUpload(id);
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
+  async expireUploads(olderThan: number): Promise<number> {
+    let removed = 0;
+    for (const id of await readdir(this.uploadsDir).catch(() => [] as string[])) {
+      const live = this.live.get(id);
+      if (live?.busy) continue;
+      let startedAt: number;
+      if (live) startedAt = live.state.startedAt;
+      else {
+        const info = await readFile(join(this.uploadDir(id), 'info.json'), 'utf8').catch(() => null);
+        // No info.json: a session that crashed while being created; judge it by its directory's age.
+        startedAt = info ? (JSON.parse(info) as { startedAt: number }).startedAt : (await stat(this.uploadDir(id)).catch(() => ({ mtimeMs: 0 }))).mtimeMs;
+      }
+      if (startedAt < olderThan) {
+        this.live.delete(id);
+        await rm(this.uploadDir(id), { recursive: true, force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+}
+
+async function hashFile(path: string, algorithm: DigestAlgorithm): Promise<string> {
+  return (await hashFileState(path, algorithm)).digest('hex');
+}
+
+async function hashFileState(path: string, algorithm: DigestAlgorithm = 'sha256'): Promise<Hash> {
+  const hash = newHasher(algorithm);
+  for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK })) hash.update(chunk as Buffer);
+  return hash;
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
