@@ -8,12 +8,15 @@ import { openAccess, type AccessCheck } from './access.js';
 import { sendError } from './http-errors.js';
 import { v2Api } from './v2.js';
 import { Metrics } from './metrics.js';
+import { managementApi, type ApiRoute } from './api.js';
 
 export interface HttpServerOptions {
   wharf: Wharf;
   log: Logger;
   access?: AccessCheck;
   metrics?: Metrics;
+  /** management API routes contributed by feature modules */
+  apiRoutes?: ApiRoute[];
 }
 
 export interface RunningServer {
@@ -22,12 +25,14 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export function createHttpServer({ wharf, log, access = openAccess, metrics = new Metrics() }: HttpServerOptions): Server {
+export function createHttpServer({ wharf, log, access = openAccess, metrics = new Metrics(), apiRoutes = [] }: HttpServerOptions): Server {
   const v2 = v2Api({ registry: wharf.registry, access, log });
+  const api = managementApi(apiRoutes, access, log);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://wharf.invalid');
     const path = url.pathname;
     if (path.startsWith('/v2')) return v2(req, res, url);
+    if (path.startsWith('/api/')) return api(req, res, url);
     if (path === '/healthz') {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       return res.end('{"status":"ok"}');
