@@ -4,6 +4,17 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { isGrantedAction, isRepositoryPattern } from './auth/actions.js';
+import { DEFAULT_IMMUTABLE_RULES } from './delivery/tag-rules.js';
+
+function validRegExp(s: string): boolean {
+  try {
+    new RegExp(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** "90s", "15m", "24h", "7d" or a number of seconds → milliseconds. */
 export function parseDuration(value: string | number): number {
@@ -14,7 +25,7 @@ export function parseDuration(value: string | number): number {
   return Math.round(Number(m[1]) * unit);
 }
 
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   try {
     return parseDuration(v);
   } catch (e) {
@@ -24,6 +35,45 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 
 const listen = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'listen must be HOST:PORT');
+
+/** Who may do what: grants from the config file add to those set with `wharf grant`. */
+const grantEntry = z
+  .object({
+    /** a user name, or @group */
+    to: z.string().regex(/^@?[a-z0-9][a-z0-9._-]{0,63}$/, 'expected a user name or @group'),
+    /** pull, push, delete, release, release:<environment>, admin — a list or comma-separated */
+    actions: z
+      .union([z.string(), z.array(z.string())])
+      .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((a) => a.trim()))
+      .refine((list) => list.length > 0 && list.every(isGrantedAction), 'actions must be pull, push, delete, release, release:<environment> or admin'),
+    repositories: z.string().refine(isRepositoryPattern, 'expected a repository glob such as team-a/* or *'),
+  })
+  .strict();
+
+const authSchema = z
+  .object({
+    /** off only for local development and tests that opt out (env WHARF_AUTH=off) */
+    enabled: z.boolean().default(true),
+    /** the `service` of the token flow (the JWT audience) */
+    service: z.string().min(1).default('wharf'),
+    issuer: z.string().min(1).default('wharf'),
+    /** lifetime of registry access tokens */
+    tokenTtl: duration.default(300_000),
+    /** lifetime of refresh tokens (docker login keeps one) */
+    refreshTokenTtl: duration.default(30 * 86_400_000),
+    /** how long a verified credential is remembered (so pull storms skip the password hash) */
+    credentialCacheTtl: duration.default(60_000),
+    /** how stale users, tokens and grants may be (the CLI changes them beside a running server) */
+    policyRefresh: duration.default(1_000),
+    /** repository globs anyone may pull without credentials; none by default */
+    anonymousPull: z.array(z.string().refine(isRepositoryPattern, 'expected a repository glob')).default([]),
+    grants: z.array(grantEntry).default([]),
+    loginFailures: z
+      .object({ perUser: z.number().int().min(1).default(10), perAddress: z.number().int().min(1).default(50), window: duration.default(15 * 60_000) })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
 
 export const configSchema = z
   .object({
@@ -43,13 +93,42 @@ export const configSchema = z
       .object({ maxManifestBytes: z.number().int().positive().default(4 << 20) })
       .strict()
       .default({ maxManifestBytes: 4 << 20 }),
+    /** the URL clients reach this server at (behind a TLS-terminating proxy); sets the token realm */
+    externalUrl: z.url().optional(),
+    /** serve HTTPS with this PEM certificate (chain) and key */
+    tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+    auth: authSchema.prefault({}),
+    delivery: z
+      .object({
+        /** first matching rule decides; default: version-looking tags are immutable everywhere */
+        immutableTags: z
+          .array(z.object({ repositories: z.string(), tags: z.string().refine(validRegExp, 'not a valid regular expression'), immutable: z.boolean() }).strict())
+          .default(DEFAULT_IMMUTABLE_RULES),
+      })
+      .strict()
+      .default({ immutableTags: DEFAULT_IMMUTABLE_RULES }),
+    webhooks: z
+      .object({
+        /** deadline of one delivery attempt */
+        timeout: duration.default(10_000),
+        /** first retry delay, doubled per failed attempt up to backoffMax */
+        backoffBase: duration.default(10_000),
+        backoffMax: duration.default(3_600_000),
+        /** attempts before a delivery is given up as failed */
+        maxAttempts: z.number().int().min(1).max(100).default(12),
+        /** how often the outbox is checked for deliveries nobody announced */
+        pollInterval: duration.default(5_000),
+        concurrency: z.number().int().min(1).max(64).default(4),
+      })
+      .strict()
+      .default({ timeout: 10_000, backoffBase: 10_000, backoffMax: 3_600_000, maxAttempts: 12, pollInterval: 5_000, concurrency: 4 }),
   })
   .strict();
 
 export type Config = z.output<typeof configSchema>;
 
 export interface ConfigSources {
-  flags?: Partial<Record<'listen' | 'data' | 'config' | 'logLevel', string>>;
+  flags?: Partial<Record<'listen' | 'data' | 'config' | 'logLevel' | 'externalUrl' | 'tlsCert' | 'tlsKey', string>>;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -77,15 +156,31 @@ export function loadConfig({ flags = {}, env = process.env }: ConfigSources = {}
   set(['data'], env.WHARF_DATA);
   set(['log', 'level'], env.WHARF_LOG_LEVEL);
   set(['uploads', 'ttl'], env.WHARF_UPLOAD_TTL);
+  set(['auth', 'enabled'], envSwitch(env.WHARF_AUTH));
+  set(['externalUrl'], env.WHARF_EXTERNAL_URL);
+  set(['tls', 'cert'], env.WHARF_TLS_CERT);
+  set(['tls', 'key'], env.WHARF_TLS_KEY);
   set(['listen'], flags.listen);
   set(['data'], flags.data);
   set(['log', 'level'], flags.logLevel);
+  set(['externalUrl'], flags.externalUrl);
+  set(['tls', 'cert'], flags.tlsCert);
+  set(['tls', 'key'], flags.tlsKey);
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new Error(`invalid configuration${file ? ` (${file})` : ''}: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
   }
   return { ...parsed.data, data: resolve(parsed.data.data) };
+}
+
+/** on/off, true/false, 1/0 → boolean; anything else is passed on for the schema to reject by name. */
+function envSwitch(value: string | undefined): unknown {
+  if (value === undefined) return undefined;
+  const v = value.trim().toLowerCase();
+  if (['on', 'true', '1', 'yes'].includes(v)) return true;
+  if (['off', 'false', '0', 'no'].includes(v)) return false;
+  return value;
 }
 
 export function splitListen(listenAddr: string): { host: string; port: number } {

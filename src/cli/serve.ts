@@ -4,14 +4,24 @@ import { loadConfig, splitListen } from '../config.js';
 import { openWharf } from '../wharf.js';
 import { createHttpServer, listen } from '../server/server.js';
 import { parseFlags } from './args.js';
+import { readFileSync } from 'node:fs';
+import { openAuth } from '../auth/open-auth.js';
+import { RegistryAudit } from '../audit/registry-audit.js';
 import { CliError } from './cli-error.js';
 
 const HELP = `usage: wharf serve [--listen HOST:PORT] [--data DIR] [--config FILE] [--log-level LEVEL]
+                   [--tls-cert FILE --tls-key FILE] [--external-url URL]
 
   --listen     address to listen on (env WHARF_LISTEN, default 127.0.0.1:5000)
   --data       data directory (env WHARF_DATA, default ./data)
   --config     YAML config file (env WHARF_CONFIG)
-  --log-level  fatal|error|warn|info|debug|trace (env WHARF_LOG_LEVEL, default info)`;
+  --log-level  fatal|error|warn|info|debug|trace (env WHARF_LOG_LEVEL, default info)
+  --tls-cert   serve HTTPS with this PEM certificate chain (env WHARF_TLS_CERT; needs --tls-key)
+  --tls-key    the certificate's PEM private key (env WHARF_TLS_KEY)
+  --external-url  the URL clients use (e.g. behind a TLS proxy); sets the token realm (env WHARF_EXTERNAL_URL)
+
+Authentication is on: the first start creates user admin (password from WHARF_ADMIN_PASSWORD, else
+generated into <data>/initial-admin-password). WHARF_AUTH=off disables it, for local development only.`;
 
 export async function serveCommand(args: string[]): Promise<number> {
   const { values } = parseFlags(args, {
@@ -19,6 +29,9 @@ export async function serveCommand(args: string[]): Promise<number> {
     data: { type: 'string' },
     config: { type: 'string' },
     'log-level': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'external-url': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -27,13 +40,33 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
   let config;
   try {
-    config = loadConfig({ flags: { listen: values.listen, data: values.data, config: values.config, logLevel: values['log-level'] } });
+    config = loadConfig({
+      flags: {
+        listen: values.listen,
+        data: values.data,
+        config: values.config,
+        logLevel: values['log-level'],
+        tlsCert: values['tls-cert'],
+        tlsKey: values['tls-key'],
+        externalUrl: values['external-url'],
+      },
+    });
   } catch (e) {
     throw new CliError((e as Error).message, 2);
   }
   const log = pino({ level: config.log.level, base: { service: 'wharf' } });
-  const wharf = await openWharf(config);
-  const server = createHttpServer({ wharf, log });
+  let tls;
+  try {
+    tls = config.tls && { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
+  } catch (e) {
+    throw new CliError(`cannot read the TLS certificate or key: ${(e as Error).message}`, 2);
+  }
+  const registryAudit = new RegistryAudit();
+  const wharf = await openWharf(config, registryAudit.events);
+  const auth = await openAuth(wharf, log);
+  registryAudit.attach(auth.audit, auth.actorOf, log);
+  const access = auth.access;
+  const server = createHttpServer({ wharf, log, access, tokenEndpoint: auth.tokenEndpoint, onResponse: registryAudit.observe, tls });
   const { host, port } = splitListen(config.listen);
   const running = await listen(server, host, port);
 
@@ -45,6 +78,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const sweeper = setInterval(() => sweep().catch((err) => log.error({ err }, 'upload sweep failed')), config.uploads.sweepInterval);
   sweeper.unref();
 
+  wharf.webhooks.startDispatcher(log);
   log.info({ url: running.url, data: config.data }, 'listening');
 
   await new Promise<void>((resolve) => {

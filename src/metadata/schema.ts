@@ -58,6 +58,142 @@ export interface TagHistoryTable {
   at: number;
 }
 
+/** An application's environment (the application is a repository). */
+export interface EnvironmentsTable {
+  id: Generated<number>;
+  repository_id: number;
+  name: string;
+  /** releases here must be promotions from this environment */
+  requires_promotion_from: string | null;
+  protected: number;
+  auto_deploy: number;
+  current_release_id: number | null;
+  created_at: number;
+}
+
+/** Append-only: every release, promotion and rollback of an environment. */
+export interface ReleasesTable {
+  id: Generated<number>;
+  repository_id: number;
+  environment_id: number;
+  digest: string;
+  source_tag: string | null;
+  version: string | null;
+  kind: 'release' | 'promote' | 'rollback';
+  actor: string | null;
+  note: string | null;
+  /** the release that was current before this one */
+  replaces_id: number | null;
+  /** for a promotion: the release in the source environment */
+  promoted_from_id: number | null;
+  created_at: number;
+}
+
+/** A webhook subscription: where to POST which events, and the secret that signs them. */
+export interface WebhookSubscriptionsTable {
+  id: Generated<number>;
+  url: string;
+  secret: string;
+  /** JSON array of event filters: `push`, `deploy.*`, `*` */
+  events: string;
+  /** only events of repositories matching this pattern; null: all */
+  repository_pattern: string | null;
+  created_by: string | null;
+  created_at: number;
+}
+
+/** The persisted outbox: one row per event and subscription, retried until a 2xx or the attempts run out. */
+export interface WebhookDeliveriesTable {
+  /** sent as X-Wharf-Delivery, the same on every attempt */
+  id: string;
+  subscription_id: number;
+  event: string;
+  repository: string | null;
+  /** the exact JSON body, so that every attempt sends (and signs) the same bytes */
+  body: string;
+  status: 'pending' | 'succeeded' | 'failed';
+  attempts: number;
+  /** `attempts` when the delivery was last (re)queued: the retry budget counts from here */
+  budget_from: number;
+  /** when pending: the earliest next attempt (also the lease of an attempt in flight) */
+  next_attempt_at: number | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
+/** Append-only delivery log: every attempt with its outcome. */
+export interface WebhookAttemptsTable {
+  id: Generated<number>;
+  delivery_id: string;
+  attempt: number;
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+  at: number;
+}
+
+/** A person who logs in; `role` admin may do everything, a member what grants allow. */
+export interface UsersTable {
+  id: Generated<number>;
+  name: string;
+  role: 'admin' | 'member';
+  /** scrypt$N$r$p$salt$hash — never the password */
+  password_hash: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Group membership; a group exists while it has members or grants. */
+export interface GroupMembersTable {
+  group_name: string;
+  user_name: string;
+  created_at: number;
+}
+
+/** A CI (robot) token: only a hash of its secret is kept; revoked rows stay for the record. */
+export interface RobotTokensTable {
+  /** the public part of the secret, used to find the row */
+  id: string;
+  name: string;
+  secret_hash: string;
+  /** the scopes as given at creation, space-separated (the grants rows are what is enforced) */
+  scope: string;
+  created_by: string | null;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+/** One action on a repository glob for a user, a group or a token (subject = token id). */
+export interface GrantsTable {
+  id: Generated<number>;
+  subject_kind: 'user' | 'group' | 'token';
+  subject: string;
+  pattern: string;
+  /** pull | push | delete | release | release:<environment> | admin */
+  action: string;
+  created_by: string | null;
+  created_at: number;
+}
+
+/** Append-only: who did what, from where, when, and how it ended. */
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: number;
+  actor: string;
+  actor_kind: 'user' | 'token' | 'anonymous' | 'local';
+  /** client address, or null for the local CLI */
+  address: string | null;
+  action: string;
+  repository: string | null;
+  target: string | null;
+  result: 'ok' | 'denied' | 'failed';
+  /** JSON */
+  detail: string | null;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -66,4 +202,14 @@ export interface Database {
   manifest_references: ManifestReferencesTable;
   tags: TagsTable;
   tag_history: TagHistoryTable;
+  users: UsersTable;
+  group_members: GroupMembersTable;
+  robot_tokens: RobotTokensTable;
+  grants: GrantsTable;
+  audit_log: AuditLogTable;
+  environments: EnvironmentsTable;
+  releases: ReleasesTable;
+  webhook_subscriptions: WebhookSubscriptionsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }

@@ -11,7 +11,21 @@ export async function openSqlite(path: string): Promise<MetadataStore> {
   conn.pragma('synchronous = FULL');
   conn.pragma('foreign_keys = ON');
   conn.pragma('busy_timeout = 5000');
-  const store = new MetadataStore(new Kysely<Database>({ dialect: new SqliteDialect({ database: conn }) }), 'sqlite');
+  // Kysely's SQLite driver prepares every statement anew; prepared statements are reusable, so keep them.
+  const statements = new Map<string, BetterSqlite3.Statement>();
+  const database = {
+    close: () => conn.close(),
+    prepare(sql: string) {
+      let stmt = statements.get(sql);
+      if (!stmt) {
+        stmt = conn.prepare(sql);
+        if (statements.size >= 500) statements.clear();
+        statements.set(sql, stmt);
+      }
+      return stmt;
+    },
+  };
+  const store = new MetadataStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), 'sqlite');
   await store.migrate();
   return store;
 }

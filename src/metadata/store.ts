@@ -1,7 +1,9 @@
 // MetadataStore: repositories, manifests, tags (with their history) and blob links, over Kysely so the
 // same queries run on SQLite (default, embedded) and PostgreSQL.
 import { Kysely, Migrator, type Transaction } from 'kysely';
+import { RegistryError } from '../oci/errors.js';
 import type { Database } from './schema.js';
+import { precompile } from './precompiled.js';
 import { migrationProvider, type Dialect } from './migrations.js';
 
 export interface StoredManifest {
@@ -37,13 +39,62 @@ export interface TagChange {
   at: number;
 }
 
-type Db = Kysely<Database> | Transaction<Database>;
+export type Db = Kysely<Database> | Transaction<Database>;
+
+/**
+ * Decides, inside the tag-writing transaction, whether a tag may move from `current` to `digest` (null:
+ * the tag is being deleted) — immutable versions, reserved environment tags; throws a RegistryError to refuse.
+ */
+export type TagGuard = (change: { repository: string; repositoryId: number; tag: string; digest: string | null; current: string | null; db: Db }) => Promise<void> | void;
 
 export class MetadataStore {
+  /** The queries on the registry's hot paths, compiled once. */
+  private readonly hot;
+
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
-  ) {}
+  ) {
+    this.hot = {
+      repositoryId: precompile(db, (name: string) => db.selectFrom('repositories').select('id').where('name', '=', name), 1),
+      linkedBlob: precompile(
+        db,
+        (repository: string, digest: string) =>
+          db
+            .selectFrom('repository_blobs as rb')
+            .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
+            .innerJoin('blobs as b', 'b.digest', 'rb.digest')
+            .select('b.size')
+            .where('r.name', '=', repository)
+            .where('rb.digest', '=', digest),
+        2,
+      ),
+      manifestByDigest: precompile(
+        db,
+        (repository: string, digest: string) =>
+          db
+            .selectFrom('manifests as m')
+            .innerJoin('repositories as r', 'r.id', 'm.repository_id')
+            .select(['m.digest', 'm.media_type', 'm.body'])
+            .where('r.name', '=', repository)
+            .where('m.digest', '=', digest),
+        2,
+      ),
+      manifestByTag: precompile(
+        db,
+        (repository: string, tag: string) =>
+          db
+            .selectFrom('tags as t')
+            .innerJoin('repositories as r', 'r.id', 't.repository_id')
+            .innerJoin('manifests as m', (j) => j.onRef('m.repository_id', '=', 't.repository_id').onRef('m.digest', '=', 't.digest'))
+            .select(['m.digest', 'm.media_type', 'm.body'])
+            .where('r.name', '=', repository)
+            .where('t.name', '=', tag),
+        2,
+      ),
+      allTags: precompile(db, (repoId: number) => db.selectFrom('tags').select('name').where('repository_id', '=', repoId).orderBy('name'), 1),
+    };
+  }
 
   async migrate(): Promise<void> {
     const { error, results } = await new Migrator({ db: this.db, provider: migrationProvider(this.dialect) }).migrateToLatest();
@@ -60,7 +111,7 @@ export class MetadataStore {
   // --- repositories ----------------------------------------------------------------------------
 
   async repositoryId(name: string, db: Db = this.db): Promise<number | null> {
-    const row = await db.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
+    const row = db === this.db ? (await this.hot.repositoryId(name))[0] : await db.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
     return row ? Number(row.id) : null;
   }
 
@@ -96,14 +147,7 @@ export class MetadataStore {
 
   /** Size of a blob `repository` may read, or null. */
   async linkedBlob(repository: string, digest: string): Promise<{ size: number } | null> {
-    const row = await this.db
-      .selectFrom('repository_blobs as rb')
-      .innerJoin('repositories as r', 'r.id', 'rb.repository_id')
-      .innerJoin('blobs as b', 'b.digest', 'rb.digest')
-      .select('b.size')
-      .where('r.name', '=', repository)
-      .where('rb.digest', '=', digest)
-      .executeTakeFirst();
+    const [row] = await this.hot.linkedBlob(repository, digest);
     return row ? { size: Number(row.size) } : null;
   }
 
@@ -150,7 +194,13 @@ export class MetadataStore {
    * Stores a manifest and, when `tag` is given, points the tag at it — in one transaction, so a crash
    * never leaves a tag pointing at a missing manifest. Returns the digest the tag pointed to before.
    */
-  async putManifest(repository: string, m: ManifestRecord, tag?: string, actor: string | null = null): Promise<{ previous: string | null }> {
+  async putManifest(
+    repository: string,
+    m: ManifestRecord,
+    tag?: string,
+    actor: string | null = null,
+    guard?: TagGuard,
+  ): Promise<{ previous: string | null }> {
     const now = Date.now();
     return this.db.transaction().execute(async (trx) => {
       const repoId = await this.ensureRepository(repository, trx);
@@ -183,13 +233,53 @@ export class MetadataStore {
           .execute();
       }
       if (tag === undefined) return { previous: null };
-      return this.setTag(trx, repoId, tag, m.digest, actor, now);
+      return this.setTag(trx, repository, repoId, tag, m.digest, actor, now, guard);
     });
   }
 
-  private async setTag(trx: Db, repoId: number, tag: string, digest: string, actor: string | null, now: number): Promise<{ previous: string | null }> {
+  /**
+   * Points an existing tag name at a manifest the repository has (restore, admin override, release tags).
+   * The guard runs inside the transaction with the tag's current digest, so its decision cannot go stale.
+   */
+  async moveTag(repository: string, tag: string, digest: string, actor: string | null, guard?: TagGuard, db: Db = this.db): Promise<{ previous: string | null }> {
+    const run = async (trx: Db) => {
+      const repoId = await this.repositoryId(repository, trx);
+      const present = repoId === null ? undefined : await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repoId).where('digest', '=', digest).executeTakeFirst();
+      if (repoId === null || !present) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} unknown to repository ${repository}`);
+      return this.setTag(trx, repository, repoId, tag, digest, actor, Date.now(), guard);
+    };
+    return db === this.db ? this.db.transaction().execute(run) : run(db);
+  }
+
+  /** The digest a tag points at now, or null. */
+  async tagDigest(repository: string, tag: string): Promise<string | null> {
+    const row = await this.db
+      .selectFrom('tags as t')
+      .innerJoin('repositories as r', 'r.id', 't.repository_id')
+      .select('t.digest')
+      .where('r.name', '=', repository)
+      .where('t.name', '=', tag)
+      .executeTakeFirst();
+    return row?.digest ?? null;
+  }
+
+  /** Tags pointing at a digest. */
+  async tagsOf(repository: string, digest: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('tags as t')
+      .innerJoin('repositories as r', 'r.id', 't.repository_id')
+      .select('t.name')
+      .where('r.name', '=', repository)
+      .where('t.digest', '=', digest)
+      .orderBy('t.name')
+      .execute();
+    return rows.map((r) => r.name);
+  }
+
+  private async setTag(trx: Db, repository: string, repoId: number, tag: string, digest: string, actor: string | null, now: number, guard?: TagGuard): Promise<{ previous: string | null }> {
     const current = await trx.selectFrom('tags').select('digest').where('repository_id', '=', repoId).where('name', '=', tag).executeTakeFirst();
     if (current?.digest === digest) return { previous: digest };
+    if (guard) await guard({ repository, repositoryId: repoId, tag, digest, current: current?.digest ?? null, db: trx });
     if (current) {
       await trx.updateTable('tags').set({ digest, updated_at: now }).where('repository_id', '=', repoId).where('name', '=', tag).execute();
     } else {
@@ -203,35 +293,23 @@ export class MetadataStore {
   }
 
   async manifestByDigest(repository: string, digest: string): Promise<StoredManifest | null> {
-    const row = await this.db
-      .selectFrom('manifests as m')
-      .innerJoin('repositories as r', 'r.id', 'm.repository_id')
-      .select(['m.digest', 'm.media_type', 'm.body'])
-      .where('r.name', '=', repository)
-      .where('m.digest', '=', digest)
-      .executeTakeFirst();
-    return row ? { digest: row.digest, mediaType: row.media_type, body: Buffer.from(row.body) } : null;
+    const [row] = await this.hot.manifestByDigest(repository, digest);
+    return row ? { digest: row.digest, mediaType: row.media_type, body: asBuffer(row.body) } : null;
   }
 
   async manifestByTag(repository: string, tag: string): Promise<StoredManifest | null> {
-    const row = await this.db
-      .selectFrom('tags as t')
-      .innerJoin('repositories as r', 'r.id', 't.repository_id')
-      .innerJoin('manifests as m', (j) => j.onRef('m.repository_id', '=', 't.repository_id').onRef('m.digest', '=', 't.digest'))
-      .select(['m.digest', 'm.media_type', 'm.body'])
-      .where('r.name', '=', repository)
-      .where('t.name', '=', tag)
-      .executeTakeFirst();
-    return row ? { digest: row.digest, mediaType: row.media_type, body: Buffer.from(row.body) } : null;
+    const [row] = await this.hot.manifestByTag(repository, tag);
+    return row ? { digest: row.digest, mediaType: row.media_type, body: asBuffer(row.body) } : null;
   }
 
   /** Deletes a manifest and every tag pointing at it (each tag deletion recorded). False when absent. */
-  async deleteManifest(repository: string, digest: string, actor: string | null = null): Promise<boolean> {
+  async deleteManifest(repository: string, digest: string, actor: string | null = null, guard?: TagGuard): Promise<boolean> {
     const now = Date.now();
     return this.db.transaction().execute(async (trx) => {
       const repoId = await this.repositoryId(repository, trx);
       if (repoId === null) return false;
       const tags = await trx.selectFrom('tags').select('name').where('repository_id', '=', repoId).where('digest', '=', digest).execute();
+      for (const t of tags) if (guard) await guard({ repository, repositoryId: repoId, tag: t.name, digest: null, current: digest, db: trx });
       for (const t of tags) {
         await trx.insertInto('tag_history').values({ repository_id: repoId, tag: t.name, old_digest: digest, new_digest: null, actor, at: now }).execute();
       }
@@ -242,12 +320,13 @@ export class MetadataStore {
     });
   }
 
-  async deleteTag(repository: string, tag: string, actor: string | null = null): Promise<boolean> {
+  async deleteTag(repository: string, tag: string, actor: string | null = null, guard?: TagGuard): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       const repoId = await this.repositoryId(repository, trx);
       if (repoId === null) return false;
       const current = await trx.selectFrom('tags').select('digest').where('repository_id', '=', repoId).where('name', '=', tag).executeTakeFirst();
       if (!current) return false;
+      if (guard) await guard({ repository, repositoryId: repoId, tag, digest: null, current: current.digest, db: trx });
       await trx.deleteFrom('tags').where('repository_id', '=', repoId).where('name', '=', tag).execute();
       await trx.insertInto('tag_history').values({ repository_id: repoId, tag, old_digest: current.digest, new_digest: null, actor, at: Date.now() }).execute();
       return true;
@@ -257,6 +336,7 @@ export class MetadataStore {
   async listTags(repository: string, limit: number | undefined, last: string | undefined): Promise<string[] | null> {
     const repoId = await this.repositoryId(repository);
     if (repoId === null) return null;
+    if (limit === undefined && last === undefined) return (await this.hot.allTags(repoId)).map((r) => r.name);
     let q = this.db.selectFrom('tags').select('name').where('repository_id', '=', repoId).orderBy('name');
     if (last !== undefined) q = q.where('name', '>', last);
     if (limit !== undefined) q = q.limit(limit);
@@ -357,4 +437,9 @@ export class MetadataStore {
       await trx.deleteFrom('blobs').where('digest', '=', digest).execute();
     });
   }
+}
+
+/** SQLite hands back Buffers already; PostgreSQL's driver too, but the type says Uint8Array. */
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }

@@ -28,6 +28,8 @@ export type ErrorCode = keyof typeof ERRORS;
 
 export class RegistryError extends Error {
   readonly status: number;
+  /** extra response headers, e.g. the WWW-Authenticate challenge of a 401 or Retry-After of a 429 */
+  headers?: Record<string, string>;
   constructor(
     readonly code: ErrorCode,
     message?: string,

@@ -44,6 +44,8 @@ export class ManifestError extends Error {
   }
 }
 
+const SCHEMA1_REFUSED = 'Docker schema1 manifests are not supported; push an OCI or Docker schema2 manifest';
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -73,9 +75,8 @@ function descriptorList(v: unknown, where: string): Descriptor[] {
  */
 export function parseManifest(body: Buffer, contentType: string): ParsedManifest {
   const declared = contentType.split(';')[0]!.trim().toLowerCase();
-  if (declared === DOCKER_SCHEMA1 || declared === DOCKER_SCHEMA1_SIGNED) {
-    throw new ManifestError('Docker schema1 manifests are not supported; push an OCI or Docker schema2 manifest', 'UNSUPPORTED');
-  }
+  // Distribution answers schema1 with MANIFEST_INVALID (400); UNSUPPORTED would be a 405, wrong for a PUT route.
+  if (declared === DOCKER_SCHEMA1 || declared === DOCKER_SCHEMA1_SIGNED) throw new ManifestError(SCHEMA1_REFUSED);
   let doc: unknown;
   try {
     doc = JSON.parse(body.toString('utf8'));
@@ -83,15 +84,17 @@ export function parseManifest(body: Buffer, contentType: string): ParsedManifest
     throw new ManifestError('manifest is not valid JSON');
   }
   if (!isObject(doc)) throw new ManifestError('manifest must be a JSON object');
-  if (doc.schemaVersion === 1) {
-    throw new ManifestError('Docker schema1 manifests are not supported; push an OCI or Docker schema2 manifest', 'UNSUPPORTED');
-  }
+  if (doc.schemaVersion === 1) throw new ManifestError(SCHEMA1_REFUSED);
   if (doc.schemaVersion !== 2) throw new ManifestError('schemaVersion must be 2');
 
   const inBody = typeof doc.mediaType === 'string' ? doc.mediaType : undefined;
   const usefulDeclared = declared && declared !== 'application/json' && declared !== 'application/octet-stream' ? declared : undefined;
   if (inBody && usefulDeclared && inBody !== usefulDeclared) {
     throw new ManifestError(`Content-Type ${usefulDeclared} does not match the manifest's mediaType ${inBody}`);
+  }
+  if (!inBody && (usefulDeclared === DOCKER_MANIFEST || usefulDeclared === DOCKER_MANIFEST_LIST)) {
+    // Docker's formats require mediaType in the body (Distribution refuses them without it).
+    throw new ManifestError(`a ${usefulDeclared} manifest must name its mediaType in the body`);
   }
   let mediaType = inBody ?? usefulDeclared;
   if (!mediaType) {

@@ -7,11 +7,13 @@ import { isExternalBlob, ManifestError, parseManifest, type Descriptor } from '.
 import { OCI_INDEX } from '../oci/media-types.js';
 import { isValidRepositoryName, isValidTag } from '../oci/reference.js';
 import type { BlobStore, ByteRange, UploadState } from '../storage/blob-store.js';
-import type { MetadataStore, StoredManifest } from '../metadata/store.js';
+import type { MetadataStore, StoredManifest, TagGuard } from '../metadata/store.js';
 
 export interface RegistryOptions {
   /** Largest manifest accepted, in bytes (the spec suggests at least 4 MiB). */
   maxManifestBytes: number;
+  /** Tag rules (immutable versions, reserved environment tags) checked on every tag write. */
+  tagGuard?: TagGuard;
 }
 
 export interface PutManifestResult {
@@ -65,8 +67,8 @@ export class Registry {
 
   /** Gives `repository` a blob `from` already has; false when `from` lacks it (the client then uploads). */
   async mountBlob(repository: string, digest: string, from: string): Promise<boolean> {
-    this.checkDigest(digest);
-    if (!isValidRepositoryName(from)) return false;
+    // A mount that cannot happen (bad digest or source) falls back to an upload session, as in Distribution.
+    if (!parseDigest(digest) || !isValidRepositoryName(from)) return false;
     const linked = await this.meta.linkedBlob(from, digest);
     if (!linked || !(await this.blobs.stat(digest))) return false;
     await this.meta.linkBlob(repository, digest, linked.size);
@@ -171,6 +173,7 @@ export class Registry {
       },
       tag,
       actor,
+      this.options.tagGuard,
     );
     this.events.manifestPushed?.({ repository, digest, tag, previous, mediaType: parsed.mediaType });
     return { digest, subject: parsed.subject?.digest, tag, previous };
@@ -188,13 +191,13 @@ export class Registry {
   /** By digest: deletes the manifest and its tags. By tag: deletes only the tag. */
   async deleteManifest(repository: string, reference: string, actor: string | null = null): Promise<void> {
     if (parseDigest(reference)) {
-      if (!(await this.meta.deleteManifest(repository, reference, actor))) throw new RegistryError('MANIFEST_UNKNOWN');
+      if (!(await this.meta.deleteManifest(repository, reference, actor, this.options.tagGuard))) throw new RegistryError('MANIFEST_UNKNOWN');
       this.events.manifestDeleted?.({ repository, digest: reference });
     } else if (isValidTag(reference)) {
-      if (!(await this.meta.deleteTag(repository, reference, actor))) throw new RegistryError('MANIFEST_UNKNOWN', `tag ${reference} unknown`);
+      if (!(await this.meta.deleteTag(repository, reference, actor, this.options.tagGuard))) throw new RegistryError('MANIFEST_UNKNOWN', `tag ${reference} unknown`);
       this.events.tagDeleted?.({ repository, tag: reference });
     } else {
-      throw new RegistryError('TAG_INVALID', `invalid tag or digest ${JSON.stringify(reference)}`);
+      throw new RegistryError(reference.includes(':') ? 'DIGEST_INVALID' : 'TAG_INVALID', `invalid tag or digest ${JSON.stringify(reference)}`);
     }
   }
 

@@ -13,9 +13,10 @@ export interface Principal {
 export interface AccessCheck {
   /**
    * Resolves the caller and checks that it may perform `actions` on `repository` (or on the registry when
-   * repository is undefined). Throws RegistryError UNAUTHORIZED (with the challenge) or DENIED.
+   * repository is undefined). `environment` narrows a 'release' check to one environment (a CI token may
+   * release to staging but not production). Throws RegistryError UNAUTHORIZED (with the challenge) or DENIED.
    */
-  authorize(req: IncomingMessage, repository: string | undefined, actions: Action[]): Promise<Principal>;
+  authorize(req: IncomingMessage, repository: string | undefined, actions: Action[], environment?: string): Promise<Principal>;
   /** Whether the principal may pull `repository` (filters the catalog). */
   canPull(principal: Principal, repository: string): boolean;
 }

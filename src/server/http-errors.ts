@@ -23,6 +23,7 @@ export function sendError(res: ServerResponse, err: unknown, log: Logger, header
   const json = JSON.stringify(body);
   res.writeHead(status, {
     ...headers,
+    ...(err instanceof RegistryError ? err.headers : undefined),
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(json),
     'Docker-Distribution-API-Version': 'registry/2.0',

@@ -1,5 +1,6 @@
 // The HTTP server: dispatches /v2 to the registry API and serves health and metrics, with graceful shutdown.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { Server as HttpsServer, createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/errors.js';
@@ -9,14 +10,21 @@ import { sendError } from './http-errors.js';
 import { v2Api } from './v2.js';
 import { Metrics } from './metrics.js';
 import { managementApi, type ApiRoute } from './api.js';
+import { hubRoutes } from './routes.js';
 
 export interface HttpServerOptions {
   wharf: Wharf;
   log: Logger;
   access?: AccessCheck;
   metrics?: Metrics;
-  /** management API routes contributed by feature modules */
+  /** management API routes; default: every feature module's (server/routes.ts) */
   apiRoutes?: ApiRoute[];
+  /** the Docker token endpoint (GET/POST /token), when authentication is on */
+  tokenEndpoint?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>;
+  /** called once each response is sent (the audit log) */
+  onResponse?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** serve HTTPS (HTTP/1.1) with this PEM certificate chain and key */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 export interface RunningServer {
@@ -25,13 +33,14 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export function createHttpServer({ wharf, log, access = openAccess, metrics = new Metrics(), apiRoutes = [] }: HttpServerOptions): Server {
+export function createHttpServer({ wharf, log, access = openAccess, metrics = new Metrics(), apiRoutes, tokenEndpoint, onResponse, tls }: HttpServerOptions): Server {
   const v2 = v2Api({ registry: wharf.registry, access, log });
-  const api = managementApi(apiRoutes, access, log);
+  const api = managementApi(apiRoutes ?? hubRoutes(wharf, access), access, log);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://wharf.invalid');
     const path = url.pathname;
     if (path.startsWith('/v2')) return v2(req, res, url);
+    if (path === '/token' && tokenEndpoint) return tokenEndpoint(req, res, url);
     if (path.startsWith('/api/')) return api(req, res, url);
     if (path === '/healthz') {
       res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -45,15 +54,17 @@ export function createHttpServer({ wharf, log, access = openAccess, metrics = ne
     req.resume();
     sendError(res, new RegistryError('NOT_FOUND', `no route for ${path}`), log);
   };
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  const listener: RequestListener = (req, res) => {
     const started = process.hrtime.bigint();
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.observe(req.method ?? '', res.statusCode, seconds);
       if (log.isLevelEnabled('debug')) log.debug({ method: req.method, url: req.url, status: res.statusCode, ms: seconds * 1000 }, 'request');
+      onResponse?.(req, res);
     });
     handle(req, res).catch((e) => sendError(res, e, log));
-  });
+  };
+  const server = tls ? createHttpsServer({ ...tls, keepAliveTimeout: 65_000 }, listener) : createServer({ keepAliveTimeout: 65_000 }, listener);
   // Blob uploads can be slow; rely on the socket idle timeout rather than a whole-request deadline.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
@@ -72,7 +83,7 @@ export async function listen(server: Server, host: string, port: number): Promis
   const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
     server,
-    url: `http://${hostPart}:${addr.port}`,
+    url: `${server instanceof HttpsServer ? 'https' : 'http'}://${hostPart}:${addr.port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -120,7 +120,8 @@ export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerRespon
       'Cache-Control': 'max-age=31536000',
     };
     let range: ByteRange | undefined;
-    if (req.headers.range !== undefined) {
+    // A range unit other than bytes is ignored (RFC 9110 §14.2): the whole blob is sent.
+    if (req.headers.range !== undefined && /^\s*bytes=/.test(req.headers.range)) {
       range = parseRange(req.headers.range, size) ?? undefined;
       if (!range) {
         return sendError(res, new RegistryError('RANGE_INVALID', `range ${req.headers.range} not satisfiable`), log, { 'Content-Range': `bytes */${size}` });
@@ -272,7 +273,8 @@ export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerRespon
   ];
 
   return async (req, res, url) => {
-    const path = url.pathname;
+    // Route on the path as sent: URL parsing folds "a/../b" into "b", and a name is refused, never rewritten.
+    const path = req.url?.startsWith('/') ? req.url.split('?')[0]! : url.pathname;
     try {
       if (path === '/v2/' || path === '/v2') {
         if (req.method !== 'GET' && req.method !== 'HEAD') throw new RegistryError('UNSUPPORTED', `method ${req.method} not allowed`);
@@ -295,10 +297,10 @@ export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerRespon
         if (!m) continue;
         const entry = route.methods[req.method ?? ''];
         if (!entry) throw new RegistryError('UNSUPPORTED', `method ${req.method} not allowed on ${path}`);
-        const name = decodeURIComponent(m[1]!);
+        const name = decodePart(m[1]!);
         registry.checkName(name);
         const principal = await access.authorize(req, name, entry[0]);
-        await entry[1]({ req, res, url, name, param: decodeURIComponent(m[2] ?? ''), principal });
+        await entry[1]({ req, res, url, name, param: decodePart(m[2] ?? ''), principal });
         return;
       }
       throw new RegistryError('NAME_UNKNOWN', `no route for ${path}`, undefined, 404);
@@ -307,6 +309,15 @@ export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerRespon
       sendError(res, e, log);
     }
   };
+}
+
+/** Percent-decodes a path part; a malformed escape stays as sent, for the name/tag/digest check to refuse. */
+function decodePart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
 }
 
 /** Parses a single `bytes=` range against a blob of `size` bytes; null when unsatisfiable or malformed. */

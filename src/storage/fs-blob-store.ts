@@ -108,6 +108,9 @@ export class FsBlobStore implements BlobStore {
     try {
       const info = JSON.parse(await readFile(join(this.uploadDir(id), 'info.json'), 'utf8')) as { repository: string; startedAt: number };
       const s = await stat(join(this.uploadDir(id), 'data'));
+      // Another request may have loaded it while we read: share its entry, or both could claim the session.
+      const loaded = this.live.get(id);
+      if (loaded) return loaded;
       const live: LiveUpload = { state: { id, repository: info.repository, size: s.size, startedAt: info.startedAt }, hash: null, busy: false };
       this.live.set(id, live);
       return live;
@@ -173,7 +176,12 @@ export class FsBlobStore implements BlobStore {
       let hex: string;
       if (d.algorithm === 'sha256' && live.hash) hex = live.hash.copy().digest('hex');
       else hex = await hashFile(path, d.algorithm);
-      if (hex !== d.hex) throw new RegistryError('DIGEST_INVALID', `uploaded content has digest ${d.algorithm}:${hex}, not ${digest}`);
+      if (hex !== d.hex) {
+        // As Distribution does: a failed commit ends the session, so no unverifiable data lingers.
+        this.live.delete(id);
+        await rm(this.uploadDir(id), { recursive: true, force: true });
+        throw new RegistryError('DIGEST_INVALID', `uploaded content has digest ${d.algorithm}:${hex}, not ${digest}`);
+      }
       const fh = await open(path, 'r+');
       try {
         await fh.sync();

@@ -1,0 +1,238 @@
+// Starts and stops the servers under test — Wharf, CNCF Distribution and nginx — each on a loopback port with its own temp dir.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export type ServerName = 'wharf' | 'distribution' | 'nginx';
+
+export interface Server {
+  name: ServerName;
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+const DISTRIBUTION_BIN = '/usr/bin/docker-registry';
+const NGINX_BIN = '/usr/sbin/nginx';
+const START_TIMEOUT_MS = 30_000;
+
+const running = new Set<ChildProcess>();
+
+/** Kills, without waiting, every server still running: for a bench that is being interrupted. */
+export function killAll(): void {
+  for (const child of running) child.kill('SIGKILL');
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => server.listen(0, '127.0.0.1', resolve).once('error', reject));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (!address || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+/** Runs a server with stdout and stderr going to a log file, so the bench never spends CPU reading its logs. */
+function startProcess(command: string, args: string[], logFile: string, cwd?: string): ChildProcess {
+  const log = openSync(logFile, 'a');
+  const child = spawn(command, args, { cwd, stdio: ['ignore', log, log] });
+  closeSync(log);
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timeout = sleep(10_000).then(() => 'timeout');
+  if ((await Promise.race([exited, timeout])) === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+function logTail(logFile: string): string {
+  try {
+    return readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+function exitedEarly(child: ChildProcess, name: string, logFile: string): Promise<never> {
+  return new Promise((_, reject) =>
+    child.once('exit', (code, signal) =>
+      reject(new Error(`${name} exited (${code ?? signal}) before it was ready; log ${logFile}:\n${logTail(logFile)}`)),
+    ),
+  );
+}
+
+async function withStartTimeout<T>(name: string, logFile: string, ready: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${name} not ready after ${START_TIMEOUT_MS / 1000} s; log ${logFile}:\n${logTail(logFile)}`)),
+      START_TIMEOUT_MS,
+    );
+  });
+  try {
+    return await Promise.race([ready, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function httpStatus(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = get(url, { agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(0));
+  });
+}
+
+/** Polls until the server answers `url` with `status`, or with anything at all when no status is given. */
+async function waitForStatus(url: string, status?: number): Promise<void> {
+  for (;;) {
+    const got = await httpStatus(url);
+    if (got !== 0 && (status === undefined || got === status)) return;
+    await sleep(50);
+  }
+}
+
+function server(name: ServerName, url: string, child: ChildProcess): Server {
+  if (child.pid === undefined) throw new Error(`${name} did not start`);
+  return { name, url, pid: child.pid, stop: () => stopProcess(child) };
+}
+
+/** Wharf as a user starts it; ready when it logs its `listening` line with the URL it bound. */
+export async function startWharf(repoRoot: string, dir: string, nodeArgs: string[] = []): Promise<Server> {
+  const data = join(dir, 'data');
+  const logFile = join(dir, 'wharf.log');
+  const args = [...nodeArgs, 'bin/wharf.js', 'serve', '--listen', '127.0.0.1:0', '--data', data];
+  const child = startProcess(process.execPath, args, logFile, repoRoot);
+  const listening = (async () => {
+    for (;;) {
+      for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+        if (!line.includes('"listening"')) continue;
+        try {
+          const url = (JSON.parse(line) as { url?: string }).url;
+          if (url) return url;
+        } catch {
+          // a line still being written
+        }
+      }
+      await sleep(50);
+    }
+  })();
+  try {
+    const url = await withStartTimeout('wharf', logFile, Promise.race([listening, exitedEarly(child, 'wharf', logFile)]));
+    return server('wharf', url.replace(/\/$/, ''), child);
+  } catch (err) {
+    await stopProcess(child);
+    throw err;
+  }
+}
+
+export function distributionVersion(): string {
+  return execFileSync(DISTRIBUTION_BIN, ['--version'], { encoding: 'utf8' }).trim();
+}
+
+/** Distribution with the Debian package's defaults (info logging, in-memory blob descriptor cache), minus auth. */
+export async function startDistribution(dir: string): Promise<Server> {
+  const port = await freePort();
+  const config = join(dir, 'config.yml');
+  const logFile = join(dir, 'distribution.log');
+  writeFileSync(
+    config,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: info',
+      'storage:',
+      '  cache:',
+      '    blobdescriptor: inmemory',
+      '  filesystem:',
+      `    rootdirectory: ${join(dir, 'data')}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      '  headers:',
+      '    X-Content-Type-Options: [nosniff]',
+      '',
+    ].join('\n'),
+  );
+  const child = startProcess(DISTRIBUTION_BIN, ['serve', config], logFile);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await withStartTimeout(
+      'distribution',
+      logFile,
+      Promise.race([waitForStatus(`${url}/v2/`, 200), exitedEarly(child, 'distribution', logFile)]),
+    );
+    return server('distribution', url, child);
+  } catch (err) {
+    await stopProcess(child);
+    throw err;
+  }
+}
+
+/**
+ * nginx serving `root` as static files, laid out like the registry API (root/v2/<repo>/blobs/<digest>, …), so the
+ * same request paths work against it. It is the ceiling: what a server that only copies files to sockets achieves.
+ */
+export async function startNginx(dir: string, root: string): Promise<Server> {
+  const port = await freePort();
+  const prefix = join(dir, 'prefix');
+  mkdirSync(join(prefix, 'logs'), { recursive: true });
+  const config = join(prefix, 'nginx.conf');
+  writeFileSync(
+    config,
+    `daemon off;
+worker_processes auto;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path ${prefix}/client_body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  types { }
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:${port};
+    root ${root};
+    location ~ /manifests/ { default_type application/vnd.oci.image.manifest.v1+json; }
+    location ~ /tags/list$ { default_type application/json; }
+  }
+}
+`,
+  );
+  const logFile = join(prefix, 'logs', 'stderr.log');
+  const child = startProcess(NGINX_BIN, ['-p', prefix, '-e', join(prefix, 'logs', 'error.log'), '-c', config], logFile);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await withStartTimeout(
+      'nginx',
+      logFile,
+      Promise.race([waitForStatus(`${url}/`), exitedEarly(child, 'nginx', logFile)]),
+    );
+    return server('nginx', url, child);
+  } catch (err) {
+    await stopProcess(child);
+    throw err;
+  }
+}

@@ -1,0 +1,136 @@
+// Turns the runs into the tables of docs/benchmarks.md: medians per server, Wharf against Distribution, nginx as the ceiling, the targets, and what the CPU went to.
+import type { Figure, Goal, Measurement } from './figures.js';
+import type { ServerName } from './registries.js';
+
+export interface Result {
+  figure: string;
+  server: ServerName;
+  run: number;
+  /** Absent when the run failed; `error` says why. */
+  measurement?: Measurement;
+  error?: string;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function format(value: number | undefined, unit: string): string {
+  if (value === undefined || Number.isNaN(value)) return '—';
+  if (unit === 's') return `${value.toFixed(2)} s`;
+  if (unit === 'ms') return `${value.toFixed(value < 10 ? 2 : 1)} ms`;
+  return `${Math.round(value).toLocaleString('en-US')} ${unit}`;
+}
+
+function goalText(goal: Goal | undefined): string {
+  if (!goal) return '';
+  if ('times' in goal) return `≥ ${goal.times}× Distribution`;
+  if ('faster' in goal) return 'faster than Distribution';
+  return `< ${goal.belowMiB} MiB`;
+}
+
+/** Whether Wharf meets the goal; `ratio` is how many times better than Distribution Wharf is. */
+function verdict(goal: Goal | undefined, wharf: number | undefined, ratio: number | undefined): string {
+  if (!goal || wharf === undefined) return '';
+  if ('belowMiB' in goal) return wharf < goal.belowMiB ? 'yes' : '**no**';
+  if (ratio === undefined) return '';
+  const needed = 'times' in goal ? goal.times : 1;
+  const met = 'times' in goal ? ratio >= needed : ratio > needed;
+  if (met) return 'yes';
+  return ratio >= needed * 0.85 ? '**no** (within noise)' : '**no**';
+}
+
+interface Row {
+  label: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  nginx: boolean;
+  goal?: Goal;
+  values: Partial<Record<ServerName, number>>;
+  p99: Partial<Record<ServerName, number>>;
+  failed: Set<ServerName>;
+}
+
+function rows(figures: Figure[], results: Result[]): Row[] {
+  const out: Row[] = [];
+  for (const figure of figures) {
+    const mine = results.filter((r) => r.figure === figure.id);
+    if (mine.length === 0) continue;
+    const failed = new Set(mine.filter((r) => r.error !== undefined).map((r) => r.server));
+    const servers = [...new Set(mine.map((r) => r.server))].filter((server) => !failed.has(server));
+    const of = (server: ServerName) =>
+      mine.filter((r) => r.server === server).flatMap((r) => (r.measurement ? [r.measurement] : []));
+    const base = { nginx: figure.nginx, values: {}, p99: {}, failed };
+    const main: Row = { ...base, label: figure.label, unit: figure.unit, better: figure.better, goal: figure.goal };
+    for (const server of servers) {
+      main.values[server] = median(of(server).map((m) => m.value));
+      const p99s = of(server).flatMap((m) => (m.p99Ms === undefined ? [] : [m.p99Ms]));
+      if (p99s.length) main.p99[server] = median(p99s);
+    }
+    out.push(main);
+    if (figure.peakRss) {
+      const rss: Row = { ...base, values: {}, label: figure.peakRss.label, unit: 'MiB', better: 'lower', nginx: false, goal: figure.peakRss.goal };
+      for (const server of servers) {
+        if (server === 'nginx') continue;
+        rss.values[server] = Math.max(...of(server).map((m) => m.sample.peakRssMiB ?? NaN));
+      }
+      out.push(rss);
+    }
+  }
+  return out;
+}
+
+function cell(row: Row, server: ServerName): string {
+  if (row.failed.has(server)) return 'failed';
+  const value = format(row.values[server], row.unit);
+  const p99 = row.p99[server];
+  return p99 === undefined ? value : `${value}, p99 ${format(p99, 'ms')}`;
+}
+
+export function figuresTable(figures: Figure[], results: Result[]): string {
+  const lines = [
+    '| figure | Wharf | Distribution | Wharf vs Distribution | nginx (ceiling) | target | met |',
+    '| --- | ---: | ---: | ---: | ---: | --- | --- |',
+  ];
+  for (const row of rows(figures, results)) {
+    const wharf = row.values.wharf;
+    const distribution = row.values.distribution;
+    const ratio =
+      wharf !== undefined && distribution !== undefined
+        ? row.better === 'higher'
+          ? wharf / distribution
+          : distribution / wharf
+        : undefined;
+    lines.push(
+      `| ${row.label} | ${cell(row, 'wharf')} | ${cell(row, 'distribution')} | ${ratio === undefined ? '—' : `${ratio.toFixed(2)}×`} | ${row.nginx ? cell(row, 'nginx') : ''} | ${goalText(row.goal)} | ${verdict(row.goal, wharf, ratio)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/**
+ * CPU of the load generator, of the server and of everything else on the machine, in cores (CPU seconds per
+ * wall-clock second), medians over the runs.
+ */
+export function cpuTable(figures: Figure[], results: Result[]): string {
+  const servers: ServerName[] = ['wharf', 'distribution', 'nginx'];
+  const lines = [
+    '| figure | Wharf: client / server / other | Distribution: client / server / other | nginx: client / server / other |',
+    '| --- | ---: | ---: | ---: |',
+  ];
+  for (const figure of figures) {
+    const mine = results.filter((r) => r.figure === figure.id);
+    if (mine.length === 0) continue;
+    const cells = servers.map((server) => {
+      const samples = mine.filter((r) => r.server === server).flatMap((r) => (r.measurement ? [r.measurement.sample] : []));
+      if (samples.length === 0) return '';
+      const cores = (cpu: (s: (typeof samples)[number]) => number) =>
+        median(samples.map((s) => cpu(s) / s.wallSeconds)).toFixed(2);
+      return `${cores((s) => s.clientCpu)} / ${cores((s) => s.serverCpu)} / ${cores((s) => s.otherCpu)}`;
+    });
+    lines.push(`| ${figure.label} | ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}

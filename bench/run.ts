@@ -1,0 +1,212 @@
+// `npm run bench`: runs Wharf, CNCF Distribution and nginx side by side on this machine, takes the figures of issue 2 and prints them with their ratios.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BlobSource } from './blobs.js';
+import { figures, FULL, MiB, QUICK, type Context, type Figure, type Target } from './figures.js';
+import { makeFixtures, seedRegistry, writeStaticRoot, type Needs } from './fixtures.js';
+import { distributionVersion, killAll, startDistribution, startNginx, startWharf, type Server, type ServerName } from './registries.js';
+import { cpuTable, figuresTable, type Result } from './report.js';
+import { writeWrkScript } from './wrk.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ALL_SERVERS: ServerName[] = ['wharf', 'distribution', 'nginx'];
+
+const USAGE = `usage: npm run bench -- [--quick] [--only FIGURE,…] [--servers wharf,distribution,nginx] [--runs N]
+                       [--json FILE] [--keep] [--wharf-node-args "ARGS"]
+  --quick            1 run with smaller sizes: a smoke check
+  --only             figures by id or id prefix (e.g. --only pull,manifest-get)
+  --servers          which servers to run (default: all three)
+  --runs             runs per figure (default 3; 1 with --quick); the median is reported
+  --json             also write every run's measurements to FILE
+  --keep             keep the temp dir (server logs) and print where it is
+  --wharf-node-args  extra node flags for the Wharf server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"`;
+
+interface Options {
+  quick: boolean;
+  only: string[];
+  servers: ServerName[];
+  runs?: number;
+  json?: string;
+  keep: boolean;
+  wharfNodeArgs: string[];
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = { quick: false, only: [], servers: ALL_SERVERS, keep: false, wharfNodeArgs: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
+      return next;
+    };
+    if (arg === '--quick') options.quick = true;
+    else if (arg === '--keep') options.keep = true;
+    else if (arg === '--only') options.only.push(...value().split(',').filter(Boolean));
+    else if (arg === '--json') options.json = value();
+    else if (arg === '--wharf-node-args') options.wharfNodeArgs = value().split(' ').filter(Boolean);
+    else if (arg === '--runs') {
+      options.runs = Number(value());
+      if (!Number.isInteger(options.runs) || options.runs < 1) throw new Error(`--runs must be a positive integer`);
+    } else if (arg === '--servers') {
+      const names = value().split(',').filter(Boolean);
+      const unknown = names.filter((name) => !ALL_SERVERS.includes(name as ServerName));
+      if (unknown.length) throw new Error(`unknown server ${unknown.join(', ')}; known: ${ALL_SERVERS.join(', ')}`);
+      options.servers = names as ServerName[];
+    } else if (arg === '--help' || arg === '-h') {
+      console.log(USAGE);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${arg}\n${USAGE}`);
+  }
+  return options;
+}
+
+function firstLine(command: string, args: string[]): string {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  return `${result.stdout}${result.stderr}`.split('\n')[0].trim();
+}
+
+function machine(): string {
+  const model = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m)?.[1] ?? 'unknown';
+  return [
+    `- CPU: ${availableParallelism()} cores (nproc), ${model}`,
+    `- memory: ${(totalmem() / 1024 ** 3).toFixed(1)} GiB; Linux ${release()}`,
+    `- Node.js ${process.version}; ${distributionVersion()}; ${firstLine('nginx', ['-v'])}; ${firstLine('wrk', ['-v'])}`,
+  ].join('\n');
+}
+
+function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+function describe(figure: Figure, server: ServerName, result: Result): string {
+  const m = result.measurement;
+  if (!m) return `${server}: FAILED ${result.error}`;
+  const value = figure.unit === 's' ? m.value.toFixed(2) : Math.round(m.value).toLocaleString('en-US');
+  const p99 = m.p99Ms === undefined ? '' : `, p99 ${m.p99Ms.toFixed(2)} ms`;
+  const rss = m.sample.peakRssMiB === undefined ? '' : `, peak RSS ${Math.round(m.sample.peakRssMiB)} MiB`;
+  const cores = (cpu: number) => (cpu / m.sample.wallSeconds).toFixed(2);
+  const cpu = `client ${cores(m.sample.clientCpu)}, server ${cores(m.sample.serverCpu)}, other ${cores(m.sample.otherCpu)}`;
+  return `${server}: ${value} ${figure.unit}${p99}${rss} (CPU cores: ${cpu})`;
+}
+
+async function main(): Promise<number> {
+  const options = parseArgs(process.argv.slice(2));
+  const settings = { ...(options.quick ? QUICK : FULL) };
+  if (options.runs) settings.runs = options.runs;
+  const all = figures(settings);
+  const selected = options.only.length
+    ? all.filter((figure) => options.only.some((wanted) => figure.id === wanted || figure.id.startsWith(wanted)))
+    : all;
+  if (selected.length === 0) throw new Error(`no figure matches --only ${options.only.join(',')}; figures: ${all.map((f) => f.id).join(', ')}`);
+  const needs: Needs = {
+    pull: selected.some((f) => f.needs === 'pull'),
+    storm: selected.some((f) => f.needs === 'storm'),
+    tags: selected.some((f) => f.needs === 'tags'),
+  };
+  if (options.servers.includes('wharf') && !existsSync(join(REPO_ROOT, 'dist/src/cli/main.js'))) {
+    throw new Error('Wharf is not built (dist/src/cli/main.js is missing): run `npm run build`, or leave it out with --servers distribution,nginx');
+  }
+
+  const root = mkdtempSync(join(tmpdir(), 'wharf-bench-'));
+  chmodSync(root, 0o755); // nginx workers run as nobody and must reach the static files
+  const servers: Server[] = [];
+  const cleanUp = async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+    servers.length = 0;
+    if (options.keep) log(`kept ${root}`);
+    else rmSync(root, { recursive: true, force: true });
+  };
+  const interrupted = () => {
+    killAll();
+    if (!options.keep) rmSync(root, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+
+  try {
+    const started = Date.now();
+    log(`temp dir ${root}; figures: ${selected.map((f) => f.id).join(', ')}; ${settings.runs} run(s) each`);
+    const source = new BlobSource(64 * MiB);
+    const fixtures = makeFixtures(source, settings.pull.size, settings.storm.layers, settings.tagCount);
+    const context: Context = { settings, source, fixtures, wrkScript: writeWrkScript(root) };
+
+    const registries: Server[] = [];
+    for (const name of options.servers) {
+      const dir = join(root, name);
+      mkdirSync(dir);
+      if (name === 'nginx') {
+        if (!selected.some((f) => f.nginx)) continue;
+        const staticRoot = join(dir, 'static');
+        writeStaticRoot(staticRoot, fixtures, needs);
+        servers.push(await startNginx(dir, staticRoot));
+      } else {
+        const server = name === 'wharf' ? await startWharf(REPO_ROOT, dir, options.wharfNodeArgs) : await startDistribution(dir);
+        servers.push(server);
+        registries.push(server);
+        log(`${name} listening at ${server.url} (pid ${server.pid}); pushing fixtures`);
+        await seedRegistry(server.url, fixtures, needs);
+      }
+    }
+    const nginx = servers.find((server) => server.name === 'nginx');
+
+    const results: Result[] = [];
+    for (const figure of selected) {
+      const targets: Target[] = [...registries, ...(figure.nginx && nginx ? [nginx] : [])];
+      for (const target of targets) await figure.warmup?.(target, context);
+      const failed = new Set<ServerName>();
+      for (let run = 0; run < settings.runs; run++) {
+        // Alternate which registry goes first, so neither always runs on a warmer or a dirtier machine.
+        const order = run % 2 ? [...registries].reverse() : registries;
+        for (const target of [...order, ...(figure.nginx && nginx ? [nginx] : [])]) {
+          if (failed.has(target.name)) continue;
+          let result: Result;
+          try {
+            result = { figure: figure.id, server: target.name, run, measurement: await figure.measure(target, context, run) };
+          } catch (err) {
+            result = { figure: figure.id, server: target.name, run, error: (err as Error).message };
+            failed.add(target.name);
+          }
+          results.push(result);
+          log(`[${figure.id}] run ${run + 1}/${settings.runs} ${describe(figure, target.name, result)}`);
+        }
+      }
+    }
+
+    const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+    console.log(
+      [
+        `## Wharf vs CNCF Distribution, nginx as the ceiling`,
+        '',
+        `\`${command}\` — medians of ${settings.runs} run(s), ${((Date.now() - started) / 1000).toFixed(0)} s in all`,
+        '',
+        machine(),
+        '',
+        figuresTable(selected, results),
+        '',
+        'CPU in cores (CPU seconds per second of wall time), medians: the load generator (client) competes with the server for the same cores.',
+        '',
+        cpuTable(selected, results),
+      ].join('\n'),
+    );
+    if (options.json) writeFileSync(options.json, JSON.stringify({ settings, results }, null, 2));
+    const failures = results.filter((r) => r.error);
+    for (const failure of failures) log(`FAILED ${failure.figure} on ${failure.server}: ${failure.error}`);
+    return failures.length ? 1 : 0;
+  } finally {
+    await cleanUp();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    killAll();
+    log(`bench: ${err.message}`);
+    process.exit(1);
+  },
+);

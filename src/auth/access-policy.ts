@@ -1,0 +1,127 @@
+// The AccessCheck the HTTP layer calls: who is calling (Basic, Bearer or nobody), and may they do this?
+// No or bad credentials → 401 with the Bearer challenge Distribution sends (realm, service, scope);
+// a Bearer token issued for less than this request needs → 401 insufficient_scope (the client fetches a
+// better token) if the caller could get one, else 403 DENIED; a known caller without the grant → 403.
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { RegistryError } from '../oci/errors.js';
+import type { AccessCheck, Action, Principal } from '../server/access.js';
+import { covers } from './actions.js';
+import { AuthFailure, type Authenticator } from './authenticator.js';
+import type { Identity, Policy } from './policy.js';
+import type { PolicySource } from './policy-source.js';
+import type { AccessClaim } from './token-service.js';
+
+/** The principal handed to route handlers, carrying what canPull and the audit need. */
+export class Caller implements Principal {
+  readonly name: string | null;
+  readonly kind: Principal['kind'];
+  constructor(
+    readonly identity: Identity,
+    readonly address: string,
+    readonly policy: Policy,
+  ) {
+    this.kind = identity.kind;
+    this.name = identity.kind === 'anonymous' ? null : identity.name;
+  }
+}
+
+export interface AccessPolicyOptions {
+  service: string;
+  /** the externally visible base URL (realm = <url>/token); derived from the request when absent */
+  externalUrl?: string;
+}
+
+const callers = new WeakMap<IncomingMessage, Caller>();
+
+/** The caller a request was authorized as (for the audit), if it got that far. */
+export function callerOf(req: IncomingMessage): Caller | undefined {
+  return callers.get(req);
+}
+
+export function clientAddress(req: IncomingMessage): string {
+  const a = req.socket.remoteAddress ?? 'unknown';
+  return a.startsWith('::ffff:') ? a.slice(7) : a;
+}
+
+export class AccessPolicy implements AccessCheck {
+  constructor(
+    private readonly policies: PolicySource,
+    private readonly authn: Authenticator,
+    private readonly options: AccessPolicyOptions,
+  ) {}
+
+  async authorize(req: IncomingMessage, repository: string | undefined, actions: Action[], environment?: string): Promise<Principal> {
+    const address = clientAddress(req);
+    const policy = await this.policies.current();
+    let verified;
+    try {
+      verified = await this.authn.identify(req.headers.authorization, address, policy);
+    } catch (e) {
+      if (!(e instanceof AuthFailure)) throw e;
+      if (e.reason === 'rate_limited') throw rateLimited(e);
+      throw this.challenge(req, repository, actions, e.message, e.reason === 'invalid_token' ? 'invalid_token' : undefined);
+    }
+    const { identity } = verified;
+    const caller = new Caller(identity, address, policy);
+    callers.set(req, caller);
+
+    if (repository === undefined) {
+      // The base endpoint and the catalog only need a caller who proved something; anonymous callers with
+      // a token (for public repositories) count, bare anonymous requests get the challenge.
+      if (identity.kind === 'anonymous' && (verified.scheme === 'none' || actions.length > 0)) throw this.challenge(req, undefined, actions, 'authentication required');
+      if (actions.every((a) => policy.allows(identity, undefined, a, environment))) return caller;
+      throw denied(undefined, actions);
+    }
+    const allowed = actions.every((a) => policy.allows(identity, repository, a, environment));
+    if (identity.kind === 'anonymous' && (!allowed || actions.length === 0)) throw this.challenge(req, repository, actions, 'authentication required');
+    if (!allowed) throw denied(repository, actions);
+    if (verified.access && !actions.every((a) => claimCovers(verified.access!, repository, a, environment))) {
+      throw this.challenge(req, repository, actions, 'the token does not grant this access', 'insufficient_scope');
+    }
+    return caller;
+  }
+
+  canPull(principal: Principal, repository: string): boolean {
+    return principal instanceof Caller && principal.policy.allows(principal.identity, repository, 'pull');
+  }
+
+  /** The realm clients fetch tokens from. */
+  realm(req: IncomingMessage): string {
+    if (this.options.externalUrl) return `${this.options.externalUrl.replace(/\/+$/, '')}/token`;
+    const scheme = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+    return `${scheme}://${req.headers.host ?? 'localhost'}/token`;
+  }
+
+  private challenge(req: IncomingMessage, repository: string | undefined, actions: Action[], message: string, error?: string): RegistryError {
+    let value = `Bearer realm=${quote(this.realm(req))},service=${quote(this.options.service)}`;
+    if (repository !== undefined && actions.length > 0) value += `,scope=${quote(`repository:${repository}:${actions.join(',')}`)}`;
+    if (error) value += `,error=${quote(error)}`;
+    const err = new RegistryError('UNAUTHORIZED', message, accessDetail(repository, actions));
+    err.headers = { 'WWW-Authenticate': value };
+    return err;
+  }
+}
+
+function claimCovers(access: AccessClaim[], repository: string, action: Action, environment?: string): boolean {
+  return access.some((c) => c.type === 'repository' && c.name === repository && c.actions.some((g) => covers(g, action, environment)));
+}
+
+function denied(repository: string | undefined, actions: Action[]): RegistryError {
+  return new RegistryError('DENIED', 'requested access to the resource is denied', accessDetail(repository, actions));
+}
+
+export function rateLimited(e: AuthFailure): RegistryError {
+  const err = new RegistryError('TOOMANYREQUESTS', e.message);
+  err.headers = { 'Retry-After': String(e.retryAfterSeconds ?? 60) };
+  return err;
+}
+
+function accessDetail(repository: string | undefined, actions: Action[]): unknown {
+  if (repository === undefined) return null;
+  return actions.map((a) => ({ Type: 'repository', Name: repository, Action: a }));
+}
+
+function quote(s: string): string {
+  return `"${s.replace(/["\\]/g, '\\$&')}"`;
+}

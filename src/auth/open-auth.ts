@@ -1,0 +1,76 @@
+// Assembles access control for a running server from the config: the policy source, the token service
+// (key in the data dir), the authenticator with its cache and login limits, the AccessCheck and /token.
+// With auth disabled (local development only) everyone may do everything and no /token is served.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { AuditLog, type Actor } from '../audit/audit-log.js';
+import type { Config } from '../config.js';
+import type { Wharf } from '../wharf.js';
+import { openAccess, type AccessCheck } from '../server/access.js';
+import { AccessPolicy, callerOf, clientAddress } from './access-policy.js';
+import { parseSubject } from './accounts.js';
+import { AuthStore } from './auth-store.js';
+import { Authenticator } from './authenticator.js';
+import { ensureAdmin } from './bootstrap.js';
+import { LoginLimiter } from './login-limiter.js';
+import type { PolicyGrant } from './policy.js';
+import { PolicySource } from './policy-source.js';
+import { tokenEndpoint } from './token-endpoint.js';
+import { TokenService } from './token-service.js';
+
+export interface Auth {
+  access: AccessCheck;
+  /** GET/POST /token; absent when auth is disabled */
+  tokenEndpoint?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>;
+  audit: AuditLog;
+  /** who made a request, for the audit log */
+  actorOf(req: IncomingMessage): Actor;
+}
+
+export function configGrants(auth: Config['auth']): PolicyGrant[] {
+  return auth.grants.flatMap((g) => {
+    const s = parseSubject(g.to);
+    return g.actions.map((action) => ({ subjectKind: s.kind, subject: s.name, pattern: g.repositories, action }));
+  });
+}
+
+export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Auth> {
+  const { config } = wharf;
+  const audit = new AuditLog(wharf.meta.db);
+  const actorOf = (req: IncomingMessage): Actor => {
+    const caller = callerOf(req);
+    const address = clientAddress(req);
+    if (!caller || caller.identity.kind === 'anonymous') return { name: 'anonymous', kind: 'anonymous', address };
+    return { name: caller.identity.name, kind: caller.identity.kind, address };
+  };
+  if (!config.auth.enabled) {
+    log.warn('authentication is DISABLED (auth.enabled: false / WHARF_AUTH=off): anyone who can reach this server may push, pull and delete');
+    return { access: openAccess, audit, actorOf };
+  }
+
+  const store = new AuthStore(wharf.meta.db);
+  await ensureAdmin(store, audit, config.data, log, env);
+  const policies = new PolicySource(store, {
+    configGrants: configGrants(config.auth),
+    anonymousPull: config.auth.anonymousPull,
+    refreshMs: config.auth.policyRefresh,
+  });
+  const tokens = await TokenService.open(config.data, {
+    service: config.auth.service,
+    issuer: config.auth.issuer,
+    accessTtlMs: config.auth.tokenTtl,
+    refreshTtlMs: config.auth.refreshTokenTtl,
+  });
+  const limiter = new LoginLimiter({
+    perUser: config.auth.loginFailures.perUser,
+    perAddress: config.auth.loginFailures.perAddress,
+    windowMs: config.auth.loginFailures.window,
+  });
+  const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl });
+  return {
+    access: new AccessPolicy(policies, authn, { service: config.auth.service, externalUrl: config.externalUrl }),
+    tokenEndpoint: tokenEndpoint({ authn, policies, tokens, log }),
+    audit,
+    actorOf,
+  };
+}

@@ -1,0 +1,44 @@
+// Password hashing with scrypt (memory-hard, in Node's crypto): `scrypt$N$r$p$salt$hash`, compared in
+// constant time. Deliberately slow (~100 ms), which is why verified credentials are cached elsewhere.
+import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+
+const KEY_LENGTH = 32;
+/** 2^15 × 8 × 128 bytes = 32 MiB of memory per hash. */
+const DEFAULTS = { N: 1 << 15, r: 8, p: 1 };
+
+function derive(password: string, salt: Buffer, opts: { N: number; r: number; p: number }): Promise<Buffer> {
+  const options: ScryptOptions = { ...opts, maxmem: 256 * opts.N * opts.r + (1 << 20) };
+  return new Promise((resolve, reject) => scrypt(password.normalize('NFC'), salt, KEY_LENGTH, options, (e, key) => (e ? reject(e) : resolve(key))));
+}
+
+export async function hashPassword(password: string, opts = DEFAULTS): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await derive(password, salt, opts);
+  return ['scrypt', opts.N, opts.r, opts.p, salt.toString('base64'), key.toString('base64')].join('$');
+}
+
+/** False for a wrong password and for a malformed stored hash (never throws on bad input). */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const parts = stored.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
+  const [N, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];
+  if (![N, r, p].every((n) => Number.isInteger(n) && n > 0) || N > 1 << 20) return false;
+  const expected = Buffer.from(parts[5]!, 'base64');
+  const actual = await derive(password, Buffer.from(parts[4]!, 'base64'), { N, r, p });
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+/**
+ * A hash of nothing anyone knows, verified against when the user does not exist, so that an unknown name
+ * costs as much time as a wrong password and names cannot be probed by timing.
+ */
+let decoy: Promise<string> | undefined;
+export function decoyHash(): Promise<string> {
+  decoy ??= hashPassword(randomBytes(16).toString('hex'));
+  return decoy;
+}
+
+/** A random password for generated accounts: 24 characters of base64url (144 bits). */
+export function generatePassword(): string {
+  return randomBytes(18).toString('base64url');
+}

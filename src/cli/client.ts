@@ -1,0 +1,116 @@
+// How the CLI talks to a Wharf server: which server (--server, WHARF_SERVER, or the last `wharf login`),
+// which credentials (WHARF_TOKEN, or those saved by `wharf login`, mode 0600), and plain-line errors.
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { CliError } from './cli-error.js';
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+interface CredentialsFile {
+  current?: string;
+  servers: Record<string, Credentials>;
+}
+
+export function configDir(): string {
+  if (process.env.WHARF_CONFIG_DIR) return process.env.WHARF_CONFIG_DIR;
+  return join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'wharf');
+}
+
+function credentialsPath(): string {
+  return join(configDir(), 'credentials.json');
+}
+
+function readCredentials(): CredentialsFile {
+  try {
+    return JSON.parse(readFileSync(credentialsPath(), 'utf8')) as CredentialsFile;
+  } catch {
+    return { servers: {} };
+  }
+}
+
+export function normalizeServer(url: string): string {
+  const withScheme = /^https?:\/\//.test(url) ? url : `http://${url}`;
+  let u: URL;
+  try {
+    u = new URL(withScheme);
+  } catch {
+    throw new CliError(`invalid server URL ${JSON.stringify(url)}`, 2);
+  }
+  return `${u.protocol}//${u.host}`;
+}
+
+export function saveCredentials(server: string, creds: Credentials): void {
+  const file = readCredentials();
+  file.servers[server] = creds;
+  file.current = server;
+  mkdirSync(configDir(), { recursive: true, mode: 0o700 });
+  writeFileSync(credentialsPath(), JSON.stringify(file, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(credentialsPath(), 0o600);
+}
+
+export function removeCredentials(server: string): boolean {
+  const file = readCredentials();
+  if (!file.servers[server]) return false;
+  delete file.servers[server];
+  if (file.current === server) delete file.current;
+  writeFileSync(credentialsPath(), JSON.stringify(file, null, 2) + '\n', { mode: 0o600 });
+  return true;
+}
+
+export class ApiClient {
+  constructor(
+    readonly server: string,
+    private readonly credentials: Credentials | undefined,
+  ) {}
+
+  authorization(): string | undefined {
+    if (!this.credentials) return undefined;
+    return 'Basic ' + Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64');
+  }
+
+  /** JSON request; a non-2xx answer becomes a CliError carrying the server's message. */
+  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    const auth = this.authorization();
+    if (auth) headers.Authorization = auth;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(this.server + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (e) {
+      throw new CliError(`cannot reach ${this.server}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
+    }
+    const text = await res.text();
+    if (!res.ok) throw new CliError(errorMessage(res.status, text));
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+}
+
+function errorMessage(status: number, text: string): string {
+  try {
+    const body = JSON.parse(text) as { errors?: { code: string; message: string }[] };
+    const e = body.errors?.[0];
+    if (e) {
+      if (status === 401) return `not logged in or credentials refused (${e.message}); run 'wharf login'`;
+      return e.message;
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  return `server answered ${status}${text ? `: ${text.slice(0, 200)}` : ''}`;
+}
+
+/** The client for a command: --server beats WHARF_SERVER beats the last login. */
+export function clientFor(serverFlag?: string): ApiClient {
+  const file = readCredentials();
+  const chosen = serverFlag ?? process.env.WHARF_SERVER ?? file.current;
+  if (!chosen) throw new CliError("no server: pass --server URL, set WHARF_SERVER, or run 'wharf login URL'", 2);
+  const server = normalizeServer(chosen);
+  const token = process.env.WHARF_TOKEN;
+  const creds = token ? { username: 'token', password: token } : file.servers[server];
+  return new ApiClient(server, creds);
+}

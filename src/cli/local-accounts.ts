@@ -1,0 +1,63 @@
+// Opens the local data dir (--data / WHARF_DATA, --config) for the account verbs — user, group, token,
+// grant, audit — which act on the database directly, beside a running server if there is one.
+import { existsSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { AuditLog, type Actor } from '../audit/audit-log.js';
+import { AccountError, Accounts } from '../auth/accounts.js';
+import { AuthStore } from '../auth/auth-store.js';
+import { loadConfig } from '../config.js';
+import { openWharf } from '../wharf.js';
+import { CliError } from './cli-error.js';
+
+export const DATA_FLAGS = {
+  data: { type: 'string' },
+  config: { type: 'string' },
+} as const;
+
+export const DATA_HELP = `  --data DIR     the data directory (env WHARF_DATA, default ./data); the server may be running
+  --config FILE  YAML config file (env WHARF_CONFIG)`;
+
+/** The operator at this terminal, as the audit log names them. */
+function localActor(): Actor {
+  let name = 'unknown';
+  try {
+    name = userInfo().username;
+  } catch {
+    // no passwd entry (some containers)
+  }
+  return { name, kind: 'local', address: null };
+}
+
+export async function withLocalData<T>(
+  flags: { data?: string; config?: string },
+  fn: (ctx: { accounts: Accounts; audit: AuditLog }) => Promise<T>,
+): Promise<T> {
+  let config;
+  try {
+    config = loadConfig({ flags: { data: flags.data, config: flags.config } });
+  } catch (e) {
+    throw new CliError((e as Error).message, 2);
+  }
+  if (!existsSync(config.data)) throw new CliError(`no data directory at ${config.data} (pass --data or set WHARF_DATA)`, 2);
+  const wharf = await openWharf(config);
+  try {
+    const audit = new AuditLog(wharf.meta.db);
+    return await fn({ accounts: new Accounts(new AuthStore(wharf.meta.db), audit, localActor()), audit });
+  } catch (e) {
+    if (e instanceof AccountError) throw new CliError(e.message);
+    throw e;
+  } finally {
+    await wharf.close();
+  }
+}
+
+/** The whole of stdin, without the final line break (for --password-stdin). */
+export async function readStdinSecret(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+export function formatTime(ms: number | null): string {
+  return ms === null ? '-' : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

@@ -1,0 +1,125 @@
+// Delivery verbs that talk to a server: env, release, promote, rollback, releases.
+import type { Environment, Release } from '../delivery/releases.js';
+import { parseFlags } from './args.js';
+import { CliError } from './cli-error.js';
+import { clientFor } from './client.js';
+import { printJson, printTable, shortDigest } from './output.js';
+
+const common = { server: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } as const;
+
+function appPath(app: string): string {
+  return `/api/v1/apps/${app.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+function printRelease(r: Release, json: boolean): void {
+  if (json) return printJson(r);
+  const what = r.kind === 'promote' ? 'promoted' : r.kind === 'rollback' ? 'rolled back' : 'released';
+  process.stdout.write(`${r.app}/${r.environment}: ${what} ${r.version ?? r.tag ?? shortDigest(r.digest)} (${r.digest}) as release ${r.id}\n`);
+}
+
+const usage = (text: string) => {
+  process.stdout.write(`usage: ${text}\n`);
+  return 0;
+};
+
+export async function envCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseFlags(
+    rest,
+    { ...common, 'requires-promotion-from': { type: 'string' }, protected: { type: 'boolean', default: false }, 'auto-deploy': { type: 'boolean', default: false } },
+    true,
+  );
+  if (values.help) return usage('wharf env create APP ENV [--requires-promotion-from ENV] [--protected] [--auto-deploy] | wharf env list APP');
+  const client = clientFor(values.server);
+  if (sub === 'create' && positionals.length === 2) {
+    const [app, name] = positionals as [string, string];
+    const env = await client.request<Environment>('POST', `${appPath(app)}/environments`, {
+      name,
+      requiresPromotionFrom: values['requires-promotion-from'] ?? null,
+      protected: values.protected,
+      autoDeploy: values['auto-deploy'],
+    });
+    if (values.json) printJson(env);
+    else process.stdout.write(`environment ${app}/${env.name} created\n`);
+    return 0;
+  }
+  if (sub === 'list' && positionals.length === 1) {
+    const envs = await client.request<Environment[]>('GET', `${appPath(positionals[0]!)}/environments`);
+    if (values.json) printJson(envs);
+    else
+      printTable(
+        envs.map((e) => ({
+          name: e.name,
+          current: e.current ? (e.current.version ?? shortDigest(e.current.digest)) : null,
+          release: e.current?.id,
+          rules: [e.requiresPromotionFrom ? `promotion from ${e.requiresPromotionFrom}` : '', e.protected ? 'protected' : ''].filter(Boolean).join(', ') || null,
+        })),
+        [
+          ['ENVIRONMENT', 'name'],
+          ['CURRENT', 'current'],
+          ['RELEASE', 'release'],
+          ['RULES', 'rules'],
+        ],
+      );
+    return 0;
+  }
+  throw new CliError('usage: wharf env create APP ENV [...] | wharf env list APP', 2);
+}
+
+export async function releaseCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, { ...common, env: { type: 'string' }, note: { type: 'string' } }, true);
+  if (values.help) return usage('wharf release APP TAG|DIGEST --env ENV [--note TEXT] [--json]');
+  if (positionals.length !== 2 || !values.env) throw new CliError('usage: wharf release APP TAG|DIGEST --env ENV [--note TEXT]', 2);
+  const [app, ref] = positionals as [string, string];
+  const r = await clientFor(values.server).request<Release>('POST', `${appPath(app)}/releases`, { environment: values.env, ref, note: values.note });
+  printRelease(r, values.json);
+  return 0;
+}
+
+export async function promoteCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, { ...common, from: { type: 'string' }, to: { type: 'string' }, note: { type: 'string' } }, true);
+  if (values.help) return usage('wharf promote APP --from ENV --to ENV [--note TEXT] [--json]');
+  if (positionals.length !== 1 || !values.from || !values.to) throw new CliError('usage: wharf promote APP --from ENV --to ENV', 2);
+  const r = await clientFor(values.server).request<Release>('POST', `${appPath(positionals[0]!)}/promote`, { from: values.from, to: values.to, note: values.note });
+  printRelease(r, values.json);
+  return 0;
+}
+
+export async function rollbackCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, { ...common, env: { type: 'string' }, to: { type: 'string' }, note: { type: 'string' } }, true);
+  if (values.help) return usage('wharf rollback APP --env ENV [--to VERSION|RELEASE_ID|DIGEST] [--note TEXT] [--json]');
+  if (positionals.length !== 1 || !values.env) throw new CliError('usage: wharf rollback APP --env ENV [--to VERSION|RELEASE_ID|DIGEST]', 2);
+  const r = await clientFor(values.server).request<Release>('POST', `${appPath(positionals[0]!)}/rollback`, {
+    environment: values.env,
+    to: values.to,
+    note: values.note,
+  });
+  printRelease(r, values.json);
+  return 0;
+}
+
+export async function releasesCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, { ...common, env: { type: 'string' }, limit: { type: 'string' } }, true);
+  if (values.help) return usage('wharf releases APP [--env ENV] [--limit N] [--json]');
+  if (positionals.length !== 1) throw new CliError('usage: wharf releases APP [--env ENV] [--json]', 2);
+  const q = new URLSearchParams();
+  if (values.env) q.set('environment', values.env);
+  if (values.limit) q.set('limit', values.limit);
+  const list = await clientFor(values.server).request<Release[]>('GET', `${appPath(positionals[0]!)}/releases${q.size ? `?${q}` : ''}`);
+  if (values.json) printJson(list);
+  else
+    printTable(
+      list.map((r) => ({ ...r, version: r.version ?? r.tag, digest: shortDigest(r.digest) })),
+      [
+        ['ID', 'id'],
+        ['ENV', 'environment'],
+        ['KIND', 'kind'],
+        ['VERSION', 'version'],
+        ['DIGEST', 'digest'],
+        ['WHO', 'actor'],
+        ['WHEN', 'createdAt'],
+        ['NOTE', 'note'],
+      ],
+    );
+  return 0;
+}

@@ -1,0 +1,285 @@
+// Environments and their releases: release a tag or digest, promote the digest current in one environment
+// to another, roll back to any retained release. Every operation is one append-only release row, and the
+// environment's reserved tag (APP:ENV) follows its current release.
+import { parseDigest } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
+import { isValidTag } from '../oci/reference.js';
+import type { MetadataStore } from '../metadata/store.js';
+import type { DeliveryStore, EnvironmentRow, ReleaseRow } from '../metadata/delivery-store.js';
+import { isVersionTag } from './tag-rules.js';
+
+export type ReleaseKind = 'release' | 'promote' | 'rollback';
+
+export interface Release {
+  id: number;
+  app: string;
+  environment: string;
+  digest: string;
+  tag: string | null;
+  version: string | null;
+  kind: ReleaseKind;
+  actor: string | null;
+  note: string | null;
+  replaces: number | null;
+  promotedFrom: number | null;
+  createdAt: string;
+}
+
+export interface Environment {
+  app: string;
+  name: string;
+  requiresPromotionFrom: string | null;
+  protected: boolean;
+  autoDeploy: boolean;
+  current: Release | null;
+}
+
+export interface EnvironmentOptions {
+  requiresPromotionFrom?: string | null;
+  protected?: boolean;
+  autoDeploy?: boolean;
+}
+
+/** A check run before any release row is written (e.g. the attestation gate); throws to refuse. */
+export type ReleaseGate = (c: { app: string; environment: string; digest: string; kind: ReleaseKind }) => Promise<void>;
+
+export interface DeliveryHooks {
+  gates?: ReleaseGate[];
+  released?(r: Release): void;
+}
+
+export interface OperationOptions {
+  actor: string | null;
+  note?: string | null;
+}
+
+const ENV_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+export function toRelease(app: string, r: ReleaseRow): Release {
+  return {
+    id: Number(r.id),
+    app,
+    environment: r.environment,
+    digest: r.digest,
+    tag: r.source_tag,
+    version: r.version,
+    kind: r.kind,
+    actor: r.actor,
+    note: r.note,
+    replaces: r.replaces_id === null ? null : Number(r.replaces_id),
+    promotedFrom: r.promoted_from_id === null ? null : Number(r.promoted_from_id),
+    createdAt: new Date(Number(r.created_at)).toISOString(),
+  };
+}
+
+export class Delivery {
+  /** Environments with an operation in flight: a second one gets 409 rather than waiting or racing. */
+  private readonly busy = new Set<string>();
+
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly store: DeliveryStore,
+    readonly hooks: DeliveryHooks = {},
+  ) {}
+
+  // --- environments ----------------------------------------------------------------------------
+
+  async createEnvironment(app: string, name: string, opts: EnvironmentOptions = {}): Promise<Environment> {
+    if (!ENV_NAME.test(name)) throw new RegistryError('UNSUPPORTED', `invalid environment name ${JSON.stringify(name)} (lowercase letters, digits and dashes)`, undefined, 400);
+    const repoId = await this.meta.repositoryId(app);
+    if (repoId === null) throw new RegistryError('NAME_UNKNOWN', `application ${app} has no repository yet: push an image first`);
+    if (opts.requiresPromotionFrom && !(await this.store.environment(app, opts.requiresPromotionFrom))) {
+      throw new RegistryError('NOT_FOUND', `environment ${app}/${opts.requiresPromotionFrom} does not exist`);
+    }
+    if (await this.store.environment(app, name)) throw new RegistryError('CONFLICT', `environment ${app}/${name} already exists`);
+    if (await this.meta.tagDigest(app, name)) {
+      throw new RegistryError('CONFLICT', `tag ${app}:${name} already exists; an environment's name is reserved as its tag — delete the tag or choose another name`);
+    }
+    const row = await this.store.createEnvironment(repoId, name, {
+      requiresPromotionFrom: opts.requiresPromotionFrom ?? null,
+      protected: opts.protected ?? false,
+      autoDeploy: opts.autoDeploy ?? false,
+    });
+    return this.toEnvironment(app, row);
+  }
+
+  /** Creates or updates (used by `wharf apply`). */
+  async ensureEnvironment(app: string, name: string, opts: EnvironmentOptions): Promise<Environment> {
+    const row = await this.store.environment(app, name);
+    if (!row) return this.createEnvironment(app, name, opts);
+    await this.store.updateEnvironment(Number(row.id), {
+      requiresPromotionFrom: opts.requiresPromotionFrom ?? null,
+      protected: opts.protected ?? false,
+      autoDeploy: opts.autoDeploy ?? false,
+    });
+    return this.environment(app, name);
+  }
+
+  async environments(app: string): Promise<Environment[]> {
+    return Promise.all((await this.store.environments(app)).map((e) => this.toEnvironment(app, e)));
+  }
+
+  async environment(app: string, name: string): Promise<Environment> {
+    return this.toEnvironment(app, await this.requireEnvironment(app, name));
+  }
+
+  private async requireEnvironment(app: string, name: string): Promise<EnvironmentRow> {
+    const row = await this.store.environment(app, name);
+    if (!row) throw new RegistryError('NOT_FOUND', `environment ${app}/${name} does not exist`);
+    return row;
+  }
+
+  private async toEnvironment(app: string, e: EnvironmentRow): Promise<Environment> {
+    const current = e.current_release_id === null ? undefined : await this.store.release(Number(e.current_release_id));
+    return {
+      app,
+      name: e.name,
+      requiresPromotionFrom: e.requires_promotion_from,
+      protected: e.protected === 1,
+      autoDeploy: e.auto_deploy === 1,
+      current: current ? toRelease(app, current) : null,
+    };
+  }
+
+  // --- operations ------------------------------------------------------------------------------
+
+  /** Runs `fn` holding the environment's operation lock; deploys take the same lock. */
+  async exclusive<T>(app: string, environment: string, fn: () => Promise<T>): Promise<T> {
+    const key = `${app}\u0000${environment}`;
+    if (this.busy.has(key)) throw new RegistryError('CONFLICT', `another release or deploy of ${app}/${environment} is in progress`);
+    this.busy.add(key);
+    try {
+      return await fn();
+    } finally {
+      this.busy.delete(key);
+    }
+  }
+
+  /** Releases a tag (resolved to its digest now, once) or a digest to an environment. */
+  async release(app: string, environment: string, ref: string, opts: OperationOptions): Promise<Release> {
+    return this.exclusive(app, environment, async () => {
+      const env = await this.requireEnvironment(app, environment);
+      if (env.requires_promotion_from) {
+        throw new RegistryError('DENIED', `${app}/${environment} only accepts promotions from ${env.requires_promotion_from}: use promote`);
+      }
+      let digest: string;
+      let tag: string | null = null;
+      if (parseDigest(ref)) {
+        digest = ref;
+        await this.requireManifest(app, digest);
+      } else if (isValidTag(ref)) {
+        const d = await this.meta.tagDigest(app, ref);
+        if (!d) throw new RegistryError('MANIFEST_UNKNOWN', `tag ${app}:${ref} does not exist`);
+        digest = d;
+        tag = ref;
+      } else {
+        throw new RegistryError('TAG_INVALID', `${JSON.stringify(ref)} is neither a tag nor a digest`);
+      }
+      const version = tag !== null && isVersionTag(tag) ? tag : await this.versionOf(app, digest);
+      return this.record(app, env, { digest, tag, version, kind: 'release', promotedFrom: null }, opts);
+    });
+  }
+
+  /** Releases to `to` exactly the digest that is current in `from`; the tag is never re-resolved. */
+  async promote(app: string, from: string, to: string, opts: OperationOptions): Promise<Release> {
+    return this.exclusive(app, to, async () => {
+      const source = await this.requireEnvironment(app, from);
+      const target = await this.requireEnvironment(app, to);
+      if (target.requires_promotion_from && target.requires_promotion_from !== from) {
+        throw new RegistryError('DENIED', `${app}/${to} only accepts promotions from ${target.requires_promotion_from}, not ${from}`);
+      }
+      if (source.current_release_id === null) throw new RegistryError('NOT_FOUND', `${app}/${from} has no release to promote`);
+      const current = (await this.store.release(Number(source.current_release_id)))!;
+      return this.record(
+        app,
+        target,
+        { digest: current.digest, tag: current.source_tag, version: current.version, kind: 'promote', promotedFrom: Number(current.id) },
+        opts,
+      );
+    });
+  }
+
+  /**
+   * Rolls an environment back. `to` names a release id, a version or a digest released there before;
+   * without it, the newest earlier release that is neither the current digest nor one already rolled back.
+   */
+  async rollback(app: string, environment: string, opts: OperationOptions & { to?: string }): Promise<Release> {
+    return this.exclusive(app, environment, async () => {
+      const env = await this.requireEnvironment(app, environment);
+      if (env.current_release_id === null) throw new RegistryError('NOT_FOUND', `${app}/${environment} has no release to roll back`);
+      const history = await this.store.releases(app, environment);
+      const current = history.find((r) => Number(r.id) === Number(env.current_release_id))!;
+      let target: ReleaseRow | undefined;
+      if (opts.to !== undefined) {
+        const to = opts.to;
+        target = /^\d+$/.test(to)
+          ? history.find((r) => Number(r.id) === Number(to))
+          : parseDigest(to)
+            ? history.find((r) => r.digest === to)
+            : history.find((r) => r.version === to || r.source_tag === to);
+        if (!target) throw new RegistryError('NOT_FOUND', `no release ${to} in the history of ${app}/${environment}`);
+      } else {
+        const rolledBack = new Set(history.filter((r) => r.kind === 'rollback' && r.replaces_id !== null).map((r) => Number(r.replaces_id)));
+        target = history.find((r) => Number(r.id) !== Number(current.id) && r.digest !== current.digest && !rolledBack.has(Number(r.id)));
+        if (!target) throw new RegistryError('NOT_FOUND', `${app}/${environment} has no earlier release to roll back to`);
+      }
+      await this.requireManifest(app, target.digest);
+      return this.record(app, env, { digest: target.digest, tag: target.source_tag, version: target.version, kind: 'rollback', promotedFrom: null }, opts);
+    });
+  }
+
+  async releases(app: string, environment?: string, limit?: number): Promise<Release[]> {
+    if (environment !== undefined) await this.requireEnvironment(app, environment);
+    return (await this.store.releases(app, environment, limit)).map((r) => toRelease(app, r));
+  }
+
+  async releaseById(app: string, id: number): Promise<Release> {
+    const r = await this.store.release(id);
+    if (!r || (await this.meta.repositoryId(app)) !== Number(r.repository_id)) throw new RegistryError('NOT_FOUND', `release ${id} of ${app} does not exist`);
+    return toRelease(app, r);
+  }
+
+  private async requireManifest(app: string, digest: string): Promise<void> {
+    if ((await this.meta.manifestsOf(app, [digest])).size === 0) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} unknown to ${app}`);
+  }
+
+  /** A version label for a digest released by digest: a version-looking tag pointing at it, if any. */
+  private async versionOf(app: string, digest: string): Promise<string | null> {
+    return (await this.meta.tagsOf(app, digest)).filter(isVersionTag).pop() ?? null;
+  }
+
+  private async record(
+    app: string,
+    env: EnvironmentRow,
+    r: { digest: string; tag: string | null; version: string | null; kind: ReleaseKind; promotedFrom: number | null },
+    opts: OperationOptions,
+  ): Promise<Release> {
+    for (const gate of this.hooks.gates ?? []) await gate({ app, environment: env.name, digest: r.digest, kind: r.kind });
+    const expected = env.current_release_id === null ? null : Number(env.current_release_id);
+    const release = await this.meta.db.transaction().execute(async (trx) => {
+      const id = await this.store.insertRelease(
+        {
+          repositoryId: Number(env.repository_id),
+          environmentId: Number(env.id),
+          digest: r.digest,
+          sourceTag: r.tag,
+          version: r.version,
+          kind: r.kind,
+          actor: opts.actor,
+          note: opts.note ?? null,
+          replacesId: expected,
+          promotedFromId: r.promotedFrom,
+        },
+        trx,
+      );
+      if (!(await this.store.setCurrent(Number(env.id), expected, id, trx))) {
+        throw new RegistryError('CONFLICT', `${app}/${env.name} changed while releasing; retry`);
+      }
+      await this.meta.moveTag(app, env.name, r.digest, opts.actor, undefined, trx);
+      return (await this.store.release(id, trx))!;
+    });
+    const out = toRelease(app, release);
+    this.hooks.released?.(out);
+    return out;
+  }
+}

@@ -1,0 +1,123 @@
+// Management API routes for delivery: tag history and restore, environments, releases, promote, rollback.
+import { z } from 'zod';
+import { RegistryError } from '../oci/errors.js';
+import { isValidRepositoryName } from '../oci/reference.js';
+import type { AccessCheck } from '../server/access.js';
+import type { ApiRoute, ApiRequest } from '../server/api.js';
+import type { Delivery } from './releases.js';
+import type { TagHistory } from './tags.js';
+
+const APP = '(?<app>[^?#]+?)';
+
+const environmentBody = z
+  .object({
+    name: z.string(),
+    requiresPromotionFrom: z.string().nullable().optional(),
+    protected: z.boolean().optional(),
+    autoDeploy: z.boolean().optional(),
+  })
+  .strict();
+const releaseBody = z.object({ environment: z.string(), ref: z.string(), note: z.string().optional() }).strict();
+const promoteBody = z.object({ from: z.string(), to: z.string(), note: z.string().optional() }).strict();
+const rollbackBody = z.object({ environment: z.string(), to: z.string().optional(), note: z.string().optional() }).strict();
+const restoreBody = z
+  .object({ to: z.string().optional(), at: z.union([z.number(), z.string()]).optional(), force: z.boolean().optional() })
+  .strict();
+
+function app(r: ApiRequest, key = 'app'): string {
+  const name = r.params[key]!;
+  if (!isValidRepositoryName(name)) throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`);
+  return name;
+}
+
+function parseTime(v: number | string): number {
+  const t = typeof v === 'number' ? v : Date.parse(v);
+  if (!Number.isFinite(t)) throw new RegistryError('UNSUPPORTED', `invalid time ${JSON.stringify(v)}`, undefined, 400);
+  return t;
+}
+
+export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: AccessCheck): ApiRoute[] {
+  return [
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/api/v1/repositories/${APP.replace('app', 'repo')}/tags/history$`),
+      access: { repositoryParam: 'repo', actions: ['pull'] },
+      handle: async (r) => tags.history(app(r, 'repo'), r.url.searchParams.get('tag') ?? undefined),
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/api/v1/repositories/${APP.replace('app', 'repo')}/tags/(?<tag>[^/]+)/restore$`),
+      access: { repositoryParam: 'repo', actions: ['pull', 'push'] },
+      handle: async (r) => {
+        const body = await r.body(restoreBody);
+        const repo = app(r, 'repo');
+        if (body.force) await access.authorize(r.req, repo, ['admin']);
+        return tags.restore(repo, r.params.tag!, { to: body.to, at: body.at === undefined ? undefined : parseTime(body.at) }, r.principal.name, body.force);
+      },
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/api/v1/apps/${APP}/environments$`),
+      access: { repositoryParam: 'app', actions: ['pull'] },
+      handle: async (r) => delivery.environments(app(r)),
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/api/v1/apps/${APP}/environments$`),
+      access: { repositoryParam: 'app', actions: ['admin'] },
+      status: 201,
+      handle: async (r) => {
+        const b = await r.body(environmentBody);
+        return delivery.createEnvironment(app(r), b.name, b);
+      },
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/api/v1/apps/${APP}/environments/(?<env>[^/]+)$`),
+      access: { repositoryParam: 'app', actions: ['pull'] },
+      handle: async (r) => delivery.environment(app(r), r.params.env!),
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/api/v1/apps/${APP}/releases$`),
+      access: { repositoryParam: 'app', actions: ['pull'] },
+      handle: async (r) => {
+        const limit = r.url.searchParams.get('limit');
+        return delivery.releases(app(r), r.url.searchParams.get('environment') ?? undefined, limit === null ? undefined : Number(limit));
+      },
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/api/v1/apps/${APP}/releases$`),
+      access: 'handler',
+      status: 201,
+      handle: async (r) => {
+        const b = await r.body(releaseBody);
+        const principal = await access.authorize(r.req, app(r), ['release'], b.environment);
+        return delivery.release(app(r), b.environment, b.ref, { actor: principal.name, note: b.note });
+      },
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/api/v1/apps/${APP}/promote$`),
+      access: 'handler',
+      status: 201,
+      handle: async (r) => {
+        const b = await r.body(promoteBody);
+        const principal = await access.authorize(r.req, app(r), ['release'], b.to);
+        return delivery.promote(app(r), b.from, b.to, { actor: principal.name, note: b.note });
+      },
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/api/v1/apps/${APP}/rollback$`),
+      access: 'handler',
+      status: 201,
+      handle: async (r) => {
+        const b = await r.body(rollbackBody);
+        const principal = await access.authorize(r.req, app(r), ['release'], b.environment);
+        return delivery.rollback(app(r), b.environment, { actor: principal.name, note: b.note, to: b.to });
+      },
+    },
+  ];
+}

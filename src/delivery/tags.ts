@@ -1,0 +1,41 @@
+// Tag history and restore: what a tag pointed to, when and by whom, and moving it back (itself recorded).
+import { RegistryError } from '../oci/errors.js';
+import type { MetadataStore, TagChange } from '../metadata/store.js';
+import type { TagRules } from './tag-rules.js';
+
+export interface TagMove {
+  repository: string;
+  tag: string;
+  digest: string;
+  previous: string | null;
+}
+
+export class TagHistory {
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly rules: TagRules,
+  ) {}
+
+  async history(repository: string, tag?: string): Promise<TagChange[]> {
+    if ((await this.meta.repositoryId(repository)) === null) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} not known to registry`);
+    return this.meta.tagHistory(repository, tag);
+  }
+
+  /**
+   * Moves `tag` to `to`, or to what it pointed at time `at`. `force` (admins only, checked by the caller)
+   * overrides immutability; the history row then names the override.
+   */
+  async restore(repository: string, tag: string, target: { to?: string; at?: number }, actor: string | null, force = false): Promise<TagMove> {
+    let digest = target.to;
+    if (digest === undefined) {
+      if (target.at === undefined) throw new RegistryError('UNSUPPORTED', 'give a digest (to) or a time (at)', undefined, 400);
+      const at = target.at;
+      const change = (await this.history(repository, tag)).find((c) => c.at <= at);
+      if (!change?.newDigest) throw new RegistryError('NOT_FOUND', `tag ${repository}:${tag} did not exist at ${new Date(at).toISOString()}`);
+      digest = change.newDigest;
+    }
+    const who = force ? `${actor ?? 'anonymous'} (override)` : actor;
+    const { previous } = await this.meta.moveTag(repository, tag, digest, who, force ? this.rules.reservedGuard : this.rules.guard);
+    return { repository, tag, digest, previous };
+  }
+}

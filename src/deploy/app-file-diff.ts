@@ -1,0 +1,62 @@
+// What `wharf apply` would change: a located diff between the stored app file and a new one (for --dry-run).
+import { appFileDocument, formatPath, type AppFile } from './app-file.js';
+
+export interface AppFileChange {
+  /** e.g. `environments.production.replicas` */
+  path: string;
+  kind: 'added' | 'removed' | 'changed';
+  before?: unknown;
+  after?: unknown;
+}
+
+/** Changes from `before` (undefined: the app is new) to `after`, in document order. */
+export function diffAppFiles(before: AppFile | undefined, after: AppFile): AppFileChange[] {
+  const changes: AppFileChange[] = [];
+  walk(before === undefined ? undefined : appFileDocument(before), appFileDocument(after), [], changes);
+  return changes;
+}
+
+/** One line per change: `+ path: value`, `- path: value`, `~ path: old → new`. */
+export function formatChanges(changes: AppFileChange[]): string {
+  if (changes.length === 0) return 'no changes';
+  return changes
+    .map((c) =>
+      c.kind === 'added' ? `+ ${c.path}: ${show(c.after)}` : c.kind === 'removed' ? `- ${c.path}: ${show(c.before)}` : `~ ${c.path}: ${show(c.before)} → ${show(c.after)}`,
+    )
+    .join('\n');
+}
+
+function walk(a: unknown, b: unknown, path: PropertyKey[], out: AppFileChange[]): void {
+  if (a === undefined && b === undefined) return;
+  if (a === undefined) return void out.push({ path: formatPath(path), kind: 'added', after: b });
+  if (b === undefined) return void out.push({ path: formatPath(path), kind: 'removed', before: a });
+  if (isTargetList(a) && isTargetList(b)) return diffTargets(a, b, path, out);
+  if (isMapping(a) && isMapping(b)) {
+    const keys = [...Object.keys(b), ...Object.keys(a).filter((k) => !(k in b))];
+    for (const k of keys) walk(a[k], b[k], [...path, k], out);
+    return;
+  }
+  if (JSON.stringify(a) !== JSON.stringify(b)) out.push({ path: formatPath(path), kind: 'changed', before: a, after: b });
+}
+
+type Target = { endpoint: string } & Record<string, unknown>;
+
+/** Hosts are matched by endpoint, so removing the first of three hosts reads as one removal, not three edits. */
+function diffTargets(a: Target[], b: Target[], path: PropertyKey[], out: AppFileChange[]): void {
+  b.forEach((t, i) => walk(a.find((x) => x.endpoint === t.endpoint), t, [...path, i], out));
+  a.forEach((t, i) => {
+    if (!b.some((x) => x.endpoint === t.endpoint)) out.push({ path: formatPath([...path, i]), kind: 'removed', before: t });
+  });
+}
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function isTargetList(v: unknown): v is Target[] {
+  return Array.isArray(v) && v.every((t) => isMapping(t) && typeof t.endpoint === 'string');
+}
+
+function show(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}

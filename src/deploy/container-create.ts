@@ -1,0 +1,54 @@
+// The engine's container spec for replica i of a release on a Docker host, from the environment's plan. Pure.
+import type { ContainerSpec } from './app-file.js';
+import { LABELS, type ContainerCreate, type DockerHealthConfig } from './docker-host.js';
+import { imageRef, type DeploymentRequest } from './deployment.js';
+import type { SecretValues } from './secrets.js';
+
+/** With host networking the replicas of one host share its ports, so replica i listens on port + i. */
+export function replicaPort(c: ContainerSpec, replica: number): number | undefined {
+  if (c.port === undefined) return undefined;
+  return c.network === 'host' ? c.port + replica : c.port;
+}
+
+/** app/env → a container name part: repository slashes are not allowed in names. */
+export function containerName(req: Pick<DeploymentRequest, 'id' | 'plan'>, replica: number): string {
+  return `${req.plan.app.replaceAll('/', '_')}-${req.plan.environment}-${req.id}-${replica}`;
+}
+
+export function containerCreate(req: DeploymentRequest, replica: number, secrets: SecretValues): ContainerCreate {
+  const c = req.plan.container;
+  const port = replicaPort(c, replica);
+  const env = { ...c.env, ...secrets, ...(port !== undefined ? { PORT: String(port) } : {}), WHARF_REPLICA: String(replica) };
+  return {
+    name: containerName(req, replica),
+    image: imageRef(req.image, req.release.digest),
+    command: c.command,
+    env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    labels: {
+      ...c.labels,
+      [LABELS.app]: req.plan.app,
+      [LABELS.env]: req.plan.environment,
+      [LABELS.release]: req.release.id === null ? '' : String(req.release.id),
+      [LABELS.digest]: req.release.digest,
+      [LABELS.deployment]: req.id,
+      [LABELS.replica]: String(replica),
+    },
+    network: c.network,
+    mounts: c.volumes.map((v) => ({ source: v.source, target: v.target, readOnly: v.readOnly ?? false })),
+    healthcheck: dockerHealthcheck(c),
+    stopTimeoutSec: c.stopTimeout === undefined ? undefined : Math.ceil(c.stopTimeout / 1000),
+  };
+}
+
+/** Only an explicit `docker: {test: …}` overrides the image's HEALTHCHECK; `docker: image` keeps it. */
+export function dockerHealthcheck(c: ContainerSpec): DockerHealthConfig | undefined {
+  const d = c.healthcheck?.docker;
+  if (d === undefined || d === 'image') return undefined;
+  return {
+    test: typeof d.test === 'string' ? ['CMD-SHELL', d.test] : ['CMD', ...d.test],
+    intervalMs: d.interval,
+    timeoutMs: d.timeout,
+    retries: d.retries,
+    startPeriodMs: d.startPeriod,
+  };
+}

@@ -1,0 +1,85 @@
+// What a deployment is asked to do and what it reports: the request, progress events, and the result with one
+// row per target step. Plain data, shared by the Docker-host rollout, the Swarm rollout and their callers.
+import type { EnvironmentPlan } from './app-file.js';
+import type { RegistryAuth } from './docker-host.js';
+
+export interface DeploymentRequest {
+  /** short id, part of container names and labels (e.g. the deployment row's id) */
+  id: string;
+  plan: EnvironmentPlan;
+  /** the repository as the hosts reach Wharf, e.g. `wharf.example.com/myapp` or `127.0.0.1:5000/myapp` */
+  image: string;
+  release: { id: number | null; digest: string };
+  /** pull credentials (a scoped token from Wharf itself) */
+  auth?: RegistryAuth;
+  onEvent?: (event: DeployEvent) => void;
+}
+
+export type DeployEventKind =
+  | 'started'
+  | 'pulling'
+  | 'pulled'
+  | 'stopping'
+  | 'starting'
+  | 'healthy'
+  | 'switched'
+  | 'failed'
+  | 'restoring'
+  | 'restored'
+  | 'cleanup'
+  | 'progress'
+  | 'finished';
+
+/** A line of progress for the CLI; never carries environment or secret values. */
+export interface DeployEvent {
+  at: number;
+  kind: DeployEventKind;
+  /** the host endpoint or `swarm:SERVICE` */
+  target?: string;
+  message: string;
+}
+
+export type DeploymentStatus = 'succeeded' | 'failed' | 'rolled_back' | 'paused';
+
+/** One thing done to one target: the deploy of the release, or bringing the previous one back. */
+export interface DeploymentStep {
+  target: string;
+  action: 'deploy' | 'restore';
+  /** container names on a Docker host, task ids on Swarm */
+  containers: string[];
+  /** the digest this step put (or tried to put) in place */
+  digest: string | null;
+  startedAt: number;
+  finishedAt: number;
+  result: 'succeeded' | 'failed' | 'skipped';
+  reason: string | null;
+}
+
+export interface DeploymentResult {
+  status: DeploymentStatus;
+  /** why it failed, was rolled back or paused: health output, exit code, pull error */
+  reason: string | null;
+  steps: DeploymentStep[];
+  startedAt: number;
+  finishedAt: number;
+}
+
+export function imageRef(image: string, digest: string): string {
+  return `${image}@${digest}`;
+}
+
+/** The digest part of `repo@sha256:…` (or `repo:tag@sha256:…`), if any. */
+export function digestOfRef(ref: string): string | null {
+  const at = ref.lastIndexOf('@');
+  return at < 0 ? null : ref.slice(at + 1);
+}
+
+export function emitter(request: Pick<DeploymentRequest, 'onEvent'>): (kind: DeployEventKind, target: string | undefined, message: string) => void {
+  return (kind, target, message) => {
+    try {
+      request.onEvent?.({ at: Date.now(), kind, target, message });
+    } catch {
+      // a broken progress listener (e.g. a client that went away) must not break the deployment
+    }
+  };
+}

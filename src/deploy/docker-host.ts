@@ -1,0 +1,106 @@
+// The DockerHost port: what a rollout needs from one Docker Engine. The dockerode adapter implements it;
+// the rollout and status code see only this.
+
+/** Registry credentials for a pull, sent to the engine as X-Registry-Auth (never logged). */
+export interface RegistryAuth {
+  serveraddress: string;
+  username?: string;
+  password?: string;
+  /** a bearer token the engine presents to the registry as is */
+  registrytoken?: string;
+  identitytoken?: string;
+}
+
+export interface EngineInfo {
+  /** the Engine API version in use: the lower of Wharf's and the engine's */
+  apiVersion: string;
+  engineVersion: string;
+}
+
+/** The outcome of one health probe (the engine's HEALTHCHECK, or an exec run by Wharf). */
+export interface ProbeResult {
+  exitCode: number;
+  output: string;
+}
+
+export type HealthStatus = 'starting' | 'healthy' | 'unhealthy';
+
+export interface ContainerState {
+  id: string;
+  name: string;
+  /** the reference the container was created from: repo@sha256:… for Wharf's, maybe repo:tag for others */
+  image: string;
+  imageId: string;
+  labels: Record<string, string>;
+  /** created, running, restarting, exited, … */
+  status: string;
+  running: boolean;
+  /** undefined when the container has no health check */
+  health?: HealthStatus;
+  /** the engine's latest probes, oldest first (inspect only) */
+  healthLog?: ProbeResult[];
+  exitCode?: number;
+  restartCount?: number;
+}
+
+export interface DockerHealthConfig {
+  /** ["CMD", …] or ["CMD-SHELL", "…"] */
+  test: string[];
+  intervalMs?: number;
+  timeoutMs?: number;
+  retries?: number;
+  startPeriodMs?: number;
+}
+
+export interface Mount {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+export interface ContainerCreate {
+  name: string;
+  image: string;
+  command?: string[];
+  /** KEY=value; may hold secret values, so never log it */
+  env: string[];
+  labels: Record<string, string>;
+  network?: string;
+  mounts: Mount[];
+  healthcheck?: DockerHealthConfig;
+  stopTimeoutSec?: number;
+}
+
+export interface DockerHost {
+  /** the endpoint as written in the app file, used to name the host in events and results */
+  readonly endpoint: string;
+  /** Pings the engine and negotiates the API version (fails fast when the host is unreachable). */
+  engine(): Promise<EngineInfo>;
+  /** Pulls `repo@sha256:…`; rejects with the engine's error message (e.g. manifest unknown, unauthorized). */
+  pull(image: string, auth?: RegistryAuth): Promise<void>;
+  /** The image's RepoDigests (`repo@sha256:…`), or [] if the engine does not have it. */
+  imageRepoDigests(image: string): Promise<string[]>;
+  createContainer(spec: ContainerCreate): Promise<string>;
+  startContainer(id: string): Promise<void>;
+  /** Stops a container; one that is already stopped is not an error. */
+  stopContainer(id: string, timeoutSec?: number): Promise<void>;
+  /** Removes a container, running or not; one that is already gone is not an error. */
+  removeContainer(id: string): Promise<void>;
+  inspectContainer(id: string): Promise<ContainerState>;
+  /** Containers carrying all the given labels (running only unless `all`). */
+  listContainers(opts: { labels?: Record<string, string>; all?: boolean }): Promise<ContainerState[]>;
+  /** Runs a command in a running container; the output is cut to its last few KiB. */
+  exec(id: string, command: string[], timeoutMs: number): Promise<ProbeResult>;
+  /** The last `lines` lines of the container's output (stdout and stderr). */
+  logs(id: string, lines: number): Promise<string>;
+}
+
+/** The labels every container Wharf starts carries, so status and later deploys can find it. */
+export const LABELS = {
+  app: 'wharf.app',
+  env: 'wharf.env',
+  release: 'wharf.release',
+  digest: 'wharf.digest',
+  deployment: 'wharf.deployment',
+  replica: 'wharf.replica',
+} as const;

@@ -1,0 +1,182 @@
+// DockerHost over the Docker Engine API (dockerode), for one engine.
+import { EngineConnection, withTimeout, type ConnectionSpec } from './engine-connection.js';
+import type { ContainerCreate, ContainerState, DockerHost, EngineInfo, HealthStatus, ProbeResult, RegistryAuth } from './docker-host.js';
+
+/** Health output and logs end up in deployment records: keep the tail, where the error usually is. */
+const MAX_OUTPUT_CHARS = 4_000;
+const NS_PER_MS = 1_000_000;
+
+export class DockerodeHost implements DockerHost {
+  private readonly conn: EngineConnection;
+
+  constructor(spec: ConnectionSpec, clientVersion?: string) {
+    this.conn = new EngineConnection(spec, clientVersion);
+  }
+
+  get endpoint(): string {
+    return this.conn.endpoint;
+  }
+
+  engine(): Promise<EngineInfo> {
+    return this.conn.check();
+  }
+
+  async pull(image: string, auth?: RegistryAuth): Promise<void> {
+    const docker = await this.conn.client();
+    const at = image.lastIndexOf('@');
+    const [fromImage, tag] = at > 0 ? [image.slice(0, at), image.slice(at + 1)] : [image, undefined];
+    const stream = await docker.createImage(auth ?? {}, tag === undefined ? { fromImage } : { fromImage, tag });
+    const messages = await new Promise<{ error?: string; errorDetail?: { message?: string } }[]>((resolve, reject) =>
+      docker.modem.followProgress(stream, (err: Error | null, out: any[]) => (err ? reject(err) : resolve(out))),
+    );
+    // The engine reports a failed pull inside a 200 stream, as a final {"error": …} message.
+    const failed = messages.find((m) => m.error !== undefined || m.errorDetail !== undefined);
+    if (failed) throw new Error(failed.errorDetail?.message ?? failed.error ?? 'pull failed');
+  }
+
+  async imageRepoDigests(image: string): Promise<string[]> {
+    const docker = await this.conn.client();
+    try {
+      return (await docker.getImage(image).inspect()).RepoDigests ?? [];
+    } catch (e) {
+      if (statusOf(e) === 404) return [];
+      throw e;
+    }
+  }
+
+  async createContainer(spec: ContainerCreate): Promise<string> {
+    const docker = await this.conn.client();
+    const h = spec.healthcheck;
+    const container = await docker.createContainer({
+      name: spec.name,
+      Image: spec.image,
+      Cmd: spec.command,
+      Env: spec.env,
+      Labels: spec.labels,
+      StopTimeout: spec.stopTimeoutSec,
+      Healthcheck: h && {
+        Test: h.test,
+        Interval: h.intervalMs && h.intervalMs * NS_PER_MS,
+        Timeout: h.timeoutMs && h.timeoutMs * NS_PER_MS,
+        Retries: h.retries,
+        StartPeriod: h.startPeriodMs && h.startPeriodMs * NS_PER_MS,
+      },
+      HostConfig: {
+        NetworkMode: spec.network,
+        Mounts: spec.mounts.map((m) => ({ Type: m.source.startsWith('/') ? 'bind' : 'volume', Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
+        // Deployed containers come back after a reboot of the host; stopped ones (kept for a rollback) do not.
+        RestartPolicy: { Name: 'unless-stopped' },
+      },
+    });
+    return container.id;
+  }
+
+  async startContainer(id: string): Promise<void> {
+    await ignoreStatus((await this.conn.client()).getContainer(id).start(), 304);
+  }
+
+  async stopContainer(id: string, timeoutSec?: number): Promise<void> {
+    await ignoreStatus((await this.conn.client()).getContainer(id).stop(timeoutSec === undefined ? {} : { t: timeoutSec }), 304, 404);
+  }
+
+  async removeContainer(id: string): Promise<void> {
+    await ignoreStatus((await this.conn.client()).getContainer(id).remove({ force: true, v: true }), 404);
+  }
+
+  async inspectContainer(id: string): Promise<ContainerState> {
+    const c = await (await this.conn.client()).getContainer(id).inspect();
+    const health = c.State.Health;
+    return {
+      id: c.Id,
+      name: c.Name.replace(/^\//, ''),
+      image: c.Config.Image,
+      imageId: c.Image,
+      labels: c.Config.Labels ?? {},
+      status: c.State.Status,
+      running: c.State.Running && !c.State.Restarting,
+      health: health && health.Status !== 'none' ? (health.Status as HealthStatus) : undefined,
+      healthLog: health?.Log?.map((l) => ({ exitCode: l.ExitCode, output: tail(l.Output) })),
+      exitCode: c.State.ExitCode,
+      restartCount: c.RestartCount,
+    };
+  }
+
+  async listContainers(opts: { labels?: Record<string, string>; all?: boolean }): Promise<ContainerState[]> {
+    const label = Object.entries(opts.labels ?? {}).map(([k, v]) => `${k}=${v}`);
+    const list = await (await this.conn.client()).listContainers({ all: opts.all ?? false, filters: label.length ? { label } : {} });
+    return list.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      image: c.Image,
+      imageId: c.ImageID,
+      labels: c.Labels ?? {},
+      status: c.State,
+      running: c.State === 'running',
+      health: healthFromStatus(c.Status),
+    }));
+  }
+
+  async exec(id: string, command: string[], timeoutMs: number): Promise<ProbeResult> {
+    const docker = await this.conn.client();
+    const exec = await docker.getContainer(id).exec({ Cmd: command, AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const chunks: Buffer[] = [];
+    const sink = { write: (b: Buffer) => chunks.push(b) } as unknown as NodeJS.WritableStream;
+    docker.modem.demuxStream(stream, sink, sink);
+    const ended = new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', reject);
+    });
+    try {
+      await withTimeout(ended, timeoutMs, `timed out after ${timeoutMs} ms`);
+    } catch (e) {
+      stream.destroy();
+      return { exitCode: -1, output: `${(e as Error).message}\n${tail(Buffer.concat(chunks).toString('utf8'))}` };
+    }
+    const info = await exec.inspect();
+    return { exitCode: info.ExitCode ?? -1, output: tail(Buffer.concat(chunks).toString('utf8')) };
+  }
+
+  async logs(id: string, lines: number): Promise<string> {
+    const raw = (await (await this.conn.client()).getContainer(id).logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
+    return tail(demux(raw));
+  }
+}
+
+/** Splits a non-TTY log buffer (8-byte frame headers) into its text; plain text passes through. */
+function demux(buf: Buffer): string {
+  const parts: Buffer[] = [];
+  let at = 0;
+  while (at + 8 <= buf.length && buf[at]! <= 2 && buf[at + 1] === 0 && buf[at + 2] === 0 && buf[at + 3] === 0) {
+    const size = buf.readUInt32BE(at + 4);
+    parts.push(buf.subarray(at + 8, at + 8 + size));
+    at += 8 + size;
+  }
+  return at === 0 ? buf.toString('utf8') : Buffer.concat(parts).toString('utf8');
+}
+
+/** "Up 5 seconds (healthy)", "(unhealthy)", "(health: starting)" → the health status. */
+function healthFromStatus(status: string): HealthStatus | undefined {
+  if (status.includes('(healthy)')) return 'healthy';
+  if (status.includes('(unhealthy)')) return 'unhealthy';
+  if (status.includes('(health: starting)')) return 'starting';
+  return undefined;
+}
+
+function tail(text: string): string {
+  return text.length <= MAX_OUTPUT_CHARS ? text : `…${text.slice(-MAX_OUTPUT_CHARS)}`;
+}
+
+function statusOf(e: unknown): number | undefined {
+  return (e as { statusCode?: number }).statusCode;
+}
+
+async function ignoreStatus(p: Promise<unknown>, ...codes: number[]): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (!codes.includes(statusOf(e) ?? 0)) throw e;
+  }
+}
+

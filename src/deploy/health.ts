@@ -1,0 +1,122 @@
+// Waiting for a new container to become healthy: the engine's HEALTHCHECK, or an HTTP GET / a command run by
+// Wharf, within the health timeout; then watching it stay healthy for the monitor period. Failures say why.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { formatDuration, type HealthcheckSpec } from './app-file.js';
+import type { ContainerState, DockerHost } from './docker-host.js';
+
+const ENGINE_POLL_MS = 250;
+const DEFAULT_PROBE_INTERVAL_MS = 1_000;
+const DEFAULT_PROBE_TIMEOUT_MS = 2_000;
+const LOG_LINES = 20;
+
+export interface HealthWait {
+  host: DockerHost;
+  containerId: string;
+  /** Wharf's own check; undefined or `docker` leaves it to the engine (or to "still running" without a HEALTHCHECK) */
+  check?: HealthcheckSpec;
+  /** fills {host} and {port} in an http check */
+  address: string;
+  port?: number;
+  timeoutMs: number;
+  monitorMs: number;
+}
+
+export type HealthOutcome = { healthy: true } | { healthy: false; reason: string };
+
+class Unhealthy extends Error {}
+
+export async function waitHealthy(w: HealthWait): Promise<HealthOutcome> {
+  try {
+    await becomeHealthy(w);
+    await stayHealthy(w);
+    return { healthy: true };
+  } catch (e) {
+    if (e instanceof Unhealthy) return { healthy: false, reason: e.message };
+    return { healthy: false, reason: `cannot check health: ${(e as Error).message}` };
+  }
+}
+
+async function becomeHealthy(w: HealthWait): Promise<void> {
+  const deadline = Date.now() + w.timeoutMs;
+  const probe = wharfProbe(w);
+  let last = 'no health report yet';
+  for (;;) {
+    const state = await w.host.inspectContainer(w.containerId);
+    await failIfStopped(w, state);
+    if (probe) {
+      const r = await probe();
+      if (r === undefined) return;
+      last = r;
+    } else if (state.health === 'unhealthy') {
+      throw new Unhealthy(`health check failed: ${lastProbe(state)}`);
+    } else if (state.health === undefined || state.health === 'healthy') {
+      return;
+    } else {
+      last = state.healthLog?.length ? `still starting; last probe: ${lastProbe(state)}` : 'still starting';
+    }
+    if (Date.now() >= deadline) throw new Unhealthy(`not healthy after ${formatDuration(w.timeoutMs)}: ${last}`);
+    await sleep(probe ? (w.check?.interval ?? DEFAULT_PROBE_INTERVAL_MS) : ENGINE_POLL_MS);
+  }
+}
+
+/** Healthy once is not enough: the container must not crash or turn unhealthy during the monitor period. */
+async function stayHealthy(w: HealthWait): Promise<void> {
+  const until = Date.now() + w.monitorMs;
+  const probe = wharfProbe(w);
+  while (Date.now() < until) {
+    await sleep(Math.min(probe ? (w.check?.interval ?? DEFAULT_PROBE_INTERVAL_MS) : ENGINE_POLL_MS, Math.max(0, until - Date.now())));
+    const state = await w.host.inspectContainer(w.containerId);
+    await failIfStopped(w, state);
+    if (probe) {
+      const r = await probe();
+      if (r !== undefined) throw new Unhealthy(`turned unhealthy within the monitor period: ${r}`);
+    } else if (state.health === 'unhealthy') {
+      throw new Unhealthy(`turned unhealthy within the monitor period: ${lastProbe(state)}`);
+    }
+  }
+}
+
+async function failIfStopped(w: HealthWait, state: ContainerState): Promise<void> {
+  if (state.running && !(state.restartCount && state.restartCount > 0)) return;
+  const logs = await w.host.logs(w.containerId, LOG_LINES).catch(() => '');
+  const what = state.running ? `restarted ${state.restartCount} time(s), last exit code ${state.exitCode}` : `exited with code ${state.exitCode}`;
+  throw new Unhealthy(`container ${what}${logs.trim() ? `; last output:\n${logs.trimEnd()}` : ''}`);
+}
+
+/** Wharf's own probe: resolves undefined when healthy, else a description of the failure. */
+function wharfProbe(w: HealthWait): (() => Promise<string | undefined>) | undefined {
+  const check = w.check;
+  const timeoutMs = check?.timeout ?? DEFAULT_PROBE_TIMEOUT_MS;
+  if (check?.http !== undefined) {
+    const url = healthUrl(check.http, w.address, w.port);
+    return async () => {
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
+        const body = (await res.text()).slice(0, 500);
+        return res.status >= 200 && res.status < 300 ? undefined : `GET ${url}: ${res.status} ${body}`.trimEnd();
+      } catch (e) {
+        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+        return `GET ${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`;
+      }
+    };
+  }
+  if (check?.command !== undefined) {
+    const command = check.command;
+    return async () => {
+      const r = await w.host.exec(w.containerId, command, timeoutMs);
+      return r.exitCode === 0 ? undefined : `${command.join(' ')} exited with code ${r.exitCode}${r.output.trim() ? `: ${r.output.trim()}` : ''}`;
+    };
+  }
+  return undefined;
+}
+
+export function healthUrl(template: string, address: string, port: number | undefined): string {
+  const host = address.includes(':') ? `[${address}]` : address;
+  return template.replaceAll('{host}', host).replaceAll('{port}', String(port ?? ''));
+}
+
+function lastProbe(state: ContainerState): string {
+  const p = state.healthLog?.[state.healthLog.length - 1];
+  if (!p) return 'no probe output';
+  return `exit code ${p.exitCode}${p.output.trim() ? `: ${p.output.trim()}` : ''}`;
+}

@@ -1,0 +1,73 @@
+// Orchestrator over a Swarm manager's Engine API (dockerode).
+import { EngineConnection, type ConnectionSpec } from './engine-connection.js';
+import type { EngineInfo, RegistryAuth } from './docker-host.js';
+import type { Orchestrator, ServiceSpec, SwarmService, SwarmTask, UpdateState } from './orchestrator.js';
+
+export class SwarmOrchestrator implements Orchestrator {
+  private readonly conn: EngineConnection;
+
+  constructor(spec: ConnectionSpec, clientVersion?: string) {
+    this.conn = new EngineConnection(spec, clientVersion);
+  }
+
+  get endpoint(): string {
+    return this.conn.endpoint;
+  }
+
+  engine(): Promise<EngineInfo> {
+    return this.conn.check();
+  }
+
+  async inspectService(name: string): Promise<SwarmService | undefined> {
+    const docker = await this.conn.client();
+    let s: any;
+    try {
+      s = await docker.getService(name).inspect();
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+      throw e;
+    }
+    return {
+      id: s.ID,
+      version: s.Version.Index,
+      spec: s.Spec,
+      previousSpec: s.PreviousSpec,
+      updateStatus: s.UpdateStatus && {
+        state: s.UpdateStatus.State as UpdateState,
+        startedAt: s.UpdateStatus.StartedAt,
+        completedAt: s.UpdateStatus.CompletedAt,
+        message: s.UpdateStatus.Message,
+      },
+    };
+  }
+
+  async createService(spec: ServiceSpec, auth?: RegistryAuth): Promise<string> {
+    const docker = await this.conn.client();
+    const service = await docker.createService(auth as any, spec as any);
+    return service.id;
+  }
+
+  async updateService(id: string, version: number, spec: ServiceSpec, auth?: RegistryAuth): Promise<void> {
+    const docker = await this.conn.client();
+    // _query/_body keep the spec out of the query string (dockerode would otherwise put it in both).
+    await docker.getService(id).update(auth as any, { _query: { version }, _body: spec });
+  }
+
+  async listTasks(service: string): Promise<SwarmTask[]> {
+    const docker = await this.conn.client();
+    const tasks: any[] = await docker.listTasks({ filters: { service: [service] } });
+    return tasks.map((t) => ({
+      id: t.ID,
+      slot: t.Slot,
+      nodeId: t.NodeID,
+      desiredState: t.DesiredState,
+      state: t.Status?.State ?? 'unknown',
+      message: t.Status?.Message ?? '',
+      err: t.Status?.Err,
+      exitCode: t.Status?.ContainerStatus?.ExitCode,
+      image: t.Spec?.ContainerSpec?.Image ?? '',
+      containerId: t.Status?.ContainerStatus?.ContainerID,
+      createdAt: t.CreatedAt,
+    }));
+  }
+}

@@ -1,0 +1,164 @@
+// Queries for environments and releases (the delivery history). Releases are append-only rows; an
+// environment's current release moves only by compare-and-set, so concurrent writers cannot lose an update.
+import type { Selectable } from 'kysely';
+import type { EnvironmentsTable, ReleasesTable } from './schema.js';
+import type { Db, MetadataStore } from './store.js';
+
+export type EnvironmentRow = Selectable<EnvironmentsTable>;
+export type ReleaseRow = Selectable<ReleasesTable> & { environment: string };
+
+export interface NewRelease {
+  repositoryId: number;
+  environmentId: number;
+  digest: string;
+  sourceTag: string | null;
+  version: string | null;
+  kind: 'release' | 'promote' | 'rollback';
+  actor: string | null;
+  note: string | null;
+  replacesId: number | null;
+  promotedFromId: number | null;
+}
+
+export class DeliveryStore {
+  constructor(readonly meta: MetadataStore) {}
+
+  private get db() {
+    return this.meta.db;
+  }
+
+  async createEnvironment(repositoryId: number, name: string, opts: { requiresPromotionFrom: string | null; protected: boolean; autoDeploy: boolean }): Promise<EnvironmentRow> {
+    await this.db
+      .insertInto('environments')
+      .values({
+        repository_id: repositoryId,
+        name,
+        requires_promotion_from: opts.requiresPromotionFrom,
+        protected: opts.protected ? 1 : 0,
+        auto_deploy: opts.autoDeploy ? 1 : 0,
+        current_release_id: null,
+        created_at: Date.now(),
+      })
+      .execute();
+    return (await this.environmentById(repositoryId, name))!;
+  }
+
+  async updateEnvironment(id: number, opts: { requiresPromotionFrom: string | null; protected: boolean; autoDeploy: boolean }): Promise<void> {
+    await this.db
+      .updateTable('environments')
+      .set({ requires_promotion_from: opts.requiresPromotionFrom, protected: opts.protected ? 1 : 0, auto_deploy: opts.autoDeploy ? 1 : 0 })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  private async environmentById(repositoryId: number, name: string, db: Db = this.db): Promise<EnvironmentRow | undefined> {
+    return db.selectFrom('environments').selectAll().where('repository_id', '=', repositoryId).where('name', '=', name).executeTakeFirst();
+  }
+
+  async environment(repository: string, name: string, db: Db = this.db): Promise<EnvironmentRow | undefined> {
+    return db
+      .selectFrom('environments as e')
+      .innerJoin('repositories as r', 'r.id', 'e.repository_id')
+      .selectAll('e')
+      .where('r.name', '=', repository)
+      .where('e.name', '=', name)
+      .executeTakeFirst();
+  }
+
+  async environments(repository: string): Promise<EnvironmentRow[]> {
+    return this.db
+      .selectFrom('environments as e')
+      .innerJoin('repositories as r', 'r.id', 'e.repository_id')
+      .selectAll('e')
+      .where('r.name', '=', repository)
+      .orderBy('e.id')
+      .execute();
+  }
+
+  /** Whether `tag` names an environment of the repository (and is therefore reserved). */
+  async isEnvironmentTag(repositoryId: number, tag: string, db: Db = this.db): Promise<boolean> {
+    return (await this.environmentById(repositoryId, tag, db)) !== undefined;
+  }
+
+  private releaseQuery(db: Db = this.db) {
+    return db
+      .selectFrom('releases as rel')
+      .innerJoin('environments as e', 'e.id', 'rel.environment_id')
+      .selectAll('rel')
+      .select('e.name as environment');
+  }
+
+  async release(id: number, db: Db = this.db): Promise<ReleaseRow | undefined> {
+    return this.releaseQuery(db).where('rel.id', '=', id).executeTakeFirst();
+  }
+
+  /** Newest first. */
+  async releases(repository: string, environment?: string, limit?: number): Promise<ReleaseRow[]> {
+    let q = this.releaseQuery()
+      .innerJoin('repositories as r', 'r.id', 'rel.repository_id')
+      .where('r.name', '=', repository)
+      .orderBy('rel.id', 'desc');
+    if (environment !== undefined) q = q.where('e.name', '=', environment);
+    if (limit !== undefined) q = q.limit(limit);
+    return q.execute();
+  }
+
+  async insertRelease(r: NewRelease, db: Db): Promise<number> {
+    const row = await db
+      .insertInto('releases')
+      .values({
+        repository_id: r.repositoryId,
+        environment_id: r.environmentId,
+        digest: r.digest,
+        source_tag: r.sourceTag,
+        version: r.version,
+        kind: r.kind,
+        actor: r.actor,
+        note: r.note,
+        replaces_id: r.replacesId,
+        promoted_from_id: r.promotedFromId,
+        created_at: Date.now(),
+      })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return Number(row.id);
+  }
+
+  /** Compare-and-set of the current release; false when someone else moved it first. */
+  async setCurrent(environmentId: number, expected: number | null, next: number, db: Db): Promise<boolean> {
+    let q = db.updateTable('environments').set({ current_release_id: next }).where('id', '=', environmentId);
+    q = expected === null ? q.where('current_release_id', 'is', null) : q.where('current_release_id', '=', expected);
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /**
+   * Digests that retention and GC must keep: the current and the last `keep` releases of every environment,
+   * per repository.
+   */
+  async protectedDigests(keep: number): Promise<{ repository: string; digest: string }[]> {
+    const rows = await this.db
+      .selectFrom('releases as rel')
+      .innerJoin('repositories as r', 'r.id', 'rel.repository_id')
+      .select(['r.name as repository', 'rel.digest', 'rel.environment_id', 'rel.id'])
+      .orderBy('rel.environment_id')
+      .orderBy('rel.id', 'desc')
+      .execute();
+    const currents = await this.db
+      .selectFrom('environments as e')
+      .innerJoin('repositories as r', 'r.id', 'e.repository_id')
+      .innerJoin('releases as rel', 'rel.id', 'e.current_release_id')
+      .select(['r.name as repository', 'rel.digest'])
+      .execute();
+    const seen = new Map<number, number>();
+    const out = new Map<string, { repository: string; digest: string }>();
+    for (const row of rows) {
+      const n = seen.get(row.environment_id) ?? 0;
+      if (n >= keep) continue;
+      seen.set(row.environment_id, n + 1);
+      out.set(`${row.repository}@${row.digest}`, { repository: row.repository, digest: row.digest });
+    }
+    for (const c of currents) out.set(`${c.repository}@${c.digest}`, c);
+    return [...out.values()];
+  }
+}

@@ -1,0 +1,11 @@
+// Every management-API route of the hub, gathered from the feature modules in one place, so the server
+// and in-process tests serve exactly the same API.
+import type { Wharf } from '../wharf.js';
+import type { AccessCheck } from './access.js';
+import type { ApiRoute } from './api.js';
+import { deliveryRoutes } from '../delivery/routes.js';
+import { webhookRoutes } from '../webhooks/routes.js';
+
+export function hubRoutes(wharf: Wharf, access: AccessCheck): ApiRoute[] {
+  return [...deliveryRoutes(wharf.delivery, wharf.tagHistory, access), ...webhookRoutes(wharf.webhooks)];
+}

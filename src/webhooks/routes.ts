@@ -1,0 +1,100 @@
+// Management API routes for webhooks (/api/v1/webhooks…), admin only. Input is validated here, once.
+import { z } from 'zod';
+import { RegistryError } from '../oci/errors.js';
+import type { ApiRoute } from '../server/api.js';
+import { EVENT_TYPES, parseEventFilter } from './events.js';
+import { isRepositoryPattern } from '../auth/actions.js';
+import type { Webhooks } from './service.js';
+import type { DeliveryFilter } from './store.js';
+
+const admin = { actions: ['admin' as const] };
+
+const httpUrl = z
+  .string()
+  .max(2048)
+  .refine((u) => URL.canParse(u) && ['http:', 'https:'].includes(new URL(u).protocol), 'must be an http:// or https:// URL');
+
+export const subscriptionInput = z
+  .object({
+    url: httpUrl,
+    events: z
+      .array(z.string().refine((f) => parseEventFilter(f) !== null, { error: (i) => `unknown event ${JSON.stringify(i.input)} (known: ${EVENT_TYPES.join(', ')}, or a wildcard like deploy.* or *)` }))
+      .min(1),
+    secret: z.string().min(8).max(256).optional(),
+    repository: z.string().refine(isRepositoryPattern, 'must be a repository name or glob (* any characters, ? one)').nullable().optional(),
+  })
+  .strict();
+
+const deliveryQuery = z
+  .object({
+    subscription: z.coerce.number().int().positive().optional(),
+    status: z.enum(['pending', 'succeeded', 'failed']).optional(),
+    event: z.string().optional(),
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+  })
+  .strict();
+
+function deliveryFilter(url: URL): DeliveryFilter {
+  const parsed = deliveryQuery.safeParse(Object.fromEntries(url.searchParams));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new RegistryError('UNSUPPORTED', `query ${issue.path.join('.') || ''}: ${issue.message}`, undefined, 400);
+  }
+  const { subscription, ...rest } = parsed.data;
+  return { ...rest, subscriptionId: subscription };
+}
+
+const subscriptionId = (params: Record<string, string>) => Number(params.id);
+
+export function webhookRoutes(webhooks: Webhooks): ApiRoute[] {
+  return [
+    {
+      method: 'POST',
+      pattern: /^\/api\/v1\/webhooks$/,
+      access: admin,
+      status: 201,
+      async handle(r) {
+        const input = await r.body(subscriptionInput);
+        const { subscription, secret } = await webhooks.addSubscription({ ...input, createdBy: r.principal.name });
+        // A generated secret is shown this once; no listing ever returns it.
+        return secret === undefined ? subscription : { ...subscription, secret };
+      },
+    },
+    { method: 'GET', pattern: /^\/api\/v1\/webhooks$/, access: admin, handle: () => webhooks.listSubscriptions() },
+    {
+      method: 'GET',
+      pattern: /^\/api\/v1\/webhooks\/(?<id>\d+)$/,
+      access: admin,
+      handle: (r) => webhooks.subscription(subscriptionId(r.params)),
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/api\/v1\/webhooks\/(?<id>\d+)$/,
+      access: admin,
+      async handle(r) {
+        await webhooks.removeSubscription(subscriptionId(r.params));
+        r.res.writeHead(204).end();
+        return undefined;
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/v1\/webhooks\/deliveries$/,
+      access: admin,
+      handle: (r) => webhooks.listDeliveries(deliveryFilter(r.url)),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/v1\/webhooks\/deliveries\/(?<id>[^/]+)$/,
+      access: admin,
+      handle: (r) => webhooks.delivery(r.params.id!),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/v1\/webhooks\/deliveries\/(?<id>[^/]+)\/redeliver$/,
+      access: admin,
+      status: 202,
+      handle: (r) => webhooks.redeliver(r.params.id!),
+    },
+  ];
+}

@@ -1,0 +1,138 @@
+// The Webhooks service: subscriptions, `emit` (queues one delivery per matching subscription — a database
+// insert, no network), the delivery log, and the dispatcher's lifecycle.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import { RegistryError } from '../oci/errors.js';
+import type { Database } from '../metadata/schema.js';
+import type { Db } from '../metadata/store.js';
+import { WebhookDispatcher, type DispatchOptions } from './dispatcher.js';
+import { eventMatches, type WebhookEvent } from './events.js';
+import { matchesGlob } from '../oci/pattern.js';
+import { WebhookStore, type Delivery, type DeliveryAttempt, type DeliveryFilter, type Subscription } from './store.js';
+
+export type WebhookOptions = DispatchOptions;
+
+export interface SubscriptionInput {
+  url: string;
+  events: string[];
+  /** generated when absent, and then returned once by addSubscription */
+  secret?: string;
+  repository?: string | null;
+  createdBy?: string | null;
+}
+
+export class Webhooks {
+  readonly store: WebhookStore;
+  private dispatcher: WebhookDispatcher | undefined;
+  private log: Logger | undefined;
+  private readonly emitting = new Set<Promise<unknown>>();
+
+  constructor(
+    db: Kysely<Database>,
+    readonly options: WebhookOptions,
+  ) {
+    this.store = new WebhookStore(db);
+  }
+
+  // --- subscriptions ---------------------------------------------------------------------------
+
+  /** Event filters and the repository pattern are trusted: the API validates them (routes.ts). */
+  async addSubscription(input: SubscriptionInput): Promise<{ subscription: Subscription; secret?: string }> {
+    const generated = input.secret === undefined ? randomBytes(32).toString('hex') : undefined;
+    const subscription = await this.store.createSubscription({
+      url: input.url,
+      secret: input.secret ?? generated!,
+      events: [...new Set(input.events)],
+      repository: input.repository ?? null,
+      createdBy: input.createdBy ?? null,
+    });
+    return generated === undefined ? { subscription } : { subscription, secret: generated };
+  }
+
+  listSubscriptions(): Promise<Subscription[]> {
+    return this.store.listSubscriptions();
+  }
+
+  async subscription(id: number): Promise<Subscription> {
+    const s = (await this.store.listSubscriptions()).find((x) => x.id === id);
+    if (!s) throw new RegistryError('NOT_FOUND', `webhook ${id} not found`);
+    return s;
+  }
+
+  async removeSubscription(id: number): Promise<void> {
+    if (!(await this.store.deleteSubscription(id))) throw new RegistryError('NOT_FOUND', `webhook ${id} not found`);
+  }
+
+  // --- events ----------------------------------------------------------------------------------
+
+  /**
+   * Queues the event for every matching subscription and returns the delivery ids. Pass the caller's
+   * transaction to queue atomically with the change itself; the dispatcher then sees the rows after the
+   * commit (at its next poll, or at once after `wake()`).
+   */
+  async emit(event: WebhookEvent, db: Db = this.store.db): Promise<string[]> {
+    const { type, repository, ...payload } = event;
+    const subscriptions = (await this.store.listSubscriptions(db)).filter(
+      (s) => eventMatches(s.events, type) && (s.repository === null || matchesGlob(s.repository, repository)),
+    );
+    if (subscriptions.length === 0) return [];
+    const body = JSON.stringify({ ...payload, event: type, repository, occurredAt: new Date().toISOString() });
+    const deliveries = subscriptions.map((s) => ({ id: randomUUID(), subscriptionId: s.id, event: type, repository, body }));
+    await this.store.enqueue(deliveries, db);
+    if (db === this.store.db) this.wake();
+    return deliveries.map((d) => d.id);
+  }
+
+  /** `emit` for synchronous observers (registry events): never throws; `stop()` waits for it. */
+  notify(event: WebhookEvent): void {
+    const p = this.emit(event)
+      .catch((err) => this.log?.error({ err, event: event.type, repository: event.repository }, 'webhook event not queued'))
+      .finally(() => this.emitting.delete(p));
+    this.emitting.add(p);
+  }
+
+  wake(): void {
+    this.dispatcher?.wake();
+  }
+
+  // --- the delivery log ------------------------------------------------------------------------
+
+  listDeliveries(filter: DeliveryFilter = {}): Promise<Delivery[]> {
+    return this.store.listDeliveries(filter);
+  }
+
+  async delivery(id: string): Promise<Delivery & { payload: unknown; log: DeliveryAttempt[] }> {
+    const d = await this.store.delivery(id);
+    if (!d) throw new RegistryError('NOT_FOUND', `delivery ${id} not found`);
+    const { body, ...rest } = d;
+    return { ...rest, payload: JSON.parse(body) as unknown };
+  }
+
+  /** Sends a finished (delivered or failed) delivery again, with the same id and body and a fresh retry budget. */
+  async redeliver(id: string): Promise<Delivery> {
+    if (!(await this.store.requeue(id, Date.now()))) {
+      if (!(await this.store.delivery(id))) throw new RegistryError('NOT_FOUND', `delivery ${id} not found`);
+      throw new RegistryError('CONFLICT', `delivery ${id} is already queued`);
+    }
+    this.wake();
+    const { body: _body, log: _log, ...delivery } = (await this.store.delivery(id))!;
+    return delivery;
+  }
+
+  // --- dispatcher lifecycle --------------------------------------------------------------------
+
+  /** Starts sending; deliveries left pending by an earlier run are picked up at once. */
+  startDispatcher(log: Logger): WebhookDispatcher {
+    this.log = log;
+    this.dispatcher ??= new WebhookDispatcher(this.store, this.options, log);
+    this.dispatcher.start();
+    return this.dispatcher;
+  }
+
+  /** Waits for events being queued, then stops the dispatcher; pending deliveries stay in the outbox. */
+  async stop(): Promise<void> {
+    await Promise.all(this.emitting);
+    await this.dispatcher?.stop();
+  }
+}

@@ -1,0 +1,226 @@
+// FsBlobStore upload sessions: appends, offsets, verified commits, sha512, restarts, expiry and one writer at a time.
+import { test, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, readdir, rm, utimes, writeFile, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { digestOf } from '../../src/oci/digest.js';
+import { RegistryError } from '../../src/oci/errors.js';
+import { FsBlobStore } from '../../src/storage/fs-blob-store.js';
+
+let root: string;
+let store: FsBlobStore;
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'wharf-blobstore-'));
+  store = await openStore();
+});
+
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function openStore(): Promise<FsBlobStore> {
+  const s = new FsBlobStore(root);
+  await s.init();
+  return s;
+}
+
+const body = (s: string | Buffer) => Readable.from([Buffer.from(s)]);
+
+function registryError(code: string, message?: RegExp) {
+  return (e: unknown) => {
+    assert.ok(e instanceof RegistryError, `expected RegistryError ${code}, got ${String(e)}`);
+    assert.equal(e.code, code);
+    if (message) assert.match(e.message, message);
+    return true;
+  };
+}
+
+async function allBlobs(s: FsBlobStore): Promise<string[]> {
+  const out: string[] = [];
+  for await (const b of s.list()) out.push(b.digest);
+  return out;
+}
+
+const uploadDirs = () => readdir(join(root, 'uploads'));
+
+test('appends chunks, commits a verified blob and removes the session', async () => {
+  const s = await store.startUpload('a/app');
+  assert.equal(s.size, 0);
+  assert.equal(s.repository, 'a/app');
+  assert.equal((await store.appendUpload(s.id, body('hello '))).size, 6);
+  assert.equal((await store.appendUpload(s.id, body('world'), 6)).size, 11);
+  assert.equal((await store.getUpload(s.id))?.size, 11);
+  const digest = digestOf('hello world');
+  assert.deepEqual(await store.commitUpload(s.id, digest), { size: 11 });
+  assert.deepEqual(await store.stat(digest), { size: 11 });
+  assert.equal(await text(store.read(digest)), 'hello world');
+  assert.equal(await text(store.read(digest, { start: 6, end: 10 })), 'world');
+  assert.ok(await store.verify(digest));
+  assert.deepEqual(await allBlobs(store), [digest]);
+  assert.equal(await store.getUpload(s.id), null);
+  assert.deepEqual(await uploadDirs(), []);
+});
+
+test('a chunk at the wrong offset is refused with the real position and changes nothing', async () => {
+  const s = await store.startUpload('a/app');
+  await store.appendUpload(s.id, body('abc'));
+  for (const offset of [0, 2, 4]) {
+    await assert.rejects(store.appendUpload(s.id, body('zzz'), offset), (e) => {
+      registryError('RANGE_INVALID', /offset 3/)(e);
+      assert.deepEqual((e as RegistryError).detail, { size: 3 });
+      return true;
+    });
+  }
+  assert.equal((await store.getUpload(s.id))?.size, 3);
+  await store.appendUpload(s.id, body('def'), 3);
+  await store.commitUpload(s.id, digestOf('abcdef'));
+  assert.equal(await text(store.read(digestOf('abcdef'))), 'abcdef');
+});
+
+test('a commit with the wrong digest leaves no blob, no session and no temporary data', async () => {
+  const s = await store.startUpload('a/app');
+  await store.appendUpload(s.id, body('payload'));
+  const wrong = digestOf('something else');
+  await assert.rejects(store.commitUpload(s.id, wrong), registryError('DIGEST_INVALID', /sha256:/));
+  assert.equal(await store.stat(wrong), null);
+  assert.equal(await store.stat(digestOf('payload')), null);
+  assert.deepEqual(await allBlobs(store), []);
+  assert.equal(await store.getUpload(s.id), null);
+  assert.deepEqual(await uploadDirs(), []);
+  // A malformed digest is refused before anything is touched.
+  const t = await store.startUpload('a/app');
+  await assert.rejects(store.commitUpload(t.id, 'sha256:abc'), registryError('DIGEST_INVALID'));
+  assert.deepEqual(await allBlobs(store), []);
+});
+
+test('sha512 uploads are verified with sha512', async () => {
+  const data = Buffer.alloc(300_000, 7);
+  const digest = digestOf(data, 'sha512');
+  const s = await store.startUpload('a/app');
+  await store.appendUpload(s.id, body(data.subarray(0, 100_000)));
+  await store.appendUpload(s.id, body(data.subarray(100_000)), 100_000);
+  await assert.rejects(store.commitUpload(s.id, digestOf(data, 'sha256').replace('sha256', 'sha512').padEnd(135, '0')), registryError('DIGEST_INVALID'));
+  const again = await store.startUpload('a/app');
+  await store.appendUpload(again.id, body(data));
+  assert.deepEqual(await store.commitUpload(again.id, digest), { size: data.length });
+  assert.ok(await store.verify(digest));
+  assert.ok((await readdir(join(root, 'blobs'))).includes('sha512'));
+});
+
+test('a new store on the same directory resumes a session with the right size and hash', async () => {
+  const s = await store.startUpload('team/app');
+  await store.appendUpload(s.id, body('first half, '));
+  const restarted = await openStore();
+  const resumed = await restarted.getUpload(s.id);
+  assert.equal(resumed?.size, 12);
+  assert.equal(resumed?.repository, 'team/app');
+  assert.equal(resumed?.startedAt, s.startedAt);
+  await assert.rejects(restarted.appendUpload(s.id, body('x'), 0), registryError('RANGE_INVALID'));
+  await restarted.appendUpload(s.id, body('second half'), 12);
+  await restarted.commitUpload(s.id, digestOf('first half, second half'));
+  assert.equal(await text(restarted.read(digestOf('first half, second half'))), 'first half, second half');
+
+  // Committing straight after a restart (no append to rebuild the running hash) also verifies.
+  const t = await restarted.startUpload('team/app');
+  await restarted.appendUpload(t.id, body('whole'));
+  const third = await openStore();
+  await assert.rejects(third.commitUpload(t.id, digestOf('WHOLE')), registryError('DIGEST_INVALID'));
+  const u = await third.startUpload('team/app');
+  await third.appendUpload(u.id, body('whole'));
+  await assert.doesNotReject((await openStore()).commitUpload(u.id, digestOf('whole')));
+});
+
+test('expiry removes old sessions and their data, crash debris too, and keeps young ones', async () => {
+  const old = await store.startUpload('a/app');
+  await store.appendUpload(old.id, body('stale bytes'));
+  const cutoff = Date.now() + 1;
+  await new Promise((r) => setTimeout(r, 5));
+  const young = await store.startUpload('a/app');
+  // A session directory without info.json: a crash while it was being created.
+  const debris = join(root, 'uploads', '00000000-0000-0000-0000-000000000000');
+  await mkdir(debris);
+  await writeFile(join(debris, 'data'), 'partial');
+  const longAgo = new Date(Date.now() - 3_600_000);
+  await utimes(debris, longAgo, longAgo);
+
+  assert.equal(await store.expireUploads(cutoff), 2);
+  assert.equal(await store.getUpload(old.id), null);
+  await assert.rejects(store.appendUpload(old.id, body('more')), registryError('BLOB_UPLOAD_UNKNOWN'));
+  assert.deepEqual(await uploadDirs(), [young.id]);
+  assert.deepEqual((await store.listUploads()).map((u) => u.id), [young.id]);
+
+  // A restarted store expires sessions it never saw in memory.
+  const restarted = await openStore();
+  assert.equal(await restarted.expireUploads(Date.now() + 1), 1);
+  assert.deepEqual(await uploadDirs(), []);
+});
+
+test('one writer per session: a concurrent append is refused, also right after a restart', async () => {
+  const s = await store.startUpload('a/app');
+  const slow = new PassThrough();
+  slow.write('first ');
+  const first = store.appendUpload(s.id, slow);
+  await new Promise((r) => setTimeout(r, 20));
+  await assert.rejects(store.appendUpload(s.id, body('intruder')), registryError('RANGE_INVALID', /another request/));
+  await assert.rejects(store.commitUpload(s.id, digestOf('first ')), registryError('RANGE_INVALID', /another request/));
+  slow.end('writer');
+  assert.equal((await first).size, 12);
+
+  // Two requests racing to load the same session from disk must not both get to write.
+  const restarted = await openStore();
+  const a = new PassThrough();
+  const b = new PassThrough();
+  const results = Promise.allSettled([restarted.appendUpload(s.id, a, 12), restarted.appendUpload(s.id, b, 12)]);
+  await new Promise((r) => setTimeout(r, 20));
+  a.end('AAAA');
+  b.end('BBBB');
+  const [ra, rb] = await results;
+  const fulfilled = [ra, rb].filter((r) => r.status === 'fulfilled');
+  assert.equal(fulfilled.length, 1, `exactly one writer may win, got ${JSON.stringify([ra.status, rb.status])}`);
+  const contents = await readFile(join(root, 'uploads', s.id, 'data'), 'utf8');
+  assert.ok(contents === 'first writerAAAA' || contents === 'first writerBBBB', contents);
+  await restarted.commitUpload(s.id, digestOf(contents));
+});
+
+test('a broken request body leaves a session that still commits what reached the disk', async () => {
+  const s = await store.startUpload('a/app');
+  const broken = new Readable({
+    read() {
+      this.push(Buffer.from('partial'));
+      this.destroy(new Error('client went away'));
+    },
+  });
+  await assert.rejects(store.appendUpload(s.id, broken), /client went away/);
+  const state = await store.getUpload(s.id);
+  const onDisk = await readFile(join(root, 'uploads', s.id, 'data'), 'utf8');
+  assert.equal(state?.size, onDisk.length);
+  await store.appendUpload(s.id, body('!'), onDisk.length);
+  await store.commitUpload(s.id, digestOf(`${onDisk}!`));
+});
+
+test('cancel removes the session; unknown and malformed ids are unknown', async () => {
+  const s = await store.startUpload('a/app');
+  await store.appendUpload(s.id, body('bytes'));
+  await store.cancelUpload(s.id);
+  assert.equal(await store.getUpload(s.id), null);
+  assert.deepEqual(await uploadDirs(), []);
+  await assert.rejects(store.cancelUpload(s.id), registryError('BLOB_UPLOAD_UNKNOWN'));
+  for (const id of ['../blobs', 'nope', '', '..']) {
+    assert.equal(await store.getUpload(id), null);
+    await assert.rejects(store.appendUpload(id, body('x')), registryError('BLOB_UPLOAD_UNKNOWN'));
+  }
+});
+
+test('delete and stat of blobs', async () => {
+  const s = await store.startUpload('a/app');
+  await store.appendUpload(s.id, body('x'));
+  await store.commitUpload(s.id, digestOf('x'));
+  await store.delete(digestOf('x'));
+  assert.equal(await store.stat(digestOf('x')), null);
+  await assert.doesNotReject(store.delete(digestOf('x')));
+  assert.throws(() => store.blobPath('sha256:../../etc'), registryError('DIGEST_INVALID'));
+});

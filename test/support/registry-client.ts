@@ -1,0 +1,121 @@
+// A tiny OCI distribution client for assertions: fetch manifests and blobs, re-hash them, walk a repository.
+import { createHash } from 'node:crypto';
+import { get } from 'node:http';
+
+export const MANIFEST_ACCEPT = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+].join(', ');
+
+export function digestOf(data: Buffer | string, algorithm = 'sha256'): string {
+  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+}
+
+export function sha256(data: Buffer | string): string {
+  return digestOf(data, 'sha256');
+}
+
+export interface FetchedManifest {
+  status: number;
+  /** Docker-Content-Digest header */
+  digest: string | null;
+  contentType: string | null;
+  body: Buffer;
+}
+
+export async function getManifest(base: string, repo: string, ref: string): Promise<FetchedManifest> {
+  const res = await fetch(`${base}/v2/${repo}/manifests/${ref}`, { headers: { accept: MANIFEST_ACCEPT } });
+  return {
+    status: res.status,
+    digest: res.headers.get('docker-content-digest'),
+    contentType: res.headers.get('content-type'),
+    body: Buffer.from(await res.arrayBuffer()),
+  };
+}
+
+/** GETs a blob and hashes it while it streams (node:http, several times faster than fetch for large bodies). */
+export function hashBlob(base: string, repo: string, digest: string): Promise<{ status: number; digest: string; size: number }> {
+  const algorithm = digest.split(':')[0] ?? 'sha256';
+  return new Promise((resolve, reject) => {
+    get(`${base}/v2/${repo}/blobs/${digest}`, (res) => {
+      const hash = createHash(algorithm);
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        size += chunk.length;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, digest: `${algorithm}:${hash.digest('hex')}`, size }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
+
+/** All tags of a repository, following `Link` pagination; [] if the repository does not exist. */
+export async function listTags(base: string, repo: string): Promise<string[]> {
+  const tags: string[] = [];
+  let next: string | undefined = `${base}/v2/${repo}/tags/list`;
+  while (next) {
+    const res: Response = await fetch(next);
+    if (res.status === 404) return tags;
+    if (res.status !== 200) throw new Error(`GET ${next}: ${res.status} ${await res.text()}`);
+    const body = (await res.json()) as { tags?: string[] | null };
+    tags.push(...(body.tags ?? []));
+    const link: string | undefined = res.headers.get('link')?.match(/<([^>]+)>/)?.[1];
+    next = link ? new URL(link, base).toString() : undefined;
+  }
+  return tags;
+}
+
+interface ManifestBody {
+  manifests?: { digest: string }[];
+  config?: { digest: string; size: number };
+  layers?: { digest: string; size: number }[];
+}
+
+/**
+ * Checks that a manifest (by tag or digest) is served with a matching digest and that everything it
+ * references — child manifests of an index, config and layers of an image — exists and re-hashes
+ * to its digest. Returns the problems found and the manifest digest.
+ */
+export async function verifyManifest(base: string, repo: string, ref: string): Promise<{ digest?: string; problems: string[] }> {
+  const where = `${repo}:${ref}`;
+  const m = await getManifest(base, repo, ref);
+  if (m.status !== 200) return { problems: [`${where}: manifest GET answered ${m.status} ${m.body.toString().slice(0, 200)}`] };
+  const problems: string[] = [];
+  const alg = m.digest?.split(':')[0] ?? 'sha256';
+  const actual = digestOf(m.body, alg);
+  if (m.digest !== actual) problems.push(`${where}: Docker-Content-Digest ${m.digest} but body hashes to ${actual}`);
+  if (ref.includes(':') && ref !== actual) problems.push(`${where}: body hashes to ${actual}`);
+  let parsed: ManifestBody;
+  try {
+    parsed = JSON.parse(m.body.toString('utf8')) as ManifestBody;
+  } catch {
+    return { digest: actual, problems: [...problems, `${where}: manifest is not JSON`] };
+  }
+  for (const child of parsed.manifests ?? []) {
+    problems.push(...(await verifyManifest(base, repo, child.digest)).problems);
+  }
+  const blobs = [...(parsed.config ? [parsed.config] : []), ...(parsed.layers ?? [])];
+  for (const blob of blobs) {
+    const got = await hashBlob(base, repo, blob.digest);
+    if (got.status !== 200) problems.push(`${where}: blob ${blob.digest} answered ${got.status}`);
+    else if (got.digest !== blob.digest || got.size !== blob.size) {
+      problems.push(`${where}: blob ${blob.digest} (${blob.size} B) came back as ${got.digest} (${got.size} B)`);
+    }
+  }
+  return { digest: actual, problems };
+}
+
+/** Verifies every tag of a repository; returns tag → manifest digest and the problems found. */
+export async function verifyRepository(base: string, repo: string): Promise<{ tags: Map<string, string>; problems: string[] }> {
+  const tags = new Map<string, string>();
+  const problems: string[] = [];
+  for (const tag of await listTags(base, repo)) {
+    const r = await verifyManifest(base, repo, tag);
+    problems.push(...r.problems);
+    if (r.digest) tags.set(tag, r.digest);
+  }
+  return { tags, problems };
+}

@@ -1,0 +1,149 @@
+// Starts a real Wharf (`node bin/wharf.js serve`) on a random loopback port for end-to-end tests,
+// and runs other wharf commands (fsck …) against the same checkout.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { run, type RunOptions, type RunResult } from './command.js';
+
+/** The repository root: this file is compiled to dist/test/support/. */
+export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const WHARF_BIN = join(REPO_ROOT, 'bin', 'wharf.js');
+
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 15_000;
+const KEPT_LOG_LINES = 5_000;
+
+export interface StartOptions {
+  /** Reuse a data directory (e.g. to restart after a crash); it is then never removed. */
+  dataDir?: string;
+  env?: Record<string, string>;
+  args?: string[];
+}
+
+export interface WharfServer {
+  /** e.g. "http://127.0.0.1:43210" */
+  url: string;
+  /** e.g. "127.0.0.1:43210", the registry part of an image reference */
+  host: string;
+  dataDir: string;
+  proc: ChildProcess;
+  /** What the server printed so far (stdout and stderr, interleaved), for failure messages. */
+  logs(): string;
+  /** SIGTERM, then wait for the exit; fails if the server does not stop by itself in time. */
+  stop(): Promise<void>;
+  /** Sends a signal to the server's process group and waits for the server to exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+// Safety net: a test that throws before stop() must not leave a server behind.
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const proc of live) killGroup(proc, 'SIGKILL');
+});
+
+export async function startWharf(opts: StartOptions = {}): Promise<WharfServer> {
+  const ownDataDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'wharf-test-data-')));
+  const args = [WHARF_BIN, 'serve', '--listen', '127.0.0.1:0', '--data', dataDir, ...(opts.args ?? [])];
+  // Own process group, so that kill -9 also takes any helper process the server starts.
+  const proc = spawn(process.execPath, args, {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  live.add(proc);
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  exited.then(() => live.delete(proc));
+
+  const lines: string[] = [];
+  const keep = (line: string) => {
+    lines.push(line);
+    if (lines.length > KEPT_LOG_LINES) lines.splice(0, lines.length - KEPT_LOG_LINES);
+  };
+  const logs = () => lines.join('\n');
+  createInterface({ input: proc.stderr! }).on('line', (l) => keep(`[stderr] ${l}`));
+
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => fail(`no "listening" line within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
+    function fail(why: string) {
+      clearTimeout(timer);
+      killGroup(proc, 'SIGKILL');
+      reject(new Error(`wharf serve did not start: ${why}\n$ node ${args.join(' ')}\n${logs()}`));
+    }
+    proc.once('error', (e) => fail(String(e)));
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => fail(`exited with ${code ?? signal}`);
+    proc.once('exit', onExit);
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      keep(line);
+      const url = listeningUrl(line);
+      if (url === undefined) return;
+      clearTimeout(timer);
+      proc.off('exit', onExit);
+      resolve(url);
+    });
+  });
+
+  async function kill(signal: NodeJS.Signals = 'SIGKILL') {
+    if (proc.exitCode === null && proc.signalCode === null) killGroup(proc, signal);
+    await exited;
+  }
+
+  async function stop() {
+    try {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        const stopped = await Promise.race([
+          exited.then(() => true),
+          new Promise<boolean>((r) => setTimeout(() => r(false), STOP_TIMEOUT_MS).unref()),
+        ]);
+        if (!stopped) {
+          await kill('SIGKILL');
+          throw new Error(`wharf serve ignored SIGTERM for ${STOP_TIMEOUT_MS} ms\n${logs()}`);
+        }
+      }
+    } finally {
+      if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
+    }
+  }
+
+  return { url, host: new URL(url).host, dataDir, proc, logs, stop, kill };
+}
+
+/** Runs fn; if it fails, the error message gets the tail of the server's log, which usually says why. */
+export async function withLogsOnFailure<T>(server: Pick<WharfServer, 'logs'>, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof Error) e.message += `\n--- last lines of the wharf log\n${server.logs().split('\n').slice(-150).join('\n')}`;
+    throw e;
+  }
+}
+
+/** Runs `node bin/wharf.js <args>` (e.g. fsck) from the repository root. */
+export function runWharf(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return run(process.execPath, [WHARF_BIN, ...args], { cwd: REPO_ROOT, timeoutMs: 120_000, ...opts });
+}
+
+/** The server announces readiness with a pino line {"msg":"listening","url":"http://127.0.0.1:PORT"}. */
+function listeningUrl(line: string): string | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const entry = JSON.parse(line) as { msg?: unknown; url?: unknown };
+    return entry.msg === 'listening' && typeof entry.url === 'string' ? entry.url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function killGroup(proc: ChildProcess, signal: NodeJS.Signals) {
+  if (proc.pid === undefined) return;
+  try {
+    process.kill(-proc.pid, signal);
+  } catch {
+    // already gone
+  }
+}
