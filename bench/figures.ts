@@ -82,10 +82,6 @@ export interface Figure {
 
 const mib = (bytes: number) => (bytes % (1024 * MiB) === 0 ? `${bytes / 1024 / MiB} GiB` : `${bytes / MiB} MiB`);
 
-function throughput(bytes: number, sample: Sample): Measurement {
-  return { value: bytes / MiB / sample.wallSeconds, sample };
-}
-
 /** Runs a load generator that reports its own CPU (wrk, the HEAD load), adding the server's and the rest of the machine's. */
 async function withServerCpu<T extends { clientCpu: number; wallSeconds: number }>(
   pid: number,
@@ -96,11 +92,29 @@ async function withServerCpu<T extends { clientCpu: number; wallSeconds: number 
   return { result, sample: { wallSeconds: result.wallSeconds, ...cpuSample(meter, result.clientCpu) } };
 }
 
-function wrkFigure(id: string, label: string, path: string, needs: Figure['needs'], headers: Record<string, string>): Figure {
-  const load = (target: Target, context: Context, seconds: number) => {
-    const { connections, threads } = context.settings.requests;
-    return runWrk({ url: `${target.url}${path}`, script: context.wrkScript, seconds, connections, threads, headers });
-  };
+interface RequestLoadResult {
+  requestsPerSecond: number;
+  p99Ms: number;
+  requests: number;
+  errors: number;
+  clientCpu: number;
+  wallSeconds: number;
+}
+
+/** Small requests for `seconds` at a fixed number of connections. */
+type RequestLoad = (url: string, seconds: number, context: Context) => Promise<RequestLoadResult>;
+
+const wrkLoad =
+  (headers: Record<string, string>): RequestLoad =>
+  (url, seconds, { settings, wrkScript }) =>
+    runWrk({ ...settings.requests, url, script: wrkScript, seconds, headers });
+
+const headLoad =
+  (headers: Record<string, string>): RequestLoad =>
+  (url, seconds, { settings }) =>
+    runHeadLoad({ url, seconds, headers, connections: settings.requests.connections });
+
+function requestFigure(id: string, label: string, path: string, needs: Figure['needs'], load: RequestLoad): Figure {
   return {
     id,
     label,
@@ -110,12 +124,59 @@ function wrkFigure(id: string, label: string, path: string, needs: Figure['needs
     goal: { times: 5 },
     needs,
     async warmup(target, context) {
-      if (context.settings.requests.warmupSeconds > 0) await load(target, context, context.settings.requests.warmupSeconds);
+      const seconds = context.settings.requests.warmupSeconds;
+      if (seconds > 0) await load(`${target.url}${path}`, seconds, context);
     },
     async measure(target, context) {
-      const { result, sample } = await withServerCpu(target.pid, () => load(target, context, context.settings.requests.seconds));
-      if (result.errors > 0) throw new Error(`${label} on ${target.name}: ${result.errors} errors in ${result.requests} requests`);
+      const seconds = context.settings.requests.seconds;
+      const { result, sample } = await withServerCpu(target.pid, () => load(`${target.url}${path}`, seconds, context));
+      if (result.errors > 0) throw new Error(`${result.errors} errors in ${result.requests} requests`);
       return { value: result.requestsPerSecond, p99Ms: result.p99Ms, sample };
+    },
+  };
+}
+
+function pullFigure(id: string, clients: number, gets: number, size: number): Figure {
+  return {
+    id,
+    label: `blob pull, ${clients} client${clients > 1 ? 's' : ''} (${mib(size)} × ${gets})`,
+    unit: 'MiB/s',
+    better: 'higher',
+    nginx: true,
+    goal: { times: 1 },
+    needs: 'pull',
+    async measure(target, context) {
+      const blob = context.fixtures.pullBlob;
+      const sample = await timed(target.pid, () => pullBlobs(target.url, PULL_REPO, blob, gets, clients));
+      return { value: (blob.size * gets) / MiB / sample.wallSeconds, sample };
+    },
+  };
+}
+
+interface Push {
+  size: number;
+  count: number;
+  clients: number;
+  /** PATCH chunks of this many bytes; monolithic without. */
+  chunk?: number;
+}
+
+/** Pushes `count` new blobs; with `peakRss`, the server's peak RSS is reported under that label. */
+function pushFigure(id: string, label: string, push: Push, goal?: Goal, peakRss?: string): Figure {
+  return {
+    id,
+    label,
+    unit: 'MiB/s',
+    better: 'higher',
+    nginx: false,
+    goal,
+    peakRss: peakRss ? { label: peakRss, goal: { belowMiB: 150 } } : undefined,
+    needs: 'none',
+    async measure(target, context, run) {
+      const blobs = Array.from({ length: push.count }, (_, i) => context.source.blob(push.size, `${id}/${target.name}/${run}/${i}`));
+      const load = () => pushBlobs(target.url, `bench/${id}`, blobs, push.clients, push.chunk);
+      const sample = await timed(target.pid, load, peakRss !== undefined);
+      return { value: (push.size * push.count) / MiB / sample.wallSeconds, sample };
     },
   };
 }
@@ -123,72 +184,20 @@ function wrkFigure(id: string, label: string, path: string, needs: Figure['needs
 export function figures(settings: Settings): Figure[] {
   const { monolithic, chunked, pull, storm, requests } = settings;
   const manifestPath = `/v2/${STORM_REPO}/manifests/${STORM_TAG}`;
+  const accept = { Accept: MANIFEST_ACCEPT };
+  const connections = `${requests.connections} connections`;
   return [
-    wrkFigure(
-      'manifest-get',
-      `manifest GET by tag, ${requests.connections} connections`,
-      manifestPath,
-      'storm',
-      { Accept: MANIFEST_ACCEPT },
-    ),
-    {
-      id: 'manifest-head',
-      label: `manifest HEAD by tag, ${requests.connections} connections`,
-      unit: 'req/s',
-      better: 'higher',
-      nginx: true,
-      goal: { times: 5 },
-      needs: 'storm',
-      async warmup(target, context) {
-        const { warmupSeconds: seconds, connections } = context.settings.requests;
-        if (seconds > 0) await runHeadLoad({ url: `${target.url}${manifestPath}`, seconds, connections, headers: { Accept: MANIFEST_ACCEPT } });
-      },
-      async measure(target, context) {
-        const { seconds, connections } = context.settings.requests;
-        const { result, sample } = await withServerCpu(target.pid, () =>
-          runHeadLoad({ url: `${target.url}${manifestPath}`, seconds, connections, headers: { Accept: MANIFEST_ACCEPT } }),
-        );
-        if (result.errors > 0) throw new Error(`manifest HEAD on ${target.name}: ${result.errors} errors in ${result.requests} requests`);
-        return { value: result.requestsPerSecond, p99Ms: result.p99Ms, sample };
-      },
-    },
-    wrkFigure(
+    requestFigure('manifest-get', `manifest GET by tag, ${connections}`, manifestPath, 'storm', wrkLoad(accept)),
+    requestFigure('manifest-head', `manifest HEAD by tag, ${connections}`, manifestPath, 'storm', headLoad(accept)),
+    requestFigure(
       'tags-list',
-      `tags/list of ${settings.tagCount.toLocaleString('en-US')} tags, ${requests.connections} connections`,
+      `tags/list of ${settings.tagCount.toLocaleString('en-US')} tags, ${connections}`,
       `/v2/${TAGS_REPO}/tags/list`,
       'tags',
-      {},
+      wrkLoad({}),
     ),
-    {
-      id: 'pull-c1',
-      label: `blob pull, 1 client (${mib(pull.size)} × ${pull.oneClientGets})`,
-      unit: 'MiB/s',
-      better: 'higher',
-      nginx: true,
-      goal: { times: 1 },
-      needs: 'pull',
-      async measure(target, context) {
-        const blob = context.fixtures.pullBlob;
-        const sample = await timed(target.pid, () => pullBlobs(target.url, PULL_REPO, blob, pull.oneClientGets, 1));
-        return throughput(blob.size * pull.oneClientGets, sample);
-      },
-    },
-    {
-      id: 'pull-c16',
-      label: `blob pull, ${pull.manyClients} clients (${mib(pull.size)} × ${pull.manyClientsGets})`,
-      unit: 'MiB/s',
-      better: 'higher',
-      nginx: true,
-      goal: { times: 1 },
-      needs: 'pull',
-      async measure(target, context) {
-        const blob = context.fixtures.pullBlob;
-        const sample = await timed(target.pid, () =>
-          pullBlobs(target.url, PULL_REPO, blob, pull.manyClientsGets, pull.manyClients),
-        );
-        return throughput(blob.size * pull.manyClientsGets, sample);
-      },
-    },
+    pullFigure('pull-c1', 1, pull.oneClientGets, pull.size),
+    pullFigure('pull-c16', pull.manyClients, pull.manyClientsGets, pull.size),
     {
       id: 'pull-storm',
       label: `pull storm: ${storm.clients} clients × (manifest + ${storm.layers.length} layers, ${mib(storm.layers.reduce((a, b) => a + b, 0))})`,
@@ -203,53 +212,24 @@ export function figures(settings: Settings): Figure[] {
         return { value: sample.wallSeconds, sample };
       },
     },
-    {
-      id: 'push-mono',
-      label: `blob push, monolithic ${mib(monolithic.size)} × ${monolithic.count}, ${monolithic.clients} clients`,
-      unit: 'MiB/s',
-      better: 'higher',
-      nginx: false,
-      goal: { times: 2 },
-      needs: 'none',
-      async measure(target, context, run) {
-        const blobs = Array.from({ length: monolithic.count }, (_, i) =>
-          context.source.blob(monolithic.size, `push-mono/${target.name}/${run}/${i}`),
-        );
-        const sample = await timed(target.pid, () => pushBlobs(target.url, 'bench/push', blobs, monolithic.clients));
-        return throughput(monolithic.size * monolithic.count, sample);
-      },
-    },
-    {
-      id: 'push-chunked',
-      label: `blob push, chunked ${mib(chunked.size)} × ${chunked.count} in ${mib(chunked.chunk)} PATCHes, ${chunked.clients} clients`,
-      unit: 'MiB/s',
-      better: 'higher',
-      nginx: false,
-      goal: { times: 2 },
-      needs: 'none',
-      async measure(target, context, run) {
-        const blobs = Array.from({ length: chunked.count }, (_, i) =>
-          context.source.blob(chunked.size, `push-chunked/${target.name}/${run}/${i}`),
-        );
-        const sample = await timed(target.pid, () =>
-          pushBlobs(target.url, 'bench/push', blobs, chunked.clients, chunked.chunk),
-        );
-        return throughput(chunked.size * chunked.count, sample);
-      },
-    },
-    {
-      id: 'push-big',
-      label: `blob push, one ${mib(settings.bigPush)} blob, 1 client`,
-      unit: 'MiB/s',
-      better: 'higher',
-      nginx: false,
-      peakRss: { label: `peak RSS during the ${mib(settings.bigPush)} push`, goal: { belowMiB: 150 } },
-      needs: 'none',
-      async measure(target, context, run) {
-        const blob = context.source.blob(settings.bigPush, `push-big/${target.name}/${run}`);
-        const sample = await timed(target.pid, () => pushBlobs(target.url, 'bench/big', [blob], 1), true);
-        return throughput(blob.size, sample);
-      },
-    },
+    pushFigure(
+      'push-mono',
+      `blob push, monolithic ${mib(monolithic.size)} × ${monolithic.count}, ${monolithic.clients} clients`,
+      monolithic,
+      { times: 2 },
+    ),
+    pushFigure(
+      'push-chunked',
+      `blob push, chunked ${mib(chunked.size)} × ${chunked.count} in ${mib(chunked.chunk)} PATCHes, ${chunked.clients} clients`,
+      chunked,
+      { times: 2 },
+    ),
+    pushFigure(
+      'push-big',
+      `blob push, one ${mib(settings.bigPush)} blob, 1 client`,
+      { size: settings.bigPush, count: 1, clients: 1 },
+      undefined,
+      `peak RSS during the ${mib(settings.bigPush)} push`,
+    ),
   ];
 }

@@ -12,7 +12,7 @@ export interface Sample {
   clientCpu: number;
   /** CPU seconds of the server's process tree. */
   serverCpu: number;
-  /** CPU seconds of everything else on the machine (kernel threads, other users): noise when it is high. */
+  /** CPU seconds of every other process, kernel threads included: noise when it is high. */
   otherCpu: number;
   peakRssMiB?: number;
 }

@@ -36,9 +36,9 @@ async function freePort(): Promise<number> {
 }
 
 /** Runs a server with stdout and stderr going to a log file, so the bench never spends CPU reading its logs. */
-function startProcess(command: string, args: string[], logFile: string, cwd?: string): ChildProcess {
+function startProcess(command: string, args: string[], logFile: string, cwd?: string, env?: NodeJS.ProcessEnv): ChildProcess {
   const log = openSync(logFile, 'a');
-  const child = spawn(command, args, { cwd, stdio: ['ignore', log, log] });
+  const child = spawn(command, args, { cwd, env, stdio: ['ignore', log, log] });
   closeSync(log);
   running.add(child);
   child.once('exit', () => running.delete(child));
@@ -111,12 +111,16 @@ function server(name: ServerName, url: string, child: ChildProcess): Server {
   return { name, url, pid: child.pid, stop: () => stopProcess(child) };
 }
 
-/** Wharf as a user starts it; ready when it logs its `listening` line with the URL it bound. */
+/**
+ * Wharf as a user starts it, but with authentication off (WHARF_AUTH=off) like the Distribution it is compared with;
+ * ready when it logs its `listening` line with the URL it bound.
+ */
 export async function startWharf(repoRoot: string, dir: string, nodeArgs: string[] = []): Promise<Server> {
   const data = join(dir, 'data');
   const logFile = join(dir, 'wharf.log');
   const args = [...nodeArgs, 'bin/wharf.js', 'serve', '--listen', '127.0.0.1:0', '--data', data];
-  const child = startProcess(process.execPath, args, logFile, repoRoot);
+  const { WHARF_CONFIG: _ignored, ...env } = process.env;
+  const child = startProcess(process.execPath, args, logFile, repoRoot, { ...env, WHARF_AUTH: 'off' });
   const listening = (async () => {
     for (;;) {
       for (const line of readFileSync(logFile, 'utf8').split('\n')) {

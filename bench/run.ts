@@ -1,7 +1,7 @@
 // `npm run bench`: runs Wharf, CNCF Distribution and nginx side by side on this machine, takes the figures of issue 2 and prints them with their ratios.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, release, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BlobSource } from './blobs.js';
@@ -130,6 +130,8 @@ async function main(): Promise<number> {
 
   try {
     const started = Date.now();
+    const load = loadavg()[0];
+    if (load > 0.5) log(`warning: load average ${load.toFixed(2)} before the bench: other work on this machine will make the figures noisy`);
     log(`temp dir ${root}; figures: ${selected.map((f) => f.id).join(', ')}; ${settings.runs} run(s) each`);
     const source = new BlobSource(64 * MiB);
     const fixtures = makeFixtures(source, settings.pull.size, settings.storm.layers, settings.tagCount);
@@ -182,13 +184,13 @@ async function main(): Promise<number> {
       [
         `## Wharf vs CNCF Distribution, nginx as the ceiling`,
         '',
-        `\`${command}\` — medians of ${settings.runs} run(s), ${((Date.now() - started) / 1000).toFixed(0)} s in all`,
+        `\`${command}\` — medians of ${settings.runs} run(s), ${((Date.now() - started) / 1000).toFixed(0)} s in all, load average ${load.toFixed(2)} at the start`,
         '',
         machine(),
         '',
         figuresTable(selected, results),
         '',
-        'CPU in cores (CPU seconds per second of wall time), medians: the load generator (client) competes with the server for the same cores.',
+        'CPU in cores (CPU seconds per second of wall time), medians: the load generator (client) competes with the server for the same cores; "other" is every other process, kernel threads such as disk writeback included (interrupt time is not counted anywhere): a high one means a noisy run.',
         '',
         cpuTable(selected, results),
       ].join('\n'),
