@@ -6,7 +6,7 @@ import { MANIFEST_ACCEPT } from './oci.js';
 import { cpuSample, pullBlobs, pullStorm, pushBlobs, timed, type Sample } from './load.js';
 import { CpuMeter } from './procstat.js';
 import type { ServerName } from './registries.js';
-import { runWrk } from './wrk.js';
+import { runWrk, type WrkResult } from './wrk.js';
 
 export const MiB = 1024 * 1024;
 
@@ -92,17 +92,8 @@ async function withServerCpu<T extends { clientCpu: number; wallSeconds: number 
   return { result, sample: { wallSeconds: result.wallSeconds, ...cpuSample(meter, result.clientCpu) } };
 }
 
-interface RequestLoadResult {
-  requestsPerSecond: number;
-  p99Ms: number;
-  requests: number;
-  errors: number;
-  clientCpu: number;
-  wallSeconds: number;
-}
-
 /** Small requests for `seconds` at a fixed number of connections. */
-type RequestLoad = (url: string, seconds: number, context: Context) => Promise<RequestLoadResult>;
+type RequestLoad = (url: string, seconds: number, context: Context) => Promise<WrkResult>;
 
 const wrkLoad =
   (headers: Record<string, string>): RequestLoad =>

@@ -2,6 +2,7 @@
 // after a HEAD response's Content-Length it waits for a body that never comes.
 import { performance } from 'node:perf_hooks';
 import { RawConnection } from './rawhttp.js';
+import type { WrkResult } from './wrk.js';
 
 export interface HeadLoadOptions {
   url: string;
@@ -10,17 +11,9 @@ export interface HeadLoadOptions {
   headers?: Record<string, string>;
 }
 
-export interface HeadLoadResult {
-  requestsPerSecond: number;
-  p99Ms: number;
-  requests: number;
-  /** Responses other than 200, and failed connections. */
-  errors: number;
-  clientCpu: number;
-  wallSeconds: number;
-}
 
-export async function runHeadLoad(options: HeadLoadOptions): Promise<HeadLoadResult> {
+/** Reports as wrk does; `errors` counts responses other than 200 and failed connections. */
+export async function runHeadLoad(options: HeadLoadOptions): Promise<WrkResult> {
   const url = new URL(options.url);
   const path = `${url.pathname}${url.search}`;
   let latencies = new Float64Array(1 << 16);

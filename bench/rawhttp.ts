@@ -45,6 +45,8 @@ export class RawConnection {
       this.socket.once('connect', resolve);
       this.socket.once('error', reject);
     });
+    this.ready.catch(() => undefined); // a connection never used must not fail the process; request() rethrows
+
     this.socket.setTimeout(TIMEOUT_MS, () => this.socket.destroy(new Error(`no answer from ${url.host} in ${TIMEOUT_MS / 1000} s`)));
     this.socket.on('error', (err) => this.fail(err));
     this.socket.on('close', () => this.fail(new Error(`${url.host} closed the connection`)));

@@ -34,6 +34,22 @@ export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => 
   }
 });
 
+/** A retention policy, in the config file and the management API alike. */
+export const retentionPolicySchema = z
+  .object({
+    repositories: z.string().refine(isRepositoryPattern, 'expected a repository glob such as team-a/* or *'),
+    /** glob over tag names: the keep rules count and delete only among these */
+    tags: z.string().min(1).max(256).default('*'),
+    /** keep the N most recently pushed matching tags */
+    keepLast: z.number().int().min(0).optional(),
+    /** keep matching tags pushed within this long */
+    keepWithin: duration.optional(),
+    /** delete manifests untagged for longer than this */
+    untaggedOlderThan: duration.optional(),
+  })
+  .strict()
+  .refine((p) => p.keepLast !== undefined || p.keepWithin !== undefined || p.untaggedOlderThan !== undefined, 'a policy needs keepLast, keepWithin or untaggedOlderThan');
+
 const listen = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'listen must be HOST:PORT');
 
 /** Who may do what: grants from the config file add to those set with `wharf grant`. */
@@ -122,6 +138,19 @@ export const configSchema = z
       })
       .strict()
       .default({ timeout: 10_000, backoffBase: 10_000, backoffMax: 3_600_000, maxAttempts: 12, pollInterval: 5_000, concurrency: 4 }),
+    /** which tags and untagged manifests go; every policy matching a repository applies (delivery/retention-policy.ts) */
+    retention: z.array(retentionPolicySchema).default([]),
+    gc: z
+      .object({
+        /** how often the server runs retention and garbage collection; 0 turns the schedule off */
+        interval: duration.default(24 * 3_600_000),
+        /** links, blob rows and blob files younger than this are never collected: pushes in flight */
+        grace: duration.default(3_600_000),
+        /** the current and this many latest releases of every environment are never deleted */
+        keepReleases: z.number().int().min(1).default(10),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 
@@ -156,6 +185,8 @@ export function loadConfig({ flags = {}, env = process.env }: ConfigSources = {}
   set(['data'], env.WHARF_DATA);
   set(['log', 'level'], env.WHARF_LOG_LEVEL);
   set(['uploads', 'ttl'], env.WHARF_UPLOAD_TTL);
+  set(['gc', 'interval'], env.WHARF_GC_INTERVAL);
+  set(['gc', 'grace'], env.WHARF_GC_GRACE);
   set(['auth', 'enabled'], envSwitch(env.WHARF_AUTH));
   set(['externalUrl'], env.WHARF_EXTERNAL_URL);
   set(['tls', 'cert'], env.WHARF_TLS_CERT);

@@ -13,6 +13,13 @@ import { Delivery } from './delivery/releases.js';
 import { TagHistory } from './delivery/tags.js';
 import { Webhooks } from './webhooks/service.js';
 import { withWebhooks } from './webhooks/registry-events.js';
+import { Keyring } from './attest/keyring.js';
+import { Attestations } from './attest/attestations.js';
+import { attestationGate } from './attest/gate.js';
+import { RetentionStore } from './metadata/retention-store.js';
+import { GcStore } from './metadata/gc-store.js';
+import { Retention } from './delivery/retention.js';
+import { GarbageCollector } from './delivery/gc.js';
 
 export interface Wharf {
   config: Config;
@@ -22,6 +29,10 @@ export interface Wharf {
   webhooks: Webhooks;
   delivery: Delivery;
   tagHistory: TagHistory;
+  keyring: Keyring;
+  attestations: Attestations;
+  retention: Retention;
+  gc: GarbageCollector;
   close(): Promise<void>;
 }
 
@@ -39,7 +50,10 @@ export async function openWharf(config: Config, events: RegistryEvents = {}): Pr
     { maxManifestBytes: config.registry.maxManifestBytes, tagGuard: tagRules.guard },
     withWebhooks(events, webhooks),
   );
+  const keyring = await Keyring.open(config.data);
+  const attestations = new Attestations(registry, keyring);
   const delivery = new Delivery(meta, deliveryStore, {
+    gates: [attestationGate(attestations)],
     released: (r) =>
       webhooks.notify({
         type: 'release.created',
@@ -54,6 +68,12 @@ export async function openWharf(config: Config, events: RegistryEvents = {}): Pr
         replaces: r.replaces,
       }),
   });
+  const retention = new Retention(
+    new RetentionStore(meta.db),
+    deliveryStore,
+    { policies: config.retention, keepReleases: config.gc.keepReleases },
+    registry.events,
+  );
   return {
     config,
     blobs,
@@ -61,7 +81,13 @@ export async function openWharf(config: Config, events: RegistryEvents = {}): Pr
     registry,
     webhooks,
     delivery,
-    tagHistory: new TagHistory(meta, tagRules),
+    tagHistory: new TagHistory(meta, tagRules, (m) =>
+      webhooks.notify({ type: 'tag.moved', repository: m.repository, tag: m.tag, from: m.previous, to: m.digest, actor: m.actor }),
+    ),
+    keyring,
+    attestations,
+    retention,
+    gc: new GarbageCollector(blobs, new GcStore(meta.db), retention, { grace: config.gc.grace }),
     close: async () => {
       await webhooks.stop();
       await meta.close();

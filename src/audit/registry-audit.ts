@@ -12,20 +12,21 @@ const BLOB = /^\/v2\/(.+)\/blobs\/([^/]+)$/;
 const MAX_PENDING = 1_000;
 
 interface Pushed {
+  digest: string;
   previous: string | null;
   mediaType: string;
 }
 
 export class RegistryAudit {
   private sink: { audit: AuditLog; actorOf: (req: IncomingMessage) => Actor; log: Logger } | undefined;
-  /** pushes seen by the registry whose HTTP response has not finished yet, by repository, digest and tag */
+  /** pushes seen by the registry whose HTTP response has not finished yet, by repository and reference */
   private readonly pushed = new Map<string, Pushed>();
 
   /** Pass to openWharf, before the audit log can be opened. */
   readonly events: RegistryEvents = {
     manifestPushed: (e) => {
       if (this.pushed.size >= MAX_PENDING) this.pushed.delete(this.pushed.keys().next().value!);
-      this.pushed.set(pendingKey(e.repository, e.digest, e.tag), { previous: e.previous, mediaType: e.mediaType });
+      this.pushed.set(pendingKey(e.repository, e.tag ?? e.digest), { digest: e.digest, previous: e.previous, mediaType: e.mediaType });
     },
   };
 
@@ -57,24 +58,22 @@ export class RegistryAudit {
     if (blob) return { action: 'blob.delete', repository, target: reference, result, detail: failure };
     if (method === 'DELETE') return { action: isDigest ? 'manifest.delete' : 'tag.delete', repository, target: reference, result, detail: failure };
 
-    const digest = String(res.getHeader('docker-content-digest') ?? '');
-    const tag = isDigest ? undefined : reference;
-    const key = pendingKey(repository, digest, tag);
-    const pushed = this.pushed.get(key);
+    const key = pendingKey(repository, reference);
+    const pushed = result === 'ok' ? this.pushed.get(key) : undefined;
     this.pushed.delete(key);
-    const moved = tag !== undefined && pushed?.previous != null && pushed.previous !== digest;
+    const moved = !isDigest && pushed?.previous != null && pushed.previous !== pushed.digest;
     return {
       action: moved ? 'tag.move' : 'manifest.push',
       repository,
       target: reference,
       result,
-      detail: result === 'ok' ? { digest, ...(pushed ? { mediaType: pushed.mediaType, previous: pushed.previous } : {}) } : failure,
+      detail: pushed ? { digest: pushed.digest, mediaType: pushed.mediaType, previous: pushed.previous } : failure,
     };
   }
 }
 
-function pendingKey(repository: string, digest: string, tag: string | undefined): string {
-  return `${repository}\0${digest}\0${tag ?? ''}`;
+function pendingKey(repository: string, reference: string): string {
+  return `${repository}\0${reference}`;
 }
 
 function safeDecode(s: string): string {

@@ -22,9 +22,14 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const parts = stored.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [N, r, p] = parts.slice(1, 4).map(Number) as [number, number, number];
-  if (![N, r, p].every((n) => Number.isInteger(n) && n > 0) || N > 1 << 20) return false;
+  if (![N, r, p].every((n) => Number.isInteger(n) && n > 0) || N < 2 || N > 1 << 20 || (N & (N - 1)) !== 0 || r * p > 64) return false;
   const expected = Buffer.from(parts[5]!, 'base64');
-  const actual = await derive(password, Buffer.from(parts[4]!, 'base64'), { N, r, p });
+  let actual: Buffer;
+  try {
+    actual = await derive(password, Buffer.from(parts[4]!, 'base64'), { N, r, p });
+  } catch {
+    return false;
+  }
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }
 

@@ -64,7 +64,7 @@ export function removeCredentials(server: string): boolean {
 export class ApiClient {
   constructor(
     readonly server: string,
-    private readonly credentials: Credentials | undefined,
+    readonly credentials: Credentials | undefined,
   ) {}
 
   authorization(): string | undefined {

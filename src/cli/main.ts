@@ -1,6 +1,7 @@
 // Entry point of the `wharf` command: dispatches to one module per verb group.
 import { serveCommand } from './serve.js';
 import { fsckCommand } from './fsck.js';
+import { gcCommand } from './gc.js';
 import { CliError } from './cli-error.js';
 import { loginCommand, logoutCommand } from './login.js';
 import { envCommand, promoteCommand, releaseCommand, releasesCommand, rollbackCommand } from './releases.js';
@@ -11,12 +12,15 @@ import { groupCommand } from './group.js';
 import { tokenCommand } from './token.js';
 import { grantCommand, revokeCommand } from './grant.js';
 import { auditCommand } from './audit.js';
+import { pipelineCommand } from './pipeline.js';
+import { verifyCommand } from './verify.js';
 
 const USAGE = `usage: wharf <command> [options]
 
 commands:
   serve   run the hub (registry API, management API, UI)
   fsck    check (and with --repair, mend) a data directory
+  gc      apply retention policies and collect unreferenced blobs (--dry-run lists them)
   login   save credentials for a server (logout forgets them)
   env     create or list an application's environments
   release release a tag or digest to an environment
@@ -31,12 +35,15 @@ commands:
   token   create, list and revoke CI tokens limited to repository scopes
   grant   allow a user or @group actions on a repository pattern (revoke takes them back)
   audit   who pushed, moved, deleted, failed to log in or changed access
+  pipeline run  build, test in the image, push, attest and release (wharf.yaml's pipeline section)
+  verify  which attestations a digest has and whether each verifies
 
 Run 'wharf <command> --help' for a command's options.`;
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   serve: serveCommand,
   fsck: fsckCommand,
+  gc: gcCommand,
   login: loginCommand,
   logout: logoutCommand,
   env: envCommand,
@@ -53,6 +60,8 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   grant: grantCommand,
   revoke: revokeCommand,
   audit: auditCommand,
+  pipeline: pipelineCommand,
+  verify: verifyCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

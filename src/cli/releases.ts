@@ -7,7 +7,7 @@ import { printJson, printTable, shortDigest } from './output.js';
 
 const common = { server: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } as const;
 
-function appPath(app: string): string {
+export function appPath(app: string): string {
   return `/api/v1/apps/${app.split('/').map(encodeURIComponent).join('/')}`;
 }
 
@@ -26,10 +26,16 @@ export async function envCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parseFlags(
     rest,
-    { ...common, 'requires-promotion-from': { type: 'string' }, protected: { type: 'boolean', default: false }, 'auto-deploy': { type: 'boolean', default: false } },
+    {
+      ...common,
+      'requires-promotion-from': { type: 'string' },
+      protected: { type: 'boolean', default: false },
+      'auto-deploy': { type: 'boolean', default: false },
+      requires: { type: 'string', multiple: true },
+    },
     true,
   );
-  if (values.help) return usage('wharf env create APP ENV [--requires-promotion-from ENV] [--protected] [--auto-deploy] | wharf env list APP');
+  if (values.help) return usage('wharf env create APP ENV [--requires-promotion-from ENV] [--protected] [--auto-deploy] [--requires KIND[,KIND]] | wharf env list APP');
   const client = clientFor(values.server);
   if (sub === 'create' && positionals.length === 2) {
     const [app, name] = positionals as [string, string];
@@ -38,6 +44,7 @@ export async function envCommand(args: string[]): Promise<number> {
       requiresPromotionFrom: values['requires-promotion-from'] ?? null,
       protected: values.protected,
       autoDeploy: values['auto-deploy'],
+      requires: (values.requires ?? []).flatMap((k) => k.split(',')).map((k) => k.trim()).filter(Boolean),
     });
     if (values.json) printJson(env);
     else process.stdout.write(`environment ${app}/${env.name} created\n`);
@@ -52,7 +59,14 @@ export async function envCommand(args: string[]): Promise<number> {
           name: e.name,
           current: e.current ? (e.current.version ?? shortDigest(e.current.digest)) : null,
           release: e.current?.id,
-          rules: [e.requiresPromotionFrom ? `promotion from ${e.requiresPromotionFrom}` : '', e.protected ? 'protected' : ''].filter(Boolean).join(', ') || null,
+          rules:
+            [
+              e.requiresPromotionFrom ? `promotion from ${e.requiresPromotionFrom}` : '',
+              e.protected ? 'protected' : '',
+              e.requires?.length ? `requires ${e.requires.join(', ')}` : '',
+            ]
+              .filter(Boolean)
+              .join(', ') || null,
         })),
         [
           ['ENVIRONMENT', 'name'],
@@ -105,17 +119,18 @@ export async function releasesCommand(args: string[]): Promise<number> {
   const q = new URLSearchParams();
   if (values.env) q.set('environment', values.env);
   if (values.limit) q.set('limit', values.limit);
-  const list = await clientFor(values.server).request<Release[]>('GET', `${appPath(positionals[0]!)}/releases${q.size ? `?${q}` : ''}`);
+  const list = await clientFor(values.server).request<(Release & { attestations?: string[] })[]>('GET', `${appPath(positionals[0]!)}/releases${q.size ? `?${q}` : ''}`);
   if (values.json) printJson(list);
   else
     printTable(
-      list.map((r) => ({ ...r, version: r.version ?? r.tag, digest: shortDigest(r.digest) })),
+      list.map((r) => ({ ...r, version: r.version ?? r.tag, digest: shortDigest(r.digest), attested: r.attestations?.length ? r.attestations.join(',') : null })),
       [
         ['ID', 'id'],
         ['ENV', 'environment'],
         ['KIND', 'kind'],
         ['VERSION', 'version'],
         ['DIGEST', 'digest'],
+        ['ATTESTED', 'attested'],
         ['WHO', 'actor'],
         ['WHEN', 'createdAt'],
         ['NOTE', 'note'],

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { openAuth } from '../auth/open-auth.js';
 import { RegistryAudit } from '../audit/registry-audit.js';
 import { CliError } from './cli-error.js';
+import { GcSchedule } from '../delivery/gc-schedule.js';
 
 const HELP = `usage: wharf serve [--listen HOST:PORT] [--data DIR] [--config FILE] [--log-level LEVEL]
                    [--tls-cert FILE --tls-key FILE] [--external-url URL]
@@ -79,6 +80,8 @@ export async function serveCommand(args: string[]): Promise<number> {
   sweeper.unref();
 
   wharf.webhooks.startDispatcher(log);
+  const gcSchedule = new GcSchedule(wharf.gc, config.gc.interval, log);
+  await gcSchedule.start();
   log.info({ url: running.url, data: config.data }, 'listening');
 
   await new Promise<void>((resolve) => {
@@ -90,6 +93,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.once('SIGTERM', stop);
   });
   clearInterval(sweeper);
+  await gcSchedule.stop();
   await running.close();
   await wharf.close();
   log.info('stopped');

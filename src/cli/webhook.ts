@@ -1,5 +1,5 @@
 // `wharf webhook …`: manage webhook subscriptions and read their delivery log on a server.
-import type { Delivery, DeliveryAttempt, Subscription } from '../webhooks/store.js';
+import type { WebhookDelivery, DeliveryAttempt, Subscription } from '../webhooks/store.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
 import { clientFor } from './client.js';
@@ -108,7 +108,7 @@ export async function webhookCommand(args: string[]): Promise<number> {
       if (values.event !== undefined) query.set('event', values.event);
       if (values.limit !== undefined) query.set('limit', String(positiveInt(values.limit, '--limit')));
       const qs = query.size > 0 ? `?${query}` : '';
-      const deliveries = await client().request<Delivery[]>('GET', `/api/v1/webhooks/deliveries${qs}`);
+      const deliveries = await client().request<WebhookDelivery[]>('GET', `/api/v1/webhooks/deliveries${qs}`);
       if (values.json) printJson(deliveries);
       else
         printTable(
@@ -128,7 +128,7 @@ export async function webhookCommand(args: string[]): Promise<number> {
       return 0;
     }
     case 'delivery': {
-      const d = await client().request<Delivery & { payload: unknown; log: DeliveryAttempt[] }>('GET', `/api/v1/webhooks/deliveries/${encodeURIComponent(one())}`);
+      const d = await client().request<WebhookDelivery & { payload: unknown; log: DeliveryAttempt[] }>('GET', `/api/v1/webhooks/deliveries/${encodeURIComponent(one())}`);
       if (values.json) {
         printJson(d);
         return 0;
@@ -148,7 +148,7 @@ export async function webhookCommand(args: string[]): Promise<number> {
       return 0;
     }
     case 'redeliver': {
-      const d = await client().request<Delivery>('POST', `/api/v1/webhooks/deliveries/${encodeURIComponent(one())}/redeliver`);
+      const d = await client().request<WebhookDelivery>('POST', `/api/v1/webhooks/deliveries/${encodeURIComponent(one())}/redeliver`);
       if (values.json) printJson(d);
       else process.stdout.write(`delivery ${d.id} queued again\n`);
       return 0;

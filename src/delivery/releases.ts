@@ -5,7 +5,8 @@ import { parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { isValidTag } from '../oci/reference.js';
 import type { MetadataStore } from '../metadata/store.js';
-import type { DeliveryStore, EnvironmentRow, ReleaseRow } from '../metadata/delivery-store.js';
+import { requiredAttestations, type DeliveryStore, type EnvironmentRow, type EnvironmentSettings, type ReleaseRow } from '../metadata/delivery-store.js';
+import { isAttestationKind } from '../attest/statement.js';
 import { isVersionTag } from './tag-rules.js';
 
 export type ReleaseKind = 'release' | 'promote' | 'rollback';
@@ -31,6 +32,8 @@ export interface Environment {
   requiresPromotionFrom: string | null;
   protected: boolean;
   autoDeploy: boolean;
+  /** attestation kinds (e.g. tests) a digest must carry, verified, to be released here */
+  requires: string[];
   current: Release | null;
 }
 
@@ -38,10 +41,11 @@ export interface EnvironmentOptions {
   requiresPromotionFrom?: string | null;
   protected?: boolean;
   autoDeploy?: boolean;
+  requires?: string[];
 }
 
 /** A check run before any release row is written (e.g. the attestation gate); throws to refuse. */
-export type ReleaseGate = (c: { app: string; environment: string; digest: string; kind: ReleaseKind }) => Promise<void>;
+export type ReleaseGate = (c: { app: string; environment: string; digest: string; kind: ReleaseKind; requires: string[] }) => Promise<void>;
 
 export interface DeliveryHooks {
   gates?: ReleaseGate[];
@@ -72,6 +76,18 @@ export function toRelease(app: string, r: ReleaseRow): Release {
   };
 }
 
+function settings(opts: EnvironmentOptions): EnvironmentSettings {
+  const requires = [...new Set(opts.requires ?? [])];
+  const bad = requires.find((k) => !isAttestationKind(k));
+  if (bad !== undefined) throw new RegistryError('UNSUPPORTED', `invalid attestation kind ${JSON.stringify(bad)} (lowercase letters, digits and dashes)`, undefined, 400);
+  return {
+    requiresPromotionFrom: opts.requiresPromotionFrom ?? null,
+    protected: opts.protected ?? false,
+    autoDeploy: opts.autoDeploy ?? false,
+    requiresAttestations: requires,
+  };
+}
+
 export class Delivery {
   /** Environments with an operation in flight: a second one gets 409 rather than waiting or racing. */
   private readonly busy = new Set<string>();
@@ -95,11 +111,7 @@ export class Delivery {
     if (await this.meta.tagDigest(app, name)) {
       throw new RegistryError('CONFLICT', `tag ${app}:${name} already exists; an environment's name is reserved as its tag — delete the tag or choose another name`);
     }
-    const row = await this.store.createEnvironment(repoId, name, {
-      requiresPromotionFrom: opts.requiresPromotionFrom ?? null,
-      protected: opts.protected ?? false,
-      autoDeploy: opts.autoDeploy ?? false,
-    });
+    const row = await this.store.createEnvironment(repoId, name, settings(opts));
     return this.toEnvironment(app, row);
   }
 
@@ -107,11 +119,7 @@ export class Delivery {
   async ensureEnvironment(app: string, name: string, opts: EnvironmentOptions): Promise<Environment> {
     const row = await this.store.environment(app, name);
     if (!row) return this.createEnvironment(app, name, opts);
-    await this.store.updateEnvironment(Number(row.id), {
-      requiresPromotionFrom: opts.requiresPromotionFrom ?? null,
-      protected: opts.protected ?? false,
-      autoDeploy: opts.autoDeploy ?? false,
-    });
+    await this.store.updateEnvironment(Number(row.id), settings(opts));
     return this.environment(app, name);
   }
 
@@ -137,6 +145,7 @@ export class Delivery {
       requiresPromotionFrom: e.requires_promotion_from,
       protected: e.protected === 1,
       autoDeploy: e.auto_deploy === 1,
+      requires: requiredAttestations(e),
       current: current ? toRelease(app, current) : null,
     };
   }
@@ -254,7 +263,8 @@ export class Delivery {
     r: { digest: string; tag: string | null; version: string | null; kind: ReleaseKind; promotedFrom: number | null },
     opts: OperationOptions,
   ): Promise<Release> {
-    for (const gate of this.hooks.gates ?? []) await gate({ app, environment: env.name, digest: r.digest, kind: r.kind });
+    const requires = requiredAttestations(env);
+    for (const gate of this.hooks.gates ?? []) await gate({ app, environment: env.name, digest: r.digest, kind: r.kind, requires });
     const expected = env.current_release_id === null ? null : Number(env.current_release_id);
     const release = await this.meta.db.transaction().execute(async (trx) => {
       const id = await this.store.insertRelease(

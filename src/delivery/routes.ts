@@ -15,6 +15,7 @@ const environmentBody = z
     requiresPromotionFrom: z.string().nullable().optional(),
     protected: z.boolean().optional(),
     autoDeploy: z.boolean().optional(),
+    requires: z.array(z.string()).optional(),
   })
   .strict();
 const releaseBody = z.object({ environment: z.string(), ref: z.string(), note: z.string().optional() }).strict();
@@ -36,7 +37,10 @@ function parseTime(v: number | string): number {
   return t;
 }
 
-export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: AccessCheck): ApiRoute[] {
+/** The attestation kinds a digest carries, verified (releases list them so people see what is attested). */
+export type AttestedKinds = (app: string, digest: string) => Promise<string[]>;
+
+export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: AccessCheck, attested?: AttestedKinds): ApiRoute[] {
   return [
     {
       method: 'GET',
@@ -83,7 +87,11 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
       access: { repositoryParam: 'app', actions: ['pull'] },
       handle: async (r) => {
         const limit = r.url.searchParams.get('limit');
-        return delivery.releases(app(r), r.url.searchParams.get('environment') ?? undefined, limit === null ? undefined : Number(limit));
+        const list = await delivery.releases(app(r), r.url.searchParams.get('environment') ?? undefined, limit === null ? undefined : Number(limit));
+        if (!attested) return list;
+        const byDigest = new Map<string, Promise<string[]>>();
+        for (const rel of list) if (!byDigest.has(rel.digest)) byDigest.set(rel.digest, attested(rel.app, rel.digest));
+        return Promise.all(list.map(async (rel) => ({ ...rel, attestations: await byDigest.get(rel.digest)! })));
       },
     },
     {

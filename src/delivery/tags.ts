@@ -14,6 +14,8 @@ export class TagHistory {
   constructor(
     private readonly meta: MetadataStore,
     private readonly rules: TagRules,
+    /** told of every move made here (webhooks' tag.moved) */
+    private readonly moved?: (m: TagMove & { actor: string | null }) => void,
   ) {}
 
   async history(repository: string, tag?: string): Promise<TagChange[]> {
@@ -36,6 +38,7 @@ export class TagHistory {
     }
     const who = force ? `${actor ?? 'anonymous'} (override)` : actor;
     const { previous } = await this.meta.moveTag(repository, tag, digest, who, force ? this.rules.reservedGuard : this.rules.guard);
+    if (previous !== digest) this.moved?.({ repository, tag, digest, previous, actor: who });
     return { repository, tag, digest, previous };
   }
 }

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { duration } from '../config.js';
 import { isValidRepositoryName } from '../oci/reference.js';
 import { parseEndpoint } from './endpoint.js';
+import { pipelineSchema } from '../pipeline/pipeline-schema.js';
 
 const ENV_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -172,6 +173,8 @@ const appFileSchema = z
     container: container.optional(),
     rollout: rollout.optional(),
     environments: z.record(envName, environment).refine((envs) => Object.keys(envs).length > 0, { message: 'name at least one environment' }),
+    /** build → test → push → attest → release, run by `wharf pipeline run` (src/pipeline/) */
+    pipeline: pipelineSchema.optional(),
   })
   .superRefine((file, ctx) => {
     for (const [name, env] of Object.entries(file.environments)) {

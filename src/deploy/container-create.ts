@@ -4,6 +4,8 @@ import { LABELS, type ContainerCreate, type DockerHealthConfig } from './docker-
 import { imageRef, type DeploymentRequest } from './deployment.js';
 import type { SecretValues } from './secrets.js';
 
+const NS_PER_MS = 1_000_000;
+
 /** With host networking the replicas of one host share its ports, so replica i listens on port + i. */
 export function replicaPort(c: ContainerSpec, replica: number): number | undefined {
   if (c.port === undefined) return undefined;
@@ -44,11 +46,12 @@ export function containerCreate(req: DeploymentRequest, replica: number, secrets
 export function dockerHealthcheck(c: ContainerSpec): DockerHealthConfig | undefined {
   const d = c.healthcheck?.docker;
   if (d === undefined || d === 'image') return undefined;
+  const ns = (ms: number | undefined) => (ms === undefined ? undefined : ms * NS_PER_MS);
   return {
-    test: typeof d.test === 'string' ? ['CMD-SHELL', d.test] : ['CMD', ...d.test],
-    intervalMs: d.interval,
-    timeoutMs: d.timeout,
-    retries: d.retries,
-    startPeriodMs: d.startPeriod,
+    Test: typeof d.test === 'string' ? ['CMD-SHELL', d.test] : ['CMD', ...d.test],
+    Interval: ns(d.interval),
+    Timeout: ns(d.timeout),
+    Retries: d.retries,
+    StartPeriod: ns(d.startPeriod),
   };
 }

@@ -83,3 +83,11 @@ export function emitter(request: Pick<DeploymentRequest, 'onEvent'>): (kind: Dep
     }
   };
 }
+
+/** Engine errors from dockerode read "(HTTP code 404) no such image - …"; keep the engine's words. */
+export function errorText(e: unknown): string {
+  const err = e as { json?: { message?: string }; message?: string; code?: string; address?: string };
+  if (err.json?.message) return err.json.message;
+  if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') return `host unreachable (${err.code}${err.address ? ` ${err.address}` : ''})`;
+  return err.message ?? String(e);
+}

@@ -43,13 +43,14 @@ export interface ContainerState {
   restartCount?: number;
 }
 
+/** The Engine API's HealthConfig, as containers and Swarm services both take it (durations in nanoseconds). */
 export interface DockerHealthConfig {
   /** ["CMD", …] or ["CMD-SHELL", "…"] */
-  test: string[];
-  intervalMs?: number;
-  timeoutMs?: number;
-  retries?: number;
-  startPeriodMs?: number;
+  Test: string[];
+  Interval?: number;
+  Timeout?: number;
+  Retries?: number;
+  StartPeriod?: number;
 }
 
 export interface Mount {
@@ -82,6 +83,11 @@ export interface DockerHost {
   imageRepoDigests(image: string): Promise<string[]>;
   createContainer(spec: ContainerCreate): Promise<string>;
   startContainer(id: string): Promise<void>;
+  /**
+   * From now on the engine restarts the container (after a crash or a reboot) unless it is stopped. Containers
+   * are created without that, so that a crash while a rollout waits for health is seen, with its exit code.
+   */
+  keepRunning(id: string): Promise<void>;
   /** Stops a container; one that is already stopped is not an error. */
   stopContainer(id: string, timeoutSec?: number): Promise<void>;
   /** Removes a container, running or not; one that is already gone is not an error. */

@@ -4,7 +4,6 @@ import type { ContainerCreate, ContainerState, DockerHost, EngineInfo, HealthSta
 
 /** Health output and logs end up in deployment records: keep the tail, where the error usually is. */
 const MAX_OUTPUT_CHARS = 4_000;
-const NS_PER_MS = 1_000_000;
 
 export class DockerodeHost implements DockerHost {
   private readonly conn: EngineConnection;
@@ -46,7 +45,6 @@ export class DockerodeHost implements DockerHost {
 
   async createContainer(spec: ContainerCreate): Promise<string> {
     const docker = await this.conn.client();
-    const h = spec.healthcheck;
     const container = await docker.createContainer({
       name: spec.name,
       Image: spec.image,
@@ -54,18 +52,10 @@ export class DockerodeHost implements DockerHost {
       Env: spec.env,
       Labels: spec.labels,
       StopTimeout: spec.stopTimeoutSec,
-      Healthcheck: h && {
-        Test: h.test,
-        Interval: h.intervalMs && h.intervalMs * NS_PER_MS,
-        Timeout: h.timeoutMs && h.timeoutMs * NS_PER_MS,
-        Retries: h.retries,
-        StartPeriod: h.startPeriodMs && h.startPeriodMs * NS_PER_MS,
-      },
+      Healthcheck: spec.healthcheck,
       HostConfig: {
         NetworkMode: spec.network,
         Mounts: spec.mounts.map((m) => ({ Type: m.source.startsWith('/') ? 'bind' : 'volume', Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
-        // Deployed containers come back after a reboot of the host; stopped ones (kept for a rollback) do not.
-        RestartPolicy: { Name: 'unless-stopped' },
       },
     });
     return container.id;
@@ -73,6 +63,10 @@ export class DockerodeHost implements DockerHost {
 
   async startContainer(id: string): Promise<void> {
     await ignoreStatus((await this.conn.client()).getContainer(id).start(), 304);
+  }
+
+  async keepRunning(id: string): Promise<void> {
+    await (await this.conn.client()).getContainer(id).update({ RestartPolicy: { Name: 'unless-stopped' } });
   }
 
   async stopContainer(id: string, timeoutSec?: number): Promise<void> {

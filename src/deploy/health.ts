@@ -79,7 +79,7 @@ async function stayHealthy(w: HealthWait): Promise<void> {
 async function failIfStopped(w: HealthWait, state: ContainerState): Promise<void> {
   if (state.running && !(state.restartCount && state.restartCount > 0)) return;
   const logs = await w.host.logs(w.containerId, LOG_LINES).catch(() => '');
-  const what = state.running ? `restarted ${state.restartCount} time(s), last exit code ${state.exitCode}` : `exited with code ${state.exitCode}`;
+  const what = `exited with code ${state.exitCode}${state.running ? ` and was restarted ${state.restartCount} time(s)` : ''}`;
   throw new Unhealthy(`container ${what}${logs.trim() ? `; last output:\n${logs.trimEnd()}` : ''}`);
 }
 

@@ -1,6 +1,6 @@
 // The Orchestrator port: what a deployment needs from a Swarm manager. Service specs are the Engine API's own
 // JSON shape (only the fields Wharf sets are typed), so nothing is lost between inspect and update.
-import type { EngineInfo, RegistryAuth } from './docker-host.js';
+import type { DockerHealthConfig, EngineInfo, RegistryAuth } from './docker-host.js';
 
 export interface SwarmUpdateConfig {
   Parallelism: number;
@@ -23,7 +23,7 @@ export interface ServiceSpec {
       Env?: string[];
       Labels?: Record<string, string>;
       Mounts?: { Type: 'bind' | 'volume'; Source: string; Target: string; ReadOnly: boolean }[];
-      Healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
+      Healthcheck?: DockerHealthConfig;
       /** nanoseconds */
       StopGracePeriod?: number;
       [field: string]: unknown;

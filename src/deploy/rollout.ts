@@ -8,7 +8,7 @@ import { LABELS, type ContainerState, type DockerHost } from './docker-host.js';
 import { containerCreate, replicaPort } from './container-create.js';
 import { waitHealthy } from './health.js';
 import { redact, type SecretValues } from './secrets.js';
-import { digestOfRef, emitter, imageRef, type DeploymentRequest, type DeploymentResult, type DeploymentStep } from './deployment.js';
+import { digestOfRef, emitter, errorText, imageRef, type DeploymentRequest, type DeploymentResult, type DeploymentStep } from './deployment.js';
 
 /** What a switched host needs for a rollback or the final cleanup. */
 interface SwitchedHost {
@@ -158,6 +158,7 @@ async function switchHost(
       throw new RolloutFailure(`${created[sick]!.name}: ${outcome.reason}`);
     }
     emit('healthy', host.endpoint, `${created.length} replica(s) healthy`);
+    await Promise.all(created.map((c) => host.keepRunning(c.id)));
     if (plan.rollout.order === 'start-first') await stopPrevious();
     emit('switched', host.endpoint, `now on ${req.release.digest}`);
     return { ok: true, switched: { host, created, previous }, step: step('succeeded', null) };
@@ -165,15 +166,25 @@ async function switchHost(
     const reason = clean(e instanceof RolloutFailure ? e.message : errorText(e));
     emit('failed', host.endpoint, reason);
     // Undo on this host: the new containers go, the previous ones run again (if the host still answers).
-    const undo = await undoHost(host, created, stoppedOld ? previous.filter((c) => c.running) : []).catch((u) => `; undo failed: ${clean(errorText(u))}`);
+    const toStart = stoppedOld ? previous.filter((c) => c.running) : [];
+    const undo = await undoHost(host, created, toStart, plan.rollout.healthTimeout).catch((u) => `; undo failed: ${clean(errorText(u))}`);
     return { ok: false, step: step('failed', reason + (undo ?? '')) };
   }
 }
 
-async function undoHost(host: DockerHost, created: ContainerState[], toStart: ContainerState[]): Promise<undefined> {
+async function undoHost(host: DockerHost, created: ContainerState[], toStart: ContainerState[], healthTimeout: number): Promise<undefined> {
   await Promise.all(created.map((c) => host.removeContainer(c.id)));
-  await Promise.all(toStart.map((c) => host.startContainer(c.id)));
+  await startPrevious(host, toStart, healthTimeout);
   return undefined;
+}
+
+/** Starts containers that ran before and waits until they run again (healthy, if they have a HEALTHCHECK). */
+async function startPrevious(host: DockerHost, containers: ContainerState[], healthTimeout: number): Promise<void> {
+  await Promise.all(containers.map((c) => host.startContainer(c.id)));
+  // They may come from an older spec, so only the engine's own health is trusted here, not the plan's check.
+  const health = await Promise.all(containers.map((c) => waitHealthy({ host, containerId: c.id, address: '', timeoutMs: healthTimeout, monitorMs: 0 })));
+  const sick = health.findIndex((h) => !h.healthy);
+  if (sick >= 0) throw new RolloutFailure(`${containers[sick]!.name}: ${(health[sick] as { reason: string }).reason}`);
 }
 
 /** Brings back the containers that ran before, in the rollout's order, then removes the new ones. */
@@ -195,29 +206,15 @@ async function restoreHost(req: DeploymentRequest, s: SwitchedHost, emit: Return
   try {
     const { rollout } = req.plan;
     if (rollout.order === 'stop-first') await Promise.all(s.created.map((c) => s.host.removeContainer(c.id)));
-    await Promise.all(wasRunning.map((c) => s.host.startContainer(c.id)));
-    // The previous containers may come from an older spec, so only the engine's own health is trusted here.
-    const health = await Promise.all(
-      wasRunning.map((c) => waitHealthy({ host: s.host, containerId: c.id, address: '', timeoutMs: rollout.healthTimeout, monitorMs: 0 })),
-    );
-    const sick = health.findIndex((h) => !h.healthy);
-    if (sick >= 0) throw new RolloutFailure(`${wasRunning[sick]!.name}: ${(health[sick] as { reason: string }).reason}`);
+    await startPrevious(s.host, wasRunning, rollout.healthTimeout);
     if (rollout.order === 'start-first') await Promise.all(s.created.map((c) => s.host.removeContainer(c.id)));
     emit('restored', s.host.endpoint, 'previous containers running again');
     return step('succeeded', null);
   } catch (e) {
-    const reason = clean(errorText(e));
+    const reason = clean(e instanceof RolloutFailure ? e.message : errorText(e));
     emit('failed', s.host.endpoint, `restore failed: ${reason}`);
     return step('failed', reason);
   }
 }
 
 class RolloutFailure extends Error {}
-
-/** Engine errors from dockerode read "(HTTP code 404) no such image - …"; keep the engine's words. */
-export function errorText(e: unknown): string {
-  const err = e as { json?: { message?: string }; message?: string; code?: string; address?: string };
-  if (err.json?.message) return err.json.message;
-  if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') return `host unreachable (${err.code}${err.address ? ` ${err.address}` : ''})`;
-  return err.message ?? String(e);
-}

@@ -43,14 +43,16 @@ export class SwarmOrchestrator implements Orchestrator {
 
   async createService(spec: ServiceSpec, auth?: RegistryAuth): Promise<string> {
     const docker = await this.conn.client();
-    const service = await docker.createService(auth as any, spec as any);
+    const client = docker as unknown as { createService(auth: unknown, spec: unknown): Promise<{ id: string }> };
+    const service = await client.createService(auth, spec);
     return service.id;
   }
 
   async updateService(id: string, version: number, spec: ServiceSpec, auth?: RegistryAuth): Promise<void> {
     const docker = await this.conn.client();
     // _query/_body keep the spec out of the query string (dockerode would otherwise put it in both).
-    await docker.getService(id).update(auth as any, { _query: { version }, _body: spec });
+    const service = docker.getService(id) as unknown as { update(auth: unknown, opts: unknown): Promise<unknown> };
+    await service.update(auth, { _query: { version }, _body: spec });
   }
 
   async listTasks(service: string): Promise<SwarmTask[]> {

@@ -20,6 +20,23 @@ export interface NewRelease {
   promotedFromId: number | null;
 }
 
+export interface EnvironmentSettings {
+  requiresPromotionFrom: string | null;
+  protected: boolean;
+  autoDeploy: boolean;
+  /** attestation kinds every release must carry */
+  requiresAttestations: string[];
+}
+
+function requiresColumn(kinds: string[]): string | null {
+  return kinds.length === 0 ? null : JSON.stringify(kinds);
+}
+
+/** The attestation kinds an environment row requires. */
+export function requiredAttestations(row: Pick<EnvironmentsTable, 'requires_attestations'>): string[] {
+  return row.requires_attestations === null ? [] : (JSON.parse(row.requires_attestations) as string[]);
+}
+
 export class DeliveryStore {
   constructor(readonly meta: MetadataStore) {}
 
@@ -27,7 +44,7 @@ export class DeliveryStore {
     return this.meta.db;
   }
 
-  async createEnvironment(repositoryId: number, name: string, opts: { requiresPromotionFrom: string | null; protected: boolean; autoDeploy: boolean }): Promise<EnvironmentRow> {
+  async createEnvironment(repositoryId: number, name: string, opts: EnvironmentSettings): Promise<EnvironmentRow> {
     await this.db
       .insertInto('environments')
       .values({
@@ -38,15 +55,21 @@ export class DeliveryStore {
         auto_deploy: opts.autoDeploy ? 1 : 0,
         current_release_id: null,
         created_at: Date.now(),
+        requires_attestations: requiresColumn(opts.requiresAttestations),
       })
       .execute();
     return (await this.environmentById(repositoryId, name))!;
   }
 
-  async updateEnvironment(id: number, opts: { requiresPromotionFrom: string | null; protected: boolean; autoDeploy: boolean }): Promise<void> {
+  async updateEnvironment(id: number, opts: EnvironmentSettings): Promise<void> {
     await this.db
       .updateTable('environments')
-      .set({ requires_promotion_from: opts.requiresPromotionFrom, protected: opts.protected ? 1 : 0, auto_deploy: opts.autoDeploy ? 1 : 0 })
+      .set({
+        requires_promotion_from: opts.requiresPromotionFrom,
+        protected: opts.protected ? 1 : 0,
+        auto_deploy: opts.autoDeploy ? 1 : 0,
+        requires_attestations: requiresColumn(opts.requiresAttestations),
+      })
       .where('id', '=', id)
       .execute();
   }

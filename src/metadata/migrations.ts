@@ -207,6 +207,41 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('webhook_attempts_delivery').on('webhook_attempts').columns(['delivery_id', 'attempt']).execute();
       },
     },
+    '0006_retention': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('retention_policies')
+          .addColumn('id', serial, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('repositories', 'text', (c) => c.notNull())
+          .addColumn('tags', 'text', (c) => c.notNull())
+          .addColumn('keep_last', 'integer')
+          .addColumn('keep_within', 'bigint')
+          .addColumn('untagged_older_than', 'bigint')
+          .addColumn('created_by', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('gc_runs')
+          .addColumn('id', serial, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('trigger', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text')
+          .addColumn('started_at', 'bigint', (c) => c.notNull())
+          .addColumn('finished_at', 'bigint', (c) => c.notNull())
+          .addColumn('tags_deleted', 'integer', (c) => c.notNull())
+          .addColumn('manifests_deleted', 'integer', (c) => c.notNull())
+          .addColumn('links_dropped', 'integer', (c) => c.notNull())
+          .addColumn('blobs_deleted', 'integer', (c) => c.notNull())
+          .addColumn('bytes_reclaimed', 'bigint', (c) => c.notNull())
+          .addColumn('error', 'text')
+          .execute();
+      },
+    },
+    '0007_attestation_requirements': {
+      async up(db: Kysely<any>) {
+        // JSON array of attestation kinds a release to the environment must carry; null: none
+        await db.schema.alterTable('environments').addColumn('requires_attestations', 'text').execute();
+      },
+    },
   };
 }
 

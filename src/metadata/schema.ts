@@ -11,6 +11,7 @@ export interface RepositoriesTable {
 export interface BlobsTable {
   digest: string;
   size: number;
+  /** refreshed by every commit and mount of the digest: GC's grace period counts from it */
   created_at: number;
 }
 
@@ -18,6 +19,7 @@ export interface BlobsTable {
 export interface RepositoryBlobsTable {
   repository_id: number;
   digest: string;
+  /** refreshed by every push, mount and manifest referencing the blob: GC's grace period counts from it */
   created_at: number;
 }
 
@@ -69,6 +71,8 @@ export interface EnvironmentsTable {
   auto_deploy: number;
   current_release_id: number | null;
   created_at: number;
+  /** JSON array of attestation kinds (e.g. ["tests"]) every release here must carry, verified; null: none */
+  requires_attestations: string | null;
 }
 
 /** Append-only: every release, promotion and rollback of an environment. */
@@ -194,6 +198,37 @@ export interface AuditLogTable {
   detail: string | null;
 }
 
+/** A retention policy set over the management API (those of the config file are not stored). */
+export interface RetentionPoliciesTable {
+  id: Generated<number>;
+  /** repository glob */
+  repositories: string;
+  /** tag glob the keep rules count and delete among */
+  tags: string;
+  keep_last: number | null;
+  /** ms */
+  keep_within: number | null;
+  /** ms */
+  untagged_older_than: number | null;
+  created_by: string | null;
+  created_at: number;
+}
+
+/** Append-only: every garbage collection that changed something, and what it reclaimed. */
+export interface GcRunsTable {
+  id: Generated<number>;
+  trigger: 'schedule' | 'cli' | 'api';
+  actor: string | null;
+  started_at: number;
+  finished_at: number;
+  tags_deleted: number;
+  manifests_deleted: number;
+  links_dropped: number;
+  blobs_deleted: number;
+  bytes_reclaimed: number;
+  error: string | null;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -212,4 +247,6 @@ export interface Database {
   webhook_subscriptions: WebhookSubscriptionsTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  retention_policies: RetentionPoliciesTable;
+  gc_runs: GcRunsTable;
 }

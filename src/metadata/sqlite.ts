@@ -1,6 +1,6 @@
 // Opens the embedded SQLite metadata database (the default backend).
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type SqliteDialectConfig } from 'kysely';
 import type { Database } from './schema.js';
 import { MetadataStore } from './store.js';
 
@@ -25,7 +25,27 @@ export async function openSqlite(path: string): Promise<MetadataStore> {
       return stmt;
     },
   };
-  const store = new MetadataStore(new Kysely<Database>({ dialect: new SqliteDialect({ database }) }), 'sqlite');
+  const store = new MetadataStore(new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) }), 'sqlite');
   await store.migrate();
   return store;
+}
+
+/**
+ * Transactions take the write lock when they begin (BEGIN IMMEDIATE), waiting for it under busy_timeout.
+ * A deferred transaction that read first fails at its first write, without waiting, when another process
+ * (`wharf gc`, `wharf fsck --repair`) committed in between. Within one process nothing changes: Kysely
+ * runs everything over the one connection, one transaction at a time.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  constructor(private readonly settings: SqliteDialectConfig) {
+    super(settings);
+  }
+
+  override createDriver(): SqliteDriver {
+    return new (class extends SqliteDriver {
+      override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+        await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+      }
+    })(this.settings);
+  }
 }

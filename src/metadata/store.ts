@@ -131,18 +131,38 @@ export class MetadataStore {
 
   // --- blobs -----------------------------------------------------------------------------------
 
-  /** Records a committed blob and gives `repository` access to it. */
-  async linkBlob(repository: string, digest: string, size: number): Promise<void> {
+  /**
+   * Records a blob that `reveal` makes visible (renames into place) and links it to `repository`, in one
+   * transaction whose first statement writes the blob row, before the file appears. Garbage collection
+   * deletes a blob's row and file inside one transaction as well, so the two are serialized: GC can never
+   * delete a file between its appearance and its row (the argument is in delivery/gc.ts).
+   */
+  async commitBlob(repository: string, digest: string, size: number, reveal: () => Promise<void>): Promise<void> {
     const now = Date.now();
     await this.db.transaction().execute(async (trx) => {
-      const repoId = await this.ensureRepository(repository, trx);
-      await trx.insertInto('blobs').values({ digest, size, created_at: now }).onConflict((oc) => oc.column('digest').doNothing()).execute();
-      await trx
-        .insertInto('repository_blobs')
-        .values({ repository_id: repoId, digest, created_at: now })
-        .onConflict((oc) => oc.columns(['repository_id', 'digest']).doNothing())
-        .execute();
+      await trx.insertInto('blobs').values({ digest, size, created_at: now }).onConflict((oc) => oc.column('digest').doUpdateSet({ created_at: now })).execute();
+      await reveal();
+      await this.touchLink(trx, await this.ensureRepository(repository, trx), digest, now);
     });
+  }
+
+  /** Links an already stored blob (a mount) and refreshes its row; false when it is gone (just collected). */
+  async linkStoredBlob(repository: string, digest: string): Promise<boolean> {
+    const now = Date.now();
+    return this.db.transaction().execute(async (trx) => {
+      const touched = await trx.updateTable('blobs').set({ created_at: now }).where('digest', '=', digest).executeTakeFirst();
+      if (Number(touched.numUpdatedRows) === 0) return false;
+      await this.touchLink(trx, await this.ensureRepository(repository, trx), digest, now);
+      return true;
+    });
+  }
+
+  private async touchLink(trx: Db, repoId: number, digest: string, now: number): Promise<void> {
+    await trx
+      .insertInto('repository_blobs')
+      .values({ repository_id: repoId, digest, created_at: now })
+      .onConflict((oc) => oc.columns(['repository_id', 'digest']).doUpdateSet({ created_at: now }))
+      .execute();
   }
 
   /** Size of a blob `repository` may read, or null. */
@@ -204,6 +224,7 @@ export class MetadataStore {
     const now = Date.now();
     return this.db.transaction().execute(async (trx) => {
       const repoId = await this.ensureRepository(repository, trx);
+      await this.recheckReferences(trx, repository, repoId, m, now);
       await trx
         .insertInto('manifests')
         .values({
@@ -235,6 +256,29 @@ export class MetadataStore {
       if (tag === undefined) return { previous: null };
       return this.setTag(trx, repository, repoId, tag, m.digest, actor, now, guard);
     });
+  }
+
+  /**
+   * Registry.putManifest checked the blobs and children before this transaction; online garbage collection
+   * or retention may have taken one since. Checked again here, and the blob links are touched: a concurrent
+   * GC then sees either this manifest's references or a link younger than its grace period (delivery/gc.ts).
+   */
+  private async recheckReferences(trx: Db, repository: string, repoId: number, m: ManifestRecord, now: number): Promise<void> {
+    const blobs = [...new Set(m.blobs)];
+    if (blobs.length > 0) {
+      const touched = await trx.updateTable('repository_blobs').set({ created_at: now }).where('repository_id', '=', repoId).where('digest', 'in', blobs).executeTakeFirst();
+      if (Number(touched.numUpdatedRows) !== blobs.length) {
+        const linked = new Set((await trx.selectFrom('repository_blobs').select('digest').where('repository_id', '=', repoId).where('digest', 'in', blobs).execute()).map((r) => r.digest));
+        const missing = blobs.filter((d) => !linked.has(d));
+        throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `blob ${missing[0]} is unknown to repository ${repository}`, { digests: missing });
+      }
+    }
+    const children = [...new Set(m.children)];
+    if (children.length > 0) {
+      const present = new Set((await trx.selectFrom('manifests').select('digest').where('repository_id', '=', repoId).where('digest', 'in', children).execute()).map((r) => r.digest));
+      const missing = children.filter((d) => !present.has(d));
+      if (missing.length > 0) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest ${missing[0]} is unknown to repository ${repository}`, { digests: missing });
+    }
   }
 
   /**

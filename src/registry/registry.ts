@@ -25,9 +25,9 @@ export interface PutManifestResult {
 
 /** Observers for state changes (metrics, audit, webhooks) without the domain knowing them. */
 export interface RegistryEvents {
-  manifestPushed?(e: { repository: string; digest: string; tag?: string; previous: string | null; mediaType: string }): void;
-  manifestDeleted?(e: { repository: string; digest: string }): void;
-  tagDeleted?(e: { repository: string; tag: string }): void;
+  manifestPushed?(e: { repository: string; digest: string; tag?: string; previous: string | null; mediaType: string; actor?: string | null }): void;
+  manifestDeleted?(e: { repository: string; digest: string; actor?: string | null }): void;
+  tagDeleted?(e: { repository: string; tag: string; actor?: string | null }): void;
 }
 
 export class Registry {
@@ -71,8 +71,7 @@ export class Registry {
     if (!parseDigest(digest) || !isValidRepositoryName(from)) return false;
     const linked = await this.meta.linkedBlob(from, digest);
     if (!linked || !(await this.blobs.stat(digest))) return false;
-    await this.meta.linkBlob(repository, digest, linked.size);
-    return true;
+    return this.meta.linkStoredBlob(repository, digest);
   }
 
   // --- uploads ---------------------------------------------------------------------------------
@@ -97,9 +96,8 @@ export class Registry {
     await this.upload(repository, id);
     this.checkDigest(digest);
     if (body) await this.blobs.appendUpload(id, body, offset);
-    const { size } = await this.blobs.commitUpload(id, digest);
-    await this.meta.linkBlob(repository, digest, size);
-    return { size };
+    // The file appears inside the transaction that records it, so online GC cannot delete it in between.
+    return this.blobs.commitUpload(id, digest, (size, reveal) => this.meta.commitBlob(repository, digest, size, reveal));
   }
 
   async cancelUpload(repository: string, id: string): Promise<void> {
@@ -175,7 +173,7 @@ export class Registry {
       actor,
       this.options.tagGuard,
     );
-    this.events.manifestPushed?.({ repository, digest, tag, previous, mediaType: parsed.mediaType });
+    this.events.manifestPushed?.({ repository, digest, tag, previous, mediaType: parsed.mediaType, actor });
     return { digest, subject: parsed.subject?.digest, tag, previous };
   }
 
@@ -192,10 +190,10 @@ export class Registry {
   async deleteManifest(repository: string, reference: string, actor: string | null = null): Promise<void> {
     if (parseDigest(reference)) {
       if (!(await this.meta.deleteManifest(repository, reference, actor, this.options.tagGuard))) throw new RegistryError('MANIFEST_UNKNOWN');
-      this.events.manifestDeleted?.({ repository, digest: reference });
+      this.events.manifestDeleted?.({ repository, digest: reference, actor });
     } else if (isValidTag(reference)) {
       if (!(await this.meta.deleteTag(repository, reference, actor, this.options.tagGuard))) throw new RegistryError('MANIFEST_UNKNOWN', `tag ${reference} unknown`);
-      this.events.tagDeleted?.({ repository, tag: reference });
+      this.events.tagDeleted?.({ repository, tag: reference, actor });
     } else {
       throw new RegistryError(reference.includes(':') ? 'DIGEST_INVALID' : 'TAG_INVALID', `invalid tag or digest ${JSON.stringify(reference)}`);
     }

@@ -5,7 +5,14 @@ import type { AccessCheck } from './access.js';
 import type { ApiRoute } from './api.js';
 import { deliveryRoutes } from '../delivery/routes.js';
 import { webhookRoutes } from '../webhooks/routes.js';
+import { attestationRoutes } from '../attest/routes.js';
+import { gcRoutes } from '../delivery/gc-routes.js';
 
 export function hubRoutes(wharf: Wharf, access: AccessCheck): ApiRoute[] {
-  return [...deliveryRoutes(wharf.delivery, wharf.tagHistory, access), ...webhookRoutes(wharf.webhooks)];
+  return [
+    ...deliveryRoutes(wharf.delivery, wharf.tagHistory, access, (app, digest) => wharf.attestations.verifiedKinds(app, digest)),
+    ...webhookRoutes(wharf.webhooks),
+    ...attestationRoutes(wharf.attestations, wharf.registry, wharf.keyring),
+    ...gcRoutes(wharf.retention, wharf.gc),
+  ];
 }

@@ -11,6 +11,7 @@ import { v2Api } from './v2.js';
 import { Metrics } from './metrics.js';
 import { managementApi, type ApiRoute } from './api.js';
 import { hubRoutes } from './routes.js';
+import { serveWeb } from './web.js';
 
 export interface HttpServerOptions {
   wharf: Wharf;
@@ -51,6 +52,7 @@ export function createHttpServer({ wharf, log, access = openAccess, metrics = ne
       res.writeHead(200, { 'Content-Type': metrics.contentType });
       return res.end(body);
     }
+    if (await serveWeb(req, res, path)) return;
     req.resume();
     sendError(res, new RegistryError('NOT_FOUND', `no route for ${path}`), log);
   };

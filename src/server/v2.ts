@@ -132,6 +132,8 @@ export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerRespon
     if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${size}`;
     const status = range ? 206 : 200;
     if (req.method === 'HEAD' || length === 0) {
+      // No body to open: check the bytes are really there, so HEAD and GET agree about a lost blob.
+      if (!(await registry.blobs.stat(digest))) throw new RegistryError('BLOB_UNKNOWN', 'blob data is missing');
       res.writeHead(status, headers);
       res.end();
       return;

@@ -33,8 +33,12 @@ export interface BlobStore {
    * `maxBytes` guards against a body longer than Content-Length promised.
    */
   appendUpload(id: string, body: Readable, expectedOffset?: number): Promise<UploadState>;
-  /** Verifies the upload against `digest`, makes it durable and visible as a blob, and ends the session. */
-  commitUpload(id: string, digest: string): Promise<{ size: number }>;
+  /**
+   * Verifies the upload against `digest`, makes it durable and visible as a blob, and ends the session.
+   * `publish`, when given, runs the step that makes the blob visible (`reveal`): the registry wraps it in
+   * the database transaction that records the blob, which garbage collection relies on.
+   */
+  commitUpload(id: string, digest: string, publish?: (size: number, reveal: () => Promise<void>) => Promise<void>): Promise<{ size: number }>;
   cancelUpload(id: string): Promise<void>;
   /** Removes sessions (and their temporary data) started before `olderThan` (epoch ms). */
   expireUploads(olderThan: number): Promise<number>;

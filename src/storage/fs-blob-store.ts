@@ -2,7 +2,7 @@
 // An upload is hashed while it streams, verified, fsynced and renamed into place, so a blob is never
 // visible half-written; the uploads directory sits on the same filesystem so the rename is atomic.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { randomUUID, type Hash } from 'node:crypto';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -167,7 +167,7 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  async commitUpload(id: string, digest: string): Promise<{ size: number }> {
+  async commitUpload(id: string, digest: string, publish?: (size: number, reveal: () => Promise<void>) => Promise<void>): Promise<{ size: number }> {
     const live = await this.claim(id);
     try {
       const d = parseDigest(digest);
@@ -190,10 +190,17 @@ export class FsBlobStore implements BlobStore {
       }
       const target = this.blobPath(digest);
       const dir = join(target, '..');
-      await mkdir(dir, { recursive: true });
-      await rename(path, target);
-      await syncDir(dir);
       const size = live.state.size;
+      const reveal = async () => {
+        await mkdir(dir, { recursive: true });
+        // A blob file's age is the time of its commit (not of its last chunk): grace periods count from it.
+        const now = new Date();
+        await utimes(path, now, now);
+        await rename(path, target);
+        await syncDir(dir);
+      };
+      if (publish) await publish(size, reveal);
+      else await reveal();
       this.live.delete(id);
       await rm(this.uploadDir(id), { recursive: true, force: true });
       return { size };

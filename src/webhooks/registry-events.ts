@@ -8,19 +8,19 @@ export function withWebhooks(events: RegistryEvents, webhooks: Webhooks): Regist
     ...events,
     manifestPushed(e) {
       events.manifestPushed?.(e);
-      const { repository, digest, tag, previous, mediaType } = e;
-      webhooks.notify({ type: 'push', repository, digest, ...(tag === undefined ? {} : { tag }), mediaType });
+      const { repository, digest, tag, previous, mediaType, actor } = e;
+      webhooks.notify({ type: 'push', repository, digest, ...(tag === undefined ? {} : { tag }), mediaType, actor });
       if (tag !== undefined && previous !== null && previous !== digest) {
-        webhooks.notify({ type: 'tag.moved', repository, tag, from: previous, to: digest });
+        webhooks.notify({ type: 'tag.moved', repository, tag, from: previous, to: digest, actor });
       }
     },
     manifestDeleted(e) {
       events.manifestDeleted?.(e);
-      webhooks.notify({ type: 'delete', repository: e.repository, digest: e.digest });
+      webhooks.notify({ type: 'delete', repository: e.repository, digest: e.digest, actor: e.actor });
     },
     tagDeleted(e) {
       events.tagDeleted?.(e);
-      webhooks.notify({ type: 'delete', repository: e.repository, tag: e.tag });
+      webhooks.notify({ type: 'delete', repository: e.repository, tag: e.tag, actor: e.actor });
     },
   };
 }

@@ -9,7 +9,7 @@ import type { Db } from '../metadata/store.js';
 import { WebhookDispatcher, type DispatchOptions } from './dispatcher.js';
 import { eventMatches, type WebhookEvent } from './events.js';
 import { matchesGlob } from '../oci/pattern.js';
-import { WebhookStore, type Delivery, type DeliveryAttempt, type DeliveryFilter, type Subscription } from './store.js';
+import { WebhookStore, type WebhookDelivery, type DeliveryAttempt, type DeliveryFilter, type Subscription } from './store.js';
 
 export type WebhookOptions = DispatchOptions;
 
@@ -98,11 +98,11 @@ export class Webhooks {
 
   // --- the delivery log ------------------------------------------------------------------------
 
-  listDeliveries(filter: DeliveryFilter = {}): Promise<Delivery[]> {
+  listDeliveries(filter: DeliveryFilter = {}): Promise<WebhookDelivery[]> {
     return this.store.listDeliveries(filter);
   }
 
-  async delivery(id: string): Promise<Delivery & { payload: unknown; log: DeliveryAttempt[] }> {
+  async delivery(id: string): Promise<WebhookDelivery & { payload: unknown; log: DeliveryAttempt[] }> {
     const d = await this.store.delivery(id);
     if (!d) throw new RegistryError('NOT_FOUND', `delivery ${id} not found`);
     const { body, ...rest } = d;
@@ -110,7 +110,7 @@ export class Webhooks {
   }
 
   /** Sends a finished (delivered or failed) delivery again, with the same id and body and a fresh retry budget. */
-  async redeliver(id: string): Promise<Delivery> {
+  async redeliver(id: string): Promise<WebhookDelivery> {
     if (!(await this.store.requeue(id, Date.now()))) {
       if (!(await this.store.delivery(id))) throw new RegistryError('NOT_FOUND', `delivery ${id} not found`);
       throw new RegistryError('CONFLICT', `delivery ${id} is already queued`);

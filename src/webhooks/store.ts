@@ -24,7 +24,7 @@ export interface NewSubscription {
   createdBy: string | null;
 }
 
-export interface Delivery {
+export interface WebhookDelivery {
   id: string;
   subscriptionId: number;
   event: string;
@@ -203,11 +203,7 @@ export class WebhookStore {
   }
 
   /** Logs an attempt and moves the delivery on, in one transaction. */
-  async recordAttempt(
-    id: string,
-    attempt: DeliveryAttempt,
-    result: AttemptResult,
-  ): Promise<void> {
+  async recordAttempt(id: string, attempt: DeliveryAttempt, result: AttemptResult): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       const r = await trx
         .updateTable('webhook_deliveries')
@@ -243,7 +239,7 @@ export class WebhookStore {
 
   // --- the delivery log ------------------------------------------------------------------------
 
-  async listDeliveries(filter: DeliveryFilter = {}): Promise<Delivery[]> {
+  async listDeliveries(filter: DeliveryFilter = {}): Promise<WebhookDelivery[]> {
     let q = this.db.selectFrom('webhook_deliveries').select(DELIVERY_COLUMNS).orderBy('created_at', 'desc').orderBy('id');
     if (filter.subscriptionId !== undefined) q = q.where('subscription_id', '=', filter.subscriptionId);
     if (filter.status !== undefined) q = q.where('status', '=', filter.status);
@@ -252,7 +248,7 @@ export class WebhookStore {
     return rows.map(toDelivery);
   }
 
-  async delivery(id: string): Promise<(Delivery & { body: string; log: DeliveryAttempt[] }) | null> {
+  async delivery(id: string): Promise<(WebhookDelivery & { body: string; log: DeliveryAttempt[] }) | null> {
     const row = await this.db.selectFrom('webhook_deliveries').select([...DELIVERY_COLUMNS, 'body']).where('id', '=', id).executeTakeFirst();
     if (!row) return null;
     const log = await this.db
@@ -269,7 +265,7 @@ export class WebhookStore {
   }
 }
 
-function toDelivery(r: Pick<WebhookDeliveriesTable, (typeof DELIVERY_COLUMNS)[number]>): Delivery {
+function toDelivery(r: Pick<WebhookDeliveriesTable, (typeof DELIVERY_COLUMNS)[number]>): WebhookDelivery {
   return {
     id: r.id,
     subscriptionId: num(r.subscription_id),

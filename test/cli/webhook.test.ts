@@ -36,8 +36,7 @@ test('wharf webhook add, list, deliveries, delivery, redeliver and remove', { ti
   await writeFile(configFile, 'webhooks:\n  backoffBase: 50ms\n  backoffMax: 200ms\n  pollInterval: 200ms\n');
   const receiver = await startReceiver((n) => (n <= 2 ? 500 : 200));
   t.after(() => receiver.close());
-  const password = 'webhook-cli-admin-password';
-  const server = await startWharf({ args: ['--config', configFile], env: { WHARF_ADMIN_PASSWORD: password } });
+  const server = await startWharf({ args: ['--config', configFile] });
   t.after(() => server.stop());
   const env = { ...process.env, WHARF_SERVER: server.url, WHARF_CONFIG_DIR: join(work, 'cli') } as Record<string, string>;
   delete env.WHARF_TOKEN;
@@ -48,10 +47,10 @@ test('wharf webhook add, list, deliveries, delivery, redeliver and remove', { ti
     return r.stdout;
   };
 
-  const basic = 'Basic ' + Buffer.from(`admin:${password}`).toString('base64');
+  const basic = server.authorization;
 
   await withLogsOnFailure(server, async () => {
-    const login = await runWharf(['login', server.url, '-u', 'admin', '--password-stdin'], { env, input: password });
+    const login = await runWharf(['login', server.url, '-u', server.admin.username, '--password-stdin'], { env, input: server.admin.password });
     assert.equal(login.code, 0, login.stderr);
     const added = await ok(['add', receiver.url, '--events', 'push,tag.moved', '--secret-stdin', '--repo', 'team/*'], 'cli-secret-123\n');
     const id = Number(/^webhook (\d+) added: push, tag\.moved of team\/\* → /.exec(added)?.[1]);
@@ -85,10 +84,13 @@ test('wharf webhook add, list, deliveries, delivery, redeliver and remove', { ti
     await pushImage(server.url, basic, 'other/app', 'latest', 'three');
 
     // push, push, tag.moved; the receiver refuses the first two requests, so some are retried.
-    const deliveries = await eventually(async () => {
-      const ds = JSON.parse(await ok(['deliveries', '--id', String(id), '--json'])) as { id: string; event: string; status: string; attempts: number }[];
-      return ds.length === 3 && ds.every((d) => d.status === 'succeeded') ? ds : undefined;
+    type Row = { id: string; event: string; status: string; attempts: number };
+    await eventually(async () => {
+      const res = await fetch(`${server.url}/api/v1/webhooks/deliveries?subscription=${id}`, { headers: { authorization: basic } });
+      const ds = (await res.json()) as Row[];
+      return ds.length === 3 && ds.every((d) => d.status === 'succeeded') ? true : undefined;
     }, 'three succeeded deliveries', 10_000);
+    const deliveries = JSON.parse(await ok(['deliveries', '--id', String(id), '--json'])) as Row[];
     assert.deepEqual(deliveries.map((d) => d.event).sort(), ['push', 'push', 'tag.moved']);
     assert.equal(deliveries.reduce((n, d) => n + d.attempts, 0), 5, 'two failed attempts were retried');
     assert.equal(receiver.received.length, 5);

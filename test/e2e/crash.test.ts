@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { needTool } from '../support/tools.js';
 import { describeFailure, run, type RunResult } from '../support/command.js';
 import { startWharf, runWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
-import { hashBlob, sha256, verifyRepository } from '../support/registry-client.js';
+import { authHeaders, hashBlob, sha256, verifyRepository } from '../support/registry-client.js';
 import { addImage, initLayout, makeLayer, tagInLayout, type Layer } from '../support/oci-layout.js';
 
 const BIG_LAYER_MIB = 64;
@@ -28,6 +28,7 @@ const PARTIAL_BLOB_BYTES = 8 * 1024 * 1024;
 interface Push {
   repo: string;
   tag: string;
+  /** the skopeo source, `DIR:NAME` of an OCI layout */
   layout: string;
   /** the manifest digest the tag must point at, if it exists at all */
   digest: string;
@@ -103,20 +104,21 @@ test('kill -9 during concurrent pushes never leaves a partial or dangling state'
 });
 
 /**
- * One round's images: a/ and b/ share one big random layer (the same blob uploaded concurrently to two
- * repositories), c/ has its own; each image also has a small layer of its own.
+ * One round's images, in one OCI layout: a/ and b/ share one big random layer (the same blob uploaded
+ * concurrently to two repositories), c/ has its own; each image also has a small layer of its own.
  */
 async function makeRound(work: string, round: number): Promise<Push[]> {
+  const layout = join(work, `round${round}`);
+  await initLayout(layout);
   const big = [bigLayer(), bigLayer()];
+  const tag = `r${round}`;
   const pushes: Push[] = [];
   for (const [i, repo] of REPOS.entries()) {
-    const layout = join(work, `round${round}-${repo.replace('/', '-')}`);
-    await initLayout(layout);
-    const small = makeLayer([{ name: 'id.txt', content: Buffer.from(`${repo} round ${round} ${randomBytes(8).toString('hex')}\n`) }]);
+    const small = makeLayer([{ name: 'id.txt', content: Buffer.from(`${repo} ${tag} ${randomBytes(8).toString('hex')}\n`) }]);
     const manifest = await addImage(layout, [i < 2 ? big[0] : big[1], small], { architecture: 'amd64', os: 'linux' });
-    const tag = `r${round}`;
-    await tagInLayout(layout, tag, manifest);
-    pushes.push({ repo, tag, layout, digest: manifest.digest });
+    const name = `${tag}-${i}`;
+    await tagInLayout(layout, name, manifest);
+    pushes.push({ repo, tag, layout: `${layout}:${name}`, digest: manifest.digest });
   }
   return pushes;
 }
@@ -128,7 +130,10 @@ function bigLayer(): Layer {
 function pushImage(server: WharfServer, p: Push): Promise<RunResult> {
   return run(
     'skopeo',
-    ['copy', '--dest-tls-verify=false', '--preserve-digests', `oci:${p.layout}:${p.tag}`, `docker://${server.host}/${p.repo}:${p.tag}`],
+    [
+      'copy', '--dest-tls-verify=false', '--preserve-digests', '--dest-creds', `${server.admin.username}:${server.admin.password}`,
+      `oci:${p.layout}`, `docker://${server.host}/${p.repo}:${p.tag}`,
+    ],
     { timeoutMs: 120_000 },
   );
 }
@@ -169,14 +174,14 @@ interface PartialUpload {
 /** Opens an upload session and streams half a blob into it, leaving the request open: in flight at the kill. */
 async function startPartialUpload(server: WharfServer): Promise<PartialUpload> {
   const data = randomBytes(PARTIAL_BLOB_BYTES);
-  const res = await fetch(`${server.url}/v2/crash/partial/blobs/uploads/`, { method: 'POST' });
+  const res = await fetch(`${server.url}/v2/crash/partial/blobs/uploads/`, { method: 'POST', headers: authHeaders(server.url) });
   assert.equal(res.status, 202, `POST upload: ${res.status} ${await res.text()}`);
   const loc = new URL(res.headers.get('location') ?? '', server.url);
   const location = loc.pathname + loc.search;
   const half = data.subarray(0, data.length / 2);
   const req = request(`${server.url}${location}`, {
     method: 'PATCH',
-    headers: { 'content-type': 'application/octet-stream' }, // no Content-Length, no Content-Range: a streamed upload
+    headers: { 'content-type': 'application/octet-stream', ...authHeaders(server.url) }, // no Content-Length, no Content-Range: a streamed upload
   });
   req.on('error', () => {}); // the server dies under it, on purpose
   req.write(half);
@@ -188,10 +193,10 @@ async function startPartialUpload(server: WharfServer): Promise<PartialUpload> {
  * if kept, completing the upload from the offset the server reports must yield the right blob.
  */
 async function checkPartialUpload(server: WharfServer, partial: PartialUpload) {
-  const head = await fetch(`${server.url}/v2/crash/partial/blobs/${partial.digest}`, { method: 'HEAD' });
+  const head = await fetch(`${server.url}/v2/crash/partial/blobs/${partial.digest}`, { method: 'HEAD', headers: authHeaders(server.url) });
   assert.equal(head.status, 404, 'a half-uploaded blob is not visible');
 
-  const status = await fetch(`${server.url}${partial.location}`);
+  const status = await fetch(`${server.url}${partial.location}`, { headers: authHeaders(server.url) });
   const body = await status.text();
   if (status.status === 404) {
     assert.match(body, /BLOB_UPLOAD_UNKNOWN/);
@@ -209,7 +214,7 @@ async function checkPartialUpload(server: WharfServer, partial: PartialUpload) {
   const rest = partial.data.subarray(stored);
   const done = await fetch(put, {
     method: 'PUT',
-    headers: { 'content-type': 'application/octet-stream', 'content-length': String(rest.length) },
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(rest.length), ...authHeaders(server.url) },
     body: new Uint8Array(rest),
   });
   assert.equal(done.status, 201, `resuming the upload at byte ${stored}: ${done.status} ${await done.text()}`);

@@ -15,6 +15,7 @@ test('docker build, push, rmi, pull and run an image through Wharf', { timeout: 
   if (!(await needTool(t, 'docker', 'busybox'))) return;
   await ensureBaseImage('docker');
   const server = await startWharf();
+  await server.login('docker');
   const image = `${server.host}/myapp:1.4.2`;
   const container = `myapp-${randomBytes(4).toString('hex')}`;
   const app = await writeAppContext();

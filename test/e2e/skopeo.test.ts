@@ -20,6 +20,7 @@ let work: string;
 
 before(async () => {
   server = await startWharf();
+  await server.login('skopeo');
   work = await mkdtemp(join(tmpdir(), 'wharf-test-skopeo-'));
 });
 
@@ -43,7 +44,7 @@ async function inspect(ref: string, ...flags: string[]): Promise<{ Digest: strin
 async function addUniqueImage(dir: string, platform: Platform): Promise<{ manifest: Descriptor; layers: string[] }> {
   const layer = makeLayer([{ name: 'platform.txt', content: Buffer.from(`${platform.architecture} ${randomBytes(16).toString('hex')}\n`) }]);
   const manifest = await addImage(dir, [layer], platform);
-  return { manifest, layers: [sha256(layer.blob)] };
+  return { manifest, layers: [layer.digest] };
 }
 
 async function newLayout(name: string): Promise<string> {

@@ -42,7 +42,11 @@ export async function startRegistry(opts: StartOptions = {}): Promise<Registry> 
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    await running.close();
+    // Every response has been read by now; a keep-alive socket whose last response is still being flushed
+    // would otherwise hold close() for its 5 s grace.
+    const closing = running.close();
+    running.server.closeAllConnections();
+    await closing;
     await wharf.close();
   };
   return {

@@ -171,13 +171,18 @@ test('a second writer on a busy session is refused with 416', async () => {
     },
   });
   const slow = r.req(location, { method: 'PATCH', body: slowBody, headers: octets, duplex: 'half' });
-  // Wait until the first request holds the session.
-  for (let i = 0; i < 100; i++) {
-    const s = await r.req(location);
-    if (s.headers.get('range') === '0-2') break;
-    await new Promise((resolve) => setTimeout(resolve, 10));
+  // Once the first request holds the session, any other writer is refused; an empty PATCH probes that
+  // without changing the upload while the first request has not arrived yet.
+  let probe: Response | undefined;
+  for (let i = 0; i < 200; i++) {
+    probe = await patch(r, location, Buffer.alloc(0));
+    if (probe.status === 416) break;
+    await expectStatus(probe, 202);
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
+  await expectError(probe!, 416, 'BLOB_UPLOAD_INVALID');
   await expectError(await patch(r, location, Buffer.from('intruder')), 416, 'BLOB_UPLOAD_INVALID');
+  await expectError(await r.req(withQuery(location, `digest=${digestOf('x')}`), { method: 'PUT' }), 416, 'BLOB_UPLOAD_INVALID');
   release();
   const res = await slow;
   assert.equal(res.status, 202);
@@ -196,6 +201,7 @@ test('PUT with a wrong or missing digest: DIGEST_INVALID, and a mismatch ends th
   await expectError(await r.req(`/v2/up/baddigest/blobs/${wrong}`), 404, 'BLOB_UNKNOWN');
   await expectError(await r.req(`/v2/up/baddigest/blobs/${digestOf('content')}`), 404, 'BLOB_UNKNOWN');
   await expectError(await r.req(location), 404, 'BLOB_UPLOAD_UNKNOWN');
+  assert.ok(!(await uploadDirs(r)).includes(location.split('/').pop()!), 'no temporary data is left');
 });
 
 test('DELETE cancels a session; it is then unknown to every upload verb', async () => {

@@ -1,5 +1,6 @@
 // Writes OCI image layouts (the `oci:` transport of skopeo) by hand: single images and multi-platform
 // indexes with layers of known content, so a test knows every digest before it pushes.
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -31,16 +32,18 @@ export interface LayerFile {
   content: Buffer;
 }
 
-/** One layer: an uncompressed tar (for the config's diff_ids) and its gzip form (the blob). */
+/** One layer: the blob (a gzipped tar), its digest, and the digest of the uncompressed tar (the config's diff_id). */
 export interface Layer {
-  tar: Buffer;
   blob: Buffer;
+  digest: string;
+  diffId: string;
 }
 
 /** A layer holding the given files. gzip level 0: valid gzip, no time spent compressing random bytes. */
 export function makeLayer(files: LayerFile[]): Layer {
   const tar = makeTar(files);
-  return { tar, blob: gzipSync(tar, { level: 0 }) };
+  const blob = gzipSync(tar, { level: 0 });
+  return { blob, digest: sha256(blob), diffId: sha256(tar) };
 }
 
 export async function initLayout(dir: string): Promise<void> {
@@ -48,9 +51,9 @@ export async function initLayout(dir: string): Promise<void> {
   await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
 }
 
-export async function addBlob(dir: string, data: Buffer, mediaType: string): Promise<Descriptor> {
-  const digest = sha256(data);
-  await writeFile(join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length)), data);
+export async function addBlob(dir: string, data: Buffer, mediaType: string, digest = sha256(data)): Promise<Descriptor> {
+  const path = join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
+  if (!existsSync(path)) await writeFile(path, data); // images of one layout may share a layer
   return { mediaType, digest, size: data.length };
 }
 
@@ -60,12 +63,12 @@ export async function addImage(dir: string, layers: Layer[], platform: Platform)
     ...platform,
     created: '2024-01-01T00:00:00Z',
     config: { Cmd: ['/bin/sh'] },
-    rootfs: { type: 'layers', diff_ids: layers.map((l) => sha256(l.tar)) },
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
     history: layers.map(() => ({ created: '2024-01-01T00:00:00Z', created_by: 'wharf test' })),
   };
   const configDesc = await addBlob(dir, Buffer.from(JSON.stringify(config)), MEDIA_TYPE.config);
   const layerDescs: Descriptor[] = [];
-  for (const layer of layers) layerDescs.push(await addBlob(dir, layer.blob, MEDIA_TYPE.layer));
+  for (const layer of layers) layerDescs.push(await addBlob(dir, layer.blob, MEDIA_TYPE.layer, layer.digest));
   const manifest = { schemaVersion: 2, mediaType: MEDIA_TYPE.manifest, config: configDesc, layers: layerDescs };
   const desc = await addBlob(dir, Buffer.from(JSON.stringify(manifest)), MEDIA_TYPE.manifest);
   return { ...desc, platform };

@@ -9,6 +9,20 @@ export const MANIFEST_ACCEPT = [
   'application/vnd.docker.distribution.manifest.v2+json',
 ].join(', ');
 
+/** Authorization headers by server base URL, so that every helper here logs in to the server it talks to. */
+const credentials = new Map<string, string>();
+
+/** Called by startWharf: requests to `base` carry `authorization` (e.g. `Basic …` for the admin). */
+export function rememberCredentials(base: string, authorization: string): void {
+  credentials.set(base.replace(/\/+$/, ''), authorization);
+}
+
+/** The Authorization header for a server (empty when none was remembered), for raw fetch calls in tests. */
+export function authHeaders(base: string): Record<string, string> {
+  const a = credentials.get(base.replace(/\/+$/, ''));
+  return a === undefined ? {} : { authorization: a };
+}
+
 export function digestOf(data: Buffer | string, algorithm = 'sha256'): string {
   return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
 }
@@ -26,7 +40,7 @@ export interface FetchedManifest {
 }
 
 export async function getManifest(base: string, repo: string, ref: string): Promise<FetchedManifest> {
-  const res = await fetch(`${base}/v2/${repo}/manifests/${ref}`, { headers: { accept: MANIFEST_ACCEPT } });
+  const res = await fetch(`${base}/v2/${repo}/manifests/${ref}`, { headers: { accept: MANIFEST_ACCEPT, ...authHeaders(base) } });
   return {
     status: res.status,
     digest: res.headers.get('docker-content-digest'),
@@ -39,7 +53,7 @@ export async function getManifest(base: string, repo: string, ref: string): Prom
 export function hashBlob(base: string, repo: string, digest: string): Promise<{ status: number; digest: string; size: number }> {
   const algorithm = digest.split(':')[0] ?? 'sha256';
   return new Promise((resolve, reject) => {
-    get(`${base}/v2/${repo}/blobs/${digest}`, (res) => {
+    get(`${base}/v2/${repo}/blobs/${digest}`, { headers: authHeaders(base) }, (res) => {
       const hash = createHash(algorithm);
       let size = 0;
       res.on('data', (chunk: Buffer) => {
@@ -57,7 +71,7 @@ export async function listTags(base: string, repo: string): Promise<string[]> {
   const tags: string[] = [];
   let next: string | undefined = `${base}/v2/${repo}/tags/list`;
   while (next) {
-    const res: Response = await fetch(next);
+    const res: Response = await fetch(next, { headers: authHeaders(base) });
     if (res.status === 404) return tags;
     if (res.status !== 200) throw new Error(`GET ${next}: ${res.status} ${await res.text()}`);
     const body = (await res.json()) as { tags?: string[] | null };

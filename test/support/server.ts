@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { run, type RunOptions, type RunResult } from './command.js';
+import { mustRun, run, type RunOptions, type RunResult } from './command.js';
+import { rememberCredentials } from './registry-client.js';
 
 /** The repository root: this file is compiled to dist/test/support/. */
 export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -15,6 +16,10 @@ const WHARF_BIN = join(REPO_ROOT, 'bin', 'wharf.js');
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 const KEPT_LOG_LINES = 5_000;
+/** The admin password every test server starts with (WHARF_ADMIN_PASSWORD), unless opts.env sets another. */
+export const TEST_ADMIN_PASSWORD = 'wharf-test-admin-password';
+
+export type LoginTool = 'docker' | 'podman' | 'skopeo';
 
 export interface StartOptions {
   /** Reuse a data directory (e.g. to restart after a crash); it is then never removed. */
@@ -36,6 +41,12 @@ export interface WharfServer {
   stop(): Promise<void>;
   /** Sends a signal to the server's process group and waits for the server to exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /** The admin's credentials: authentication is on, as in a real install. */
+  admin: { username: string; password: string };
+  /** `Basic …` of the admin, for raw HTTP requests (the registry-client helpers send it by themselves). */
+  authorization: string;
+  /** Logs docker, podman or skopeo in to this server as admin; stop() logs them out again. */
+  login(tool: LoginTool): Promise<void>;
 }
 
 // Safety net: a test that throws before stop() must not leave a server behind.
@@ -49,9 +60,10 @@ export async function startWharf(opts: StartOptions = {}): Promise<WharfServer> 
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'wharf-test-data-')));
   const args = [WHARF_BIN, 'serve', '--listen', '127.0.0.1:0', '--data', dataDir, ...(opts.args ?? [])];
   // Own process group, so that kill -9 also takes any helper process the server starts.
+  const admin = { username: 'admin', password: opts.env?.WHARF_ADMIN_PASSWORD ?? TEST_ADMIN_PASSWORD };
   const proc = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
-    env: { ...process.env, ...opts.env },
+    env: { ...process.env, WHARF_ADMIN_PASSWORD: admin.password, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -92,7 +104,19 @@ export async function startWharf(opts: StartOptions = {}): Promise<WharfServer> 
     await exited;
   }
 
+  const host = new URL(url).host;
+  const authorization = `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`;
+  rememberCredentials(url, authorization);
+  const loggedIn = new Set<LoginTool>();
+  async function login(tool: LoginTool) {
+    const tls = tool === 'docker' ? [] : ['--tls-verify=false'];
+    await mustRun(tool, ['login', ...tls, '-u', admin.username, '--password-stdin', host], { input: admin.password });
+    loggedIn.add(tool);
+  }
+
   async function stop() {
+    for (const tool of loggedIn) await run(tool, ['logout', host]);
+    loggedIn.clear();
     try {
       if (proc.exitCode === null && proc.signalCode === null) {
         proc.kill('SIGTERM');
@@ -110,7 +134,7 @@ export async function startWharf(opts: StartOptions = {}): Promise<WharfServer> 
     }
   }
 
-  return { url, host: new URL(url).host, dataDir, proc, logs, stop, kill };
+  return { url, host, dataDir, proc, logs, stop, kill, admin, authorization, login };
 }
 
 /** Runs fn; if it fails, the error message gets the tail of the server's log, which usually says why. */

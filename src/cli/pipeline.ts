@@ -1,0 +1,109 @@
+// `wharf pipeline run [-f wharf.yaml]`: builds, tests in the image, pushes, attests and releases, through the
+// local Docker Engine (DOCKER_HOST) and the Wharf server the CLI is logged in to.
+import { dirname } from 'node:path';
+import type { TestsPredicate } from '../attest/statement.js';
+import type { PipelineServer } from '../pipeline/engine.js';
+import { PlainReporter, seconds, TtyReporter } from '../pipeline/reporter.js';
+import { ciInfo, detectCommit, runIdOf } from '../pipeline/run-context.js';
+import type { PipelineResult } from '../pipeline/runner.js';
+import { parseFlags } from './args.js';
+import { CliError } from './cli-error.js';
+import { clientFor, type ApiClient } from './client.js';
+import { printJson, shortDigest } from './output.js';
+import { appPath } from './releases.js';
+
+const USAGE = `usage: wharf pipeline run [-f wharf.yaml] [--server URL] [--json]
+
+Builds the image of the app file's pipeline section through the Docker Engine (DOCKER_HOST), tags it with the
+commit (CI_COMMIT_SHA, GITHUB_SHA or git rev-parse HEAD), runs each test step in a fresh container from it,
+pushes it to the Wharf server, has the server attest the passing tests for the pushed digest, and releases
+that digest to the pipeline's deploy environment. Stops at the first failure; exit code 1 if a step failed.`;
+
+/** The Wharf server as a pipeline sees it: the registry to push to, and the management API. */
+export function pipelineServer(client: ApiClient): PipelineServer {
+  const registryHost = new URL(client.server).host;
+  const creds = client.credentials;
+  return {
+    registryHost,
+    registryAuth: creds && { username: creds.username, password: creds.password, serveraddress: registryHost },
+    attest: (app: string, digest: string, predicate: TestsPredicate) =>
+      client.request<{ digest: string }>('POST', `${appPath(app)}/attestations`, { digest, kind: 'tests', predicate }),
+    release: (app: string, environment: string, digest: string, note: string) =>
+      client.request<{ id: number; digest: string }>('POST', `${appPath(app)}/releases`, { environment, ref: digest, note }),
+  };
+}
+
+export async function pipelineCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  const { values, positionals } = parseFlags(
+    rest,
+    {
+      file: { type: 'string', short: 'f', default: 'wharf.yaml' },
+      server: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+    true,
+  );
+  if (values.help || sub === '--help' || sub === '-h') {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (sub !== 'run' || positionals.length > 0) throw new CliError(USAGE, 2);
+
+  // The app-file schema and dockerode take a while to load: only this command pays for them.
+  const [{ AppFileError }, { loadPipeline }, { runPipeline }, { DockerPipelineEngine }] = await Promise.all([
+    import('../deploy/app-file.js'),
+    import('../pipeline/pipeline-file.js'),
+    import('../pipeline/runner.js'),
+    import('../pipeline/docker-engine.js'),
+  ]);
+  let loaded;
+  try {
+    loaded = await loadPipeline(values.file);
+  } catch (e) {
+    if (e instanceof AppFileError) {
+      throw new CliError(e.issues.map((i) => `${values.file}${i.line ? `:${i.line}` : ''}: ${i.path ? `${i.path}: ` : ''}${i.message}`).join('\n'), 2);
+    }
+    throw new CliError((e as Error).message, 2);
+  }
+  const client = clientFor(values.server);
+  let commit: string;
+  try {
+    commit = await detectCommit(dirname(values.file));
+  } catch (e) {
+    throw new CliError((e as Error).message, 2);
+  }
+
+  const engine = new DockerPipelineEngine();
+  const tty = !values.json && process.stdout.isTTY === true;
+  const reporter = tty ? new TtyReporter(process.stdout) : new PlainReporter(values.json ? process.stderr : process.stdout);
+  // An interrupted run removes the test container it started before going.
+  const interrupt = () => {
+    void engine.abort().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  let result: PipelineResult;
+  try {
+    result = await runPipeline({ ...loaded, commit, runId: runIdOf(), ci: ciInfo() }, engine, pipelineServer(client), reporter);
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+    if (reporter instanceof TtyReporter) reporter.close();
+  }
+  if (values.json) printJson(result);
+  else process.stdout.write(summary(result) + '\n');
+  return result.ok ? 0 : 1;
+}
+
+function summary(r: PipelineResult): string {
+  if (!r.ok) {
+    const skipped = r.steps.filter((s) => s.status === 'skipped' && s.detail?.endsWith(' failed')).map((s) => s.name);
+    return `pipeline failed at ${r.error}${skipped.length ? `; not run: ${skipped.join(', ')}` : ''}`;
+  }
+  const what = r.digest ? `${r.repository}@${shortDigest(r.digest)}` : `image ${shortDigest(r.imageId)} (not pushed)`;
+  const attested = r.attestation ? ', tests attested' : '';
+  const released = r.release ? `, released to ${r.release.environment} as release ${r.release.id}` : '';
+  return `pipeline succeeded in ${seconds(r.durationMs)}: ${what} from commit ${r.commit.slice(0, 12)}${attested}${released}`;
+}

@@ -1,0 +1,62 @@
+// Management API routes for retention policies and garbage collection (/api/v1/retention…, /api/v1/gc…),
+// admin only. Policies are validated by the same schema as those of the config file.
+import { z } from 'zod';
+import { retentionPolicySchema } from '../config.js';
+import { RegistryError } from '../oci/errors.js';
+import type { ApiRoute } from '../server/api.js';
+import type { GarbageCollector } from './gc.js';
+import type { Retention } from './retention.js';
+
+const admin = { actions: ['admin' as const] };
+
+const collectBody = z.object({ dryRun: z.boolean().optional() }).strict();
+
+function limitOf(url: URL): number {
+  const raw = url.searchParams.get('limit');
+  const limit = raw === null ? 50 : Number(raw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new RegistryError('UNSUPPORTED', 'limit must be an integer from 1 to 1000', undefined, 400);
+  return limit;
+}
+
+export function gcRoutes(retention: Retention, gc: GarbageCollector): ApiRoute[] {
+  return [
+    {
+      method: 'GET',
+      pattern: /^\/api\/v1\/retention\/policies$/,
+      access: admin,
+      handle: async () => retention.policies(),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/v1\/retention\/policies$/,
+      access: admin,
+      status: 201,
+      handle: async (r) => retention.addPolicy(await r.body(retentionPolicySchema), r.principal.name),
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/api\/v1\/retention\/policies\/(?<id>\d+)$/,
+      access: admin,
+      async handle(r) {
+        await retention.removePolicy(Number(r.params.id));
+        r.res.writeHead(204).end();
+        return undefined;
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/v1\/gc$/,
+      access: admin,
+      handle: async (r) => {
+        const body = await r.body(collectBody);
+        return gc.collect({ dryRun: body.dryRun ?? false, trigger: 'api', actor: r.principal.name });
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/v1\/gc\/runs$/,
+      access: admin,
+      handle: async (r) => gc.runs(limitOf(r.url)),
+    },
+  ];
+}

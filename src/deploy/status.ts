@@ -1,0 +1,161 @@
+// What runs where, asked of the live engines: per target, the containers (or Swarm tasks) of the app with the
+// digest they actually run, compared with the release Wharf intends; differences are marked as drift.
+import type { EnvironmentPlan } from './app-file.js';
+import { LABELS, type ContainerState, type DockerHost, type HealthStatus } from './docker-host.js';
+import type { Orchestrator } from './orchestrator.js';
+import type { Engines } from './engines.js';
+import { digestOfRef, errorText } from './deployment.js';
+import { swarmTarget } from './swarm-rollout.js';
+
+export type DriftKind = 'host_down' | 'missing_replica' | 'extra_replica' | 'wrong_image' | 'unmanaged' | 'unhealthy' | 'missing_service';
+
+export interface Drift {
+  kind: DriftKind;
+  message: string;
+  /** the container name or task id concerned */
+  container?: string;
+}
+
+export interface RunningContainer {
+  /** container name, or task id on Swarm */
+  name: string;
+  id: string;
+  digest: string | null;
+  release: string | null;
+  state: string;
+  health?: HealthStatus;
+  /** started by Wharf (carries its labels) */
+  managed: boolean;
+}
+
+export interface TargetStatus {
+  target: string;
+  reachable: boolean;
+  containers: RunningContainer[];
+  drift: Drift[];
+}
+
+export interface EnvironmentStatus {
+  app: string;
+  environment: string;
+  intended: { releaseId: number | null; digest: string } | null;
+  targets: TargetStatus[];
+  inSync: boolean;
+}
+
+export interface StatusQuery {
+  plan: EnvironmentPlan;
+  /** the repository as the hosts reach Wharf, e.g. 127.0.0.1:5000/myapp */
+  image: string;
+  /** the environment's current release; null if it has none */
+  intended: { releaseId: number | null; digest: string } | null;
+}
+
+export async function environmentStatus(
+  q: StatusQuery,
+  engines: Engines,
+): Promise<EnvironmentStatus> {
+  const targets = q.plan.swarm
+    ? [await swarmStatus(q, engines.orchestrator(q.plan.swarm))]
+    : await Promise.all(q.plan.targets.map((t) => hostStatus(q, engines.dockerHost(t))));
+  return {
+    app: q.plan.app,
+    environment: q.plan.environment,
+    intended: q.intended,
+    targets,
+    inSync: targets.every((t) => t.drift.length === 0),
+  };
+}
+
+async function hostStatus(q: StatusQuery, host: DockerHost): Promise<TargetStatus> {
+  const status: TargetStatus = { target: host.endpoint, reachable: true, containers: [], drift: [] };
+  try {
+    await host.engine();
+    const managed = await host.listContainers({ labels: { [LABELS.app]: q.plan.app, [LABELS.env]: q.plan.environment } });
+    // Someone may have started the app's image by hand, without Wharf's labels: that runs here too.
+    const unmanaged = (await host.listContainers({})).filter((c) => c.labels[LABELS.app] === undefined && repositoryOf(c.image) === q.image);
+    for (const c of [...managed, ...unmanaged]) {
+      status.containers.push({
+        name: c.name,
+        id: c.id,
+        digest: await runningDigest(host, c, q.image),
+        release: c.labels[LABELS.release] || null,
+        state: c.status,
+        health: c.health,
+        managed: c.labels[LABELS.app] !== undefined,
+      });
+    }
+  } catch (e) {
+    status.reachable = false;
+    status.drift.push({ kind: 'host_down', message: `host unreachable: ${errorText(e)}` });
+    return status;
+  }
+  status.drift.push(...compare(q, status.containers));
+  return status;
+}
+
+async function swarmStatus(q: StatusQuery, orch: Orchestrator): Promise<TargetStatus> {
+  const status: TargetStatus = { target: swarmTarget(q.plan), reachable: true, containers: [], drift: [] };
+  const name = q.plan.swarm!.service;
+  try {
+    await orch.engine();
+    const service = await orch.inspectService(name);
+    if (service === undefined) {
+      status.drift.push({ kind: 'missing_service', message: `service ${name} does not exist` });
+      return status;
+    }
+    const specDigest = digestOfRef(service.spec.TaskTemplate.ContainerSpec.Image);
+    if (q.intended && specDigest !== q.intended.digest) {
+      status.drift.push({ kind: 'wrong_image', message: `service ${name} is set to ${specDigest ?? service.spec.TaskTemplate.ContainerSpec.Image}` });
+    }
+    for (const t of await orch.listTasks(name)) {
+      if (t.desiredState !== 'running') continue;
+      status.containers.push({ name: t.id, id: t.id, digest: digestOfRef(t.image), release: null, state: t.state, managed: true });
+    }
+  } catch (e) {
+    status.reachable = false;
+    status.drift.push({ kind: 'host_down', message: `manager unreachable: ${errorText(e)}` });
+    return status;
+  }
+  status.drift.push(...compare(q, status.containers));
+  return status;
+}
+
+/** Drift between the intended release and what runs on one target. */
+function compare(q: StatusQuery, containers: RunningContainer[]): Drift[] {
+  const drift: Drift[] = [];
+  const intended = q.intended?.digest;
+  for (const c of containers) {
+    if (!c.managed) {
+      drift.push({ kind: 'unmanaged', container: c.name, message: `${c.name} was not started by Wharf and runs ${c.digest ?? 'an unknown digest'}` });
+    } else if (intended !== undefined && c.digest !== intended) {
+      drift.push({ kind: 'wrong_image', container: c.name, message: `${c.name} runs ${c.digest ?? 'an unknown digest'}` });
+    } else if (c.health === 'unhealthy') {
+      drift.push({ kind: 'unhealthy', container: c.name, message: `${c.name} is unhealthy` });
+    }
+  }
+  if (intended !== undefined) {
+    const good = containers.filter((c) => c.managed && c.digest === intended && c.state === 'running' && c.health !== 'unhealthy').length;
+    const want = q.plan.replicas;
+    if (good < want) drift.push({ kind: 'missing_replica', message: `${good} of ${want} replica(s) run the intended release` });
+    if (good > want) drift.push({ kind: 'extra_replica', message: `${good} replicas run, ${want} intended` });
+  }
+  return drift;
+}
+
+/** A container made from repo@digest says so; one made from a tag is looked up in the engine's RepoDigests. */
+async function runningDigest(host: DockerHost, c: ContainerState, image: string): Promise<string | null> {
+  const pinned = digestOfRef(c.image);
+  if (pinned !== null) return pinned;
+  const digests = await host.imageRepoDigests(c.imageId || c.image);
+  const own = digests.find((d) => repositoryOf(d) === image) ?? digests[0];
+  return own === undefined ? null : digestOfRef(own);
+}
+
+/** `host:5000/team/app:1.2@sha256:…` → `host:5000/team/app` */
+export function repositoryOf(ref: string): string {
+  const at = ref.indexOf('@');
+  const name = at < 0 ? ref : ref.slice(0, at);
+  const colon = name.lastIndexOf(':');
+  return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name;
+}

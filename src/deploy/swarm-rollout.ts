@@ -1,0 +1,215 @@
+// Deploying to a Swarm service: create it if missing, otherwise update its image to repo@digest with the rollout
+// settings as Swarm's UpdateConfig, and follow UpdateStatus until Swarm says completed, paused or rolled back —
+// reporting what Swarm did, not what was hoped for. Swarm schedules and rolls back; Wharf only asks and watches.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LABELS } from './docker-host.js';
+import { dockerHealthcheck } from './container-create.js';
+import { redact, type SecretValues } from './secrets.js';
+import { digestOfRef, emitter, errorText, imageRef, type DeploymentRequest, type DeploymentResult, type DeploymentStep } from './deployment.js';
+import type { Orchestrator, ServiceSpec, SwarmService, SwarmTask, SwarmUpdateConfig } from './orchestrator.js';
+import type { EnvironmentPlan } from './app-file.js';
+
+const POLL_MS = 500;
+const NS_PER_MS = 1_000_000;
+/** How long Swarm may take to pick up an accepted update before Wharf calls it stuck. */
+const UPDATE_START_TIMEOUT_MS = 30_000;
+const SLACK_MS = 30_000;
+
+export function swarmTarget(plan: EnvironmentPlan): string {
+  return `swarm:${plan.swarm!.service}@${plan.swarm!.manager}`;
+}
+
+/** The service spec for the release, laid over the current one so fields set outside Wharf survive. */
+export function serviceSpec(req: DeploymentRequest, secrets: SecretValues, current?: ServiceSpec): ServiceSpec {
+  const { plan } = req;
+  const c = plan.container;
+  const labels = {
+    [LABELS.app]: plan.app,
+    [LABELS.env]: plan.environment,
+    [LABELS.release]: req.release.id === null ? '' : String(req.release.id),
+    [LABELS.digest]: req.release.digest,
+  };
+  const env = { ...c.env, ...secrets, ...(c.port !== undefined ? { PORT: String(c.port) } : {}), WHARF_REPLICA: '{{.Task.Slot}}' };
+  const image = imageRef(req.image, req.release.digest);
+  const task = current?.TaskTemplate;
+  const sameImage = task?.ContainerSpec.Image === image;
+  return {
+    ...current,
+    Name: plan.swarm!.service,
+    Labels: { ...current?.Labels, ...labels },
+    TaskTemplate: {
+      ...task,
+      ContainerSpec: {
+        ...task?.ContainerSpec,
+        Image: image,
+        Args: c.command,
+        Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        Labels: { ...c.labels, ...labels },
+        Mounts: c.volumes.map((v) => ({ Type: v.source.startsWith('/') ? 'bind' : 'volume', Source: v.source, Target: v.target, ReadOnly: v.readOnly ?? false })),
+        Healthcheck: dockerHealthcheck(c),
+        StopGracePeriod: c.stopTimeout === undefined ? undefined : c.stopTimeout * NS_PER_MS,
+      },
+      Networks: c.network !== undefined ? [{ Target: c.network }] : task?.Networks,
+      // Deploying the release that already runs restarts its tasks, as it does on Docker hosts.
+      ForceUpdate: sameImage ? (task?.ForceUpdate ?? 0) + 1 : task?.ForceUpdate,
+    },
+    Mode: { Replicated: { Replicas: plan.replicas } },
+    UpdateConfig: updateConfig(plan, plan.rollout.failureAction),
+    RollbackConfig: updateConfig(plan, 'pause'),
+  };
+}
+
+function updateConfig(plan: EnvironmentPlan, failureAction: SwarmUpdateConfig['FailureAction']): SwarmUpdateConfig {
+  const r = plan.rollout;
+  return {
+    Parallelism: r.parallelism,
+    Delay: r.delay * NS_PER_MS,
+    FailureAction: failureAction,
+    Monitor: r.monitor * NS_PER_MS,
+    MaxFailureRatio: 0,
+    Order: r.order,
+  };
+}
+
+export async function deployToSwarm(req: DeploymentRequest, orch: Orchestrator, secrets: SecretValues): Promise<DeploymentResult> {
+  const startedAt = Date.now();
+  const emit = emitter(req);
+  const target = swarmTarget(req.plan);
+  const service = req.plan.swarm!.service;
+  const digest = req.release.digest;
+  const clean = (s: string) => redact(s, secrets);
+  const steps: DeploymentStep[] = [];
+  const finish = (status: DeploymentResult['status'], reason: string | null): DeploymentResult => {
+    emit('finished', target, reason === null ? status : `${status}: ${reason}`);
+    return { status, reason, steps, startedAt, finishedAt: Date.now() };
+  };
+  const step = (action: DeploymentStep['action'], d: string | null, tasks: SwarmTask[], result: DeploymentStep['result'], reason: string | null, from = startedAt): DeploymentStep => ({
+    target,
+    action,
+    containers: tasks.map((t) => t.id),
+    digest: d,
+    startedAt: from,
+    finishedAt: Date.now(),
+    result,
+    reason,
+  });
+  const r = req.plan.rollout;
+  const batches = Math.max(1, Math.ceil(req.plan.replicas / r.parallelism));
+  const budget = batches * (r.healthTimeout + r.delay + r.monitor) + SLACK_MS;
+
+  try {
+    await orch.engine();
+    const current = await orch.inspectService(service);
+    const spec = serviceSpec(req, secrets, current?.spec);
+    emit('started', target, `${current ? 'updating' : 'creating'} service ${service}: ${imageRef(req.image, digest)}, ${req.plan.replicas} replica(s)`);
+    if (current === undefined) {
+      await orch.createService(spec, req.auth);
+      const outcome = await followCreate(orch, service, digest, req.plan.replicas, r.healthTimeout + r.monitor + SLACK_MS, emit, target);
+      steps.push(step('deploy', digest, outcome.tasks, outcome.ok ? 'succeeded' : 'failed', outcome.ok ? null : clean(outcome.reason)));
+      return outcome.ok ? finish('succeeded', null) : finish('failed', clean(outcome.reason));
+    }
+    const previousDigest = digestOfRef(current.spec.TaskTemplate.ContainerSpec.Image);
+    await orch.updateService(current.id, current.version, spec, req.auth);
+    const outcome = await followUpdate(orch, service, current, budget, emit, target);
+    const tasks = await orch.listTasks(service);
+    const onRelease = live(tasks).filter((t) => digestOfRef(t.image) === digest);
+    switch (outcome.state) {
+      case 'completed':
+        steps.push(step('deploy', digest, onRelease, 'succeeded', null));
+        return finish('succeeded', null);
+      case 'paused': {
+        const reason = clean(withTaskErrors(`Swarm paused the update: ${outcome.message}`, tasks, digest));
+        steps.push(step('deploy', digest, onRelease, 'failed', reason));
+        return finish('paused', reason);
+      }
+      case 'rollback_completed': {
+        const reason = clean(withTaskErrors(`Swarm rolled the update back: ${outcome.message}`, tasks, digest));
+        const restoredAt = Date.now();
+        steps.push(step('deploy', digest, failedOn(tasks, digest), 'failed', reason));
+        steps.push(step('restore', previousDigest, live(tasks).filter((t) => digestOfRef(t.image) === previousDigest), 'succeeded', null, restoredAt));
+        return finish('rolled_back', reason);
+      }
+      default: {
+        const reason = clean(withTaskErrors(`update ended in state ${outcome.state}: ${outcome.message}`, tasks, digest));
+        steps.push(step('deploy', digest, onRelease, 'failed', reason));
+        return finish('failed', reason);
+      }
+    }
+  } catch (e) {
+    const reason = clean(errorText(e));
+    steps.push(step('deploy', digest, [], 'failed', reason));
+    return finish('failed', reason);
+  }
+}
+
+/** A new service has no UpdateStatus: it is done when every replica runs the release. */
+async function followCreate(
+  orch: Orchestrator,
+  service: string,
+  digest: string,
+  replicas: number,
+  timeoutMs: number,
+  emit: ReturnType<typeof emitter>,
+  target: string,
+): Promise<{ ok: true; tasks: SwarmTask[] } | { ok: false; tasks: SwarmTask[]; reason: string }> {
+  const deadline = Date.now() + timeoutMs;
+  let reported = -1;
+  for (;;) {
+    const tasks = await orch.listTasks(service);
+    const running = live(tasks).filter((t) => t.state === 'running' && digestOfRef(t.image) === digest);
+    if (running.length !== reported) emit('progress', target, `${(reported = running.length)}/${replicas} task(s) running`);
+    if (running.length >= replicas) return { ok: true, tasks: running };
+    if (Date.now() >= deadline) {
+      return { ok: false, tasks: failedOn(tasks, digest), reason: withTaskErrors(`${running.length}/${replicas} task(s) running after ${Math.round(timeoutMs / 1000)}s`, tasks, digest) };
+    }
+    await sleep(POLL_MS);
+  }
+}
+
+async function followUpdate(
+  orch: Orchestrator,
+  service: string,
+  before: SwarmService,
+  timeoutMs: number,
+  emit: ReturnType<typeof emitter>,
+  target: string,
+): Promise<{ state: string; message: string }> {
+  const started = Date.now();
+  let last = '';
+  for (;;) {
+    const s = await orch.inspectService(service);
+    if (s === undefined) return { state: 'removed', message: 'the service was removed during the update' };
+    const us = s.updateStatus;
+    // Until Swarm starts this update, UpdateStatus still describes the previous one.
+    const ours = us !== undefined && us.startedAt !== before.updateStatus?.startedAt;
+    if (ours) {
+      const line = `${us.state}${us.message ? `: ${us.message}` : ''}`;
+      if (line !== last) emit(us.state.startsWith('rollback') ? 'restoring' : 'progress', target, (last = line));
+      if (us.state === 'completed' || us.state === 'paused' || us.state === 'rollback_completed' || us.state === 'rollback_paused') {
+        return { state: us.state, message: us.message ?? '' };
+      }
+    } else if (Date.now() - started > UPDATE_START_TIMEOUT_MS) {
+      return { state: 'not started', message: `Swarm did not start the update within ${UPDATE_START_TIMEOUT_MS / 1000}s` };
+    }
+    if (Date.now() - started > timeoutMs) return { state: us?.state ?? 'unknown', message: `still ${us?.state ?? 'pending'} after ${Math.round(timeoutMs / 1000)}s` };
+    await sleep(POLL_MS);
+  }
+}
+
+/** Tasks Swarm wants running (the others are history). */
+function live(tasks: SwarmTask[]): SwarmTask[] {
+  return tasks.filter((t) => t.desiredState === 'running');
+}
+
+function failedOn(tasks: SwarmTask[], digest: string): SwarmTask[] {
+  return tasks.filter((t) => digestOfRef(t.image) === digest && (t.state === 'failed' || t.state === 'rejected' || t.err !== undefined));
+}
+
+/** Adds what the failed tasks of the release said (error, exit code), each distinct message once. */
+function withTaskErrors(summary: string, tasks: SwarmTask[], digest: string): string {
+  const seen = new Set<string>();
+  for (const t of failedOn(tasks, digest)) {
+    seen.add(`${t.err ?? t.message}${t.exitCode ? ` (exit code ${t.exitCode})` : ''}`);
+  }
+  return seen.size === 0 ? summary : `${summary}; task errors: ${[...seen].join('; ')}`;
+}

@@ -1,0 +1,59 @@
+// The ports a pipeline run needs: a container engine to build, test in and push from (dockerode adapter in
+// docker-engine.ts), and the Wharf server to attest and release through (the CLI's API client).
+import type { Readable } from 'node:stream';
+import type { RegistryAuth } from '../deploy/docker-host.js';
+import type { TestsPredicate } from '../attest/statement.js';
+
+export type { RegistryAuth };
+
+export interface BuildRequest {
+  /** the build context as a tar stream */
+  context: Readable;
+  /** path of the Dockerfile inside the context */
+  dockerfile: string;
+  /** name:tag given to the image */
+  tag: string;
+  args: Record<string, string>;
+  target?: string;
+  network?: string;
+  labels: Record<string, string>;
+}
+
+export interface TestRun {
+  /** the image ID: the tests run in exactly the image just built, never in whatever a tag points at */
+  image: string;
+  command: string[];
+  env: Record<string, string>;
+  timeoutMs: number;
+  network?: string;
+  labels: Record<string, string>;
+}
+
+export interface TestOutcome {
+  exitCode: number;
+  timedOut: boolean;
+}
+
+export interface PushProgress {
+  /** bytes pushed so far, over all layers the engine reported */
+  current: number;
+  total: number;
+}
+
+export interface PipelineEngine {
+  /** Builds and returns the image ID (config digest); build output goes to onLog line by line. */
+  build(req: BuildRequest, onLog: (line: string) => void): Promise<{ imageId: string }>;
+  /** Runs one command in a fresh container from the image, removed afterwards. */
+  test(run: TestRun, onLog: (line: string) => void): Promise<TestOutcome>;
+  tag(image: string, repository: string, tag: string): Promise<void>;
+  /** Pushes repository:tag and returns the manifest digest the registry stored. */
+  push(repository: string, tag: string, auth: RegistryAuth | undefined, onProgress: (p: PushProgress) => void): Promise<{ digest: string }>;
+}
+
+export interface PipelineServer {
+  /** host[:port] of this Wharf's registry, as the engine reaches it */
+  registryHost: string;
+  registryAuth: RegistryAuth | undefined;
+  attest(app: string, digest: string, predicate: TestsPredicate): Promise<{ digest: string }>;
+  release(app: string, environment: string, digest: string, note: string): Promise<{ id: number; digest: string }>;
+}

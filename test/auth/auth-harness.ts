@@ -1,0 +1,109 @@
+// An in-process Wharf with authentication on, wired as `wharf serve` wires it (audit, /token, access
+// policy), over a temp data dir; plus fixtures: users and tokens made through Accounts, an image pushed.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { AuditLog } from '../../src/audit/audit-log.js';
+import { RegistryAudit } from '../../src/audit/registry-audit.js';
+import { Accounts } from '../../src/auth/accounts.js';
+import { AuthStore } from '../../src/auth/auth-store.js';
+import { openAuth } from '../../src/auth/open-auth.js';
+import { TokenService } from '../../src/auth/token-service.js';
+import { loadConfig } from '../../src/config.js';
+import { digestOf } from '../../src/oci/digest.js';
+import { OCI_MANIFEST } from '../../src/oci/media-types.js';
+import { createHttpServer, listen } from '../../src/server/server.js';
+import { openWharf, type Wharf } from '../../src/wharf.js';
+
+export const ADMIN_PASSWORD = 'admin-password-for-tests';
+
+export interface AuthHub {
+  url: string;
+  dataDir: string;
+  wharf: Wharf;
+  accounts: Accounts;
+  audit: AuditLog;
+  /** a token service over the hub's own key, for minting tokens the tests need (expired, other service …) */
+  tokens(options?: Partial<{ service: string; issuer: string }>): Promise<TokenService>;
+  req(path: string, init?: RequestInit & { auth?: string }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export function basic(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+/** `config` is the YAML of a config file (auth settings); the data dir and listen address are the harness's. */
+export async function startAuthHub(config = ''): Promise<AuthHub> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'wharf-auth-'));
+  const configFile = join(dataDir, 'wharf.yaml');
+  await writeFile(configFile, config);
+  const cfg = loadConfig({ flags: { data: dataDir, config: configFile }, env: {} });
+  const log = pino({ level: 'silent' });
+  const registryAudit = new RegistryAudit();
+  const wharf = await openWharf(cfg, registryAudit.events);
+  const auth = await openAuth(wharf, log, { WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD });
+  registryAudit.attach(auth.audit, auth.actorOf, log);
+  const server = createHttpServer({ wharf, log, access: auth.access, tokenEndpoint: auth.tokenEndpoint, onResponse: registryAudit.observe });
+  const running = await listen(server, '127.0.0.1', 0);
+  const audit = new AuditLog(wharf.meta.db);
+  return {
+    url: running.url,
+    dataDir,
+    wharf,
+    audit,
+    accounts: new Accounts(new AuthStore(wharf.meta.db), audit, { name: 'tester', kind: 'local', address: null }),
+    tokens: (o = {}) => TokenService.open(dataDir, { service: cfg.auth.service, issuer: cfg.auth.issuer, accessTtlMs: cfg.auth.tokenTtl, refreshTtlMs: cfg.auth.refreshTokenTtl, ...o }),
+    req: (path, init = {}) => {
+      const { auth: authorization, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (authorization !== undefined) headers.set('authorization', authorization);
+      return fetch(running.url + path, { ...rest, headers });
+    },
+    close: async () => {
+      await running.close();
+      await wharf.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface PushedImage {
+  manifest: Buffer;
+  digest: string;
+  layer: string;
+  config: string;
+}
+
+/** Pushes a one-layer image to `repo:tag` with the given credentials; asserts every step succeeds. */
+export async function pushImage(hub: AuthHub, auth: string, repo: string, tag: string, seed = repo): Promise<PushedImage> {
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', seed }));
+  const layer = Buffer.from(`layer ${seed}`);
+  for (const blob of [config, layer]) {
+    const res = await hub.req(`/v2/${repo}/blobs/uploads/?digest=${digestOf(blob)}`, { method: 'POST', body: blob, auth });
+    assert.equal(res.status, 201, await res.text());
+  }
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(layer), size: layer.length }],
+    }),
+  );
+  const res = await hub.req(`/v2/${repo}/manifests/${tag}`, { method: 'PUT', body: manifest, headers: { 'content-type': OCI_MANIFEST }, auth });
+  assert.equal(res.status, 201, await res.text());
+  return { manifest, digest: digestOf(manifest), layer: digestOf(layer), config: digestOf(config) };
+}
+
+/** A Bearer token from the hub's /token endpoint, for `scope`, with Basic credentials. */
+export async function bearer(hub: AuthHub, credentials: string | undefined, ...scopes: string[]): Promise<string> {
+  const q = new URLSearchParams({ service: 'wharf' });
+  for (const s of scopes) q.append('scope', s);
+  const res = await hub.req(`/token?${q}`, credentials === undefined ? {} : { auth: credentials });
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  return `Bearer ${(JSON.parse(text) as { token: string }).token}`;
+}

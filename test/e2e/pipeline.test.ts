@@ -1,0 +1,234 @@
+// `wharf pipeline run` on the example app against a real Wharf and the real dockerd: built, tested in its own
+// image, pushed, attested, released to staging and promoted to production — and the refusals: a failing test
+// stops before push, a failing build before test, and production refuses a digest pushed by hand, also when
+// it carries an altered or forged attestation.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IN_TOTO_PAYLOAD_TYPE, signEnvelope, type Envelope } from '../../src/attest/dsse.js';
+import { keyIdOf } from '../../src/attest/keyring.js';
+import { predicateTypeOf, statementFor } from '../../src/attest/statement.js';
+import { needTool } from '../support/tools.js';
+import { mustRun, run } from '../support/command.js';
+import { buildTestApp, ensureBaseImage, removeImages } from '../support/images.js';
+import { authHeaders, getManifest, listTags, sha256 } from '../support/registry-client.js';
+import { REPO_ROOT, runWharf, startWharf, withLogsOnFailure } from '../support/server.js';
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const DSSE = 'application/vnd.dsse.envelope.v1+json';
+const RUN_LABEL = 'dev.wharf.pipeline.run';
+
+interface Summary {
+  ok: boolean;
+  runId: string;
+  imageId?: string;
+  digest?: string;
+  attestation?: string;
+  release?: { environment: string; digest: string };
+  failedStep?: string;
+  steps: { name: string; status: string; exitCode?: number }[];
+}
+
+function commit(): string {
+  return randomBytes(20).toString('hex');
+}
+
+test('pipeline: what was tested is what ships, and production takes nothing else', { timeout: 240_000 }, async (t) => {
+  if (!(await needTool(t, 'docker', 'busybox'))) return;
+  await ensureBaseImage('docker');
+  const server = await startWharf();
+  const work = await mkdtemp(join(tmpdir(), 'wharf-pipeline-e2e-'));
+  const env = { WHARF_SERVER: server.url, WHARF_CONFIG_DIR: join(work, 'config') };
+  const wharf = (args: string[], extra: Record<string, string> = {}) => runWharf(args, { env: { ...env, ...extra }, timeoutMs: 150_000 });
+  const ok = async (...args: string[]) => {
+    const r = await wharf(args);
+    assert.equal(r.code, 0, `wharf ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
+    return r.stdout;
+  };
+  const repo = `${server.host}/hello`;
+  const images: string[] = [`${repo}:manual`];
+  /** A copy of examples/hello to run the pipeline in (and to break on purpose). */
+  const example = async (name: string) => {
+    const dir = join(work, name);
+    await cp(join(REPO_ROOT, 'examples', 'hello'), dir, { recursive: true });
+    return dir;
+  };
+  const pipeline = async (dir: string, sha: string, ...flags: string[]) => {
+    images.push(`${repo}:${sha}`);
+    return wharf(['pipeline', 'run', '-f', join(dir, 'wharf.yaml'), ...flags], { CI_COMMIT_SHA: sha });
+  };
+  const v2 = (path: string, init: RequestInit = {}) => fetch(`${server.url}/v2/hello/${path}`, { ...init, headers: { ...authHeaders(server.url), ...(init.headers as Record<string, string>) } });
+  const containersOfPipelines = async () => (await mustRun('docker', ['ps', '-aq', '--filter', `label=${RUN_LABEL}`])).stdout.trim();
+
+  try {
+    await withLogsOnFailure(server, async () => {
+      await mustRun(process.execPath, [join(REPO_ROOT, 'bin', 'wharf.js'), 'login', server.url, '-u', server.admin.username, '--password-stdin'], {
+        env,
+        input: server.admin.password,
+      });
+      await server.login('docker');
+
+      // An image built and pushed by hand: it creates the app's repository and is the unvalidated candidate.
+      await buildTestApp(`${repo}:manual`, { sizeKiB: 16 });
+      const manual = (await mustRun('docker', ['push', `${repo}:manual`])).stdout.match(/digest: (sha256:[0-9a-f]{64})/)![1]!;
+      await ok('env', 'create', 'hello', 'staging');
+      await ok('env', 'create', 'hello', 'production', '--requires-promotion-from', 'staging', '--requires', 'tests');
+
+      // --- the green run ---------------------------------------------------------------------------
+      const green = await example('green');
+      const yaml = await readFile(join(green, 'wharf.yaml'), 'utf8');
+      await writeFile(join(green, 'wharf.yaml'), yaml.replace('    dockerfile: Dockerfile\n', '    dockerfile: Dockerfile\n    tags: ["1.0.0"]\n'));
+      images.push(`${repo}:1.0.0`);
+      const sha1 = commit();
+      const r1 = await pipeline(green, sha1, '--json');
+      assert.equal(r1.code, 0, `the green pipeline failed:\n${r1.stdout}\n${r1.stderr}`);
+      const s1 = JSON.parse(r1.stdout) as Summary;
+      assert.deepEqual(s1.steps.map((s) => [s.name, s.status]), [
+        ['build', 'ok'],
+        ['content', 'ok'],
+        ['serve', 'ok'],
+        ['push', 'ok'],
+        ['attest', 'ok'],
+        ['release staging', 'ok'],
+      ]);
+      assert.match(r1.stderr, /content \| content ok/, 'the test output is streamed');
+      assert.match(r1.stderr, /build \| Step \d+\/\d+ : FROM/, 'the build log is streamed');
+      assert.equal(await containersOfPipelines(), '', 'test containers are removed');
+
+      // The bytes: the commit tag and the version tag name the pushed manifest, whose image is the one tested.
+      const pushed = await getManifest(server.url, 'hello', sha1);
+      assert.equal(pushed.status, 200);
+      assert.equal(pushed.digest, s1.digest);
+      assert.equal((await getManifest(server.url, 'hello', '1.0.0')).digest, s1.digest);
+      const config = (JSON.parse(pushed.body.toString()) as { config: { digest: string } }).config.digest;
+      assert.equal(config, s1.imageId, 'the pushed image is the image built and tested');
+      assert.equal((await mustRun('docker', ['image', 'inspect', '--format', '{{.Id}}', `${repo}:${sha1}`])).stdout.trim(), s1.imageId);
+      assert.equal(s1.release!.digest, s1.digest, 'staging got the digest that was tested');
+
+      // The attestation, as any OCI tool sees it: a referrer of the digest, a DSSE envelope with an in-toto statement.
+      const referrers = (await (await v2(`referrers/${s1.digest}`)).json()) as { manifests: { digest: string; artifactType: string }[] };
+      assert.deepEqual(referrers.manifests.map((m) => [m.digest, m.artifactType]), [[s1.attestation, DSSE]]);
+      const artifact = (await (await v2(`manifests/${s1.attestation}`, { headers: { accept: OCI_MANIFEST } })).json()) as {
+        layers: { digest: string }[];
+        subject: { digest: string };
+      };
+      assert.equal(artifact.subject.digest, s1.digest);
+      const genuine = (await (await v2(`blobs/${artifact.layers[0]!.digest}`)).json()) as Envelope;
+      const statement = JSON.parse(Buffer.from(genuine.payload, 'base64').toString()) as {
+        subject: { digest: { sha256: string } }[];
+        predicate: { commit: string; runId: string; image: { id: string }; steps: { name: string; exitCode?: number; command?: string[] }[]; builder: { id: string } };
+      };
+      assert.equal(`sha256:${statement.subject[0]!.digest.sha256}`, s1.digest);
+      assert.equal(statement.predicate.commit, sha1);
+      assert.equal(statement.predicate.runId, s1.runId);
+      assert.equal(statement.predicate.image.id, s1.imageId);
+      assert.deepEqual(statement.predicate.steps.map((s) => [s.name, s.exitCode]), [
+        ['build', undefined],
+        ['content', 0],
+        ['serve', 0],
+      ]);
+      assert.deepEqual(statement.predicate.steps[1]!.command, ['/bin/sh', '-c', 'sh /app/test/content.sh']);
+      assert.equal(statement.predicate.builder.id, 'user:admin');
+
+      const verified = JSON.parse(await ok('verify', `hello:${sha1}`, '--json')) as { digest: string; attestations: { kind: string; verified: boolean; commit: string }[] };
+      assert.equal(verified.digest, s1.digest);
+      assert.deepEqual(verified.attestations.map((a) => [a.kind, a.verified, a.commit]), [['tests', true, sha1]]);
+
+      // Production takes the validated digest by promotion, and pulls exactly it.
+      const promoted = JSON.parse(await ok('promote', 'hello', '--from', 'staging', '--to', 'production', '--json')) as { digest: string };
+      assert.equal(promoted.digest, s1.digest, 'the digest released to production is the digest tested');
+      assert.equal((await getManifest(server.url, 'hello', 'production')).digest, s1.digest);
+      const releases = JSON.parse(await ok('releases', 'hello', '--json')) as { environment: string; attestations: string[] }[];
+      assert.deepEqual(releases.map((r) => [r.environment, r.attestations]), [
+        ['production', ['tests']],
+        ['staging', ['tests']],
+      ]);
+      assert.match(await ok('releases', 'hello'), /ATTESTED/);
+
+      // --- the gate ------------------------------------------------------------------------------------
+      await ok('release', 'hello', 'manual', '--env', 'staging');
+      const promote = () => wharf(['promote', 'hello', '--from', 'staging', '--to', 'production']);
+      const unattested = await promote();
+      assert.notEqual(unattested.code, 0);
+      assert.match(unattested.stderr, /^wharf promote: promotion to hello\/production refused: it requires verified 'tests' attestations of sha256:[0-9a-f]{64}; missing: 'tests' \(no such attestation\)\n$/);
+
+      // An attestation pushed by hand: the genuine envelope, its statement moved to the manual image.
+      const pushArtifact = async (envelope: Envelope) => {
+        const bytes = Buffer.from(JSON.stringify(envelope));
+        for (const blob of [bytes, Buffer.from('{}')]) {
+          const res = await v2(`blobs/uploads/?digest=${sha256(blob)}`, { method: 'POST', body: blob, headers: { 'content-type': 'application/octet-stream' } });
+          assert.equal(res.status, 201, await res.text());
+        }
+        const subject = await getManifest(server.url, 'hello', manual);
+        const manifest = JSON.stringify({
+          schemaVersion: 2,
+          mediaType: OCI_MANIFEST,
+          artifactType: DSSE,
+          config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: sha256('{}'), size: 2 },
+          layers: [{ mediaType: DSSE, digest: sha256(bytes), size: bytes.length }],
+          subject: { mediaType: subject.contentType!, digest: manual, size: subject.body.length },
+        });
+        const res = await v2(`manifests/${sha256(manifest)}`, { method: 'PUT', body: manifest, headers: { 'content-type': OCI_MANIFEST } });
+        assert.equal(res.status, 201, await res.text());
+        return sha256(manifest);
+      };
+      const moved = { ...statement, subject: [{ name: 'hello', digest: { sha256: manual.slice('sha256:'.length) } }] };
+      const altered = await pushArtifact({ ...genuine, payload: Buffer.from(JSON.stringify(moved)).toString('base64') });
+      const alteredRefusal = await promote();
+      assert.notEqual(alteredRefusal.code, 0);
+      assert.match(alteredRefusal.stderr, new RegExp(`missing: 'tests' \\(attestation ${altered} does not verify: the signature does not match the signed content`));
+
+      // A statement about the manual image signed with a key the server does not know.
+      const forger = generateKeyPairSync('ed25519');
+      const forgedStatement = statementFor('hello', manual, predicateTypeOf('tests'), { ...statement.predicate, image: { id: 'sha256:' + '0'.repeat(64) } });
+      const forged = await pushArtifact(
+        signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(forgedStatement)), { keyid: keyIdOf(forger.publicKey), privateKey: forger.privateKey }),
+      );
+      const forgedRefusal = await promote();
+      assert.notEqual(forgedRefusal.code, 0);
+      assert.match(forgedRefusal.stderr, new RegExp(`attestation ${forged} does not verify: not signed by a trusted key`));
+      assert.equal((await getManifest(server.url, 'hello', 'production')).digest, s1.digest, 'production is untouched');
+
+      const check = await wharf(['verify', 'hello:manual']);
+      assert.equal(check.code, 1, 'verify fails when an attestation does not verify');
+      assert.match(check.stdout, /^hello@sha256:[0-9a-f]{64}: 2 attestations$/m);
+      assert.equal(check.stdout.match(/^tests\s+NO\s/gm)?.length, 2, check.stdout);
+
+      // --- a failing test stops the pipeline before push --------------------------------------------
+      const failing = await example('failing');
+      await writeFile(join(failing, 'www', 'index.html'), '<h1>Goodbye</h1>\n');
+      const sha2 = commit();
+      const r2 = await pipeline(failing, sha2);
+      assert.equal(r2.code, 1, `${r2.stdout}\n${r2.stderr}`);
+      assert.match(r2.stdout, /^ok      build \(/m);
+      assert.match(r2.stdout, /^FAILED  content \([\d.]+s\): exited with 1$/m);
+      assert.match(r2.stdout, /^skipped push: content failed$/m);
+      assert.match(r2.stdout, /^pipeline failed at content: exited with 1; not run: serve, push, attest, release staging$/m);
+      assert.ok(!(await listTags(server.url, 'hello')).includes(sha2), 'nothing was pushed');
+      assert.equal(await containersOfPipelines(), '', 'the failed test container is removed');
+
+      // --- a failing build stops the pipeline before test -------------------------------------------
+      const broken = await example('broken');
+      await writeFile(join(broken, 'Dockerfile'), (await readFile(join(broken, 'Dockerfile'), 'utf8')) + 'RUN false\n');
+      const sha3 = commit();
+      const r3 = await pipeline(broken, sha3, '--json');
+      assert.equal(r3.code, 1);
+      const s3 = JSON.parse(r3.stdout) as Summary & { error: string };
+      assert.equal(s3.failedStep, 'build');
+      assert.match(s3.error, /returned a non-zero code: 1/);
+      assert.deepEqual(s3.steps.map((s) => s.status), ['failed', 'skipped', 'skipped', 'skipped', 'skipped', 'skipped']);
+      assert.ok(!(await listTags(server.url, 'hello')).includes(sha3));
+      const staging = (JSON.parse(await ok('env', 'list', 'hello', '--json')) as { name: string; current: { digest: string } }[]).find((e) => e.name === 'staging');
+      assert.equal(staging!.current.digest, manual, 'failed runs released nothing');
+    });
+  } finally {
+    await removeImages('docker', images);
+    const left = (await run('docker', ['ps', '-aq', '--filter', `label=${RUN_LABEL}`])).stdout.trim();
+    if (left) await run('docker', ['rm', '-f', ...left.split('\n')]);
+    await rm(work, { recursive: true, force: true });
+    await server.stop();
+  }
+});

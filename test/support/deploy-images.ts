@@ -1,0 +1,76 @@
+// Releases of a small test app for deploy tests, built locally on the busybox base and pushed to a real Wharf:
+// good ones (healthy), and a bad one whose HEALTHCHECK fails with a message the tests look for.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mustRun } from './command.js';
+import { BASE_IMAGE, ensureBaseImage, removeImages } from './images.js';
+
+/**
+ * What a failing health check prints; tests expect it in the failure reason. Release VERSION also fails its check
+ * while /shared/fail-VERSION exists (when a test mounts /shared): that fails a good release on the hosts not yet
+ * switched, and leaves the other releases alone.
+ */
+export const HEALTH_FAILURE = 'self-test failed';
+const HEALTH_SCRIPT = `for f in /www/fail /shared/fail-$(cat /www/release); do if [ -e $f ]; then echo "${HEALTH_FAILURE}: $f present"; exit 1; fi; done; echo ok`;
+
+// Exits at once on SIGTERM (a plain `sleep` as PID 1 would ignore it and every stop would wait for the kill).
+const APP_SH = `#!/bin/sh
+trap 'exit 0' TERM INT
+echo "app $(cat /www/version) starting, replica \${WHARF_REPLICA:-?}"
+if [ -n "$PORT" ]; then httpd -f -p "127.0.0.1:$PORT" -h /www & fi
+while :; do sleep 1 & wait $!; done
+`;
+
+export interface TestRelease {
+  /** the version written into /www/version */
+  version: string;
+  digest: string;
+}
+
+export interface TestReleases {
+  /** the repository as hosts pull it: 127.0.0.1:PORT/NAME */
+  image: string;
+  releases: Record<string, TestRelease>;
+}
+
+/**
+ * Builds one image per version (a `bad` version fails its health check), pushes each to `registryHost`
+ * and removes the local copies, so that every host must pull from Wharf.
+ */
+export async function pushTestReleases(registryHost: string, repository: string, versions: string[]): Promise<TestReleases> {
+  await ensureBaseImage('docker');
+  const image = `${registryHost}/${repository}`;
+  const releases: Record<string, TestRelease> = {};
+  const build = async (version: string) => {
+    const dir = await mkdtemp(join(tmpdir(), 'wharf-deploy-app-'));
+    const tag = `${image}:${version}`;
+    try {
+      const bad = version.startsWith('bad');
+      await writeFile(join(dir, 'app.sh'), APP_SH);
+      await writeFile(
+        join(dir, 'Dockerfile'),
+        [
+          `FROM ${BASE_IMAGE}`,
+          'COPY app.sh /app.sh',
+          // unique content per build, so each version has its own digest
+          `RUN echo ${version} > /www/release && echo ${version}-${randomBytes(6).toString('hex')} > /www/version && echo ok > /www/health${bad ? ' && rm /www/health && touch /www/fail' : ''}`,
+          `HEALTHCHECK --interval=300ms --timeout=2s --retries=2 CMD ${JSON.stringify(['/bin/sh', '-c', HEALTH_SCRIPT])}`,
+          'CMD ["/bin/sh", "/app.sh"]',
+          '',
+        ].join('\n'),
+      );
+      await mustRun('docker', ['build', '--network', 'host', '-q', '-t', tag, '.'], { cwd: dir, timeoutMs: 180_000 });
+      const push = await mustRun('docker', ['push', tag]);
+      const digest = push.stdout.match(/digest: (sha256:[0-9a-f]{64})/)?.[1];
+      if (!digest) throw new Error(`docker push printed no digest:\n${push.stdout}`);
+      releases[version] = { version, digest };
+    } finally {
+      await removeImages('docker', [tag]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+  await Promise.all(versions.map(build));
+  return { image, releases };
+}
