@@ -166,6 +166,8 @@ async function main(): Promise<number> {
         const order = run % 2 ? [...registries].reverse() : registries;
         for (const target of [...order, ...(figure.nginx && nginx ? [nginx] : [])]) {
           if (failed.has(target.name)) continue;
+          // Write back what earlier runs left dirty in the page cache, so no run pays for another's writes.
+          spawnSync('sync');
           let result: Result;
           try {
             result = { figure: figure.id, server: target.name, run, measurement: await figure.measure(target, context, run) };
