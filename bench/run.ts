@@ -98,9 +98,11 @@ async function main(): Promise<number> {
   const settings = { ...(options.quick ? QUICK : FULL) };
   if (options.runs) settings.runs = options.runs;
   const all = figures(settings);
-  const selected = options.only.length
-    ? all.filter((figure) => options.only.some((wanted) => figure.id === wanted || figure.id.startsWith(wanted)))
-    : all;
+  // An exact id picks that figure alone (pull-c1 is not pull-c16); anything else is a prefix (pull: all three pulls).
+  const picks = (wanted: string) =>
+    all.some((figure) => figure.id === wanted) ? [wanted] : all.filter((f) => f.id.startsWith(wanted)).map((f) => f.id);
+  const wanted = new Set(options.only.flatMap(picks));
+  const selected = options.only.length ? all.filter((figure) => wanted.has(figure.id)) : all;
   if (selected.length === 0) throw new Error(`no figure matches --only ${options.only.join(',')}; figures: ${all.map((f) => f.id).join(', ')}`);
   const needs: Needs = {
     pull: selected.some((f) => f.needs === 'pull'),
