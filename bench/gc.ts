@@ -1,5 +1,6 @@
-// `node dist/bench/gc.js [--blobs N]`: how long online garbage collection takes over N blobs (default 2,000):
-// a run with nothing to collect, a dry run, and a run that deletes half of them. In-process, temp data dir.
+// `node dist/bench/gc.js [--blobs N]`: how long online garbage collection takes over N blobs (default 2,000)
+// in N/2 untagged manifests: runs with nothing to collect, a dry run, a run that deletes half the blobs, and
+// one where retention deletes the remaining manifests and GC their blobs. In-process, temp data dir.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
       const start = performance.now();
       const report = await wharf.gc.collect({ dryRun, trigger: 'cli' });
       const ms = performance.now() - start;
-      console.log(`${label.padEnd(34)} ${ms.toFixed(0).padStart(6)} ms   ${report.blobs.length} blobs, ${report.linksDropped} links, ${report.bytes} bytes`);
+      console.log(`${label.padEnd(34)} ${ms.toFixed(0).padStart(6)} ms   ${report.manifests.length} manifests, ${report.blobs.length} blobs, ${report.linksDropped} links, ${report.bytes} bytes`);
     };
     console.log(`${BLOBS} blobs in ${BLOBS / 2} manifests (set up in ${(setup / 1000).toFixed(1)} s)`);
     await time('gc --dry-run, nothing to collect', true);
@@ -49,6 +50,8 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 5));
     await time('gc --dry-run, half garbage', true);
     await time('gc, deleting half the blobs', false);
+    await wharf.retention.addPolicy({ repositories: 'bench/*', tags: '*', untaggedOlderThan: 0 }, null);
+    await time('retention + gc, deleting the rest', false);
   } finally {
     await wharf.close();
     await rm(dir, { recursive: true, force: true });

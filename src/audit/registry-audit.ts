@@ -9,6 +9,7 @@ import type { Actor, AuditEntry, AuditLog, AuditResult } from './audit-log.js';
 
 const MANIFEST = /^\/v2\/(.+)\/manifests\/([^/]+)$/;
 const BLOB = /^\/v2\/(.+)\/blobs\/([^/]+)$/;
+const UPLOAD = /^\/v2\/(.+)\/blobs\/uploads\/?([^/]*)$/;
 const MAX_PENDING = 1_000;
 
 interface Pushed {
@@ -36,20 +37,27 @@ export class RegistryAudit {
 
   /** Called when a response has been sent; records the registry changes among them. */
   readonly observe = (req: IncomingMessage, res: ServerResponse): void => {
-    if (!this.sink || (req.method !== 'PUT' && req.method !== 'DELETE')) return;
+    if (!this.sink || req.method === 'GET' || req.method === 'HEAD') return;
     const path = new URL(req.url ?? '/', 'http://wharf.invalid').pathname;
-    const entry = this.entryFor(req.method, path, res);
+    const entry = this.entryFor(req.method ?? '', path, res);
     if (!entry) return;
     const { audit, actorOf, log } = this.sink;
     audit.record({ ...entry, actor: actorOf(req) }).catch((err) => log.error({ err }, 'audit write failed'));
   };
 
   private entryFor(method: string, path: string, res: ServerResponse): Omit<AuditEntry, 'actor'> | undefined {
+    const upload = UPLOAD.exec(path);
+    if (upload) {
+      // Blob uploads are too many to record one by one; a refused one is the trace of a refused push.
+      if (res.statusCode !== 403) return undefined;
+      return { action: 'blob.upload', repository: safeDecode(upload[1]!), target: null, result: 'denied', detail: { status: 403 } };
+    }
+    if (method !== 'PUT' && method !== 'DELETE') return undefined;
     const manifest = MANIFEST.exec(path);
     const blob = manifest ? null : BLOB.exec(path);
     const m = manifest ?? blob;
-    // Uploads (…/blobs/uploads/…) and an unauthenticated first try (401, the client then logs in) are noise.
-    if (!m || (blob && m[2] === 'uploads') || res.statusCode === 401) return undefined;
+    // An unauthenticated first try (401: the client then logs in) is noise.
+    if (!m || res.statusCode === 401) return undefined;
     const repository = safeDecode(m[1]!);
     const reference = safeDecode(m[2]!);
     const result: AuditResult = res.statusCode < 300 ? 'ok' : res.statusCode === 403 ? 'denied' : 'failed';

@@ -8,7 +8,7 @@ import { RegistryError } from '../oci/errors.js';
 import type { AccessCheck, Action, Principal } from '../server/access.js';
 import { covers } from './actions.js';
 import { AuthFailure, type Authenticator } from './authenticator.js';
-import type { Identity, Policy } from './policy.js';
+import { Policy, type Identity } from './policy.js';
 import type { PolicySource } from './policy-source.js';
 import type { AccessClaim } from './token-service.js';
 
@@ -53,10 +53,13 @@ export class AccessPolicy implements AccessCheck {
 
   async authorize(req: IncomingMessage, repository: string | undefined, actions: Action[], environment?: string): Promise<Principal> {
     const address = clientAddress(req);
-    const policy = await this.policies.current();
+    // Both are plain values on the hot path (fresh policy, remembered credential): no await then.
+    const current = this.policies.current();
+    const policy = current instanceof Policy ? current : await current;
     let verified;
     try {
-      verified = await this.authn.identify(req.headers.authorization, address, policy);
+      const identified = this.authn.identify(req.headers.authorization, address, policy);
+      verified = 'identity' in identified ? identified : await identified;
     } catch (e) {
       if (!(e instanceof AuthFailure)) throw e;
       if (e.reason === 'rate_limited') throw rateLimited(e);

@@ -3,7 +3,7 @@
 // Verification trusts only its own keys by id and refuses other algorithms (so `alg: none`), other
 // audiences and issuers, and tokens outside their validity window.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, type JWK, type JWTPayload } from 'jose';
 
@@ -68,16 +68,21 @@ export class TokenService {
   static async open(dataDir: string, options: TokenServiceOptions): Promise<TokenService> {
     const dir = join(dataDir, 'auth');
     const file = join(dir, 'signing-key.json');
-    let keyFile: KeyFile;
-    try {
-      keyFile = JSON.parse(await readFile(file, 'utf8')) as KeyFile;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read the token signing key ${file}: ${(e as Error).message}`);
-      keyFile = await generateKeyFile();
+    let keyFile = await readKeyFile(file);
+    if (!keyFile) {
+      // Written whole under a temporary name, then hard-linked into place: of two processes racing on a
+      // fresh data dir, one link wins and both go on with the winner's key.
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      const tmp = `${file}.${process.pid}.tmp`;
-      await writeFile(tmp, JSON.stringify(keyFile), { mode: 0o600, flag: 'wx' });
-      await rename(tmp, file);
+      const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      await writeFile(tmp, JSON.stringify(await generateKeyFile()), { mode: 0o600, flag: 'wx' });
+      try {
+        await link(tmp, file);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      } finally {
+        await unlink(tmp);
+      }
+      keyFile = (await readKeyFile(file))!;
     }
     const privateKey = await importJWK(keyFile.privateJwk, ALG);
     const { d: _private, ...publicJwk } = keyFile.privateJwk;
@@ -150,6 +155,15 @@ export class TokenService {
       if (e instanceof TokenError) throw e;
       throw new TokenError((e as Error).message);
     }
+  }
+}
+
+async function readKeyFile(file: string): Promise<KeyFile | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as KeyFile;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`cannot read the token signing key ${file}: ${(e as Error).message}`);
   }
 }
 

@@ -48,7 +48,7 @@ export async function userCommand(args: string[]): Promise<number> {
       case 'passwd': {
         const p = await password();
         await accounts.setPassword(name!, p.value);
-        process.stderr.write(`password of ${name} changed; its logins and cached credentials end within seconds\n`);
+        process.stderr.write(`password of ${name} changed; the old one, and logins (refresh tokens) made with it, stop working within a second\n`);
         announce(p);
         return 0;
       }

@@ -163,8 +163,8 @@ function deletionOrder(doomed: ManifestState[]): ManifestState[] {
   for (const m of doomed) for (const t of targets(m)) pointedAt.set(t, (pointedAt.get(t) ?? 0) + 1);
   const ready = doomed.filter((m) => !pointedAt.get(m.digest));
   const out: ManifestState[] = [];
-  while (ready.length > 0) {
-    const m = ready.shift()!;
+  for (let next = 0; next < ready.length; next++) {
+    const m = ready[next]!;
     out.push(m);
     for (const t of targets(m)) {
       const n = pointedAt.get(t)! - 1;

@@ -12,7 +12,7 @@ export interface AppFileChange {
 /** Changes from `before` (undefined: the app is new) to `after`, in document order. */
 export function diffAppFiles(before: AppFile | undefined, after: AppFile): AppFileChange[] {
   const changes: AppFileChange[] = [];
-  walk(before === undefined ? undefined : appFileDocument(before), appFileDocument(after), [], changes);
+  walk(before === undefined ? {} : appFileDocument(before), appFileDocument(after), [], changes);
   return changes;
 }
 

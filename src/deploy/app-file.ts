@@ -101,14 +101,15 @@ const healthcheck = z
     const kinds = (['docker', 'http', 'command'] as const).filter((k) => h[k] !== undefined);
     if (kinds.length !== 1) ctx.addIssue({ code: 'custom', message: 'give exactly one of docker, http, command' });
     if (h.http !== undefined) {
-      for (const [, name] of h.http.matchAll(/\{([^}]*)\}/g)) {
-        if (!HEALTH_URL_PLACEHOLDERS.has(name!)) ctx.addIssue({ code: 'custom', message: `unknown placeholder {${name}} (use {host}, {port})`, path: ['http'] });
-      }
-      try {
-        const url = new URL(h.http.replaceAll('{host}', 'h').replaceAll('{port}', '1'));
-        if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error();
-      } catch {
-        ctx.addIssue({ code: 'custom', message: `not an http(s) URL: '${h.http}'`, path: ['http'] });
+      const unknown = [...h.http.matchAll(/\{([^}]*)\}/g)].map((m) => m[1]!).filter((name) => !HEALTH_URL_PLACEHOLDERS.has(name));
+      for (const name of unknown) ctx.addIssue({ code: 'custom', message: `unknown placeholder {${name}} (use {host}, {port})`, path: ['http'] });
+      if (unknown.length === 0) {
+        try {
+          const url = new URL(h.http.replaceAll('{host}', 'h').replaceAll('{port}', '1'));
+          if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error();
+        } catch {
+          ctx.addIssue({ code: 'custom', message: `not an http(s) URL: '${h.http}'`, path: ['http'] });
+        }
       }
     }
   });
@@ -308,7 +309,7 @@ export function parseAppFile(text: string): AppFile {
   );
 }
 
-/** Validates an app file already in object form (e.g. from the management API's JSON). */
+/** Validates an app file already in object form, as written (e.g. the management API's JSON; durations as "30s"). */
 export function validateAppFile(value: unknown): AppFile {
   return parseAppFile(stringify(value));
 }

@@ -1,6 +1,6 @@
 // The Orchestrator port: what a deployment needs from a Swarm manager. Service specs are the Engine API's own
 // JSON shape (only the fields Wharf sets are typed), so nothing is lost between inspect and update.
-import type { DockerHealthConfig, EngineInfo, RegistryAuth } from './docker-host.js';
+import type { DockerHealthConfig, EngineInfo, ProbeResult, RegistryAuth } from './docker-host.js';
 
 export interface SwarmUpdateConfig {
   Parallelism: number;
@@ -82,4 +82,9 @@ export interface Orchestrator {
   createService(spec: ServiceSpec, auth?: RegistryAuth): Promise<string>;
   updateService(id: string, version: number, spec: ServiceSpec, auth?: RegistryAuth): Promise<void>;
   listTasks(service: string): Promise<SwarmTask[]>;
+  /**
+   * The engine's recent health probes of a task's container, oldest first, if that container is on the manager's
+   * own engine (the manager cannot see into other nodes' containers); [] otherwise or without a health check.
+   */
+  healthProbes(containerId: string): Promise<ProbeResult[]>;
 }

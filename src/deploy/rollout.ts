@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { endpointAddress, parseEndpoint } from './endpoint.js';
 import { LABELS, type ContainerState, type DockerHost } from './docker-host.js';
 import { containerCreate, replicaPort } from './container-create.js';
-import { waitHealthy } from './health.js';
+import { waitHealthy, type HealthWait } from './health.js';
 import { redact, type SecretValues } from './secrets.js';
 import { digestOfRef, emitter, errorText, imageRef, type DeploymentRequest, type DeploymentResult, type DeploymentStep } from './deployment.js';
 
@@ -18,7 +18,10 @@ interface SwitchedHost {
   previous: ContainerState[];
 }
 
-type SwitchOutcome = { ok: true; switched: SwitchedHost; step: DeploymentStep } | { ok: false; step: DeploymentStep };
+type SwitchOutcome =
+  | { ok: true; switched: SwitchedHost; step: DeploymentStep }
+  /** `hadPrevious`: something of the app ran on the host before, so there was a release to fall back to */
+  | { ok: false; step: DeploymentStep; hadPrevious: boolean };
 
 export async function rollOut(req: DeploymentRequest, hosts: DockerHost[], secrets: SecretValues): Promise<DeploymentResult> {
   const startedAt = Date.now();
@@ -78,7 +81,10 @@ export async function rollOut(req: DeploymentRequest, hosts: DockerHost[], secre
       const restores = await Promise.all(switched.reverse().map((s) => restoreHost(req, s, emit, clean)));
       steps.push(...restores);
       const broken = restores.find((r) => r.result === 'failed');
-      return finish(broken ? 'failed' : 'rolled_back', broken ? `${reason}; rollback failed on ${broken.target}: ${broken.reason}` : reason);
+      if (broken) return finish('failed', `${reason}; rollback failed on ${broken.target}: ${broken.reason}`);
+      // A first deployment that fails has nothing to roll back to: it simply failed.
+      const fallback = switched.some((s) => s.previous.some((c) => c.running)) || outcomes.some((o) => !o.ok && o.hadPrevious);
+      return finish(fallback ? 'rolled_back' : 'failed', reason);
     }
   }
 
@@ -132,31 +138,27 @@ async function switchHost(
     if (plan.rollout.order === 'stop-first') await stopPrevious();
 
     emit('starting', host.endpoint, `starting ${plan.replicas} replica(s)`);
-    for (let r = 0; r < plan.replicas; r++) {
-      const spec = containerCreate(req, r, secrets);
-      const id = await host.createContainer(spec);
-      created.push({ id, name: spec.name, image: spec.image, imageId: '', labels: spec.labels, status: 'created', running: false });
-      await host.startContainer(id);
-    }
-    const address = endpointAddress(parseEndpoint(host.endpoint));
-    const health = await Promise.all(
-      created.map((c, r) =>
-        waitHealthy({
-          host,
-          containerId: c.id,
-          check: plan.container.healthcheck,
-          address,
-          port: replicaPort(plan.container, r),
-          timeoutMs: plan.rollout.healthTimeout,
-          monitorMs: plan.rollout.monitor,
-        }),
-      ),
+    const replicas = Array.from({ length: plan.replicas }, (_, r) => r);
+    await Promise.all(
+      replicas.map(async (r) => {
+        const spec = containerCreate(req, r, secrets);
+        const id = await host.createContainer(spec);
+        // recorded before it starts, so that a failure anywhere after this removes it again
+        created.push({ id, name: spec.name, image: spec.image, imageId: '', labels: spec.labels, status: 'created', running: false });
+        await host.startContainer(id);
+      }),
     );
-    const sick = health.findIndex((h) => !h.healthy);
-    if (sick >= 0) {
-      const outcome = health[sick] as { healthy: false; reason: string };
-      throw new RolloutFailure(`${created[sick]!.name}: ${outcome.reason}`);
-    }
+    created.sort((a, b) => replicaOf(a) - replicaOf(b));
+    const address = endpointAddress(parseEndpoint(host.endpoint));
+    await requireHealthy(created, (c) => ({
+      host,
+      containerId: c.id,
+      check: plan.container.healthcheck,
+      address,
+      port: replicaPort(plan.container, replicaOf(c)),
+      timeoutMs: plan.rollout.healthTimeout,
+      monitorMs: plan.rollout.monitor,
+    }));
     emit('healthy', host.endpoint, `${created.length} replica(s) healthy`);
     await Promise.all(created.map((c) => host.keepRunning(c.id)));
     if (plan.rollout.order === 'start-first') await stopPrevious();
@@ -168,7 +170,7 @@ async function switchHost(
     // Undo on this host: the new containers go, the previous ones run again (if the host still answers).
     const toStart = stoppedOld ? previous.filter((c) => c.running) : [];
     const undo = await undoHost(host, created, toStart, plan.rollout.healthTimeout).catch((u) => `; undo failed: ${clean(errorText(u))}`);
-    return { ok: false, step: step('failed', reason + (undo ?? '')) };
+    return { ok: false, step: step('failed', reason + (undo ?? '')), hadPrevious: previous.some((c) => c.running) };
   }
 }
 
@@ -182,16 +184,22 @@ async function undoHost(host: DockerHost, created: ContainerState[], toStart: Co
 async function startPrevious(host: DockerHost, containers: ContainerState[], healthTimeout: number): Promise<void> {
   await Promise.all(containers.map((c) => host.startContainer(c.id)));
   // They may come from an older spec, so only the engine's own health is trusted here, not the plan's check.
-  const health = await Promise.all(containers.map((c) => waitHealthy({ host, containerId: c.id, address: '', timeoutMs: healthTimeout, monitorMs: 0 })));
-  const sick = health.findIndex((h) => !h.healthy);
-  if (sick >= 0) throw new RolloutFailure(`${containers[sick]!.name}: ${(health[sick] as { reason: string }).reason}`);
+  await requireHealthy(containers, (c) => ({ host, containerId: c.id, address: '', timeoutMs: healthTimeout, monitorMs: 0 }));
+}
+
+/** Waits for all containers at once; the first unhealthy one fails the lot, named with its reason. */
+async function requireHealthy(containers: ContainerState[], wait: (c: ContainerState) => HealthWait): Promise<void> {
+  const outcomes = await Promise.all(containers.map((c) => waitHealthy(wait(c))));
+  outcomes.forEach((o, i) => {
+    if (!o.healthy) throw new RolloutFailure(`${containers[i]!.name}: ${o.reason}`);
+  });
 }
 
 /** Brings back the containers that ran before, in the rollout's order, then removes the new ones. */
 async function restoreHost(req: DeploymentRequest, s: SwitchedHost, emit: ReturnType<typeof emitter>, clean: (s: string) => string): Promise<DeploymentStep> {
   const startedAt = Date.now();
   const wasRunning = s.previous.filter((c) => c.running);
-  const digest = wasRunning.map((c) => c.labels[LABELS.digest] ?? digestOfRef(c.image)).find((d) => d) ?? null;
+  const digest = wasRunning.map((c) => digestOfRef(c.image) ?? c.labels[LABELS.digest]).find((d) => d) ?? null;
   const step = (result: DeploymentStep['result'], reason: string | null): DeploymentStep => ({
     target: s.host.endpoint,
     action: 'restore',
@@ -218,3 +226,7 @@ async function restoreHost(req: DeploymentRequest, s: SwitchedHost, emit: Return
 }
 
 class RolloutFailure extends Error {}
+
+function replicaOf(c: ContainerState): number {
+  return Number(c.labels[LABELS.replica]);
+}

@@ -1,6 +1,6 @@
 // Orchestrator over a Swarm manager's Engine API (dockerode).
 import { EngineConnection, type ConnectionSpec } from './engine-connection.js';
-import type { EngineInfo, RegistryAuth } from './docker-host.js';
+import type { EngineInfo, ProbeResult, RegistryAuth } from './docker-host.js';
 import type { Orchestrator, ServiceSpec, SwarmService, SwarmTask, UpdateState } from './orchestrator.js';
 
 export class SwarmOrchestrator implements Orchestrator {
@@ -53,6 +53,17 @@ export class SwarmOrchestrator implements Orchestrator {
     // _query/_body keep the spec out of the query string (dockerode would otherwise put it in both).
     const service = docker.getService(id) as unknown as { update(auth: unknown, opts: unknown): Promise<unknown> };
     await service.update(auth, { _query: { version }, _body: spec });
+  }
+
+  async healthProbes(containerId: string): Promise<ProbeResult[]> {
+    const docker = await this.conn.client();
+    try {
+      const log = (await docker.getContainer(containerId).inspect()).State.Health?.Log ?? [];
+      return log.map((l) => ({ exitCode: l.ExitCode, output: l.Output.trim() }));
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 404) return [];
+      throw e;
+    }
   }
 
   async listTasks(service: string): Promise<SwarmTask[]> {

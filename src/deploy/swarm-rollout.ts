@@ -118,19 +118,19 @@ export async function deployToSwarm(req: DeploymentRequest, orch: Orchestrator, 
         steps.push(step('deploy', digest, onRelease, 'succeeded', null));
         return finish('succeeded', null);
       case 'paused': {
-        const reason = clean(withTaskErrors(`Swarm paused the update: ${outcome.message}`, tasks, digest));
+        const reason = clean(await withTaskErrors(orch, `Swarm paused the update: ${outcome.message}`, tasks, digest, outcome.message));
         steps.push(step('deploy', digest, onRelease, 'failed', reason));
         return finish('paused', reason);
       }
       case 'rollback_completed': {
-        const reason = clean(withTaskErrors(`Swarm rolled the update back: ${outcome.message}`, tasks, digest));
+        const reason = clean(await withTaskErrors(orch, `Swarm rolled the update back: ${outcome.message}`, tasks, digest, outcome.message));
         const restoredAt = Date.now();
         steps.push(step('deploy', digest, failedOn(tasks, digest), 'failed', reason));
         steps.push(step('restore', previousDigest, live(tasks).filter((t) => digestOfRef(t.image) === previousDigest), 'succeeded', null, restoredAt));
         return finish('rolled_back', reason);
       }
       default: {
-        const reason = clean(withTaskErrors(`update ended in state ${outcome.state}: ${outcome.message}`, tasks, digest));
+        const reason = clean(await withTaskErrors(orch, `update ended in state ${outcome.state}: ${outcome.message}`, tasks, digest, outcome.message));
         steps.push(step('deploy', digest, onRelease, 'failed', reason));
         return finish('failed', reason);
       }
@@ -160,7 +160,8 @@ async function followCreate(
     if (running.length !== reported) emit('progress', target, `${(reported = running.length)}/${replicas} task(s) running`);
     if (running.length >= replicas) return { ok: true, tasks: running };
     if (Date.now() >= deadline) {
-      return { ok: false, tasks: failedOn(tasks, digest), reason: withTaskErrors(`${running.length}/${replicas} task(s) running after ${Math.round(timeoutMs / 1000)}s`, tasks, digest) };
+      const summary = `${running.length}/${replicas} task(s) running after ${Math.round(timeoutMs / 1000)}s`;
+      return { ok: false, tasks: failedOn(tasks, digest), reason: await withTaskErrors(orch, summary, tasks, digest) };
     }
     await sleep(POLL_MS);
   }
@@ -176,6 +177,8 @@ async function followUpdate(
 ): Promise<{ state: string; message: string }> {
   const started = Date.now();
   let last = '';
+  // Swarm says why once ("update rolled back due to failure … of task X"), then "rollback completed".
+  let why = '';
   for (;;) {
     const s = await orch.inspectService(service);
     if (s === undefined) return { state: 'removed', message: 'the service was removed during the update' };
@@ -185,8 +188,9 @@ async function followUpdate(
     if (ours) {
       const line = `${us.state}${us.message ? `: ${us.message}` : ''}`;
       if (line !== last) emit(us.state.startsWith('rollback') ? 'restoring' : 'progress', target, (last = line));
+      if (why === '' && /due to/.test(us.message ?? '')) why = us.message!;
       if (us.state === 'completed' || us.state === 'paused' || us.state === 'rollback_completed' || us.state === 'rollback_paused') {
-        return { state: us.state, message: us.message ?? '' };
+        return { state: us.state, message: why || (us.message ?? '') };
       }
     } else if (Date.now() - started > UPDATE_START_TIMEOUT_MS) {
       return { state: 'not started', message: `Swarm did not start the update within ${UPDATE_START_TIMEOUT_MS / 1000}s` };
@@ -205,11 +209,21 @@ function failedOn(tasks: SwarmTask[], digest: string): SwarmTask[] {
   return tasks.filter((t) => digestOfRef(t.image) === digest && (t.state === 'failed' || t.state === 'rejected' || t.err !== undefined));
 }
 
-/** Adds what the failed tasks of the release said (error, exit code), each distinct message once. */
-function withTaskErrors(summary: string, tasks: SwarmTask[], digest: string): string {
+/**
+ * Adds what the release's failed tasks said (error, exit code) and, for the task Swarm blames, its container's
+ * last health probe when the manager can see it; each distinct message once.
+ */
+async function withTaskErrors(orch: Orchestrator, summary: string, tasks: SwarmTask[], digest: string, swarmMessage = ''): Promise<string> {
   const seen = new Set<string>();
-  for (const t of failedOn(tasks, digest)) {
-    seen.add(`${t.err ?? t.message}${t.exitCode ? ` (exit code ${t.exitCode})` : ''}`);
+  const blamed = tasks.find((t) => swarmMessage.includes(`task ${t.id}`));
+  for (const t of [...(blamed ? [blamed] : []), ...failedOn(tasks, digest)]) {
+    let line = `task ${t.id.slice(0, 12)}: ${t.err ?? t.message}${t.exitCode ? ` (exit code ${t.exitCode})` : ''}`;
+    const probes = t.containerId ? await orch.healthProbes(t.containerId).catch(() => []) : [];
+    // The very last probe is often cut short by the stop (exit 137, no output); the last one that spoke says why.
+    const failed = probes.filter((p) => p.exitCode !== 0);
+    const probe = failed.filter((p) => p.output !== '').at(-1) ?? failed.at(-1);
+    if (probe) line += `; last failed health check: exit code ${probe.exitCode}${probe.output ? `: ${probe.output}` : ''}`;
+    seen.add(line);
   }
-  return seen.size === 0 ? summary : `${summary}; task errors: ${[...seen].join('; ')}`;
+  return seen.size === 0 ? summary : `${summary}; ${[...seen].join('; ')}`;
 }

@@ -207,6 +207,49 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('webhook_attempts_delivery').on('webhook_attempts').columns(['delivery_id', 'attempt']).execute();
       },
     },
+    '0005_deploy': {
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('deployments')
+          .addColumn('id', serial, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('environment_id', 'integer', (c) => c.notNull().references('environments.id').onDelete('cascade'))
+          .addColumn('release_id', 'integer')
+          .addColumn('digest', 'text', (c) => c.notNull())
+          .addColumn('image', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('trigger', 'text')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('actor', 'text')
+          .addColumn('started_at', 'bigint', (c) => c.notNull())
+          .addColumn('finished_at', 'bigint')
+          .execute();
+        await db.schema.createIndex('deployments_env').on('deployments').columns(['environment_id', 'id']).execute();
+        // The per-environment lock: at most one unfinished deployment, enforced by the database itself.
+        await db.schema
+          .createIndex('deployments_one_running')
+          .on('deployments')
+          .column('environment_id')
+          .unique()
+          .where(sql.ref('finished_at'), 'is', null)
+          .execute();
+        await db.schema
+          .createTable('deployment_steps')
+          .addColumn('id', serial, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('deployment_id', 'integer', (c) => c.notNull().references('deployments.id').onDelete('cascade'))
+          .addColumn('seq', 'integer', (c) => c.notNull())
+          .addColumn('target', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('containers', 'text', (c) => c.notNull())
+          .addColumn('digest', 'text')
+          .addColumn('started_at', 'bigint', (c) => c.notNull())
+          .addColumn('finished_at', 'bigint', (c) => c.notNull())
+          .addColumn('result', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .execute();
+        await db.schema.createIndex('deployment_steps_deployment').on('deployment_steps').columns(['deployment_id', 'seq']).execute();
+      },
+    },
     '0006_retention': {
       async up(db: Kysely<any>) {
         await db.schema
@@ -234,6 +277,9 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('bytes_reclaimed', 'bigint', (c) => c.notNull())
           .addColumn('error', 'text')
           .execute();
+        // GC asks "does any manifest of this repository reference this blob?" per link: without it, SQLite
+        // scans the repository's references through the primary key for every link (10,000 links: seconds).
+        await db.schema.createIndex('manifest_references_target_repository').on('manifest_references').columns(['target_digest', 'repository_id', 'kind']).execute();
       },
     },
     '0007_attestation_requirements': {

@@ -229,6 +229,42 @@ export interface GcRunsTable {
   error: string | null;
 }
 
+/** One deployment of an environment: started as 'running', finished once with its outcome. */
+export interface DeploymentsTable {
+  id: Generated<number>;
+  environment_id: number;
+  release_id: number | null;
+  digest: string;
+  /** the repository as the hosts pulled it, e.g. registry.example.com/myapp */
+  image: string;
+  /** docker (hosts) or swarm */
+  kind: 'docker' | 'swarm';
+  /** what asked for it: deploy, release, promote, rollback, auto */
+  trigger: string | null;
+  status: 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'paused' | 'interrupted';
+  reason: string | null;
+  actor: string | null;
+  started_at: number;
+  finished_at: number | null;
+}
+
+/** Append-only: what a deployment did to each target (deploy the release, or bring the previous one back). */
+export interface DeploymentStepsTable {
+  id: Generated<number>;
+  deployment_id: number;
+  /** order within the deployment */
+  seq: number;
+  target: string;
+  action: 'deploy' | 'restore';
+  /** JSON array of container names (Docker hosts) or task ids (Swarm) */
+  containers: string;
+  digest: string | null;
+  started_at: number;
+  finished_at: number;
+  result: 'succeeded' | 'failed' | 'skipped';
+  reason: string | null;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -249,4 +285,6 @@ export interface Database {
   webhook_attempts: WebhookAttemptsTable;
   retention_policies: RetentionPoliciesTable;
   gc_runs: GcRunsTable;
+  deployments: DeploymentsTable;
+  deployment_steps: DeploymentStepsTable;
 }

@@ -97,7 +97,8 @@ export class MetadataStore {
   }
 
   async migrate(): Promise<void> {
-    const { error, results } = await new Migrator({ db: this.db, provider: migrationProvider(this.dialect) }).migrateToLatest();
+    // Migration names are reserved per feature ('0005_deploy' landed after '0007_…'): apply any that are missing.
+    const { error, results } = await new Migrator({ db: this.db, provider: migrationProvider(this.dialect), allowUnorderedMigrations: true }).migrateToLatest();
     if (error) {
       const failed = results?.find((r) => r.status === 'Error');
       throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);

@@ -7,6 +7,9 @@ import type Docker from 'dockerode';
 import { EngineConnection, type ConnectionSpec } from '../deploy/engine-connection.js';
 import type { BuildRequest, PipelineEngine, PushProgress, RegistryAuth, TestOutcome, TestRun } from './engine.js';
 
+/** Push statuses that mean a layer is in the registry. */
+const LAYER_DONE = new Set(['Pushed', 'Layer already exists', 'Mounted from']);
+
 /** How long a killed test container may take to report its exit. */
 const KILL_GRACE_MS = 10_000;
 
@@ -82,8 +85,10 @@ export class DockerPipelineEngine implements PipelineEngine {
         stream.on('close', resolve);
         stream.on('error', () => resolve());
       });
-      const exited = container.wait() as Promise<{ StatusCode: number }>;
       await container.start();
+      // Asked only once started: for a container that has not started yet, `not-running` answers at once, with
+      // 0 — a test that never ran would pass. (`next-exit` asked before the start races with a fast exit.)
+      const exited = container.wait({ condition: 'not-running' }) as Promise<{ StatusCode: number }>;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), run.timeoutMs)));
       const first = await Promise.race([exited, timeout]);
@@ -118,17 +123,19 @@ export class DockerPipelineEngine implements PipelineEngine {
     let digest: string | undefined;
     await follow(docker, stream, (m) => {
       if (m.aux?.Digest) digest = m.aux.Digest;
+      if (m.id === undefined) return;
       const d = m.progressDetail;
-      if (m.id && d?.total) {
-        layers.set(m.id, { current: d.current ?? 0, total: d.total });
-        let current = 0;
-        let total = 0;
-        for (const l of layers.values()) {
-          current += l.current;
-          total += l.total;
-        }
-        onProgress({ current, total });
+      const layer = layers.get(m.id);
+      // The engine's byte counts can overshoot a layer's size; a finished layer reports no counts at all.
+      if (d?.total) layers.set(m.id, { current: Math.min(d.current ?? 0, d.total), total: d.total });
+      else if (layer && LAYER_DONE.has(m.status ?? '')) layer.current = layer.total;
+      else return;
+      const sum = { current: 0, total: 0 };
+      for (const l of layers.values()) {
+        sum.current += l.current;
+        sum.total += l.total;
       }
+      onProgress(sum);
     });
     if (!digest) throw new Error(`the engine did not report the digest of ${repository}:${tag}`);
     return { digest };

@@ -152,7 +152,7 @@ export async function runPipeline(plan: PipelinePlan, engine: PipelineEngine, se
         for (const tag of tags) {
           await engine.tag(result.imageId!, repository, tag);
           const pushed = await engine.push(repository, tag, server.registryAuth, (p) =>
-            reporter.progress('push', `${tag}: ${formatBytes(p.current)} / ${formatBytes(p.total)}`),
+            reporter.progress('push', `${tag.length > 20 ? tag.slice(0, 12) : tag}: ${formatBytes(p.current)} / ${formatBytes(p.total)}`),
           );
           if (digest !== undefined && pushed.digest !== digest) throw new StepFailure(`${repository}:${tag} was pushed as ${pushed.digest}, but ${tags[0]} as ${digest}`);
           digest = pushed.digest;

@@ -107,3 +107,14 @@ test('refresh tokens and access tokens are not interchangeable', async () => {
 test('a malformed access claim is refused even when properly signed', async () => {
   await refused(await signWithOwnKey({ access: [{ type: 'repository', name: 'team/app', actions: 'pull' }] }), /malformed/);
 });
+
+test('processes racing on a fresh data dir end up with one key', async () => {
+  const fresh = await mkdtemp(join(tmpdir(), 'wharf-tokens-race-'));
+  try {
+    const services = await Promise.all(Array.from({ length: 8 }, () => TokenService.open(fresh, OPTIONS)));
+    const token = (await services[0]!.issueAccess('alice', ACCESS)).token;
+    for (const s of services) assert.equal((await s.verifyAccess(token)).subject, 'alice');
+  } finally {
+    await rm(fresh, { recursive: true, force: true });
+  }
+});

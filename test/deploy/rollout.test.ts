@@ -263,7 +263,7 @@ environments:
       port: ${port}
       stopTimeout: 2s
       healthcheck: { http: "http://{host}:{port}/health", interval: 300ms }
-    rollout: { healthTimeout: 8s, monitor: 300ms }
+    rollout: { healthTimeout: 3s, monitor: 300ms }
 `),
         'web',
       );

@@ -15,7 +15,7 @@ import { startWharf, runWharf, withLogsOnFailure, type WharfServer } from '../su
 import { authHeaders, hashBlob, sha256, verifyRepository } from '../support/registry-client.js';
 import { addImage, initLayout, makeLayer, tagInLayout, type Layer } from '../support/oci-layout.js';
 
-const BIG_LAYER_MIB = 64;
+const BIG_LAYER_MIB = 32;
 const REPOS = ['crash/a', 'crash/b', 'crash/c'];
 /** When to kill: early and midway through a round (by how long an uninterrupted round took), and the moment a push completes. */
 const KILL_MOMENTS: { label: string; wait: (roundMs: number, pushes: Promise<RunResult>[]) => Promise<unknown> }[] = [

@@ -34,6 +34,9 @@ test('release, promote, pull APP:ENV, refuse overwrites and roll back with docke
   const images = [`${repo}:1.0.0`, `${repo}:1.1.0`, `${repo}:1.2.0`, `${repo}:production`];
   try {
     await withLogsOnFailure(server, async () => {
+      await server.login('docker');
+      const login = await runWharf(['login', server.url, '-u', server.admin.username, '--password-stdin'], { env: { ...process.env, ...env }, input: server.admin.password });
+      assert.equal(login.code, 0, login.stderr);
       const digests: Record<string, string> = {};
       for (const v of ['1.0.0', '1.1.0', '1.2.0']) {
         await buildTestApp(`${repo}:${v}`, { sizeKiB: 64 });
@@ -71,8 +74,9 @@ test('release, promote, pull APP:ENV, refuse overwrites and roll back with docke
       assert.notEqual(reserved.code, 0);
       assert.match(reserved.stdout + reserved.stderr, /reserved/);
 
-      const history = JSON.parse(await ok('tags', 'history', 'shop:1.0.0', '--json')) as { newDigest: string }[];
+      const history = JSON.parse(await ok('tags', 'history', 'shop:1.0.0', '--json')) as { newDigest: string; actor: string }[];
       assert.deepEqual(history.map((h) => h.newDigest), [digests['1.0.0']], 'the refused push left no trace');
+      assert.equal(history[0]!.actor, 'admin', 'the history says who pushed the tag');
 
       // Roll production forward and back again.
       await ok('release', 'shop', '1.2.0', '--env', 'staging');
@@ -86,6 +90,7 @@ test('release, promote, pull APP:ENV, refuse overwrites and roll back with docke
 
       const releases = JSON.parse(await ok('releases', 'shop', '--env', 'production', '--json')) as { kind: string; note: string | null }[];
       assert.deepEqual(releases.map((r) => r.kind), ['rollback', 'promote', 'promote']);
+      assert.ok(releases.every((r) => (r as { actor?: string }).actor === 'admin'), 'every release names who made it');
       const table = await ok('releases', 'shop');
       assert.match(table, /^ID\s+ENV\s+KIND/);
       assert.match(table, /ship it/);

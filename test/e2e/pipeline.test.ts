@@ -56,9 +56,9 @@ test('pipeline: what was tested is what ships, and production takes nothing else
     await cp(join(REPO_ROOT, 'examples', 'hello'), dir, { recursive: true });
     return dir;
   };
-  const pipeline = async (dir: string, sha: string, ...flags: string[]) => {
+  const pipeline = async (dir: string, sha: string, flags: string[] = [], extra: Record<string, string> = {}) => {
     images.push(`${repo}:${sha}`);
-    return wharf(['pipeline', 'run', '-f', join(dir, 'wharf.yaml'), ...flags], { CI_COMMIT_SHA: sha });
+    return wharf(['pipeline', 'run', '-f', join(dir, 'wharf.yaml'), ...flags], { CI_COMMIT_SHA: sha, ...extra });
   };
   const v2 = (path: string, init: RequestInit = {}) => fetch(`${server.url}/v2/hello/${path}`, { ...init, headers: { ...authHeaders(server.url), ...(init.headers as Record<string, string>) } });
   const containersOfPipelines = async () => (await mustRun('docker', ['ps', '-aq', '--filter', `label=${RUN_LABEL}`])).stdout.trim();
@@ -77,13 +77,16 @@ test('pipeline: what was tested is what ships, and production takes nothing else
       await ok('env', 'create', 'hello', 'staging');
       await ok('env', 'create', 'hello', 'production', '--requires-promotion-from', 'staging', '--requires', 'tests');
 
-      // --- the green run ---------------------------------------------------------------------------
+      // --- the green run, as CI runs it: a robot token that may push and release to staging only ----
+      const token = await runWharf(['token', 'create', '--data', server.dataDir, '--name', 'ci', '--scope', 'repository:hello:pull,push,release:staging', '--json']);
+      assert.equal(token.code, 0, token.stderr);
+      const ciSecret = (JSON.parse(token.stdout) as { secret: string }).secret;
       const green = await example('green');
       const yaml = await readFile(join(green, 'wharf.yaml'), 'utf8');
       await writeFile(join(green, 'wharf.yaml'), yaml.replace('    dockerfile: Dockerfile\n', '    dockerfile: Dockerfile\n    tags: ["1.0.0"]\n'));
       images.push(`${repo}:1.0.0`);
       const sha1 = commit();
-      const r1 = await pipeline(green, sha1, '--json');
+      const r1 = await pipeline(green, sha1, ['--json'], { WHARF_TOKEN: ciSecret });
       assert.equal(r1.code, 0, `the green pipeline failed:\n${r1.stdout}\n${r1.stderr}`);
       const s1 = JSON.parse(r1.stdout) as Summary;
       assert.deepEqual(s1.steps.map((s) => [s.name, s.status]), [
@@ -131,7 +134,7 @@ test('pipeline: what was tested is what ships, and production takes nothing else
         ['serve', 0],
       ]);
       assert.deepEqual(statement.predicate.steps[1]!.command, ['/bin/sh', '-c', 'sh /app/test/content.sh']);
-      assert.equal(statement.predicate.builder.id, 'user:admin');
+      assert.equal(statement.predicate.builder.id, 'token:ci', 'the server records who reported the run');
 
       const verified = JSON.parse(await ok('verify', `hello:${sha1}`, '--json')) as { digest: string; attestations: { kind: string; verified: boolean; commit: string }[] };
       assert.equal(verified.digest, s1.digest);
@@ -214,7 +217,7 @@ test('pipeline: what was tested is what ships, and production takes nothing else
       const broken = await example('broken');
       await writeFile(join(broken, 'Dockerfile'), (await readFile(join(broken, 'Dockerfile'), 'utf8')) + 'RUN false\n');
       const sha3 = commit();
-      const r3 = await pipeline(broken, sha3, '--json');
+      const r3 = await pipeline(broken, sha3, ['--json']);
       assert.equal(r3.code, 1);
       const s3 = JSON.parse(r3.stdout) as Summary & { error: string };
       assert.equal(s3.failedStep, 'build');

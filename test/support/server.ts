@@ -102,6 +102,7 @@ export async function startWharf(opts: StartOptions = {}): Promise<WharfServer> 
   async function kill(signal: NodeJS.Signals = 'SIGKILL') {
     if (proc.exitCode === null && proc.signalCode === null) killGroup(proc, signal);
     await exited;
+    await logout();
   }
 
   const host = new URL(url).host;
@@ -114,9 +115,14 @@ export async function startWharf(opts: StartOptions = {}): Promise<WharfServer> 
     loggedIn.add(tool);
   }
 
-  async function stop() {
+  /** Tools logged in to this server forget it again (the port is someone else's next time). */
+  async function logout() {
     for (const tool of loggedIn) await run(tool, ['logout', host]);
     loggedIn.clear();
+  }
+
+  async function stop() {
+    await logout();
     try {
       if (proc.exitCode === null && proc.signalCode === null) {
         proc.kill('SIGTERM');

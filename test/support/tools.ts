@@ -4,7 +4,7 @@ import type { TestContext } from 'node:test';
 import { openSync, readSync, closeSync } from 'node:fs';
 import { run, succeeds } from './command.js';
 
-export type Tool = 'docker' | 'skopeo' | 'podman' | 'docker-registry' | 'busybox' | 'nginx' | 'wrk';
+export type Tool = 'docker' | 'skopeo' | 'podman' | 'docker-registry' | 'busybox' | 'nginx' | 'wrk' | 'openssl';
 
 /** The statically linked busybox from Debian's busybox-static; the test base image is made of it. */
 export const BUSYBOX_PATH = '/bin/busybox';
@@ -25,6 +25,7 @@ const probes: Record<Tool, () => Promise<string | undefined>> = {
     isStaticExecutable(BUSYBOX_PATH) ? undefined : `no statically linked busybox at ${BUSYBOX_PATH} (apt install busybox-static)`,
   nginx: async () => ((await installed('nginx')) ? undefined : 'nginx not installed'),
   wrk: async () => ((await installed('wrk')) ? undefined : 'wrk not installed'),
+  openssl: async () => ((await succeeds('openssl', ['version'])) ? undefined : 'openssl not installed'),
 };
 
 const cache = new Map<Tool, Promise<string | undefined>>();

@@ -1,0 +1,119 @@
+// The record of deployments: one row per deployment (started, then finished once with its outcome) and its steps
+// per target — what ran where, when, and why it failed. The database also holds the per-environment lock.
+import type { Kysely, Selectable } from 'kysely';
+import { RegistryError } from '../oci/errors.js';
+import type { Database, DeploymentsTable } from '../metadata/schema.js';
+import type { DeploymentResult, DeploymentStep } from './deployment.js';
+
+export type DeploymentRow = Selectable<DeploymentsTable>;
+
+export interface DeploymentRecord extends DeploymentRow {
+  steps: DeploymentStep[];
+}
+
+export interface NewDeployment {
+  environmentId: number;
+  releaseId: number | null;
+  digest: string;
+  image: string;
+  kind: 'docker' | 'swarm';
+  trigger?: string;
+  actor?: string | null;
+}
+
+export class DeploymentStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  /** Records a running deployment; refused (409) while another one of the environment is unfinished. */
+  async begin(d: NewDeployment, now = Date.now()): Promise<number> {
+    try {
+      const row = await this.db
+        .insertInto('deployments')
+        .values({
+          environment_id: d.environmentId,
+          release_id: d.releaseId,
+          digest: d.digest,
+          image: d.image,
+          kind: d.kind,
+          trigger: d.trigger ?? null,
+          status: 'running',
+          reason: null,
+          actor: d.actor ?? null,
+          started_at: now,
+          finished_at: null,
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      return Number(row.id);
+    } catch (e) {
+      const running = await this.running(d.environmentId);
+      if (running) throw new RegistryError('CONFLICT', `deployment #${running.id} of this environment is still running (started ${new Date(running.started_at).toISOString()})`);
+      throw e;
+    }
+  }
+
+  /** Writes the outcome and the steps, and releases the environment's lock. */
+  async finish(id: number, result: DeploymentResult): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      if (result.steps.length > 0) {
+        await tx
+          .insertInto('deployment_steps')
+          .values(
+            result.steps.map((s, seq) => ({
+              deployment_id: id,
+              seq,
+              target: s.target,
+              action: s.action,
+              containers: JSON.stringify(s.containers),
+              digest: s.digest,
+              started_at: s.startedAt,
+              finished_at: s.finishedAt,
+              result: s.result,
+              reason: s.reason,
+            })),
+          )
+          .execute();
+      }
+      await tx.updateTable('deployments').set({ status: result.status, reason: result.reason, finished_at: result.finishedAt }).where('id', '=', id).execute();
+    });
+  }
+
+  /** At server start: deployments cut off by a crash or restart are finished as interrupted (and unlocked). */
+  async interruptRunning(now = Date.now()): Promise<number> {
+    const r = await this.db
+      .updateTable('deployments')
+      .set({ status: 'interrupted', reason: 'the server stopped during the deployment', finished_at: now })
+      .where('finished_at', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  async running(environmentId: number): Promise<DeploymentRow | undefined> {
+    return this.db.selectFrom('deployments').selectAll().where('environment_id', '=', environmentId).where('finished_at', 'is', null).executeTakeFirst();
+  }
+
+  async get(id: number): Promise<DeploymentRecord | undefined> {
+    const row = await this.db.selectFrom('deployments').selectAll().where('id', '=', id).executeTakeFirst();
+    return row && { ...row, steps: await this.steps(id) };
+  }
+
+  /** Newest first. */
+  async list(environmentId: number, limit = 50): Promise<DeploymentRecord[]> {
+    const rows = await this.db.selectFrom('deployments').selectAll().where('environment_id', '=', environmentId).orderBy('id', 'desc').limit(limit).execute();
+    return Promise.all(rows.map(async (r) => ({ ...r, steps: await this.steps(Number(r.id)) })));
+  }
+
+  private async steps(deploymentId: number): Promise<DeploymentStep[]> {
+    const rows = await this.db.selectFrom('deployment_steps').selectAll().where('deployment_id', '=', deploymentId).orderBy('seq').execute();
+    return rows.map((s) => ({
+      target: s.target,
+      action: s.action,
+      containers: JSON.parse(s.containers) as string[],
+      digest: s.digest,
+      startedAt: Number(s.started_at),
+      finishedAt: Number(s.finished_at),
+      result: s.result,
+      reason: s.reason,
+    }));
+  }
+}

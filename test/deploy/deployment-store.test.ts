@@ -1,0 +1,62 @@
+// The deployment record in the real SQLite database: begin (one unfinished deployment per environment), finish with
+// its steps, history newest first, and deployments cut off by a restart finished as interrupted.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openSqlite } from '../../src/metadata/sqlite.js';
+import { DeliveryStore } from '../../src/metadata/delivery-store.js';
+import { DeploymentStore } from '../../src/deploy/deployment-store.js';
+import { RegistryError } from '../../src/oci/errors.js';
+import type { DeploymentResult } from '../../src/deploy/deployment.js';
+
+const DIGEST = `sha256:${'cd'.repeat(32)}`;
+
+test('deployments and their steps are recorded; one unfinished deployment per environment at a time', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-deploy-store-'));
+  const meta = await openSqlite(join(dir, 'wharf.db'));
+  try {
+    const repo = await meta.ensureRepository('myapp');
+    const settings = { requiresPromotionFrom: null, protected: false, autoDeploy: false, requiresAttestations: [] };
+    const staging = await new DeliveryStore(meta).createEnvironment(repo, 'staging', settings);
+    const production = await new DeliveryStore(meta).createEnvironment(repo, 'production', settings);
+    const store = new DeploymentStore(meta.db);
+    const base = { releaseId: null, digest: DIGEST, image: '127.0.0.1:5000/myapp', kind: 'docker' as const, actor: 'alice', trigger: 'deploy' };
+
+    const first = await store.begin({ ...base, environmentId: Number(staging.id) }, 1000);
+    await assert.rejects(store.begin({ ...base, environmentId: Number(staging.id) }), (e) => e instanceof RegistryError && e.code === 'CONFLICT' && /#\d+ of this environment is still running/.test(e.message));
+    const other = await store.begin({ ...base, environmentId: Number(production.id) }, 1000);
+    assert.ok(other > first, 'another environment is not locked');
+
+    const result: DeploymentResult = {
+      status: 'rolled_back',
+      reason: 'h2: health check failed',
+      startedAt: 1000,
+      finishedAt: 5000,
+      steps: [
+        { target: 'h1', action: 'deploy', containers: ['a', 'b'], digest: DIGEST, startedAt: 1000, finishedAt: 2000, result: 'succeeded', reason: null },
+        { target: 'h2', action: 'deploy', containers: ['c'], digest: DIGEST, startedAt: 2000, finishedAt: 3000, result: 'failed', reason: 'health check failed' },
+        { target: 'h1', action: 'restore', containers: ['x'], digest: null, startedAt: 3000, finishedAt: 5000, result: 'succeeded', reason: null },
+      ],
+    };
+    await store.finish(first, result);
+    const rec = await store.get(first);
+    assert.equal(rec!.status, 'rolled_back');
+    assert.equal(rec!.reason, 'h2: health check failed');
+    assert.equal(Number(rec!.finished_at), 5000);
+    assert.equal(rec!.actor, 'alice');
+    assert.deepEqual(rec!.steps, result.steps);
+
+    const second = await store.begin({ ...base, environmentId: Number(staging.id) }, 6000);
+    assert.deepEqual((await store.list(Number(staging.id))).map((d) => [Number(d.id), d.status]), [[second, 'running'], [first, 'rolled_back']]);
+
+    assert.equal(await store.interruptRunning(9000), 2, 'both unfinished deployments');
+    assert.equal((await store.get(second))!.status, 'interrupted');
+    assert.equal(await store.running(Number(staging.id)), undefined);
+    await store.begin({ ...base, environmentId: Number(staging.id) }, 10_000);
+  } finally {
+    await meta.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,125 @@
+// Rollout decisions that are awkward to stage on real engines, against in-memory hosts: batches of `parallelism`
+// with the delay between them, failureAction pause, and secret values kept out of reasons and events.
+// (The real-engine behaviour — pulls, health, rollback, hosts going down — is in rollout.test.ts.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseAppFile, resolveEnvironment, type EnvironmentPlan } from '../../src/deploy/app-file.js';
+import { rollOut } from '../../src/deploy/rollout.js';
+import type { ContainerCreate, ContainerState, DockerHost, EngineInfo, ProbeResult } from '../../src/deploy/docker-host.js';
+import type { DeployEvent } from '../../src/deploy/deployment.js';
+
+const OLD = `sha256:${'0'.repeat(64)}`;
+const NEW = `sha256:${'1'.repeat(64)}`;
+
+/** An engine in memory: containers of a digest listed in `failing` report unhealthy with that probe output. */
+class MemoryHost implements DockerHost {
+  containers = new Map<string, ContainerState & { env: string[] }>();
+  private seq = 0;
+  constructor(
+    readonly endpoint: string,
+    private readonly failing: Map<string, string> = new Map(),
+  ) {}
+  async engine(): Promise<EngineInfo> {
+    return { apiVersion: '1.41', engineVersion: 'memory' };
+  }
+  async pull(): Promise<void> {}
+  async imageRepoDigests(): Promise<string[]> {
+    return [];
+  }
+  async createContainer(spec: ContainerCreate): Promise<string> {
+    const id = `${this.endpoint}-${++this.seq}`;
+    this.containers.set(id, { id, name: spec.name, image: spec.image, imageId: '', labels: spec.labels, status: 'created', running: false, env: spec.env });
+    return id;
+  }
+  async startContainer(id: string): Promise<void> {
+    const c = this.containers.get(id)!;
+    const failure = this.failing.get(c.labels['wharf.digest']!);
+    Object.assign(c, { status: 'running', running: true, health: failure === undefined ? 'healthy' : 'unhealthy', healthLog: failure === undefined ? [] : [{ exitCode: 1, output: failure }] });
+  }
+  async keepRunning(): Promise<void> {}
+  async stopContainer(id: string): Promise<void> {
+    Object.assign(this.containers.get(id)!, { status: 'exited', running: false });
+  }
+  async removeContainer(id: string): Promise<void> {
+    this.containers.delete(id);
+  }
+  async inspectContainer(id: string): Promise<ContainerState> {
+    return { ...this.containers.get(id)! };
+  }
+  async listContainers(opts: { labels?: Record<string, string>; all?: boolean }): Promise<ContainerState[]> {
+    return [...this.containers.values()].filter((c) => (opts.all || c.running) && Object.entries(opts.labels ?? {}).every(([k, v]) => c.labels[k] === v));
+  }
+  async exec(): Promise<ProbeResult> {
+    return { exitCode: 0, output: '' };
+  }
+  async logs(): Promise<string> {
+    return '';
+  }
+  /** digests of running containers */
+  running(): string[] {
+    return [...this.containers.values()].filter((c) => c.running).map((c) => c.labels['wharf.digest']!);
+  }
+}
+
+function plan(rollout: string, container = '{}'): EnvironmentPlan {
+  return resolveEnvironment(
+    parseAppFile(`app: myapp
+environments:
+  production:
+    targets: [unix:///h1, unix:///h2, unix:///h3]
+    replicas: 2
+    container: ${container}
+    rollout: ${rollout}
+`),
+    'production',
+  );
+}
+
+async function seed(hosts: MemoryHost[]): Promise<void> {
+  for (const h of hosts) {
+    for (const r of [0, 1]) await h.startContainer(await h.createContainer({ name: `old-${r}`, image: `x@${OLD}`, env: [], labels: { 'wharf.app': 'myapp', 'wharf.env': 'production', 'wharf.digest': OLD }, mounts: [] }));
+  }
+}
+
+test('hosts are switched in batches of `parallelism`, with the delay between batches', async () => {
+  const hosts = ['unix:///h1', 'unix:///h2', 'unix:///h3'].map((e) => new MemoryHost(e));
+  await seed(hosts);
+  const events: DeployEvent[] = [];
+  const result = await rollOut({ id: 'd1', plan: plan('{ parallelism: 2, delay: 300ms, monitor: 0s }'), image: 'x', release: { id: 1, digest: NEW }, onEvent: (e) => events.push(e) }, hosts, {});
+  assert.equal(result.status, 'succeeded');
+  const index = (kind: string, target: string) => events.findIndex((e) => e.kind === kind && e.target === target);
+  const at = (kind: string, target: string) => events[index(kind, target)]!.at;
+  assert.ok(index('starting', 'unix:///h2') < index('switched', 'unix:///h1'), 'h1 and h2 switch together');
+  assert.ok(at('starting', 'unix:///h3') - Math.max(at('switched', 'unix:///h1'), at('switched', 'unix:///h2')) >= 290, 'h3 waits for the batch and the delay');
+  for (const h of hosts) assert.deepEqual(h.running(), [NEW, NEW]);
+  for (const h of hosts) assert.equal(h.containers.size, 2, 'the old containers are removed at the end');
+});
+
+test('failureAction pause: the failing host gets its old containers back, switched hosts stay, the rest is untouched', async () => {
+  const hosts = [new MemoryHost('unix:///h1'), new MemoryHost('unix:///h2', new Map([[NEW, 'boom']])), new MemoryHost('unix:///h3')];
+  await seed(hosts);
+  const result = await rollOut({ id: 'd2', plan: plan('{ failureAction: pause, monitor: 0s }', '{ stopTimeout: 1s }'), image: 'x', release: { id: 1, digest: NEW } }, hosts, {});
+  assert.equal(result.status, 'paused');
+  assert.match(result.reason!, /^unix:\/\/\/h2: myapp-production-d2-\d: health check failed: exit code 1: boom$/);
+  assert.deepEqual(result.steps.map((s) => [s.target, s.action, s.result]), [
+    ['unix:///h1', 'deploy', 'succeeded'],
+    ['unix:///h2', 'deploy', 'failed'],
+    ['unix:///h3', 'deploy', 'skipped'],
+  ]);
+  assert.deepEqual(hosts[0]!.running(), [NEW, NEW], 'h1 stays on the new release');
+  assert.equal(hosts[0]!.containers.size, 4, 'its previous containers are kept (stopped) for a later rollback');
+  assert.deepEqual(hosts[1]!.running(), [OLD, OLD]);
+  assert.equal(hosts[1]!.containers.size, 2, 'the failed containers are gone');
+  assert.deepEqual(hosts[2]!.running(), [OLD, OLD]);
+});
+
+test('secret values reach the containers but never a reason or an event; a failed first deploy is failed, not rolled back', async () => {
+  const hosts = [new MemoryHost('unix:///h1', new Map([[NEW, 'cannot log in with password hunter2']]))];
+  const events: DeployEvent[] = [];
+  const p = { ...plan('{ monitor: 0s }'), targets: plan('{}').targets.slice(0, 1) };
+  const result = await rollOut({ id: 'd3', plan: p, image: 'x', release: { id: 1, digest: NEW }, onEvent: (e) => events.push(e) }, hosts, { DB_PASSWORD: 'hunter2' });
+  assert.equal(result.status, 'failed', 'nothing ran before');
+  assert.match(result.reason!, /password \[secret\]$/);
+  assert.equal(hosts[0]!.containers.size, 0, 'and nothing is left behind');
+  assert.doesNotMatch(JSON.stringify({ result, events }), /hunter2/);
+});
