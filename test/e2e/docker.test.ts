@@ -14,13 +14,13 @@ import { fetchWhenUp, freePort } from '../support/net.js';
 test('docker build, push, rmi, pull and run an image through Wharf', { timeout: 240_000 }, async (t) => {
   if (!(await needTool(t, 'docker', 'busybox'))) return;
   await ensureBaseImage('docker');
+  const app = await writeAppContext();
   const server = await startWharf();
-  await server.login('docker');
   const image = `${server.host}/myapp:1.4.2`;
   const container = `myapp-${randomBytes(4).toString('hex')}`;
-  const app = await writeAppContext();
   try {
     await withLogsOnFailure(server, async () => {
+      await server.login('docker');
       await mustRun('docker', ['build', '-t', image, '.'], { cwd: app.dir, timeoutMs: 180_000 });
 
       const push = await mustRun('docker', ['push', image]);

@@ -12,13 +12,13 @@ import { getManifest, verifyManifest } from '../support/registry-client.js';
 
 test('podman push and pull through Wharf, then run the pulled image', { timeout: 240_000 }, async (t) => {
   if (!(await needTool(t, 'podman', 'busybox'))) return;
+  const work = await mkdtemp(join(tmpdir(), 'wharf-test-podman-'));
   const server = await startWharf();
-  await server.login('podman');
   const image = `${server.host}/podman/app:1`;
   const dockerFormat = `${server.host}/podman/app:1-docker`;
-  const work = await mkdtemp(join(tmpdir(), 'wharf-test-podman-'));
   try {
     await withLogsOnFailure(server, async () => {
+      await server.login('podman');
       const app = await buildTestApp(image, { engine: 'podman' });
 
       const digestFile = join(work, 'digest');

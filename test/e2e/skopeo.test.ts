@@ -1,12 +1,12 @@
 // skopeo against a real Wharf: copy in both directions (docker daemon, OCI archive, a two-platform
 // index with --all), inspect and delete — every digest must survive the round trip unchanged.
-import { test, before, after } from 'node:test';
+import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needTool } from '../support/tools.js';
+import { needTool, type Tool } from '../support/tools.js';
 import { mustRun, run } from '../support/command.js';
 import { buildTestApp, removeImages } from '../support/images.js';
 import { startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
@@ -18,14 +18,22 @@ import {
 let server: WharfServer;
 let work: string;
 
-before(async () => {
-  server = await startWharf();
-  await server.login('skopeo');
-  work = await mkdtemp(join(tmpdir(), 'wharf-test-skopeo-'));
-});
+/**
+ * Starts the file's server on first use, after the test has checked its tools: a hook that failed on a
+ * missing skopeo would fail the whole file instead of skipping it.
+ */
+async function ready(t: TestContext, ...tools: Tool[]): Promise<boolean> {
+  if (!(await needTool(t, 'skopeo', ...tools))) return false;
+  if (!server) {
+    server = await startWharf();
+    await server.login('skopeo');
+    work = await mkdtemp(join(tmpdir(), 'wharf-test-skopeo-'));
+  }
+  return true;
+}
 
 after(async () => {
-  await rm(work, { recursive: true, force: true });
+  if (work) await rm(work, { recursive: true, force: true });
   await server?.stop();
 });
 
@@ -54,7 +62,7 @@ async function newLayout(name: string): Promise<string> {
 }
 
 test('skopeo copy docker-daemon → Wharf → docker-daemon', { timeout: 240_000 }, async (t) => {
-  if (!(await needTool(t, 'skopeo', 'docker', 'busybox'))) return;
+  if (!(await ready(t, 'docker', 'busybox'))) return;
   const suffix = randomBytes(4).toString('hex');
   const source = `wharf-test/skopeo-src:${suffix}`;
   const back = `wharf-test/skopeo-back:${suffix}`;
@@ -74,7 +82,7 @@ test('skopeo copy docker-daemon → Wharf → docker-daemon', { timeout: 240_000
 });
 
 test('skopeo copy oci-archive → Wharf → oci-archive keeps the digest; skopeo inspect reports it', async (t) => {
-  if (!(await needTool(t, 'skopeo'))) return;
+  if (!(await ready(t))) return;
   await withLogsOnFailure(server, async () => {
     const dir = await newLayout('archive-src');
     const image = await addUniqueImage(dir, { architecture: 'amd64', os: 'linux' });
@@ -98,7 +106,7 @@ test('skopeo copy oci-archive → Wharf → oci-archive keeps the digest; skopeo
 });
 
 test('skopeo copy --all of a two-platform index, both directions, digests unchanged', async (t) => {
-  if (!(await needTool(t, 'skopeo'))) return;
+  if (!(await ready(t))) return;
   await withLogsOnFailure(server, async () => {
     const dir = await newLayout('multi-src');
     const amd64 = await addUniqueImage(dir, { architecture: 'amd64', os: 'linux' });
@@ -129,7 +137,7 @@ test('skopeo copy --all of a two-platform index, both directions, digests unchan
 });
 
 test('skopeo delete removes the manifest; inspect then fails with manifest unknown', async (t) => {
-  if (!(await needTool(t, 'skopeo'))) return;
+  if (!(await ready(t))) return;
   await withLogsOnFailure(server, async () => {
     const dir = await newLayout('delete-src');
     const image = await addUniqueImage(dir, { architecture: 'amd64', os: 'linux' });
