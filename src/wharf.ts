@@ -20,6 +20,10 @@ import { RetentionStore } from './metadata/retention-store.js';
 import { GcStore } from './metadata/gc-store.js';
 import { Retention } from './delivery/retention.js';
 import { GarbageCollector } from './delivery/gc.js';
+import { DeployService } from './deploy/service.js';
+import { DeploymentStore } from './deploy/deployment-store.js';
+import { Deployer } from './deploy/deployer.js';
+import { dockerEngines } from './deploy/dockerode-engines.js';
 
 export interface Wharf {
   config: Config;
@@ -33,6 +37,7 @@ export interface Wharf {
   attestations: Attestations;
   retention: Retention;
   gc: GarbageCollector;
+  deploy: DeployService;
   close(): Promise<void>;
 }
 
@@ -74,8 +79,10 @@ export async function openWharf(config: Config, events: RegistryEvents = {}): Pr
     { policies: config.retention, keepReleases: config.gc.keepReleases },
     registry.events,
   );
+  const deploy = new DeployService(meta, deliveryStore, delivery, new DeploymentStore(meta.db), new Deployer(dockerEngines()), (e) => webhooks.notify(e));
   return {
     config,
+    deploy,
     blobs,
     meta,
     registry,

@@ -85,10 +85,12 @@ async function repository(name) {
       <div class="muted">${e.requiresPromotionFrom ? `promotion from ${esc(e.requiresPromotionFrom)}` : ''}${e.protected ? ' · protected' : ''}</div>
       <div><code>docker pull ${esc(location.host)}/${esc(name)}:${esc(e.name)}</code></div></div>`)
     .join('');
-  const attested = (r) => (r.attested === undefined ? '' : r.attested ? '<span class="ok">✔ attested</span>' : '<span class="muted">not attested</span>');
+  // `attestations`: the kinds of verified attestation the released digest has (e.g. ["tests"]).
+  const attested = (r) =>
+    !Array.isArray(r.attestations) ? '' : r.attestations.length ? `<span class="ok">✔ ${r.attestations.map(esc).join(', ')}</span>` : '<span class="muted">not attested</span>';
   view.innerHTML = `<h1>${esc(name)}</h1>
     <h2>Environments</h2>${envs.length ? `<div class="envs">${envCards}</div>` : '<p class="muted">No environments. <code>wharf env create APP ENV</code></p>'}
-    <h2>Releases</h2>${releases.length ? `<table><thead><tr><th>#</th><th>Environment</th><th>Kind</th><th>Version</th><th>Digest</th><th>Who</th><th>When</th><th>Note</th><th></th></tr></thead><tbody>${releases
+    <h2>Releases</h2>${releases.length ? `<table><thead><tr><th>#</th><th>Environment</th><th>Kind</th><th>Version</th><th>Digest</th><th>Who</th><th>When</th><th>Note</th><th>Attested</th></tr></thead><tbody>${releases
       .map((r) => `<tr><td>${r.id}</td><td>${esc(r.environment)}</td><td><span class="pill ${esc(r.kind)}">${esc(r.kind)}</span></td><td>${esc(r.version ?? r.tag ?? '')}</td>
         <td class="digest">${short(r.digest)}</td><td>${esc(r.actor ?? '–')}</td><td>${when(r.createdAt)}</td><td>${esc(r.note ?? '')}</td><td>${attested(r)}</td></tr>`)
       .join('')}</tbody></table>` : '<p class="muted">No releases yet.</p>'}

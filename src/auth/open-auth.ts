@@ -25,6 +25,12 @@ export interface Auth {
   audit: AuditLog;
   /** who made a request, for the audit log */
   actorOf(req: IncomingMessage): Actor;
+  /**
+   * A short-lived token that may only pull `repository`, for the engines a deployment drives (sent to them as
+   * X-Registry-Auth). Its subject is the user who deploys (or admin for robot- and schedule-triggered deploys),
+   * so revoking that user revokes the token; its access claim limits it to pull. Absent when auth is off.
+   */
+  pullToken?(repository: string, actor: string | null): Promise<string>;
 }
 
 export function configGrants(auth: Config['auth']): PolicyGrant[] {
@@ -72,5 +78,10 @@ export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv
     tokenEndpoint: tokenEndpoint({ authn, policies, tokens, log }),
     audit,
     actorOf,
+    pullToken: async (repository, actor) => {
+      const policy = await policies.current();
+      const subject = actor !== null && policy.users.has(actor) ? actor : 'admin';
+      return (await tokens.issueAccess(subject, [{ type: 'repository', name: repository, actions: ['pull'] }])).token;
+    },
   };
 }

@@ -72,9 +72,8 @@ export class ApiClient {
     return 'Basic ' + Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64');
   }
 
-  /** JSON request; a non-2xx answer becomes a CliError carrying the server's message. */
-  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { Accept: 'application/json' };
+  private async send(method: string, path: string, body: unknown, accept: string): Promise<Response> {
+    const headers: Record<string, string> = { Accept: accept };
     const auth = this.authorization();
     if (auth) headers.Authorization = auth;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -84,9 +83,39 @@ export class ApiClient {
     } catch (e) {
       throw new CliError(`cannot reach ${this.server}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
     }
-    const text = await res.text();
-    if (!res.ok) throw new CliError(errorMessage(res.status, text));
+    if (!res.ok) throw new CliError(errorMessage(res.status, await res.text()));
+    return res;
+  }
+
+  /** JSON request; a non-2xx answer becomes a CliError carrying the server's message. */
+  async request<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const text = await (await this.send(method, path, body, 'application/json')).text();
     return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /**
+   * A request whose answer may be a stream of JSON lines (a deployment's progress): each line goes to
+   * `onLine` as it arrives. A plain JSON answer is handed to `onLine` once.
+   */
+  async stream(method: string, path: string, body: unknown, onLine: (value: any) => void): Promise<void> {
+    const res = await this.send(method, path, body, 'application/x-ndjson, application/json');
+    if (!(res.headers.get('content-type') ?? '').startsWith('application/x-ndjson')) {
+      const text = await res.text();
+      if (text) onLine(JSON.parse(text));
+      return;
+    }
+    let buffered = '';
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffered += decoder.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, nl).trim();
+        buffered = buffered.slice(nl + 1);
+        if (line) onLine(JSON.parse(line));
+      }
+    }
+    if (buffered.trim()) onLine(JSON.parse(buffered));
   }
 }
 

@@ -1,19 +1,5 @@
 // Entry point of the `wharf` command: dispatches to one module per verb group.
-import { serveCommand } from './serve.js';
-import { fsckCommand } from './fsck.js';
-import { gcCommand } from './gc.js';
 import { CliError } from './cli-error.js';
-import { loginCommand, logoutCommand } from './login.js';
-import { envCommand, promoteCommand, releaseCommand, releasesCommand, rollbackCommand } from './releases.js';
-import { tagCommand, tagsCommand } from './tags.js';
-import { webhookCommand } from './webhook.js';
-import { userCommand } from './user.js';
-import { groupCommand } from './group.js';
-import { tokenCommand } from './token.js';
-import { grantCommand, revokeCommand } from './grant.js';
-import { auditCommand } from './audit.js';
-import { pipelineCommand } from './pipeline.js';
-import { verifyCommand } from './verify.js';
 
 const USAGE = `usage: wharf <command> [options]
 
@@ -37,31 +23,42 @@ commands:
   audit   who pushed, moved, deleted, failed to log in or changed access
   pipeline run  build, test in the image, push, attest and release (wharf.yaml's pipeline section)
   verify  which attestations a digest has and whether each verifies
+  apply   apply an app file (wharf.yaml): environments, targets, container, rollout (--dry-run shows the diff)
+  get     print an app's applied file (get APP -o yaml)
+  deploy  deploy an environment's current release to its targets, following the rollout
+  status  what runs where: intended release against the live engines, with drift
+  deployments  the record of an environment's deployments
 
 Run 'wharf <command> --help' for a command's options.`;
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
-  serve: serveCommand,
-  fsck: fsckCommand,
-  gc: gcCommand,
-  login: loginCommand,
-  logout: logoutCommand,
-  env: envCommand,
-  release: releaseCommand,
-  promote: promoteCommand,
-  rollback: rollbackCommand,
-  releases: releasesCommand,
-  tags: tagsCommand,
-  tag: tagCommand,
-  webhook: webhookCommand,
-  user: userCommand,
-  group: groupCommand,
-  token: tokenCommand,
-  grant: grantCommand,
-  revoke: revokeCommand,
-  audit: auditCommand,
-  pipeline: pipelineCommand,
-  verify: verifyCommand,
+/** Each verb's module is loaded only when that verb runs, so a CLI call pays only for what it uses. */
+const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<number>>> = {
+  serve: async () => (await import('./serve.js')).serveCommand,
+  fsck: async () => (await import('./fsck.js')).fsckCommand,
+  gc: async () => (await import('./gc.js')).gcCommand,
+  login: async () => (await import('./login.js')).loginCommand,
+  logout: async () => (await import('./login.js')).logoutCommand,
+  env: async () => (await import('./releases.js')).envCommand,
+  release: async () => (await import('./releases.js')).releaseCommand,
+  promote: async () => (await import('./releases.js')).promoteCommand,
+  rollback: async () => (await import('./releases.js')).rollbackCommand,
+  releases: async () => (await import('./releases.js')).releasesCommand,
+  tags: async () => (await import('./tags.js')).tagsCommand,
+  tag: async () => (await import('./tags.js')).tagCommand,
+  webhook: async () => (await import('./webhook.js')).webhookCommand,
+  user: async () => (await import('./user.js')).userCommand,
+  group: async () => (await import('./group.js')).groupCommand,
+  token: async () => (await import('./token.js')).tokenCommand,
+  grant: async () => (await import('./grant.js')).grantCommand,
+  revoke: async () => (await import('./grant.js')).revokeCommand,
+  audit: async () => (await import('./audit.js')).auditCommand,
+  pipeline: async () => (await import('./pipeline.js')).pipelineCommand,
+  verify: async () => (await import('./verify.js')).verifyCommand,
+  apply: async () => (await import('./deploy.js')).applyCommand,
+  get: async () => (await import('./deploy.js')).getCommand,
+  deploy: async () => (await import('./deploy.js')).deployCommand,
+  status: async () => (await import('./deploy.js')).statusCommand,
+  deployments: async () => (await import('./deploy.js')).deploymentsCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -80,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    return await command(rest);
+    return await (await command())(rest);
   } catch (e) {
     if (e instanceof CliError) {
       process.stderr.write(`wharf ${verb}: ${e.message}\n`);

@@ -99,8 +99,7 @@ export async function pipelineCommand(args: string[]): Promise<number> {
 
 function summary(r: PipelineResult): string {
   if (!r.ok) {
-    const skipped = r.steps.filter((s) => s.status === 'skipped' && s.detail?.endsWith(' failed')).map((s) => s.name);
-    return `pipeline failed at ${r.error}${skipped.length ? `; not run: ${skipped.join(', ')}` : ''}`;
+    return `pipeline failed at ${r.error}${r.notRun.length ? `; not run: ${r.notRun.join(', ')}` : ''}`;
   }
   const what = r.digest ? `${r.repository}@${shortDigest(r.digest)}` : `image ${shortDigest(r.imageId)} (not pushed)`;
   const attested = r.attestation ? ', tests attested' : '';

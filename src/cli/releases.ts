@@ -11,10 +11,9 @@ export function appPath(app: string): string {
   return `/api/v1/apps/${app.split('/').map(encodeURIComponent).join('/')}`;
 }
 
-function printRelease(r: Release, json: boolean): void {
-  if (json) return printJson(r);
+function describeRelease(r: Release): string {
   const what = r.kind === 'promote' ? 'promoted' : r.kind === 'rollback' ? 'rolled back' : 'released';
-  process.stdout.write(`${r.app}/${r.environment}: ${what} ${r.version ?? r.tag ?? shortDigest(r.digest)} (${r.digest}) as release ${r.id}\n`);
+  return `${r.app}/${r.environment}: ${what} ${r.version ?? r.tag ?? shortDigest(r.digest)} (${r.digest}) as release ${r.id}`;
 }
 
 const usage = (text: string) => {
@@ -80,36 +79,40 @@ export async function envCommand(args: string[]): Promise<number> {
   throw new CliError('usage: wharf env create APP ENV [...] | wharf env list APP', 2);
 }
 
+/** Release-like operations answer with the release, or stream a deployment when asked to (or autoDeploy). */
+async function releaseOperation(server: string | undefined, path: string, body: Record<string, unknown>, deploy: boolean, json: boolean): Promise<number> {
+  const { followDeployment } = await import('./deploy.js');
+  return followDeployment(clientFor(server), path, deploy ? { ...body, deploy: true } : body, json, describeRelease);
+}
+
 export async function releaseCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, { ...common, env: { type: 'string' }, note: { type: 'string' } }, true);
-  if (values.help) return usage('wharf release APP TAG|DIGEST --env ENV [--note TEXT] [--json]');
-  if (positionals.length !== 2 || !values.env) throw new CliError('usage: wharf release APP TAG|DIGEST --env ENV [--note TEXT]', 2);
+  const { values, positionals } = parseFlags(args, { ...common, env: { type: 'string' }, note: { type: 'string' }, deploy: { type: 'boolean', default: false } }, true);
+  if (values.help) return usage('wharf release APP TAG|DIGEST --env ENV [--note TEXT] [--deploy] [--json]');
+  if (positionals.length !== 2 || !values.env) throw new CliError('usage: wharf release APP TAG|DIGEST --env ENV [--note TEXT] [--deploy]', 2);
   const [app, ref] = positionals as [string, string];
-  const r = await clientFor(values.server).request<Release>('POST', `${appPath(app)}/releases`, { environment: values.env, ref, note: values.note });
-  printRelease(r, values.json);
-  return 0;
+  return releaseOperation(values.server, `${appPath(app)}/releases`, { environment: values.env, ref, note: values.note }, values.deploy, values.json);
 }
 
 export async function promoteCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, { ...common, from: { type: 'string' }, to: { type: 'string' }, note: { type: 'string' } }, true);
-  if (values.help) return usage('wharf promote APP --from ENV --to ENV [--note TEXT] [--json]');
-  if (positionals.length !== 1 || !values.from || !values.to) throw new CliError('usage: wharf promote APP --from ENV --to ENV', 2);
-  const r = await clientFor(values.server).request<Release>('POST', `${appPath(positionals[0]!)}/promote`, { from: values.from, to: values.to, note: values.note });
-  printRelease(r, values.json);
-  return 0;
+  const { values, positionals } = parseFlags(
+    args,
+    { ...common, from: { type: 'string' }, to: { type: 'string' }, note: { type: 'string' }, deploy: { type: 'boolean', default: false } },
+    true,
+  );
+  if (values.help) return usage('wharf promote APP --from ENV --to ENV [--note TEXT] [--deploy] [--json]');
+  if (positionals.length !== 1 || !values.from || !values.to) throw new CliError('usage: wharf promote APP --from ENV --to ENV [--deploy]', 2);
+  return releaseOperation(values.server, `${appPath(positionals[0]!)}/promote`, { from: values.from, to: values.to, note: values.note }, values.deploy, values.json);
 }
 
 export async function rollbackCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, { ...common, env: { type: 'string' }, to: { type: 'string' }, note: { type: 'string' } }, true);
-  if (values.help) return usage('wharf rollback APP --env ENV [--to VERSION|RELEASE_ID|DIGEST] [--note TEXT] [--json]');
-  if (positionals.length !== 1 || !values.env) throw new CliError('usage: wharf rollback APP --env ENV [--to VERSION|RELEASE_ID|DIGEST]', 2);
-  const r = await clientFor(values.server).request<Release>('POST', `${appPath(positionals[0]!)}/rollback`, {
-    environment: values.env,
-    to: values.to,
-    note: values.note,
-  });
-  printRelease(r, values.json);
-  return 0;
+  const { values, positionals } = parseFlags(
+    args,
+    { ...common, env: { type: 'string' }, to: { type: 'string' }, note: { type: 'string' }, deploy: { type: 'boolean', default: false } },
+    true,
+  );
+  if (values.help) return usage('wharf rollback APP --env ENV [--to VERSION|RELEASE_ID|DIGEST] [--note TEXT] [--deploy] [--json]');
+  if (positionals.length !== 1 || !values.env) throw new CliError('usage: wharf rollback APP --env ENV [--to VERSION|RELEASE_ID|DIGEST] [--deploy]', 2);
+  return releaseOperation(values.server, `${appPath(positionals[0]!)}/rollback`, { environment: values.env, to: values.to, note: values.note }, values.deploy, values.json);
 }
 
 export async function releasesCommand(args: string[]): Promise<number> {

@@ -79,6 +79,14 @@ export async function serveCommand(args: string[]): Promise<number> {
   const sweeper = setInterval(() => sweep().catch((err) => log.error({ err }, 'upload sweep failed')), config.uploads.sweepInterval);
   sweeper.unref();
 
+  // Deploy targets pull from the address clients use (the external URL when behind a proxy).
+  wharf.deploy.registryHost = new URL(config.externalUrl ?? running.url).host;
+  const pullToken = auth.pullToken;
+  if (pullToken) {
+    wharf.deploy.pullAuth = async (app, actor) => ({ serveraddress: wharf.deploy.registryHost, registrytoken: await pullToken(app, actor) });
+  }
+  const interrupted = await wharf.deploy.interruptRunning();
+  if (interrupted > 0) log.warn({ interrupted }, 'deployments cut off by the last stop are recorded as interrupted');
   wharf.webhooks.startDispatcher(log);
   const gcSchedule = new GcSchedule(wharf.gc, config.gc.interval, log);
   await gcSchedule.start();

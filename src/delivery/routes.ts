@@ -4,7 +4,7 @@ import { RegistryError } from '../oci/errors.js';
 import { isValidRepositoryName } from '../oci/reference.js';
 import type { AccessCheck } from '../server/access.js';
 import type { ApiRoute, ApiRequest } from '../server/api.js';
-import type { Delivery } from './releases.js';
+import type { Delivery, Release } from './releases.js';
 import type { TagHistory } from './tags.js';
 
 const APP = '(?<app>[^?#]+?)';
@@ -18,9 +18,9 @@ const environmentBody = z
     requires: z.array(z.string()).optional(),
   })
   .strict();
-const releaseBody = z.object({ environment: z.string(), ref: z.string(), note: z.string().optional() }).strict();
-const promoteBody = z.object({ from: z.string(), to: z.string(), note: z.string().optional() }).strict();
-const rollbackBody = z.object({ environment: z.string(), to: z.string().optional(), note: z.string().optional() }).strict();
+const releaseBody = z.object({ environment: z.string(), ref: z.string(), note: z.string().optional(), deploy: z.boolean().optional() }).strict();
+const promoteBody = z.object({ from: z.string(), to: z.string(), note: z.string().optional(), deploy: z.boolean().optional() }).strict();
+const rollbackBody = z.object({ environment: z.string(), to: z.string().optional(), note: z.string().optional(), deploy: z.boolean().optional() }).strict();
 const restoreBody = z
   .object({ to: z.string().optional(), at: z.union([z.number(), z.string()]).optional(), force: z.boolean().optional() })
   .strict();
@@ -40,7 +40,16 @@ function parseTime(v: number | string): number {
 /** The attestation kinds a digest carries, verified (releases list them so people see what is attested). */
 export type AttestedKinds = (app: string, digest: string) => Promise<string[]>;
 
-export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: AccessCheck, attested?: AttestedKinds): ApiRoute[] {
+/** What a release route does after recording the release: answer it, or deploy it too (`deploy`, autoDeploy). */
+export type AfterRelease = (r: ApiRequest, release: Release, deploy: boolean | undefined) => Promise<Release | undefined>;
+
+export function deliveryRoutes(
+  delivery: Delivery,
+  tags: TagHistory,
+  access: AccessCheck,
+  attested?: AttestedKinds,
+  after: AfterRelease = async (_r, release) => release,
+): ApiRoute[] {
   return [
     {
       method: 'GET',
@@ -102,7 +111,7 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
       handle: async (r) => {
         const b = await r.body(releaseBody);
         const principal = await access.authorize(r.req, app(r), ['release'], b.environment);
-        return delivery.release(app(r), b.environment, b.ref, { actor: principal.name, note: b.note });
+        return after(r, await delivery.release(app(r), b.environment, b.ref, { actor: principal.name, note: b.note }), b.deploy);
       },
     },
     {
@@ -113,7 +122,7 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
       handle: async (r) => {
         const b = await r.body(promoteBody);
         const principal = await access.authorize(r.req, app(r), ['release'], b.to);
-        return delivery.promote(app(r), b.from, b.to, { actor: principal.name, note: b.note });
+        return after(r, await delivery.promote(app(r), b.from, b.to, { actor: principal.name, note: b.note }), b.deploy);
       },
     },
     {
@@ -124,7 +133,7 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
       handle: async (r) => {
         const b = await r.body(rollbackBody);
         const principal = await access.authorize(r.req, app(r), ['release'], b.environment);
-        return delivery.rollback(app(r), b.environment, { actor: principal.name, note: b.note, to: b.to });
+        return after(r, await delivery.rollback(app(r), b.environment, { actor: principal.name, note: b.note, to: b.to }), b.deploy);
       },
     },
   ];

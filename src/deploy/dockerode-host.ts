@@ -1,25 +1,11 @@
 // DockerHost over the Docker Engine API (dockerode), for one engine.
-import { EngineConnection, withTimeout, type ConnectionSpec } from './engine-connection.js';
-import type { ContainerCreate, ContainerState, DockerHost, EngineInfo, HealthStatus, ProbeResult, RegistryAuth } from './docker-host.js';
+import { EngineClient, withTimeout } from './engine-connection.js';
+import type { ContainerCreate, ContainerState, DockerHost, HealthStatus, ProbeResult, RegistryAuth } from './docker-host.js';
 
 /** Health output and logs end up in deployment records: keep the tail, where the error usually is. */
 const MAX_OUTPUT_CHARS = 4_000;
 
-export class DockerodeHost implements DockerHost {
-  private readonly conn: EngineConnection;
-
-  constructor(spec: ConnectionSpec, clientVersion?: string) {
-    this.conn = new EngineConnection(spec, clientVersion);
-  }
-
-  get endpoint(): string {
-    return this.conn.endpoint;
-  }
-
-  engine(): Promise<EngineInfo> {
-    return this.conn.check();
-  }
-
+export class DockerodeHost extends EngineClient implements DockerHost {
   async pull(image: string, auth?: RegistryAuth): Promise<void> {
     const docker = await this.conn.client();
     const at = image.lastIndexOf('@');

@@ -109,3 +109,20 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, message: string)
     clearTimeout(timer);
   }
 }
+
+/** What both engine adapters (Docker host, Swarm manager) share: a connection, its endpoint and the reachability check. */
+export abstract class EngineClient {
+  protected readonly conn: EngineConnection;
+
+  constructor(spec: ConnectionSpec, clientVersion?: string) {
+    this.conn = new EngineConnection(spec, clientVersion);
+  }
+
+  get endpoint(): string {
+    return this.conn.endpoint;
+  }
+
+  engine(): Promise<EngineInfo> {
+    return this.conn.check();
+  }
+}

@@ -68,14 +68,13 @@ export async function environmentStatus(
 }
 
 async function hostStatus(q: StatusQuery, host: DockerHost): Promise<TargetStatus> {
-  const status: TargetStatus = { target: host.endpoint, reachable: true, containers: [], drift: [] };
-  try {
+  return targetStatus(q, host.endpoint, 'host', async (containers) => {
     await host.engine();
     const managed = await host.listContainers({ labels: { [LABELS.app]: q.plan.app, [LABELS.env]: q.plan.environment } });
     // Someone may have started the app's image by hand, without Wharf's labels: that runs here too.
     const unmanaged = (await host.listContainers({})).filter((c) => c.labels[LABELS.app] === undefined && repositoryOf(c.image) === q.image);
     for (const c of [...managed, ...unmanaged]) {
-      status.containers.push({
+      containers.push({
         name: c.name,
         id: c.id,
         digest: await runningDigest(host, c, q.image),
@@ -85,40 +84,39 @@ async function hostStatus(q: StatusQuery, host: DockerHost): Promise<TargetStatu
         managed: c.labels[LABELS.app] !== undefined,
       });
     }
-  } catch (e) {
-    status.reachable = false;
-    status.drift.push({ kind: 'host_down', message: `host unreachable: ${errorText(e)}` });
-    return status;
-  }
-  status.drift.push(...compare(q, status.containers));
-  return status;
+    return [];
+  });
 }
 
 async function swarmStatus(q: StatusQuery, orch: Orchestrator): Promise<TargetStatus> {
-  const status: TargetStatus = { target: swarmTarget(q.plan), reachable: true, containers: [], drift: [] };
   const name = q.plan.swarm!.service;
-  try {
+  return targetStatus(q, swarmTarget(q.plan), 'manager', async (containers) => {
     await orch.engine();
     const service = await orch.inspectService(name);
-    if (service === undefined) {
-      status.drift.push({ kind: 'missing_service', message: `service ${name} does not exist` });
-      return status;
-    }
-    const specDigest = digestOfRef(service.spec.TaskTemplate.ContainerSpec.Image);
-    if (q.intended && specDigest !== q.intended.digest) {
-      status.drift.push({ kind: 'wrong_image', message: `service ${name} is set to ${specDigest ?? service.spec.TaskTemplate.ContainerSpec.Image}` });
-    }
+    if (service === undefined) return [{ kind: 'missing_service', message: `service ${name} does not exist` }];
     for (const t of await orch.listTasks(name)) {
-      if (t.desiredState !== 'running') continue;
-      status.containers.push({ name: t.id, id: t.id, digest: digestOfRef(t.image), release: null, state: t.state, managed: true });
+      if (t.desiredState === 'running') containers.push({ name: t.id, id: t.id, digest: digestOfRef(t.image), release: null, state: t.state, managed: true });
     }
+    const image = service.spec.TaskTemplate.ContainerSpec.Image;
+    const specDigest = digestOfRef(image);
+    return q.intended && specDigest !== q.intended.digest ? [{ kind: 'wrong_image', message: `service ${name} is set to ${specDigest ?? image}` }] : [];
+  });
+}
+
+/** Reads one target; an engine that does not answer is itself the drift. */
+async function targetStatus(
+  q: StatusQuery,
+  target: string,
+  what: 'host' | 'manager',
+  read: (containers: RunningContainer[]) => Promise<Drift[]>,
+): Promise<TargetStatus> {
+  const containers: RunningContainer[] = [];
+  try {
+    const drift = await read(containers);
+    return { target, reachable: true, containers, drift: [...drift, ...compare(q, containers)] };
   } catch (e) {
-    status.reachable = false;
-    status.drift.push({ kind: 'host_down', message: `manager unreachable: ${errorText(e)}` });
-    return status;
+    return { target, reachable: false, containers: [], drift: [{ kind: 'host_down', message: `${what} unreachable: ${errorText(e)}` }] };
   }
-  status.drift.push(...compare(q, status.containers));
-  return status;
 }
 
 /** Drift between the intended release and what runs on one target. */

@@ -1,23 +1,9 @@
 // Orchestrator over a Swarm manager's Engine API (dockerode).
-import { EngineConnection, type ConnectionSpec } from './engine-connection.js';
-import type { EngineInfo, ProbeResult, RegistryAuth } from './docker-host.js';
+import { EngineClient } from './engine-connection.js';
+import type { ProbeResult, RegistryAuth } from './docker-host.js';
 import type { Orchestrator, ServiceSpec, SwarmService, SwarmTask, UpdateState } from './orchestrator.js';
 
-export class SwarmOrchestrator implements Orchestrator {
-  private readonly conn: EngineConnection;
-
-  constructor(spec: ConnectionSpec, clientVersion?: string) {
-    this.conn = new EngineConnection(spec, clientVersion);
-  }
-
-  get endpoint(): string {
-    return this.conn.endpoint;
-  }
-
-  engine(): Promise<EngineInfo> {
-    return this.conn.check();
-  }
-
+export class SwarmOrchestrator extends EngineClient implements Orchestrator {
   async inspectService(name: string): Promise<SwarmService | undefined> {
     const docker = await this.conn.client();
     let s: any;

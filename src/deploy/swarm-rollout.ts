@@ -124,9 +124,9 @@ export async function deployToSwarm(req: DeploymentRequest, orch: Orchestrator, 
       }
       case 'rollback_completed': {
         const reason = clean(await withTaskErrors(orch, `Swarm rolled the update back: ${outcome.message}`, tasks, digest, outcome.message));
-        const restoredAt = Date.now();
-        steps.push(step('deploy', digest, failedOn(tasks, digest), 'failed', reason));
-        steps.push(step('restore', previousDigest, live(tasks).filter((t) => digestOfRef(t.image) === previousDigest), 'succeeded', null, restoredAt));
+        const restoredFrom = outcome.rollbackStartedAt ?? Date.now();
+        steps.push({ ...step('deploy', digest, failedOn(tasks, digest), 'failed', reason), finishedAt: restoredFrom });
+        steps.push(step('restore', previousDigest, live(tasks).filter((t) => digestOfRef(t.image) === previousDigest), 'succeeded', null, restoredFrom));
         return finish('rolled_back', reason);
       }
       default: {
@@ -174,8 +174,9 @@ async function followUpdate(
   timeoutMs: number,
   emit: ReturnType<typeof emitter>,
   target: string,
-): Promise<{ state: string; message: string }> {
+): Promise<{ state: string; message: string; rollbackStartedAt?: number }> {
   const started = Date.now();
+  let rollbackStartedAt: number | undefined;
   let last = '';
   // Swarm says why once ("update rolled back due to failure … of task X"), then "rollback completed".
   let why = '';
@@ -189,8 +190,9 @@ async function followUpdate(
       const line = `${us.state}${us.message ? `: ${us.message}` : ''}`;
       if (line !== last) emit(us.state.startsWith('rollback') ? 'restoring' : 'progress', target, (last = line));
       if (why === '' && /due to/.test(us.message ?? '')) why = us.message!;
+      if (us.state.startsWith('rollback')) rollbackStartedAt ??= Date.now();
       if (us.state === 'completed' || us.state === 'paused' || us.state === 'rollback_completed' || us.state === 'rollback_paused') {
-        return { state: us.state, message: why || (us.message ?? '') };
+        return { state: us.state, message: why || (us.message ?? ''), rollbackStartedAt };
       }
     } else if (Date.now() - started > UPDATE_START_TIMEOUT_MS) {
       return { state: 'not started', message: `Swarm did not start the update within ${UPDATE_START_TIMEOUT_MS / 1000}s` };

@@ -288,6 +288,18 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('environments').addColumn('requires_attestations', 'text').execute();
       },
     },
+    '0008_app_files': {
+      async up(db: Kysely<any>) {
+        // The applied wharf.yaml of each application, as written (so `wharf get` gives back what was applied).
+        await db.schema
+          .createTable('app_files')
+          .addColumn('repository_id', 'integer', (c) => c.primaryKey().references('repositories.id').onDelete('cascade'))
+          .addColumn('body', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text')
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

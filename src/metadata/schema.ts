@@ -265,6 +265,14 @@ export interface DeploymentStepsTable {
   reason: string | null;
 }
 
+/** The applied app file (wharf.yaml) of an application. */
+export interface AppFilesTable {
+  repository_id: number;
+  body: string;
+  actor: string | null;
+  updated_at: number;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -287,4 +295,5 @@ export interface Database {
   gc_runs: GcRunsTable;
   deployments: DeploymentsTable;
   deployment_steps: DeploymentStepsTable;
+  app_files: AppFilesTable;
 }

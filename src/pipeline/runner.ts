@@ -51,6 +51,8 @@ export interface PipelineResult {
   durationMs: number;
   failedStep?: string;
   error?: string;
+  /** the steps that did not run because an earlier one failed */
+  notRun: string[];
 }
 
 export interface Reporter {
@@ -92,7 +94,7 @@ export async function runPipeline(plan: PipelinePlan, engine: PipelineEngine, se
   const { app, spec, commit, runId } = plan;
   const repository = `${server.registryHost}/${app}`;
   const tags = [commit, ...(spec.build.tags ?? []).filter((t) => t !== commit)];
-  const result: PipelineResult = { ok: false, app, commit, runId, repository, tags, steps: [], durationMs: 0 };
+  const result: PipelineResult = { ok: false, app, commit, runId, repository, tags, steps: [], durationMs: 0, notRun: [] };
   const recorded: PipelineStep[] = [];
   // The image carries its commit; the run id goes only on test containers, so that rebuilding the same
   // commit can reuse the engine's build cache down to the last layer.
@@ -197,7 +199,8 @@ export async function runPipeline(plan: PipelinePlan, engine: PipelineEngine, se
   for (const step of steps) {
     const base = { name: step.name, kind: step.kind };
     if (step.skip !== undefined || result.failedStep !== undefined) {
-      const skipped: StepResult = { ...base, status: 'skipped', detail: step.skip ?? `${result.failedStep} failed` };
+      if (result.failedStep !== undefined) result.notRun.push(step.name);
+      const skipped: StepResult = { ...base, status: 'skipped', detail: result.failedStep !== undefined ? `${result.failedStep} failed` : step.skip };
       result.steps.push(skipped);
       reporter.stepFinished(skipped);
       continue;

@@ -7,10 +7,12 @@ import { deliveryRoutes } from '../delivery/routes.js';
 import { webhookRoutes } from '../webhooks/routes.js';
 import { attestationRoutes } from '../attest/routes.js';
 import { gcRoutes } from '../delivery/gc-routes.js';
+import { deployAfterRelease, deployRoutes } from '../deploy/routes.js';
 
 export function hubRoutes(wharf: Wharf, access: AccessCheck): ApiRoute[] {
   return [
-    ...deliveryRoutes(wharf.delivery, wharf.tagHistory, access, (app, digest) => wharf.attestations.verifiedKinds(app, digest)),
+    ...deliveryRoutes(wharf.delivery, wharf.tagHistory, access, (app, digest) => wharf.attestations.verifiedKinds(app, digest), deployAfterRelease(wharf.deploy)),
+    ...deployRoutes(wharf.deploy, access),
     ...webhookRoutes(wharf.webhooks),
     ...attestationRoutes(wharf.attestations, wharf.registry, wharf.keyring),
     ...gcRoutes(wharf.retention, wharf.gc),

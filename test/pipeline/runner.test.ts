@@ -136,6 +136,7 @@ test('a failing test stops the run: no later test, no push, no attestation, no r
     ['release staging', 'skipped'],
   ]);
   assert.equal(r.steps[1]!.exitCode, 3);
+  assert.deepEqual(r.notRun, ['lint', 'push', 'attest', 'release staging']);
   assert.equal(r.digest, undefined);
 });
 

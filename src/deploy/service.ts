@@ -1,0 +1,190 @@
+// Deployments as the server runs them: the applied app file of each application, `deploy` of an
+// environment's current release through the Deployer (recorded, one at a time per environment, progress
+// streamed to the caller, deploy.* webhooks), and `status` — what the live engines run against what Wharf intends.
+import { RegistryError } from '../oci/errors.js';
+import type { MetadataStore } from '../metadata/store.js';
+import type { DeliveryStore } from '../metadata/delivery-store.js';
+import type { Delivery, EnvironmentOptions } from '../delivery/releases.js';
+import { AppFileError, parseAppFile, resolveEnvironment, stringifyAppFile, type AppFile } from './app-file.js';
+import { diffAppFiles, type AppFileChange } from './app-file-diff.js';
+import type { Deployer } from './deployer.js';
+import type { DeployEvent, DeploymentResult } from './deployment.js';
+import type { RegistryAuth } from './docker-host.js';
+import type { DeploymentRecord, DeploymentStore } from './deployment-store.js';
+import type { EnvironmentStatus } from './status.js';
+
+export interface DeployNotifier {
+  (event: { type: 'deploy.started' | 'deploy.succeeded' | 'deploy.failed' | 'deploy.rolled_back'; repository: string } & Record<string, unknown>): void;
+}
+
+export interface DeployOutcome {
+  deployment: number;
+  environment: string;
+  digest: string;
+  release: number | null;
+  result: DeploymentResult;
+}
+
+export interface ApplyResult {
+  app: string;
+  changes: AppFileChange[];
+  applied: boolean;
+}
+
+export class DeployService {
+  /** host[:port] the deploy targets pull from (set by the server once it knows its address) */
+  registryHost = '127.0.0.1:5000';
+  /** credentials handed to the engines for the pull (a short-lived pull token when auth is on) */
+  pullAuth: (app: string, actor: string | null) => Promise<RegistryAuth | undefined> = async () => undefined;
+
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly deliveryStore: DeliveryStore,
+    private readonly delivery: Delivery,
+    private readonly deployments: DeploymentStore,
+    private readonly deployer: Deployer,
+    private readonly notify: DeployNotifier = () => {},
+  ) {}
+
+  /** At server start: a deployment cut off by a crash or restart is recorded as interrupted, freeing its environment. */
+  interruptRunning(): Promise<number> {
+    return this.deployments.interruptRunning();
+  }
+
+  // --- app files -------------------------------------------------------------------------------
+
+  async appFile(app: string): Promise<{ text: string; file: AppFile } | null> {
+    const row = await this.meta.db
+      .selectFrom('app_files as f')
+      .innerJoin('repositories as r', 'r.id', 'f.repository_id')
+      .select('f.body')
+      .where('r.name', '=', app)
+      .executeTakeFirst();
+    return row ? { text: row.body, file: parseAppFile(row.body) } : null;
+  }
+
+  /** Validates and stores an app file, and creates or updates its environments with their rules. */
+  async apply(text: string, opts: { app?: string; dryRun: boolean; actor: string | null }): Promise<ApplyResult> {
+    let file: AppFile;
+    try {
+      file = parseAppFile(text);
+    } catch (e) {
+      if (e instanceof AppFileError) throw new RegistryError('UNSUPPORTED', e.message, undefined, 400);
+      throw e;
+    }
+    if (opts.app !== undefined && file.app !== opts.app) {
+      throw new RegistryError('UNSUPPORTED', `the file is for app ${file.app}, not ${opts.app}`, undefined, 400);
+    }
+    const before = await this.appFile(file.app);
+    const changes = diffAppFiles(before?.file, file);
+    if (opts.dryRun) return { app: file.app, changes, applied: false };
+    const repoId = await this.meta.ensureRepository(file.app);
+    // Environments that others must be promoted from come first, so the rule can name them.
+    const pending = Object.keys(file.environments);
+    const done = new Set((await this.deliveryStore.environments(file.app)).map((e) => e.name));
+    while (pending.length > 0) {
+      const i = pending.findIndex((n) => {
+        const from = file.environments[n]!.requiresPromotionFrom;
+        return !from || done.has(from) || !pending.includes(from);
+      });
+      const name = pending.splice(i < 0 ? 0 : i, 1)[0]!;
+      const rules = resolveEnvironment(file, name).rules;
+      const options: EnvironmentOptions = { ...rules };
+      await this.delivery.ensureEnvironment(file.app, name, options);
+      done.add(name);
+    }
+    const now = Date.now();
+    await this.meta.db
+      .insertInto('app_files')
+      .values({ repository_id: repoId, body: text, actor: opts.actor, updated_at: now })
+      .onConflict((oc) => oc.column('repository_id').doUpdateSet({ body: text, actor: opts.actor, updated_at: now }))
+      .execute();
+    return { app: file.app, changes, applied: true };
+  }
+
+  async render(app: string): Promise<string> {
+    const f = await this.requireAppFile(app);
+    return stringifyAppFile(f.file);
+  }
+
+  private async requireAppFile(app: string): Promise<{ text: string; file: AppFile }> {
+    const f = await this.appFile(app);
+    if (!f) throw new RegistryError('NOT_FOUND', `app ${app} has no app file: run 'wharf apply -f wharf.yaml'`);
+    return f;
+  }
+
+  /** Whether releasing to this environment should also deploy (its autoDeploy rule, with targets to deploy to). */
+  async autoDeploys(app: string, environment: string): Promise<boolean> {
+    const f = await this.appFile(app);
+    const env = f?.file.environments[environment];
+    return env !== undefined && (env.autoDeploy ?? false);
+  }
+
+  // --- deploying -------------------------------------------------------------------------------
+
+  /** Deploys the environment's current release. Resolves when the deployment has finished (whatever its outcome). */
+  async deploy(app: string, environment: string, opts: { actor: string | null; trigger: string; onEvent?: (e: DeployEvent) => void }): Promise<DeployOutcome> {
+    const { file } = await this.requireAppFile(app);
+    if (!file.environments[environment]) throw new RegistryError('NOT_FOUND', `the app file of ${app} has no environment ${environment}`);
+    const plan = resolveEnvironment(file, environment);
+    const env = await this.deliveryStore.environment(app, environment);
+    if (!env) throw new RegistryError('NOT_FOUND', `environment ${app}/${environment} does not exist`);
+    if (env.current_release_id === null) throw new RegistryError('NOT_FOUND', `${app}/${environment} has no release to deploy`);
+    const release = (await this.deliveryStore.release(Number(env.current_release_id)))!;
+    const image = `${this.registryHost}/${app}`;
+    const id = await this.deployments.begin({
+      environmentId: Number(env.id),
+      releaseId: Number(release.id),
+      digest: release.digest,
+      image,
+      kind: plan.swarm ? 'swarm' : 'docker',
+      trigger: opts.trigger,
+      actor: opts.actor,
+    });
+    const base = { repository: app, environment, deployment: id, release: Number(release.id), digest: release.digest, version: release.version, actor: opts.actor };
+    this.notify({ type: 'deploy.started', ...base });
+    let result: DeploymentResult;
+    try {
+      result = await this.deployer.deploy({
+        id: String(id),
+        plan,
+        image,
+        release: { id: Number(release.id), digest: release.digest },
+        auth: await this.pullAuth(app, opts.actor),
+        onEvent: opts.onEvent,
+      });
+    } catch (e) {
+      const now = Date.now();
+      result = { status: 'failed', reason: (e as Error).message, steps: [], startedAt: now, finishedAt: now };
+    }
+    await this.deployments.finish(id, result);
+    const type = result.status === 'succeeded' ? 'deploy.succeeded' : result.status === 'rolled_back' ? 'deploy.rolled_back' : 'deploy.failed';
+    this.notify({ type, ...base, status: result.status, reason: result.reason });
+    return { deployment: id, environment, digest: release.digest, release: Number(release.id), result };
+  }
+
+  async status(app: string, environment?: string): Promise<EnvironmentStatus[]> {
+    const { file } = await this.requireAppFile(app);
+    const names = environment === undefined ? Object.keys(file.environments) : [environment];
+    const out: EnvironmentStatus[] = [];
+    for (const name of names) {
+      if (!file.environments[name]) throw new RegistryError('NOT_FOUND', `the app file of ${app} has no environment ${name}`);
+      const env = await this.deliveryStore.environment(app, name);
+      const current = env?.current_release_id == null ? undefined : await this.deliveryStore.release(Number(env.current_release_id));
+      out.push(
+        await this.deployer.status({
+          plan: resolveEnvironment(file, name),
+          image: `${this.registryHost}/${app}`,
+          intended: current ? { releaseId: Number(current.id), digest: current.digest } : null,
+        }),
+      );
+    }
+    return out;
+  }
+
+  async history(app: string, environment: string, limit?: number): Promise<DeploymentRecord[]> {
+    const env = await this.deliveryStore.environment(app, environment);
+    if (!env) throw new RegistryError('NOT_FOUND', `environment ${app}/${environment} does not exist`);
+    return this.deployments.list(Number(env.id), limit);
+  }
+}
