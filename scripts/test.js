@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every compiled *.test.js under dist/test with Node's test runner.
-// `--unit` leaves out test/e2e (real docker, podman, skopeo). Works on Node 20, 22 and 24
+// `--unit` leaves out test/e2e and test/deploy (real docker, podman, skopeo, extra dockerd hosts). Works on Node 20, 22 and 24
 // (Node 20 takes no globs, so the file list is built here).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ function walk(dir) {
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) {
-      if (unitOnly && p === join('dist', 'test', 'e2e')) continue;
+      if (unitOnly && (p === join('dist', 'test', 'e2e') || p === join('dist', 'test', 'deploy'))) continue;
       walk(p);
     } else if (name.endsWith('.test.js')) files.push(p);
   }

@@ -28,8 +28,21 @@ export function pipelineServer(client: ApiClient): PipelineServer {
     registryAuth: creds && { username: creds.username, password: creds.password, serveraddress: registryHost },
     attest: (app: string, digest: string, predicate: TestsPredicate) =>
       client.request<{ digest: string }>('POST', `${appPath(app)}/attestations`, { digest, kind: 'tests', predicate }),
-    release: (app: string, environment: string, digest: string, note: string) =>
-      client.request<{ id: number; digest: string }>('POST', `${appPath(app)}/releases`, { environment, ref: digest, note }),
+    // The server deploys the release when the environment says autoDeploy; the progress arrives as JSON lines.
+    release: async (app: string, environment: string, digest: string, note: string) => {
+      let release: { id: number; digest: string } | undefined;
+      let failure: string | undefined;
+      await client.stream('POST', `${appPath(app)}/releases`, { environment, ref: digest, note }, (line) => {
+        if (line.result) {
+          if (line.result.status !== 'succeeded') failure = `deployment #${line.deployment} ${line.result.status}: ${line.result.reason ?? ''}`;
+        } else if (line.error) failure = line.error.message;
+        else if (typeof line.release === 'object' && line.release !== null) release = line.release;
+        else if (line.kind && line.digest) release = line;
+      });
+      if (failure) throw new Error(failure);
+      if (!release) throw new Error('the server answered the release without a release');
+      return release;
+    },
   };
 }
 
