@@ -61,6 +61,14 @@ async function newLayout(name: string): Promise<string> {
   return dir;
 }
 
+/** A layout holding one amd64 image under `tag`. */
+async function layoutOfOneImage(name: string, tag: string) {
+  const dir = await newLayout(name);
+  const image = await addUniqueImage(dir, { architecture: 'amd64', os: 'linux' });
+  await tagInLayout(dir, tag, image.manifest);
+  return { dir, image };
+}
+
 test('skopeo copy docker-daemon → Wharf → docker-daemon', { timeout: 240_000 }, async (t) => {
   if (!(await ready(t, 'docker', 'busybox'))) return;
   const suffix = randomBytes(4).toString('hex');
@@ -84,9 +92,7 @@ test('skopeo copy docker-daemon → Wharf → docker-daemon', { timeout: 240_000
 test('skopeo copy oci-archive → Wharf → oci-archive keeps the digest; skopeo inspect reports it', async (t) => {
   if (!(await ready(t))) return;
   await withLogsOnFailure(server, async () => {
-    const dir = await newLayout('archive-src');
-    const image = await addUniqueImage(dir, { architecture: 'amd64', os: 'linux' });
-    await tagInLayout(dir, 'v1', image.manifest);
+    const { dir, image } = await layoutOfOneImage('archive-src', 'v1');
     const archive = join(work, 'src.tar');
     await mustRun('tar', ['-C', dir, '-cf', archive, '.']);
 
@@ -139,9 +145,7 @@ test('skopeo copy --all of a two-platform index, both directions, digests unchan
 test('skopeo delete removes the manifest; inspect then fails with manifest unknown', async (t) => {
   if (!(await ready(t))) return;
   await withLogsOnFailure(server, async () => {
-    const dir = await newLayout('delete-src');
-    const image = await addUniqueImage(dir, { architecture: 'amd64', os: 'linux' });
-    await tagInLayout(dir, 'v1', image.manifest);
+    const { dir, image } = await layoutOfOneImage('delete-src', 'v1');
     await skopeo('copy', ...TLS, '--preserve-digests', `oci:${dir}:v1`, `docker://${server.host}/skopeo/doomed:v1`);
     assert.equal((await inspect('skopeo/doomed:v1')).Digest, image.manifest.digest);
 
