@@ -32,11 +32,13 @@ export interface AccessPolicyOptions {
   externalUrl?: string;
 }
 
-const callers = new WeakMap<IncomingMessage, Caller>();
+/** Kept on the request itself (a WeakMap per request costs the garbage collector more). */
+const CALLER = Symbol('wharf.caller');
+type WithCaller = IncomingMessage & { [CALLER]?: Caller };
 
 /** The caller a request was authorized as (for the audit), if it got that far. */
 export function callerOf(req: IncomingMessage): Caller | undefined {
-  return callers.get(req);
+  return (req as WithCaller)[CALLER];
 }
 
 /**
@@ -80,7 +82,7 @@ export class AccessPolicy implements AccessCheck {
     }
     const { identity } = verified;
     const caller = new Caller(identity, address, policy);
-    callers.set(req, caller);
+    (req as WithCaller)[CALLER] = caller;
 
     if (repository === undefined) {
       // The base endpoint and the catalog only need a caller who proved something; anonymous callers with
