@@ -2,6 +2,7 @@
 import { loadConfig, parseDuration } from '../config.js';
 import { fsck } from '../registry/fsck.js';
 import { openWharf } from '../wharf.js';
+import { requireDataDir } from './local-accounts.js';
 import { parseFlags } from './args.js';
 
 const HELP = `usage: wharf fsck [--data DIR] [--config FILE] [--repair] [--grace DURATION] [--json]
@@ -24,6 +25,7 @@ export async function fsckCommand(args: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig({ flags: { data: values.data, config: values.config } });
+  requireDataDir(config.data, true);
   const wharf = await openWharf(config);
   try {
     const report = await fsck(wharf.blobs, wharf.meta, { repair: values.repair, orphanGraceMs: parseDuration(values.grace) });

@@ -2,6 +2,7 @@
 // server or not (the same collection the server runs on its schedule); --dry-run lists what would go.
 import { loadConfig, parseDuration } from '../config.js';
 import { openWharf } from '../wharf.js';
+import { requireDataDir } from './local-accounts.js';
 import type { GcReport } from '../delivery/gc.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
@@ -46,6 +47,7 @@ export async function gcCommand(args: string[]): Promise<number> {
   } catch (e) {
     throw new CliError((e as Error).message, 2);
   }
+  requireDataDir(config.data, true);
   const wharf = await openWharf(config);
   try {
     const report = await wharf.gc.collect({ dryRun: values['dry-run'], trigger: 'cli', actor: process.env.USER ?? null });

@@ -1,6 +1,7 @@
 // Opens the local data dir (--data / WHARF_DATA, --config) for the account verbs — user, group, token,
 // grant, audit — which act on the database directly, beside a running server if there is one.
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { AuditLog, type Actor } from '../audit/audit-log.js';
 import { AccountError, Accounts } from '../auth/accounts.js';
@@ -38,7 +39,7 @@ export async function withLocalData<T>(
   } catch (e) {
     throw new CliError((e as Error).message, 2);
   }
-  if (!existsSync(config.data)) throw new CliError(`no data directory at ${config.data} (pass --data or set WHARF_DATA)`, 2);
+  requireDataDir(config.data);
   const wharf = await openWharf(config);
   try {
     const audit = new AuditLog(wharf.meta.db);
@@ -48,6 +49,13 @@ export async function withLocalData<T>(
     throw e;
   } finally {
     await wharf.close();
+  }
+}
+
+/** Local verbs act on an existing data directory: a mistyped --data must not "pass" on a new empty one. */
+export function requireDataDir(dir: string, database = false): void {
+  if (!existsSync(dir) || (database && !existsSync(join(dir, 'wharf.db')))) {
+    throw new CliError(`no Wharf data at ${dir} (pass --data or set WHARF_DATA)`, 2);
   }
 }
 

@@ -167,3 +167,11 @@ test('`wharf fsck --data DIR` exits 1 while problems remain and 0 once repaired'
   assert.equal(res.code, 0, res.stdout + res.stderr);
   assert.match(res.stdout, /2 blobs and 1 manifests checked, 0 problems/);
 });
+
+test('wharf fsck refuses a data directory that does not exist, and creates none', async () => {
+  const missing = join(tmpdir(), `wharf-no-such-data-${process.pid}-${Date.now()}`);
+  const r = await runWharf(['fsck', '--data', missing]);
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /no Wharf data at/);
+  await assert.rejects(stat(missing), 'a mistyped --data must not be created');
+});
