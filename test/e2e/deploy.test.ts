@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import { daemonsUnavailable, startDaemons, type DaemonSet } from '../support/dockerd.js';
 import { HEALTH_FAILURE, pushTestReleases } from '../support/deploy-images.js';
 import { runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
+import { eventually, startReceiver, type Receiver } from '../webhooks/receiver.js';
 
 test('apply, release with auto-deploy, failed release rolled back, rollback --deploy, status and drift', { timeout: 420_000 }, async (t) => {
   const why = await daemonsUnavailable();
   if (why) return t.skip(why);
   let daemons: DaemonSet | undefined;
   let server: WharfServer | undefined;
+  let receiver: Receiver | undefined;
   const dir = await mkdtemp(join(tmpdir(), 'wharf-deploy-cli-'));
   try {
     [daemons, server] = await Promise.all([startDaemons(2), startWharf()]);
@@ -32,6 +34,10 @@ test('apply, release with auto-deploy, failed release rolled back, rollback --de
       };
       const login = await runWharf(['login', s.url, '-u', s.admin.username, '--password-stdin'], { env, input: s.admin.password });
       assert.equal(login.code, 0, login.stderr);
+
+      receiver = await startReceiver();
+      const hook = receiver;
+      await ok('webhook', 'add', hook.url, '--events', 'deploy.*');
 
       const appFile = join(dir, 'wharf.yaml');
       await writeFile(
@@ -104,6 +110,17 @@ environments:
       assert.notEqual(drifted.code, 0, 'status exits non-zero when something drifted');
       assert.match(drifted.stdout, new RegExp(`${h2.endpoint.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}.*(unmanaged|wrong_image|extra_replica)`));
 
+      // deploy.* events reached the webhook, the rolled-back one with its reason.
+      const rolledBack = await eventually(
+        async () => hook.received.find((x) => x.body.event === 'deploy.rolled_back'),
+        'a deploy.rolled_back webhook',
+        30_000,
+      );
+      assert.equal(rolledBack.body.digest, digestOf('bad'));
+      assert.match(rolledBack.body.reason, new RegExp(HEALTH_FAILURE));
+      assert.ok(hook.received.some((x) => x.body.event === 'deploy.started'));
+      assert.ok(hook.received.some((x) => x.body.event === 'deploy.succeeded' && x.body.digest === digestOf('v1')));
+
       // Every deployment is recorded with its outcome.
       const history = JSON.parse(await ok('deployments', 'web', '--env', 'production', '--json')) as { status: string; digest: string }[];
       assert.equal(history.length, 6);
@@ -115,6 +132,7 @@ environments:
       assert.equal(history[1]!.digest, digestOf('bad'));
     });
   } finally {
+    await receiver?.close();
     await daemons?.teardown();
     await server?.stop();
     await rm(dir, { recursive: true, force: true });
