@@ -25,7 +25,11 @@ export async function openSqlite(path: string): Promise<MetadataStore> {
       return stmt;
     },
   };
-  const store = new MetadataStore(new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) }), 'sqlite');
+  // total_changes() counts this connection's writes; data_version moves when another process commits.
+  const totalChanges = conn.prepare('select total_changes()').pluck();
+  const dataVersion = conn.prepare('pragma data_version').pluck();
+  const changeStamp = () => `${totalChanges.get() as number}:${dataVersion.get() as number}`;
+  const store = new MetadataStore(new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) }), 'sqlite', changeStamp);
   await store.migrate();
   return store;
 }

@@ -51,9 +51,17 @@ export class MetadataStore {
   /** The queries on the registry's hot paths, compiled once. */
   private readonly hot;
 
+  /** Full tag lists by repository id, valid while `changeStamp` is unchanged. */
+  private readonly tagLists = new Map<number, { stamp: string; names: string[] }>();
+
   constructor(
     readonly db: Kysely<Database>,
     readonly dialect: Dialect,
+    /**
+     * A value that changes whenever anything in the database may have changed, through this connection or any
+     * other process's (SQLite: total_changes() and data_version). Without one, nothing is cached.
+     */
+    private readonly changeStamp?: () => string,
   ) {
     this.hot = {
       repositoryId: precompile(db, (name: string) => db.selectFrom('repositories').select('id').where('name', '=', name), 1),
@@ -381,7 +389,18 @@ export class MetadataStore {
   async listTags(repository: string, limit: number | undefined, last: string | undefined): Promise<string[] | null> {
     const repoId = await this.repositoryId(repository);
     if (repoId === null) return null;
-    if (limit === undefined && last === undefined) return (await this.hot.allTags(repoId)).map((r) => r.name);
+    if (limit === undefined && last === undefined) {
+      // tags/list of a large repository is a hot read that changes rarely: answer from memory until any write.
+      const stamp = this.changeStamp?.();
+      const cached = this.tagLists.get(repoId);
+      if (stamp !== undefined && cached?.stamp === stamp) return cached.names;
+      const names = (await this.hot.allTags(repoId)).map((r) => r.name);
+      if (stamp !== undefined) {
+        if (this.tagLists.size >= 1000) this.tagLists.clear();
+        this.tagLists.set(repoId, { stamp, names });
+      }
+      return names;
+    }
     let q = this.db.selectFrom('tags').select('name').where('repository_id', '=', repoId).orderBy('name');
     if (last !== undefined) q = q.where('name', '>', last);
     if (limit !== undefined) q = q.limit(limit);
