@@ -1,12 +1,14 @@
 // The in-memory tags/list answer is dropped on any write: through this connection, or by another process
 // (a `wharf gc` beside the server) writing to the same database file.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { openSqlite } from '../../src/metadata/sqlite.js';
 import type { MetadataStore } from '../../src/metadata/store.js';
+import { REPO_ROOT } from '../support/server.js';
 
 async function tagged(meta: MetadataStore, repository: string, tag: string, seed: string): Promise<void> {
   const body = Buffer.from(JSON.stringify({ seed }));
@@ -14,22 +16,27 @@ async function tagged(meta: MetadataStore, repository: string, tag: string, seed
   await meta.putManifest(repository, { digest, mediaType: 'application/vnd.oci.image.index.v1+json', artifactType: null, subjectDigest: null, body, blobs: [], children: [] }, tag);
 }
 
+/** Runs SQL against the database file from a separate process, as another wharf command would. */
+function writeFromAnotherProcess(file: string, sql: string): void {
+  const script = `const D = require('better-sqlite3'); const db = new D(process.argv[1]); db.pragma('busy_timeout = 5000'); db.exec(process.argv[2]); db.close();`;
+  execFileSync(process.execPath, ['-e', script, file, sql], { cwd: REPO_ROOT, stdio: 'pipe' });
+}
+
 test('tags/list reflects writes made here and by another process', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-tagcache-'));
-  const server = await openSqlite(join(dir, 'wharf.db'));
-  const other = await openSqlite(join(dir, 'wharf.db'));
+  const file = join(dir, 'wharf.db');
+  const server = await openSqlite(file);
   try {
     await tagged(server, 'app', 'a', 'one');
     assert.deepEqual(await server.listTags('app', undefined, undefined), ['a']);
     assert.deepEqual(await server.listTags('app', undefined, undefined), ['a'], 'answered again (from memory)');
     await tagged(server, 'app', 'b', 'two');
     assert.deepEqual(await server.listTags('app', undefined, undefined), ['a', 'b'], 'a write here is seen');
-    await tagged(other, 'app', 'c', 'three');
-    assert.deepEqual(await server.listTags('app', undefined, undefined), ['a', 'b', 'c'], 'a write by another connection is seen');
-    await other.deleteTag('app', 'a');
+    writeFromAnotherProcess(file, "insert into tags (repository_id, name, digest, updated_at) select repository_id, 'c', digest, 0 from tags where name = 'a'");
+    assert.deepEqual(await server.listTags('app', undefined, undefined), ['a', 'b', 'c'], 'a write by another process is seen');
+    writeFromAnotherProcess(file, "delete from tags where name = 'a'");
     assert.deepEqual(await server.listTags('app', undefined, undefined), ['b', 'c']);
   } finally {
-    await other.close();
     await server.close();
     await rm(dir, { recursive: true, force: true });
   }
