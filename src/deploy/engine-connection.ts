@@ -2,7 +2,7 @@
 // API version negotiated once: the lower of what Wharf speaks and what the engine speaks, so that old engines
 // (dockerd 20.10, API 1.41) and new ones both work.
 import { readFile } from 'node:fs/promises';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { parseEndpoint } from './endpoint.js';
 import type { EngineInfo } from './docker-host.js';
 
@@ -94,6 +94,9 @@ export class EngineConnection {
 
   private async negotiate(): Promise<{ docker: Docker; info: EngineInfo }> {
     const options = await dockerodeOptions(this.spec);
+    // Loaded on first use: dockerode and its ssh/protobuf dependencies are about 25 MiB of a registry's resident
+    // memory, and a hub that deploys nothing never needs them.
+    const { default: Docker } = await import('dockerode');
     // Unversioned paths reach the engine's own newest API, which always answers /version.
     const version = await withTimeout(new Docker(options).version(), PING_TIMEOUT_MS, `${this.endpoint}: no answer within ${PING_TIMEOUT_MS / 1000}s`);
     const apiVersion = negotiateApiVersion(version as { ApiVersion: string; MinAPIVersion?: string }, this.clientVersion);

@@ -1,7 +1,6 @@
 // The /v2 registry API (OCI Distribution Spec v1.1): maps each route to the Registry domain, with the
 // access check first. Kept thin: parsing headers and shaping responses only.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
@@ -10,6 +9,7 @@ import type { ByteRange } from '../storage/blob-store.js';
 import type { AccessCheck, Action, Principal } from './access.js';
 import { readBody } from './request-body.js';
 import { sendError } from './http-errors.js';
+import { BufferPool, sendBlobFile } from './blob-sender.js';
 
 const API_VERSION = { 'Docker-Distribution-API-Version': 'registry/2.0' };
 
@@ -34,10 +34,13 @@ export interface V2Options {
   registry: Registry;
   access: AccessCheck;
   log: Logger;
+  /** buffers blob responses read into (one pool per server, so its bound holds across connections) */
+  blobBuffers?: BufferPool;
 }
 
 export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> {
   const { registry, access, log } = opts;
+  const blobBuffers = opts.blobBuffers ?? new BufferPool();
 
   const uploadHeaders = (name: string, id: string, size: number): Record<string, string> => ({
     Location: `/v2/${name}/blobs/uploads/${id}`,
@@ -138,7 +141,11 @@ export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerRespon
       res.end();
       return;
     }
-    await streamBlob(res, registry.readBlob(digest, range), status, headers);
+    const file = await registry.blobs.open(digest);
+    // Open before the headers, so a blob whose bytes are lost is still a clean 404.
+    if (!file) throw new RegistryError('BLOB_UNKNOWN', 'blob data is missing');
+    res.writeHead(status, headers);
+    await sendBlobFile(res, file, range?.start ?? 0, range?.end ?? size - 1, blobBuffers);
   };
 
   const deleteBlob: Handler = async ({ res, name, param }) => {
@@ -341,23 +348,3 @@ export function parseRange(header: string, size: number): ByteRange | null {
   return { start, end };
 }
 
-/** Sends headers only once the file is open, so a vanished blob is still a clean 404. */
-function streamBlob(res: ServerResponse, s: Readable, status: number, headers: Record<string, string | number>): Promise<void> {
-  return new Promise((resolve, reject) => {
-    s.once('error', (e: NodeJS.ErrnoException) => {
-      if (!res.headersSent) reject(e.code === 'ENOENT' ? new RegistryError('BLOB_UNKNOWN', 'blob data is missing') : e);
-      else {
-        res.destroy(e);
-        resolve();
-      }
-    });
-    s.once('ready', () => {
-      res.writeHead(status, headers);
-      s.pipe(res);
-      res.once('close', () => {
-        s.destroy();
-        resolve();
-      });
-    });
-  });
-}

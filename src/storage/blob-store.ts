@@ -15,11 +15,24 @@ export interface UploadState {
   startedAt: number;
 }
 
+/** An open stored blob. */
+export interface BlobFile {
+  readonly size: number;
+  /** Reads up to `length` bytes at `position` into `into` (from its start); the count read, 0 at the end. */
+  read(into: Buffer, length: number, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
 export interface BlobStore {
   /** Size of a stored blob, or null when absent. */
   stat(digest: string): Promise<{ size: number } | null>;
   /** Streams a stored blob (or part of it). The caller has checked that it exists. */
   read(digest: string, range?: ByteRange): Readable;
+  /**
+   * Opens a stored blob for positional reads into the caller's buffers, or null when it is absent. The registry
+   * serves blobs this way: reusing a few buffers per response, where a stream allocates one per chunk.
+   */
+  open(digest: string): Promise<BlobFile | null>;
   delete(digest: string): Promise<void>;
   /** Every stored digest, for fsck and garbage collection. */
   list(): AsyncIterable<{ digest: string; size: number; mtimeMs: number }>;

@@ -1,7 +1,7 @@
 // BlobStore on the local filesystem: blobs/<alg>/<2 hex>/<hex>, uploads/<id>/{data,info.json}.
 // An upload is hashed while it streams, verified, fsynced and renamed into place, so a blob is never
 // visible half-written; the uploads directory sits on the same filesystem so the rename is atomic.
-import { createReadStream, createWriteStream } from 'node:fs';
+import { close as closeFd, createReadStream, createWriteStream, fstat, open as openFd, read as readFd } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { randomUUID, type Hash } from 'node:crypto';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { newHasher, parseDigest, type DigestAlgorithm } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
-import type { BlobStore, ByteRange, UploadState } from './blob-store.js';
+import type { BlobFile, BlobStore, ByteRange, UploadState } from './blob-store.js';
 
 const READ_CHUNK = 1 << 20;
 const UPLOAD_ID_RE = /^[a-f0-9-]{36}$/;
@@ -54,6 +54,21 @@ export class FsBlobStore implements BlobStore {
 
   read(digest: string, range?: ByteRange): Readable {
     return createReadStream(this.blobPath(digest), { highWaterMark: READ_CHUNK, start: range?.start, end: range?.end });
+  }
+
+  open(digest: string): Promise<BlobFile | null> {
+    const path = this.blobPath(digest);
+    // The callback API, not FileHandle: a served blob costs one read per MiB, and a FileHandle's promise
+    // machinery and close-on-GC tracking are measurable at 2 GiB/s.
+    return new Promise((resolve, reject) => {
+      openFd(path, 'r', (err, fd) => {
+        if (err) return err.code === 'ENOENT' ? resolve(null) : reject(err);
+        fstat(fd, (err2, s) => {
+          if (err2) return closeFd(fd, () => reject(err2));
+          resolve(new FdBlobFile(fd, s.size));
+        });
+      });
+    });
   }
 
   async delete(digest: string): Promise<void> {
@@ -244,6 +259,24 @@ export class FsBlobStore implements BlobStore {
       }
     }
     return removed;
+  }
+}
+
+class FdBlobFile implements BlobFile {
+  private closed = false;
+  constructor(
+    private readonly fd: number,
+    readonly size: number,
+  ) {}
+
+  read(into: Buffer, length: number, position: number): Promise<number> {
+    return new Promise((resolve, reject) => readFd(this.fd, into, 0, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    return new Promise((resolve, reject) => closeFd(this.fd, (err) => (err ? reject(err) : resolve())));
   }
 }
 

@@ -224,3 +224,25 @@ test('delete and stat of blobs', async () => {
   await assert.doesNotReject(store.delete(digestOf('x')));
   assert.throws(() => store.blobPath('sha256:../../etc'), registryError('DIGEST_INVALID'));
 });
+
+test('open gives positional reads of a stored blob, and null for an absent one', async () => {
+  const bytes = Buffer.from('0123456789abcdef'.repeat(1000));
+  const digest = digestOf(bytes);
+  const { id } = await store.startUpload('r');
+  await store.appendUpload(id, body(bytes));
+  await store.commitUpload(id, digest);
+
+  const file = await store.open(digest);
+  assert.ok(file);
+  assert.equal(file.size, bytes.length);
+  const into = Buffer.alloc(10);
+  assert.equal(await file.read(into, 10, 5), 10);
+  assert.equal(into.toString(), '56789abcde');
+  assert.equal(await file.read(into, 10, bytes.length - 4), 4, 'a read past the end is short');
+  assert.equal(into.subarray(0, 4).toString(), 'cdef');
+  assert.equal(await file.read(into, 10, bytes.length), 0);
+  await file.close();
+  await file.close(); // idempotent
+
+  assert.equal(await store.open(digestOf(Buffer.from('never stored'))), null);
+});
