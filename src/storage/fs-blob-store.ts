@@ -10,14 +10,15 @@ import { pipeline } from 'node:stream/promises';
 import { newHasher, parseDigest, type DigestAlgorithm } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import type { BlobFile, BlobStore, ByteRange, UploadState } from './blob-store.js';
+import { LocalDigest, uploadHasher, type RunningDigest, type UploadHasher } from './upload-hasher.js';
 
 const READ_CHUNK = 1 << 20;
 const UPLOAD_ID_RE = /^[a-f0-9-]{36}$/;
 
 interface LiveUpload {
   state: UploadState;
-  /** running sha256 of the bytes so far; rebuilt from disk after a restart */
-  hash: Hash | null;
+  /** running sha256 of the bytes so far; rebuilt from disk after a restart or a broken request */
+  hash: RunningDigest | null;
   busy: boolean;
 }
 
@@ -26,7 +27,10 @@ export class FsBlobStore implements BlobStore {
   private readonly uploadsDir: string;
   private readonly live = new Map<string, LiveUpload>();
 
-  constructor(root: string) {
+  constructor(
+    root: string,
+    private readonly hasher: UploadHasher = uploadHasher(),
+  ) {
     this.blobsDir = join(root, 'blobs');
     this.uploadsDir = join(root, 'uploads');
   }
@@ -111,7 +115,7 @@ export class FsBlobStore implements BlobStore {
     await writeFile(join(dir, 'data'), '');
     // info.json is written last: a session directory without it is debris from a crash and gets swept.
     await writeFile(join(dir, 'info.json'), JSON.stringify({ repository, startedAt: state.startedAt }));
-    this.live.set(id, { state, hash: newHasher('sha256'), busy: false });
+    this.live.set(id, { state, hash: this.hasher.open(id), busy: false });
     return { ...state };
   }
 
@@ -157,24 +161,27 @@ export class FsBlobStore implements BlobStore {
         });
       }
       const path = join(this.uploadDir(id), 'data');
-      if (!live.hash) live.hash = await hashFileState(path);
+      if (!live.hash) live.hash = new LocalDigest(await hashFileState(path));
       const hash = live.hash;
       let written = 0;
       const tap = new Transform({
         transform(chunk: Buffer, _enc, cb) {
-          hash.update(chunk);
           written += chunk.length;
-          cb(null, chunk);
+          const wait = hash.update(chunk);
+          if (wait) void wait.then(() => cb(null, chunk));
+          else cb(null, chunk);
         },
       });
       try {
         await pipeline(body, tap, createWriteStream(path, { flags: 'a', highWaterMark: READ_CHUNK }));
       } catch (e) {
         // A broken request leaves an unknown number of bytes on disk: the hash can no longer be trusted.
+        hash.drop();
         live.hash = null;
         live.state.size = (await stat(path)).size;
         throw e;
       }
+      hash.flush();
       live.state.size += written;
       return { ...live.state };
     } finally {
@@ -188,12 +195,13 @@ export class FsBlobStore implements BlobStore {
       const d = parseDigest(digest);
       if (!d) throw new RegistryError('DIGEST_INVALID', `invalid digest ${digest}`);
       const path = join(this.uploadDir(id), 'data');
-      let hex: string;
-      if (d.algorithm === 'sha256' && live.hash) hex = live.hash.copy().digest('hex');
-      else hex = await hashFile(path, d.algorithm);
+      let hex: string | null = null;
+      // A lost hash worker costs a re-read of the file, not the upload.
+      if (d.algorithm === 'sha256' && live.hash) hex = await live.hash.hex().catch(() => null);
+      hex ??= await hashFile(path, d.algorithm);
       if (hex !== d.hex) {
         // As Distribution does: a failed commit ends the session, so no unverifiable data lingers.
-        this.live.delete(id);
+        this.forget(id);
         await rm(this.uploadDir(id), { recursive: true, force: true });
         throw new RegistryError('DIGEST_INVALID', `uploaded content has digest ${d.algorithm}:${hex}, not ${digest}`);
       }
@@ -216,7 +224,7 @@ export class FsBlobStore implements BlobStore {
       };
       if (publish) await publish(size, reveal);
       else await reveal();
-      this.live.delete(id);
+      this.forget(id);
       await rm(this.uploadDir(id), { recursive: true, force: true });
       return { size };
     } finally {
@@ -227,8 +235,13 @@ export class FsBlobStore implements BlobStore {
   async cancelUpload(id: string): Promise<void> {
     const live = await this.load(id);
     if (!live) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
-    this.live.delete(id);
+    this.forget(id);
     await rm(this.uploadDir(id), { recursive: true, force: true });
+  }
+
+  private forget(id: string): void {
+    this.live.get(id)?.hash?.drop();
+    this.live.delete(id);
   }
 
   async listUploads(): Promise<UploadState[]> {
@@ -253,7 +266,7 @@ export class FsBlobStore implements BlobStore {
         startedAt = info ? (JSON.parse(info) as { startedAt: number }).startedAt : (await stat(this.uploadDir(id)).catch(() => ({ mtimeMs: 0 }))).mtimeMs;
       }
       if (startedAt < olderThan) {
-        this.live.delete(id);
+        this.forget(id);
         await rm(this.uploadDir(id), { recursive: true, force: true });
         removed++;
       }
