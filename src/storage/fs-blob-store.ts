@@ -1,7 +1,8 @@
 // BlobStore on the local filesystem: blobs/<alg>/<2 hex>/<hex>, uploads/<id>/{data,info.json}.
 // An upload is hashed while it streams, verified, fsynced and renamed into place, so a blob is never
 // visible half-written; the uploads directory sits on the same filesystem so the rename is atomic.
-import { close as closeFd, createReadStream, createWriteStream, fstat, open as openFd, read as readFd } from 'node:fs';
+import { close as closeFdCb, createReadStream, createWriteStream, fdatasync as fdatasyncCb, fstat, open as openFdCb, read as readFd } from 'node:fs';
+import { promisify } from 'node:util';
 import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { randomUUID, type Hash } from 'node:crypto';
 import { join } from 'node:path';
@@ -12,7 +13,13 @@ import { RegistryError } from '../oci/errors.js';
 import type { BlobFile, BlobStore, ByteRange, UploadState } from './blob-store.js';
 import { LocalDigest, uploadHasher, type RunningDigest, type UploadHasher } from './upload-hasher.js';
 
+const openFd = promisify(openFdCb);
+const closeFd = promisify(closeFdCb);
+const fdatasync = promisify(fdatasyncCb);
+
 const READ_CHUNK = 1 << 20;
+/** Bytes of an upload body between background flushes to disk. */
+const SYNC_EVERY = 4 << 20;
 const UPLOAD_ID_RE = /^[a-f0-9-]{36}$/;
 
 interface LiveUpload {
@@ -65,10 +72,10 @@ export class FsBlobStore implements BlobStore {
     // The callback API, not FileHandle: a served blob costs one read per MiB, and a FileHandle's promise
     // machinery and close-on-GC tracking are measurable at 2 GiB/s.
     return new Promise((resolve, reject) => {
-      openFd(path, 'r', (err, fd) => {
+      openFdCb(path, 'r', (err, fd) => {
         if (err) return err.code === 'ENOENT' ? resolve(null) : reject(err);
         fstat(fd, (err2, s) => {
-          if (err2) return closeFd(fd, () => reject(err2));
+          if (err2) return closeFdCb(fd, () => reject(err2));
           resolve(new FdBlobFile(fd, s.size));
         });
       });
@@ -164,9 +171,20 @@ export class FsBlobStore implements BlobStore {
       if (!live.hash) live.hash = new LocalDigest(await hashFileState(path));
       const hash = live.hash;
       let written = 0;
+      // Flushes to disk in the background as the body arrives, so the fsync of the commit has only the tail
+      // left to write (about 7 ms → 1 ms for 16 MiB here) instead of every byte at once. Through a descriptor
+      // of its own: the write stream closes its descriptor whenever it is destroyed.
+      const fd = await openFd(path, 'r');
+      const syncs: Promise<void>[] = [];
+      let unsynced = 0;
       const tap = new Transform({
         transform(chunk: Buffer, _enc, cb) {
           written += chunk.length;
+          unsynced += chunk.length;
+          if (unsynced >= SYNC_EVERY) {
+            unsynced = 0;
+            syncs.push(fdatasync(fd).catch(() => undefined));
+          }
           const wait = hash.update(chunk);
           if (wait) void wait.then(() => cb(null, chunk));
           else cb(null, chunk);
@@ -180,6 +198,9 @@ export class FsBlobStore implements BlobStore {
         live.hash = null;
         live.state.size = (await stat(path)).size;
         throw e;
+      } finally {
+        await Promise.all(syncs);
+        await closeFd(fd);
       }
       hash.flush();
       live.state.size += written;
@@ -195,37 +216,37 @@ export class FsBlobStore implements BlobStore {
       const d = parseDigest(digest);
       if (!d) throw new RegistryError('DIGEST_INVALID', `invalid digest ${digest}`);
       const path = join(this.uploadDir(id), 'data');
+      // The file is made durable while the digest is computed; a mismatch wasted only that fsync.
+      const synced = fsyncPath(path);
       let hex: string | null = null;
       // A lost hash worker costs a re-read of the file, not the upload.
       if (d.algorithm === 'sha256' && live.hash) hex = await live.hash.hex().catch(() => null);
       hex ??= await hashFile(path, d.algorithm);
+      await synced;
       if (hex !== d.hex) {
         // As Distribution does: a failed commit ends the session, so no unverifiable data lingers.
         this.forget(id);
         await rm(this.uploadDir(id), { recursive: true, force: true });
         throw new RegistryError('DIGEST_INVALID', `uploaded content has digest ${d.algorithm}:${hex}, not ${digest}`);
       }
-      const fh = await open(path, 'r+');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
       const target = this.blobPath(digest);
       const dir = join(target, '..');
       const size = live.state.size;
+      // Outside `publish`, which holds the database's write lock: only the rename and its fsync need to be in it.
+      await mkdir(dir, { recursive: true });
+      // A blob file's age is the time of its commit (not of its last chunk): grace periods count from it.
+      const now = new Date();
+      await utimes(path, now, now);
       const reveal = async () => {
-        await mkdir(dir, { recursive: true });
-        // A blob file's age is the time of its commit (not of its last chunk): grace periods count from it.
-        const now = new Date();
-        await utimes(path, now, now);
         await rename(path, target);
         await syncDir(dir);
       };
       if (publish) await publish(size, reveal);
       else await reveal();
       this.forget(id);
-      await rm(this.uploadDir(id), { recursive: true, force: true });
+      // What is left (info.json) is no longer a session: load() finds no data file. The client need not wait for
+      // its removal, and a crash before it leaves debris that expireUploads sweeps.
+      void rm(this.uploadDir(id), { recursive: true, force: true }).catch(() => undefined);
       return { size };
     } finally {
       live.busy = false;
@@ -289,7 +310,7 @@ class FdBlobFile implements BlobFile {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    return new Promise((resolve, reject) => closeFd(this.fd, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) => closeFdCb(this.fd, (err) => (err ? reject(err) : resolve())));
   }
 }
 
@@ -301,6 +322,16 @@ async function hashFileState(path: string, algorithm: DigestAlgorithm = 'sha256'
   const hash = newHasher(algorithm);
   for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK })) hash.update(chunk as Buffer);
   return hash;
+}
+
+function fsyncPath(path: string): Promise<void> {
+  return open(path, 'r+').then(async (fh) => {
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  });
 }
 
 async function syncDir(dir: string): Promise<void> {

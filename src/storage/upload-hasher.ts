@@ -42,8 +42,8 @@ export class LocalDigest implements RunningDigest {
 const BATCH_BYTES = 1 << 20;
 /** Batches a session may have at the worker before its body waits. */
 const BATCHES_IN_FLIGHT = 4;
-/** Returned batch buffers kept for reuse (more are left to the garbage collector). */
-const FREE_BATCHES = 32;
+/** Returned batch buffers kept for reuse, enough for two sessions at full speed (more are left to the garbage collector). */
+const FREE_BATCHES = 10;
 
 class WorkerDigest implements RunningDigest {
   private batch?: ArrayBuffer;
