@@ -18,6 +18,7 @@ test("the example app's pipeline loads with its defaults and resolved paths", as
   assert.equal(p.spec.test[1]!.timeout, 30_000);
   assert.equal(p.spec.push, true);
   assert.deepEqual(p.spec.deploy, { environment: 'staging' });
+  assert.deepEqual(p.deployTargets, ['unix:///var/run/docker.sock'], 'staging runs on the local engine');
 });
 
 test('the deploy targets are those of the deploy environment: hosts, a Swarm service, or none', async () => {
