@@ -61,6 +61,16 @@ export function removeCredentials(server: string): boolean {
   return true;
 }
 
+/** A non-2xx answer of the server, with its status (e.g. 404: nothing there). */
+export class ApiError extends CliError {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
 export class ApiClient {
   constructor(
     readonly server: string,
@@ -83,7 +93,7 @@ export class ApiClient {
     } catch (e) {
       throw new CliError(`cannot reach ${this.server}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
     }
-    if (!res.ok) throw new CliError(errorMessage(res.status, await res.text()));
+    if (!res.ok) throw new ApiError(errorMessage(res.status, await res.text()), res.status);
     return res;
   }
 
@@ -98,10 +108,18 @@ export class ApiClient {
    * `onLine` as it arrives. A plain JSON answer is handed to `onLine` once.
    */
   async stream(method: string, path: string, body: unknown, onLine: (value: any) => void): Promise<void> {
+    for await (const line of this.lines(method, path, body)) onLine(line);
+  }
+
+  /**
+   * The same answer pulled line by line, so that one caller can read the first lines (a release) and hand
+   * the rest (the deployment that follows it) to another. Stopping early closes the connection.
+   */
+  async *lines(method: string, path: string, body: unknown): AsyncGenerator<any, void, undefined> {
     const res = await this.send(method, path, body, 'application/x-ndjson, application/json');
     if (!(res.headers.get('content-type') ?? '').startsWith('application/x-ndjson')) {
       const text = await res.text();
-      if (text) onLine(JSON.parse(text));
+      if (text) yield JSON.parse(text);
       return;
     }
     let buffered = '';
@@ -112,10 +130,10 @@ export class ApiClient {
       while ((nl = buffered.indexOf('\n')) >= 0) {
         const line = buffered.slice(0, nl).trim();
         buffered = buffered.slice(nl + 1);
-        if (line) onLine(JSON.parse(line));
+        if (line) yield JSON.parse(line);
       }
     }
-    if (buffered.trim()) onLine(JSON.parse(buffered));
+    if (buffered.trim()) yield JSON.parse(buffered);
   }
 }
 

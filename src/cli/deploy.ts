@@ -20,6 +20,11 @@ interface Followed {
   outcome?: DeployOutcome;
 }
 
+/** One line of a deployment's progress, as the CLI shows it. */
+export function describeEvent(e: DeployEvent): string {
+  return `${e.target ? `[${e.target}] ` : ''}${e.kind}: ${e.message}`;
+}
+
 /**
  * Sends a request that may deploy and prints its progress as it comes; returns the exit code: 0 when nothing
  * was deployed or the deployment succeeded, 1 when it failed, was rolled back or paused.
@@ -30,7 +35,7 @@ export async function followDeployment(client: ApiClient, path: string, body: un
   await client.stream('POST', path, body, (line) => {
     if (line.event) {
       const e = line.event as DeployEvent;
-      if (!json) process.stdout.write(`  ${e.target ? `[${e.target}] ` : ''}${e.kind}: ${e.message}\n`);
+      if (!json) process.stdout.write(`  ${describeEvent(e)}\n`);
     } else if (line.result) {
       seen.outcome = line as DeployOutcome;
     } else if (typeof line.release === 'object' && line.release !== null) {

@@ -21,7 +21,7 @@ commands:
   token   create, list and revoke CI tokens limited to repository scopes
   grant   allow a user or @group actions on a repository pattern (revoke takes them back)
   audit   who pushed, moved, deleted, failed to log in or changed access
-  pipeline run  build, test in the image, push, attest and release (wharf.yaml's pipeline section)
+  pipeline run  build, test in the image, push, attest, release and deploy (wharf.yaml's pipeline section)
   verify  which attestations a digest has and whether each verifies
   apply   apply an app file (wharf.yaml): environments, targets, container, rollout (--dry-run shows the diff)
   get     print an app's applied file (get APP -o yaml)

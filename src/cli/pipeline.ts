@@ -1,14 +1,18 @@
-// `wharf pipeline run [-f wharf.yaml]`: builds, tests in the image, pushes, attests and releases, through the
-// local Docker Engine (DOCKER_HOST) and the Wharf server the CLI is logged in to.
+// `wharf pipeline run [-f wharf.yaml]`: builds, tests in the image, pushes, attests, releases and deploys,
+// through the local Docker Engine (DOCKER_HOST) and the Wharf server the CLI is logged in to.
 import { dirname } from 'node:path';
 import type { TestsPredicate } from '../attest/statement.js';
-import type { PipelineServer } from '../pipeline/engine.js';
+import type { DeployEvent } from '../deploy/deployment.js';
+import type { DeployOutcome } from '../deploy/service.js';
+import type { EnvironmentStatus } from '../deploy/status.js';
+import type { DeploymentProgress, PipelineServer } from '../pipeline/engine.js';
 import { PlainReporter, seconds, TtyReporter } from '../pipeline/reporter.js';
 import { ciInfo, detectCommit, runIdOf } from '../pipeline/run-context.js';
 import type { PipelineResult } from '../pipeline/runner.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
-import { clientFor, type ApiClient } from './client.js';
+import { ApiError, clientFor, type ApiClient } from './client.js';
+import { describeEvent } from './deploy.js';
 import { printJson, shortDigest } from './output.js';
 import { appPath } from './releases.js';
 
@@ -16,8 +20,10 @@ const USAGE = `usage: wharf pipeline run [-f wharf.yaml] [--server URL] [--json]
 
 Builds the image of the app file's pipeline section through the Docker Engine (DOCKER_HOST), tags it with the
 commit (CI_COMMIT_SHA, GITHUB_SHA or git rev-parse HEAD), runs each test step in a fresh container from it,
-pushes it to the Wharf server, has the server attest the passing tests for the pushed digest, and releases
-that digest to the pipeline's deploy environment. Stops at the first failure; exit code 1 if a step failed.`;
+pushes it to the Wharf server, has the server attest the passing tests for the pushed digest, releases that
+digest to the pipeline's deploy environment and, when the app file applied on the server gives that
+environment targets, deploys it there and waits for the outcome. Stops at the first failure; exit code 1 if a
+step failed (a deployment that fails or is rolled back included).`;
 
 /** The Wharf server as a pipeline sees it: the registry to push to, and the management API. */
 export function pipelineServer(client: ApiClient): PipelineServer {
@@ -28,20 +34,56 @@ export function pipelineServer(client: ApiClient): PipelineServer {
     registryAuth: creds && { username: creds.username, password: creds.password, serveraddress: registryHost },
     attest: (app: string, digest: string, predicate: TestsPredicate) =>
       client.request<{ digest: string }>('POST', `${appPath(app)}/attestations`, { digest, kind: 'tests', predicate }),
-    // The server deploys the release when the environment says autoDeploy; the progress arrives as JSON lines.
-    release: async (app: string, environment: string, digest: string, note: string) => {
-      let release: { id: number; digest: string } | undefined;
-      let failure: string | undefined;
-      await client.stream('POST', `${appPath(app)}/releases`, { environment, ref: digest, note }, (line) => {
-        if (line.result) {
-          if (line.result.status !== 'succeeded') failure = `deployment #${line.deployment} ${line.result.status}: ${line.result.reason ?? ''}`;
-        } else if (line.error) failure = line.error.message;
-        else if (typeof line.release === 'object' && line.release !== null) release = line.release;
-        else if (line.kind && line.digest) release = line;
-      });
-      if (failure) throw new Error(failure);
-      if (!release) throw new Error('the server answered the release without a release');
-      return release;
+    deployTargets: async (app: string, environment: string) => {
+      let yaml: string;
+      try {
+        ({ yaml } = await client.request<{ yaml: string }>('GET', `${appPath(app)}/app-file`));
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) return null;
+        throw e;
+      }
+      const { parseAppFile, resolveEnvironment, targetNames } = await import('../deploy/app-file.js');
+      const file = parseAppFile(yaml);
+      return file.environments[environment] ? targetNames(resolveEnvironment(file, environment)) : [];
+    },
+    // Deploying, the server answers with JSON lines: the release first, then the deployment's progress and
+    // outcome. The release step reads the first line; the deploy step follows the rest of the same answer.
+    release: async (app: string, environment: string, digest: string, note: string, deploy: boolean) => {
+      const lines = client.lines('POST', `${appPath(app)}/releases`, { environment, ref: digest, note, deploy });
+      const first = await lines.next();
+      // Deploying, the release is the first line ({"release": …}); otherwise it is the whole answer.
+      const release = (first.done ? undefined : deploy ? first.value.release : first.value) as { id: number; digest: string } | undefined;
+      if (release?.digest === undefined) {
+        await lines.return();
+        throw new Error('the server answered the release without a release');
+      }
+      if (!deploy) {
+        await lines.return();
+        return { id: release.id, digest: release.digest };
+      }
+      return { id: release.id, digest: release.digest, deployment: followLines(lines) };
+    },
+    status: async (app: string, environment: string) => {
+      const [status] = await client.request<EnvironmentStatus[]>('GET', `${appPath(app)}/status?environment=${encodeURIComponent(environment)}`);
+      if (!status) throw new Error(`the server reported no status for ${app}/${environment}`);
+      return status;
+    },
+  };
+}
+
+/** The rest of a deployment's answer: progress events, then the outcome (or an error). */
+function followLines(lines: AsyncGenerator<any, void, undefined>): DeploymentProgress {
+  return {
+    follow: async (onLine) => {
+      for await (const line of lines) {
+        if (line.event) onLine(describeEvent(line.event as DeployEvent));
+        else if (line.result) return line as DeployOutcome;
+        else if (line.error) throw new Error(line.error.message);
+      }
+      throw new Error('the server ended the deployment without its outcome');
+    },
+    abandon: async () => {
+      await lines.return();
     },
   };
 }
@@ -117,5 +159,7 @@ function summary(r: PipelineResult): string {
   const what = r.digest ? `${r.repository}@${shortDigest(r.digest)}` : `image ${shortDigest(r.imageId)} (not pushed)`;
   const attested = r.attestation ? ', tests attested' : '';
   const released = r.release ? `, released to ${r.release.environment} as release ${r.release.id}` : '';
-  return `pipeline succeeded in ${seconds(r.durationMs)}: ${what} from commit ${r.commit.slice(0, 12)}${attested}${released}`;
+  const d = r.deployment;
+  const deployed = d ? `, deployed by deployment #${d.id} to ${d.targets.length} target${d.targets.length === 1 ? '' : 's'}` : '';
+  return `pipeline succeeded in ${seconds(r.durationMs)}: ${what} from commit ${r.commit.slice(0, 12)}${attested}${released}${deployed}`;
 }

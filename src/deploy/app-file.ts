@@ -174,7 +174,7 @@ const appFileSchema = z
     container: container.optional(),
     rollout: rollout.optional(),
     environments: z.record(envName, environment).refine((envs) => Object.keys(envs).length > 0, { message: 'name at least one environment' }),
-    /** build → test → push → attest → release, run by `wharf pipeline run` (src/pipeline/) */
+    /** build → test → push → attest → release → deploy, run by `wharf pipeline run` (src/pipeline/) */
     pipeline: pipelineSchema.optional(),
   })
   .superRefine((file, ctx) => {
@@ -380,6 +380,15 @@ export function resolveEnvironment(file: AppFile, environment: string): Environm
     container: containerSpec,
     rollout: rolloutSettings,
   };
+}
+
+/** How deployments, status and pipelines name an environment's targets: each host's endpoint, or the Swarm service. */
+export function targetNames(plan: EnvironmentPlan): string[] {
+  return plan.swarm ? [swarmTarget(plan)] : plan.targets.map((t) => t.endpoint);
+}
+
+export function swarmTarget(plan: EnvironmentPlan): string {
+  return `swarm:${plan.swarm!.service}@${plan.swarm!.manager}`;
 }
 
 /** With host networking every replica binds the host's port itself, so old and new cannot run side by side. */

@@ -1,10 +1,11 @@
 // The deploy service: runs a deployment of one environment (Docker hosts or Swarm) and answers what runs where.
 // Engines and secrets are handed in; the caller (server) records the result, holds the per-environment lock and
 // streams the events.
+import { targetNames } from './app-file.js';
 import type { Engines } from './engines.js';
 import { serverSecrets, type SecretResolver } from './secrets.js';
 import { rollOut } from './rollout.js';
-import { deployToSwarm, swarmTarget } from './swarm-rollout.js';
+import { deployToSwarm } from './swarm-rollout.js';
 import { environmentStatus, type EnvironmentStatus, type StatusQuery } from './status.js';
 import { emitter, type DeploymentRequest, type DeploymentResult } from './deployment.js';
 
@@ -17,7 +18,7 @@ export class Deployer {
   async deploy(req: DeploymentRequest): Promise<DeploymentResult> {
     const { plan } = req;
     const startedAt = Date.now();
-    const targets = plan.swarm ? [swarmTarget(plan)] : plan.targets.map((t) => t.endpoint);
+    const targets = targetNames(plan);
     const refuse = (reason: string): DeploymentResult => {
       emitter(req)('finished', undefined, `failed: ${reason}`);
       const steps = targets.map((target) => ({ target, action: 'deploy' as const, containers: [], digest: req.release.digest, startedAt, finishedAt: startedAt, result: 'skipped' as const, reason }));

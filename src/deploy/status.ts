@@ -1,11 +1,10 @@
 // What runs where, asked of the live engines: per target, the containers (or Swarm tasks) of the app with the
 // digest they actually run, compared with the release Wharf intends; differences are marked as drift.
-import type { EnvironmentPlan } from './app-file.js';
+import { swarmTarget, type EnvironmentPlan } from './app-file.js';
 import { LABELS, type ContainerState, type DockerHost, type HealthStatus } from './docker-host.js';
 import type { Orchestrator } from './orchestrator.js';
 import type { Engines } from './engines.js';
 import { digestOfRef, errorText } from './deployment.js';
-import { swarmTarget } from './swarm-rollout.js';
 
 export type DriftKind = 'host_down' | 'missing_replica' | 'extra_replica' | 'wrong_image' | 'unmanaged' | 'unhealthy' | 'missing_service';
 

@@ -7,17 +7,13 @@ import { dockerHealthcheck } from './container-create.js';
 import { redact, type SecretValues } from './secrets.js';
 import { digestOfRef, emitter, errorText, imageRef, type DeploymentRequest, type DeploymentResult, type DeploymentStep } from './deployment.js';
 import type { Orchestrator, ServiceSpec, SwarmService, SwarmTask, SwarmUpdateConfig } from './orchestrator.js';
-import type { EnvironmentPlan } from './app-file.js';
+import { swarmTarget, type EnvironmentPlan } from './app-file.js';
 
 const POLL_MS = 500;
 const NS_PER_MS = 1_000_000;
 /** How long Swarm may take to pick up an accepted update before Wharf calls it stuck. */
 const UPDATE_START_TIMEOUT_MS = 30_000;
 const SLACK_MS = 30_000;
-
-export function swarmTarget(plan: EnvironmentPlan): string {
-  return `swarm:${plan.swarm!.service}@${plan.swarm!.manager}`;
-}
 
 /** The service spec for the release, laid over the current one so fields set outside Wharf survive. */
 export function serviceSpec(req: DeploymentRequest, secrets: SecretValues, current?: ServiceSpec): ServiceSpec {

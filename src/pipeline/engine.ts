@@ -1,7 +1,9 @@
 // The ports a pipeline run needs: a container engine to build, test in and push from (dockerode adapter in
-// docker-engine.ts), and the Wharf server to attest and release through (the CLI's API client).
+// docker-engine.ts), and the Wharf server to attest, release and deploy through (the CLI's API client).
 import type { Readable } from 'node:stream';
 import type { RegistryAuth } from '../deploy/docker-host.js';
+import type { DeployOutcome } from '../deploy/service.js';
+import type { EnvironmentStatus } from '../deploy/status.js';
 import type { TestsPredicate } from '../attest/statement.js';
 
 export type { RegistryAuth };
@@ -50,10 +52,33 @@ export interface PipelineEngine {
   push(repository: string, tag: string, auth: RegistryAuth | undefined, onProgress: (p: PushProgress) => void): Promise<{ digest: string }>;
 }
 
+/** A deployment the server runs for a release, followed from the pipeline as it goes. */
+export interface DeploymentProgress {
+  /** Hands each progress line to onLine as it comes; resolves with the outcome once the deployment has finished. */
+  follow(onLine: (line: string) => void): Promise<DeployOutcome>;
+  /** Stops listening; the deployment itself goes on on the server. */
+  abandon(): Promise<void>;
+}
+
+export interface ReleaseMade {
+  id: number;
+  digest: string;
+  /** the deployment of this release, when it was asked for */
+  deployment?: DeploymentProgress;
+}
+
 export interface PipelineServer {
   /** host[:port] of this Wharf's registry, as the engine reaches it */
   registryHost: string;
   registryAuth: RegistryAuth | undefined;
   attest(app: string, digest: string, predicate: TestsPredicate): Promise<{ digest: string }>;
-  release(app: string, environment: string, digest: string, note: string): Promise<{ id: number; digest: string }>;
+  /**
+   * The targets (host endpoints, or the Swarm service) the app file applied on the server gives the environment:
+   * the server deploys by that file, not by the wharf.yaml at hand. null when no app file is applied.
+   */
+  deployTargets(app: string, environment: string): Promise<string[] | null>;
+  /** Releases the digest; with `deploy` the server deploys that release too, in the same request. */
+  release(app: string, environment: string, digest: string, note: string, deploy: boolean): Promise<ReleaseMade>;
+  /** What the environment's targets run, asked of the live engines. */
+  status(app: string, environment: string): Promise<EnvironmentStatus>;
 }

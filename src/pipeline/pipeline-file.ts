@@ -1,8 +1,8 @@
 // Reads the pipeline of an app file: validated with the whole file (located errors), paths resolved against
-// the file's directory.
+// the file's directory, and the targets the file gives the deploy environment.
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { AppFileError, parseAppFile } from '../deploy/app-file.js';
+import { AppFileError, parseAppFile, resolveEnvironment, targetNames } from '../deploy/app-file.js';
 import type { PipelineSpec } from './pipeline-schema.js';
 
 export interface LoadedPipeline {
@@ -10,6 +10,8 @@ export interface LoadedPipeline {
   spec: PipelineSpec;
   /** absolute path of the build context */
   contextDir: string;
+  /** where this file deploys the deploy environment (host endpoints, or the Swarm service) */
+  deployTargets: string[];
 }
 
 export async function loadPipeline(file: string): Promise<LoadedPipeline> {
@@ -32,5 +34,10 @@ export async function loadPipeline(file: string): Promise<LoadedPipeline> {
   if (inside.startsWith('..') || isAbsolute(inside)) {
     throw new AppFileError([{ path: 'pipeline.build.dockerfile', message: `the Dockerfile must be inside the build context (${contextDir})` }]);
   }
-  return { app: app.app, spec: { ...spec, build: { ...spec.build, dockerfile: inside.split('\\').join('/') } }, contextDir };
+  return {
+    app: app.app,
+    spec: { ...spec, build: { ...spec.build, dockerfile: inside.split('\\').join('/') } },
+    contextDir,
+    deployTargets: env === undefined ? [] : targetNames(resolveEnvironment(app, env)),
+  };
 }

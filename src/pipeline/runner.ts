@@ -1,9 +1,13 @@
 // One pipeline run: build → test (each step in a fresh container from the image just built) → push →
-// attest → release. Steps run in order; the first failure ends the run and every later step is reported as
-// skipped — nothing is pushed after failed tests, nothing released after a failed push.
+// attest → release → deploy. Steps run in order; the first failure ends the run and every later step is
+// reported as skipped — nothing is pushed after failed tests, nothing released after a failed push, and a
+// deployment that fails or is rolled back fails the run.
 import type { PipelineStep, TestsPredicate } from '../attest/statement.js';
+import type { DeploymentStatus } from '../deploy/deployment.js';
+import type { DeployOutcome } from '../deploy/service.js';
+import type { EnvironmentStatus } from '../deploy/status.js';
 import { contextEntries, contextTar } from './build-context.js';
-import type { PipelineEngine, PipelineServer } from './engine.js';
+import type { DeploymentProgress, PipelineEngine, PipelineServer } from './engine.js';
 import { DEFAULT_TEST_TIMEOUT_MS, type PipelineSpec, type TestStepSpec } from './pipeline-schema.js';
 
 export const RUN_LABEL = 'dev.wharf.pipeline.run';
@@ -17,9 +21,11 @@ export interface PipelinePlan {
   runId: string;
   /** where the run happens (CI system, run URL, host), recorded in the attestation */
   ci: Record<string, string>;
+  /** the targets wharf.yaml gives the deploy environment (the server deploys by its applied copy) */
+  deployTargets: string[];
 }
 
-export type StepKind = 'build' | 'test' | 'push' | 'attest' | 'release';
+export type StepKind = 'build' | 'test' | 'push' | 'attest' | 'release' | 'deploy';
 
 export interface StepResult {
   name: string;
@@ -47,12 +53,25 @@ export interface PipelineResult {
   digest?: string;
   attestation?: string;
   release?: { environment: string; id: number; digest: string };
+  deployment?: DeploymentSummary;
   steps: StepResult[];
   durationMs: number;
   failedStep?: string;
   error?: string;
   /** the steps that did not run because an earlier one failed */
   notRun: string[];
+}
+
+export interface DeploymentSummary {
+  environment: string;
+  /** the deployment in the server's record (`wharf deployments`) */
+  id: number;
+  status: DeploymentStatus;
+  reason: string | null;
+  /** the digest deployed: the release's */
+  digest: string;
+  /** per target, what the app's containers run once the deployment is over, as its engine says */
+  targets: { target: string; reachable: boolean; containers: string[]; running: string[] }[];
 }
 
 export interface Reporter {
@@ -75,8 +94,8 @@ export class StepFailure extends Error {
 interface Step {
   name: string;
   kind: StepKind;
-  /** why the step does not run at all, decided before the run starts */
-  skip?: string;
+  /** why the step does not run at all, asked when its turn comes (earlier steps may decide it) */
+  skip?(): string | undefined;
   run(): Promise<Partial<StepResult>>;
 }
 
@@ -100,6 +119,11 @@ export async function runPipeline(plan: PipelinePlan, engine: PipelineEngine, se
   // commit can reuse the engine's build cache down to the last layer.
   const imageLabels = { 'org.opencontainers.image.revision': commit };
   const containerLabels = { [RUN_LABEL]: runId };
+  const environment = spec.deploy?.environment;
+  // The release step starts the deployment (one request: the server deploys exactly that release) and the
+  // deploy step follows it; without targets the release step says why nothing is deployed.
+  let deployment: DeploymentProgress | undefined;
+  let noDeployment = 'no deploy environment';
 
   const steps: Step[] = [
     {
@@ -148,7 +172,7 @@ export async function runPipeline(plan: PipelinePlan, engine: PipelineEngine, se
     {
       name: 'push',
       kind: 'push',
-      skip: spec.push ? undefined : 'push: false',
+      skip: () => (spec.push ? undefined : 'push: false'),
       run: async () => {
         let digest: string | undefined;
         for (const tag of tags) {
@@ -166,7 +190,7 @@ export async function runPipeline(plan: PipelinePlan, engine: PipelineEngine, se
     {
       name: 'attest',
       kind: 'attest',
-      skip: !spec.push ? 'nothing pushed' : spec.test.length === 0 ? 'no test steps: nothing to attest' : undefined,
+      skip: () => (!spec.push ? 'nothing pushed' : spec.test.length === 0 ? 'no test steps: nothing to attest' : undefined),
       run: async () => {
         const predicate: TestsPredicate = {
           commit,
@@ -183,24 +207,63 @@ export async function runPipeline(plan: PipelinePlan, engine: PipelineEngine, se
       },
     },
     {
-      name: spec.deploy ? `release ${spec.deploy.environment}` : 'release',
+      name: environment ? `release ${environment}` : 'release',
       kind: 'release',
-      skip: spec.deploy ? undefined : 'no deploy environment',
+      skip: () => (environment ? undefined : 'no deploy environment'),
       run: async () => {
-        const environment = spec.deploy!.environment;
-        const r = await server.release(app, environment, result.digest!, `pipeline run ${runId}, commit ${commit}`);
-        if (r.digest !== result.digest) throw new StepFailure(`the server released ${r.digest}, not the digest pushed (${result.digest})`);
-        result.release = { environment, id: r.id, digest: r.digest };
-        return { detail: `release ${r.id} of ${app}/${environment}` };
+        const env = environment!;
+        const targets = await server.deployTargets(app, env);
+        const deploying = targets !== null && targets.length > 0;
+        // A wharf.yaml that names targets the server does not know would otherwise end green with nothing deployed.
+        if (!deploying && plan.deployTargets.length > 0) {
+          const there = targets === null ? `the server has no app file for ${app}` : `the app file applied on the server gives ${env} no targets`;
+          throw new StepFailure(`wharf.yaml deploys ${env} to ${plan.deployTargets.join(', ')}, but ${there}: run 'wharf apply -f wharf.yaml' first`);
+        }
+        if (deploying && !sameMembers(targets, plan.deployTargets)) {
+          reporter.log(`release ${env}`, `the server deploys ${env} by its applied app file: to ${targets.join(', ')} (wharf.yaml: ${plan.deployTargets.join(', ') || 'none'})`);
+        }
+        const r = await server.release(app, env, result.digest!, `pipeline run ${runId}, commit ${commit}`, deploying);
+        if (r.digest !== result.digest) {
+          await r.deployment?.abandon();
+          throw new StepFailure(`the server released ${r.digest}, not the digest pushed (${result.digest})`);
+        }
+        result.release = { environment: env, id: r.id, digest: r.digest };
+        deployment = r.deployment;
+        noDeployment = `${env} has no deploy targets${targets === null ? ' (no app file applied on the server)' : ''}`;
+        return { detail: `release ${r.id} of ${app}/${env}` };
+      },
+    },
+    {
+      name: environment ? `deploy ${environment}` : 'deploy',
+      kind: 'deploy',
+      skip: () => (deployment ? undefined : noDeployment),
+      run: async () => {
+        const env = environment!;
+        // A reason may quote a health check's answer over several lines: each gets the step's prefix.
+        const outcome = await deployment!.follow((text) => text.split('\n').forEach((line) => reporter.log(`deploy ${env}`, line)));
+        const id = outcome.deployment;
+        // The engines have the last word on what runs, whatever the deployment reported.
+        const live = await server.status(app, env).catch((e: Error) => e);
+        result.deployment = deploymentSummary(outcome, live);
+        const extra = { detail: `deployment #${id}` };
+        if (outcome.result.status !== 'succeeded') {
+          throw new StepFailure(`deployment #${id} ${outcome.result.status.replace('_', ' ')}${outcome.result.reason ? `: ${outcome.result.reason}` : ''}`, extra);
+        }
+        if (outcome.digest !== result.digest) throw new StepFailure(`deployment #${id} deployed ${outcome.digest}, not the digest tested (${result.digest})`, extra);
+        if (live instanceof Error) throw new StepFailure(`deployment #${id} succeeded, but what runs cannot be checked: ${live.message}`, extra);
+        const off = offTarget(live, outcome.digest);
+        if (off.length > 0) throw new StepFailure(`deployment #${id} succeeded, but ${off.join('; ')}`, extra);
+        return { detail: `deployment #${id}: ${outcome.digest} runs on ${live.targets.map((t) => t.target).join(', ')}` };
       },
     },
   ];
 
   for (const step of steps) {
     const base = { name: step.name, kind: step.kind };
-    if (step.skip !== undefined || result.failedStep !== undefined) {
+    const skip = result.failedStep === undefined ? step.skip?.() : undefined;
+    if (skip !== undefined || result.failedStep !== undefined) {
       if (result.failedStep !== undefined) result.notRun.push(step.name);
-      const skipped: StepResult = { ...base, status: 'skipped', detail: result.failedStep !== undefined ? `${result.failedStep} failed` : step.skip };
+      const skipped: StepResult = { ...base, status: 'skipped', detail: result.failedStep !== undefined ? `${result.failedStep} failed` : skip };
       result.steps.push(skipped);
       reporter.stepFinished(skipped);
       continue;
@@ -222,6 +285,29 @@ export async function runPipeline(plan: PipelinePlan, engine: PipelineEngine, se
   result.ok = result.failedStep === undefined;
   result.durationMs = Date.now() - started;
   return result;
+}
+
+function deploymentSummary(outcome: DeployOutcome, live: EnvironmentStatus | Error): DeploymentSummary {
+  const { status, reason } = outcome.result;
+  const targets = live instanceof Error ? [] : live.targets.map((t) => {
+    const ours = t.containers.filter((c) => c.managed);
+    return { target: t.target, reachable: t.reachable, containers: ours.map((c) => c.name), running: [...new Set(ours.map((c) => c.digest ?? 'unknown'))] };
+  });
+  return { environment: outcome.environment, id: outcome.deployment, status, reason, digest: outcome.digest, targets };
+}
+
+/** Where the live engines disagree with a succeeded deployment of `digest`. */
+function offTarget(live: EnvironmentStatus, digest: string): string[] {
+  return live.targets.flatMap((t) => {
+    if (!t.reachable) return [`${t.target} does not answer`];
+    const wrong = t.containers.filter((c) => c.managed && c.digest !== digest).map((c) => `${t.target} runs ${c.digest ?? 'an unknown digest'} in ${c.name}`);
+    const missing = t.drift.filter((d) => d.kind === 'missing_replica').map((d) => `${t.target}: ${d.message}`);
+    return [...wrong, ...missing];
+  });
+}
+
+function sameMembers(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
 }
 
 export function formatBytes(n: number): string {

@@ -1,21 +1,25 @@
-// `wharf pipeline run` on the example app against a real Wharf and the real dockerd: built, tested in its own
-// image, pushed, attested, released to staging and promoted to production — and the refusals: a failing test
-// stops before push, a failing build before test, and production refuses a digest pushed by hand, also when
-// it carries an altered or forged attestation.
+// `wharf pipeline run` on the example app against a real Wharf, the real dockerd for builds and two extra
+// dockerd daemons as the staging and production hosts: built, tested in its own image, pushed, attested,
+// released and deployed to staging, promoted and deployed to production — each host running exactly the image
+// tested — and the refusals: a failing test stops before push, a failing build before test, production refuses
+// a digest pushed by hand, also when it carries an altered or forged attestation, and a deployment that does
+// not get healthy fails the pipeline and leaves the previous release running.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseDocument } from 'yaml';
 import { IN_TOTO_PAYLOAD_TYPE, signEnvelope, type Envelope } from '../../src/attest/dsse.js';
 import { keyIdOf } from '../../src/attest/keyring.js';
 import { predicateTypeOf, statementFor } from '../../src/attest/statement.js';
-import { needTool } from '../support/tools.js';
+import { daemonsUnavailable, startDaemons, type DaemonSet, type TestDaemon } from '../support/dockerd.js';
 import { mustRun, run } from '../support/command.js';
+import { freePort } from '../support/net.js';
 import { buildTestApp, ensureBaseImage, removeImages } from '../support/images.js';
 import { authHeaders, getManifest, listTags, sha256 } from '../support/registry-client.js';
-import { REPO_ROOT, runWharf, startWharf, withLogsOnFailure } from '../support/server.js';
+import { REPO_ROOT, runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const DSSE = 'application/vnd.dsse.envelope.v1+json';
@@ -28,18 +32,59 @@ interface Summary {
   digest?: string;
   attestation?: string;
   release?: { environment: string; digest: string };
+  deployment?: {
+    environment: string;
+    id: number;
+    status: string;
+    reason: string | null;
+    digest: string;
+    targets: { target: string; reachable: boolean; containers: string[]; running: string[] }[];
+  };
   failedStep?: string;
-  steps: { name: string; status: string; exitCode?: number }[];
+  error?: string;
+  steps: { name: string; status: string; exitCode?: number; error?: string }[];
 }
+
+/** What the app's containers of an environment run on a host, as that host's engine tells it. */
+async function runningOn(host: TestDaemon, environment: string): Promise<{ image: string; imageId: string; repoDigests: string[] }[]> {
+  const ids = (await host.mustDocker(['ps', '-q', '--no-trunc', '--filter', 'label=wharf.app=hello', '--filter', `label=wharf.env=${environment}`])).stdout.split('\n').filter(Boolean);
+  return Promise.all(
+    ids.map(async (id) => {
+      const [image, imageId] = (await host.mustDocker(['inspect', '--format', '{{.Config.Image}} {{.Image}}', id])).stdout.trim().split(' ') as [string, string];
+      const repoDigests = JSON.parse((await host.mustDocker(['image', 'inspect', '--format', '{{json .RepoDigests}}', imageId])).stdout) as string[];
+      return { image, imageId, repoDigests };
+    }),
+  );
+}
+
+/** The steps of a run of the example up to its deployment, all passed. */
+const UNTIL_DEPLOY = [
+  ['build', 'ok'],
+  ['content', 'ok'],
+  ['serve', 'ok'],
+  ['push', 'ok'],
+  ['attest', 'ok'],
+  ['release staging', 'ok'],
+];
 
 function commit(): string {
   return randomBytes(20).toString('hex');
 }
 
-test('pipeline: what was tested is what ships, and production takes nothing else', { timeout: 240_000 }, async (t) => {
-  if (!(await needTool(t, 'docker', 'busybox'))) return;
+test('pipeline: what was tested is what ships and runs, and production takes nothing else', { timeout: 420_000 }, async (t) => {
+  const why = await daemonsUnavailable();
+  if (why) return t.skip(why);
   await ensureBaseImage('docker');
-  const server = await startWharf();
+  const [hosts, wharfServer] = await Promise.allSettled([startDaemons(2), startWharf()]);
+  if (hosts.status === 'rejected' || wharfServer.status === 'rejected') {
+    if (hosts.status === 'fulfilled') await hosts.value.teardown();
+    if (wharfServer.status === 'fulfilled') await wharfServer.value.stop();
+    throw hosts.status === 'rejected' ? hosts.reason : (wharfServer as PromiseRejectedResult).reason;
+  }
+  const daemons: DaemonSet = hosts.value;
+  const server: WharfServer = wharfServer.value;
+  const [staging, production] = daemons.daemons as [TestDaemon, TestDaemon];
+  const ports = { staging: await freePort(), production: await freePort() };
   const work = await mkdtemp(join(tmpdir(), 'wharf-pipeline-e2e-'));
   const env = { WHARF_SERVER: server.url, WHARF_CONFIG_DIR: join(work, 'config') };
   const wharf = (args: string[], extra: Record<string, string> = {}) => runWharf(args, { env: { ...env, ...extra }, timeoutMs: 150_000 });
@@ -50,12 +95,23 @@ test('pipeline: what was tested is what ships, and production takes nothing else
   };
   const repo = `${server.host}/hello`;
   const images: string[] = [`${repo}:manual`];
-  /** A copy of examples/hello to run the pipeline in (and to break on purpose). */
+  /**
+   * A copy of examples/hello to run the pipeline in (and to break on purpose), its targets moved from the local
+   * engine to the test hosts and its ports to free ones; a shorter health timeout keeps the failing deployment short.
+   */
   const example = async (name: string) => {
     const dir = join(work, name);
     await cp(join(REPO_ROOT, 'examples', 'hello'), dir, { recursive: true });
+    const doc = parseDocument(await readFile(join(dir, 'wharf.yaml'), 'utf8'));
+    for (const [env, host] of [['staging', staging], ['production', production]] as const) {
+      doc.setIn(['environments', env, 'targets'], [host.endpoint]);
+      doc.setIn(['environments', env, 'container', 'port'], ports[env]);
+    }
+    doc.setIn(['rollout', 'healthTimeout'], '8s');
+    await writeFile(join(dir, 'wharf.yaml'), String(doc));
     return dir;
   };
+  const page = async (env: 'staging' | 'production') => (await fetch(`http://127.0.0.1:${ports[env]}/`)).text();
   const pipeline = async (dir: string, sha: string, flags: string[] = [], extra: Record<string, string> = {}) => {
     images.push(`${repo}:${sha}`);
     return wharf(['pipeline', 'run', '-f', join(dir, 'wharf.yaml'), ...flags], { CI_COMMIT_SHA: sha, ...extra });
@@ -74,14 +130,14 @@ test('pipeline: what was tested is what ships, and production takes nothing else
       // An image built and pushed by hand: it creates the app's repository and is the unvalidated candidate.
       await buildTestApp(`${repo}:manual`, { sizeKiB: 16 });
       const manual = (await mustRun('docker', ['push', `${repo}:manual`])).stdout.match(/digest: (sha256:[0-9a-f]{64})/)![1]!;
-      await ok('env', 'create', 'hello', 'staging');
-      await ok('env', 'create', 'hello', 'production', '--requires-promotion-from', 'staging', '--requires', 'tests');
+      // The app file, applied by an admin: staging and production, their rules, targets and health check.
+      const green = await example('green');
+      assert.match(await ok('apply', '-f', join(green, 'wharf.yaml')), /app hello applied/);
 
       // --- the green run, as CI runs it: a robot token that may push and release to staging only ----
       const token = await runWharf(['token', 'create', '--data', server.dataDir, '--name', 'ci', '--scope', 'repository:hello:pull,push,release:staging', '--json']);
       assert.equal(token.code, 0, token.stderr);
       const ciSecret = (JSON.parse(token.stdout) as { secret: string }).secret;
-      const green = await example('green');
       const yaml = await readFile(join(green, 'wharf.yaml'), 'utf8');
       await writeFile(join(green, 'wharf.yaml'), yaml.replace('    dockerfile: Dockerfile\n', '    dockerfile: Dockerfile\n    tags: ["1.0.0"]\n'));
       images.push(`${repo}:1.0.0`);
@@ -89,15 +145,9 @@ test('pipeline: what was tested is what ships, and production takes nothing else
       const r1 = await pipeline(green, sha1, ['--json'], { WHARF_TOKEN: ciSecret });
       assert.equal(r1.code, 0, `the green pipeline failed:\n${r1.stdout}\n${r1.stderr}`);
       const s1 = JSON.parse(r1.stdout) as Summary;
-      assert.deepEqual(s1.steps.map((s) => [s.name, s.status]), [
-        ['build', 'ok'],
-        ['content', 'ok'],
-        ['serve', 'ok'],
-        ['push', 'ok'],
-        ['attest', 'ok'],
-        ['release staging', 'ok'],
-      ]);
+      assert.deepEqual(s1.steps.map((s) => [s.name, s.status]), [...UNTIL_DEPLOY, ['deploy staging', 'ok']]);
       assert.match(r1.stderr, /content \| content ok/, 'the test output is streamed');
+      assert.match(r1.stderr, /deploy staging \| \[unix:\/\/[^\]]+\] healthy: 1 replica\(s\) healthy/, "the deployment's progress is streamed");
       assert.match(r1.stderr, /build \| Step \d+\/\d+ : FROM/, 'the build log is streamed');
       assert.equal(await containersOfPipelines(), '', 'test containers are removed');
 
@@ -110,6 +160,23 @@ test('pipeline: what was tested is what ships, and production takes nothing else
       assert.equal(config, s1.imageId, 'the pushed image is the image built and tested');
       assert.equal((await mustRun('docker', ['image', 'inspect', '--format', '{{.Id}}', `${repo}:${sha1}`])).stdout.trim(), s1.imageId);
       assert.equal(s1.release!.digest, s1.digest, 'staging got the digest that was tested');
+
+      // Deployed: the staging host runs the digest tested — the image ID it runs is the image built and tested.
+      const d1 = s1.deployment!;
+      assert.deepEqual([d1.environment, d1.status, d1.reason, d1.digest], ['staging', 'succeeded', null, s1.digest]);
+      assert.deepEqual(d1.targets.map((x) => [x.target, x.reachable, x.running]), [[staging.endpoint, true, [s1.digest]]]);
+      const onStaging = await runningOn(staging, 'staging');
+      assert.equal(onStaging.length, 1, JSON.stringify(onStaging));
+      assert.equal(onStaging[0]!.image, `${repo}@${s1.digest}`);
+      assert.equal(onStaging[0]!.imageId, s1.imageId, 'the container runs the very image that was tested');
+      assert.ok(onStaging[0]!.repoDigests.includes(`${repo}@${s1.digest}`), JSON.stringify(onStaging[0]!.repoDigests));
+      assert.deepEqual(await runningOn(production, 'production'), [], 'production is not deployed by the pipeline');
+      assert.match(await page('staging'), /Hello from Wharf/);
+      const history = JSON.parse(await ok('deployments', 'hello', '--env', 'staging', '--json')) as { id: number; digest: string; status: string; actor: string }[];
+      assert.deepEqual(history.map((d) => [d.id, d.digest, d.status, d.actor]), [[d1.id, s1.digest, 'succeeded', 'ci']]);
+      const status = JSON.parse(await ok('status', 'hello', '--env', 'staging', '--json')) as { inSync: boolean; targets: { containers: { digest: string }[] }[] }[];
+      assert.equal(status[0]!.inSync, true, JSON.stringify(status));
+      assert.deepEqual(status[0]!.targets[0]!.containers.map((c) => c.digest), [s1.digest]);
 
       // The attestation, as any OCI tool sees it: a referrer of the digest, a DSSE envelope with an in-toto statement.
       const referrers = (await (await v2(`referrers/${s1.digest}`)).json()) as { manifests: { digest: string; artifactType: string }[] };
@@ -140,10 +207,18 @@ test('pipeline: what was tested is what ships, and production takes nothing else
       assert.equal(verified.digest, s1.digest);
       assert.deepEqual(verified.attestations.map((a) => [a.kind, a.verified, a.commit]), [['tests', true, sha1]]);
 
-      // Production takes the validated digest by promotion, and pulls exactly it.
-      const promoted = JSON.parse(await ok('promote', 'hello', '--from', 'staging', '--to', 'production', '--json')) as { digest: string };
-      assert.equal(promoted.digest, s1.digest, 'the digest released to production is the digest tested');
+      // Production takes the validated digest by promotion, pulls exactly it, and (autoDeploy) runs it.
+      const promoted = JSON.parse(await ok('promote', 'hello', '--from', 'staging', '--to', 'production', '--json')) as {
+        digest: string;
+        release: { digest: string; environment: string };
+        result: { status: string };
+      };
+      assert.equal(promoted.release.digest, s1.digest, 'the digest released to production is the digest tested');
+      assert.deepEqual([promoted.digest, promoted.result.status], [s1.digest, 'succeeded'], 'and it is the digest deployed');
       assert.equal((await getManifest(server.url, 'hello', 'production')).digest, s1.digest);
+      const onProduction = await runningOn(production, 'production');
+      assert.deepEqual(onProduction.map((c) => [c.image, c.imageId]), [[`${repo}@${s1.digest}`, s1.imageId]], 'production runs the image tested');
+      assert.match(await page('production'), /Hello from Wharf/);
       const releases = JSON.parse(await ok('releases', 'hello', '--json')) as { environment: string; attestations: string[] }[];
       assert.deepEqual(releases.map((r) => [r.environment, r.attestations]), [
         ['production', ['tests']],
@@ -209,7 +284,8 @@ test('pipeline: what was tested is what ships, and production takes nothing else
       assert.match(r2.stdout, /^ok      build \(/m);
       assert.match(r2.stdout, /^FAILED  content \([\d.]+s\): exited with 1$/m);
       assert.match(r2.stdout, /^skipped push: content failed$/m);
-      assert.match(r2.stdout, /^pipeline failed at content: exited with 1; not run: serve, push, attest, release staging$/m);
+      assert.match(r2.stdout, /^skipped deploy staging: content failed$/m);
+      assert.match(r2.stdout, /^pipeline failed at content: exited with 1; not run: serve, push, attest, release staging, deploy staging$/m);
       assert.ok(!(await listTags(server.url, 'hello')).includes(sha2), 'nothing was pushed');
       assert.equal(await containersOfPipelines(), '', 'the failed test container is removed');
 
@@ -222,16 +298,42 @@ test('pipeline: what was tested is what ships, and production takes nothing else
       const s3 = JSON.parse(r3.stdout) as Summary & { error: string };
       assert.equal(s3.failedStep, 'build');
       assert.match(s3.error, /returned a non-zero code: 1/);
-      assert.deepEqual(s3.steps.map((s) => s.status), ['failed', 'skipped', 'skipped', 'skipped', 'skipped', 'skipped']);
+      assert.deepEqual(s3.steps.map((s) => s.status), ['failed', 'skipped', 'skipped', 'skipped', 'skipped', 'skipped', 'skipped']);
       assert.ok(!(await listTags(server.url, 'hello')).includes(sha3));
-      const staging = (JSON.parse(await ok('env', 'list', 'hello', '--json')) as { name: string; current: { digest: string } }[]).find((e) => e.name === 'staging');
-      assert.equal(staging!.current.digest, manual, 'failed runs released nothing');
+      const stagingEnv = (JSON.parse(await ok('env', 'list', 'hello', '--json')) as { name: string; current: { digest: string } }[]).find((e) => e.name === 'staging');
+      assert.equal(stagingEnv!.current.digest, manual, 'failed runs released nothing');
+      assert.deepEqual((await runningOn(staging, 'staging')).map((c) => c.image), [`${repo}@${s1.digest}`], 'nor deployed anything');
+
+      // --- a deployment that does not get healthy fails the pipeline; the previous release runs on ------
+      // The tests pass (they start their own server), but the image's own server has no page at / to answer.
+      const unhealthy = await example('unhealthy');
+      await writeFile(join(unhealthy, 'www', 'index.html'), '<!doctype html>\n<h1>Hello from Wharf</h1>\n<p>v2</p>\n');
+      await writeFile(
+        join(unhealthy, 'Dockerfile'),
+        (await readFile(join(unhealthy, 'Dockerfile'), 'utf8')) + `CMD trap 'exit 0' TERM INT; httpd -f -p "\${LISTEN_ADDRESS}:\${PORT}" -h /app & wait\n`,
+      );
+      const sha4 = commit();
+      const r4 = await pipeline(unhealthy, sha4, ['--json'], { WHARF_TOKEN: ciSecret });
+      assert.equal(r4.code, 1, `a failed deployment fails the pipeline:\n${r4.stdout}\n${r4.stderr}`);
+      const s4 = JSON.parse(r4.stdout) as Summary;
+      assert.deepEqual(s4.steps.map((s) => [s.name, s.status]), [...UNTIL_DEPLOY, ['deploy staging', 'failed']]);
+      assert.equal(s4.failedStep, 'deploy staging');
+      assert.notEqual(s4.digest, s1.digest);
+      assert.equal(s4.deployment!.status, 'rolled_back');
+      assert.match(s4.error!, new RegExp(`^deploy staging: deployment #${s4.deployment!.id} rolled back: .*not healthy after 8s: GET http://127\\.0\\.0\\.1:${ports.staging}/: 404`));
+      assert.match(r4.stderr, /^deploy staging \| finished: rolled_back: unix:\/\/.*not healthy after 8s/m);
+      assert.deepEqual(s4.deployment!.targets.map((x) => x.running), [[s1.digest]], 'the summary says what runs after the rollback');
+      assert.deepEqual((await runningOn(staging, 'staging')).map((c) => [c.image, c.imageId]), [[`${repo}@${s1.digest}`, s1.imageId]], 'staging runs the tested release again');
+      assert.match(await page('staging'), /Hello from Wharf/);
+      const failedRecord = (JSON.parse(await ok('deployments', 'hello', '--env', 'staging', '--json')) as { id: number; digest: string; status: string }[])[0]!;
+      assert.deepEqual([failedRecord.id, failedRecord.digest, failedRecord.status], [s4.deployment!.id, s4.digest, 'rolled_back']);
     });
   } finally {
     await removeImages('docker', images);
     const left = (await run('docker', ['ps', '-aq', '--filter', `label=${RUN_LABEL}`])).stdout.trim();
     if (left) await run('docker', ['rm', '-f', ...left.split('\n')]);
     await rm(work, { recursive: true, force: true });
+    await daemons.teardown();
     await server.stop();
   }
 });

@@ -18,6 +18,17 @@ test("the example app's pipeline loads with its defaults and resolved paths", as
   assert.equal(p.spec.test[1]!.timeout, 30_000);
   assert.equal(p.spec.push, true);
   assert.deepEqual(p.spec.deploy, { environment: 'staging' });
+  assert.deepEqual(p.deployTargets, ['unix:///var/run/docker.sock'], 'staging runs on the local engine');
+});
+
+test('the deploy targets are those of the deploy environment: hosts, a Swarm service, or none', async () => {
+  const load = (envs: string) => loadText(`app: hello\nenvironments:\n${envs}pipeline:\n  deploy: staging\n`) as Promise<{ deployTargets: string[] }>;
+  assert.deepEqual((await load('  staging:\n    targets: [unix:///a.sock, "tcp://10.0.0.5:2376"]\n  production:\n    targets: [unix:///b.sock]\n')).deployTargets, [
+    'unix:///a.sock',
+    'tcp://10.0.0.5:2376',
+  ]);
+  assert.deepEqual((await load('  staging:\n    swarm: { manager: unix:///m.sock, service: hello_staging }\n')).deployTargets, ['swarm:hello_staging@unix:///m.sock']);
+  assert.deepEqual((await load('  staging: {}\n')).deployTargets, []);
 });
 
 async function loadText(text: string): Promise<unknown> {

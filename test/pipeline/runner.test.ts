@@ -1,17 +1,22 @@
 // The order and the stops of a pipeline run, with an engine and a server that only record what they are
-// asked: tests run in the image just built, and nothing happens after a failed step.
+// asked: tests run in the image just built, nothing happens after a failed step, and the deploy step follows
+// the deployment of the release and fails the run unless the engines run the digest tested.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestsPredicate } from '../../src/attest/statement.js';
+import type { DeployOutcome } from '../../src/deploy/service.js';
+import type { EnvironmentStatus } from '../../src/deploy/status.js';
 import type { PipelineEngine, PipelineServer, TestRun } from '../../src/pipeline/engine.js';
 import { pipelineSchema } from '../../src/pipeline/pipeline-schema.js';
 import { runPipeline, type Reporter, type StepResult } from '../../src/pipeline/runner.js';
 
 const IMAGE_ID = `sha256:${'1'.repeat(64)}`;
 const DIGEST = `sha256:${'2'.repeat(64)}`;
+const OLD_DIGEST = `sha256:${'8'.repeat(64)}`;
+const HOST = 'unix:///run/staging.sock';
 
 interface Fakes {
   calls: string[];
@@ -20,11 +25,25 @@ interface Fakes {
   engine: PipelineEngine;
   server: PipelineServer;
   finished: StepResult[];
+  logs: string[];
   reporter: Reporter;
 }
 
-function fakes(opts: { buildFails?: boolean; exitCodes?: number[]; timeouts?: boolean[]; digests?: string[]; releaseFails?: boolean } = {}): Fakes {
-  const f = { calls: [] as string[], tests: [] as TestRun[], attested: [] as TestsPredicate[], finished: [] as StepResult[] } as Fakes;
+interface Options {
+  buildFails?: boolean;
+  exitCodes?: number[];
+  timeouts?: boolean[];
+  digests?: string[];
+  releaseFails?: boolean;
+  /** the targets of the server's applied app file; null: no app file applied (the default) */
+  serverTargets?: string[] | null;
+  /** how the deployment ends, and what the engines run afterwards */
+  deployment?: Partial<DeployOutcome['result']> | Error;
+  running?: string;
+}
+
+function fakes(opts: Options = {}): Fakes {
+  const f = { calls: [] as string[], tests: [] as TestRun[], attested: [] as TestsPredicate[], finished: [] as StepResult[], logs: [] as string[] } as Fakes;
   let pushes = 0;
   f.engine = {
     async build(req, onLog) {
@@ -54,21 +73,52 @@ function fakes(opts: { buildFails?: boolean; exitCodes?: number[]; timeouts?: bo
       f.attested.push(predicate);
       return { digest: `sha256:${'3'.repeat(64)}` };
     },
-    async release(app, environment, digest) {
-      f.calls.push(`release ${app}@${digest} to ${environment}`);
+    async deployTargets(app, environment) {
+      f.calls.push(`targets of ${app}/${environment}`);
+      return opts.serverTargets ?? null;
+    },
+    async release(app, environment, digest, _note, deploy) {
+      f.calls.push(`release ${app}@${digest} to ${environment}${deploy ? ' and deploy' : ''}`);
       if (opts.releaseFails) throw new Error(`release to ${app}/${environment} refused`);
-      return { id: 7, digest };
+      if (!deploy) return { id: 7, digest };
+      const end = opts.deployment;
+      return {
+        id: 7,
+        digest,
+        deployment: {
+          async follow(onLine) {
+            f.calls.push('follow the deployment');
+            onLine(`[${HOST}] pulling: pulling ${digest}`);
+            if (end instanceof Error) throw end;
+            onLine(`[${HOST}] switched: now on ${digest}`);
+            const now = Date.now();
+            return { deployment: 5, environment, digest, release: 7, result: { status: 'succeeded', reason: null, steps: [], startedAt: now, finishedAt: now, ...end } };
+          },
+          async abandon() {},
+        },
+      };
+    },
+    async status(app, environment): Promise<EnvironmentStatus> {
+      f.calls.push(`status of ${app}/${environment}`);
+      const digest = opts.running ?? DIGEST;
+      return {
+        app,
+        environment,
+        intended: { releaseId: 7, digest: DIGEST },
+        targets: [{ target: HOST, reachable: true, containers: [{ name: 'hello-staging-5-0', id: 'c1', digest, release: '7', state: 'running', managed: true }], drift: [] }],
+        inSync: digest === DIGEST,
+      };
     },
   };
-  f.reporter = { stepStarted() {}, log() {}, progress() {}, stepFinished: (s) => f.finished.push(s) };
+  f.reporter = { stepStarted() {}, log: (step, line) => f.logs.push(`${step} | ${line}`), progress() {}, stepFinished: (s) => f.finished.push(s) };
   return f;
 }
 
-async function run(f: Fakes, spec: unknown) {
+async function run(f: Fakes, spec: unknown, deployTargets: string[] = []) {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-runner-'));
   try {
     await writeFile(join(dir, 'Dockerfile'), 'FROM scratch\n');
-    const plan = { app: 'hello', spec: pipelineSchema.parse(spec), contextDir: dir, commit: 'abcdef1234567', runId: 'run-9', ci: { system: 'local' } };
+    const plan = { app: 'hello', spec: pipelineSchema.parse(spec), contextDir: dir, commit: 'abcdef1234567', runId: 'run-9', ci: { system: 'local' }, deployTargets };
     return await runPipeline(plan, f.engine, f.server, f.reporter);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -77,10 +127,10 @@ async function run(f: Fakes, spec: unknown) {
 
 const SPEC = { build: { tags: ['1.0.0'] }, test: [{ name: 'unit', run: 'make test' }, { name: 'lint', run: ['lint', '--strict'], timeout: '5s' }], deploy: 'staging' };
 
-test('a green run builds, tests in the built image, pushes every tag, attests and releases the pushed digest', async () => {
-  const f = fakes();
-  const r = await run(f, SPEC);
-  assert.equal(r.ok, true);
+test('a green run builds, tests in the built image, pushes every tag, attests, releases and deploys the pushed digest', async () => {
+  const f = fakes({ serverTargets: [HOST] });
+  const r = await run(f, SPEC, [HOST]);
+  assert.equal(r.ok, true, r.error);
   assert.deepEqual(f.calls, [
     'build 127.0.0.1:5000/hello:abcdef1234567',
     'test /bin/sh -c make test',
@@ -90,7 +140,10 @@ test('a green run builds, tests in the built image, pushes every tag, attests an
     `tag ${IMAGE_ID} 127.0.0.1:5000/hello:1.0.0`,
     'push 127.0.0.1:5000/hello:1.0.0',
     `attest hello@${DIGEST}`,
-    `release hello@${DIGEST} to staging`,
+    'targets of hello/staging',
+    `release hello@${DIGEST} to staging and deploy`,
+    'follow the deployment',
+    'status of hello/staging',
   ]);
   assert.ok(f.tests.every((t) => t.image === IMAGE_ID), 'tests run in the image ID, not a tag');
   assert.equal(f.tests[1]!.timeoutMs, 5000);
@@ -116,8 +169,75 @@ test('a green run builds, tests in the built image, pushes every tag, attests an
     ['push', 'ok'],
     ['attest', 'ok'],
     ['release staging', 'ok'],
+    ['deploy staging', 'ok'],
   ]);
   assert.deepEqual(f.finished.map((s) => s.name), r.steps.map((s) => s.name), 'the reporter saw every step');
+  assert.deepEqual(r.deployment, {
+    environment: 'staging',
+    id: 5,
+    status: 'succeeded',
+    reason: null,
+    digest: DIGEST,
+    targets: [{ target: HOST, reachable: true, containers: ['hello-staging-5-0'], running: [DIGEST] }],
+  });
+  assert.equal(r.steps.at(-1)!.detail, `deployment #5: ${DIGEST} runs on ${HOST}`);
+  assert.deepEqual(f.logs.filter((l) => l.startsWith('deploy staging |')), [
+    `deploy staging | [${HOST}] pulling: pulling ${DIGEST}`,
+    `deploy staging | [${HOST}] switched: now on ${DIGEST}`,
+  ], "the deployment's progress is streamed");
+});
+
+test('an environment without targets is released, not deployed, and the deploy step says why', async () => {
+  let f = fakes({ serverTargets: [] });
+  let r = await run(f, SPEC);
+  assert.equal(r.ok, true);
+  assert.ok(f.calls.includes(`release hello@${DIGEST} to staging`), 'no deployment asked for');
+  assert.deepEqual(r.steps.at(-1), { name: 'deploy staging', kind: 'deploy', status: 'skipped', detail: 'staging has no deploy targets' });
+  assert.equal(r.deployment, undefined);
+  f = fakes({ serverTargets: null });
+  r = await run(f, SPEC);
+  assert.equal(r.steps.at(-1)!.detail, 'staging has no deploy targets (no app file applied on the server)');
+});
+
+test('a wharf.yaml with targets the server does not know fails before anything is released', async () => {
+  for (const serverTargets of [null, []]) {
+    const f = fakes({ serverTargets });
+    const r = await run(f, SPEC, [HOST]);
+    assert.equal(r.ok, false);
+    assert.equal(r.failedStep, 'release staging');
+    assert.match(r.error!, /wharf\.yaml deploys staging to unix:\/\/\/run\/staging\.sock, but .*: run 'wharf apply -f wharf\.yaml' first/);
+    assert.ok(!f.calls.some((c) => c.startsWith('release')), 'nothing released');
+    assert.deepEqual(r.notRun, ['deploy staging']);
+  }
+});
+
+test('the server deploys by its applied app file, and says so when wharf.yaml names other targets', async () => {
+  const f = fakes({ serverTargets: [HOST] });
+  const r = await run(f, SPEC, ['unix:///var/run/docker.sock']);
+  assert.equal(r.ok, true, r.error);
+  assert.ok(f.logs.includes(`release staging | the server deploys staging by its applied app file: to ${HOST} (wharf.yaml: unix:///var/run/docker.sock)`), f.logs.join('\n'));
+});
+
+test('a deployment that is rolled back fails the run, with the reason and what runs now', async () => {
+  const f = fakes({ serverTargets: [HOST], deployment: { status: 'rolled_back', reason: `${HOST}: hello-staging-5-0: not healthy after 5s: GET http://127.0.0.1:8080/: 404` }, running: OLD_DIGEST });
+  const r = await run(f, SPEC, [HOST]);
+  assert.equal(r.ok, false);
+  assert.equal(r.failedStep, 'deploy staging');
+  assert.equal(r.error, `deploy staging: deployment #5 rolled back: ${HOST}: hello-staging-5-0: not healthy after 5s: GET http://127.0.0.1:8080/: 404`);
+  assert.equal(r.deployment!.status, 'rolled_back');
+  assert.deepEqual(r.deployment!.targets[0]!.running, [OLD_DIGEST], 'the summary shows what runs after the rollback');
+  assert.equal(r.release!.digest, DIGEST, 'the release was made');
+});
+
+test('a failed deployment, a broken progress stream and engines that run another digest all fail the deploy step', async () => {
+  let r = await run(fakes({ serverTargets: [HOST], deployment: { status: 'failed', reason: 'pull on host failed: manifest unknown' } }), SPEC, [HOST]);
+  assert.equal(r.error, 'deploy staging: deployment #5 failed: pull on host failed: manifest unknown');
+  r = await run(fakes({ serverTargets: [HOST], deployment: new Error('deployment #4 of this environment is still running') }), SPEC, [HOST]);
+  assert.equal(r.error, 'deploy staging: deployment #4 of this environment is still running');
+  assert.equal(r.deployment, undefined);
+  r = await run(fakes({ serverTargets: [HOST], running: OLD_DIGEST }), SPEC, [HOST]);
+  assert.equal(r.failedStep, 'deploy staging');
+  assert.equal(r.error, `deploy staging: deployment #5 succeeded, but ${HOST} runs ${OLD_DIGEST} in hello-staging-5-0`);
 });
 
 test('a failing test stops the run: no later test, no push, no attestation, no release', async () => {
@@ -134,9 +254,10 @@ test('a failing test stops the run: no later test, no push, no attestation, no r
     ['push', 'skipped'],
     ['attest', 'skipped'],
     ['release staging', 'skipped'],
+    ['deploy staging', 'skipped'],
   ]);
   assert.equal(r.steps[1]!.exitCode, 3);
-  assert.deepEqual(r.notRun, ['lint', 'push', 'attest', 'release staging']);
+  assert.deepEqual(r.notRun, ['lint', 'push', 'attest', 'release staging', 'deploy staging']);
   assert.equal(r.digest, undefined);
 });
 
@@ -165,12 +286,14 @@ test('tags that end up as different digests fail the push and nothing is atteste
   assert.ok(!f.calls.some((c) => c.startsWith('attest') || c.startsWith('release')));
 });
 
-test('a refused release fails the run after the attestation', async () => {
-  const f = fakes({ releaseFails: true });
-  const r = await run(f, SPEC);
+test('a refused release fails the run after the attestation, and nothing is deployed', async () => {
+  const f = fakes({ releaseFails: true, serverTargets: [HOST] });
+  const r = await run(f, SPEC, [HOST]);
   assert.equal(r.ok, false);
   assert.equal(r.failedStep, 'release staging');
   assert.ok(r.attestation);
+  assert.deepEqual(r.steps.at(-1), { name: 'deploy staging', kind: 'deploy', status: 'skipped', detail: 'release staging failed' });
+  assert.ok(!f.calls.includes('follow the deployment'));
 });
 
 test('without tests nothing is attested; without deploy nothing is released; push: false stops after the tests', async () => {
@@ -182,6 +305,7 @@ test('without tests nothing is attested; without deploy nothing is released; pus
     ['push', 'ok'],
     ['attest', 'skipped'],
     ['release', 'skipped'],
+    ['deploy', 'skipped'],
   ]);
   f = fakes();
   r = await run(f, { test: [{ run: 'true' }], push: false });

@@ -171,7 +171,8 @@ class Daemon implements TestDaemon {
         const ids = (await this.docker(['ps', '-aq'], 30_000)).stdout.split('\n').filter(Boolean);
         if (ids.length) await this.docker(['rm', '-f', ...ids], 60_000);
         this.proc!.kill('SIGTERM');
-        const stopped = await Promise.race([this.exited!.then(() => true), sleep(STOP_TIMEOUT_MS).then(() => false)]);
+        // unref'd: the timer of a daemon that stopped in time must not keep the test process alive for its 30 s
+        const stopped = await Promise.race([this.exited!.then(() => true), sleep(STOP_TIMEOUT_MS, undefined, { ref: false }).then(() => false)]);
         if (!stopped) await this.kill();
       }
     } finally {
