@@ -20,15 +20,25 @@ export interface BufferPoolOptions {
 /** Up to 32 MiB of pooled buffers: a 5-layer pull storm of 96 connections stays well under 150 MiB RSS. */
 export const DEFAULT_POOL: BufferPoolOptions = { chunkSize: 512 * 1024, maxBuffers: 64 };
 
+/** An idle pool lets its buffers go after this long, so a past pull storm does not stay resident. */
+const IDLE_TRIM_MS = 10_000;
+
 export class BufferPool {
   private readonly free: Buffer[] = [];
   private readonly waiting: ((buf: Buffer) => void)[] = [];
   /** buffers handed out and not yet given back or written off */
   private out = 0;
+  private lastAcquired = 0;
+  private trimTimer?: NodeJS.Timeout;
 
   constructor(readonly options: BufferPoolOptions = DEFAULT_POOL) {}
 
   acquire(): Buffer | Promise<Buffer> {
+    this.lastAcquired = Date.now();
+    if (!this.trimTimer) {
+      this.trimTimer = setInterval(() => this.trim(), IDLE_TRIM_MS);
+      this.trimTimer.unref();
+    }
     if (this.out < this.options.maxBuffers) {
       this.out++;
       // allocUnsafeSlow: a buffer of its own, never a slice of Node's shared 8 KiB pool.
@@ -51,6 +61,14 @@ export class BufferPool {
   writeOff(): void {
     if (this.waiting.length > 0) this.waiting.shift()!(Buffer.allocUnsafeSlow(this.options.chunkSize));
     else this.out--;
+  }
+
+  /** Drops the free buffers (V8 frees them at its next collection) once nothing has been taken for a while. */
+  trim(now = Date.now()): void {
+    if (now - this.lastAcquired < IDLE_TRIM_MS || this.out > 0) return;
+    this.free.length = 0;
+    clearInterval(this.trimTimer);
+    this.trimTimer = undefined;
   }
 
   stats(): { out: number; free: number; waiting: number } {

@@ -71,6 +71,11 @@ test('the pool hands out at most maxBuffers, queues the rest, and reuses what co
   assert.deepEqual(pool.stats(), { out: 0, free: 1, waiting: 0 });
   assert.equal(await pool.acquire(), a);
   void b;
+  pool.release(a);
+  pool.trim(Date.now() + 1_000);
+  assert.equal(pool.stats().free, 1, 'a pool in use keeps its buffers');
+  pool.trim(Date.now() + 60_000);
+  assert.deepEqual(pool.stats(), { out: 0, free: 0, waiting: 0 }, 'an idle pool lets them go');
 });
 
 test('sends whole blobs and ranges byte-exact, 12 at once through a pool of 3 small buffers', async () => {
