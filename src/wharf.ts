@@ -24,6 +24,8 @@ import { DeployService } from './deploy/service.js';
 import { DeploymentStore } from './deploy/deployment-store.js';
 import { Deployer } from './deploy/deployer.js';
 import { dockerEngines } from './deploy/dockerode-engines.js';
+import { deploymentGate } from './deploy/deployment-gate.js';
+import type { Engines } from './deploy/engines.js';
 
 export interface Wharf {
   config: Config;
@@ -41,7 +43,8 @@ export interface Wharf {
   close(): Promise<void>;
 }
 
-export async function openWharf(config: Config, events: RegistryEvents = {}): Promise<Wharf> {
+/** `engines`: how deployments reach Docker hosts and Swarm (the real engines unless a test hands in its own). */
+export async function openWharf(config: Config, events: RegistryEvents = {}, engines: Engines = dockerEngines()): Promise<Wharf> {
   await mkdir(config.data, { recursive: true, mode: 0o700 });
   const blobs = new FsBlobStore(config.data);
   await blobs.init();
@@ -57,8 +60,9 @@ export async function openWharf(config: Config, events: RegistryEvents = {}): Pr
   );
   const keyring = await Keyring.open(config.data);
   const attestations = new Attestations(registry, keyring);
+  const deployments = new DeploymentStore(meta.db);
   const delivery = new Delivery(meta, deliveryStore, {
-    gates: [attestationGate(attestations)],
+    gates: [attestationGate(attestations), deploymentGate(deliveryStore, deployments)],
     released: (r) =>
       webhooks.notify({
         type: 'release.created',
@@ -79,7 +83,7 @@ export async function openWharf(config: Config, events: RegistryEvents = {}): Pr
     { policies: config.retention, keepReleases: config.gc.keepReleases },
     registry.events,
   );
-  const deploy = new DeployService(meta, deliveryStore, delivery, new DeploymentStore(meta.db), new Deployer(dockerEngines()), (e) => webhooks.notify(e));
+  const deploy = new DeployService(meta, deliveryStore, delivery, deployments, new Deployer(engines), (e) => webhooks.notify(e));
   return {
     config,
     deploy,

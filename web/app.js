@@ -88,11 +88,14 @@ async function repository(name) {
   // `attestations`: the kinds of verified attestation the released digest has (e.g. ["tests"]).
   const attested = (r) =>
     !Array.isArray(r.attestations) ? '' : r.attestations.length ? `<span class="ok">✔ ${r.attestations.map(esc).join(', ')}</span>` : '<span class="muted">not attested</span>';
+  // `deployment`: the release's newest deployment (null: never deployed); a failed one says why on hover.
+  const deployed = (r) =>
+    !r.deployment ? '' : `<span class="${r.deployment.status === 'succeeded' ? 'ok' : r.deployment.status === 'running' ? 'muted' : 'error'}" title="${esc(r.deployment.reason ?? '')}">#${r.deployment.id} ${esc(r.deployment.status.replace('_', ' '))}</span>`;
   view.innerHTML = `<h1>${esc(name)}</h1>
     <h2>Environments</h2>${envs.length ? `<div class="envs">${envCards}</div>` : '<p class="muted">No environments. <code>wharf env create APP ENV</code></p>'}
-    <h2>Releases</h2>${releases.length ? `<table><thead><tr><th>#</th><th>Environment</th><th>Kind</th><th>Version</th><th>Digest</th><th>Who</th><th>When</th><th>Note</th><th>Attested</th></tr></thead><tbody>${releases
+    <h2>Releases</h2>${releases.length ? `<table><thead><tr><th>#</th><th>Environment</th><th>Kind</th><th>Version</th><th>Digest</th><th>Who</th><th>When</th><th>Note</th><th>Attested</th><th>Deployed</th></tr></thead><tbody>${releases
       .map((r) => `<tr><td>${r.id}</td><td>${esc(r.environment)}</td><td><span class="pill ${esc(r.kind)}">${esc(r.kind)}</span></td><td>${esc(r.version ?? r.tag ?? '')}</td>
-        <td class="digest">${short(r.digest)}</td><td>${esc(r.actor ?? '–')}</td><td>${when(r.createdAt)}</td><td>${esc(r.note ?? '')}</td><td>${attested(r)}</td></tr>`)
+        <td class="digest">${short(r.digest)}</td><td>${esc(r.actor ?? '–')}</td><td>${when(r.createdAt)}</td><td>${esc(r.note ?? '')}</td><td>${attested(r)}</td><td>${deployed(r)}</td></tr>`)
       .join('')}</tbody></table>` : '<p class="muted">No releases yet.</p>'}
     <h2>Tags</h2><table><thead><tr><th>Tag</th></tr></thead><tbody>${(tags.tags || []).map((t) => `<tr><td>${esc(t)}</td></tr>`).join('')}</tbody></table>
     <h2>Tag history</h2>${history.length ? `<table><thead><tr><th>Tag</th><th>From</th><th>To</th><th>Who</th><th>When</th></tr></thead><tbody>${history

@@ -54,10 +54,16 @@ export async function followDeployment(client: ApiClient, path: string, body: un
   if (json) printJson(seen.outcome || error ? { ...(seen.outcome ?? {}), ...(seen.release ? { release: seen.release } : {}), ...(error ? { error } : {}) } : seen.release);
   if (error) throw new CliError(error.message);
   if (!seen.outcome) return 0;
-  const { result, deployment, environment, digest } = seen.outcome;
+  const { result, deployment, environment, digest, revert } = seen.outcome;
   if (!json) {
     const line = `deployment #${deployment} of ${environment} (${shortDigest(digest)}): ${result.status.replace('_', ' ')}${result.reason ? ` — ${result.reason}` : ''}`;
     (result.status === 'succeeded' ? process.stdout : process.stderr).write(line + '\n');
+    if (revert && 'release' in revert) {
+      const r = revert.release;
+      process.stderr.write(`${environment} is back on ${r.version ?? r.tag ?? shortDigest(r.digest)} (${r.digest}), recorded as release ${r.id}\n`);
+    } else if (revert) {
+      process.stderr.write(`${environment}'s current release stays: ${revert.skipped}\n`);
+    }
   }
   return result.status === 'succeeded' ? 0 : 1;
 }

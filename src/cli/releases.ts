@@ -122,11 +122,18 @@ export async function releasesCommand(args: string[]): Promise<number> {
   const q = new URLSearchParams();
   if (values.env) q.set('environment', values.env);
   if (values.limit) q.set('limit', values.limit);
-  const list = await clientFor(values.server).request<(Release & { attestations?: string[] })[]>('GET', `${appPath(positionals[0]!)}/releases${q.size ? `?${q}` : ''}`);
+  type Listed = Release & { attestations?: string[]; deployment?: { id: number; status: string } | null };
+  const list = await clientFor(values.server).request<Listed[]>('GET', `${appPath(positionals[0]!)}/releases${q.size ? `?${q}` : ''}`);
   if (values.json) printJson(list);
   else
     printTable(
-      list.map((r) => ({ ...r, version: r.version ?? r.tag, digest: shortDigest(r.digest), attested: r.attestations?.length ? r.attestations.join(',') : null })),
+      list.map((r) => ({
+        ...r,
+        version: r.version ?? r.tag,
+        digest: shortDigest(r.digest),
+        attested: r.attestations?.length ? r.attestations.join(',') : null,
+        deployed: r.deployment ? `#${r.deployment.id} ${r.deployment.status.replace('_', ' ')}` : null,
+      })),
       [
         ['ID', 'id'],
         ['ENV', 'environment'],
@@ -134,6 +141,7 @@ export async function releasesCommand(args: string[]): Promise<number> {
         ['VERSION', 'version'],
         ['DIGEST', 'digest'],
         ['ATTESTED', 'attested'],
+        ['DEPLOYED', 'deployed'],
         ['WHO', 'actor'],
         ['WHEN', 'createdAt'],
         ['NOTE', 'note'],

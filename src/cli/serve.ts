@@ -85,6 +85,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (pullToken) {
     wharf.deploy.pullAuth = async (app, actor) => ({ serveraddress: wharf.deploy.registryHost, registrytoken: await pullToken(app, actor) });
   }
+  wharf.deploy.log = log;
   const interrupted = await wharf.deploy.interruptRunning();
   if (interrupted > 0) log.warn({ interrupted }, 'deployments cut off by the last stop are recorded as interrupted');
   wharf.webhooks.startDispatcher(log);

@@ -11,6 +11,9 @@ import { isVersionTag } from './tag-rules.js';
 
 export type ReleaseKind = 'release' | 'promote' | 'rollback';
 
+/** The actor of what Wharf records by itself, e.g. the rollback after a failed deployment. */
+export const SYSTEM_ACTOR = 'wharf';
+
 export interface Release {
   id: number;
   app: string;
@@ -44,8 +47,11 @@ export interface EnvironmentOptions {
   requires?: string[];
 }
 
-/** A check run before any release row is written (e.g. the attestation gate); throws to refuse. */
-export type ReleaseGate = (c: { app: string; environment: string; digest: string; kind: ReleaseKind; requires: string[] }) => Promise<void>;
+/**
+ * A check run before a release row is written (e.g. the attestation gate); throws to refuse. `from` is the
+ * source environment of a promotion.
+ */
+export type ReleaseGate = (c: { app: string; environment: string; digest: string; kind: ReleaseKind; requires: string[]; from?: string }) => Promise<void>;
 
 export interface DeliveryHooks {
   gates?: ReleaseGate[];
@@ -202,7 +208,7 @@ export class Delivery {
       return this.record(
         app,
         target,
-        { digest: current.digest, tag: current.source_tag, version: current.version, kind: 'promote', promotedFrom: Number(current.id) },
+        { digest: current.digest, tag: current.source_tag, version: current.version, kind: 'promote', promotedFrom: Number(current.id), from },
         opts,
       );
     });
@@ -237,6 +243,33 @@ export class Delivery {
     });
   }
 
+  /**
+   * After a deployment of release `failed` was rolled back on the hosts to release `to`: records a rollback to
+   * `to` by the system, so that the environment's current release (and its tag) name what runs again. Only while
+   * `failed` is still current — a release made since is never overwritten; then nothing is recorded, and the
+   * answer says why. No gates: this records what already runs, it lets nothing new run.
+   */
+  async revertFailedDeployment(app: string, environment: string, r: { failed: number; to: number; note: string }): Promise<{ release: Release } | { skipped: string }> {
+    return this.exclusive(app, environment, async () => {
+      const env = await this.requireEnvironment(app, environment);
+      const current = env.current_release_id === null ? null : Number(env.current_release_id);
+      if (current !== r.failed) {
+        return { skipped: `${app}/${environment} is on release #${current} now, not the failed #${r.failed}: left as it is` };
+      }
+      const target = await this.store.release(r.to);
+      if (!target || Number(target.environment_id) !== Number(env.id)) throw new RegistryError('NOT_FOUND', `release ${r.to} is not in the history of ${app}/${environment}`);
+      await this.requireManifest(app, target.digest);
+      const release = await this.record(
+        app,
+        env,
+        { digest: target.digest, tag: target.source_tag, version: target.version, kind: 'rollback', promotedFrom: null },
+        { actor: SYSTEM_ACTOR, note: r.note },
+        false,
+      );
+      return { release };
+    });
+  }
+
   async releases(app: string, environment?: string, limit?: number): Promise<Release[]> {
     if (environment !== undefined) await this.requireEnvironment(app, environment);
     return (await this.store.releases(app, environment, limit)).map((r) => toRelease(app, r));
@@ -260,11 +293,14 @@ export class Delivery {
   private async record(
     app: string,
     env: EnvironmentRow,
-    r: { digest: string; tag: string | null; version: string | null; kind: ReleaseKind; promotedFrom: number | null },
+    r: { digest: string; tag: string | null; version: string | null; kind: ReleaseKind; promotedFrom: number | null; from?: string },
     opts: OperationOptions,
+    gated = true,
   ): Promise<Release> {
     const requires = requiredAttestations(env);
-    for (const gate of this.hooks.gates ?? []) await gate({ app, environment: env.name, digest: r.digest, kind: r.kind, requires });
+    if (gated) {
+      for (const gate of this.hooks.gates ?? []) await gate({ app, environment: env.name, digest: r.digest, kind: r.kind, requires, from: r.from });
+    }
     const expected = env.current_release_id === null ? null : Number(env.current_release_id);
     const release = await this.meta.db.transaction().execute(async (trx) => {
       const id = await this.store.insertRelease(

@@ -43,13 +43,18 @@ export type AttestedKinds = (app: string, digest: string) => Promise<string[]>;
 /** What a release route does after recording the release: answer it, or deploy it too (`deploy`, autoDeploy). */
 export type AfterRelease = (r: ApiRequest, release: Release, deploy: boolean | undefined) => Promise<Release | undefined>;
 
-export function deliveryRoutes(
-  delivery: Delivery,
-  tags: TagHistory,
-  access: AccessCheck,
-  attested?: AttestedKinds,
-  after: AfterRelease = async (_r, release) => release,
-): ApiRoute[] {
+/** The newest deployment of each release (releases listings show whether it ran, failed or was rolled back). */
+export type LatestDeployments = (releaseIds: number[]) => Promise<Map<number, { id: number; status: string; reason: string | null }>>;
+
+export interface DeliveryRouteOptions {
+  attested?: AttestedKinds;
+  deployed?: LatestDeployments;
+  after?: AfterRelease;
+}
+
+export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: AccessCheck, opts: DeliveryRouteOptions = {}): ApiRoute[] {
+  const { attested, deployed } = opts;
+  const after = opts.after ?? (async (_r, release) => release);
   return [
     {
       method: 'GET',
@@ -97,10 +102,16 @@ export function deliveryRoutes(
       handle: async (r) => {
         const limit = r.url.searchParams.get('limit');
         const list = await delivery.releases(app(r), r.url.searchParams.get('environment') ?? undefined, limit === null ? undefined : Number(limit));
-        if (!attested) return list;
         const byDigest = new Map<string, Promise<string[]>>();
-        for (const rel of list) if (!byDigest.has(rel.digest)) byDigest.set(rel.digest, attested(rel.app, rel.digest));
-        return Promise.all(list.map(async (rel) => ({ ...rel, attestations: await byDigest.get(rel.digest)! })));
+        if (attested) for (const rel of list) if (!byDigest.has(rel.digest)) byDigest.set(rel.digest, attested(rel.app, rel.digest));
+        const deployments = deployed ? await deployed(list.map((rel) => rel.id)) : undefined;
+        return Promise.all(
+          list.map(async (rel) => ({
+            ...rel,
+            ...(attested ? { attestations: await byDigest.get(rel.digest)! } : {}),
+            ...(deployments ? { deployment: deployments.get(rel.id) ?? null } : {}),
+          })),
+        );
       },
     },
     {

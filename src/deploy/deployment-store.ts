@@ -97,6 +97,27 @@ export class DeploymentStore {
     return row && { ...row, steps: await this.steps(id) };
   }
 
+  /** The environment's newest deployment that matches: of a digest, with a status, before another deployment. */
+  async newest(environmentId: number, match: { digest?: string; status?: DeploymentRow['status']; before?: number }): Promise<DeploymentRow | undefined> {
+    let q = this.db.selectFrom('deployments').selectAll().where('environment_id', '=', environmentId);
+    if (match.digest !== undefined) q = q.where('digest', '=', match.digest);
+    if (match.status !== undefined) q = q.where('status', '=', match.status);
+    if (match.before !== undefined) q = q.where('id', '<', match.before);
+    return q.orderBy('id', 'desc').limit(1).executeTakeFirst();
+  }
+
+  /** The newest deployment of each of these releases (releases never deployed are absent). */
+  async latestOfReleases(releaseIds: number[]): Promise<Map<number, DeploymentRow>> {
+    const out = new Map<number, DeploymentRow>();
+    // In slices, well below the databases' limits on bound parameters.
+    for (let i = 0; i < releaseIds.length; i += 500) {
+      const slice = releaseIds.slice(i, i + 500);
+      const rows = await this.db.selectFrom('deployments').selectAll().where('release_id', 'in', slice).orderBy('id', 'desc').execute();
+      for (const r of rows) if (!out.has(Number(r.release_id))) out.set(Number(r.release_id), r);
+    }
+    return out;
+  }
+
   /** Newest first. */
   async list(environmentId: number, limit = 50): Promise<DeploymentRecord[]> {
     const rows = await this.db.selectFrom('deployments').selectAll().where('environment_id', '=', environmentId).orderBy('id', 'desc').limit(limit).execute();

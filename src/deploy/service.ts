@@ -1,10 +1,11 @@
 // Deployments as the server runs them: the applied app file of each application, `deploy` of an
 // environment's current release through the Deployer (recorded, one at a time per environment, progress
-// streamed to the caller, deploy.* webhooks), and `status` — what the live engines run against what Wharf intends.
+// streamed to the caller, deploy.* webhooks; after a rollback on the hosts the environment's current release goes
+// back too), and `status` — what the live engines run against what Wharf intends.
 import { RegistryError } from '../oci/errors.js';
 import type { MetadataStore } from '../metadata/store.js';
-import type { DeliveryStore } from '../metadata/delivery-store.js';
-import type { Delivery, EnvironmentOptions } from '../delivery/releases.js';
+import type { DeliveryStore, EnvironmentRow, ReleaseRow } from '../metadata/delivery-store.js';
+import type { Delivery, EnvironmentOptions, Release } from '../delivery/releases.js';
 import { AppFileError, parseAppFile, resolveEnvironment, stringifyAppFile, type AppFile } from './app-file.js';
 import { diffAppFiles, type AppFileChange } from './app-file-diff.js';
 import type { Deployer } from './deployer.js';
@@ -23,6 +24,14 @@ export interface DeployOutcome {
   digest: string;
   release: number | null;
   result: DeploymentResult;
+  /** after a rollback on the hosts: the release recorded so that the environment names what runs again, or why none was */
+  revert?: { release: Release } | { skipped: string };
+}
+
+/** Where the service tells what it decided by itself (the server's logger). */
+export interface DeployLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
 }
 
 export interface ApplyResult {
@@ -36,6 +45,7 @@ export class DeployService {
   registryHost = '127.0.0.1:5000';
   /** credentials handed to the engines for the pull (a short-lived pull token when auth is on) */
   pullAuth: (app: string, actor: string | null) => Promise<RegistryAuth | undefined> = async () => undefined;
+  log: DeployLog = { info: () => {}, warn: () => {} };
 
   constructor(
     private readonly meta: MetadataStore,
@@ -160,7 +170,49 @@ export class DeployService {
     await this.deployments.finish(id, result);
     const type = result.status === 'succeeded' ? 'deploy.succeeded' : result.status === 'rolled_back' ? 'deploy.rolled_back' : 'deploy.failed';
     this.notify({ type, ...base, status: result.status, reason: result.reason });
-    return { deployment: id, environment, digest: release.digest, release: Number(release.id), result };
+    const outcome: DeployOutcome = { deployment: id, environment, digest: release.digest, release: Number(release.id), result };
+    if (result.status === 'rolled_back') outcome.revert = await this.revertCurrent(app, env, id, release, result.reason);
+    return outcome;
+  }
+
+  /**
+   * After deployment `deployment` of release `failed` was rolled back: the hosts run again what the environment's
+   * newest earlier successful deployment put there, so its release becomes current again (a rollback by the system,
+   * through Delivery: its lock, its compare-and-set, its tag move and webhooks).
+   */
+  private async revertCurrent(
+    app: string,
+    env: EnvironmentRow,
+    deployment: number,
+    failed: ReleaseRow,
+    reason: string | null,
+  ): Promise<NonNullable<DeployOutcome['revert']>> {
+    const fields = { app, environment: env.name, deployment, release: Number(failed.id) };
+    const skip = (why: string) => {
+      this.log.warn({ ...fields, why }, 'the current release stays after a rolled-back deployment');
+      return { skipped: why };
+    };
+    // What the hosts ran until this deployment: the newest earlier one that succeeded.
+    const good = await this.deployments.newest(Number(env.id), { status: 'succeeded', before: deployment });
+    if (!good || good.release_id === null) {
+      return skip(`no earlier successful deployment of ${app}/${env.name} is recorded, so the release the hosts went back to is unknown`);
+    }
+    if (good.digest === failed.digest) return { skipped: `the hosts went back to ${failed.digest}, the digest of the current release` };
+    const note = `deployment #${deployment} of release #${failed.id} failed: ${reason ?? 'no reason given'}; rolled back`;
+    try {
+      const r = await this.delivery.revertFailedDeployment(app, env.name, { failed: Number(failed.id), to: Number(good.release_id), note });
+      if ('skipped' in r) return skip(r.skipped);
+      this.log.info({ ...fields, current: r.release.id, digest: r.release.digest }, 'the current release went back with the hosts');
+      return r;
+    } catch (e) {
+      return skip((e as Error).message);
+    }
+  }
+
+  /** The newest deployment of each release, for release listings. */
+  async latestDeployments(releaseIds: number[]): Promise<Map<number, { id: number; status: string; reason: string | null }>> {
+    const rows = await this.deployments.latestOfReleases(releaseIds);
+    return new Map([...rows].map(([release, d]) => [release, { id: Number(d.id), status: d.status, reason: d.reason }]));
   }
 
   async status(app: string, environment?: string): Promise<EnvironmentStatus[]> {

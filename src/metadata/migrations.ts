@@ -300,6 +300,12 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0009_deployments_by_release': {
+      async up(db: Kysely<any>) {
+        // Release listings show each release's newest deployment.
+        await db.schema.createIndex('deployments_release').on('deployments').columns(['release_id', 'id']).execute();
+      },
+    },
   };
 }
 

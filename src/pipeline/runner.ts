@@ -72,6 +72,8 @@ export interface DeploymentSummary {
   digest: string;
   /** per target, what the app's containers run once the deployment is over, as its engine says */
   targets: { target: string; reachable: boolean; containers: string[]; running: string[] }[];
+  /** after a rollback on the hosts: the release the environment went back to (its current one now) */
+  revertedTo?: { release: number; digest: string };
 }
 
 export interface Reporter {
@@ -245,6 +247,8 @@ export async function runPipeline(plan: PipelinePlan, engine: PipelineEngine, se
         // The engines have the last word on what runs, whatever the deployment reported.
         const live = await server.status(app, env).catch((e: Error) => e);
         result.deployment = deploymentSummary(outcome, live);
+        const back = result.deployment.revertedTo;
+        if (back) reporter.log(`deploy ${env}`, `${env} is back on release #${back.release} (${back.digest})`);
         const extra = { detail: `deployment #${id}` };
         if (outcome.result.status !== 'succeeded') {
           throw new StepFailure(`deployment #${id} ${outcome.result.status.replace('_', ' ')}${outcome.result.reason ? `: ${outcome.result.reason}` : ''}`, extra);
@@ -293,7 +297,9 @@ function deploymentSummary(outcome: DeployOutcome, live: EnvironmentStatus | Err
     const ours = t.containers.filter((c) => c.managed);
     return { target: t.target, reachable: t.reachable, containers: ours.map((c) => c.name), running: [...new Set(ours.map((c) => c.digest ?? 'unknown'))] };
   });
-  return { environment: outcome.environment, id: outcome.deployment, status, reason, digest: outcome.digest, targets };
+  const summary: DeploymentSummary = { environment: outcome.environment, id: outcome.deployment, status, reason, digest: outcome.digest, targets };
+  if (outcome.revert && 'release' in outcome.revert) summary.revertedTo = { release: outcome.revert.release.id, digest: outcome.revert.release.digest };
+  return summary;
 }
 
 /** Where the live engines disagree with a succeeded deployment of `digest`. */

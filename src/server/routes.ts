@@ -11,7 +11,11 @@ import { deployAfterRelease, deployRoutes } from '../deploy/routes.js';
 
 export function hubRoutes(wharf: Wharf, access: AccessCheck): ApiRoute[] {
   return [
-    ...deliveryRoutes(wharf.delivery, wharf.tagHistory, access, (app, digest) => wharf.attestations.verifiedKinds(app, digest), deployAfterRelease(wharf.deploy)),
+    ...deliveryRoutes(wharf.delivery, wharf.tagHistory, access, {
+      attested: (app, digest) => wharf.attestations.verifiedKinds(app, digest),
+      deployed: (releaseIds) => wharf.deploy.latestDeployments(releaseIds),
+      after: deployAfterRelease(wharf.deploy),
+    }),
     ...deployRoutes(wharf.deploy, access),
     ...webhookRoutes(wharf.webhooks),
     ...attestationRoutes(wharf.attestations, wharf.registry, wharf.keyring),

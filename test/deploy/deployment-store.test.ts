@@ -13,20 +13,29 @@ import type { DeploymentResult } from '../../src/deploy/deployment.js';
 
 const DIGEST = `sha256:${'cd'.repeat(32)}`;
 
-test('deployments and their steps are recorded; one unfinished deployment per environment at a time', async () => {
+/** Runs `fn` over a fresh database with the environments `names` of app myapp, then removes it. */
+async function withEnvironments(names: string[], fn: (store: DeploymentStore, environmentIds: number[]) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-deploy-store-'));
   const meta = await openSqlite(join(dir, 'wharf.db'));
   try {
     const repo = await meta.ensureRepository('myapp');
     const settings = { requiresPromotionFrom: null, protected: false, autoDeploy: false, requiresAttestations: [] };
-    const staging = await new DeliveryStore(meta).createEnvironment(repo, 'staging', settings);
-    const production = await new DeliveryStore(meta).createEnvironment(repo, 'production', settings);
-    const store = new DeploymentStore(meta.db);
+    const ids: number[] = [];
+    for (const name of names) ids.push(Number((await new DeliveryStore(meta).createEnvironment(repo, name, settings)).id));
+    await fn(new DeploymentStore(meta.db), ids);
+  } finally {
+    await meta.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('deployments and their steps are recorded; one unfinished deployment per environment at a time', () =>
+  withEnvironments(['staging', 'production'], async (store, [staging, production]) => {
     const base = { releaseId: null, digest: DIGEST, image: '127.0.0.1:5000/myapp', kind: 'docker' as const, actor: 'alice', trigger: 'deploy' };
 
-    const first = await store.begin({ ...base, environmentId: Number(staging.id) }, 1000);
-    await assert.rejects(store.begin({ ...base, environmentId: Number(staging.id) }), (e) => e instanceof RegistryError && e.code === 'CONFLICT' && /#\d+ of this environment is still running/.test(e.message));
-    const other = await store.begin({ ...base, environmentId: Number(production.id) }, 1000);
+    const first = await store.begin({ ...base, environmentId: staging! }, 1000);
+    await assert.rejects(store.begin({ ...base, environmentId: staging! }), (e) => e instanceof RegistryError && e.code === 'CONFLICT' && /#\d+ of this environment is still running/.test(e.message));
+    const other = await store.begin({ ...base, environmentId: production! }, 1000);
     assert.ok(other > first, 'another environment is not locked');
 
     const result: DeploymentResult = {
@@ -48,15 +57,29 @@ test('deployments and their steps are recorded; one unfinished deployment per en
     assert.equal(rec!.actor, 'alice');
     assert.deepEqual(rec!.steps, result.steps);
 
-    const second = await store.begin({ ...base, environmentId: Number(staging.id) }, 6000);
-    assert.deepEqual((await store.list(Number(staging.id))).map((d) => [Number(d.id), d.status]), [[second, 'running'], [first, 'rolled_back']]);
+    const second = await store.begin({ ...base, environmentId: staging! }, 6000);
+    assert.deepEqual((await store.list(staging!)).map((d) => [Number(d.id), d.status]), [[second, 'running'], [first, 'rolled_back']]);
 
     assert.equal(await store.interruptRunning(9000), 2, 'both unfinished deployments');
     assert.equal((await store.get(second))!.status, 'interrupted');
-    assert.equal(await store.running(Number(staging.id)), undefined);
-    await store.begin({ ...base, environmentId: Number(staging.id) }, 10_000);
-  } finally {
-    await meta.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+    assert.equal(await store.running(staging!), undefined);
+    await store.begin({ ...base, environmentId: staging! }, 10_000);
+  }));
+
+test('the newest deployment by digest, status and position, and the newest of each release', () =>
+  withEnvironments(['staging'], async (store, [env]) => {
+    const OTHER = `sha256:${'ef'.repeat(32)}`;
+    const run = async (releaseId: number, digest: string, status: DeploymentResult['status']) => {
+      const id = await store.begin({ environmentId: env!, releaseId, digest, image: '127.0.0.1:5000/myapp', kind: 'docker' });
+      await store.finish(id, { status, reason: status === 'succeeded' ? null : 'boom', steps: [], startedAt: 0, finishedAt: 1 });
+      return id;
+    };
+    const a = await run(1, DIGEST, 'succeeded');
+    const b = await run(2, OTHER, 'rolled_back');
+    const c = await run(1, DIGEST, 'failed');
+    assert.equal(Number((await store.newest(env!, { digest: DIGEST }))!.id), c);
+    assert.equal(Number((await store.newest(env!, { status: 'succeeded', before: c }))!.id), a);
+    assert.equal(await store.newest(env!, { status: 'succeeded', before: a }), undefined);
+    const latest = await store.latestOfReleases([1, 2, 3]);
+    assert.deepEqual([...latest].map(([release, d]) => [release, Number(d.id), d.status]).sort(), [[1, c, 'failed'], [2, b, 'rolled_back']]);
+  }));

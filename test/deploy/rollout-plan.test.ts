@@ -5,61 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseAppFile, resolveEnvironment, type EnvironmentPlan } from '../../src/deploy/app-file.js';
 import { rollOut } from '../../src/deploy/rollout.js';
-import type { ContainerCreate, ContainerState, DockerHost, EngineInfo, ProbeResult } from '../../src/deploy/docker-host.js';
+import { MemoryHost } from '../support/memory-host.js';
 import type { DeployEvent } from '../../src/deploy/deployment.js';
 
 const OLD = `sha256:${'0'.repeat(64)}`;
 const NEW = `sha256:${'1'.repeat(64)}`;
-
-/** An engine in memory: containers of a digest listed in `failing` report unhealthy with that probe output. */
-class MemoryHost implements DockerHost {
-  containers = new Map<string, ContainerState & { env: string[] }>();
-  private seq = 0;
-  constructor(
-    readonly endpoint: string,
-    private readonly failing: Map<string, string> = new Map(),
-  ) {}
-  async engine(): Promise<EngineInfo> {
-    return { apiVersion: '1.41', engineVersion: 'memory' };
-  }
-  async pull(): Promise<void> {}
-  async imageRepoDigests(): Promise<string[]> {
-    return [];
-  }
-  async createContainer(spec: ContainerCreate): Promise<string> {
-    const id = `${this.endpoint}-${++this.seq}`;
-    this.containers.set(id, { id, name: spec.name, image: spec.image, imageId: '', labels: spec.labels, status: 'created', running: false, env: spec.env });
-    return id;
-  }
-  async startContainer(id: string): Promise<void> {
-    const c = this.containers.get(id)!;
-    const failure = this.failing.get(c.labels['wharf.digest']!);
-    Object.assign(c, { status: 'running', running: true, health: failure === undefined ? 'healthy' : 'unhealthy', healthLog: failure === undefined ? [] : [{ exitCode: 1, output: failure }] });
-  }
-  async keepRunning(): Promise<void> {}
-  async stopContainer(id: string): Promise<void> {
-    Object.assign(this.containers.get(id)!, { status: 'exited', running: false });
-  }
-  async removeContainer(id: string): Promise<void> {
-    this.containers.delete(id);
-  }
-  async inspectContainer(id: string): Promise<ContainerState> {
-    return { ...this.containers.get(id)! };
-  }
-  async listContainers(opts: { labels?: Record<string, string>; all?: boolean }): Promise<ContainerState[]> {
-    return [...this.containers.values()].filter((c) => (opts.all || c.running) && Object.entries(opts.labels ?? {}).every(([k, v]) => c.labels[k] === v));
-  }
-  async exec(): Promise<ProbeResult> {
-    return { exitCode: 0, output: '' };
-  }
-  async logs(): Promise<string> {
-    return '';
-  }
-  /** digests of running containers */
-  running(): string[] {
-    return [...this.containers.values()].filter((c) => c.running).map((c) => c.labels['wharf.digest']!);
-  }
-}
 
 function plan(rollout: string, container = '{}'): EnvironmentPlan {
   return resolveEnvironment(

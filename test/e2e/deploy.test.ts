@@ -1,6 +1,7 @@
 // The seed's multi-host story through the wharf CLI and a running server, on real engines: apply an app file,
 // release with auto-deploy to two hosts, a release whose health check fails rolls back by itself and exits
-// non-zero, rollback --deploy to a release three versions back, status with drift, and the deployment record.
+// non-zero — and takes the environment's current release and tag back with it, its digest refused for promotion —,
+// rollback --deploy to a release three versions back, status with drift, and the deployment record.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { daemonsUnavailable, startDaemons, type DaemonSet } from '../support/dockerd.js';
 import { HEALTH_FAILURE, pushTestReleases } from '../support/deploy-images.js';
+import { getManifest } from '../support/registry-client.js';
 import { runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
 import { eventually, startReceiver, type Receiver } from '../webhooks/receiver.js';
 
@@ -87,6 +89,32 @@ environments:
       assert.match(bad.stderr, /rolled back|failed/);
       assert.match(bad.stdout + bad.stderr, new RegExp(HEALTH_FAILURE));
       for (const h of [h1, h2]) assert.deepEqual(await running(h), [`${rel.image}@${digestOf('v4')}`], 'the previous release runs everywhere');
+
+      // …and production's current release is v4 again, recorded as a rollback by wharf; web:production follows.
+      assert.match(bad.stderr, /^production is back on v4 \(sha256:[0-9a-f]{64}\), recorded as release \d+$/m);
+      const envs = JSON.parse(await ok('env', 'list', 'web', '--json')) as { name: string; current: { digest: string; kind: string; actor: string; note: string } }[];
+      const current = envs.find((e) => e.name === 'production')!.current;
+      assert.deepEqual([current.digest, current.kind, current.actor], [digestOf('v4'), 'rollback', 'wharf']);
+      assert.match(current.note, new RegExp(`^deployment #\\d+ of release #\\d+ failed: .*${HEALTH_FAILURE}.*; rolled back$`));
+      assert.equal((await getManifest(s.url, 'web', 'production')).digest, digestOf('v4'));
+      const listed = await ok('releases', 'web', '--env', 'production', '--limit', '2');
+      assert.match(listed, /DEPLOYED/);
+      assert.match(listed.split('\n')[1]!, /rollback\s+v4\s.*wharf/);
+      assert.match(listed.split('\n')[2]!, /release\s+bad\s.*#\d+ rolled back/);
+
+      // Promotion takes v4; the failed digest, current again by a release that did not deploy, is refused.
+      await ok('env', 'create', 'web', 'dr', '--requires-promotion-from', 'production');
+      assert.equal(JSON.parse(await ok('promote', 'web', '--from', 'production', '--to', 'dr', '--json')).digest, digestOf('v4'));
+      const again = await fetch(`${s.url}/api/v1/apps/web/releases`, {
+        method: 'POST',
+        headers: { authorization: s.authorization, 'content-type': 'application/json' },
+        body: JSON.stringify({ environment: 'production', ref: 'bad', deploy: false }),
+      });
+      assert.equal(again.status, 201, await again.text());
+      const refusedPromotion = await wharf('promote', 'web', '--from', 'production', '--to', 'dr');
+      assert.notEqual(refusedPromotion.code, 0);
+      assert.match(refusedPromotion.stderr, new RegExp(`refused: deployment #\\d+ of release #\\d+ \\(${digestOf('bad')}\\) to web/production failed and was rolled back: .*${HEALTH_FAILURE}`));
+      assert.equal((await getManifest(s.url, 'web', 'dr')).digest, digestOf('v4'), 'dr is untouched');
 
       // Rollback --deploy to a release three versions back (v1), by version.
       const back = JSON.parse(await ok('rollback', 'web', '--env', 'production', '--to', 'v1', '--deploy', '--json'));

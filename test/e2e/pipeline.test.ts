@@ -3,7 +3,8 @@
 // released and deployed to staging, promoted and deployed to production — each host running exactly the image
 // tested — and the refusals: a failing test stops before push, a failing build before test, production refuses
 // a digest pushed by hand, also when it carries an altered or forged attestation, and a deployment that does
-// not get healthy fails the pipeline and leaves the previous release running.
+// not get healthy fails the pipeline, leaves the previous release running and makes it staging's current release
+// again, and its digest is not promoted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -39,6 +40,7 @@ interface Summary {
     reason: string | null;
     digest: string;
     targets: { target: string; reachable: boolean; containers: string[]; running: string[] }[];
+    revertedTo?: { release: number; digest: string };
   };
   failedStep?: string;
   error?: string;
@@ -118,6 +120,9 @@ test('pipeline: what was tested is what ships and runs, and production takes not
   };
   const v2 = (path: string, init: RequestInit = {}) => fetch(`${server.url}/v2/hello/${path}`, { ...init, headers: { ...authHeaders(server.url), ...(init.headers as Record<string, string>) } });
   const containersOfPipelines = async () => (await mustRun('docker', ['ps', '-aq', '--filter', `label=${RUN_LABEL}`])).stdout.trim();
+  /** A management API call as admin; release-like requests take `deploy: false` here, which the CLI has no flag for. */
+  const apiPost = (path: string, body: unknown) =>
+    fetch(`${server.url}/api/v1/apps/hello/${path}`, { method: 'POST', headers: { authorization: server.authorization, 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   try {
     await withLogsOnFailure(server, async () => {
@@ -327,6 +332,23 @@ test('pipeline: what was tested is what ships and runs, and production takes not
       assert.match(await page('staging'), /Hello from Wharf/);
       const failedRecord = (JSON.parse(await ok('deployments', 'hello', '--env', 'staging', '--json')) as { id: number; digest: string; status: string }[])[0]!;
       assert.deepEqual([failedRecord.id, failedRecord.digest, failedRecord.status], [s4.deployment!.id, s4.digest, 'rolled_back']);
+
+      // Staging's current release went back with the host — to the release last deployed there (s1), not to the
+      // one current before (manual, never deployed) — and hello:staging follows.
+      assert.equal(s4.deployment!.revertedTo?.digest, s1.digest);
+      assert.match(r4.stderr, new RegExp(`^deploy staging \\| staging is back on release #${s4.deployment!.revertedTo!.release} \\(${s1.digest}\\)$`, 'm'));
+      const reverted = (JSON.parse(await ok('env', 'list', 'hello', '--json')) as { name: string; current: { id: number; digest: string; kind: string; actor: string } }[]).find((e) => e.name === 'staging')!.current;
+      assert.deepEqual([reverted.id, reverted.digest, reverted.kind, reverted.actor], [s4.deployment!.revertedTo!.release, s1.digest, 'rollback', 'wharf']);
+      assert.equal((await getManifest(server.url, 'hello', 'staging')).digest, s1.digest);
+      // Promotion takes the good digest; the failed one, made current again without deploying, is refused.
+      const good = await apiPost('promote', { from: 'staging', to: 'production', deploy: false });
+      assert.equal(good.status, 201);
+      assert.equal(((await good.json()) as { digest: string }).digest, s1.digest);
+      assert.equal((await apiPost('releases', { environment: 'staging', ref: s4.digest, deploy: false })).status, 201);
+      const refusal = await wharf(['promote', 'hello', '--from', 'staging', '--to', 'production']);
+      assert.notEqual(refusal.code, 0);
+      assert.match(refusal.stderr, new RegExp(`refused: deployment #${s4.deployment!.id} of release #\\d+ \\(${s4.digest}\\) to hello/staging failed and was rolled back: .*not healthy after 8s`));
+      assert.equal((await getManifest(server.url, 'hello', 'production')).digest, s1.digest, 'production keeps the good digest');
     });
   } finally {
     await removeImages('docker', images);

@@ -39,6 +39,8 @@ interface Options {
   serverTargets?: string[] | null;
   /** how the deployment ends, and what the engines run afterwards */
   deployment?: Partial<DeployOutcome['result']> | Error;
+  /** what the server did with the environment's current release after a rollback */
+  revert?: DeployOutcome['revert'];
   running?: string;
 }
 
@@ -92,7 +94,8 @@ function fakes(opts: Options = {}): Fakes {
             if (end instanceof Error) throw end;
             onLine(`[${HOST}] switched: now on ${digest}`);
             const now = Date.now();
-            return { deployment: 5, environment, digest, release: 7, result: { status: 'succeeded', reason: null, steps: [], startedAt: now, finishedAt: now, ...end } };
+            const result = { status: 'succeeded' as const, reason: null, steps: [], startedAt: now, finishedAt: now, ...end };
+            return { deployment: 5, environment, digest, release: 7, result, ...(opts.revert ? { revert: opts.revert } : {}) };
           },
           async abandon() {},
         },
@@ -219,13 +222,21 @@ test('the server deploys by its applied app file, and says so when wharf.yaml na
 });
 
 test('a deployment that is rolled back fails the run, with the reason and what runs now', async () => {
-  const f = fakes({ serverTargets: [HOST], deployment: { status: 'rolled_back', reason: `${HOST}: hello-staging-5-0: not healthy after 5s: GET http://127.0.0.1:8080/: 404` }, running: OLD_DIGEST });
+  const back = { id: 8, app: 'hello', environment: 'staging', digest: OLD_DIGEST, tag: null, version: null, kind: 'rollback' as const, actor: 'wharf', note: null, replaces: 7, promotedFrom: null, createdAt: '' };
+  const f = fakes({
+    serverTargets: [HOST],
+    deployment: { status: 'rolled_back', reason: `${HOST}: hello-staging-5-0: not healthy after 5s: GET http://127.0.0.1:8080/: 404` },
+    running: OLD_DIGEST,
+    revert: { release: back },
+  });
   const r = await run(f, SPEC, [HOST]);
   assert.equal(r.ok, false);
   assert.equal(r.failedStep, 'deploy staging');
   assert.equal(r.error, `deploy staging: deployment #5 rolled back: ${HOST}: hello-staging-5-0: not healthy after 5s: GET http://127.0.0.1:8080/: 404`);
   assert.equal(r.deployment!.status, 'rolled_back');
   assert.deepEqual(r.deployment!.targets[0]!.running, [OLD_DIGEST], 'the summary shows what runs after the rollback');
+  assert.deepEqual(r.deployment!.revertedTo, { release: 8, digest: OLD_DIGEST }, 'and the release staging went back to');
+  assert.ok(f.logs.includes(`deploy staging | staging is back on release #8 (${OLD_DIGEST})`), f.logs.join('\n'));
   assert.equal(r.release!.digest, DIGEST, 'the release was made');
 });
 

@@ -10,6 +10,7 @@ import { digestOf } from '../../src/oci/digest.js';
 import { OCI_MANIFEST } from '../../src/oci/media-types.js';
 import { createHttpServer, listen, type RunningServer } from '../../src/server/server.js';
 import { openWharf, type Wharf } from '../../src/wharf.js';
+import type { Engines } from '../../src/deploy/engines.js';
 
 export { digestOf };
 
@@ -32,11 +33,13 @@ export interface StartOptions {
   dataDir?: string;
   /** WHARF_* environment for loadConfig (isolated from the test process's own environment) */
   env?: Record<string, string>;
+  /** the engines deployments reach (default: the real ones) */
+  engines?: Engines;
 }
 
 export async function startRegistry(opts: StartOptions = {}): Promise<Registry> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'wharf-v2-')));
-  const wharf = await openWharf(loadConfig({ flags: { data: dataDir }, env: opts.env ?? {} }));
+  const wharf = await openWharf(loadConfig({ flags: { data: dataDir }, env: opts.env ?? {} }), {}, opts.engines);
   const running: RunningServer = await listen(createHttpServer({ wharf, log: pino({ level: 'silent' }) }), '127.0.0.1', 0);
   let stopped = false;
   const stop = async () => {
