@@ -111,13 +111,6 @@ function server(name: ServerName, url: string, child: ChildProcess): Server {
   return { name, url, pid: child.pid, stop: () => stopProcess(child) };
 }
 
-/** The Node flags `bin/wharf.js` gives itself on its `#!/usr/bin/env -S node …` line (heap sizing for a server). */
-export function wharfNodeFlags(repoRoot: string): string[] {
-  const shebang = readFileSync(join(repoRoot, 'bin', 'wharf.js'), 'utf8').split('\n', 1)[0]!;
-  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(shebang);
-  return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [];
-}
-
 /**
  * Wharf as a user starts it, but with authentication off (WHARF_AUTH=off) like the Distribution it is compared with;
  * ready when it logs its `listening` line with the URL it bound.
@@ -125,7 +118,7 @@ export function wharfNodeFlags(repoRoot: string): string[] {
 export async function startWharf(repoRoot: string, dir: string, nodeArgs: string[] = []): Promise<Server> {
   const data = join(dir, 'data');
   const logFile = join(dir, 'wharf.log');
-  const args = [...wharfNodeFlags(repoRoot), ...nodeArgs, 'bin/wharf.js', 'serve', '--listen', '127.0.0.1:0', '--data', data];
+  const args = [...nodeArgs, 'bin/wharf.js', 'serve', '--listen', '127.0.0.1:0', '--data', data];
   const { WHARF_CONFIG: _ignored, ...env } = process.env;
   const child = startProcess(process.execPath, args, logFile, repoRoot, { ...env, WHARF_AUTH: 'off' });
   const listening = (async () => {

@@ -12,6 +12,7 @@ import { Metrics } from './metrics.js';
 import { managementApi, type ApiRoute } from './api.js';
 import { hubRoutes } from './routes.js';
 import { serveWeb } from './web.js';
+import { IdleCollector } from './idle-collector.js';
 
 export interface HttpServerOptions {
   wharf: Wharf;
@@ -26,6 +27,8 @@ export interface HttpServerOptions {
   onResponse?: (req: IncomingMessage, res: ServerResponse) => void;
   /** serve HTTPS (HTTP/1.1) with this PEM certificate chain and key */
   tls?: { cert: Buffer; key: Buffer };
+  /** collects garbage when a burst of requests is over (default: one per server) */
+  idle?: IdleCollector;
 }
 
 export interface RunningServer {
@@ -34,7 +37,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export function createHttpServer({ wharf, log, access = openAccess, metrics = new Metrics(), apiRoutes, tokenEndpoint, onResponse, tls }: HttpServerOptions): Server {
+export function createHttpServer({ wharf, log, access = openAccess, metrics = new Metrics(), apiRoutes, tokenEndpoint, onResponse, tls, idle = new IdleCollector() }: HttpServerOptions): Server {
   const v2 = v2Api({ registry: wharf.registry, access, log });
   const api = managementApi(apiRoutes ?? hubRoutes(wharf, access), access, log);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -58,6 +61,7 @@ export function createHttpServer({ wharf, log, access = openAccess, metrics = ne
   };
   const listener: RequestListener = (req, res) => {
     const started = process.hrtime.bigint();
+    res.once('close', idle.begin());
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.observe(req.method ?? '', res.statusCode, seconds);
@@ -67,6 +71,7 @@ export function createHttpServer({ wharf, log, access = openAccess, metrics = ne
     handle(req, res).catch((e) => sendError(res, e, log));
   };
   const server = tls ? createHttpsServer({ ...tls, keepAliveTimeout: 65_000 }, listener) : createServer({ keepAliveTimeout: 65_000 }, listener);
+  server.once('close', () => idle.stop());
   // Blob uploads can be slow; rely on the socket idle timeout rather than a whole-request deadline.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;

@@ -58,7 +58,8 @@ test('monolithic POST with the wrong digest is DIGEST_INVALID and leaves nothing
   await expectError(await r.req(`/v2/up/mono-bad/blobs/${wrong}`), 404, 'BLOB_UNKNOWN');
   await expectError(await r.req(`/v2/up/mono-bad/blobs/${digestOf('these bytes')}`), 404, 'BLOB_UNKNOWN');
   await expectError(await r.req(`/v2/up/mono-bad/blobs/uploads/?digest=sha256:1234`, { method: 'POST', body: 'x', headers: octets }), 400, 'DIGEST_INVALID');
-  assert.deepEqual(await uploadDirs(r), before);
+  // Nothing new is left (a directory in `before` may be a committed session's, removed after its answer).
+  assert.deepEqual((await uploadDirs(r)).filter((d) => !before.includes(d)), []);
 });
 
 test('POST then PUT with the whole blob', async () => {
