@@ -18,7 +18,6 @@ export class Caller implements Principal {
   readonly kind: Principal['kind'];
   constructor(
     readonly identity: Identity,
-    readonly address: string,
     readonly policy: Policy,
   ) {
     this.kind = identity.kind;
@@ -67,21 +66,23 @@ export class AccessPolicy implements AccessCheck {
   ) {}
 
   async authorize(req: IncomingMessage, repository: string | undefined, actions: Action[], environment?: string): Promise<Principal> {
-    const address = clientAddress(req);
-    // Both are plain values on the hot path (fresh policy, remembered credential): no await then.
+    // Both are plain values on the hot path (fresh policy, remembered credential): no await then, and no
+    // client address either (only logins and the audit of changes need it).
     const current = this.policies.current();
     const policy = current instanceof Policy ? current : await current;
-    let verified;
-    try {
-      const identified = this.authn.identify(authorizationHeader(req), address, policy);
-      verified = 'identity' in identified ? identified : await identified;
-    } catch (e) {
-      if (!(e instanceof AuthFailure)) throw e;
-      if (e.reason === 'rate_limited') throw rateLimited(e);
-      throw this.challenge(req, repository, actions, e.message, e.reason === 'invalid_token' ? 'invalid_token' : undefined);
+    const header = authorizationHeader(req);
+    let verified = this.authn.recall(header, policy);
+    if (verified === undefined) {
+      try {
+        verified = await this.authn.identify(header, clientAddress(req), policy);
+      } catch (e) {
+        if (!(e instanceof AuthFailure)) throw e;
+        if (e.reason === 'rate_limited') throw rateLimited(e);
+        throw this.challenge(req, repository, actions, e.message, e.reason === 'invalid_token' ? 'invalid_token' : undefined);
+      }
     }
     const { identity } = verified;
-    const caller = new Caller(identity, address, policy);
+    const caller = new Caller(identity, policy);
     (req as WithCaller)[CALLER] = caller;
 
     if (repository === undefined) {
@@ -94,7 +95,8 @@ export class AccessPolicy implements AccessCheck {
     const allowed = actions.every((a) => policy.allows(identity, repository, a, environment));
     if (identity.kind === 'anonymous' && (!allowed || actions.length === 0)) throw this.challenge(req, repository, actions, 'authentication required');
     if (!allowed) throw denied(repository, actions);
-    if (verified.access && !actions.every((a) => claimCovers(verified.access!, repository, a, environment))) {
+    const access = verified.access;
+    if (access && !actions.every((a) => claimCovers(access, repository, a, environment))) {
       throw this.challenge(req, repository, actions, 'the token does not grant this access', 'insufficient_scope');
     }
     return caller;

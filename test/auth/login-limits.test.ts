@@ -71,3 +71,22 @@ test('a Basic pull storm is not bound by the password hash: the verified credent
   // One scrypt verification takes ~100 ms: 450 of them would take 45 s.
   assert.ok(ms < 10_000, `450 Basic pulls took ${Math.round(ms)} ms`);
 });
+
+test('a remembered robot token stops at its own expiry, Basic and Bearer alike, between policy reloads', async () => {
+  // Remembered credentials are re-checked when the policy changes; a robot token's expiry is a time, not a
+  // change, so it must end the remembered entry by itself.
+  const slow = await startAuthHub('auth:\n  policyRefresh: 1h\n');
+  try {
+    await pushImage(slow, basic('admin', ADMIN_PASSWORD), 'team/app', 'v1');
+    const created = Date.now();
+    const { secret } = await slow.accounts.createToken('brief', ['repository:team/*:pull'], 1500);
+    const creds = basic('ci', secret);
+    const token = await (await slow.req('/token?service=wharf&scope=repository:team/app:pull', { auth: creds })).json() as { token: string };
+    const bearerCreds = `Bearer ${token.token}`;
+    for (const auth of [creds, bearerCreds]) assert.equal((await slow.req('/v2/team/app/manifests/v1', { auth })).status, 200);
+    await new Promise((resolve) => setTimeout(resolve, created + 1600 - Date.now()));
+    for (const auth of [creds, bearerCreds]) assert.equal((await slow.req('/v2/team/app/manifests/v1', { auth })).status, 401);
+  } finally {
+    await slow.close();
+  }
+});
