@@ -1,19 +1,27 @@
 // Starts and stops the servers under test — Wharf, CNCF Distribution and nginx — each on a loopback port with its own temp dir.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Login } from './credentials.js';
 
-export type ServerName = 'wharf' | 'distribution' | 'nginx';
+/** `wharf` runs with authentication on, as users run it; `wharf-anon` with it off, the baseline auth is held to. */
+export type ServerName = 'wharf' | 'wharf-anon' | 'distribution' | 'nginx';
 
 export interface Server {
   name: ServerName;
   url: string;
   pid: number;
+  /** whom the clients log in as; absent when the server has no authentication */
+  login?: Login;
   stop(): Promise<void>;
 }
+
+/** The repositories the bench user may pull from and push to (the fixtures' and the push figures'). */
+const BENCH_GRANT = ['pull,push', 'bench/*'];
 
 const DISTRIBUTION_BIN = '/usr/bin/docker-registry';
 const NGINX_BIN = '/usr/sbin/nginx';
@@ -118,16 +126,26 @@ export function wharfNodeFlags(repoRoot: string): string[] {
   return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [];
 }
 
+/** Runs a `wharf` CLI verb on a data dir, beside the running server, as an operator would. */
+function wharfCli(repoRoot: string, args: string[], input?: string): void {
+  const result = spawnSync(process.execPath, ['bin/wharf.js', ...args], { cwd: repoRoot, input, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`wharf ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
+}
+
 /**
- * Wharf as a user starts it, but with authentication off (WHARF_AUTH=off) like the Distribution it is compared with;
- * ready when it logs its `listening` line with the URL it bound.
+ * Wharf as a user starts it: with authentication on (its default), and a member user `bench` granted pull and push on
+ * bench/* — not the admin, whose role skips the grant lookup every other user pays for. With `auth` false it runs with
+ * authentication off (WHARF_AUTH=off), like the Distribution it is compared with. Ready when it logs its `listening`
+ * line with the URL it bound.
  */
-export async function startWharf(repoRoot: string, dir: string, nodeArgs: string[] = []): Promise<Server> {
+export async function startWharf(repoRoot: string, dir: string, auth: boolean, nodeArgs: string[] = []): Promise<Server> {
+  const name: ServerName = auth ? 'wharf' : 'wharf-anon';
   const data = join(dir, 'data');
   const logFile = join(dir, 'wharf.log');
   const args = [...wharfNodeFlags(repoRoot), ...nodeArgs, 'bin/wharf.js', 'serve', '--listen', '127.0.0.1:0', '--data', data];
-  const { WHARF_CONFIG: _ignored, ...env } = process.env;
-  const child = startProcess(process.execPath, args, logFile, repoRoot, { ...env, WHARF_AUTH: 'off' });
+  const { WHARF_CONFIG: _config, WHARF_AUTH: _auth, WHARF_ADMIN_PASSWORD: _password, ...env } = process.env;
+  const password = randomBytes(18).toString('base64url');
+  const child = startProcess(process.execPath, args, logFile, repoRoot, auth ? { ...env, WHARF_ADMIN_PASSWORD: password } : { ...env, WHARF_AUTH: 'off' });
   const listening = (async () => {
     for (;;) {
       for (const line of readFileSync(logFile, 'utf8').split('\n')) {
@@ -143,8 +161,11 @@ export async function startWharf(repoRoot: string, dir: string, nodeArgs: string
     }
   })();
   try {
-    const url = await withStartTimeout('wharf', logFile, Promise.race([listening, exitedEarly(child, 'wharf', logFile)]));
-    return server('wharf', url.replace(/\/$/, ''), child);
+    const url = await withStartTimeout(name, logFile, Promise.race([listening, exitedEarly(child, name, logFile)]));
+    if (!auth) return server(name, url.replace(/\/$/, ''), child);
+    wharfCli(repoRoot, ['user', 'add', 'bench', '--password-stdin', '--data', data], password);
+    wharfCli(repoRoot, ['grant', 'bench', ...BENCH_GRANT, '--data', data]);
+    return { ...server(name, url.replace(/\/$/, ''), child), login: { user: 'bench', password } };
   } catch (err) {
     await stopProcess(child);
     throw err;
