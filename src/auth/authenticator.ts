@@ -6,7 +6,7 @@
 import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { Actor, AuditLog } from '../audit/audit-log.js';
 import type { LoginLimiter } from './login-limiter.js';
 import { decoyHash, verifyPassword } from './password.js';
 import { ANONYMOUS, type Identity, type Policy } from './policy.js';
@@ -178,29 +178,35 @@ export class Authenticator {
     if (!result) {
       const locked = this.limiter.failed(limitKey, address);
       const actor = { name: tokenId === undefined ? username : (policy.tokens.get(tokenId)?.name ?? tokenId), kind: tokenId === undefined ? 'user' : 'token', address } as const;
-      this.audit
-        .record({ actor, action: 'login.failure', result: 'denied', detail: { via, ...(locked ? { locked: true } : {}) } })
-        .catch((err) => this.log.error({ err }, 'audit write failed'));
+      this.loginFailed(actor, { via, ...(locked ? { locked: true } : {}) });
       throw new AuthFailure('invalid_credentials', 'incorrect username or password');
     }
     this.limiter.succeeded(limitKey);
     return result;
   }
 
-  /** Verifies a refresh token and that its subject still stands as it did when it was issued. */
-  async refresh(refreshToken: string): Promise<Identity> {
+  /** Verifies a refresh token (docker's stored login) and that its subject still stands as it did when it was issued. */
+  async refresh(refreshToken: string, address: string): Promise<Identity> {
     let verified;
     try {
       verified = await this.tokens.verifyRefresh(refreshToken);
     } catch (e) {
+      this.loginFailed({ name: 'unknown', kind: 'anonymous', address }, { via: 'refresh_token', reason: 'invalid token' });
       throw new AuthFailure('invalid_token', `invalid refresh token: ${(e as Error).message}`);
     }
     const policy = await this.policies.current();
     const identity = this.identityOf(verified.subject, policy);
     if (!identity || identity.kind === 'anonymous' || !policy.isCurrent(identity) || bindingOf(identity, policy) !== verified.binding) {
+      const subject = verified.subject.startsWith('token:') ? { name: verified.subject.slice('token:'.length), kind: 'token' as const } : { name: verified.subject, kind: 'user' as const };
+      this.loginFailed({ ...subject, address }, { via: 'refresh_token', reason: 'no longer valid' });
       throw new AuthFailure('invalid_token', 'refresh token no longer valid');
     }
     return identity;
+  }
+
+  /** One audit row per refused login; written in the background (the refusal does not wait for it). */
+  private loginFailed(actor: Actor, detail: Record<string, unknown>): void {
+    this.audit.record({ actor, action: 'login.failure', result: 'denied', detail }).catch((err) => this.log.error({ err }, 'audit write failed'));
   }
 
   async refreshTokenFor(identity: Identity): Promise<string | undefined> {

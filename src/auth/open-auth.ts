@@ -3,7 +3,7 @@
 // With auth disabled (local development only) everyone may do everything and no /token is served.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { AuditLog, type Actor } from '../audit/audit-log.js';
+import type { Actor, AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import type { Wharf } from '../wharf.js';
 import { openAccess, type AccessCheck } from '../server/access.js';
@@ -42,7 +42,7 @@ export function configGrants(auth: Config['auth']): PolicyGrant[] {
 
 export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Auth> {
   const { config } = wharf;
-  const audit = new AuditLog(wharf.meta.db);
+  const audit = wharf.audit;
   const actorOf = (req: IncomingMessage): Actor => {
     const caller = callerOf(req);
     const address = clientAddress(req);

@@ -104,7 +104,7 @@ export function tokenEndpoint({ authn, policies, tokens, log }: TokenEndpointDep
       return respond(res, identity, scopes, form.get('access_type') === 'offline');
     }
     if (grant === 'refresh_token') {
-      const identity = await authn.refresh(form.get('refresh_token') ?? '');
+      const identity = await authn.refresh(form.get('refresh_token') ?? '', clientAddress(req));
       return respond(res, identity, scopes, false);
     }
     throw new RegistryError('UNSUPPORTED', `unsupported grant_type ${JSON.stringify(grant)}`, undefined, 400);

@@ -67,7 +67,15 @@ export async function serveCommand(args: string[]): Promise<number> {
   const auth = await openAuth(wharf, log);
   registryAudit.attach(auth.audit, auth.actorOf, log);
   const access = auth.access;
-  const server = createHttpServer({ wharf, log, access, tokenEndpoint: auth.tokenEndpoint, onResponse: registryAudit.observe, tls });
+  const server = createHttpServer({
+    wharf,
+    log,
+    access,
+    tokenEndpoint: auth.tokenEndpoint,
+    onResponse: registryAudit.observe,
+    audit: { log: auth.audit, actorOf: auth.actorOf },
+    tls,
+  });
   const { host, port } = splitListen(config.listen);
   const running = await listen(server, host, port);
 
