@@ -3,9 +3,9 @@
 // a Bearer token issued for less than this request needs → 401 insufficient_scope (the client fetches a
 // better token) if the caller could get one, else 403 DENIED; a known caller without the grant → 403.
 import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
 import { RegistryError } from '../oci/errors.js';
 import type { AccessCheck, Action, Principal } from '../server/access.js';
+import type { ClientOrigin } from '../server/client-origin.js';
 import { covers } from './actions.js';
 import { AuthFailure, type Authenticator } from './authenticator.js';
 import { Policy, type Identity } from './policy.js';
@@ -29,6 +29,8 @@ export interface AccessPolicyOptions {
   service: string;
   /** the externally visible base URL (realm = <url>/token); derived from the request when absent */
   externalUrl?: string;
+  /** the client's address and scheme, through trusted proxies */
+  origin: ClientOrigin;
 }
 
 /** Kept on the request itself (a WeakMap per request costs the garbage collector more). */
@@ -53,11 +55,6 @@ export function authorizationHeader(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-export function clientAddress(req: IncomingMessage): string {
-  const a = req.socket.remoteAddress ?? 'unknown';
-  return a.startsWith('::ffff:') ? a.slice(7) : a;
-}
-
 export class AccessPolicy implements AccessCheck {
   constructor(
     private readonly policies: PolicySource,
@@ -74,7 +71,7 @@ export class AccessPolicy implements AccessCheck {
     let verified = this.authn.recall(header, policy);
     if (verified === undefined) {
       try {
-        verified = await this.authn.identify(header, clientAddress(req), policy);
+        verified = await this.authn.identify(header, this.options.origin.address(req), policy);
       } catch (e) {
         if (!(e instanceof AuthFailure)) throw e;
         if (e.reason === 'rate_limited') throw rateLimited(e);
@@ -109,8 +106,7 @@ export class AccessPolicy implements AccessCheck {
   /** The realm clients fetch tokens from. */
   realm(req: IncomingMessage): string {
     if (this.options.externalUrl) return `${this.options.externalUrl.replace(/\/+$/, '')}/token`;
-    const scheme = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
-    return `${scheme}://${req.headers.host ?? 'localhost'}/token`;
+    return `${this.options.origin.scheme(req)}://${req.headers.host ?? 'localhost'}/token`;
   }
 
   private challenge(req: IncomingMessage, repository: string | undefined, actions: Action[], message: string, error?: string): RegistryError {
