@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Login } from './credentials.js';
 
-/** `wharf` runs with authentication on, as users run it; `wharf-anon` with it off, the baseline auth is held to. */
+/**
+ * `wharf` runs with authentication on, as users run it, its clients logged in; `wharf-anon` is the same process with
+ * clients that send no credentials (bench/* may be pulled anonymously), the baseline authentication is held to.
+ */
 export type ServerName = 'wharf' | 'wharf-anon' | 'distribution' | 'nginx';
 
 export interface Server {
@@ -21,7 +24,7 @@ export interface Server {
 }
 
 /** The repositories the bench user may pull from and push to (the fixtures' and the push figures'). */
-const BENCH_GRANT = ['pull,push', 'bench/*'];
+const BENCH_REPOSITORIES = 'bench/*';
 
 const DISTRIBUTION_BIN = '/usr/bin/docker-registry';
 const NGINX_BIN = '/usr/sbin/nginx';
@@ -134,18 +137,21 @@ function wharfCli(repoRoot: string, args: string[], input?: string): void {
 
 /**
  * Wharf as a user starts it: with authentication on (its default), and a member user `bench` granted pull and push on
- * bench/* — not the admin, whose role skips the grant lookup every other user pays for. With `auth` false it runs with
- * authentication off (WHARF_AUTH=off), like the Distribution it is compared with. Ready when it logs its `listening`
- * line with the URL it bound.
+ * bench/* — not the admin, whose role skips the grant lookup every other user pays for. bench/* may also be pulled
+ * without credentials (`auth.anonymousPull`), so the same process serves the anonymous baseline: two Wharf processes
+ * of one configuration differ by a few percent between themselves, as much as what is measured. Ready when it logs
+ * its `listening` line with the URL it bound.
  */
-export async function startWharf(repoRoot: string, dir: string, auth: boolean, nodeArgs: string[] = []): Promise<Server> {
-  const name: ServerName = auth ? 'wharf' : 'wharf-anon';
+export async function startWharf(repoRoot: string, dir: string, nodeArgs: string[] = []): Promise<Server> {
+  const name: ServerName = 'wharf';
   const data = join(dir, 'data');
   const logFile = join(dir, 'wharf.log');
-  const args = [...wharfNodeFlags(repoRoot), ...nodeArgs, 'bin/wharf.js', 'serve', '--listen', '127.0.0.1:0', '--data', data];
+  const config = join(dir, 'wharf.yaml');
+  writeFileSync(config, `auth:\n  anonymousPull: ["${BENCH_REPOSITORIES}"]\n`);
+  const args = [...wharfNodeFlags(repoRoot), ...nodeArgs, 'bin/wharf.js', 'serve', '--listen', '127.0.0.1:0', '--data', data, '--config', config];
   const { WHARF_CONFIG: _config, WHARF_AUTH: _auth, WHARF_ADMIN_PASSWORD: _password, ...env } = process.env;
   const password = randomBytes(18).toString('base64url');
-  const child = startProcess(process.execPath, args, logFile, repoRoot, auth ? { ...env, WHARF_ADMIN_PASSWORD: password } : { ...env, WHARF_AUTH: 'off' });
+  const child = startProcess(process.execPath, args, logFile, repoRoot, { ...env, WHARF_ADMIN_PASSWORD: password });
   const listening = (async () => {
     for (;;) {
       for (const line of readFileSync(logFile, 'utf8').split('\n')) {
@@ -162,9 +168,8 @@ export async function startWharf(repoRoot: string, dir: string, auth: boolean, n
   })();
   try {
     const url = await withStartTimeout(name, logFile, Promise.race([listening, exitedEarly(child, name, logFile)]));
-    if (!auth) return server(name, url.replace(/\/$/, ''), child);
     wharfCli(repoRoot, ['user', 'add', 'bench', '--password-stdin', '--data', data], password);
-    wharfCli(repoRoot, ['grant', 'bench', ...BENCH_GRANT, '--data', data]);
+    wharfCli(repoRoot, ['grant', 'bench', 'pull,push', BENCH_REPOSITORIES, '--data', data]);
     return { ...server(name, url.replace(/\/$/, ''), child), login: { user: 'bench', password } };
   } catch (err) {
     await stopProcess(child);

@@ -94,8 +94,9 @@ function cell(row: Row, server: ServerName): string {
 export const AUTH_GOAL = 0.9;
 
 /**
- * Wharf with authentication on against Wharf without, per run: run i of one against run i of the other, taken next
- * to each other, so a neighbour's load shifts both alike; the median of those ratios (> 1: auth on did better).
+ * Wharf's clients with credentials against the same Wharf's clients without, per run: run i of one against run i of
+ * the other, taken next to each other, so a neighbour's load shifts both alike; the median of those ratios (> 1: the
+ * authenticated clients did better).
  */
 function pairedRatios(figure: Figure, results: Result[], of: (m: Measurement) => number, better: 'higher' | 'lower'): number | undefined {
   const runs = (server: ServerName) => new Map(results.filter((r) => r.figure === figure.id && r.server === server && r.measurement).map((r) => [r.run, r.measurement!]));
@@ -118,7 +119,7 @@ function authRatioCell(figure: Figure, results: Result[]): string {
 
 export function figuresTable(figures: Figure[], results: Result[]): string {
   const lines = [
-    '| figure | Wharf | Wharf anonymous | auth on vs anonymous (≥ 0.90×) | Distribution | Wharf vs Distribution | nginx (ceiling) | target | met |',
+    '| figure | Wharf | Wharf anonymous | authenticated vs anonymous (≥ 0.90×) | Distribution | Wharf vs Distribution | nginx (ceiling) | target | met |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
   ];
   for (const row of rows(figures, results)) {
@@ -147,17 +148,17 @@ function cpuPerUnit(figure: Figure): { unit: string; of(m: Measurement): number 
 }
 
 /**
- * What authentication costs: each figure measured on Wharf with authentication on (clients sending Bearer tokens or
- * Basic credentials) and off, as paired ratios; server CPU per unit of work as well, which other load on the machine
- * disturbs less than throughput.
+ * What authentication costs: each figure measured on Wharf with clients sending Bearer tokens or Basic credentials and
+ * with clients sending none (anonymous pull), as paired ratios; server CPU per unit of work as well, which other load
+ * on the machine disturbs less than throughput.
  */
 export function authTable(figures: Figure[], results: Result[]): string {
   const compared = figures.filter((f) => f.anonymous && results.some((r) => r.figure === f.id && r.server === 'wharf-anon'));
   if (compared.length === 0) return '';
   const lines = [
-    `Authentication: Wharf with authentication on (a member user with a grant; Bearer tokens from /token, or HTTP Basic) against Wharf with it off, each auth-on run paired with the anonymous run next to it; medians of the paired ratios (≥ ${AUTH_GOAL.toFixed(2)}× is within 10%).`,
+    `Authentication: Wharf's clients logged in (a member user with a grant; Bearer tokens from /token, or HTTP Basic) against the same Wharf's anonymous clients (anonymous pull of bench/*), each authenticated run paired with the anonymous run next to it; medians of the paired ratios (≥ ${AUTH_GOAL.toFixed(2)}× is within 10%).`,
     '',
-    '| figure | clients send | auth on vs anonymous | server CPU, auth on / anonymous | CPU ratio (anonymous / auth on) |',
+    '| figure | clients send | authenticated vs anonymous | server CPU, authenticated / anonymous | CPU ratio (anonymous / authenticated) |',
     '| --- | --- | ---: | ---: | ---: |',
   ];
   for (const figure of compared) {

@@ -19,8 +19,9 @@ const USAGE = `usage: npm run bench -- [--quick] [--only FIGURE,…] [--servers 
                        [--json FILE] [--keep] [--wharf-node-args "ARGS"]
   --quick            1 run with smaller sizes: a smoke check
   --only             figures by id or id prefix (e.g. --only pull,manifest-get)
-  --servers          which servers to run (default: all four); wharf has authentication on, wharf-anon has it off
-                     and runs only the figures that compare the two
+  --servers          which servers to run (default: all four); wharf has authentication on and its clients log in;
+                     wharf-anon is the same Wharf with clients that send no credentials (it needs wharf), for the
+                     figures that compare the two
   --runs             runs per figure (default 3; 1 with --quick); the median is reported
   --json             also write every run's measurements to FILE
   --keep             keep the temp dir (server logs) and print where it is
@@ -106,13 +107,11 @@ async function main(): Promise<number> {
   const wanted = new Set(options.only.flatMap(picks));
   const selected = options.only.length ? all.filter((figure) => wanted.has(figure.id)) : all;
   if (selected.length === 0) throw new Error(`no figure matches --only ${options.only.join(',')}; figures: ${all.map((f) => f.id).join(', ')}`);
-  const needsOf = (list: Figure[]): Needs => ({
-    pull: list.some((f) => f.needs === 'pull'),
-    storm: list.some((f) => f.needs === 'storm'),
-    tags: list.some((f) => f.needs === 'tags'),
-  });
-  const needs = needsOf(selected);
-  const anonymous = selected.filter((f) => f.anonymous);
+  const needs: Needs = {
+    pull: selected.some((f) => f.needs === 'pull'),
+    storm: selected.some((f) => f.needs === 'storm'),
+    tags: selected.some((f) => f.needs === 'tags'),
+  };
   if (options.servers.some((name) => name.startsWith('wharf')) && !existsSync(join(REPO_ROOT, 'dist/src/cli/main.js'))) {
     throw new Error('Wharf is not built (dist/src/cli/main.js is missing): run `npm run build`, or leave it out with --servers distribution,nginx');
   }
@@ -146,7 +145,13 @@ async function main(): Promise<number> {
     const registries: Server[] = [];
     // Started in this order, so each auth-on Wharf run has its anonymous twin right next to it (see below).
     for (const name of ALL_SERVERS.filter((n) => options.servers.includes(n))) {
-      if (name === 'wharf-anon' && anonymous.length === 0) continue;
+      if (name === 'wharf-anon') {
+        const wharf = registries.find((r) => r.name === 'wharf');
+        if (!wharf) throw new Error('wharf-anon is the Wharf of --servers wharf without credentials: add wharf');
+        // The same process: only the clients differ.
+        if (selected.some((f) => f.anonymous)) registries.push({ ...wharf, name: 'wharf-anon', login: undefined, stop: async () => undefined });
+        continue;
+      }
       const dir = join(root, name);
       mkdirSync(dir);
       if (name === 'nginx') {
@@ -155,12 +160,11 @@ async function main(): Promise<number> {
         writeStaticRoot(staticRoot, fixtures, needs);
         servers.push(await startNginx(dir, staticRoot));
       } else {
-        const server =
-          name === 'distribution' ? await startDistribution(dir) : await startWharf(REPO_ROOT, dir, name === 'wharf', options.wharfNodeArgs);
+        const server = name === 'distribution' ? await startDistribution(dir) : await startWharf(REPO_ROOT, dir, options.wharfNodeArgs);
         servers.push(server);
         registries.push(server);
         log(`${name} listening at ${server.url} (pid ${server.pid})${server.login ? `, authentication on (user ${server.login.user})` : ''}; pushing fixtures`);
-        await seedRegistry(server.url, fixtures, name === 'wharf-anon' ? needsOf(anonymous) : needs, server.login ? basicAuthorization(server.login) : {});
+        await seedRegistry(server.url, fixtures, needs, server.login ? basicAuthorization(server.login) : {});
       }
     }
     const nginx = servers.find((server) => server.name === 'nginx');
@@ -172,9 +176,9 @@ async function main(): Promise<number> {
       for (const target of targets) await figure.warmup?.(target, context);
       const failed = new Set<ServerName>();
       for (let run = 0; run < settings.runs; run++) {
-        // Alternate which registry goes first, so none always runs on a warmer or a dirtier machine; Wharf with and
-        // without authentication stay neighbours (wharf, wharf-anon, distribution; then the other way round), so
-        // their ratio compares runs taken moments apart.
+        // Alternate which registry goes first, so none always runs on a warmer or a dirtier machine; Wharf's clients
+        // with and without credentials stay neighbours (wharf, wharf-anon, distribution; then the other way round),
+        // so their ratio compares runs taken moments apart.
         const order = run % 2 ? [...measured].reverse() : measured;
         for (const target of [...order, ...(figure.nginx && nginx ? [nginx] : [])]) {
           if (failed.has(target.name)) continue;
