@@ -68,7 +68,7 @@ export class AccessPolicy implements AccessCheck {
     const current = this.policies.current();
     const policy = current instanceof Policy ? current : await current;
     const header = authorizationHeader(req);
-    let verified = this.authn.recall(header, policy);
+    let verified = this.authn.recall(header, policy, () => this.options.origin.address(req));
     if (verified === undefined) {
       try {
         verified = await this.authn.identify(header, this.options.origin.address(req), policy);

@@ -43,6 +43,8 @@ interface CacheEntry {
   checkedAgainst?: Policy;
   /** for an access token: the whole Authorization header, which a request's must equal */
   bearer?: string;
+  /** a password login being verified again before it expires */
+  renewing?: boolean;
 }
 
 /** How many trailing characters of a Bearer header find its cache entry (96 bits of the signature). */
@@ -112,17 +114,23 @@ export class Authenticator {
   /**
    * The caller an Authorization header (absent: anonymous) names, if the credential is remembered and still
    * stands — nearly always on a busy server. Synchronous and cheap: this is every request's path. Undefined
-   * when the header must be verified (identify).
+   * when the header must be verified (identify). `address` (the client's) is asked for only when a password
+   * login is renewed.
    */
-  recall(header: string | undefined, policy: Policy): Verified | undefined {
+  recall(header: string | undefined, policy: Policy, address: () => string): Verified | undefined {
     if (header === undefined || header === '') return ANONYMOUS_CALLER;
     const bearer = isBearer(header);
     const key = this.keyOf(header, bearer);
     const hit = this.cache.get(key);
     if (hit === undefined || (bearer && hit.bearer !== header)) return undefined;
-    if (this.stillValid(hit, policy)) return hit.verified;
-    this.cache.delete(key);
-    return undefined;
+    if (!this.stillValid(hit, policy)) {
+      this.cache.delete(key);
+      return undefined;
+    }
+    // A password login in the last quarter of its time is verified again in the background, while it still
+    // answers: otherwise every client using it would wait together for scrypt once it expired.
+    if (hit.passwordHash !== undefined && !hit.renewing && hit.expiresAt - Date.now() < this.options.cacheTtlMs / 4) this.renew(key, header, hit, address(), policy);
+    return hit.verified;
   }
 
   /**
@@ -130,7 +138,7 @@ export class Authenticator {
    * as a promise rejecting with AuthFailure. `address` is the client's, for login rate limits and the audit.
    */
   identify(header: string | undefined, address: string, policy: Policy): Verified | Promise<Verified> {
-    const remembered = this.recall(header, policy);
+    const remembered = this.recall(header, policy, () => address);
     if (remembered !== undefined) return remembered;
     const credential = header!;
     const bearer = isBearer(credential);
@@ -276,6 +284,19 @@ export class Authenticator {
     if (entry.passwordHash !== undefined && !(identity.kind === 'user' && policy.users.get(identity.name)?.passwordHash === entry.passwordHash)) return false;
     entry.checkedAgainst = policy;
     return true;
+  }
+
+  /** Verifies a remembered credential again; the new entry replaces it, or a refusal drops it. */
+  private renew(key: string, header: string, entry: CacheEntry, address: string, policy: Policy): void {
+    entry.renewing = true;
+    this.verify(header, address, policy).then(
+      (fresh) => {
+        if (this.cache.get(key) === entry) this.remember(key, fresh);
+      },
+      () => {
+        if (this.cache.get(key) === entry) this.cache.delete(key);
+      },
+    );
   }
 
   private remember(key: string, entry: CacheEntry): void {

@@ -90,3 +90,27 @@ test('a remembered robot token stops at its own expiry, Basic and Bearer alike, 
     await slow.close();
   }
 });
+
+test('a remembered password login is renewed before it expires: its clients never wait for scrypt together', async () => {
+  const hub = await startAuthHub('auth:\n  credentialCacheTtl: 2s\n');
+  try {
+    await hub.accounts.addUser('erin', 'member', 'erin-password');
+    const erin = basic('erin', 'erin-password');
+    const timed = async () => {
+      const started = performance.now();
+      const res = await hub.req('/v2/', { auth: erin });
+      assert.equal(res.status, 200);
+      return performance.now() - started;
+    };
+    const sleepUntil = (t: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, t - performance.now())));
+    const t0 = performance.now();
+    const cold = await timed(); // scrypt
+    await sleepUntil(t0 + 1_600); // the last quarter of the 2 s: answered, and renewed in the background
+    await timed();
+    await sleepUntil(t0 + 2_400); // past the first verification's expiry
+    const after = await timed();
+    assert.ok(after < cold / 2, `the request after the first expiry took ${after.toFixed(0)} ms, the cold one ${cold.toFixed(0)} ms`);
+  } finally {
+    await hub.close();
+  }
+});
