@@ -157,6 +157,17 @@ export class Authenticator {
   }
 
   /**
+   * Remembers an access token this server has just issued as verified: the client's first request with it
+   * then skips the ES256 check, which in a pull storm waits in libuv's thread pool behind the blob reads.
+   * Its claims are known without verifying: they were just signed here.
+   */
+  rememberIssued(token: string, identity: Identity, access: AccessClaim[], expiresAt: number, policy: Policy): void {
+    const header = `Bearer ${token}`;
+    const verified: Verified = { identity, scheme: 'bearer', access };
+    this.remember(this.keyOf(header, true), { verified, expiresAt: Math.min(expiresAt, Date.now() + this.options.cacheTtlMs, robotExpiry(identity, policy)), bearer: header });
+  }
+
+  /**
    * Where a credential is remembered. An access token is remembered as itself: it lives minutes, and this
    * process holds the key that signs them, so the string tells a reader of this memory nothing it could not
    * mint itself. It is found by its last characters (the end of its ES256 signature, random) and then

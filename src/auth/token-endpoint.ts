@@ -66,6 +66,9 @@ export function tokenEndpoint({ authn, policies, tokens, origin, log }: TokenEnd
     const access = grantScopes(scopes, identity, policy);
     const subject = identity.kind === 'anonymous' ? '' : identity.kind === 'user' ? identity.name : tokenSubject(identity.id);
     const issued = await tokens.issueAccess(subject, access);
+    // The token's exp, to the second it was written in.
+    const expiresAt = (Math.floor(Date.parse(issued.issuedAt) / 1000) + issued.expiresIn) * 1000;
+    authn.rememberIssued(issued.token, identity, access, expiresAt, policy);
     const body: Record<string, unknown> = {
       token: issued.token,
       access_token: issued.token,
