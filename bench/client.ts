@@ -29,6 +29,8 @@ export class Client {
   constructor(
     readonly baseUrl: string,
     maxSockets = Infinity,
+    /** sent with every request (the Authorization header) */
+    private readonly defaultHeaders: http.OutgoingHttpHeaders = {},
   ) {
     this.agent = new http.Agent({ keepAlive: true, maxSockets, scheduling: 'lifo' });
   }
@@ -40,7 +42,7 @@ export class Client {
   /** `target` is a path, or an absolute URL such as an upload's Location. */
   request(method: string, target: string, options: RequestOptions = {}): Promise<Response> {
     const url = new URL(target, this.baseUrl);
-    const headers: http.OutgoingHttpHeaders = { ...options.headers };
+    const headers: http.OutgoingHttpHeaders = { ...this.defaultHeaders, ...options.headers };
     if (options.body) headers['content-length'] = options.body.length;
     else if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') headers['content-length'] = 0;
     return new Promise((resolve, reject) => {

@@ -1,5 +1,6 @@
 // The figures the bench takes, with their sizes (full and --quick) and the targets from issue 2.
 import type { BlobSource } from './blobs.js';
+import { authorization, type Headers, type Login, type Scheme } from './credentials.js';
 import { PULL_REPO, STORM_REPO, STORM_TAG, TAGS_REPO, type Fixtures } from './fixtures.js';
 import { runHeadLoad } from './headload.js';
 import { MANIFEST_ACCEPT } from './oci.js';
@@ -47,6 +48,8 @@ export interface Target {
   name: ServerName;
   url: string;
   pid: number;
+  /** whom the clients log in as; absent when the server has no authentication */
+  login?: Login;
 }
 
 export interface Context {
@@ -76,6 +79,10 @@ export interface Figure {
   /** The figure also records the server's peak RSS, reported as its own row. */
   peakRss?: { label: string; goal: Goal };
   needs: 'pull' | 'storm' | 'tags' | 'none';
+  /** How the clients authenticate to a server with authentication on: Bearer tokens from /token, or Basic. */
+  scheme: Scheme;
+  /** Also measured on Wharf with authentication off, next to each auth-on run: what authentication costs. */
+  anonymous: boolean;
   warmup?(target: Target, context: Context): Promise<void>;
   measure(target: Target, context: Context, run: number): Promise<Measurement>;
 }
@@ -92,20 +99,23 @@ async function withServerCpu<T extends { clientCpu: number; wallSeconds: number 
   return { result, sample: { wallSeconds: result.wallSeconds, ...cpuSample(meter, result.clientCpu) } };
 }
 
-/** Small requests for `seconds` at a fixed number of connections. */
-type RequestLoad = (url: string, seconds: number, context: Context) => Promise<WrkResult>;
+/** Small requests for `seconds` at a fixed number of connections, with `auth` on every one. */
+type RequestLoad = (url: string, seconds: number, context: Context, auth: Headers) => Promise<WrkResult>;
 
 const wrkLoad =
-  (headers: Record<string, string>): RequestLoad =>
-  (url, seconds, { settings, wrkScript }) =>
-    runWrk({ ...settings.requests, url, script: wrkScript, seconds, headers });
+  (headers: Headers): RequestLoad =>
+  (url, seconds, { settings, wrkScript }, auth) =>
+    runWrk({ ...settings.requests, url, script: wrkScript, seconds, headers: { ...headers, ...auth } });
 
 const headLoad =
-  (headers: Record<string, string>): RequestLoad =>
-  (url, seconds, { settings }) =>
-    runHeadLoad({ url, seconds, headers, connections: settings.requests.connections });
+  (headers: Headers): RequestLoad =>
+  (url, seconds, { settings }, auth) =>
+    runHeadLoad({ url, seconds, headers: { ...headers, ...auth }, connections: settings.requests.connections });
 
-function requestFigure(id: string, label: string, path: string, needs: Figure['needs'], load: RequestLoad): Figure {
+/** The pull credentials of a figure's clients for `repo` on `target` (none without auth); a token is fetched untimed. */
+const pullAuth = (target: Target, scheme: Scheme, repo: string) => authorization(target.url, target.login, scheme, repo, ['pull']);
+
+function requestFigure(id: string, label: string, repo: string, path: string, needs: Figure['needs'], scheme: Scheme, load: RequestLoad): Figure {
   return {
     id,
     label,
@@ -114,20 +124,23 @@ function requestFigure(id: string, label: string, path: string, needs: Figure['n
     nginx: true,
     goal: { times: 5 },
     needs,
+    scheme,
+    anonymous: true,
     async warmup(target, context) {
       const seconds = context.settings.requests.warmupSeconds;
-      if (seconds > 0) await load(`${target.url}${path}`, seconds, context);
+      if (seconds > 0) await load(`${target.url}${path}`, seconds, context, await pullAuth(target, scheme, repo));
     },
     async measure(target, context) {
       const seconds = context.settings.requests.seconds;
-      const { result, sample } = await withServerCpu(target.pid, () => load(`${target.url}${path}`, seconds, context));
+      const auth = await pullAuth(target, scheme, repo);
+      const { result, sample } = await withServerCpu(target.pid, () => load(`${target.url}${path}`, seconds, context, auth));
       if (result.errors > 0) throw new Error(`${result.errors} errors in ${result.requests} requests`);
       return { value: result.requestsPerSecond, p99Ms: result.p99Ms, sample };
     },
   };
 }
 
-function pullFigure(id: string, clients: number, gets: number, size: number): Figure {
+function pullFigure(id: string, clients: number, gets: number, size: number, anonymous: boolean): Figure {
   return {
     id,
     label: `blob pull, ${clients} client${clients > 1 ? 's' : ''} (${mib(size)} × ${gets})`,
@@ -136,9 +149,12 @@ function pullFigure(id: string, clients: number, gets: number, size: number): Fi
     nginx: true,
     goal: { times: 1 },
     needs: 'pull',
+    scheme: 'bearer',
+    anonymous,
     async measure(target, context) {
       const blob = context.fixtures.pullBlob;
-      const sample = await timed(target.pid, () => pullBlobs(target.url, PULL_REPO, blob, gets, clients));
+      const auth = await pullAuth(target, 'bearer', PULL_REPO);
+      const sample = await timed(target.pid, () => pullBlobs(target.url, PULL_REPO, blob, gets, clients, auth));
       return { value: (blob.size * gets) / MiB / sample.wallSeconds, sample };
     },
   };
@@ -163,9 +179,13 @@ function pushFigure(id: string, label: string, push: Push, goal?: Goal, peakRss?
     goal,
     peakRss: peakRss ? { label: peakRss, goal: { belowMiB: 150 } } : undefined,
     needs: 'none',
+    scheme: 'bearer',
+    anonymous: false,
     async measure(target, context, run) {
       const blobs = Array.from({ length: push.count }, (_, i) => context.source.blob(push.size, `${id}/${target.name}/${run}/${i}`));
-      const load = () => pushBlobs(target.url, `bench/${id}`, blobs, push.clients, push.chunk);
+      const repo = `bench/${id}`;
+      const auth = await authorization(target.url, target.login, 'bearer', repo, ['pull', 'push']);
+      const load = () => pushBlobs(target.url, repo, blobs, push.clients, push.chunk, auth);
       const sample = await timed(target.pid, load, peakRss !== undefined);
       return { value: (push.size * push.count) / MiB / sample.wallSeconds, sample };
     },
@@ -178,17 +198,20 @@ export function figures(settings: Settings): Figure[] {
   const accept = { Accept: MANIFEST_ACCEPT };
   const connections = `${requests.connections} connections`;
   return [
-    requestFigure('manifest-get', `manifest GET by tag, ${connections}`, manifestPath, 'storm', wrkLoad(accept)),
-    requestFigure('manifest-head', `manifest HEAD by tag, ${connections}`, manifestPath, 'storm', headLoad(accept)),
+    requestFigure('manifest-get', `manifest GET by tag, ${connections}`, STORM_REPO, manifestPath, 'storm', 'bearer', wrkLoad(accept)),
+    // HTTP Basic on every request, as clients without the token flow send it: the credential cache's figure.
+    requestFigure('manifest-head', `manifest HEAD by tag, ${connections}`, STORM_REPO, manifestPath, 'storm', 'basic', headLoad(accept)),
     requestFigure(
       'tags-list',
       `tags/list of ${settings.tagCount.toLocaleString('en-US')} tags, ${connections}`,
+      TAGS_REPO,
       `/v2/${TAGS_REPO}/tags/list`,
       'tags',
+      'bearer',
       wrkLoad({}),
     ),
-    pullFigure('pull-c1', 1, pull.oneClientGets, pull.size),
-    pullFigure('pull-c16', pull.manyClients, pull.manyClientsGets, pull.size),
+    pullFigure('pull-c1', 1, pull.oneClientGets, pull.size, false),
+    pullFigure('pull-c16', pull.manyClients, pull.manyClientsGets, pull.size, true),
     {
       id: 'pull-storm',
       label: `pull storm: ${storm.clients} clients × (manifest + ${storm.layers.length} layers, ${mib(storm.layers.reduce((a, b) => a + b, 0))})`,
@@ -198,8 +221,10 @@ export function figures(settings: Settings): Figure[] {
       goal: { faster: true },
       peakRss: { label: 'peak RSS during the pull storm', goal: { belowMiB: 150 } },
       needs: 'storm',
+      scheme: 'bearer',
+      anonymous: true,
       async measure(target) {
-        const sample = await timed(target.pid, () => pullStorm(target.url, STORM_REPO, STORM_TAG, storm.clients), true);
+        const sample = await timed(target.pid, () => pullStorm(target.url, STORM_REPO, STORM_TAG, storm.clients, target.login), true);
         return { value: sample.wallSeconds, sample };
       },
     },

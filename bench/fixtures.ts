@@ -3,6 +3,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:f
 import { dirname, join } from 'node:path';
 import type { BlobBody, BlobSource } from './blobs.js';
 import { Client } from './client.js';
+import type { Headers } from './credentials.js';
 import { pool } from './load.js';
 import { getManifest, getTags, headManifest, makeImage, pushMonolithic, putManifest, type Image } from './oci.js';
 import { RawConnection } from './rawhttp.js';
@@ -40,9 +41,9 @@ async function pushImage(client: Client, repo: string, image: Image, tags: strin
   await pool(8, tags, (tag) => putManifest(client, repo, tag, image.manifest));
 }
 
-/** Pushes the fixtures to a registry, then checks that it serves them back as pushed. */
-export async function seedRegistry(url: string, fixtures: Fixtures, needs: Needs): Promise<void> {
-  const client = new Client(url, 8);
+/** Pushes the fixtures to a registry (with `auth`, when it has authentication on), then checks that it serves them back as pushed. */
+export async function seedRegistry(url: string, fixtures: Fixtures, needs: Needs, auth: Headers = {}): Promise<void> {
+  const client = new Client(url, 8, auth);
   const connection = new RawConnection(new URL(url));
   try {
     if (needs.pull) await pushMonolithic(client, PULL_REPO, fixtures.pullBlob);
@@ -50,13 +51,13 @@ export async function seedRegistry(url: string, fixtures: Fixtures, needs: Needs
     if (needs.tags) await pushImage(client, TAGS_REPO, fixtures.tagsImage, fixtures.tags);
 
     if (needs.storm) {
-      const got = await getManifest(connection, STORM_REPO, STORM_TAG);
+      const got = await getManifest(connection, STORM_REPO, STORM_TAG, auth);
       if (!got.body?.equals(fixtures.storm.manifest)) throw new Error(`${url}: manifest body differs from the one pushed`);
-      const digest = (await headManifest(connection, STORM_REPO, STORM_TAG)).headers.get('docker-content-digest');
+      const digest = (await headManifest(connection, STORM_REPO, STORM_TAG, auth)).headers.get('docker-content-digest');
       if (digest !== fixtures.storm.digest) throw new Error(`${url}: HEAD manifest gave digest ${digest}`);
     }
     if (needs.tags) {
-      const tags = new Set(await getTags(connection, TAGS_REPO));
+      const tags = new Set(await getTags(connection, TAGS_REPO, auth));
       if (tags.size !== fixtures.tags.length || !fixtures.tags.every((tag) => tags.has(tag))) {
         throw new Error(`${url}: tags/list has ${tags.size} tags, expected the ${fixtures.tags.length} pushed`);
       }

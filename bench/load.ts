@@ -2,6 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import type { BlobBody } from './blobs.js';
 import { Client } from './client.js';
+import { bearerOver, type Headers, type Login } from './credentials.js';
 import { getManifest, layersOf, pullBlob, pushChunked, pushMonolithic } from './oci.js';
 import { CpuMeter, PeakRss } from './procstat.js';
 import { RawConnection } from './rawhttp.js';
@@ -73,8 +74,9 @@ export async function pushBlobs(
   blobs: BlobBody[],
   concurrency: number,
   chunkSize?: number,
+  auth: Headers = {},
 ): Promise<void> {
-  const client = new Client(url, concurrency);
+  const client = new Client(url, concurrency, auth);
   try {
     await pool(concurrency, blobs, (blob) =>
       chunkSize ? pushChunked(client, repo, blob, chunkSize) : pushMonolithic(client, repo, blob),
@@ -85,22 +87,24 @@ export async function pushBlobs(
 }
 
 /** GETs one blob `count` times from `concurrency` clients. */
-export async function pullBlobs(url: string, repo: string, blob: BlobBody, count: number, concurrency: number): Promise<void> {
+export async function pullBlobs(url: string, repo: string, blob: BlobBody, count: number, concurrency: number, auth: Headers = {}): Promise<void> {
   await withConnections(url, concurrency, (connections) =>
-    pool(concurrency, Array.from({ length: count }), (_, worker) => pullBlob(connections[worker], repo, blob.digest, blob.size)),
+    pool(concurrency, Array.from({ length: count }), (_, worker) => pullBlob(connections[worker], repo, blob.digest, blob.size, auth)),
   );
 }
 
 /**
  * `clients` clients, each with its own connections, each GET the image manifest by tag and then every layer it names,
- * `layersAtOnce` at a time (docker's default for concurrent downloads is 3).
+ * `layersAtOnce` at a time (docker's default for concurrent downloads is 3). With a `login`, each client first fetches
+ * its own pull token from /token with it, as `docker pull` does, and that is timed too.
  */
-export async function pullStorm(url: string, repo: string, tag: string, clients: number, layersAtOnce = 3): Promise<void> {
+export async function pullStorm(url: string, repo: string, tag: string, clients: number, login?: Login, layersAtOnce = 3): Promise<void> {
   await Promise.all(
     Array.from({ length: clients }, () =>
       withConnections(url, layersAtOnce, async (connections) => {
-        const layers = layersOf(await getManifest(connections[0], repo, tag));
-        await pool(layersAtOnce, layers, (layer, worker) => pullBlob(connections[worker], repo, layer.digest, layer.size));
+        const auth = login ? await bearerOver(connections[0], login, repo, ['pull']) : {};
+        const layers = layersOf(await getManifest(connections[0], repo, tag, auth));
+        await pool(layersAtOnce, layers, (layer, worker) => pullBlob(connections[worker], repo, layer.digest, layer.size, auth));
       }),
     ),
   );

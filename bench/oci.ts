@@ -1,6 +1,7 @@
 // The registry operations the bench drives, as docker and skopeo do them over the OCI Distribution API.
 import { bufferBlob, type BlobBody } from './blobs.js';
 import type { Client, Response } from './client.js';
+import type { Headers } from './credentials.js';
 import type { RawConnection, RawResponse } from './rawhttp.js';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -73,8 +74,8 @@ export async function pushChunked(client: Client, repo: string, blob: BlobBody, 
 }
 
 /** GET a blob, counting its bytes. */
-export async function pullBlob(connection: RawConnection, repo: string, digest: string, size: number): Promise<void> {
-  const res = await connection.request('GET', `/v2/${repo}/blobs/${digest}`);
+export async function pullBlob(connection: RawConnection, repo: string, digest: string, size: number, auth: Headers = {}): Promise<void> {
+  const res = await connection.request('GET', `/v2/${repo}/blobs/${digest}`, auth);
   expectStatus(res, 200, `GET blob ${digest}`);
   if (res.bytes !== size) throw new Error(`GET blob ${digest}: ${res.bytes} bytes, expected ${size}`);
 }
@@ -113,8 +114,8 @@ export async function putManifest(client: Client, repo: string, reference: strin
 }
 
 /** GET a manifest by tag as docker does. */
-export async function getManifest(connection: RawConnection, repo: string, tag: string): Promise<RawResponse> {
-  const res = await connection.request('GET', `/v2/${repo}/manifests/${tag}`, { Accept: MANIFEST_ACCEPT }, true);
+export async function getManifest(connection: RawConnection, repo: string, tag: string, auth: Headers = {}): Promise<RawResponse> {
+  const res = await connection.request('GET', `/v2/${repo}/manifests/${tag}`, { Accept: MANIFEST_ACCEPT, ...auth }, true);
   expectStatus(res, 200, `GET manifest ${repo}:${tag}`);
   return res;
 }
@@ -124,14 +125,14 @@ export function layersOf(manifest: RawResponse): { digest: string; size: number 
   return (JSON.parse(manifest.body?.toString('utf8') ?? '{}') as { layers?: { digest: string; size: number }[] }).layers ?? [];
 }
 
-export async function headManifest(connection: RawConnection, repo: string, tag: string): Promise<RawResponse> {
-  const res = await connection.request('HEAD', `/v2/${repo}/manifests/${tag}`, { Accept: MANIFEST_ACCEPT });
+export async function headManifest(connection: RawConnection, repo: string, tag: string, auth: Headers = {}): Promise<RawResponse> {
+  const res = await connection.request('HEAD', `/v2/${repo}/manifests/${tag}`, { Accept: MANIFEST_ACCEPT, ...auth });
   expectStatus(res, 200, `HEAD manifest ${repo}:${tag}`);
   return res;
 }
 
-export async function getTags(connection: RawConnection, repo: string): Promise<string[]> {
-  const res = await connection.request('GET', `/v2/${repo}/tags/list`, {}, true);
+export async function getTags(connection: RawConnection, repo: string, auth: Headers = {}): Promise<string[]> {
+  const res = await connection.request('GET', `/v2/${repo}/tags/list`, auth, true);
   expectStatus(res, 200, `GET tags of ${repo}`);
   return (JSON.parse(res.body?.toString('utf8') ?? '{}') as { tags?: string[] }).tags ?? [];
 }

@@ -1,19 +1,30 @@
 // Starts and stops the servers under test — Wharf, CNCF Distribution and nginx — each on a loopback port with its own temp dir.
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Login } from './credentials.js';
 
-export type ServerName = 'wharf' | 'distribution' | 'nginx';
+/**
+ * `wharf` runs with authentication on, as users run it, its clients logged in; `wharf-anon` is the same process with
+ * clients that send no credentials (bench/* may be pulled anonymously), the baseline authentication is held to.
+ */
+export type ServerName = 'wharf' | 'wharf-anon' | 'distribution' | 'nginx';
 
 export interface Server {
   name: ServerName;
   url: string;
   pid: number;
+  /** whom the clients log in as; absent when the server has no authentication */
+  login?: Login;
   stop(): Promise<void>;
 }
+
+/** The repositories the bench user may pull from and push to (the fixtures' and the push figures'). */
+const BENCH_REPOSITORIES = 'bench/*';
 
 const DISTRIBUTION_BIN = '/usr/bin/docker-registry';
 const NGINX_BIN = '/usr/sbin/nginx';
@@ -111,16 +122,29 @@ function server(name: ServerName, url: string, child: ChildProcess): Server {
   return { name, url, pid: child.pid, stop: () => stopProcess(child) };
 }
 
+/** Runs a `wharf` CLI verb on a data dir, beside the running server, as an operator would. */
+function wharfCli(repoRoot: string, args: string[], input?: string): void {
+  const result = spawnSync(process.execPath, ['bin/wharf.js', ...args], { cwd: repoRoot, input, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`wharf ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
+}
+
 /**
- * Wharf as a user starts it, but with authentication off (WHARF_AUTH=off) like the Distribution it is compared with;
- * ready when it logs its `listening` line with the URL it bound.
+ * Wharf as a user starts it: with authentication on (its default), and a member user `bench` granted pull and push on
+ * bench/* — not the admin, whose role skips the grant lookup every other user pays for. bench/* may also be pulled
+ * without credentials (`auth.anonymousPull`), so the same process serves the anonymous baseline: two Wharf processes
+ * of one configuration differ by a few percent between themselves, as much as what is measured. Ready when it logs
+ * its `listening` line with the URL it bound.
  */
 export async function startWharf(repoRoot: string, dir: string, nodeArgs: string[] = []): Promise<Server> {
+  const name: ServerName = 'wharf';
   const data = join(dir, 'data');
   const logFile = join(dir, 'wharf.log');
-  const args = [...nodeArgs, 'bin/wharf.js', 'serve', '--listen', '127.0.0.1:0', '--data', data];
-  const { WHARF_CONFIG: _ignored, ...env } = process.env;
-  const child = startProcess(process.execPath, args, logFile, repoRoot, { ...env, WHARF_AUTH: 'off' });
+  const config = join(dir, 'wharf.yaml');
+  writeFileSync(config, `auth:\n  anonymousPull: ["${BENCH_REPOSITORIES}"]\n`);
+  const args = [...nodeArgs, 'bin/wharf.js', 'serve', '--listen', '127.0.0.1:0', '--data', data, '--config', config];
+  const { WHARF_CONFIG: _config, WHARF_AUTH: _auth, WHARF_ADMIN_PASSWORD: _password, ...env } = process.env;
+  const password = randomBytes(18).toString('base64url');
+  const child = startProcess(process.execPath, args, logFile, repoRoot, { ...env, WHARF_ADMIN_PASSWORD: password });
   const listening = (async () => {
     for (;;) {
       for (const line of readFileSync(logFile, 'utf8').split('\n')) {
@@ -136,8 +160,10 @@ export async function startWharf(repoRoot: string, dir: string, nodeArgs: string
     }
   })();
   try {
-    const url = await withStartTimeout('wharf', logFile, Promise.race([listening, exitedEarly(child, 'wharf', logFile)]));
-    return server('wharf', url.replace(/\/$/, ''), child);
+    const url = await withStartTimeout(name, logFile, Promise.race([listening, exitedEarly(child, name, logFile)]));
+    wharfCli(repoRoot, ['user', 'add', 'bench', '--password-stdin', '--data', data], password);
+    wharfCli(repoRoot, ['grant', 'bench', 'pull,push', BENCH_REPOSITORIES, '--data', data]);
+    return { ...server(name, url.replace(/\/$/, ''), child), login: { user: 'bench', password } };
   } catch (err) {
     await stopProcess(child);
     throw err;

@@ -43,6 +43,7 @@ function verdict(goal: Goal | undefined, wharf: number | undefined, ratio: numbe
 }
 
 interface Row {
+  figure: Figure;
   label: string;
   unit: string;
   better: 'higher' | 'lower';
@@ -62,7 +63,7 @@ function rows(figures: Figure[], results: Result[]): Row[] {
     const servers = [...new Set(mine.map((r) => r.server))].filter((server) => !failed.has(server));
     const of = (server: ServerName) =>
       mine.filter((r) => r.server === server).flatMap((r) => (r.measurement ? [r.measurement] : []));
-    const base = { nginx: figure.nginx, values: {}, p99: {}, failed };
+    const base = { figure, nginx: figure.nginx, values: {}, p99: {}, failed };
     const main: Row = { ...base, label: figure.label, unit: figure.unit, better: figure.better, goal: figure.goal };
     for (const server of servers) {
       main.values[server] = median(of(server).map((m) => m.value));
@@ -89,10 +90,37 @@ function cell(row: Row, server: ServerName): string {
   return p99 === undefined ? value : `${value}, p99 ${format(p99, 'ms')}`;
 }
 
+/** Auth on must stay within 10% of anonymous (issue 3): at least 0.90× as good. */
+export const AUTH_GOAL = 0.9;
+
+/**
+ * Wharf's clients with credentials against the same Wharf's clients without, per run: run i of one against run i of
+ * the other, taken next to each other, so a neighbour's load shifts both alike; the median of those ratios (> 1: the
+ * authenticated clients did better).
+ */
+function pairedRatios(figure: Figure, results: Result[], of: (m: Measurement) => number, better: 'higher' | 'lower'): number | undefined {
+  const runs = (server: ServerName) => new Map(results.filter((r) => r.figure === figure.id && r.server === server && r.measurement).map((r) => [r.run, r.measurement!]));
+  const on = runs('wharf');
+  const off = runs('wharf-anon');
+  const ratios = [...on].flatMap(([run, m]) => {
+    const twin = off.get(run);
+    if (!twin) return [];
+    return [better === 'higher' ? of(m) / of(twin) : of(twin) / of(m)];
+  });
+  return ratios.length ? median(ratios) : undefined;
+}
+
+function authRatioCell(figure: Figure, results: Result[]): string {
+  if (!figure.anonymous) return '';
+  const ratio = pairedRatios(figure, results, (m) => m.value, figure.better);
+  if (ratio === undefined) return '—';
+  return `${ratio.toFixed(2)}×${ratio < AUTH_GOAL ? ' **no**' : ''}`;
+}
+
 export function figuresTable(figures: Figure[], results: Result[]): string {
   const lines = [
-    '| figure | Wharf | Distribution | Wharf vs Distribution | nginx (ceiling) | target | met |',
-    '| --- | ---: | ---: | ---: | ---: | --- | --- |',
+    '| figure | Wharf | Wharf anonymous | authenticated vs anonymous (≥ 0.90×) | Distribution | Wharf vs Distribution | nginx (ceiling) | target | met |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |',
   ];
   for (const row of rows(figures, results)) {
     const wharf = row.values.wharf;
@@ -103,8 +131,46 @@ export function figuresTable(figures: Figure[], results: Result[]): string {
           ? wharf / distribution
           : distribution / wharf
         : undefined;
+    const anonymous = row.figure.anonymous ? cell(row, 'wharf-anon') : '';
+    const authRatio = row.label === row.figure.label ? authRatioCell(row.figure, results) : '';
     lines.push(
-      `| ${row.label} | ${cell(row, 'wharf')} | ${cell(row, 'distribution')} | ${ratio === undefined ? '—' : `${ratio.toFixed(2)}×`} | ${row.nginx ? cell(row, 'nginx') : ''} | ${goalText(row.goal)} | ${verdict(row.goal, wharf, ratio)} |`,
+      `| ${row.label} | ${cell(row, 'wharf')} | ${anonymous} | ${authRatio} | ${cell(row, 'distribution')} | ${ratio === undefined ? '—' : `${ratio.toFixed(2)}×`} | ${row.nginx ? cell(row, 'nginx') : ''} | ${goalText(row.goal)} | ${verdict(row.goal, wharf, ratio)} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** Server CPU per unit of work (a request, a MiB, a whole storm) in the unit it reads best in. */
+function cpuPerUnit(figure: Figure): { unit: string; of(m: Measurement): number } {
+  if (figure.unit === 'req/s') return { unit: 'µs/request', of: (m) => (m.sample.serverCpu / (m.value * m.sample.wallSeconds)) * 1e6 };
+  if (figure.unit === 'MiB/s') return { unit: 'ms/MiB', of: (m) => (m.sample.serverCpu / (m.value * m.sample.wallSeconds)) * 1e3 };
+  return { unit: 'CPU s', of: (m) => m.sample.serverCpu };
+}
+
+/**
+ * What authentication costs: each figure measured on Wharf with clients sending Bearer tokens or Basic credentials and
+ * with clients sending none (anonymous pull), as paired ratios; server CPU per unit of work as well, which other load
+ * on the machine disturbs less than throughput.
+ */
+export function authTable(figures: Figure[], results: Result[]): string {
+  const compared = figures.filter((f) => f.anonymous && results.some((r) => r.figure === f.id && r.server === 'wharf-anon'));
+  if (compared.length === 0) return '';
+  const lines = [
+    `Authentication: Wharf's clients logged in (a member user with a grant; Bearer tokens from /token, or HTTP Basic) against the same Wharf's anonymous clients (anonymous pull of bench/*), each authenticated run paired with the anonymous run next to it; medians of the paired ratios (≥ ${AUTH_GOAL.toFixed(2)}× is within 10%).`,
+    '',
+    '| figure | clients send | authenticated vs anonymous | server CPU, authenticated / anonymous | CPU ratio (anonymous / authenticated) |',
+    '| --- | --- | ---: | ---: | ---: |',
+  ];
+  for (const figure of compared) {
+    const cpu = cpuPerUnit(figure);
+    const cpuOf = (server: ServerName) => {
+      const values = results.flatMap((r) => (r.figure === figure.id && r.server === server && r.measurement ? [cpu.of(r.measurement)] : []));
+      return values.length ? median(values) : NaN;
+    };
+    const cpuRatio = pairedRatios(figure, results, cpu.of, 'lower');
+    const digits = (v: number) => (v < 10 ? v.toFixed(2) : v.toFixed(1));
+    lines.push(
+      `| ${figure.label} | ${figure.scheme === 'basic' ? 'Basic' : 'Bearer'} | ${authRatioCell(figure, results)} | ${digits(cpuOf('wharf'))} / ${digits(cpuOf('wharf-anon'))} ${cpu.unit} | ${cpuRatio === undefined ? '—' : `${cpuRatio.toFixed(2)}×`} |`,
     );
   }
   return lines.join('\n');
@@ -115,10 +181,10 @@ export function figuresTable(figures: Figure[], results: Result[]): string {
  * wall-clock second), medians over the runs.
  */
 export function cpuTable(figures: Figure[], results: Result[]): string {
-  const servers: ServerName[] = ['wharf', 'distribution', 'nginx'];
+  const servers: ServerName[] = ['wharf', 'wharf-anon', 'distribution', 'nginx'];
   const lines = [
-    '| figure | Wharf: client / server / other | Distribution: client / server / other | nginx: client / server / other |',
-    '| --- | ---: | ---: | ---: |',
+    '| figure | Wharf: client / server / other | Wharf anonymous | Distribution | nginx |',
+    '| --- | ---: | ---: | ---: | ---: |',
   ];
   for (const figure of figures) {
     const mine = results.filter((r) => r.figure === figure.id);

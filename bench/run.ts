@@ -8,21 +8,24 @@ import { BlobSource } from './blobs.js';
 import { figures, FULL, MiB, QUICK, type Context, type Figure, type Target } from './figures.js';
 import { makeFixtures, seedRegistry, writeStaticRoot, type Needs } from './fixtures.js';
 import { distributionVersion, killAll, startDistribution, startNginx, startWharf, type Server, type ServerName } from './registries.js';
-import { cpuTable, figuresTable, type Result } from './report.js';
+import { basicAuthorization } from './credentials.js';
+import { authTable, cpuTable, figuresTable, type Result } from './report.js';
 import { writeWrkScript } from './wrk.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ALL_SERVERS: ServerName[] = ['wharf', 'distribution', 'nginx'];
+const ALL_SERVERS: ServerName[] = ['wharf', 'wharf-anon', 'distribution', 'nginx'];
 
-const USAGE = `usage: npm run bench -- [--quick] [--only FIGURE,…] [--servers wharf,distribution,nginx] [--runs N]
+const USAGE = `usage: npm run bench -- [--quick] [--only FIGURE,…] [--servers wharf,wharf-anon,distribution,nginx] [--runs N]
                        [--json FILE] [--keep] [--wharf-node-args "ARGS"]
   --quick            1 run with smaller sizes: a smoke check
   --only             figures by id or id prefix (e.g. --only pull,manifest-get)
-  --servers          which servers to run (default: all three)
+  --servers          which servers to run (default: all four); wharf has authentication on and its clients log in;
+                     wharf-anon is the same Wharf with clients that send no credentials (it needs wharf), for the
+                     figures that compare the two
   --runs             runs per figure (default 3; 1 with --quick); the median is reported
   --json             also write every run's measurements to FILE
   --keep             keep the temp dir (server logs) and print where it is
-  --wharf-node-args  extra node flags for the Wharf server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"`;
+  --wharf-node-args  extra node flags for the Wharf servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"`;
 
 interface Options {
   quick: boolean;
@@ -109,7 +112,7 @@ async function main(): Promise<number> {
     storm: selected.some((f) => f.needs === 'storm'),
     tags: selected.some((f) => f.needs === 'tags'),
   };
-  if (options.servers.includes('wharf') && !existsSync(join(REPO_ROOT, 'dist/src/cli/main.js'))) {
+  if (options.servers.some((name) => name.startsWith('wharf')) && !existsSync(join(REPO_ROOT, 'dist/src/cli/main.js'))) {
     throw new Error('Wharf is not built (dist/src/cli/main.js is missing): run `npm run build`, or leave it out with --servers distribution,nginx');
   }
 
@@ -140,7 +143,15 @@ async function main(): Promise<number> {
     const context: Context = { settings, source, fixtures, wrkScript: writeWrkScript(root) };
 
     const registries: Server[] = [];
-    for (const name of options.servers) {
+    // Started in this order, so each auth-on Wharf run has its anonymous twin right next to it (see below).
+    for (const name of ALL_SERVERS.filter((n) => options.servers.includes(n))) {
+      if (name === 'wharf-anon') {
+        const wharf = registries.find((r) => r.name === 'wharf');
+        if (!wharf) throw new Error('wharf-anon is the Wharf of --servers wharf without credentials: add wharf');
+        // The same process: only the clients differ.
+        if (selected.some((f) => f.anonymous)) registries.push({ ...wharf, name: 'wharf-anon', login: undefined, stop: async () => undefined });
+        continue;
+      }
       const dir = join(root, name);
       mkdirSync(dir);
       if (name === 'nginx') {
@@ -149,23 +160,26 @@ async function main(): Promise<number> {
         writeStaticRoot(staticRoot, fixtures, needs);
         servers.push(await startNginx(dir, staticRoot));
       } else {
-        const server = name === 'wharf' ? await startWharf(REPO_ROOT, dir, options.wharfNodeArgs) : await startDistribution(dir);
+        const server = name === 'distribution' ? await startDistribution(dir) : await startWharf(REPO_ROOT, dir, options.wharfNodeArgs);
         servers.push(server);
         registries.push(server);
-        log(`${name} listening at ${server.url} (pid ${server.pid}); pushing fixtures`);
-        await seedRegistry(server.url, fixtures, needs);
+        log(`${name} listening at ${server.url} (pid ${server.pid})${server.login ? `, authentication on (user ${server.login.user})` : ''}; pushing fixtures`);
+        await seedRegistry(server.url, fixtures, needs, server.login ? basicAuthorization(server.login) : {});
       }
     }
     const nginx = servers.find((server) => server.name === 'nginx');
 
     const results: Result[] = [];
     for (const figure of selected) {
-      const targets: Target[] = [...registries, ...(figure.nginx && nginx ? [nginx] : [])];
+      const measured = registries.filter((r) => r.name !== 'wharf-anon' || figure.anonymous);
+      const targets: Target[] = [...measured, ...(figure.nginx && nginx ? [nginx] : [])];
       for (const target of targets) await figure.warmup?.(target, context);
       const failed = new Set<ServerName>();
       for (let run = 0; run < settings.runs; run++) {
-        // Alternate which registry goes first, so neither always runs on a warmer or a dirtier machine.
-        const order = run % 2 ? [...registries].reverse() : registries;
+        // Alternate which registry goes first, so none always runs on a warmer or a dirtier machine; Wharf's clients
+        // with and without credentials stay neighbours (wharf, wharf-anon, distribution; then the other way round),
+        // so their ratio compares runs taken moments apart.
+        const order = run % 2 ? [...measured].reverse() : measured;
         for (const target of [...order, ...(figure.nginx && nginx ? [nginx] : [])]) {
           if (failed.has(target.name)) continue;
           // Write back what earlier runs left dirty in the page cache, so no run pays for another's writes.
@@ -193,6 +207,8 @@ async function main(): Promise<number> {
         machine(),
         '',
         figuresTable(selected, results),
+        '',
+        authTable(selected, results),
         '',
         'CPU in cores (CPU seconds per second of wall time), medians: the load generator (client) competes with the server for the same cores; "other" is every other process, kernel threads such as disk writeback included (interrupt time is not counted anywhere): a high one means a noisy run.',
         '',

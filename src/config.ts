@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { isGrantedAction, isRepositoryPattern } from './auth/actions.js';
 import { DEFAULT_IMMUTABLE_RULES } from './delivery/tag-rules.js';
+import { parseAddressOrCidr } from './server/client-origin.js';
 
 function validRegExp(s: string): boolean {
   try {
@@ -111,6 +112,11 @@ export const configSchema = z
       .default({ maxManifestBytes: 4 << 20 }),
     /** the URL clients reach this server at (behind a TLS-terminating proxy); sets the token realm */
     externalUrl: z.url().optional(),
+    /**
+     * proxies (addresses, CIDR ranges) whose X-Forwarded-For and X-Forwarded-Proto are believed, for the
+     * client address of the audit log and login limits; none by default
+     */
+    trustedProxies: z.array(z.string().refine((v) => parseAddressOrCidr(v) !== undefined, 'expected an IP address or CIDR range, e.g. 10.0.0.1 or 10.0.0.0/8')).default([]),
     /** serve HTTPS with this PEM certificate (chain) and key */
     tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
     auth: authSchema.prefault({}),
@@ -157,7 +163,7 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 
 export interface ConfigSources {
-  flags?: Partial<Record<'listen' | 'data' | 'config' | 'logLevel' | 'externalUrl' | 'tlsCert' | 'tlsKey', string>>;
+  flags?: Partial<Record<'listen' | 'data' | 'config' | 'logLevel' | 'externalUrl' | 'tlsCert' | 'tlsKey' | 'trustedProxies', string>>;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -189,12 +195,14 @@ export function loadConfig({ flags = {}, env = process.env }: ConfigSources = {}
   set(['gc', 'grace'], env.WHARF_GC_GRACE);
   set(['auth', 'enabled'], envSwitch(env.WHARF_AUTH));
   set(['externalUrl'], env.WHARF_EXTERNAL_URL);
+  set(['trustedProxies'], list(env.WHARF_TRUSTED_PROXIES));
   set(['tls', 'cert'], env.WHARF_TLS_CERT);
   set(['tls', 'key'], env.WHARF_TLS_KEY);
   set(['listen'], flags.listen);
   set(['data'], flags.data);
   set(['log', 'level'], flags.logLevel);
   set(['externalUrl'], flags.externalUrl);
+  set(['trustedProxies'], list(flags.trustedProxies));
   set(['tls', 'cert'], flags.tlsCert);
   set(['tls', 'key'], flags.tlsKey);
   const parsed = configSchema.safeParse(raw);
@@ -203,6 +211,11 @@ export function loadConfig({ flags = {}, env = process.env }: ConfigSources = {}
     throw new Error(`invalid configuration${file ? ` (${file})` : ''}: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
   }
   return { ...parsed.data, data: resolve(parsed.data.data) };
+}
+
+/** "10.0.0.1, 10.1.0.0/16" (commas or spaces) → a list; an empty string is an empty list. */
+function list(value: string | undefined): string[] | undefined {
+  return value === undefined ? undefined : value.split(/[\s,]+/).filter(Boolean);
 }
 
 /** on/off, true/false, 1/0 → boolean; anything else is passed on for the schema to reject by name. */

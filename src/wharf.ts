@@ -26,6 +26,7 @@ import { Deployer } from './deploy/deployer.js';
 import { dockerEngines } from './deploy/dockerode-engines.js';
 import { deploymentGate } from './deploy/deployment-gate.js';
 import type { Engines } from './deploy/engines.js';
+import { AuditLog } from './audit/audit-log.js';
 
 export interface Wharf {
   config: Config;
@@ -40,6 +41,8 @@ export interface Wharf {
   retention: Retention;
   gc: GarbageCollector;
   deploy: DeployService;
+  /** who changed what, from where: the append-only audit log */
+  audit: AuditLog;
   close(): Promise<void>;
 }
 
@@ -83,10 +86,12 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
     { policies: config.retention, keepReleases: config.gc.keepReleases },
     registry.events,
   );
+  const audit = new AuditLog(meta.db);
   const deploy = new DeployService(meta, deliveryStore, delivery, deployments, new Deployer(engines), (e) => webhooks.notify(e));
   return {
     config,
     deploy,
+    audit,
     blobs,
     meta,
     registry,
@@ -98,7 +103,7 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
     keyring,
     attestations,
     retention,
-    gc: new GarbageCollector(blobs, new GcStore(meta.db), retention, { grace: config.gc.grace }),
+    gc: new GarbageCollector(blobs, new GcStore(meta.db), retention, { grace: config.gc.grace }, audit),
     close: async () => {
       await webhooks.stop();
       await meta.close();

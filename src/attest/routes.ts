@@ -47,8 +47,11 @@ export function attestationRoutes(attestations: Attestations, registry: Registry
       pattern: new RegExp(`^/api/v1/apps/${APP}/attestations$`),
       access: { repositoryParam: 'app', actions: ['push'] },
       status: 201,
+      // The attestation is a manifest pushed into the repository, like one pushed over /v2.
+      audit: { action: 'manifest.push', repositoryParam: 'app' },
       handle: async (r) => {
         const b = await r.body(attestBody);
+        r.audited({ detail: { via: 'attestation', subject: b.digest, kind: b.kind } });
         let predicate = b.predicate;
         if (b.kind === 'tests') {
           const parsed = testsPredicate.safeParse(predicate);
@@ -58,7 +61,9 @@ export function attestationRoutes(attestations: Attestations, registry: Registry
           }
           predicate = parsed.data;
         }
-        return attestations.attest(app(r), b.digest, b.kind, predicate, { name: r.principal.name, kind: r.principal.kind });
+        const attested = await attestations.attest(app(r), b.digest, b.kind, predicate, { name: r.principal.name, kind: r.principal.kind });
+        r.audited({ target: attested.digest, detail: { digest: attested.digest } });
+        return attested;
       },
     },
     {

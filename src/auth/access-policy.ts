@@ -3,9 +3,9 @@
 // a Bearer token issued for less than this request needs → 401 insufficient_scope (the client fetches a
 // better token) if the caller could get one, else 403 DENIED; a known caller without the grant → 403.
 import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
 import { RegistryError } from '../oci/errors.js';
 import type { AccessCheck, Action, Principal } from '../server/access.js';
+import type { ClientOrigin } from '../server/client-origin.js';
 import { covers } from './actions.js';
 import { AuthFailure, type Authenticator } from './authenticator.js';
 import { Policy, type Identity } from './policy.js';
@@ -18,7 +18,6 @@ export class Caller implements Principal {
   readonly kind: Principal['kind'];
   constructor(
     readonly identity: Identity,
-    readonly address: string,
     readonly policy: Policy,
   ) {
     this.kind = identity.kind;
@@ -30,6 +29,8 @@ export interface AccessPolicyOptions {
   service: string;
   /** the externally visible base URL (realm = <url>/token); derived from the request when absent */
   externalUrl?: string;
+  /** the client's address and scheme, through trusted proxies */
+  origin: ClientOrigin;
 }
 
 /** Kept on the request itself (a WeakMap per request costs the garbage collector more). */
@@ -54,11 +55,6 @@ export function authorizationHeader(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-export function clientAddress(req: IncomingMessage): string {
-  const a = req.socket.remoteAddress ?? 'unknown';
-  return a.startsWith('::ffff:') ? a.slice(7) : a;
-}
-
 export class AccessPolicy implements AccessCheck {
   constructor(
     private readonly policies: PolicySource,
@@ -67,21 +63,23 @@ export class AccessPolicy implements AccessCheck {
   ) {}
 
   async authorize(req: IncomingMessage, repository: string | undefined, actions: Action[], environment?: string): Promise<Principal> {
-    const address = clientAddress(req);
-    // Both are plain values on the hot path (fresh policy, remembered credential): no await then.
+    // Both are plain values on the hot path (fresh policy, remembered credential): no await then, and no
+    // client address either (only logins and the audit of changes need it).
     const current = this.policies.current();
     const policy = current instanceof Policy ? current : await current;
-    let verified;
-    try {
-      const identified = this.authn.identify(authorizationHeader(req), address, policy);
-      verified = 'identity' in identified ? identified : await identified;
-    } catch (e) {
-      if (!(e instanceof AuthFailure)) throw e;
-      if (e.reason === 'rate_limited') throw rateLimited(e);
-      throw this.challenge(req, repository, actions, e.message, e.reason === 'invalid_token' ? 'invalid_token' : undefined);
+    const header = authorizationHeader(req);
+    let verified = this.authn.recall(header, policy, () => this.options.origin.address(req));
+    if (verified === undefined) {
+      try {
+        verified = await this.authn.identify(header, this.options.origin.address(req), policy);
+      } catch (e) {
+        if (!(e instanceof AuthFailure)) throw e;
+        if (e.reason === 'rate_limited') throw rateLimited(e);
+        throw this.challenge(req, repository, actions, e.message, e.reason === 'invalid_token' ? 'invalid_token' : undefined);
+      }
     }
     const { identity } = verified;
-    const caller = new Caller(identity, address, policy);
+    const caller = new Caller(identity, policy);
     (req as WithCaller)[CALLER] = caller;
 
     if (repository === undefined) {
@@ -94,7 +92,8 @@ export class AccessPolicy implements AccessCheck {
     const allowed = actions.every((a) => policy.allows(identity, repository, a, environment));
     if (identity.kind === 'anonymous' && (!allowed || actions.length === 0)) throw this.challenge(req, repository, actions, 'authentication required');
     if (!allowed) throw denied(repository, actions);
-    if (verified.access && !actions.every((a) => claimCovers(verified.access!, repository, a, environment))) {
+    const access = verified.access;
+    if (access && !actions.every((a) => claimCovers(access, repository, a, environment))) {
       throw this.challenge(req, repository, actions, 'the token does not grant this access', 'insufficient_scope');
     }
     return caller;
@@ -107,8 +106,7 @@ export class AccessPolicy implements AccessCheck {
   /** The realm clients fetch tokens from. */
   realm(req: IncomingMessage): string {
     if (this.options.externalUrl) return `${this.options.externalUrl.replace(/\/+$/, '')}/token`;
-    const scheme = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
-    return `${scheme}://${req.headers.host ?? 'localhost'}/token`;
+    return `${this.options.origin.scheme(req)}://${req.headers.host ?? 'localhost'}/token`;
   }
 
   private challenge(req: IncomingMessage, repository: string | undefined, actions: Action[], message: string, error?: string): RegistryError {

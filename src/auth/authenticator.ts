@@ -1,12 +1,12 @@
 // Turns credentials into an identity: HTTP Basic (password or robot token secret), Bearer access tokens,
-// and refresh tokens. A verified credential is remembered for a short while under a keyed hash of it
-// (SHA-256 over a per-process random key and the credential, so neither the secret nor a plain hash of it
-// sits in memory), which keeps pull storms from queueing behind scrypt; every remembered entry is
-// re-checked against the current policy.
+// and refresh tokens. A verified credential is remembered for a short while, which keeps pull storms from
+// queueing behind scrypt and ES256: Basic credentials under a keyed hash (SHA-256 over a per-process random
+// key and the header, so neither the password nor a plain hash of it sits in memory), Bearer access tokens
+// under the token itself (see identify). Every remembered entry is re-checked whenever the policy changes.
 import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { Actor, AuditLog } from '../audit/audit-log.js';
 import type { LoginLimiter } from './login-limiter.js';
 import { decoyHash, verifyPassword } from './password.js';
 import { ANONYMOUS, type Identity, type Policy } from './policy.js';
@@ -35,9 +35,27 @@ export class AuthFailure extends Error {
 
 interface CacheEntry {
   verified: Verified;
+  /** the earliest of: the cache TTL, the access token's expiry, the robot token's expiry */
   expiresAt: number;
   /** for a password login: the hash it was checked against (a password change invalidates the entry) */
   passwordHash?: string;
+  /** the last policy the entry was found valid under: re-checked only when the policy is replaced */
+  checkedAgainst?: Policy;
+  /** for an access token: the whole Authorization header, which a request's must equal */
+  bearer?: string;
+  /** a password login being verified again before it expires */
+  renewing?: boolean;
+}
+
+/** How many trailing characters of a Bearer header find its cache entry (96 bits of the signature). */
+const BEARER_KEY_LENGTH = 16;
+
+export interface LoginResult {
+  identity: Identity;
+  /** for a password: the hash it was checked against */
+  passwordHash?: string;
+  /** for a robot token that expires: when */
+  tokenExpiresAt?: number;
 }
 
 export interface AuthenticatorOptions {
@@ -65,6 +83,19 @@ function bindingOf(identity: Identity, policy: Policy): string {
 
 const ANONYMOUS_CALLER: Verified = { identity: ANONYMOUS, scheme: 'none' };
 
+/** `Bearer …`, the scheme in any case, without allocating. */
+function isBearer(header: string): boolean {
+  if (header.length < 8 || header.charCodeAt(6) !== 32) return false;
+  for (let i = 0; i < 6; i++) if ((header.charCodeAt(i) | 0x20) !== 'bearer'.charCodeAt(i)) return false;
+  return true;
+}
+
+/** When a robot token stops being valid by time (Infinity for users and tokens that do not expire). */
+function robotExpiry(identity: Identity, policy: Policy): number {
+  if (identity.kind !== 'token') return Infinity;
+  return policy.tokens.get(identity.id)?.expiresAt ?? Infinity;
+}
+
 export class Authenticator {
   /** Prefix-keyed SHA-256 is a sound keyed hash for this: the cache keys never leave the process. */
   private readonly cacheKey = `${randomBytes(32).toString('base64')}\n`;
@@ -81,30 +112,74 @@ export class Authenticator {
   ) {}
 
   /**
-   * Resolves an Authorization header (absent: anonymous). Synchronous when the credential is remembered,
-   * which is nearly always on a busy server; otherwise a promise rejecting with AuthFailure.
+   * The caller an Authorization header (absent: anonymous) names, if the credential is remembered and still
+   * stands — nearly always on a busy server. Synchronous and cheap: this is every request's path. Undefined
+   * when the header must be verified (identify). `address` (the client's) is asked for only when a password
+   * login is renewed.
+   */
+  recall(header: string | undefined, policy: Policy, address: () => string): Verified | undefined {
+    if (header === undefined || header === '') return ANONYMOUS_CALLER;
+    const bearer = isBearer(header);
+    const key = this.keyOf(header, bearer);
+    const hit = this.cache.get(key);
+    if (hit === undefined || (bearer && hit.bearer !== header)) return undefined;
+    if (!this.stillValid(hit, policy)) {
+      this.cache.delete(key);
+      return undefined;
+    }
+    // A password login in the last quarter of its time is verified again in the background, while it still
+    // answers: otherwise every client using it would wait together for scrypt once it expired.
+    if (hit.passwordHash !== undefined && !hit.renewing && hit.expiresAt - Date.now() < this.options.cacheTtlMs / 4) this.renew(key, header, hit, address(), policy);
+    return hit.verified;
+  }
+
+  /**
+   * Resolves an Authorization header (absent: anonymous): as recall does when it can, else by verifying it,
+   * as a promise rejecting with AuthFailure. `address` is the client's, for login rate limits and the audit.
    */
   identify(header: string | undefined, address: string, policy: Policy): Verified | Promise<Verified> {
-    if (header === undefined || header === '') return ANONYMOUS_CALLER;
-    const key = sha256(this.cacheKey + header);
-    const hit = this.cache.get(key);
-    if (hit && hit.expiresAt > Date.now() && this.stillValid(hit, policy)) return hit.verified;
-    if (hit) this.cache.delete(key);
-
+    const remembered = this.recall(header, policy, () => address);
+    if (remembered !== undefined) return remembered;
+    const credential = header!;
+    const bearer = isBearer(credential);
+    const key = this.keyOf(credential, bearer);
     // Concurrent requests with the same new credential share one verification.
-    let pending = this.inflight.get(key);
+    const flight = bearer ? credential : key;
+    let pending = this.inflight.get(flight);
     if (!pending) {
-      pending = this.verify(header, address, policy).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, pending);
+      pending = this.verify(credential, address, policy).finally(() => this.inflight.delete(flight));
+      this.inflight.set(flight, pending);
     }
     return pending.then((entry) => {
-      this.remember(key, entry);
+      this.remember(key, bearer ? { ...entry, bearer: credential } : entry);
       return entry.verified;
     });
   }
 
+  /**
+   * Remembers an access token this server has just issued as verified: the client's first request with it
+   * then skips the ES256 check, which in a pull storm waits in libuv's thread pool behind the blob reads.
+   * Its claims are known without verifying: they were just signed here.
+   */
+  rememberIssued(token: string, identity: Identity, access: AccessClaim[], expiresAt: number, policy: Policy): void {
+    const header = `Bearer ${token}`;
+    const verified: Verified = { identity, scheme: 'bearer', access };
+    this.remember(this.keyOf(header, true), { verified, expiresAt: Math.min(expiresAt, Date.now() + this.options.cacheTtlMs, robotExpiry(identity, policy)), bearer: header });
+  }
+
+  /**
+   * Where a credential is remembered. An access token is remembered as itself: it lives minutes, and this
+   * process holds the key that signs them, so the string tells a reader of this memory nothing it could not
+   * mint itself. It is found by its last characters (the end of its ES256 signature, random) and then
+   * compared whole: hashing all of its ~600 bytes, with SHA-256 or even as a Map key, would cost more than
+   * the rest of the access check. Basic credentials are long-lived secrets: only their keyed hash is kept.
+   */
+  private keyOf(header: string, bearer: boolean): string {
+    return bearer ? header.slice(-BEARER_KEY_LENGTH) : sha256(this.cacheKey + header);
+  }
+
   /** Checks a user name and password (or robot token secret), with rate limiting; throws AuthFailure. */
-  async login(username: string, password: string, address: string, via: string): Promise<{ identity: Identity; passwordHash?: string }> {
+  async login(username: string, password: string, address: string, via: string): Promise<LoginResult> {
     const tokenId = robotSecretId(password);
     const limitKey = tokenId === undefined ? username : tokenSubject(tokenId);
     const retryAfter = this.limiter.blocked(limitKey, address);
@@ -122,29 +197,35 @@ export class Authenticator {
     if (!result) {
       const locked = this.limiter.failed(limitKey, address);
       const actor = { name: tokenId === undefined ? username : (policy.tokens.get(tokenId)?.name ?? tokenId), kind: tokenId === undefined ? 'user' : 'token', address } as const;
-      this.audit
-        .record({ actor, action: 'login.failure', result: 'denied', detail: { via, ...(locked ? { locked: true } : {}) } })
-        .catch((err) => this.log.error({ err }, 'audit write failed'));
+      this.loginFailed(actor, { via, ...(locked ? { locked: true } : {}) });
       throw new AuthFailure('invalid_credentials', 'incorrect username or password');
     }
     this.limiter.succeeded(limitKey);
     return result;
   }
 
-  /** Verifies a refresh token and that its subject still stands as it did when it was issued. */
-  async refresh(refreshToken: string): Promise<Identity> {
+  /** Verifies a refresh token (docker's stored login) and that its subject still stands as it did when it was issued. */
+  async refresh(refreshToken: string, address: string): Promise<Identity> {
     let verified;
     try {
       verified = await this.tokens.verifyRefresh(refreshToken);
     } catch (e) {
+      this.loginFailed({ name: 'unknown', kind: 'anonymous', address }, { via: 'refresh_token', reason: 'invalid token' });
       throw new AuthFailure('invalid_token', `invalid refresh token: ${(e as Error).message}`);
     }
     const policy = await this.policies.current();
     const identity = this.identityOf(verified.subject, policy);
     if (!identity || identity.kind === 'anonymous' || !policy.isCurrent(identity) || bindingOf(identity, policy) !== verified.binding) {
+      const subject = verified.subject.startsWith('token:') ? { name: verified.subject.slice('token:'.length), kind: 'token' as const } : { name: verified.subject, kind: 'user' as const };
+      this.loginFailed({ ...subject, address }, { via: 'refresh_token', reason: 'no longer valid' });
       throw new AuthFailure('invalid_token', 'refresh token no longer valid');
     }
     return identity;
+  }
+
+  /** One audit row per refused login; written in the background (the refusal does not wait for it). */
+  private loginFailed(actor: Actor, detail: Record<string, unknown>): void {
+    this.audit.record({ actor, action: 'login.failure', result: 'denied', detail }).catch((err) => this.log.error({ err }, 'audit write failed'));
   }
 
   async refreshTokenFor(identity: Identity): Promise<string | undefined> {
@@ -171,8 +252,8 @@ export class Authenticator {
       const decoded = Buffer.from(value, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
       if (colon < 0) throw new AuthFailure('invalid_credentials', 'malformed Basic credentials');
-      const { identity, passwordHash } = await this.login(decoded.slice(0, colon), decoded.slice(colon + 1), address, 'basic');
-      return { verified: { identity, scheme: 'basic' }, expiresAt: Date.now() + this.options.cacheTtlMs, passwordHash };
+      const { identity, passwordHash, tokenExpiresAt } = await this.login(decoded.slice(0, colon), decoded.slice(colon + 1), address, 'basic');
+      return { verified: { identity, scheme: 'basic' }, expiresAt: Math.min(Date.now() + this.options.cacheTtlMs, tokenExpiresAt ?? Infinity), passwordHash };
     }
     if (space > 0 && scheme === 'bearer') {
       let token;
@@ -183,27 +264,50 @@ export class Authenticator {
       }
       const identity = this.identityOf(token.subject, policy);
       if (!identity || !policy.isCurrent(identity)) throw new AuthFailure('invalid_token', 'the token’s subject no longer exists');
-      return { verified: { identity, scheme: 'bearer', access: token.access }, expiresAt: Math.min(token.expiresAt, Date.now() + this.options.cacheTtlMs) };
+      const expiresAt = Math.min(token.expiresAt, Date.now() + this.options.cacheTtlMs, robotExpiry(identity, policy));
+      return { verified: { identity, scheme: 'bearer', access: token.access }, expiresAt };
     }
     throw new AuthFailure('invalid_credentials', 'unsupported authorization scheme');
   }
 
-  private async check(username: string, password: string, tokenId: string | undefined, policy: Policy): Promise<{ identity: Identity; passwordHash?: string } | undefined> {
+  private async check(username: string, password: string, tokenId: string | undefined, policy: Policy): Promise<LoginResult | undefined> {
     if (tokenId !== undefined) {
       const t = policy.tokens.get(tokenId);
       if (!t || !robotSecretMatches(password, t.secretHash)) return undefined;
       const identity: Identity = { kind: 'token', id: t.id, name: t.name };
-      return policy.isCurrent(identity) ? { identity } : undefined;
+      return policy.isCurrent(identity) ? { identity, tokenExpiresAt: t.expiresAt ?? undefined } : undefined;
     }
     const user = policy.users.get(username);
     const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyHash()));
     return user && ok ? { identity: { kind: 'user', name: user.name }, passwordHash: user.passwordHash } : undefined;
   }
 
+  /**
+   * Whether a remembered credential still stands: not expired, and its subject unchanged in `policy`. Users,
+   * tokens and passwords change only with a new policy, so that part is checked once per policy; a robot
+   * token's own expiry is part of expiresAt.
+   */
   private stillValid(entry: CacheEntry, policy: Policy): boolean {
+    if (entry.expiresAt <= Date.now()) return false;
+    if (entry.checkedAgainst === policy) return true;
     const { identity } = entry.verified;
     if (!policy.isCurrent(identity)) return false;
-    return entry.passwordHash === undefined || (identity.kind === 'user' && policy.users.get(identity.name)?.passwordHash === entry.passwordHash);
+    if (entry.passwordHash !== undefined && !(identity.kind === 'user' && policy.users.get(identity.name)?.passwordHash === entry.passwordHash)) return false;
+    entry.checkedAgainst = policy;
+    return true;
+  }
+
+  /** Verifies a remembered credential again; the new entry replaces it, or a refusal drops it. */
+  private renew(key: string, header: string, entry: CacheEntry, address: string, policy: Policy): void {
+    entry.renewing = true;
+    this.verify(header, address, policy).then(
+      (fresh) => {
+        if (this.cache.get(key) === entry) this.remember(key, fresh);
+      },
+      () => {
+        if (this.cache.get(key) === entry) this.cache.delete(key);
+      },
+    );
   }
 
   private remember(key: string, entry: CacheEntry): void {

@@ -3,11 +3,12 @@
 // With auth disabled (local development only) everyone may do everything and no /token is served.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { AuditLog, type Actor } from '../audit/audit-log.js';
+import type { Actor, AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import type { Wharf } from '../wharf.js';
 import { openAccess, type AccessCheck } from '../server/access.js';
-import { AccessPolicy, callerOf, clientAddress } from './access-policy.js';
+import { AccessPolicy, callerOf } from './access-policy.js';
+import { ClientOrigin } from '../server/client-origin.js';
 import { parseSubject } from './accounts.js';
 import { AuthStore } from './auth-store.js';
 import { Authenticator } from './authenticator.js';
@@ -42,10 +43,11 @@ export function configGrants(auth: Config['auth']): PolicyGrant[] {
 
 export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Auth> {
   const { config } = wharf;
-  const audit = new AuditLog(wharf.meta.db);
+  const audit = wharf.audit;
+  const origin = new ClientOrigin(config.trustedProxies);
   const actorOf = (req: IncomingMessage): Actor => {
     const caller = callerOf(req);
-    const address = clientAddress(req);
+    const address = origin.address(req);
     if (!caller || caller.identity.kind === 'anonymous') return { name: 'anonymous', kind: 'anonymous', address };
     return { name: caller.identity.name, kind: caller.identity.kind, address };
   };
@@ -74,8 +76,8 @@ export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv
   });
   const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl });
   return {
-    access: new AccessPolicy(policies, authn, { service: config.auth.service, externalUrl: config.externalUrl }),
-    tokenEndpoint: tokenEndpoint({ authn, policies, tokens, log }),
+    access: new AccessPolicy(policies, authn, { service: config.auth.service, externalUrl: config.externalUrl, origin }),
+    tokenEndpoint: tokenEndpoint({ authn, policies, tokens, origin, log }),
     audit,
     actorOf,
     pullToken: async (repository, actor) => {

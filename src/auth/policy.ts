@@ -1,6 +1,8 @@
 // The access policy as data: who exists, which tokens are live, who is in which group, and which grants
 // (from the database and the config file) allow what on which repository globs. Pure: decisions only.
-import { matchesGlob } from '../oci/pattern.js';
+// A decision is taken on every registry request, so each subject's grants (its own and its groups') are
+// gathered, with their globs compiled, once per policy and subject, not per request.
+import { globToRegExp } from '../oci/pattern.js';
 import type { Action } from '../server/access.js';
 import { covers } from './actions.js';
 import type { Membership, SubjectKind, TokenRow, UserRow } from './auth-store.js';
@@ -26,12 +28,22 @@ export interface PolicyData {
   anonymousPull: string[];
 }
 
+/** A grant as decisions use it: the glob compiled. */
+interface CompiledGrant {
+  pattern: string;
+  glob: RegExp;
+  action: string;
+}
+
 export class Policy {
   readonly users = new Map<string, UserRow>();
   readonly tokens = new Map<string, TokenRow>();
   private readonly groupsOf = new Map<string, string[]>();
   private readonly grantsOf = new Map<string, { pattern: string; action: string }[]>();
-  private readonly anonymousPull: string[];
+  private readonly anonymousPull: RegExp[];
+  /** every grant reaching a user (its own and its groups'), gathered on first use */
+  private readonly userGrants = new Map<string, CompiledGrant[]>();
+  private readonly tokenGrants = new Map<string, CompiledGrant[]>();
 
   constructor(data: PolicyData) {
     for (const u of data.users) this.users.set(u.name, u);
@@ -41,7 +53,7 @@ export class Policy {
       const key = `${g.subjectKind}:${g.subject}`;
       this.grantsOf.set(key, [...(this.grantsOf.get(key) ?? []), { pattern: g.pattern, action: g.action }]);
     }
-    this.anonymousPull = data.anonymousPull;
+    this.anonymousPull = data.anonymousPull.map(globToRegExp);
   }
 
   /** Whether the identity still stands: the user exists, the token is neither revoked nor expired. */
@@ -60,17 +72,45 @@ export class Policy {
    */
   allows(identity: Identity, repository: string | undefined, action: Action, environment?: string): boolean {
     if (identity.kind === 'anonymous') {
-      return action === 'pull' && repository !== undefined && this.anonymousPull.some((p) => matchesGlob(p, repository));
+      return action === 'pull' && repository !== undefined && this.anonymousPull.some((glob) => glob.test(repository));
     }
-    if (!this.isCurrent(identity)) return false;
-    if (identity.kind === 'user' && this.users.get(identity.name)!.role === 'admin') return true;
-    const subjects = identity.kind === 'user' ? [`user:${identity.name}`, ...(this.groupsOf.get(identity.name) ?? []).map((g) => `group:${g}`)] : [`token:${identity.id}`];
-    for (const subject of subjects) {
-      for (const g of this.grantsOf.get(subject) ?? []) {
-        if (!covers(g.action, action, environment)) continue;
-        if (repository === undefined ? g.pattern === '*' : matchesGlob(g.pattern, repository)) return true;
-      }
+    let grants: CompiledGrant[];
+    if (identity.kind === 'user') {
+      const user = this.users.get(identity.name);
+      if (user === undefined) return false;
+      if (user.role === 'admin') return true;
+      grants = this.grantsOfUser(identity.name);
+    } else {
+      if (!this.isCurrent(identity)) return false;
+      grants = this.grantsOfToken(identity.id);
+    }
+    for (const g of grants) {
+      if (!covers(g.action, action, environment)) continue;
+      if (repository === undefined ? g.pattern === '*' : g.glob.test(repository)) return true;
     }
     return false;
+  }
+
+  private grantsOfUser(name: string): CompiledGrant[] {
+    let grants = this.userGrants.get(name);
+    if (grants === undefined) {
+      const subjects = [`user:${name}`, ...(this.groupsOf.get(name) ?? []).map((g) => `group:${g}`)];
+      grants = subjects.flatMap((subject) => this.compiled(subject));
+      this.userGrants.set(name, grants);
+    }
+    return grants;
+  }
+
+  private grantsOfToken(id: string): CompiledGrant[] {
+    let grants = this.tokenGrants.get(id);
+    if (grants === undefined) {
+      grants = this.compiled(`token:${id}`);
+      this.tokenGrants.set(id, grants);
+    }
+    return grants;
+  }
+
+  private compiled(subject: string): CompiledGrant[] {
+    return (this.grantsOf.get(subject) ?? []).map((g) => ({ ...g, glob: globToRegExp(g.pattern) }));
   }
 }

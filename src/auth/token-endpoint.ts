@@ -9,7 +9,8 @@ import { readBody } from '../server/request-body.js';
 import { sendError } from '../server/http-errors.js';
 import { ACTIONS, isGrantedAction, splitGrantedAction, type GrantedAction } from './actions.js';
 import { AuthFailure, tokenSubject, type Authenticator } from './authenticator.js';
-import { clientAddress, rateLimited } from './access-policy.js';
+import { rateLimited } from './access-policy.js';
+import type { ClientOrigin } from '../server/client-origin.js';
 import type { Identity, Policy } from './policy.js';
 import type { PolicySource } from './policy-source.js';
 import type { AccessClaim, TokenService } from './token-service.js';
@@ -21,6 +22,7 @@ export interface TokenEndpointDeps {
   authn: Authenticator;
   policies: PolicySource;
   tokens: TokenService;
+  origin: ClientOrigin;
   log: Logger;
 }
 
@@ -50,7 +52,7 @@ export function grantScopes(requested: string[], identity: Identity, policy: Pol
   return out;
 }
 
-export function tokenEndpoint({ authn, policies, tokens, log }: TokenEndpointDeps) {
+export function tokenEndpoint({ authn, policies, tokens, origin, log }: TokenEndpointDeps) {
   const service = tokens.options.service;
 
   const checkService = (requested: string | null) => {
@@ -64,6 +66,9 @@ export function tokenEndpoint({ authn, policies, tokens, log }: TokenEndpointDep
     const access = grantScopes(scopes, identity, policy);
     const subject = identity.kind === 'anonymous' ? '' : identity.kind === 'user' ? identity.name : tokenSubject(identity.id);
     const issued = await tokens.issueAccess(subject, access);
+    // The token's exp, to the second it was written in.
+    const expiresAt = (Math.floor(Date.parse(issued.issuedAt) / 1000) + issued.expiresIn) * 1000;
+    authn.rememberIssued(issued.token, identity, access, expiresAt, policy);
     const body: Record<string, unknown> = {
       token: issued.token,
       access_token: issued.token,
@@ -85,7 +90,7 @@ export function tokenEndpoint({ authn, policies, tokens, log }: TokenEndpointDep
     checkService(url.searchParams.get('service'));
     const header = req.headers.authorization;
     if (header !== undefined && !/^basic /i.test(header)) throw new AuthFailure('invalid_credentials', 'the token endpoint takes Basic credentials');
-    const { identity } = await authn.identify(header, clientAddress(req), await policies.current());
+    const { identity } = await authn.identify(header, origin.address(req), await policies.current());
     const scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
     await respond(res, identity, scopes, url.searchParams.get('offline_token') === 'true');
   };
@@ -100,11 +105,11 @@ export function tokenEndpoint({ authn, policies, tokens, log }: TokenEndpointDep
     const scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
     const grant = form.get('grant_type');
     if (grant === 'password') {
-      const { identity } = await authn.login(form.get('username') ?? '', form.get('password') ?? '', clientAddress(req), 'oauth2-password');
+      const { identity } = await authn.login(form.get('username') ?? '', form.get('password') ?? '', origin.address(req), 'oauth2-password');
       return respond(res, identity, scopes, form.get('access_type') === 'offline');
     }
     if (grant === 'refresh_token') {
-      const identity = await authn.refresh(form.get('refresh_token') ?? '');
+      const identity = await authn.refresh(form.get('refresh_token') ?? '', origin.address(req));
       return respond(res, identity, scopes, false);
     }
     throw new RegistryError('UNSUPPORTED', `unsupported grant_type ${JSON.stringify(grant)}`, undefined, 400);

@@ -9,7 +9,7 @@ const HELP = `usage: wharf audit [--repo NAME] [--since DURATION|TIME] [--action
 
   --repo    only rows about this repository
   --since   e.g. 24h, 7d, or an ISO time (2026-01-31T12:00:00Z)
-  --action  e.g. manifest.push, tag.move, tag.delete, login.failure, grant.add, token.create
+  --action  e.g. manifest.push, tag.move, tag.delete, gc.run, login.failure, grant.add, token.create
   --limit   the newest N rows (default 100)
 ${DATA_HELP}`;
 

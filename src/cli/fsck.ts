@@ -2,7 +2,7 @@
 import { loadConfig, parseDuration } from '../config.js';
 import { fsck } from '../registry/fsck.js';
 import { openWharf } from '../wharf.js';
-import { requireDataDir } from './local-accounts.js';
+import { localActor, requireDataDir } from './local-accounts.js';
 import { parseFlags } from './args.js';
 
 const HELP = `usage: wharf fsck [--data DIR] [--config FILE] [--repair] [--grace DURATION] [--json]
@@ -29,6 +29,11 @@ export async function fsckCommand(args: string[]): Promise<number> {
   const wharf = await openWharf(config);
   try {
     const report = await fsck(wharf.blobs, wharf.meta, { repair: values.repair, orphanGraceMs: parseDuration(values.grace) });
+    const repaired = report.problems.filter((p) => p.repaired);
+    if (repaired.length > 0) {
+      // A repair deletes rows (dangling tags among them) and files: one audit row says who did it, and what.
+      await wharf.audit.record({ actor: localActor(), action: 'fsck.repair', result: 'ok', detail: { repaired: repaired.map((p) => `${p.kind}: ${p.detail}`) } });
+    }
     if (values.json) {
       process.stdout.write(JSON.stringify(report, null, 2) + '\n');
     } else {

@@ -2,7 +2,7 @@
 // server or not (the same collection the server runs on its schedule); --dry-run lists what would go.
 import { loadConfig, parseDuration } from '../config.js';
 import { openWharf } from '../wharf.js';
-import { requireDataDir } from './local-accounts.js';
+import { localActor, requireDataDir } from './local-accounts.js';
 import type { GcReport } from '../delivery/gc.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
@@ -50,7 +50,7 @@ export async function gcCommand(args: string[]): Promise<number> {
   requireDataDir(config.data, true);
   const wharf = await openWharf(config);
   try {
-    const report = await wharf.gc.collect({ dryRun: values['dry-run'], trigger: 'cli', actor: process.env.USER ?? null });
+    const report = await wharf.gc.collect({ dryRun: values['dry-run'], trigger: 'cli', actor: localActor() });
     if (values.json) printJson(report);
     else printReport(report);
     return 0;

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
-import { AuditLog, type Actor } from '../audit/audit-log.js';
+import type { Actor, AuditLog } from '../audit/audit-log.js';
 import { AccountError, Accounts } from '../auth/accounts.js';
 import { AuthStore } from '../auth/auth-store.js';
 import { loadConfig } from '../config.js';
@@ -19,7 +19,7 @@ export const DATA_HELP = `  --data DIR     the data directory (env WHARF_DATA, d
   --config FILE  YAML config file (env WHARF_CONFIG)`;
 
 /** The operator at this terminal, as the audit log names them. */
-function localActor(): Actor {
+export function localActor(): Actor {
   let name = 'unknown';
   try {
     name = userInfo().username;
@@ -42,8 +42,7 @@ export async function withLocalData<T>(
   requireDataDir(config.data);
   const wharf = await openWharf(config);
   try {
-    const audit = new AuditLog(wharf.meta.db);
-    return await fn({ accounts: new Accounts(new AuthStore(wharf.meta.db), audit, localActor()), audit });
+    return await fn({ accounts: new Accounts(new AuthStore(wharf.meta.db), wharf.audit, localActor()), audit: wharf.audit });
   } catch (e) {
     if (e instanceof AccountError) throw new CliError(e.message);
     throw e;

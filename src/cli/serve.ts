@@ -11,7 +11,7 @@ import { CliError } from './cli-error.js';
 import { GcSchedule } from '../delivery/gc-schedule.js';
 
 const HELP = `usage: wharf serve [--listen HOST:PORT] [--data DIR] [--config FILE] [--log-level LEVEL]
-                   [--tls-cert FILE --tls-key FILE] [--external-url URL]
+                   [--tls-cert FILE --tls-key FILE] [--external-url URL] [--trusted-proxies LIST]
 
   --listen     address to listen on (env WHARF_LISTEN, default 127.0.0.1:5000)
   --data       data directory (env WHARF_DATA, default ./data)
@@ -20,6 +20,8 @@ const HELP = `usage: wharf serve [--listen HOST:PORT] [--data DIR] [--config FIL
   --tls-cert   serve HTTPS with this PEM certificate chain (env WHARF_TLS_CERT; needs --tls-key)
   --tls-key    the certificate's PEM private key (env WHARF_TLS_KEY)
   --external-url  the URL clients use (e.g. behind a TLS proxy); sets the token realm (env WHARF_EXTERNAL_URL)
+  --trusted-proxies  addresses or CIDR ranges of proxies in front (comma-separated, env WHARF_TRUSTED_PROXIES):
+               their X-Forwarded-For and X-Forwarded-Proto are believed, nobody else's
 
 Authentication is on: the first start creates user admin (password from WHARF_ADMIN_PASSWORD, else
 generated into <data>/initial-admin-password). WHARF_AUTH=off disables it, for local development only.`;
@@ -33,6 +35,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     'external-url': { type: 'string' },
+    'trusted-proxies': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -50,6 +53,7 @@ export async function serveCommand(args: string[]): Promise<number> {
         tlsCert: values['tls-cert'],
         tlsKey: values['tls-key'],
         externalUrl: values['external-url'],
+        trustedProxies: values['trusted-proxies'],
       },
     });
   } catch (e) {
@@ -67,7 +71,15 @@ export async function serveCommand(args: string[]): Promise<number> {
   const auth = await openAuth(wharf, log);
   registryAudit.attach(auth.audit, auth.actorOf, log);
   const access = auth.access;
-  const server = createHttpServer({ wharf, log, access, tokenEndpoint: auth.tokenEndpoint, onResponse: registryAudit.observe, tls });
+  const server = createHttpServer({
+    wharf,
+    log,
+    access,
+    tokenEndpoint: auth.tokenEndpoint,
+    onResponse: registryAudit.observe,
+    audit: { log: auth.audit, actorOf: auth.actorOf },
+    tls,
+  });
   const { host, port } = splitListen(config.listen);
   const running = await listen(server, host, port);
 

@@ -31,12 +31,18 @@ export function gcRoutes(retention: Retention, gc: GarbageCollector): ApiRoute[]
       pattern: /^\/api\/v1\/retention\/policies$/,
       access: admin,
       status: 201,
-      handle: async (r) => retention.addPolicy(await r.body(retentionPolicySchema), r.principal.name),
+      audit: { action: 'retention.policy.add' },
+      handle: async (r) => {
+        const policy = await retention.addPolicy(await r.body(retentionPolicySchema), r.principal.name);
+        r.audited({ target: String(policy.id), detail: { ...policy } });
+        return policy;
+      },
     },
     {
       method: 'DELETE',
       pattern: /^\/api\/v1\/retention\/policies\/(?<id>\d+)$/,
       access: admin,
+      audit: { action: 'retention.policy.remove', targetParam: 'id' },
       async handle(r) {
         await retention.removePolicy(Number(r.params.id));
         r.res.writeHead(204).end();
@@ -49,7 +55,7 @@ export function gcRoutes(retention: Retention, gc: GarbageCollector): ApiRoute[]
       access: admin,
       handle: async (r) => {
         const body = await r.body(collectBody);
-        return gc.collect({ dryRun: body.dryRun ?? false, trigger: 'api', actor: r.principal.name });
+        return gc.collect({ dryRun: body.dryRun ?? false, trigger: 'api', actor: r.actor });
       },
     },
     {

@@ -33,6 +33,7 @@
 // On PostgreSQL (READ COMMITTED) the same statements conflict on the same rows — the link a push updates,
 // the blob row a commit or mount writes, the key an orphan claim inserts — and the refreshed created_at
 // makes a re-evaluated DELETE skip the row; the grace period must still exceed the longest push transaction.
+import type { Actor, AuditEntry, AuditLog } from '../audit/audit-log.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { RegistryError } from '../oci/errors.js';
 import { referenceKey, type GcRunRow, type GcStore, type LinkRow } from '../metadata/gc-store.js';
@@ -46,10 +47,14 @@ export interface GcOptions {
   grace: number;
 }
 
+/** Who runs a scheduled collection: the server itself. */
+export const SERVER_ACTOR: Actor = { name: 'wharf', kind: 'local', address: null };
+
 export interface GcRequest {
   dryRun?: boolean;
   trigger: GcTrigger;
-  actor?: string | null;
+  /** who asked, from where (the audit rows of what retention deletes); the server itself by default */
+  actor?: Actor;
   /** the time retention and the grace period are measured at (tests move it) */
   now?: number;
 }
@@ -96,6 +101,8 @@ export class GarbageCollector {
     private readonly store: GcStore,
     private readonly retention: Retention,
     private readonly options: GcOptions,
+    /** where each deletion retention makes, and each run, is recorded */
+    private readonly audit: AuditLog,
   ) {}
 
   /** Retention, then the sweep. One run at a time per process; another process may run beside it safely. */
@@ -126,7 +133,7 @@ export class GarbageCollector {
       if (!dryRun) {
         await this.store.recordRun({
           trigger: req.trigger,
-          actor: req.actor ?? null,
+          actor: req.actor?.name ?? null,
           started_at: started,
           finished_at: Date.now(),
           tags_deleted: report.tags.length,
@@ -136,8 +143,23 @@ export class GarbageCollector {
           bytes_reclaimed: report.bytes,
           error,
         });
+        await this.record(req.actor ?? SERVER_ACTOR, req.trigger, report, error);
       }
     }
+  }
+
+  /** The audit rows of a run: each tag and manifest retention deleted, and the run with what it reclaimed. */
+  private async record(actor: Actor, trigger: GcTrigger, report: GcReport, error: string | null): Promise<void> {
+    const rows: Omit<AuditEntry, 'actor'>[] = [
+      ...report.tags.map((t) => ({ action: 'tag.delete', repository: t.repository, target: t.tag, result: 'ok' as const, detail: { digest: t.digest, via: 'retention', reason: t.reason } })),
+      ...report.manifests.map((m) => ({ action: 'manifest.delete', repository: m.repository, target: m.digest, result: 'ok' as const, detail: { via: 'retention', reason: m.reason } })),
+      {
+        action: 'gc.run',
+        result: error === null ? 'ok' : 'failed',
+        detail: { trigger, tags: report.tags.length, manifests: report.manifests.length, linksDropped: report.linksDropped, blobs: report.blobs.length, bytes: report.bytes, ...(error === null ? {} : { error }) },
+      },
+    ];
+    for (const row of rows) await this.audit.record({ ...row, actor });
   }
 
   /** Finished runs, newest first. */

@@ -31,6 +31,11 @@ function app(r: ApiRequest, key = 'app'): string {
   return name;
 }
 
+/** The audit detail of a release: the environment's reserved tag moves to its digest. */
+function releaseDetail(release: Release): Record<string, unknown> {
+  return { digest: release.digest, via: release.kind, release: release.id, replaces: release.replaces, tag: release.tag, version: release.version };
+}
+
 function parseTime(v: number | string): number {
   const t = typeof v === 'number' ? v : Date.parse(v);
   if (!Number.isFinite(t)) throw new RegistryError('UNSUPPORTED', `invalid time ${JSON.stringify(v)}`, undefined, 400);
@@ -66,11 +71,15 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
       method: 'POST',
       pattern: new RegExp(`^/api/v1/repositories/${APP.replace('app', 'repo')}/tags/(?<tag>[^/]+)/restore$`),
       access: { repositoryParam: 'repo', actions: ['pull', 'push'] },
+      audit: { action: 'tag.move', repositoryParam: 'repo', targetParam: 'tag', detail: { via: 'restore' } },
       handle: async (r) => {
         const body = await r.body(restoreBody);
         const repo = app(r, 'repo');
+        if (body.force) r.audited({ detail: { force: true } });
         if (body.force) await access.authorize(r.req, repo, ['admin']);
-        return tags.restore(repo, r.params.tag!, { to: body.to, at: body.at === undefined ? undefined : parseTime(body.at) }, r.principal.name, body.force);
+        const move = await tags.restore(repo, r.params.tag!, { to: body.to, at: body.at === undefined ? undefined : parseTime(body.at) }, r.principal.name, body.force);
+        r.audited({ detail: { digest: move.digest, previous: move.previous } });
+        return move;
       },
     },
     {
@@ -84,8 +93,10 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
       pattern: new RegExp(`^/api/v1/apps/${APP}/environments$`),
       access: { repositoryParam: 'app', actions: ['admin'] },
       status: 201,
+      audit: { action: 'environment.create', repositoryParam: 'app' },
       handle: async (r) => {
         const b = await r.body(environmentBody);
+        r.audited({ target: b.name, detail: { requiresPromotionFrom: b.requiresPromotionFrom ?? null, protected: b.protected ?? false, requires: b.requires ?? [] } });
         return delivery.createEnvironment(app(r), b.name, b);
       },
     },
@@ -119,10 +130,14 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
       pattern: new RegExp(`^/api/v1/apps/${APP}/releases$`),
       access: 'handler',
       status: 201,
+      audit: { action: 'tag.move', repositoryParam: 'app', detail: { via: 'release' } },
       handle: async (r) => {
         const b = await r.body(releaseBody);
+        r.audited({ target: b.environment, detail: { ref: b.ref } });
         const principal = await access.authorize(r.req, app(r), ['release'], b.environment);
-        return after(r, await delivery.release(app(r), b.environment, b.ref, { actor: principal.name, note: b.note }), b.deploy);
+        const release = await delivery.release(app(r), b.environment, b.ref, { actor: principal.name, note: b.note });
+        r.audited({ detail: releaseDetail(release), done: true });
+        return after(r, release, b.deploy);
       },
     },
     {
@@ -130,10 +145,14 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
       pattern: new RegExp(`^/api/v1/apps/${APP}/promote$`),
       access: 'handler',
       status: 201,
+      audit: { action: 'tag.move', repositoryParam: 'app', detail: { via: 'promote' } },
       handle: async (r) => {
         const b = await r.body(promoteBody);
+        r.audited({ target: b.to, detail: { from: b.from } });
         const principal = await access.authorize(r.req, app(r), ['release'], b.to);
-        return after(r, await delivery.promote(app(r), b.from, b.to, { actor: principal.name, note: b.note }), b.deploy);
+        const release = await delivery.promote(app(r), b.from, b.to, { actor: principal.name, note: b.note });
+        r.audited({ detail: releaseDetail(release), done: true });
+        return after(r, release, b.deploy);
       },
     },
     {
@@ -141,10 +160,14 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
       pattern: new RegExp(`^/api/v1/apps/${APP}/rollback$`),
       access: 'handler',
       status: 201,
+      audit: { action: 'tag.move', repositoryParam: 'app', detail: { via: 'rollback' } },
       handle: async (r) => {
         const b = await r.body(rollbackBody);
+        r.audited({ target: b.environment });
         const principal = await access.authorize(r.req, app(r), ['release'], b.environment);
-        return after(r, await delivery.rollback(app(r), b.environment, { actor: principal.name, note: b.note, to: b.to }), b.deploy);
+        const release = await delivery.rollback(app(r), b.environment, { actor: principal.name, note: b.note, to: b.to });
+        r.audited({ detail: releaseDetail(release), done: true });
+        return after(r, release, b.deploy);
       },
     },
   ];

@@ -1,8 +1,10 @@
 // The management API (/api/v1): JSON over HTTP, explicit route registration, the same access check as
-// the registry. Feature modules (auth, delivery, deploy) contribute routes; this file only dispatches.
+// the registry. Feature modules (auth, delivery, deploy) contribute routes; this file only dispatches, and
+// writes the audit row of each call to a route that declares one.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import type { Actor, AuditLog, AuditResult } from '../audit/audit-log.js';
 import { RegistryError } from '../oci/errors.js';
 import type { AccessCheck, Action, Principal } from './access.js';
 import { readBody } from './request-body.js';
@@ -15,8 +17,22 @@ export interface ApiRequest {
   /** named groups of the route pattern, decoded */
   params: Record<string, string>;
   principal: Principal;
+  /** who is calling and from where, for changes a service records itself (garbage collection) */
+  actor: Actor;
   /** parses and validates the JSON body (400 with the offending field on failure) */
   body<T>(schema: z.ZodType<T>): Promise<T>;
+  /**
+   * Adds to the route's audit row (see ApiRoute.audit) what the call learned: its target, digests …;
+   * `done` once the change is made, so that a later step failing (a deploy after a release) does not
+   * record the change itself as failed.
+   */
+  audited(fields: { target?: string | null; detail?: Record<string, unknown>; done?: boolean }): void;
+}
+
+/** Where audit rows go, and who a request's caller is (after the access check). */
+export interface ApiAudit {
+  log: AuditLog;
+  actorOf(req: IncomingMessage): Actor;
 }
 
 export interface ApiRoute {
@@ -31,6 +47,13 @@ export interface ApiRoute {
   /** returns the JSON body (status 200), or undefined after writing the response itself */
   handle(r: ApiRequest): Promise<unknown>;
   status?: number;
+  /**
+   * A route that changes what the audit log answers for (tags, manifests, policies) names its row: every
+   * call is one row, ok, denied (403) or failed, with the repository and target from these params or from
+   * what the handler passes to `audited`. Calls refused for want of credentials (401) are not rows: clients
+   * send those first as a matter of course.
+   */
+  audit?: { action: string; repositoryParam?: string; targetParam?: string; detail?: Record<string, unknown> };
 }
 
 const MAX_JSON = 1 << 20;
@@ -41,8 +64,29 @@ export function sendJson(res: ServerResponse, status: number, value: unknown): v
   res.end(json);
 }
 
-export function managementApi(routes: ApiRoute[], access: AccessCheck, log: Logger) {
+/** A call's audit row as it is gathered: declared by its route, completed by its handler. */
+interface AuditRow {
+  route: ApiRoute;
+  params: Record<string, string>;
+  target?: string | null;
+  detail: Record<string, unknown>;
+  done?: boolean;
+}
+
+/** The actor of a request when no audit log is wired (tests of single features): the principal, no address. */
+const actorOfPrincipal = (principal: Principal): Actor => ({ name: principal.name ?? 'anonymous', kind: principal.kind, address: null });
+
+function resultOf(err: unknown): { result: AuditResult; detail: Record<string, unknown> } | undefined {
+  if (err === undefined) return { result: 'ok', detail: {} };
+  const status = err instanceof RegistryError ? err.status : 500;
+  if (status === 401) return undefined;
+  return { result: status === 403 ? 'denied' : 'failed', detail: { status, ...(err instanceof RegistryError ? { error: err.code } : {}) } };
+}
+
+export function managementApi(routes: ApiRoute[], access: AccessCheck, log: Logger, audit?: ApiAudit) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
+    let row: AuditRow | undefined;
+    let failure: unknown;
     try {
       let methodMismatch = false;
       for (const route of routes) {
@@ -54,6 +98,7 @@ export function managementApi(routes: ApiRoute[], access: AccessCheck, log: Logg
         }
         const params: Record<string, string> = {};
         for (const [k, v] of Object.entries(m.groups ?? {})) if (v !== undefined) params[k] = decodeURIComponent(v);
+        const auditRow: AuditRow | undefined = route.audit ? (row = { route, params, detail: { ...route.audit.detail } }) : undefined;
         let principal: Principal;
         if (route.access === 'handler') principal = await access.authorize(req, undefined, []);
         else if ('repositoryParam' in route.access) principal = await access.authorize(req, params[route.access.repositoryParam], route.access.actions);
@@ -74,15 +119,47 @@ export function managementApi(routes: ApiRoute[], access: AccessCheck, log: Logg
           }
           return parsed.data;
         };
-        const result = await route.handle({ req, res, url, params, principal, body });
+        const actor = audit ? audit.actorOf(req) : actorOfPrincipal(principal);
+        const audited: ApiRequest['audited'] = (fields) => {
+          if (!auditRow) return;
+          if (fields.target !== undefined) auditRow.target = fields.target;
+          if (fields.done) auditRow.done = true;
+          Object.assign(auditRow.detail, fields.detail);
+        };
+        const result = await route.handle({ req, res, url, params, principal, actor, body, audited });
         if (!res.headersSent && result !== undefined) sendJson(res, route.status ?? 200, result);
         return;
       }
       if (methodMismatch) throw new RegistryError('UNSUPPORTED', `method ${req.method} not allowed on ${url.pathname}`);
       throw new RegistryError('NOT_FOUND', `no route for ${req.method} ${url.pathname}`);
     } catch (e) {
+      failure = e;
       if (!req.readableEnded) req.resume();
       sendError(res, e, log);
+    } finally {
+      if (row && audit) record(audit, req, row, failure, log);
     }
   };
+}
+
+function record(
+  audit: ApiAudit,
+  req: IncomingMessage,
+  row: AuditRow,
+  failure: unknown,
+  log: Logger,
+): void {
+  const outcome = resultOf(row.done ? undefined : failure);
+  const declared = row.route.audit!;
+  if (!outcome) return;
+  audit.log
+    .record({
+      actor: audit.actorOf(req),
+      action: declared.action,
+      repository: declared.repositoryParam === undefined ? null : (row.params[declared.repositoryParam] ?? null),
+      target: row.target !== undefined ? row.target : declared.targetParam === undefined ? null : (row.params[declared.targetParam] ?? null),
+      result: outcome.result,
+      detail: { ...row.detail, ...outcome.detail },
+    })
+    .catch((err) => log.error({ err }, 'audit write failed'));
 }

@@ -9,7 +9,7 @@ import { openAccess, type AccessCheck } from './access.js';
 import { sendError } from './http-errors.js';
 import { v2Api } from './v2.js';
 import { Metrics } from './metrics.js';
-import { managementApi, type ApiRoute } from './api.js';
+import { managementApi, type ApiAudit, type ApiRoute } from './api.js';
 import { hubRoutes } from './routes.js';
 import { serveWeb } from './web.js';
 import { IdleCollector } from './idle-collector.js';
@@ -25,6 +25,8 @@ export interface HttpServerOptions {
   tokenEndpoint?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>;
   /** called once each response is sent (the audit log) */
   onResponse?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** the audit log of management-API changes, and who a request's caller is */
+  audit?: ApiAudit;
   /** serve HTTPS (HTTP/1.1) with this PEM certificate chain and key */
   tls?: { cert: Buffer; key: Buffer };
   /** collects garbage when a burst of requests is over (default: one per server) */
@@ -37,9 +39,9 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export function createHttpServer({ wharf, log, access = openAccess, metrics = new Metrics(), apiRoutes, tokenEndpoint, onResponse, tls, idle = new IdleCollector() }: HttpServerOptions): Server {
+export function createHttpServer({ wharf, log, access = openAccess, metrics = new Metrics(), apiRoutes, tokenEndpoint, onResponse, audit, tls, idle = new IdleCollector() }: HttpServerOptions): Server {
   const v2 = v2Api({ registry: wharf.registry, access, log });
-  const api = managementApi(apiRoutes ?? hubRoutes(wharf, access), access, log);
+  const api = managementApi(apiRoutes ?? hubRoutes(wharf, access), access, log, audit);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://wharf.invalid');
     const path = url.pathname;

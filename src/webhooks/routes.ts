@@ -53,9 +53,13 @@ export function webhookRoutes(webhooks: Webhooks): ApiRoute[] {
       pattern: /^\/api\/v1\/webhooks$/,
       access: admin,
       status: 201,
+      // A subscription receives every matching event, tag moves included: who added one is worth knowing.
+      audit: { action: 'webhook.add' },
       async handle(r) {
         const input = await r.body(subscriptionInput);
         const { subscription, secret } = await webhooks.addSubscription({ ...input, createdBy: r.principal.name });
+        // The host only: webhook URLs often carry a secret in their path or query.
+        r.audited({ target: String(subscription.id), detail: { host: new URL(subscription.url).host, events: subscription.events } });
         // A generated secret is shown this once; no listing ever returns it.
         return secret === undefined ? subscription : { ...subscription, secret };
       },
@@ -71,6 +75,7 @@ export function webhookRoutes(webhooks: Webhooks): ApiRoute[] {
       method: 'DELETE',
       pattern: /^\/api\/v1\/webhooks\/(?<id>\d+)$/,
       access: admin,
+      audit: { action: 'webhook.remove', targetParam: 'id' },
       async handle(r) {
         await webhooks.removeSubscription(subscriptionId(r.params));
         r.res.writeHead(204).end();

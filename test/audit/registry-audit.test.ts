@@ -3,29 +3,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { OCI_MANIFEST } from '../../src/oci/media-types.js';
-import { basic, pushImage, startAuthHub, type AuthHub } from '../auth/auth-harness.js';
+import { auditRows, basic, member, pushImage, startAuthHub, type AuthHub } from '../auth/auth-harness.js';
 
 let hub: AuthHub;
-const writer = basic('writer', 'writer-password');
-const reader = basic('reader', 'reader-password');
+let writer: string;
+let reader: string;
 before(async () => {
   hub = await startAuthHub('auth:\n  policyRefresh: 0\n');
-  await hub.accounts.addUser('writer', 'member', 'writer-password');
-  await hub.accounts.addUser('reader', 'member', 'reader-password');
-  await hub.accounts.grant('writer', 'pull,push,delete', 'shop/*');
-  await hub.accounts.grant('reader', 'pull', 'shop/*');
+  writer = await member(hub, 'writer', 'pull,push,delete', 'shop/*');
+  reader = await member(hub, 'reader', 'pull', 'shop/*');
 });
 after(() => hub?.close());
 
-/** Audit writes are not awaited by the request; poll briefly until `n` rows match. */
-async function rowsOf(repository: string, n: number) {
-  for (let i = 0; i < 50; i++) {
-    const rows = await hub.audit.list({ repository });
-    if (rows.length >= n) return rows;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return hub.audit.list({ repository });
-}
+const rowsOf = (repository: string, n: number) => auditRows(hub, { repository }, n);
 
 test('a push, a tag move and deletes are recorded with who, from where and what', async () => {
   const first = await pushImage(hub, writer, 'shop/web', 'v1', 'first');

@@ -5,7 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { AuditLog } from '../../src/audit/audit-log.js';
+import type { AuditLog, AuditQuery, AuditRecord } from '../../src/audit/audit-log.js';
 import { RegistryAudit } from '../../src/audit/registry-audit.js';
 import { Accounts } from '../../src/auth/accounts.js';
 import { AuthStore } from '../../src/auth/auth-store.js';
@@ -46,9 +46,16 @@ export async function startAuthHub(config = ''): Promise<AuthHub> {
   const wharf = await openWharf(cfg, registryAudit.events);
   const auth = await openAuth(wharf, log, { WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD });
   registryAudit.attach(auth.audit, auth.actorOf, log);
-  const server = createHttpServer({ wharf, log, access: auth.access, tokenEndpoint: auth.tokenEndpoint, onResponse: registryAudit.observe });
+  const server = createHttpServer({
+    wharf,
+    log,
+    access: auth.access,
+    tokenEndpoint: auth.tokenEndpoint,
+    onResponse: registryAudit.observe,
+    audit: { log: auth.audit, actorOf: auth.actorOf },
+  });
   const running = await listen(server, '127.0.0.1', 0);
-  const audit = new AuditLog(wharf.meta.db);
+  const audit = wharf.audit;
   return {
     url: running.url,
     dataDir,
@@ -106,4 +113,24 @@ export async function bearer(hub: AuthHub, credentials: string | undefined, ...s
   const text = await res.text();
   assert.equal(res.status, 200, text);
   return `Bearer ${(JSON.parse(text) as { token: string }).token}`;
+}
+
+/** A member user (password `<name>-password`) with one grant; returns its Basic credentials. */
+export async function member(hub: AuthHub, name: string, actions: string, pattern: string): Promise<string> {
+  await hub.accounts.addUser(name, 'member', `${name}-password`);
+  await hub.accounts.grant(name, actions, pattern);
+  return basic(name, `${name}-password`);
+}
+
+/**
+ * The audit rows of `query` that `keep` keeps, once there are `n` of them: a request's row is written after
+ * its response, so this polls briefly (and returns what there is after a second).
+ */
+export async function auditRows(hub: AuthHub, query: AuditQuery, n: number, keep: (r: AuditRecord) => boolean = () => true): Promise<AuditRecord[]> {
+  for (let i = 0; i < 50; i++) {
+    const rows = (await hub.audit.list(query)).filter(keep);
+    if (rows.length >= n) return rows;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return (await hub.audit.list(query)).filter(keep);
 }

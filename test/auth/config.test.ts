@@ -1,7 +1,11 @@
 // Access settings from the config file and environment: grants in the file, the external URL in the
-// realm, and the explicit (development-only) switch that turns authentication off.
+// realm, the proxies whose forwarding headers are believed, and the explicit (development-only) switch
+// that turns authentication off.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { ADMIN_PASSWORD, basic, pushImage, startAuthHub } from './auth-harness.js';
 
@@ -56,4 +60,21 @@ test('the environment switches auth, and bad grants in the file are refused by n
   assert.throws(() => loadConfig({ env: { WHARF_AUTH: 'maybe' } }), /auth\.enabled/);
   assert.deepEqual(loadConfig({ env: {} }).auth.anonymousPull, [], 'no anonymous pull by default');
   assert.throws(() => loadConfig({ env: { WHARF_TLS_CERT: '/x.pem' } }), /tls\.key/);
+});
+
+test('trustedProxies: none by default; the file, WHARF_TRUSTED_PROXIES and --trusted-proxies set it; junk is refused by name', async () => {
+  assert.deepEqual(loadConfig({ env: {} }).trustedProxies, []);
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-config-'));
+  try {
+    const file = join(dir, 'wharf.yaml');
+    await writeFile(file, 'trustedProxies: ["10.0.0.1", "fd00::/8"]\n');
+    assert.deepEqual(loadConfig({ flags: { config: file }, env: {} }).trustedProxies, ['10.0.0.1', 'fd00::/8']);
+    assert.deepEqual(loadConfig({ flags: { config: file }, env: { WHARF_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8' } }).trustedProxies, ['127.0.0.1', '10.0.0.0/8']);
+    assert.deepEqual(loadConfig({ flags: { config: file, trustedProxies: '192.0.2.1' }, env: { WHARF_TRUSTED_PROXIES: '127.0.0.1' } }).trustedProxies, ['192.0.2.1'], 'flags win');
+    assert.deepEqual(loadConfig({ env: { WHARF_TRUSTED_PROXIES: '' } }).trustedProxies, []);
+    assert.throws(() => loadConfig({ env: { WHARF_TRUSTED_PROXIES: '10.0.0.0/40' } }), /trustedProxies\.0: expected an IP address or CIDR range/);
+    assert.throws(() => loadConfig({ flags: { trustedProxies: 'proxy.internal' }, env: {} }), /trustedProxies\.0/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -71,3 +71,46 @@ test('a Basic pull storm is not bound by the password hash: the verified credent
   // One scrypt verification takes ~100 ms: 450 of them would take 45 s.
   assert.ok(ms < 10_000, `450 Basic pulls took ${Math.round(ms)} ms`);
 });
+
+test('a remembered robot token stops at its own expiry, Basic and Bearer alike, between policy reloads', async () => {
+  // Remembered credentials are re-checked when the policy changes; a robot token's expiry is a time, not a
+  // change, so it must end the remembered entry by itself.
+  const slow = await startAuthHub('auth:\n  policyRefresh: 1h\n');
+  try {
+    await pushImage(slow, basic('admin', ADMIN_PASSWORD), 'team/app', 'v1');
+    const created = Date.now();
+    const { secret } = await slow.accounts.createToken('brief', ['repository:team/*:pull'], 1500);
+    const creds = basic('ci', secret);
+    const token = await (await slow.req('/token?service=wharf&scope=repository:team/app:pull', { auth: creds })).json() as { token: string };
+    const bearerCreds = `Bearer ${token.token}`;
+    for (const auth of [creds, bearerCreds]) assert.equal((await slow.req('/v2/team/app/manifests/v1', { auth })).status, 200);
+    await new Promise((resolve) => setTimeout(resolve, created + 1600 - Date.now()));
+    for (const auth of [creds, bearerCreds]) assert.equal((await slow.req('/v2/team/app/manifests/v1', { auth })).status, 401);
+  } finally {
+    await slow.close();
+  }
+});
+
+test('a remembered password login is renewed before it expires: its clients never wait for scrypt together', async () => {
+  const hub = await startAuthHub('auth:\n  credentialCacheTtl: 2s\n');
+  try {
+    await hub.accounts.addUser('erin', 'member', 'erin-password');
+    const erin = basic('erin', 'erin-password');
+    const timed = async () => {
+      const started = performance.now();
+      const res = await hub.req('/v2/', { auth: erin });
+      assert.equal(res.status, 200);
+      return performance.now() - started;
+    };
+    const sleepUntil = (t: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, t - performance.now())));
+    const t0 = performance.now();
+    const cold = await timed(); // scrypt
+    await sleepUntil(t0 + 1_600); // the last quarter of the 2 s: answered, and renewed in the background
+    await timed();
+    await sleepUntil(t0 + 2_400); // past the first verification's expiry
+    const after = await timed();
+    assert.ok(after < cold / 2, `the request after the first expiry took ${after.toFixed(0)} ms, the cold one ${cold.toFixed(0)} ms`);
+  } finally {
+    await hub.close();
+  }
+});

@@ -178,6 +178,22 @@ test('Bearer: tampered, alg:none, expired, other service, other issuer and other
   }
 });
 
+test('Bearer: a token with a remembered token’s signature but other claims is refused', async () => {
+  // Access tokens are remembered by the end of their signature and then compared whole: a forgery that
+  // keeps the signature of a token in use must not ride on its cache entry.
+  const good = await bearer(hub, creds.reader, `repository:${REPO}:pull`);
+  assert.equal((await hub.req(`/v2/${REPO}/manifests/v1`, { auth: good })).status, 200);
+  const [h, p, s] = good.slice('Bearer '.length).split('.') as [string, string, string];
+  const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
+  for (const forged of [{ ...claims, sub: 'admin' }, { ...claims, access: [{ type: 'repository', name: REPO, actions: ['pull', 'push', 'delete'] }] }]) {
+    const token = `Bearer ${h}.${Buffer.from(JSON.stringify(forged)).toString('base64url')}.${s}`;
+    const res = await hub.req(`/v2/${REPO}/manifests/v1`, { method: 'DELETE', auth: token });
+    assert.equal(res.status, 401);
+    assert.match(res.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+  }
+  assert.equal((await hub.req(`/v2/${REPO}/manifests/v1`, { auth: good })).status, 200, 'the genuine token still works');
+});
+
 test('Bearer: a token for a robot token that is revoked afterwards stops working', async () => {
   const { secret } = await hub.accounts.createToken('short-lived', [`repository:${REPO}:pull`]);
   const token = await bearer(hub, basic('x', secret), `repository:${REPO}:pull`);

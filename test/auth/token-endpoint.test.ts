@@ -3,7 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { ADMIN_PASSWORD, basic, startAuthHub, type AuthHub } from './auth-harness.js';
+import { TokenService } from '../../src/auth/token-service.js';
+import { ADMIN_PASSWORD, basic, bearer, startAuthHub, type AuthHub } from './auth-harness.js';
 
 let hub: AuthHub;
 before(async () => {
@@ -131,4 +132,26 @@ test('anonymous pull works without any token for allowed patterns, and never pus
   const anonymous = (await getToken('service=wharf&scope=registry:catalog:*')).body.token;
   const catalog = (await (await hub.req('/v2/_catalog', { auth: `Bearer ${anonymous}` })).json()) as { repositories: string[] };
   assert.deepEqual(catalog.repositories, ['public/base'], 'an anonymous token lists only public repositories');
+});
+
+test('a token from /token is remembered as issued: its first use on /v2 needs no signature check', async () => {
+  const verify = TokenService.prototype.verifyAccess;
+  let verified = 0;
+  TokenService.prototype.verifyAccess = function (this: TokenService, token: string) {
+    verified++;
+    return verify.call(this, token);
+  };
+  try {
+    const token = await bearer(hub, basic('admin', ADMIN_PASSWORD), 'repository:team/app:pull');
+    const res = await hub.req('/v2/team/app/tags/list', { auth: token });
+    await res.arrayBuffer();
+    assert.notEqual(res.status, 401);
+    assert.equal(verified, 0, 'the ES256 check of a token this server just signed is skipped');
+    // A token signed here but not handed out by /token (so not remembered) is still checked.
+    const minted = (await (await hub.tokens()).issueAccess('admin', [{ type: 'repository', name: 'team/app', actions: ['pull'] }])).token;
+    await (await hub.req('/v2/team/app/tags/list', { auth: `Bearer ${minted}` })).arrayBuffer();
+    assert.equal(verified, 1);
+  } finally {
+    TokenService.prototype.verifyAccess = verify;
+  }
 });
