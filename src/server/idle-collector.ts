@@ -68,7 +68,7 @@ export class IdleCollector {
  * freed some garbage but kept every page. Undefined where Node was built without the inspector.
  */
 function inspectorGc(): (() => void) | undefined {
-  if (typeof Session !== 'function') return undefined;
+  if (typeof Session !== 'function' || !forcedCollectionIsSafe()) return undefined;
   return () => {
     const session = new Session();
     try {
@@ -79,4 +79,14 @@ function inspectorGc(): (() => void) | undefined {
       session.disconnect();
     }
   };
+}
+
+/**
+ * Not on Node ≥ 24 with better-sqlite3 12: Node 24 made node::ObjectWrap's destructor require an entered context,
+ * and better-sqlite3 before 13 (13 does not run on Node 20) frees its statements through it; a forced collection
+ * finalizes the statements a closed database left behind outside one and aborts the process (seen in our Node 24
+ * test run; upstream WiseLibs/better-sqlite3#1515).
+ */
+export function forcedCollectionIsSafe(nodeVersion = process.versions.node): boolean {
+  return Number(nodeVersion.split('.')[0]) < 24;
 }
