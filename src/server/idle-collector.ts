@@ -18,7 +18,6 @@ export class IdleCollector {
   /** requests since the last collection */
   private dirty = false;
   private timer?: NodeJS.Timeout;
-  collections = 0;
 
   constructor(
     private readonly collect: (() => void) | undefined = inspectorGc(),
@@ -52,7 +51,6 @@ export class IdleCollector {
     this.stop();
     if (!this.dirty) return;
     this.dirty = false;
-    this.collections++;
     this.collect!();
   }
 

@@ -34,13 +34,12 @@ export interface V2Options {
   registry: Registry;
   access: AccessCheck;
   log: Logger;
-  /** buffers blob responses read into (one pool per server, so its bound holds across connections) */
-  blobBuffers?: BufferPool;
 }
 
 export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> {
   const { registry, access, log } = opts;
-  const blobBuffers = opts.blobBuffers ?? new BufferPool();
+  // Buffers blob responses read into: one pool per server, so its bound holds across connections.
+  const blobBuffers = new BufferPool();
 
   const uploadHeaders = (name: string, id: string, size: number): Record<string, string> => ({
     Location: `/v2/${name}/blobs/uploads/${id}`,
