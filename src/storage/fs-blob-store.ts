@@ -3,15 +3,15 @@
 // visible half-written; the uploads directory sits on the same filesystem so the rename is atomic.
 import { close as closeFdCb, createReadStream, createWriteStream, fdatasync as fdatasyncCb, fstat as fstatCb, open as openFdCb, read as readCb } from 'node:fs';
 import { promisify } from 'node:util';
-import { mkdir, open, readFile, readdir, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { randomUUID, type Hash } from 'node:crypto';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { newHasher, parseDigest, type DigestAlgorithm } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import type { BlobFile, BlobStore, ByteRange, UploadState } from './blob-store.js';
-import { LocalDigest, uploadHasher, type RunningDigest, type UploadHasher } from './upload-hasher.js';
+import { LocalDigest, uploadWriters, type UploadWriter, type UploadWriters } from './upload-writer.js';
 
 const openFd = promisify(openFdCb);
 const closeFd = promisify(closeFdCb);
@@ -20,14 +20,16 @@ const fstatFd = promisify(fstatCb);
 const readFd = promisify(readCb);
 
 const READ_CHUNK = 1 << 20;
-/** Bytes of an upload body between background flushes to disk. */
+/** Bytes of an upload body written on the main thread between background flushes to disk. */
 const SYNC_EVERY = 4 << 20;
 const UPLOAD_ID_RE = /^[a-f0-9-]{36}$/;
 
 interface LiveUpload {
   state: UploadState;
-  /** running sha256 of the bytes so far; rebuilt from disk after a restart or a broken request */
-  hash: RunningDigest | null;
+  /** the worker that hashes and writes this session's bytes; null after a restart or once its worker was lost */
+  writer: UploadWriter | null;
+  /** without a writer: the running sha256 of the bytes so far, rebuilt from the file when needed */
+  hash: LocalDigest | null;
   busy: boolean;
 }
 
@@ -38,7 +40,7 @@ export class FsBlobStore implements BlobStore {
 
   constructor(
     root: string,
-    private readonly hasher: UploadHasher = uploadHasher(),
+    private readonly writers: UploadWriters = uploadWriters(),
   ) {
     this.blobsDir = join(root, 'blobs');
     this.uploadsDir = join(root, 'uploads');
@@ -127,7 +129,7 @@ export class FsBlobStore implements BlobStore {
     await writeFile(join(dir, 'data'), '');
     // info.json is written last: a session directory without it is debris from a crash and gets swept.
     await writeFile(join(dir, 'info.json'), JSON.stringify({ repository, startedAt: state.startedAt }));
-    this.live.set(id, { state, hash: this.hasher.open(id), busy: false });
+    this.live.set(id, { state, writer: this.writers.open(id, join(dir, 'data')), hash: null, busy: false });
     return { ...state };
   }
 
@@ -142,7 +144,7 @@ export class FsBlobStore implements BlobStore {
       // Another request may have loaded it while we read: share its entry, or both could claim the session.
       const loaded = this.live.get(id);
       if (loaded) return loaded;
-      const live: LiveUpload = { state: { id, repository: info.repository, size: s.size, startedAt: info.startedAt }, hash: null, busy: false };
+      const live: LiveUpload = { state: { id, repository: info.repository, size: s.size, startedAt: info.startedAt }, writer: null, hash: null, busy: false };
       this.live.set(id, live);
       return live;
     } catch {
@@ -173,6 +175,12 @@ export class FsBlobStore implements BlobStore {
         });
       }
       const path = join(this.uploadDir(id), 'data');
+      if (live.writer?.alive) {
+        await this.appendThroughWorker(live, live.writer, path, body);
+        return { ...live.state };
+      }
+      // Its worker was lost: the running digest went with it.
+      this.dropWriter(live);
       if (!live.hash) live.hash = new LocalDigest(await hashFileState(path));
       const hash = live.hash;
       let written = 0;
@@ -190,16 +198,14 @@ export class FsBlobStore implements BlobStore {
             unsynced = 0;
             syncs.push(fdatasync(fd).catch(() => undefined));
           }
-          const wait = hash.update(chunk);
-          if (wait) void wait.then(() => cb(null, chunk));
-          else cb(null, chunk);
+          hash.update(chunk);
+          cb(null, chunk);
         },
       });
       try {
         await pipeline(body, tap, createWriteStream(path, { flags: 'a', highWaterMark: READ_CHUNK }));
       } catch (e) {
         // A broken request leaves an unknown number of bytes on disk: the hash can no longer be trusted.
-        hash.drop();
         live.hash = null;
         live.state.size = (await stat(path)).size;
         throw e;
@@ -207,12 +213,45 @@ export class FsBlobStore implements BlobStore {
         await Promise.all(syncs);
         await closeFd(fd);
       }
-      hash.flush();
       live.state.size += written;
       return { ...live.state };
     } finally {
       live.busy = false;
     }
+  }
+
+  /** The usual path: the body goes to the session's worker, which hashes it and writes it to the file. */
+  private async appendThroughWorker(live: LiveUpload, writer: UploadWriter, path: string, body: Readable): Promise<void> {
+    writer.position = live.state.size;
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        const wait = writer.write(chunk);
+        if (wait) wait.then(() => cb(), cb);
+        else cb();
+      },
+      final(cb) {
+        writer.finish().then(() => cb(), cb);
+      },
+    });
+    try {
+      await pipeline(body, sink);
+    } catch (e) {
+      if (await writer.abandon()) {
+        // The body broke: what the worker was sent is on disk, hashed, and contiguous; the client resumes there.
+        live.state.size = writer.position;
+      } else {
+        // A write failed or the worker was lost: which of the request's bytes reached the file is unknown.
+        this.dropWriter(live);
+        await truncate(path, live.state.size);
+      }
+      throw e;
+    }
+    live.state.size = writer.position;
+  }
+
+  private dropWriter(live: LiveUpload): void {
+    live.writer?.drop();
+    live.writer = null;
   }
 
   async commitUpload(id: string, digest: string, publish?: (size: number, reveal: () => Promise<void>) => Promise<void>): Promise<{ size: number }> {
@@ -224,7 +263,8 @@ export class FsBlobStore implements BlobStore {
       // The file is made durable while the digest is computed; a mismatch wasted only that fsync.
       const digestOfUpload = async () => {
         // A lost hash worker costs a re-read of the file, not the upload.
-        const running = d.algorithm === 'sha256' && live.hash ? await live.hash.hex().catch(() => null) : null;
+        let running: string | null = null;
+        if (d.algorithm === 'sha256') running = live.writer ? await live.writer.hex().catch(() => null) : (live.hash?.hex() ?? null);
         return running ?? hashFile(path, d.algorithm);
       };
       const [hex] = await Promise.all([digestOfUpload(), fsyncPath(path)]);
@@ -266,7 +306,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   private forget(id: string): void {
-    this.live.get(id)?.hash?.drop();
+    this.live.get(id)?.writer?.drop();
     this.live.delete(id);
   }
 

@@ -1,0 +1,158 @@
+// The worker thread behind UploadWriters (upload-writer.ts): keeps one running sha256 per upload session, hashes
+// the batches the main thread sends it in the order sent, and writes each batch to the session's file at the
+// offset it was given. A batch goes back to the main thread once it is hashed and on disk.
+//
+// The page-aligned middle of a batch is written with O_DIRECT, so it bypasses the page cache: no copy into cache
+// pages, no pages to find, and no dirty data for writeback to flush later (the commit's fsync then has only a
+// device flush left). O_DIRECT needs page-aligned memory, which an ArrayBuffer does not promise, so that middle is
+// first copied into staging memory of this thread's own, a WebAssembly memory (page-aligned by construction; and
+// not shared, since V8 copies into shared memory byte by byte when source and target are not equally aligned).
+// An unaligned head or tail, or a batch that finds no free staging, goes through the page cache; Linux keeps the
+// two kinds of write coherent, and they never share a page here.
+import { createHash, type Hash } from 'node:crypto';
+import { close, constants, openSync, write } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import { DIRECT_ALIGN, type WorkerReply, type WorkerRequest } from './upload-protocol.js';
+
+interface Session {
+  hash: Hash;
+  path: string;
+  /** descriptors, opened on the first write */
+  fd?: number;
+  /** null: this file system takes no O_DIRECT (tmpfs), or it was refused once */
+  directFd?: number | null;
+  writing: number;
+  dropped: boolean;
+}
+
+const port = parentPort!;
+/** Staging for direct writes: a batch (1 MiB) each, enough for four sessions with their batches in flight. */
+const STAGING_BYTES = 1 << 20;
+const STAGING_SLOTS = 16;
+let staging: Uint8Array | undefined;
+const freeStaging: number[] = [];
+const sessions = new Map<string, Session>();
+/** O_DIRECT is not defined off Linux; some file systems refuse it (EINVAL at open or at the first write). */
+let directUsable = constants.O_DIRECT !== undefined;
+
+port.on('message', (m: WorkerRequest) => {
+  switch (m.op) {
+    case 'open':
+      sessions.set(m.session, { hash: createHash('sha256'), path: m.path, writing: 0, dropped: false });
+      return;
+    case 'update': {
+      const s = sessions.get(m.session);
+      const bytes = new Uint8Array(m.buf, 0, m.length);
+      const reply = (error?: Error) =>
+        port.postMessage({ op: 'updated', session: m.session, buf: m.buf, error: error?.message } satisfies WorkerReply, [m.buf]);
+      if (!s) return reply(new Error('unknown upload session'));
+      s.hash.update(bytes);
+      s.writing++;
+      writeBatch(s, bytes, m.position, (error) => {
+        s.writing--;
+        reply(error);
+        if (s.dropped && s.writing === 0) closeFiles(s);
+      });
+      return;
+    }
+    case 'digest': {
+      // copy(): the session may yet continue (a commit that fails after hashing leaves the upload open).
+      const hex = (sessions.get(m.session)?.hash ?? createHash('sha256')).copy().digest('hex');
+      port.postMessage({ op: 'digest', seq: m.seq, hex } satisfies WorkerReply);
+      return;
+    }
+    case 'drop': {
+      const s = sessions.get(m.session);
+      sessions.delete(m.session);
+      if (!s) return;
+      s.dropped = true;
+      // A descriptor closed under a write in flight could be reused by another file before the write lands.
+      if (s.writing === 0) closeFiles(s);
+      return;
+    }
+  }
+});
+
+function writeBatch(s: Session, bytes: Uint8Array, position: number, done: (e?: Error) => void): void {
+  try {
+    s.fd ??= openSync(s.path, constants.O_WRONLY);
+    if (s.directFd === undefined) s.directFd = directUsable ? openDirect(s.path) : null;
+  } catch (e) {
+    return done(e as Error);
+  }
+  const end = position + bytes.length;
+  // [from, to): the whole pages of the batch, written directly if there is staging for them.
+  let from = roundUp(position, DIRECT_ALIGN);
+  let to = Math.max(from, end - (end % DIRECT_ALIGN));
+  const slot = s.directFd !== null && to > from ? takeStaging() : undefined;
+  if (slot === undefined) from = to = end;
+  let pending = 1; // held while the pieces are issued
+  let failed: Error | undefined;
+  const finish = (e?: Error | null) => {
+    failed ??= e ?? undefined;
+    if (--pending > 0) return;
+    if (slot !== undefined) freeStaging.push(slot);
+    done(failed);
+  };
+  const buffered = (p: number, q: number) => {
+    if (q <= p) return;
+    pending++;
+    writeAll(s.fd!, bytes, p - position, q - p, p, finish);
+  };
+  buffered(position, Math.min(from, end));
+  if (slot !== undefined) {
+    const direct = staging!.subarray(slot * STAGING_BYTES, slot * STAGING_BYTES + (to - from));
+    direct.set(bytes.subarray(from - position, to - position));
+    pending++;
+    const [p, q] = [from, to];
+    writeAll(s.directFd!, direct, 0, q - p, p, (e) => {
+      if (e && (e as NodeJS.ErrnoException).code === 'EINVAL') {
+        // Refused after all (this kernel or file system wants another alignment): the page cache from now on.
+        directUsable = false;
+        s.directFd = null;
+        return writeAll(s.fd!, bytes, p - position, q - p, p, finish);
+      }
+      finish(e);
+    });
+  }
+  buffered(Math.max(to, position), end);
+  finish();
+}
+
+function takeStaging(): number | undefined {
+  if (!staging) {
+    const pages = (STAGING_SLOTS * STAGING_BYTES) / 65536;
+    staging = new Uint8Array(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer);
+    for (let i = STAGING_SLOTS - 1; i >= 0; i--) freeStaging.push(i);
+  }
+  return freeStaging.pop();
+}
+
+/** pwrite until every byte is written (a regular file takes all at once; this is for the rare short write). */
+function writeAll(fd: number, bytes: Uint8Array, offset: number, length: number, position: number, cb: (e?: Error | null) => void): void {
+  write(fd, bytes, offset, length, position, (e, n) => {
+    if (e) return cb(e);
+    if (n === length) return cb();
+    if (n === 0) return cb(new Error('short write'));
+    writeAll(fd, bytes, offset + n, length - n, position + n, cb);
+  });
+}
+
+function openDirect(path: string): number | null {
+  try {
+    return openSync(path, constants.O_WRONLY | constants.O_DIRECT);
+  } catch {
+    directUsable = false;
+    return null;
+  }
+}
+
+function closeFiles(s: Session): void {
+  for (const fd of [s.fd, s.directFd]) if (typeof fd === 'number') close(fd, () => undefined);
+  s.fd = undefined;
+  s.directFd = undefined;
+}
+
+function roundUp(n: number, to: number): number {
+  return Math.ceil(n / to) * to;
+}
