@@ -1,18 +1,15 @@
 // The worker thread behind UploadWriters (upload-writer.ts): keeps one running sha256 per upload session, hashes
-// the batches the main thread sends it in the order sent, and writes each batch to the session's file at the
-// offset it was given. A batch goes back to the main thread once it is hashed and on disk.
+// the batches the main thread puts in the shared slots in the order sent, and writes each batch to the session's
+// file at the offset it was given. A batch goes back to the main thread once it is hashed and on disk.
 //
-// The page-aligned middle of a batch is written with O_DIRECT, so it bypasses the page cache: no copy into cache
-// pages, no pages to find, and no dirty data for writeback to flush later (the commit's fsync then has only a
-// device flush left). O_DIRECT needs page-aligned memory, which an ArrayBuffer does not promise, so that middle is
-// first copied into staging memory of this thread's own, a WebAssembly memory (page-aligned by construction; and
-// not shared, since V8 copies into shared memory byte by byte when source and target are not equally aligned).
-// An unaligned head or tail, or a batch that finds no free staging, goes through the page cache; Linux keeps the
-// two kinds of write coherent, and they never share a page here.
+// The page-aligned middle of a batch in a slot is written with O_DIRECT, so it bypasses the page cache: no copy
+// into cache pages, no pages to find, and no dirty data for writeback to flush later (the commit's fsync then has
+// only a device flush left). An unaligned head or tail, and a batch in a plain buffer (when every slot was taken),
+// go through the page cache; Linux keeps the two kinds of write coherent, and they never share a page here.
 import { createHash, type Hash } from 'node:crypto';
 import { close, constants, openSync, write } from 'node:fs';
-import { parentPort } from 'node:worker_threads';
-import { DIRECT_ALIGN, type WorkerReply, type WorkerRequest } from './upload-protocol.js';
+import { parentPort, workerData } from 'node:worker_threads';
+import { DIRECT_ALIGN, type WorkerReply, type WorkerRequest, type WorkerSetup } from './upload-protocol.js';
 
 interface Session {
   hash: Hash;
@@ -26,11 +23,8 @@ interface Session {
 }
 
 const port = parentPort!;
-/** Staging for direct writes: a batch (1 MiB) each, enough for four sessions with their batches in flight. */
-const STAGING_BYTES = 1 << 20;
-const STAGING_SLOTS = 16;
-let staging: Uint8Array | undefined;
-const freeStaging: number[] = [];
+const { memory, slotStride } = workerData as WorkerSetup;
+const slots = new Uint8Array(memory.buffer);
 const sessions = new Map<string, Session>();
 /** O_DIRECT is not defined off Linux; some file systems refuse it (EINVAL at open or at the first write). */
 let directUsable = constants.O_DIRECT !== undefined;
@@ -42,13 +36,13 @@ port.on('message', (m: WorkerRequest) => {
       return;
     case 'update': {
       const s = sessions.get(m.session);
-      const bytes = new Uint8Array(m.buf, 0, m.length);
+      const bytes = m.slot >= 0 ? slots.subarray(m.slot * slotStride, (m.slot + 1) * slotStride) : new Uint8Array(m.buf!);
       const reply = (error?: Error) =>
-        port.postMessage({ op: 'updated', session: m.session, buf: m.buf, error: error?.message } satisfies WorkerReply, [m.buf]);
+        port.postMessage({ op: 'updated', session: m.session, slot: m.slot, buf: m.buf, error: error?.message } satisfies WorkerReply, m.buf ? [m.buf] : []);
       if (!s) return reply(new Error('unknown upload session'));
-      s.hash.update(bytes);
+      s.hash.update(bytes.subarray(m.start, m.start + m.length));
       s.writing++;
-      writeBatch(s, bytes, m.position, (error) => {
+      writeBatch(s, bytes, m.start, m.length, m.position, m.slot >= 0, (error) => {
         s.writing--;
         reply(error);
         if (s.dropped && s.writing === 0) closeFiles(s);
@@ -73,59 +67,46 @@ port.on('message', (m: WorkerRequest) => {
   }
 });
 
-function writeBatch(s: Session, bytes: Uint8Array, position: number, done: (e?: Error) => void): void {
+/** Writes bytes [start, start + length) of `bytes` at file offset `position`; `aligned`: they sit in a slot. */
+function writeBatch(s: Session, bytes: Uint8Array, start: number, length: number, position: number, aligned: boolean, done: (e?: Error) => void): void {
   try {
     s.fd ??= openSync(s.path, constants.O_WRONLY);
     if (s.directFd === undefined) s.directFd = directUsable ? openDirect(s.path) : null;
   } catch (e) {
     return done(e as Error);
   }
-  const end = position + bytes.length;
-  // [from, to): the whole pages of the batch, written directly if there is staging for them.
-  let from = roundUp(position, DIRECT_ALIGN);
-  let to = Math.max(from, end - (end % DIRECT_ALIGN));
-  const slot = s.directFd !== null && to > from ? takeStaging() : undefined;
-  if (slot === undefined) from = to = end;
+  const end = position + length;
+  // [from, to): the whole pages of the batch, written directly.
+  const direct = aligned && s.directFd !== null;
+  const from = direct ? Math.min(end, roundUp(position, DIRECT_ALIGN)) : end;
+  const to = direct ? Math.max(from, end - (end % DIRECT_ALIGN)) : end;
+  const at = (p: number) => start + (p - position);
   let pending = 1; // held while the pieces are issued
   let failed: Error | undefined;
   const finish = (e?: Error | null) => {
     failed ??= e ?? undefined;
-    if (--pending > 0) return;
-    if (slot !== undefined) freeStaging.push(slot);
-    done(failed);
+    if (--pending === 0) done(failed);
   };
   const buffered = (p: number, q: number) => {
     if (q <= p) return;
     pending++;
-    writeAll(s.fd!, bytes, p - position, q - p, p, finish);
+    writeAll(s.fd!, bytes, at(p), q - p, p, finish);
   };
-  buffered(position, Math.min(from, end));
-  if (slot !== undefined) {
-    const direct = staging!.subarray(slot * STAGING_BYTES, slot * STAGING_BYTES + (to - from));
-    direct.set(bytes.subarray(from - position, to - position));
+  buffered(position, from);
+  if (from < to) {
     pending++;
-    const [p, q] = [from, to];
-    writeAll(s.directFd!, direct, 0, q - p, p, (e) => {
+    writeAll(s.directFd!, bytes, at(from), to - from, from, (e) => {
       if (e && (e as NodeJS.ErrnoException).code === 'EINVAL') {
         // Refused after all (this kernel or file system wants another alignment): the page cache from now on.
         directUsable = false;
         s.directFd = null;
-        return writeAll(s.fd!, bytes, p - position, q - p, p, finish);
+        return writeAll(s.fd!, bytes, at(from), to - from, from, finish);
       }
       finish(e);
     });
   }
-  buffered(Math.max(to, position), end);
+  buffered(to, end);
   finish();
-}
-
-function takeStaging(): number | undefined {
-  if (!staging) {
-    const pages = (STAGING_SLOTS * STAGING_BYTES) / 65536;
-    staging = new Uint8Array(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer);
-    for (let i = STAGING_SLOTS - 1; i >= 0; i--) freeStaging.push(i);
-  }
-  return freeStaging.pop();
 }
 
 /** pwrite until every byte is written (a regular file takes all at once; this is for the rare short write). */

@@ -1,7 +1,8 @@
 // The upload writers: what the worker writes is exactly the bytes given, at their offsets, and its digest is their
 // sha256, whatever the chunking, however many sessions run at once and wherever a request body starts; the aligned
 // bulk bypasses the page cache; a session far ahead of the worker is made to wait; a broken body keeps what was
-// written; a lost worker fails writes and digests without hanging anyone (and the store carries on without it).
+// written; a lost worker fails writes and digests without hanging anyone (and the store carries on without it); an
+// idle worker stops.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -213,4 +214,58 @@ test('a lost worker fails writes and digests and never blocks; the store then ha
       await writers2.close();
     }
   });
+});
+
+test('a worker without uploads stops after a while, and the next upload starts another', async () => {
+  const writers = new UploadWriters(1, { idleMs: 200 });
+  try {
+    await withDir(async (dir) => {
+      const run = async (name: string) => {
+        const path = join(dir, name);
+        await writeFile(path, '');
+        const data = randomBytes((1 << 20) + 333);
+        const w = writers.open(name, path);
+        await give(w, data);
+        await w.finish();
+        assert.equal(await w.hex(), sha(data));
+        assert.deepEqual(await readFile(path), data);
+        w.drop();
+      };
+      await run('first');
+      assert.equal(writers.workersRunning, 1);
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(writers.workersRunning, 0, 'the idle worker was stopped');
+      await run('second');
+      assert.equal(writers.workersRunning, 1);
+    });
+  } finally {
+    await writers.close();
+  }
+});
+
+test('more sessions than shared slots: the rest batch in plain buffers, through the page cache, as exactly', async () => {
+  const writers = new UploadWriters(1);
+  try {
+    await withDir(async (dir) => {
+      const n = 40;
+      const datas = Array.from({ length: n }, (_, i) => randomBytes((700 << 10) + i * 4099));
+      const sessions = await Promise.all(
+        datas.map(async (_, i) => {
+          await writeFile(join(dir, `c${i}`), '');
+          return writers.open(`c${i}`, join(dir, `c${i}`));
+        }),
+      );
+      // Every session holds a partly filled batch before any finishes: 40 batches at once, more than the slots.
+      for (const [i, d] of datas.entries()) await give(sessions[i]!, d.subarray(0, 100_000));
+      for (const [i, d] of datas.entries()) await give(sessions[i]!, d.subarray(100_000));
+      for (const [i, d] of datas.entries()) {
+        await sessions[i]!.finish();
+        assert.equal(await sessions[i]!.hex(), sha(d));
+        assert.deepEqual(await readFile(join(dir, `c${i}`)), d);
+        sessions[i]!.drop();
+      }
+    });
+  } finally {
+    await writers.close();
+  }
 });
