@@ -179,7 +179,7 @@ export class FsBlobStore implements BlobStore {
         await this.appendThroughWorker(live, live.writer, path, body);
         return { ...live.state };
       }
-      // Its worker was lost: the running digest went with it.
+      // No worker: the session was resumed after a restart, or its worker was lost (and the running digest with it).
       this.dropWriter(live);
       if (!live.hash) live.hash = new LocalDigest(await hashFileState(path));
       const hash = live.hash;
