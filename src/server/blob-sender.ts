@@ -36,7 +36,8 @@ export class BufferPool {
   acquire(): Buffer | Promise<Buffer> {
     this.lastAcquired = Date.now();
     if (!this.trimTimer) {
-      this.trimTimer = setInterval(() => this.trim(), IDLE_TRIM_MS);
+      // Checked four times per idle period, so an idle pool goes within 12.5 s rather than up to 20.
+      this.trimTimer = setInterval(() => this.trim(), IDLE_TRIM_MS / 4);
       this.trimTimer.unref();
     }
     if (this.out < this.options.maxBuffers) {

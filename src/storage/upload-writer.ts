@@ -9,8 +9,8 @@
 // (upload-worker.ts). Shared slots rather than buffers handed back and forth: a transferred ArrayBuffer counts as
 // new external memory on each side, and a gigabyte of them set off a major collection every few dozen megabytes.
 // A session has at most a few batches in flight: when the worker or the disk falls behind, the request body waits
-// (backpressure), memory does not grow. The worker and the slots go away after a while without uploads, so a
-// process that mostly serves pulls does not carry them.
+// (backpressure), memory does not grow. The worker and the slots go away 3 s after the last upload, so a process
+// that mostly serves pulls does not carry them.
 //
 // A session resumed after a restart, or whose worker was lost, is hashed and written on the main thread instead
 // (LocalDigest and a file stream, in the store): its running state has to be rebuilt from the file anyway, and
@@ -64,8 +64,11 @@ const BATCHES_IN_FLIGHT = 4;
 const SLOTS = 24;
 /** Plain batch buffers kept for reuse. */
 const FREE_BUFFERS = 4;
-/** A worker with no session for this long is stopped, and with the last one the slots are let go. */
-const IDLE_MS = 10_000;
+/**
+ * A worker with no session for this long is stopped, and with the last one the slots are let go: together about
+ * 30 MiB after a few concurrent uploads. Starting a worker again costs the next upload 30–45 ms, once.
+ */
+const IDLE_MS = 3_000;
 
 interface SharedSlots {
   memory: WebAssembly.Memory;
