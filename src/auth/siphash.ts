@@ -76,17 +76,9 @@ export function sipKey(random: (n: number) => Uint8Array): SipKey {
 }
 
 /**
- * SipHash-2-4 of a string of bytes (every char code ≤ 0xFF, as Node gives header values), as 16 hex digits of the
- * 64-bit result. Undefined for a string with a wider char, which the caller hashes another way.
- */
-export function sipHash24(key: SipKey, text: string): string | undefined {
-  if (!sip(key, text)) return undefined;
-  return OUT[0]!.toString(16).padStart(8, '0') + OUT[1]!.toString(16).padStart(8, '0');
-}
-
-/**
- * The top 53 bits of SipHash-2-4 as a number, for a Map key that needs no string of its own (a string key costs
- * its own allocation and hashing on every lookup). Undefined as sipHash24.
+ * The top 53 bits of SipHash-2-4 of a string of bytes (every char code ≤ 0xFF, as Node gives header values), as a
+ * number: a Map key that needs no string of its own (a string key costs an allocation and its hashing on every
+ * lookup). Undefined for a string with a wider char, which the caller hashes another way.
  */
 export function sipHash53(key: SipKey, text: string): number | undefined {
   if (!sip(key, text)) return undefined;
