@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { daemonsUnavailable, startDaemons, type DaemonSet, type TestDaemon } from '../support/dockerd.js';
 import { startWharf, type WharfServer } from '../support/server.js';
 import { HEALTH_FAILURE, pushTestReleases, type TestReleases } from '../support/deploy-images.js';
-import { freePort } from '../support/net.js';
+import { freePorts } from '../support/net.js';
 import { parseAppFile, resolveEnvironment, type EnvironmentPlan } from '../../src/deploy/app-file.js';
 import { Deployer } from '../../src/deploy/deployer.js';
 import { dockerEngines } from '../../src/deploy/dockerode-engines.js';
@@ -250,7 +250,8 @@ environments:
     let port: number;
     let web: EnvironmentPlan;
     before(async () => {
-      port = await freePort();
+      // Two replicas listen on port and port + 1.
+      port = await freePorts(2);
       web = resolveEnvironment(
         parseAppFile(`
 app: ${APP}

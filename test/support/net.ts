@@ -14,6 +14,33 @@ export function freePort(): Promise<number> {
   });
 }
 
+/**
+ * A port that, with the `count - 1` after it, was free on 127.0.0.1 a moment ago: for replicas that listen on
+ * port + i. Each is bound while the next is tried, since an ephemeral port's neighbour may be any connection's.
+ */
+export async function freePorts(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = await freePort();
+    const held: ReturnType<typeof createServer>[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const srv = createServer();
+        await new Promise<void>((resolve, reject) => {
+          srv.once('error', reject);
+          srv.listen(base + i, '127.0.0.1', () => resolve());
+        });
+        held.push(srv);
+      }
+      return base;
+    } catch {
+      // a neighbour was taken: another base
+    } finally {
+      await Promise.all(held.map((srv) => new Promise((resolve) => srv.close(resolve))));
+    }
+  }
+  throw new Error(`no ${count} consecutive free ports on 127.0.0.1`);
+}
+
 /** GETs the URL until it answers 200 (a container may still be starting); returns the body. */
 export async function fetchWhenUp(url: string, timeoutMs = 20_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
