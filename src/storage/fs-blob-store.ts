@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { newHasher, parseDigest, type DigestAlgorithm } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import type { BlobFile, BlobStore, ByteRange, UploadState } from './blob-store.js';
-import { LocalDigest, uploadWriters, type UploadWriter, type UploadWriters } from './upload-writer.js';
+import { uploadWriters, type UploadWriter, type UploadWriters } from './upload-writer.js';
 
 const openFd = promisify(openFdCb);
 const closeFd = promisify(closeFdCb);
@@ -23,6 +23,17 @@ const READ_CHUNK = 1 << 20;
 /** Bytes of an upload body written on the main thread between background flushes to disk. */
 const SYNC_EVERY = 4 << 20;
 const UPLOAD_ID_RE = /^[a-f0-9-]{36}$/;
+
+/** A sha256 on the main thread, for sessions whose state was rebuilt from their file. */
+class LocalDigest {
+  constructor(private readonly hash: Hash) {}
+  update(chunk: Buffer): void {
+    this.hash.update(chunk);
+  }
+  hex(): string {
+    return this.hash.copy().digest('hex');
+  }
+}
 
 interface LiveUpload {
   state: UploadState;

@@ -13,23 +13,11 @@
 // that mostly serves pulls does not carry them.
 //
 // A session resumed after a restart, or whose worker was lost, is hashed and written on the main thread instead
-// (LocalDigest and a file stream, in the store): its running state has to be rebuilt from the file anyway, and
+// (a digest and a file stream of the store's own): its running state has to be rebuilt from the file anyway, and
 // that is rare.
-import { createHash, type Hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { DIRECT_ALIGN, type WorkerReply, type WorkerRequest, type WorkerSetup } from './upload-protocol.js';
-
-/** A sha256 on the main thread, for sessions whose state was rebuilt from their file. */
-export class LocalDigest {
-  constructor(private readonly hash: Hash = createHash('sha256')) {}
-  update(chunk: Buffer): void {
-    this.hash.update(chunk);
-  }
-  hex(): string {
-    return this.hash.copy().digest('hex');
-  }
-}
 
 /** An upload session whose bytes a worker thread hashes and writes to its file. */
 export interface UploadWriter {

@@ -38,125 +38,114 @@ function takesDirectIo(path: string): boolean {
   }
 }
 
+/** Runs `fn` with the writers and a temporary directory, then closes and removes both. */
+async function withWriters(writers: UploadWriters, fn: (writers: UploadWriters, dir: string) => Promise<void>): Promise<void> {
+  try {
+    await withDir((dir) => fn(writers, dir));
+  } finally {
+    await writers.close();
+  }
+}
+
 async function give(w: UploadWriter, bytes: Buffer): Promise<void> {
   const wait = w.write(bytes);
   if (wait) await wait;
 }
 
 test('many interleaved sessions, odd chunks and request bodies that start anywhere: files and digests are exact', async () => {
-  const writers = new UploadWriters(2);
-  try {
-    await withDir(async (dir) => {
-      const datas = Array.from({ length: 6 }, (_, i) => randomBytes((3 << 20) + i * 777));
-      const paths = datas.map((_, i) => join(dir, `s${i}`));
-      for (const p of paths) await writeFile(p, '');
-      const sessions = datas.map((_, i) => writers.open(`s${i}`, paths[i]!));
-      const offsets = datas.map(() => 0);
-      // Feed every session a chunk in turn, sizes from 1 byte to 300 KiB, honouring backpressure.
-      for (let round = 0; offsets.some((o, i) => o < datas[i]!.length); round++) {
-        for (const [i, d] of datas.entries()) {
-          if (offsets[i]! >= d.length) continue;
-          const n = Math.min(d.length - offsets[i]!, 1 + ((round * 7919 + i * 104729) % (300 * 1024)));
-          await give(sessions[i]!, d.subarray(offsets[i]!, offsets[i]! + n));
-          offsets[i]! += n;
-          if (round === 3 || round === 9) {
-            // The end of a request body, at an unaligned offset: the next one starts mid-page.
-            await sessions[i]!.finish();
-            assert.equal(sessions[i]!.position, offsets[i]);
-            assert.equal(await sessions[i]!.hex(), sha(d.subarray(0, offsets[i]!)));
-            assert.deepEqual(await readFile(paths[i]!), d.subarray(0, offsets[i]!));
-          }
+  await withWriters(new UploadWriters(2), async (writers, dir) => {
+    const datas = Array.from({ length: 6 }, (_, i) => randomBytes((3 << 20) + i * 777));
+    const paths = datas.map((_, i) => join(dir, `s${i}`));
+    for (const p of paths) await writeFile(p, '');
+    const sessions = datas.map((_, i) => writers.open(`s${i}`, paths[i]!));
+    const offsets = datas.map(() => 0);
+    // Feed every session a chunk in turn, sizes from 1 byte to 300 KiB, honouring backpressure.
+    for (let round = 0; offsets.some((o, i) => o < datas[i]!.length); round++) {
+      for (const [i, d] of datas.entries()) {
+        if (offsets[i]! >= d.length) continue;
+        const n = Math.min(d.length - offsets[i]!, 1 + ((round * 7919 + i * 104729) % (300 * 1024)));
+        await give(sessions[i]!, d.subarray(offsets[i]!, offsets[i]! + n));
+        offsets[i]! += n;
+        if (round === 3 || round === 9) {
+          // The end of a request body, at an unaligned offset: the next one starts mid-page.
+          await sessions[i]!.finish();
+          assert.equal(sessions[i]!.position, offsets[i]);
+          assert.equal(await sessions[i]!.hex(), sha(d.subarray(0, offsets[i]!)));
+          assert.deepEqual(await readFile(paths[i]!), d.subarray(0, offsets[i]!));
         }
       }
-      for (const [i, d] of datas.entries()) {
-        await sessions[i]!.finish();
-        assert.equal(await sessions[i]!.hex(), sha(d));
-        assert.deepEqual(await readFile(paths[i]!), d, `file ${i} holds exactly its bytes`);
-        sessions[i]!.drop();
-      }
-      await writeFile(join(dir, 'empty'), '');
-      const empty = writers.open('empty', join(dir, 'empty'));
-      await empty.finish();
-      assert.equal(await empty.hex(), sha(Buffer.alloc(0)));
-    });
-  } finally {
-    await writers.close();
-  }
+    }
+    for (const [i, d] of datas.entries()) {
+      await sessions[i]!.finish();
+      assert.equal(await sessions[i]!.hex(), sha(d));
+      assert.deepEqual(await readFile(paths[i]!), d, `file ${i} holds exactly its bytes`);
+      sessions[i]!.drop();
+    }
+    await writeFile(join(dir, 'empty'), '');
+    const empty = writers.open('empty', join(dir, 'empty'));
+    await empty.finish();
+    assert.equal(await empty.hex(), sha(Buffer.alloc(0)));
+  });
 });
 
 test('the aligned bulk of an upload is written around the page cache', async (t) => {
-  const writers = new UploadWriters(1);
-  try {
-    await withDir(async (dir) => {
-      const path = join(dir, 'data');
-      await writeFile(path, '');
-      const data = randomBytes((16 << 20) + 100);
-      const w = writers.open('direct', path);
-      for (let i = 0; i < data.length; i += 65536) await give(w, data.subarray(i, i + 65536));
-      await w.finish();
-      w.drop();
-      // fincore (util-linux) counts the file's pages in the page cache; a file system without O_DIRECT (tmpfs)
-      // caches everything, which the writer tolerates.
-      let cached: number;
-      try {
-        cached = Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' }).trim());
-      } catch (e) {
-        return t.skip(`fincore unavailable: ${(e as Error).message}`);
-      }
-      if (!takesDirectIo(path)) return t.skip(`${dir} takes no O_DIRECT (tmpfs?): the writer falls back to the page cache`);
-      assert.ok(cached <= 64 * 1024, `${cached} bytes of a 16 MiB upload stayed in the page cache`);
-      assert.equal(sha(await readFile(path)), sha(data));
-    });
-  } finally {
-    await writers.close();
-  }
+  await withWriters(new UploadWriters(1), async (writers, dir) => {
+    const path = join(dir, 'data');
+    await writeFile(path, '');
+    const data = randomBytes((16 << 20) + 100);
+    const w = writers.open('direct', path);
+    for (let i = 0; i < data.length; i += 65536) await give(w, data.subarray(i, i + 65536));
+    await w.finish();
+    w.drop();
+    // fincore (util-linux) counts the file's pages in the page cache; a file system without O_DIRECT (tmpfs)
+    // caches everything, which the writer tolerates.
+    let cached: number;
+    try {
+      cached = Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', path], { encoding: 'utf8' }).trim());
+    } catch (e) {
+      return t.skip(`fincore unavailable: ${(e as Error).message}`);
+    }
+    if (!takesDirectIo(path)) return t.skip(`${dir} takes no O_DIRECT (tmpfs?): the writer falls back to the page cache`);
+    assert.ok(cached <= 64 * 1024, `${cached} bytes of a 16 MiB upload stayed in the page cache`);
+    assert.equal(sha(await readFile(path)), sha(data));
+  });
 });
 
 test('a session far ahead of the worker is told to wait', async () => {
-  const writers = new UploadWriters(1);
-  try {
-    await withDir(async (dir) => {
-      await writeFile(join(dir, 'data'), '');
-      const s = writers.open('fast', join(dir, 'data'));
-      const big = randomBytes(16 << 20);
-      let waited = 0;
-      for (let i = 0; i < 16; i++) {
-        const wait = s.write(big.subarray(i << 20, (i + 1) << 20));
-        if (wait) {
-          waited++;
-          await wait;
-        }
+  await withWriters(new UploadWriters(1), async (writers, dir) => {
+    await writeFile(join(dir, 'data'), '');
+    const s = writers.open('fast', join(dir, 'data'));
+    const big = randomBytes(16 << 20);
+    let waited = 0;
+    for (let i = 0; i < 16; i++) {
+      const wait = s.write(big.subarray(i << 20, (i + 1) << 20));
+      if (wait) {
+        waited++;
+        await wait;
       }
-      assert.ok(waited > 0, 'at some point the body had to wait for the worker');
-      await s.finish();
-      assert.equal(await s.hex(), sha(big));
-    });
-  } finally {
-    await writers.close();
-  }
+    }
+    assert.ok(waited > 0, 'at some point the body had to wait for the worker');
+    await s.finish();
+    assert.equal(await s.hex(), sha(big));
+  });
 });
 
 test('a broken body keeps what the worker was sent, and the session goes on from there', async () => {
-  const writers = new UploadWriters(1);
-  try {
-    await withDir(async (dir) => {
-      const path = join(dir, 'data');
-      await writeFile(path, '');
-      const s = writers.open('broken', path);
-      const data = randomBytes((2 << 20) + 5000);
-      await give(s, data);
-      assert.equal(await s.abandon(), true);
-      // Two whole batches were sent; the partial third was never sent, so never written nor hashed.
-      assert.equal(s.position, 2 << 20);
-      assert.deepEqual(await readFile(path), data.subarray(0, 2 << 20));
-      await give(s, data.subarray(2 << 20));
-      await s.finish();
-      assert.equal(await s.hex(), sha(data));
-      assert.deepEqual(await readFile(path), data);
-    });
-  } finally {
-    await writers.close();
-  }
+  await withWriters(new UploadWriters(1), async (writers, dir) => {
+    const path = join(dir, 'data');
+    await writeFile(path, '');
+    const s = writers.open('broken', path);
+    const data = randomBytes((2 << 20) + 5000);
+    await give(s, data);
+    assert.equal(await s.abandon(), true);
+    // The whole batches (2 MiB) were sent; the partial last one was never sent, so never written nor hashed.
+    assert.equal(s.position, 2 << 20);
+    assert.deepEqual(await readFile(path), data.subarray(0, 2 << 20));
+    await give(s, data.subarray(2 << 20));
+    await s.finish();
+    assert.equal(await s.hex(), sha(data));
+    assert.deepEqual(await readFile(path), data);
+  });
 });
 
 test('a worker lost mid-body fails the request, and the store takes the session back to where the request began', async () => {
@@ -228,55 +217,45 @@ test('a lost worker fails writes and digests and never blocks; the store then ha
 });
 
 test('a worker without uploads stops after a while, and the next upload starts another', async () => {
-  const writers = new UploadWriters(1, { idleMs: 200 });
-  try {
-    await withDir(async (dir) => {
-      const run = async (name: string) => {
-        const path = join(dir, name);
-        await writeFile(path, '');
-        const data = randomBytes((1 << 20) + 333);
-        const w = writers.open(name, path);
-        await give(w, data);
-        await w.finish();
-        assert.equal(await w.hex(), sha(data));
-        assert.deepEqual(await readFile(path), data);
-        w.drop();
-      };
-      await run('first');
-      assert.equal(writers.workersRunning, 1);
-      await new Promise((r) => setTimeout(r, 600));
-      assert.equal(writers.workersRunning, 0, 'the idle worker was stopped');
-      await run('second');
-      assert.equal(writers.workersRunning, 1);
-    });
-  } finally {
-    await writers.close();
-  }
+  await withWriters(new UploadWriters(1, { idleMs: 200 }), async (writers, dir) => {
+    const run = async (name: string) => {
+      const path = join(dir, name);
+      await writeFile(path, '');
+      const data = randomBytes((1 << 20) + 333);
+      const w = writers.open(name, path);
+      await give(w, data);
+      await w.finish();
+      assert.equal(await w.hex(), sha(data));
+      assert.deepEqual(await readFile(path), data);
+      w.drop();
+    };
+    await run('first');
+    assert.equal(writers.workersRunning, 1);
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(writers.workersRunning, 0, 'the idle worker was stopped');
+    await run('second');
+    assert.equal(writers.workersRunning, 1);
+  });
 });
 
 test('more sessions than shared slots: the rest batch in plain buffers, through the page cache, as exactly', async () => {
-  const writers = new UploadWriters(1);
-  try {
-    await withDir(async (dir) => {
-      const n = 40;
-      const datas = Array.from({ length: n }, (_, i) => randomBytes((700 << 10) + i * 4099));
-      const sessions = await Promise.all(
-        datas.map(async (_, i) => {
-          await writeFile(join(dir, `c${i}`), '');
-          return writers.open(`c${i}`, join(dir, `c${i}`));
-        }),
-      );
-      // Every session holds a partly filled batch before any finishes: 40 batches at once, more than the slots.
-      for (const [i, d] of datas.entries()) await give(sessions[i]!, d.subarray(0, 100_000));
-      for (const [i, d] of datas.entries()) await give(sessions[i]!, d.subarray(100_000));
-      for (const [i, d] of datas.entries()) {
-        await sessions[i]!.finish();
-        assert.equal(await sessions[i]!.hex(), sha(d));
-        assert.deepEqual(await readFile(join(dir, `c${i}`)), d);
-        sessions[i]!.drop();
-      }
-    });
-  } finally {
-    await writers.close();
-  }
+  await withWriters(new UploadWriters(1), async (writers, dir) => {
+    const n = 40;
+    const datas = Array.from({ length: n }, (_, i) => randomBytes((700 << 10) + i * 4099));
+    const sessions = await Promise.all(
+      datas.map(async (_, i) => {
+        await writeFile(join(dir, `c${i}`), '');
+        return writers.open(`c${i}`, join(dir, `c${i}`));
+      }),
+    );
+    // Every session holds a partly filled batch before any finishes: 40 batches at once, more than the slots.
+    for (const [i, d] of datas.entries()) await give(sessions[i]!, d.subarray(0, 100_000));
+    for (const [i, d] of datas.entries()) await give(sessions[i]!, d.subarray(100_000));
+    for (const [i, d] of datas.entries()) {
+      await sessions[i]!.finish();
+      assert.equal(await sessions[i]!.hex(), sha(d));
+      assert.deepEqual(await readFile(join(dir, `c${i}`)), d);
+      sessions[i]!.drop();
+    }
+  });
 });
