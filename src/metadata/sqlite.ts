@@ -12,23 +12,27 @@ export async function openSqlite(path: string): Promise<MetadataStore> {
   conn.pragma('foreign_keys = ON');
   conn.pragma('busy_timeout = 5000');
   // Kysely's SQLite driver prepares every statement anew; prepared statements are reusable, so keep them.
-  const statements = new Map<string, BetterSqlite3.Statement>();
+  // A statement that may write is handed out wrapped, so this connection's writes are counted (changeStamp).
+  let writes = 0;
+  const statements = new Map<string, BetterSqlite3.Statement | WritingStatement>();
   const database = {
     close: () => conn.close(),
     prepare(sql: string) {
       let stmt = statements.get(sql);
       if (!stmt) {
-        stmt = conn.prepare(sql);
+        const prepared = conn.prepare(sql);
+        stmt = prepared.readonly ? prepared : counted(prepared, () => writes++);
         if (statements.size >= 500) statements.clear();
         statements.set(sql, stmt);
       }
       return stmt;
     },
   };
-  // total_changes() counts this connection's writes; data_version moves when another process commits.
-  const totalChanges = conn.prepare('select total_changes()').pluck();
+  // A stamp that moves on any write: this connection's counted above (a superset of its changes: a statement that
+  // may write counts even when it changed nothing), another process's through data_version. One statement per
+  // call: the cached reads (manifest by tag, tags/list) ask for it on every request.
   const dataVersion = conn.prepare('pragma data_version').pluck();
-  const changeStamp = () => `${totalChanges.get() as number}:${dataVersion.get() as number}`;
+  const changeStamp = () => `${writes}:${dataVersion.get() as number}`;
   const store = new MetadataStore(new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) }), 'sqlite', changeStamp);
   await store.migrate();
   return store;
@@ -52,4 +56,40 @@ class ImmediateSqliteDialect extends SqliteDialect {
       }
     })(this.settings);
   }
+}
+
+/** What Kysely's SQLite driver uses of a statement: `reader`, and `all`, `run` or `iterate` to execute it. */
+interface WritingStatement {
+  readonly reader: boolean;
+  all(...params: unknown[]): unknown[];
+  run(...params: unknown[]): BetterSqlite3.RunResult;
+  iterate(...params: unknown[]): IterableIterator<unknown>;
+}
+
+/** `stmt` with `wrote` called after each execution (INSERT … RETURNING is a reader that writes, hence `all` too). */
+function counted(stmt: BetterSqlite3.Statement, wrote: () => void): WritingStatement {
+  return {
+    reader: stmt.reader,
+    all(...params) {
+      try {
+        return stmt.all(...params);
+      } finally {
+        wrote();
+      }
+    },
+    run(...params) {
+      try {
+        return stmt.run(...params);
+      } finally {
+        wrote();
+      }
+    },
+    *iterate(...params) {
+      try {
+        yield* stmt.iterate(...params);
+      } finally {
+        wrote();
+      }
+    },
+  };
 }

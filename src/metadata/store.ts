@@ -6,6 +6,11 @@ import type { Database } from './schema.js';
 import { precompile } from './precompiled.js';
 import { migrationProvider, type Dialect } from './migrations.js';
 
+/** Manifest-by-tag cache bounds (MetadataStore.manifestByTag): most manifests are 0.5–5 KiB. */
+const CACHED_MANIFEST_BYTES = 64 << 10;
+const CACHED_MANIFESTS = 2000;
+const CACHED_MANIFESTS_TOTAL_BYTES = 4 << 20;
+
 export interface StoredManifest {
   digest: string;
   mediaType: string;
@@ -53,6 +58,10 @@ export class MetadataStore {
 
   /** Full tag lists by repository id, valid while `changeStamp` is unchanged. */
   private readonly tagLists = new Map<number, { stamp: string; names: string[] }>();
+
+  /** Manifests (or their absence) by repository and tag, valid while `changeStamp` is unchanged. */
+  private readonly taggedManifests = new Map<string, { stamp: string; manifest: StoredManifest | null }>();
+  private taggedManifestBytes = 0;
 
   constructor(
     readonly db: Kysely<Database>,
@@ -350,9 +359,29 @@ export class MetadataStore {
     return row ? { digest: row.digest, mediaType: row.media_type, body: asBuffer(row.body) } : null;
   }
 
+  /**
+   * Every pull starts with this lookup, thousands of times a second under load, and tags move rarely: it is
+   * answered from memory until any write (about 10 µs of a ~100 µs request under load; the stamp costs 2).
+   * The body is shared with the cache: callers must not modify it.
+   */
   async manifestByTag(repository: string, tag: string): Promise<StoredManifest | null> {
+    const stamp = this.changeStamp?.();
+    // Neither a repository name nor a tag can contain ':'.
+    const key = `${repository}:${tag}`;
+    const cached = stamp === undefined ? undefined : this.taggedManifests.get(key);
+    if (cached && cached.stamp === stamp) return cached.manifest;
     const [row] = await this.hot.manifestByTag(repository, tag);
-    return row ? { digest: row.digest, mediaType: row.media_type, body: asBuffer(row.body) } : null;
+    const manifest = row ? { digest: row.digest, mediaType: row.media_type, body: asBuffer(row.body) } : null;
+    if (stamp !== undefined && (manifest?.body.length ?? 0) <= CACHED_MANIFEST_BYTES) {
+      // Bounded by entries and by bytes; a full cache starts over (a stamp change makes every entry stale anyway).
+      if (this.taggedManifests.size >= CACHED_MANIFESTS || this.taggedManifestBytes >= CACHED_MANIFESTS_TOTAL_BYTES) {
+        this.taggedManifests.clear();
+        this.taggedManifestBytes = 0;
+      }
+      this.taggedManifestBytes += (manifest?.body.length ?? 0) - (this.taggedManifests.get(key)?.manifest?.body.length ?? 0);
+      this.taggedManifests.set(key, { stamp, manifest });
+    }
+    return manifest;
   }
 
   /** Deletes a manifest and every tag pointing at it (each tag deletion recorded). False when absent. */
