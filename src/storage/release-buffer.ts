@@ -9,7 +9,8 @@
 //
 // transfer() is ES2024: Node 22 and later have it. Node 20's V8 has it behind --harmony-rab-gsab-transfer, and only
 // a context created after the flag is set gets it; a builtin works on any realm's ArrayBuffer, so the function is
-// taken from a fresh context. (Node 20's detachArrayBuffer binding does not free until a collection either.)
+// taken from a fresh context, which it keeps alive. (Node 20's detachArrayBuffer binding does not free until a
+// collection either.)
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
