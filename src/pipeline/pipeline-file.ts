@@ -6,6 +6,8 @@ import { AppFileError, parseAppFile, resolveEnvironment, targetNames } from '../
 import type { PipelineSpec } from './pipeline-schema.js';
 
 export interface LoadedPipeline {
+  /** the app file, as the user named it (for messages) */
+  file: string;
   app: string;
   spec: PipelineSpec;
   /** absolute path of the build context */
@@ -35,6 +37,7 @@ export async function loadPipeline(file: string): Promise<LoadedPipeline> {
     throw new AppFileError([{ path: 'pipeline.build.dockerfile', message: `the Dockerfile must be inside the build context (${contextDir})` }]);
   }
   return {
+    file,
     app: app.app,
     spec: { ...spec, build: { ...spec.build, dockerfile: inside.split('\\').join('/') } },
     contextDir,

@@ -13,6 +13,8 @@ import { DEFAULT_TEST_TIMEOUT_MS, type PipelineSpec, type TestStepSpec } from '.
 export const RUN_LABEL = 'dev.wharf.pipeline.run';
 
 export interface PipelinePlan {
+  /** the app file, as the user named it (for messages); wharf.yaml when not given */
+  file?: string;
   app: string;
   spec: PipelineSpec;
   /** absolute path of the build context */
@@ -21,7 +23,7 @@ export interface PipelinePlan {
   runId: string;
   /** where the run happens (CI system, run URL, host), recorded in the attestation */
   ci: Record<string, string>;
-  /** the targets wharf.yaml gives the deploy environment (the server deploys by its applied copy) */
+  /** the targets the app file gives the deploy environment (the server deploys by its applied copy) */
   deployTargets: string[];
 }
 
@@ -113,6 +115,7 @@ export function testName(t: TestStepSpec, i: number): string {
 export async function runPipeline(plan: PipelinePlan, engine: PipelineEngine, server: PipelineServer, reporter: Reporter): Promise<PipelineResult> {
   const started = Date.now();
   const { app, spec, commit, runId } = plan;
+  const appFile = plan.file ?? 'wharf.yaml';
   const repository = `${server.registryHost}/${app}`;
   const tags = [commit, ...(spec.build.tags ?? []).filter((t) => t !== commit)];
   const result: PipelineResult = { ok: false, app, commit, runId, repository, tags, steps: [], durationMs: 0, notRun: [] };
@@ -219,10 +222,10 @@ export async function runPipeline(plan: PipelinePlan, engine: PipelineEngine, se
         // A wharf.yaml that names targets the server does not know would otherwise end green with nothing deployed.
         if (!deploying && plan.deployTargets.length > 0) {
           const there = targets === null ? `the server has no app file for ${app}` : `the app file applied on the server gives ${env} no targets`;
-          throw new StepFailure(`wharf.yaml deploys ${env} to ${plan.deployTargets.join(', ')}, but ${there}: run 'wharf apply -f wharf.yaml' first`);
+          throw new StepFailure(`${appFile} deploys ${env} to ${plan.deployTargets.join(', ')}, but ${there}: run 'wharf apply -f ${appFile}' first`);
         }
         if (deploying && !sameMembers(targets, plan.deployTargets)) {
-          reporter.log(`release ${env}`, `the server deploys ${env} by its applied app file: to ${targets.join(', ')} (wharf.yaml: ${plan.deployTargets.join(', ') || 'none'})`);
+          reporter.log(`release ${env}`, `the server deploys ${env} by its applied app file: to ${targets.join(', ')} (${appFile}: ${plan.deployTargets.join(', ') || 'none'})`);
         }
         const r = await server.release(app, env, result.digest!, `pipeline run ${runId}, commit ${commit}`, deploying);
         if (r.digest !== result.digest) {

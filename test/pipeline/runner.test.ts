@@ -117,11 +117,11 @@ function fakes(opts: Options = {}): Fakes {
   return f;
 }
 
-async function run(f: Fakes, spec: unknown, deployTargets: string[] = []) {
+async function run(f: Fakes, spec: unknown, deployTargets: string[] = [], file?: string) {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-runner-'));
   try {
     await writeFile(join(dir, 'Dockerfile'), 'FROM scratch\n');
-    const plan = { app: 'hello', spec: pipelineSchema.parse(spec), contextDir: dir, commit: 'abcdef1234567', runId: 'run-9', ci: { system: 'local' }, deployTargets };
+    const plan = { file, app: 'hello', spec: pipelineSchema.parse(spec), contextDir: dir, commit: 'abcdef1234567', runId: 'run-9', ci: { system: 'local' }, deployTargets };
     return await runPipeline(plan, f.engine, f.server, f.reporter);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -212,6 +212,9 @@ test('a wharf.yaml with targets the server does not know fails before anything i
     assert.ok(!f.calls.some((c) => c.startsWith('release')), 'nothing released');
     assert.deepEqual(r.notRun, ['deploy staging']);
   }
+  // The messages name the app file the run was given.
+  const r = await run(fakes({ serverTargets: null }), SPEC, [HOST], 'deploy/app.yaml');
+  assert.match(r.error!, /: deploy\/app\.yaml deploys staging to .*: run 'wharf apply -f deploy\/app\.yaml' first/);
 });
 
 test('the server deploys by its applied app file, and says so when wharf.yaml names other targets', async () => {
@@ -219,6 +222,9 @@ test('the server deploys by its applied app file, and says so when wharf.yaml na
   const r = await run(f, SPEC, ['unix:///var/run/docker.sock']);
   assert.equal(r.ok, true, r.error);
   assert.ok(f.logs.includes(`release staging | the server deploys staging by its applied app file: to ${HOST} (wharf.yaml: unix:///var/run/docker.sock)`), f.logs.join('\n'));
+  const g = fakes({ serverTargets: [HOST] });
+  await run(g, SPEC, ['unix:///var/run/docker.sock'], 'ci/app.yaml');
+  assert.ok(g.logs.some((l) => l.endsWith('(ci/app.yaml: unix:///var/run/docker.sock)')), g.logs.join('\n'));
 });
 
 test('a deployment that is rolled back fails the run, with the reason and what runs now', async () => {
