@@ -51,6 +51,24 @@ export const retentionPolicySchema = z
   .strict()
   .refine((p) => p.keepLast !== undefined || p.keepWithin !== undefined || p.untaggedOlderThan !== undefined, 'a policy needs keepLast, keepWithin or untaggedOlderThan');
 
+/** "64MiB", "1GiB", "500MB" or a number of bytes → bytes. */
+export function parseSize(value: string | number): number {
+  if (typeof value === 'number') return value;
+  const m = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$/i.exec(value.trim());
+  if (!m) throw new Error(`invalid size ${JSON.stringify(value)} (use e.g. 512MiB, 2GiB or a number of bytes)`);
+  const units: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+  return Math.round(Number(m[1]) * units[(m[2] ?? 'b').toLowerCase()]!);
+}
+
+const size = z.union([z.string(), z.number().nonnegative()]).transform((v, ctx) => {
+  try {
+    return parseSize(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
 const listen = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'listen must be HOST:PORT');
 
 /** Who may do what: grants from the config file add to those set with `wharf grant`. */
@@ -144,6 +162,24 @@ export const configSchema = z
       })
       .strict()
       .default({ timeout: 10_000, backoffBase: 10_000, backoffMax: 3_600_000, maxAttempts: 12, pollInterval: 5_000, concurrency: 4 }),
+    integrity: z
+      .object({
+        /** always: every whole-blob GET is hashed; unverified: only blobs not verified since their bytes last changed */
+        hashOnServe: z.enum(['always', 'unverified']).default('always'),
+        /** pause between two passes of the background scrub, which re-hashes every stored blob; 0 turns it off */
+        scrubInterval: duration.default(24 * 3_600_000),
+        /** the scrub's read rate, bytes per second (e.g. 32MiB) */
+        scrubRate: size.refine((v) => v > 0, 'must be more than 0').default(32 << 20),
+      })
+      .strict()
+      .prefault({}),
+    health: z
+      .object({
+        /** /readyz answers 503 when the data directory has less free space than this */
+        minFreeBytes: size.default(256 << 20),
+      })
+      .strict()
+      .prefault({}),
     /** which tags and untagged manifests go; every policy matching a repository applies (delivery/retention-policy.ts) */
     retention: z.array(retentionPolicySchema).default([]),
     gc: z
@@ -194,6 +230,10 @@ export function loadConfig({ flags = {}, env = process.env }: ConfigSources = {}
   set(['gc', 'interval'], env.WHARF_GC_INTERVAL);
   set(['gc', 'grace'], env.WHARF_GC_GRACE);
   set(['auth', 'enabled'], envSwitch(env.WHARF_AUTH));
+  set(['integrity', 'hashOnServe'], env.WHARF_HASH_ON_SERVE);
+  set(['integrity', 'scrubInterval'], env.WHARF_SCRUB_INTERVAL);
+  set(['integrity', 'scrubRate'], env.WHARF_SCRUB_RATE);
+  set(['health', 'minFreeBytes'], env.WHARF_MIN_FREE_BYTES);
   set(['externalUrl'], env.WHARF_EXTERNAL_URL);
   set(['trustedProxies'], list(env.WHARF_TRUSTED_PROXIES));
   set(['tls', 'cert'], env.WHARF_TLS_CERT);

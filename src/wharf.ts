@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
-import { openSqlite } from './metadata/sqlite.js';
+import { openSqlite, sqliteRecordsNoBlobs } from './metadata/sqlite.js';
 import type { MetadataStore } from './metadata/store.js';
 import { Registry, type RegistryEvents } from './registry/registry.js';
 import { DeliveryStore } from './metadata/delivery-store.js';
@@ -46,20 +46,55 @@ export interface Wharf {
   close(): Promise<void>;
 }
 
+/**
+ * The database records no blob while the blob store holds some: it was lost or emptied (a deleted -wal after a
+ * crash). Opening it anyway would start a new registry over orphaned blobs, so openWharf refuses.
+ */
+export class EmptyDatabaseError extends Error {
+  constructor(readonly database: string) {
+    super(
+      `the database ${database} records no blob, but the blob store holds blobs: the database was lost or emptied ` +
+        `(for example its -wal file deleted after a crash). Stop here and restore it: put back ${database}-wal (and ` +
+        `${database}-shm) from where they went, or restore ${database} from a backup. Only to start over with an ` +
+        `empty database (every stored blob then an orphan that 'wharf fsck --repair' removes), run 'wharf serve --init'.`,
+    );
+  }
+}
+
+export interface OpenOptions {
+  /** open a database that records no blob even when the blob store holds some (wharf serve --init) */
+  allowEmptyDatabase?: boolean;
+}
+
 /** `engines`: how deployments reach Docker hosts and Swarm (the real engines unless a test hands in its own). */
-export async function openWharf(config: Config, events: RegistryEvents = {}, engines: Engines = dockerEngines()): Promise<Wharf> {
+export async function openWharf(config: Config, events: RegistryEvents = {}, engines: Engines = dockerEngines(), options: OpenOptions = {}): Promise<Wharf> {
   await mkdir(config.data, { recursive: true, mode: 0o700 });
   const blobs = new FsBlobStore(config.data);
   await blobs.init();
-  const meta = await openSqlite(join(config.data, 'wharf.db'));
+  const dbPath = join(config.data, 'wharf.db');
+  if (!options.allowEmptyDatabase && sqliteRecordsNoBlobs(dbPath) && (await holdsBlobs(blobs))) throw new EmptyDatabaseError(dbPath);
+  const meta = await openSqlite(dbPath);
   const webhooks = new Webhooks(meta.db, config.webhooks);
   const deliveryStore = new DeliveryStore(meta);
   const tagRules = new TagRules(deliveryStore, config.delivery.immutableTags);
+  const audit = new AuditLog(meta.db);
   const registry = new Registry(
     blobs,
     meta,
-    { maxManifestBytes: config.registry.maxManifestBytes, tagGuard: tagRules.guard },
-    withWebhooks(events, webhooks),
+    { maxManifestBytes: config.registry.maxManifestBytes, tagGuard: tagRules.guard, hashOnServe: config.integrity.hashOnServe },
+    {
+      ...withWebhooks(events, webhooks),
+      blobQuarantined: async (e) => {
+        await events.blobQuarantined?.(e);
+        await audit.record({
+          actor: { name: 'wharf', kind: 'local', address: null },
+          action: 'blob.quarantine',
+          target: e.digest,
+          result: 'ok',
+          detail: { reason: e.reason, foundBy: e.foundBy, detail: e.detail },
+        });
+      },
+    },
   );
   const keyring = await Keyring.open(config.data);
   const attestations = new Attestations(registry, keyring);
@@ -86,7 +121,6 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
     { policies: config.retention, keepReleases: config.gc.keepReleases },
     registry.events,
   );
-  const audit = new AuditLog(meta.db);
   const deploy = new DeployService(meta, deliveryStore, delivery, deployments, new Deployer(engines), (e) => webhooks.notify(e));
   return {
     config,
@@ -109,4 +143,9 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
       await meta.close();
     },
   };
+}
+
+async function holdsBlobs(blobs: FsBlobStore): Promise<boolean> {
+  for await (const _ of blobs.list()) return true;
+  return false;
 }

@@ -1,7 +1,7 @@
 // `wharf serve`: runs the hub until SIGINT/SIGTERM.
 import { pino } from 'pino';
 import { loadConfig, splitListen } from '../config.js';
-import { openWharf } from '../wharf.js';
+import { EmptyDatabaseError, openWharf } from '../wharf.js';
 import { createHttpServer, listen } from '../server/server.js';
 import { parseFlags } from './args.js';
 import { readFileSync } from 'node:fs';
@@ -9,9 +9,14 @@ import { openAuth } from '../auth/open-auth.js';
 import { RegistryAudit } from '../audit/registry-audit.js';
 import { CliError } from './cli-error.js';
 import { GcSchedule } from '../delivery/gc-schedule.js';
+import { ScrubSchedule } from '../registry/blob-scrub.js';
+import { dockerEngines } from '../deploy/dockerode-engines.js';
+
+/** The first scrub pass starts this long after the start (or one interval, if shorter); later ones one interval apart. */
+const FIRST_SCRUB_DELAY = 10 * 60_000;
 
 const HELP = `usage: wharf serve [--listen HOST:PORT] [--data DIR] [--config FILE] [--log-level LEVEL]
-                   [--tls-cert FILE --tls-key FILE] [--external-url URL] [--trusted-proxies LIST]
+                   [--tls-cert FILE --tls-key FILE] [--external-url URL] [--trusted-proxies LIST] [--init]
 
   --listen     address to listen on (env WHARF_LISTEN, default 127.0.0.1:5000)
   --data       data directory (env WHARF_DATA, default ./data)
@@ -22,6 +27,8 @@ const HELP = `usage: wharf serve [--listen HOST:PORT] [--data DIR] [--config FIL
   --external-url  the URL clients use (e.g. behind a TLS proxy); sets the token realm (env WHARF_EXTERNAL_URL)
   --trusted-proxies  addresses or CIDR ranges of proxies in front (comma-separated, env WHARF_TRUSTED_PROXIES):
                their X-Forwarded-For and X-Forwarded-Proto are believed, nobody else's
+  --init       start even though the database records no blob while the blob store holds some (a lost
+               database: restore it instead if you can; the stored blobs then become orphans)
 
 Authentication is on: the first start creates user admin (password from WHARF_ADMIN_PASSWORD, else
 generated into <data>/initial-admin-password). WHARF_AUTH=off disables it, for local development only.`;
@@ -36,6 +43,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     'tls-key': { type: 'string' },
     'external-url': { type: 'string' },
     'trusted-proxies': { type: 'string' },
+    init: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -67,7 +75,13 @@ export async function serveCommand(args: string[]): Promise<number> {
     throw new CliError(`cannot read the TLS certificate or key: ${(e as Error).message}`, 2);
   }
   const registryAudit = new RegistryAudit();
-  const wharf = await openWharf(config, registryAudit.events);
+  let wharf;
+  try {
+    wharf = await openWharf(config, registryAudit.events, dockerEngines(), { allowEmptyDatabase: values.init });
+  } catch (e) {
+    if (e instanceof EmptyDatabaseError) throw new CliError(`refusing to start: ${e.message}`, 1);
+    throw e;
+  }
   const auth = await openAuth(wharf, log);
   registryAudit.attach(auth.audit, auth.actorOf, log);
   const access = auth.access;
@@ -103,6 +117,13 @@ export async function serveCommand(args: string[]): Promise<number> {
   wharf.webhooks.startDispatcher(log);
   const gcSchedule = new GcSchedule(wharf.gc, config.gc.interval, log);
   await gcSchedule.start();
+  const scrub = new ScrubSchedule(
+    wharf.blobs,
+    wharf.registry.integrity,
+    { interval: config.integrity.scrubInterval, rate: config.integrity.scrubRate, firstDelay: FIRST_SCRUB_DELAY },
+    log,
+  );
+  scrub.start();
   log.info({ url: running.url, data: config.data }, 'listening');
 
   await new Promise<void>((resolve) => {
@@ -115,6 +136,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   });
   clearInterval(sweeper);
   await gcSchedule.stop();
+  await scrub.stop();
   await running.close();
   await wharf.close();
   log.info('stopped');

@@ -1,5 +1,6 @@
 // Opens the embedded SQLite metadata database (the default backend).
 import BetterSqlite3 from 'better-sqlite3';
+import { statSync } from 'node:fs';
 import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type SqliteDialectConfig } from 'kysely';
 import type { Database } from './schema.js';
 import { MetadataStore } from './store.js';
@@ -36,6 +37,35 @@ export async function openSqlite(path: string): Promise<MetadataStore> {
   const store = new MetadataStore(new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) }), 'sqlite', changeStamp);
   await store.migrate();
   return store;
+}
+
+/**
+ * Whether the database at `path` records no blob at all: new, or emptied — e.g. its -wal file deleted after a
+ * crash, which takes every change since the last checkpoint with it. Read without writing a byte, so a database
+ * that is refused stays exactly as it was for its -wal to be restored beside it.
+ */
+export function sqliteRecordsNoBlobs(path: string): boolean {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw e;
+  }
+  if (size === 0) return true;
+  let conn: BetterSqlite3.Database;
+  try {
+    conn = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
+  } catch {
+    // Unreadable this way: the normal open says why, or finds it fine.
+    return false;
+  }
+  try {
+    if (!conn.prepare(`select 1 from sqlite_master where type = 'table' and name = 'blobs'`).get()) return true;
+    return conn.prepare('select 1 from blobs limit 1').get() === undefined;
+  } finally {
+    conn.close();
+  }
 }
 
 /**

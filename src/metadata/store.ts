@@ -1,6 +1,6 @@
 // MetadataStore: repositories, manifests, tags (with their history) and blob links, over Kysely so the
 // same queries run on SQLite (default, embedded) and PostgreSQL.
-import { Kysely, Migrator, type Transaction } from 'kysely';
+import { Kysely, Migrator, sql, type Transaction } from 'kysely';
 import { RegistryError } from '../oci/errors.js';
 import type { Database } from './schema.js';
 import { precompile } from './precompiled.js';
@@ -187,6 +187,11 @@ export class MetadataStore {
   async linkedBlob(repository: string, digest: string): Promise<{ size: number } | null> {
     const [row] = await this.hot.linkedBlob(repository, digest);
     return row ? { size: Number(row.size) } : null;
+  }
+
+  /** Throws unless the database answers a query (/readyz). */
+  async ping(): Promise<void> {
+    await sql`select 1`.execute(this.db);
   }
 
   async blobKnown(digest: string): Promise<{ size: number } | null> {

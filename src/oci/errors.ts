@@ -22,6 +22,8 @@ export const ERRORS = {
   CONFLICT: { status: 409, message: 'conflict' },
   NOT_FOUND: { status: 404, message: 'not found' },
   INTERNAL: { status: 500, message: 'internal server error' },
+  /** ENOSPC, EDQUOT or SQLITE_FULL: the write was refused as a whole; it can be retried once space is freed */
+  STORAGE_FULL: { status: 507, message: 'storage is full: the registry has no space left to store this; retry once space is freed' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -49,6 +51,10 @@ export function wireCode(code: ErrorCode): string {
     case 'MANIFEST_TOO_LARGE':
       return 'SIZE_INVALID';
     case 'INTERNAL':
+      return 'UNKNOWN';
+    // The spec has no code for it; UNKNOWN is what clients know for a server-side failure, and the 507 status and
+    // the message say which one (docs/configuration.md, "Full disk").
+    case 'STORAGE_FULL':
       return 'UNKNOWN';
     default:
       return code;

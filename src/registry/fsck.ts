@@ -35,7 +35,10 @@ export async function fsck(blobs: BlobStore, meta: MetadataStore, opts: FsckOpti
     if (!(await blobs.verify(file.digest))) {
       problems.push({ kind: 'corrupt-blob', detail: `${file.digest}: content does not match its digest`, repaired: opts.repair });
       if (opts.repair) {
-        await blobs.delete(file.digest);
+        // Moved aside (quarantine/), not deleted: the bytes are evidence of what went wrong. A push of the same
+        // digest stores it again.
+        if (blobs.quarantine) await blobs.quarantine(file.digest);
+        else await blobs.delete(file.digest);
         await meta.deleteBlobRow(file.digest);
       }
       continue;

@@ -6,14 +6,17 @@ import { RegistryError } from '../oci/errors.js';
 import { isExternalBlob, ManifestError, parseManifest, type Descriptor } from '../oci/manifest.js';
 import { OCI_INDEX } from '../oci/media-types.js';
 import { isValidRepositoryName, isValidTag } from '../oci/reference.js';
-import type { BlobStore, ByteRange, UploadState } from '../storage/blob-store.js';
+import type { BlobFile, BlobStore, ByteRange, UploadState } from '../storage/blob-store.js';
 import type { MetadataStore, StoredManifest, TagGuard } from '../metadata/store.js';
+import { BlobIntegrity, type HashOnServe, type QuarantineEvent } from './blob-integrity.js';
 
 export interface RegistryOptions {
   /** Largest manifest accepted, in bytes (the spec suggests at least 4 MiB). */
   maxManifestBytes: number;
   /** Tag rules (immutable versions, reserved environment tags) checked on every tag write. */
   tagGuard?: TagGuard;
+  /** which served blobs are hashed on the way out (default: always) */
+  hashOnServe?: HashOnServe;
 }
 
 export interface PutManifestResult {
@@ -28,15 +31,22 @@ export interface RegistryEvents {
   manifestPushed?(e: { repository: string; digest: string; tag?: string; previous: string | null; mediaType: string; actor?: string | null }): void;
   manifestDeleted?(e: { repository: string; digest: string; actor?: string | null }): void;
   tagDeleted?(e: { repository: string; tag: string; actor?: string | null }): void;
+  /** a stored blob did not match its digest or recorded size and was moved aside */
+  blobQuarantined?(e: QuarantineEvent): Promise<void> | void;
 }
 
 export class Registry {
+  /** checks blobs as they are served, and quarantines bad ones (also used by the scrub) */
+  readonly integrity: BlobIntegrity;
+
   constructor(
     readonly blobs: BlobStore,
     readonly meta: MetadataStore,
     readonly options: RegistryOptions = { maxManifestBytes: 4 << 20 },
     readonly events: RegistryEvents = {},
-  ) {}
+  ) {
+    this.integrity = new BlobIntegrity(blobs, options.hashOnServe, (e) => events.blobQuarantined?.(e));
+  }
 
   checkName(repository: string): void {
     if (!isValidRepositoryName(repository)) throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(repository)}`);
@@ -54,6 +64,19 @@ export class Registry {
     const linked = await this.meta.linkedBlob(repository, digest);
     if (!linked) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} unknown to repository ${repository}`);
     return linked;
+  }
+
+  /**
+   * Opens the bytes of a blob `recordedSize` bytes long (from statBlob) for sending `range` or all of it. Their size
+   * is checked and a whole read is hashed as it goes (blob-integrity.ts); BLOB_UNKNOWN when they are gone.
+   */
+  openBlob(digest: string, recordedSize: number, range?: ByteRange): Promise<BlobFile> {
+    return this.integrity.openForServe(digest, recordedSize, range);
+  }
+
+  /** For HEAD: BLOB_UNKNOWN unless the blob's bytes are stored at their recorded size. */
+  checkBlobStored(digest: string, recordedSize: number): Promise<void> {
+    return this.integrity.checkStored(digest, recordedSize);
   }
 
   readBlob(digest: string, range?: ByteRange): Readable {

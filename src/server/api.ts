@@ -8,7 +8,7 @@ import type { Actor, AuditLog, AuditResult } from '../audit/audit-log.js';
 import { RegistryError } from '../oci/errors.js';
 import type { AccessCheck, Action, Principal } from './access.js';
 import { readBody } from './request-body.js';
-import { sendError } from './http-errors.js';
+import { asRegistryError, sendError } from './http-errors.js';
 
 export interface ApiRequest {
   req: IncomingMessage;
@@ -78,9 +78,10 @@ const actorOfPrincipal = (principal: Principal): Actor => ({ name: principal.nam
 
 function resultOf(err: unknown): { result: AuditResult; detail: Record<string, unknown> } | undefined {
   if (err === undefined) return { result: 'ok', detail: {} };
-  const status = err instanceof RegistryError ? err.status : 500;
+  const known = asRegistryError(err);
+  const status = known ? known.status : 500;
   if (status === 401) return undefined;
-  return { result: status === 403 ? 'denied' : 'failed', detail: { status, ...(err instanceof RegistryError ? { error: err.code } : {}) } };
+  return { result: status === 403 ? 'denied' : 'failed', detail: { status, ...(known ? { error: known.code } : {}) } };
 }
 
 export function managementApi(routes: ApiRoute[], access: AccessCheck, log: Logger, audit?: ApiAudit) {

@@ -3,10 +3,23 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { RegistryError, wireCode } from '../oci/errors.js';
+import { isStorageFull } from '../storage/storage-full.js';
 
-export function sendError(res: ServerResponse, err: unknown, log: Logger, headers: Record<string, string> = {}): void {
+/**
+ * The registry error a failure is answered with: itself, STORAGE_FULL for a full disk (a 507 the client can act
+ * on, not an unknown 500), or undefined for an internal failure.
+ */
+export function asRegistryError(err: unknown): RegistryError | undefined {
+  if (err instanceof RegistryError) return err;
+  if (isStorageFull(err)) return new RegistryError('STORAGE_FULL');
+  return undefined;
+}
+
+export function sendError(res: ServerResponse, failure: unknown, log: Logger, headers: Record<string, string> = {}): void {
   let status: number;
   let body: { errors: { code: string; message: string; detail?: unknown }[] };
+  const err = asRegistryError(failure) ?? failure;
+  if (err !== failure) log.warn({ err: failure }, 'storage full: write refused');
   if (err instanceof RegistryError) {
     status = err.status;
     body = { errors: [{ code: wireCode(err.code), message: err.message, detail: err.detail ?? null }] };

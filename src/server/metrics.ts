@@ -1,5 +1,6 @@
 // Prometheus metrics for the HTTP server (GET /metrics).
-import { Counter, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
+import { statfsSync } from 'node:fs';
+import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
 
 export class Metrics {
   readonly registry = new PromRegistry();
@@ -15,6 +16,48 @@ export class Metrics {
       labelNames: ['method'],
       buckets: [0.001, 0.005, 0.02, 0.1, 0.5, 2, 10, 60],
       registers: [this.registry],
+    });
+  }
+
+  private watched = false;
+
+  /**
+   * Adds the data directory's free and total space (read at every scrape) and the blobs quarantined since start,
+   * by who found them: the serving path or the scrub.
+   */
+  watch(dataDir: string, quarantined: { readonly serve: number; readonly scrub: number }): void {
+    if (this.watched) return;
+    this.watched = true;
+    new Gauge({
+      name: 'wharf_storage_free_bytes',
+      help: 'Free space of the data directory (for unprivileged writers)',
+      registers: [this.registry],
+      collect() {
+        const s = statfsSync(dataDir);
+        this.set(s.bavail * s.bsize);
+      },
+    });
+    new Gauge({
+      name: 'wharf_storage_size_bytes',
+      help: 'Size of the filesystem of the data directory',
+      registers: [this.registry],
+      collect() {
+        const s = statfsSync(dataDir);
+        this.set(s.blocks * s.bsize);
+      },
+    });
+    const reported = { serve: 0, scrub: 0 };
+    new Counter({
+      name: 'wharf_blob_integrity_failures_total',
+      help: 'Stored blobs found not to match their digest or recorded size, and quarantined',
+      labelNames: ['found_by'],
+      registers: [this.registry],
+      collect() {
+        for (const by of ['serve', 'scrub'] as const) {
+          this.inc({ found_by: by }, quarantined[by] - reported[by]);
+          reported[by] = quarantined[by];
+        }
+      },
     });
   }
 

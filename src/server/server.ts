@@ -13,6 +13,7 @@ import { managementApi, type ApiAudit, type ApiRoute } from './api.js';
 import { hubRoutes } from './routes.js';
 import { serveWeb } from './web.js';
 import { IdleCollector } from './idle-collector.js';
+import { readiness, sendReadiness } from './readiness.js';
 
 export interface HttpServerOptions {
   wharf: Wharf;
@@ -41,6 +42,7 @@ export interface RunningServer {
 
 export function createHttpServer({ wharf, log, access = openAccess, metrics = new Metrics(), apiRoutes, tokenEndpoint, onResponse, audit, tls, idle = new IdleCollector() }: HttpServerOptions): Server {
   const v2 = v2Api({ registry: wharf.registry, access, log });
+  metrics.watch(wharf.config.data, wharf.registry.integrity.counts);
   const api = managementApi(apiRoutes ?? hubRoutes(wharf, access), access, log, audit);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://wharf.invalid');
@@ -52,6 +54,7 @@ export function createHttpServer({ wharf, log, access = openAccess, metrics = ne
       res.writeHead(200, { 'Content-Type': 'application/json' });
       return res.end('{"status":"ok"}');
     }
+    if (path === '/readyz') return sendReadiness(res, await readiness(wharf));
     if (path === '/metrics') {
       const body = await metrics.render();
       res.writeHead(200, { 'Content-Type': metrics.contentType });

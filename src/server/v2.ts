@@ -135,14 +135,13 @@ export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerRespon
     const status = range ? 206 : 200;
     if (req.method === 'HEAD' || length === 0) {
       // No body to open: check the bytes are really there, so HEAD and GET agree about a lost blob.
-      if (!(await registry.blobs.stat(digest))) throw new RegistryError('BLOB_UNKNOWN', 'blob data is missing');
+      await registry.checkBlobStored(digest, size);
       res.writeHead(status, headers);
       res.end();
       return;
     }
-    const file = await registry.blobs.open(digest);
-    // Open before the headers, so a blob whose bytes are lost is still a clean 404.
-    if (!file) throw new RegistryError('BLOB_UNKNOWN', 'blob data is missing');
+    // Open before the headers, so a blob whose bytes are lost (or of the wrong size) is still a clean 404.
+    const file = await registry.openBlob(digest, size, range);
     res.writeHead(status, headers);
     await sendBlobFile(res, file, range?.start ?? 0, range?.end ?? size - 1, blobBuffers);
   };

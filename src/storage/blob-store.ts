@@ -18,6 +18,11 @@ export interface UploadState {
 /** An open stored blob. */
 export interface BlobFile {
   readonly size: number;
+  /**
+   * When the stored bytes last changed (a file's ctime, an object's Last-Modified), if the store knows: a blob
+   * verified at this stamp is not hashed again when served (registry/blob-integrity.ts). Without it, every serve hashes.
+   */
+  readonly modifiedMs?: number;
   /** Reads up to `length` bytes at `position` into `into` (from its start); the count read, 0 at the end. */
   read(into: Buffer, length: number, position: number): Promise<number>;
   close(): Promise<void>;
@@ -34,6 +39,11 @@ export interface BlobStore {
    */
   open(digest: string): Promise<BlobFile | null>;
   delete(digest: string): Promise<void>;
+  /**
+   * Moves a blob whose bytes do not match its digest aside, out of every read path, where an operator can still
+   * look at it. A store without it has such blobs deleted instead.
+   */
+  quarantine?(digest: string): Promise<void>;
   /** Every stored digest, for fsck and garbage collection. */
   list(): AsyncIterable<{ digest: string; size: number; mtimeMs: number }>;
   /** Re-hashes a stored blob; false when its bytes no longer match its digest. */

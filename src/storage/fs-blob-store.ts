@@ -1,4 +1,5 @@
-// BlobStore on the local filesystem: blobs/<alg>/<2 hex>/<hex>, uploads/<id>/{data,info.json}.
+// BlobStore on the local filesystem: blobs/<alg>/<2 hex>/<hex>, uploads/<id>/{data,info.json},
+// quarantine/<alg>/<hex>.<epoch ms> for blobs whose bytes were found not to match their digest.
 // An upload is hashed while it streams, verified, fsynced and renamed into place, so a blob is never
 // visible half-written; the uploads directory sits on the same filesystem so the rename is atomic.
 import { close as closeFdCb, createReadStream, createWriteStream, fdatasync as fdatasyncCb, fstat as fstatCb, open as openFdCb, read as readCb } from 'node:fs';
@@ -49,6 +50,7 @@ interface LiveUpload {
 export class FsBlobStore implements BlobStore {
   private readonly blobsDir: string;
   private readonly uploadsDir: string;
+  private readonly quarantineDir: string;
   private readonly live = new Map<string, LiveUpload>();
 
   constructor(
@@ -57,6 +59,7 @@ export class FsBlobStore implements BlobStore {
   ) {
     this.blobsDir = join(root, 'blobs');
     this.uploadsDir = join(root, 'uploads');
+    this.quarantineDir = join(root, 'quarantine');
   }
 
   async init(): Promise<void> {
@@ -95,7 +98,9 @@ export class FsBlobStore implements BlobStore {
       throw e;
     }
     try {
-      return new FdBlobFile(fd, (await fstatFd(fd)).size);
+      const s = await fstatFd(fd);
+      // ctime, not mtime: utimes can set mtime back, but any write, truncate or rename moves ctime.
+      return new FdBlobFile(fd, s.size, s.ctimeMs);
     } catch (e) {
       await closeFd(fd);
       throw e;
@@ -104,6 +109,17 @@ export class FsBlobStore implements BlobStore {
 
   async delete(digest: string): Promise<void> {
     await unlink(this.blobPath(digest)).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+    });
+  }
+
+  async quarantine(digest: string): Promise<void> {
+    const d = parseDigest(digest);
+    if (!d) throw new RegistryError('DIGEST_INVALID', `invalid digest ${digest}`);
+    const dir = join(this.quarantineDir, d.algorithm);
+    await mkdir(dir, { recursive: true });
+    // A suffix per event: the same digest may be quarantined again after a re-push, and each copy is evidence.
+    await rename(this.blobPath(digest), join(dir, `${d.hex}.${Date.now()}`)).catch((e: NodeJS.ErrnoException) => {
       if (e.code !== 'ENOENT') throw e;
     });
   }
@@ -349,6 +365,7 @@ class FdBlobFile implements BlobFile {
   constructor(
     private readonly fd: number,
     readonly size: number,
+    readonly modifiedMs: number,
   ) {}
 
   async read(into: Buffer, length: number, position: number): Promise<number> {

@@ -11,7 +11,7 @@ export type WorkerRequest =
   | { op: 'drop'; session: string };
 
 export type WorkerReply =
-  | { op: 'updated'; session: string; slot: number; buf?: ArrayBuffer; error?: string }
+  | { op: 'updated'; session: string; slot: number; buf?: ArrayBuffer; error?: string; errorCode?: string }
   | { op: 'digest'; seq: number; hex: string };
 
 export interface WorkerSetup {

@@ -38,7 +38,7 @@ port.on('message', (m: WorkerRequest) => {
       const s = sessions.get(m.session);
       const bytes = m.slot >= 0 ? slots.subarray(m.slot * slotStride, (m.slot + 1) * slotStride) : new Uint8Array(m.buf!);
       const reply = (error?: Error) =>
-        port.postMessage({ op: 'updated', session: m.session, slot: m.slot, buf: m.buf, error: error?.message } satisfies WorkerReply, m.buf ? [m.buf] : []);
+        port.postMessage({ op: 'updated', session: m.session, slot: m.slot, buf: m.buf, error: error?.message, errorCode: (error as NodeJS.ErrnoException | undefined)?.code } satisfies WorkerReply, m.buf ? [m.buf] : []);
       if (!s) return reply(new Error('unknown upload session'));
       s.hash.update(bytes.subarray(m.start, m.start + m.length));
       s.writing++;

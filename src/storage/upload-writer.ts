@@ -122,7 +122,8 @@ class WorkerWriter implements UploadWriter {
 
   /** The worker has hashed and written one batch (or failed to write it). */
   written(m: Extract<WorkerReply, { op: 'updated' }>): void {
-    if (m.error !== undefined) this.error ??= new Error(`upload write failed: ${m.error}`);
+    // The errno code crosses over too: ENOSPC must reach the client as "storage full", not as an unknown failure.
+    if (m.error !== undefined) this.error ??= Object.assign(new Error(`upload write failed: ${m.error}`), { code: m.errorCode });
     this.inFlight--;
     this.settle();
   }
