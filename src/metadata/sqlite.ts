@@ -34,7 +34,7 @@ export async function openSqlite(path: string): Promise<MetadataStore> {
   // call: the cached reads (manifest by tag, tags/list) ask for it on every request.
   const dataVersion = conn.prepare('pragma data_version').pluck();
   const changeStamp = () => `${writes}:${dataVersion.get() as number}`;
-  const store = new MetadataStore(new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }) }), 'sqlite', changeStamp);
+  const store = new MetadataStore(new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }, () => conn.inTransaction) }), 'sqlite', changeStamp);
   await store.migrate();
   return store;
 }
@@ -75,14 +75,26 @@ export function sqliteRecordsNoBlobs(path: string): boolean {
  * runs everything over the one connection, one transaction at a time.
  */
 class ImmediateSqliteDialect extends SqliteDialect {
-  constructor(private readonly settings: SqliteDialectConfig) {
+  constructor(
+    private readonly settings: SqliteDialectConfig,
+    private readonly inTransaction: () => boolean,
+  ) {
     super(settings);
   }
 
   override createDriver(): SqliteDriver {
+    const inTransaction = this.inTransaction;
     return new (class extends SqliteDriver {
       override async beginTransaction(connection: DatabaseConnection): Promise<void> {
         await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+      }
+
+      /**
+       * SQLite rolls back by itself after some errors (SQLITE_FULL, SQLITE_IOERR): a ROLLBACK then fails with "no
+       * transaction is active", and that error would replace the one that says what happened (a full disk).
+       */
+      override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+        if (inTransaction()) await super.rollbackTransaction(connection);
       }
     })(this.settings);
   }
