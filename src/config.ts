@@ -165,7 +165,7 @@ export const configSchema = z
     integrity: z
       .object({
         /** always: every whole-blob GET is hashed; unverified: only blobs not verified since their bytes last changed */
-        hashOnServe: z.enum(['always', 'unverified']).default('always'),
+        hashOnServe: z.enum(['always', 'unverified']).default('unverified'),
         /** pause between two passes of the background scrub, which re-hashes every stored blob; 0 turns it off */
         scrubInterval: duration.default(24 * 3_600_000),
         /** the scrub's read rate, bytes per second (e.g. 32MiB) */

@@ -10,6 +10,7 @@ import { RegistryAudit } from '../audit/registry-audit.js';
 import { CliError } from './cli-error.js';
 import { GcSchedule } from '../delivery/gc-schedule.js';
 import { ScrubSchedule } from '../registry/blob-scrub.js';
+import type { QuarantineEvent } from '../registry/blob-integrity.js';
 import { dockerEngines } from '../deploy/dockerode-engines.js';
 
 /** The first scrub pass starts this long after the start (or one interval, if shorter); later ones one interval apart. */
@@ -77,7 +78,8 @@ export async function serveCommand(args: string[]): Promise<number> {
   const registryAudit = new RegistryAudit();
   let wharf;
   try {
-    wharf = await openWharf(config, registryAudit.events, dockerEngines(), { allowEmptyDatabase: values.init });
+    const events = { ...registryAudit.events, blobQuarantined: (e: QuarantineEvent) => log.error(e, 'blob quarantined: its bytes do not match its digest') };
+    wharf = await openWharf(config, events, dockerEngines(), { allowEmptyDatabase: values.init });
   } catch (e) {
     if (e instanceof EmptyDatabaseError) throw new CliError(`refusing to start: ${e.message}`, 1);
     throw e;

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { mustRun, run } from '../support/command.js';
 import { runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
 import { sha256 } from '../support/registry-client.js';
+import { addImage, initLayout, makeLayer, tagInLayout } from '../support/oci-layout.js';
+import { missingReason } from '../support/tools.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
@@ -60,6 +62,15 @@ test('a full disk answers 507 on every write, leaves nothing partial, and works 
       const putManifest = (tag: string, body: Buffer) => v2(`/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': OCI_MANIFEST }, body: new Uint8Array(body) });
       const createEnv = (name: string) =>
         fetch(`${s.url}/api/v1/apps/${repo}/environments`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ name }) });
+      // An image for skopeo (when it is installed), in the work dir: off the full volume.
+      let layout: string | undefined;
+      if ((await missingReason('skopeo')) === undefined) {
+        layout = join(work, 'layout');
+        await initLayout(layout);
+        const image = await addImage(layout, [makeLayer([{ name: 'data.bin', content: randomBytes(512 << 10) }])], { architecture: 'amd64', os: 'linux' });
+        await tagInLayout(layout, 'v2', image);
+        await s.login('skopeo');
+      }
       await mkdir(configDir, { recursive: true });
       await writeFile(join(configDir, 'credentials.json'), JSON.stringify({ current: s.url, servers: { [s.url]: s.admin } }), { mode: 0o600 });
       const cli = (...args: string[]) => runWharf(args, { env: { ...process.env, WHARF_CONFIG_DIR: configDir } });
@@ -109,6 +120,13 @@ test('a full disk answers 507 on every write, leaves nothing partial, and works 
       await expectFull(await patch(pending, chunk), 'chunk of an upload');
       await expectFull(await putManifest('v1', manifest), 'manifest put');
       await expectFull(await createEnv('staging'), 'management API write');
+      // A real client: skopeo's push fails saying why (it reports the status of a failed upload start, not its body).
+      const skopeoPush = async () => run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:v2`, `docker://${s.host}/${repo}:v2`], { timeoutMs: 120_000 });
+      if (layout) {
+        const pushed = await skopeoPush();
+        assert.notEqual(pushed.code, 0, 'skopeo must fail on a full disk');
+        assert.match(pushed.stderr, /507 Insufficient Storage|storage is full/, pushed.stderr);
+      }
       const byCli = await cli('env', 'create', repo, 'prod');
       assert.notEqual(byCli.code, 0, `the CLI must fail: ${byCli.stdout}`);
       assert.match(byCli.stderr, /^wharf env: storage is full/);
@@ -139,6 +157,11 @@ test('a full disk answers 507 on every write, leaves nothing partial, and works 
       assert.equal((await commit(resumed, sha256(chunk))).status, 201);
       assert.equal((await putManifest('v1', manifest)).status, 201);
       assert.equal((await createEnv('staging')).status, 201);
+      if (layout) {
+        const pushed = await skopeoPush();
+        assert.equal(pushed.code, 0, pushed.stderr);
+        assert.equal((await v2('/manifests/v2', { method: 'HEAD', headers: { accept: OCI_MANIFEST } })).status, 200);
+      }
       const cliAgain = await cli('env', 'create', repo, 'prod');
       assert.equal(cliAgain.code, 0, cliAgain.stderr);
       for (const data of [fresh, chunk, layer]) {

@@ -56,7 +56,7 @@ async function integrityFailures(reg: Registry, foundBy: 'serve' | 'scrub'): Pro
 }
 
 test('a blob changed on disk is cut short, quarantined and reported; later GETs are 404; a re-push heals it', async () => {
-  r = await startRegistry();
+  r = await startRegistry({ env: { WHARF_HASH_ON_SERVE: 'always' } });
   const data = randomBytes(3 << 20); // several of the sender's buffers: some bytes go out before the end is checked
   const digest = await pushBlob(r, 'team/app', data);
   const good = await pull(r.url, `/v2/team/app/blobs/${digest}`);
@@ -88,6 +88,21 @@ test('a blob changed on disk is cut short, quarantined and reported; later GETs 
   await pushBlob(r, 'team/app', data);
   const healed = await pull(r.url, `/v2/team/app/blobs/${digest}`);
   assert.ok(healed.complete && healed.body.equals(data));
+});
+
+test('hashOnServe: unverified (the default) skips a verified blob, and hashes it again once its bytes changed', async () => {
+  r = await startRegistry();
+  const data = randomBytes(1 << 20);
+  const digest = await pushBlob(r, 'team/app', data);
+  const first = await pull(r.url, `/v2/team/app/blobs/${digest}`); // hashed, and so verified
+  assert.ok(first.complete && first.body.equals(data));
+  // File timestamps move in clock ticks (a few ms): the change must come after the tick of the verified state.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  data[1000]! ^= 1;
+  await writeFile(r.wharf.blobs.blobPath(digest), data);
+  const bad = await pull(r.url, `/v2/team/app/blobs/${digest}`);
+  assert.equal(bad.complete, false);
+  await expectError(await r.req(`/v2/team/app/blobs/${digest}`), 404, 'BLOB_UNKNOWN');
 });
 
 test('a truncated blob is a clean 404 on GET and HEAD, never its full Content-Length over a short body', async () => {
