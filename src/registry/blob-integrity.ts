@@ -20,6 +20,12 @@ export interface QuarantineEvent {
   detail: string;
 }
 
+/**
+ * Blobs remembered as verified, about 150 bytes each: 7–8 MiB at most, whatever the size of the store. A blob that
+ * falls out is hashed at its next GET, which verifies it again.
+ */
+const MAX_VERIFIED = 50_000;
+
 /** Thrown (from BlobFile.read) when the bytes being served turn out wrong: the sender cuts the response short. */
 export class BlobIntegrityError extends Error {}
 
@@ -73,7 +79,11 @@ export class BlobIntegrity {
 
   /** Records that the bytes stored under `digest`, as of `modifiedMs`, hash to it. */
   markVerified(digest: string, modifiedMs: number | undefined): void {
-    if (modifiedMs !== undefined) this.verified.set(digest, modifiedMs);
+    if (modifiedMs === undefined) return;
+    // Latest last (a Map keeps insertion order), so the bound drops the blobs verified longest ago.
+    this.verified.delete(digest);
+    this.verified.set(digest, modifiedMs);
+    if (this.verified.size > MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value!);
   }
 
   /** Moves a bad blob out of every read path (or deletes it when the store cannot move it), and reports it. */
