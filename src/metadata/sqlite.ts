@@ -45,14 +45,13 @@ export async function openSqlite(path: string): Promise<MetadataStore> {
  * that is refused stays exactly as it was for its -wal to be restored beside it.
  */
 export function sqliteRecordsNoBlobs(path: string): boolean {
-  let size: number;
   try {
-    size = statSync(path).size;
+    statSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
     throw e;
   }
-  if (size === 0) return true;
+  // Even an empty file goes through SQLite: what it holds may all be in its -wal.
   let conn: BetterSqlite3.Database;
   try {
     conn = new BetterSqlite3(path, { readonly: true, fileMustExist: true });
