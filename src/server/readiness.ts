@@ -2,7 +2,7 @@
 // directory has room for writes. /healthz only says the process is up.
 import { statfs } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
-import type { Wharf } from '../wharf.js';
+import type { BlobStore } from '../storage/blob-store.js';
 
 /** The digest of zero bytes: a blob store lookup that proves the store answers, whatever it holds. */
 const PROBE_DIGEST = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -17,7 +17,15 @@ export interface Readiness {
   checks: { database: Check; storage: Check; freeSpace: Check & { freeBytes?: number; minFreeBytes: number } };
 }
 
-export async function readiness(wharf: Wharf): Promise<Readiness> {
+/** What readiness looks at: the metadata database, the blob store, and the data directory with its threshold. */
+export interface ReadinessProbes {
+  meta: { ping(): Promise<void> };
+  blobs: Pick<BlobStore, 'stat'>;
+  dataDir: string;
+  minFreeBytes: number;
+}
+
+export async function readiness({ meta, blobs, dataDir, minFreeBytes }: ReadinessProbes): Promise<Readiness> {
   const attempt = async (fn: () => Promise<unknown>): Promise<Check> => {
     try {
       await fn();
@@ -26,11 +34,10 @@ export async function readiness(wharf: Wharf): Promise<Readiness> {
       return { ok: false, error: (e as Error).message };
     }
   };
-  const minFreeBytes = wharf.config.health.minFreeBytes;
   const [database, storage, freeSpace] = await Promise.all([
-    attempt(() => wharf.meta.ping()),
-    attempt(() => wharf.blobs.stat(PROBE_DIGEST)),
-    statfs(wharf.config.data).then(
+    attempt(() => meta.ping()),
+    attempt(() => blobs.stat(PROBE_DIGEST)),
+    statfs(dataDir).then(
       (s) => {
         const freeBytes = s.bavail * s.bsize;
         const ok = freeBytes >= minFreeBytes;

@@ -43,6 +43,7 @@ export interface RunningServer {
 export function createHttpServer({ wharf, log, access = openAccess, metrics = new Metrics(), apiRoutes, tokenEndpoint, onResponse, audit, tls, idle = new IdleCollector() }: HttpServerOptions): Server {
   const v2 = v2Api({ registry: wharf.registry, access, log });
   metrics.watch(wharf.config.data, wharf.registry.integrity.counts);
+  const probes = { meta: wharf.meta, blobs: wharf.blobs, dataDir: wharf.config.data, minFreeBytes: wharf.config.health.minFreeBytes };
   const api = managementApi(apiRoutes ?? hubRoutes(wharf, access), access, log, audit);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://wharf.invalid');
@@ -54,7 +55,7 @@ export function createHttpServer({ wharf, log, access = openAccess, metrics = ne
       res.writeHead(200, { 'Content-Type': 'application/json' });
       return res.end('{"status":"ok"}');
     }
-    if (path === '/readyz') return sendReadiness(res, await readiness(wharf));
+    if (path === '/readyz') return sendReadiness(res, await readiness(probes));
     if (path === '/metrics') {
       const body = await metrics.render();
       res.writeHead(200, { 'Content-Type': metrics.contentType });
