@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { isGrantedAction, isRepositoryPattern } from './auth/actions.js';
 import { DEFAULT_IMMUTABLE_RULES } from './delivery/tag-rules.js';
 import { parseAddressOrCidr } from './server/client-origin.js';
+import { targetRegistrationSchema } from './deploy/target-registration.js';
+
 
 function validRegExp(s: string): boolean {
   try {
@@ -180,6 +182,14 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * deploy targets (deploy/target-registration.ts): engines app files may name, the apps that may use each and
+     * the privileged container options allowed there; managed here, they cannot be changed over the API
+     */
+    targets: z
+      .array(targetRegistrationSchema)
+      .default([])
+      .refine((ts) => new Set(ts.map((t) => t.name)).size === ts.length, 'target names must be unique'),
     /** which tags and untagged manifests go; every policy matching a repository applies (delivery/retention-policy.ts) */
     retention: z.array(retentionPolicySchema).default([]),
     gc: z

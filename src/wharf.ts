@@ -27,6 +27,10 @@ import { dockerEngines } from './deploy/dockerode-engines.js';
 import { deploymentGate } from './deploy/deployment-gate.js';
 import type { Engines } from './deploy/engines.js';
 import { AuditLog } from './audit/audit-log.js';
+import { DeployTargetStore } from './metadata/deploy-target-store.js';
+import { DeployTargets } from './deploy/targets.js';
+import { ManagedSecrets } from './deploy/secrets.js';
+import { SecretBox } from './deploy/secret-box.js';
 
 export interface Wharf {
   config: Config;
@@ -41,6 +45,10 @@ export interface Wharf {
   retention: Retention;
   gc: GarbageCollector;
   deploy: DeployService;
+  /** deploy targets registered by global admins (and the config file) */
+  targets: DeployTargets;
+  /** secrets of app environments, sealed at rest */
+  secrets: ManagedSecrets;
   /** who changed what, from where: the append-only audit log */
   audit: AuditLog;
   close(): Promise<void>;
@@ -121,10 +129,16 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
     { policies: config.retention, keepReleases: config.gc.keepReleases },
     registry.events,
   );
-  const deploy = new DeployService(meta, deliveryStore, delivery, deployments, new Deployer(engines), (e) => webhooks.notify(e));
+  const targetStore = new DeployTargetStore(meta.db);
+  const targets = new DeployTargets(targetStore);
+  await targets.syncConfig(config.targets);
+  const secrets = new ManagedSecrets(targetStore, await SecretBox.open(config.data));
+  const deploy = new DeployService(meta, deliveryStore, delivery, deployments, new Deployer(engines, secrets.resolver()), targets, (e) => webhooks.notify(e));
   return {
     config,
     deploy,
+    targets,
+    secrets,
     audit,
     blobs,
     meta,

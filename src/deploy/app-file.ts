@@ -5,7 +5,7 @@ import { LineCounter, parseDocument, stringify } from 'yaml';
 import { z } from 'zod';
 import { duration } from '../config.js';
 import { isValidRepositoryName } from '../oci/reference.js';
-import { parseEndpoint } from './endpoint.js';
+import { TARGET_NAME } from './target-registration.js';
 import { pipelineSchema } from '../pipeline/pipeline-schema.js';
 
 const ENV_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -18,44 +18,51 @@ const varName = z.string().regex(VAR_NAME, 'variable names are letters, digits a
 const nonEmpty = z.string().min(1);
 const argv = z.array(z.string()).min(1, 'needs at least the program');
 
-const tls = z.strictObject({ ca: nonEmpty, cert: nonEmpty, key: nonEmpty });
+const RAW_ENDPOINT = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//;
 
-const connection = {
-  /** a display name for the target; defaults to the endpoint */
-  name: nonEmpty.optional(),
-  /** client certificate files for tcp:// endpoints */
-  tls: tls.optional(),
-  /** private key file for ssh:// endpoints (otherwise the ssh agent) */
-  identityFile: nonEmpty.optional(),
-};
+/**
+ * The rule every refusal of a raw endpoint names: engines are root on their hosts, so only a global admin says
+ * which ones exist and which apps may use them (Argo CD's projects, Kamal's server config).
+ */
+export const TARGET_RULE =
+  "app files name registered deploy targets, never endpoints: a global admin registers one with 'wharf target add NAME ENDPOINT --apps PATTERN' (docs/access.md)";
 
-function checkConnection(t: { endpoint: string; tls?: unknown; identityFile?: unknown }, ctx: z.RefinementCtx) {
-  let scheme: string;
-  try {
-    scheme = parseEndpoint(t.endpoint).scheme;
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    return;
+const targetName = z.unknown().superRefine((v, ctx) => {
+  if (typeof v === 'string' && TARGET_NAME.test(v)) return;
+  const raw = typeof v === 'string' ? v : v !== null && typeof v === 'object' && 'endpoint' in v ? String((v as { endpoint: unknown }).endpoint) : undefined;
+  if (raw !== undefined && (RAW_ENDPOINT.test(raw) || typeof v === 'object')) {
+    ctx.addIssue({ code: 'custom', message: `'${raw}' is an endpoint; ${TARGET_RULE}` });
+  } else {
+    ctx.addIssue({ code: 'custom', message: 'a target is the name of a registered deploy target (lowercase letters, digits, ., - and _)' });
   }
-  if (t.tls !== undefined && scheme !== 'tcp') ctx.addIssue({ code: 'custom', message: 'tls applies only to tcp:// endpoints', path: ['tls'] });
-  if (t.identityFile !== undefined && scheme !== 'ssh') {
-    ctx.addIssue({ code: 'custom', message: 'identityFile applies only to ssh:// endpoints', path: ['identityFile'] });
-  }
-}
+}) as unknown as z.ZodType<string>;
 
-/** A Docker host; a bare string is shorthand for `{ endpoint: … }`. */
-const target = z.preprocess(
-  (v) => (typeof v === 'string' ? { endpoint: v } : v),
-  z.strictObject({ endpoint: nonEmpty, ...connection }).superRefine(checkConnection),
+const swarm = z.preprocess(
+  (v) => (v !== null && typeof v === 'object' && 'manager' in v && !('target' in v) ? { ...v, target: (v as { manager: unknown }).manager, manager: undefined } : v),
+  z.strictObject({
+    /** the registered target of a Swarm manager */
+    target: targetName,
+    service: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, 'invalid service name'),
+    manager: z.undefined().optional(),
+  }),
 );
 
-const swarm = z
-  .strictObject({ manager: nonEmpty, service: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, 'invalid service name'), ...connection })
-  .superRefine((s, ctx) => checkConnection({ ...s, endpoint: s.manager }, ctx));
+/**
+ * A secret is stored by Wharf (`wharf secret set APP ENV NAME`, encrypted at rest) and named here; nothing may
+ * read the Wharf server's own files or environment, which hold its signing key and admin password.
+ */
+const SECRET_RULE = "secrets come from Wharf's secret store ({ secret: NAME }, set with 'wharf secret set APP ENV NAME'); no secret may read the Wharf server's own files or environment";
+const secret = z.unknown().superRefine((v, ctx) => {
+  if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+    const keys = Object.keys(v);
+    if (keys.length === 1 && keys[0] === 'secret' && typeof (v as { secret: unknown }).secret === 'string' && SECRET_NAME.test((v as { secret: string }).secret)) return;
+    if (keys.includes('file') || keys.includes('env')) return void ctx.addIssue({ code: 'custom', message: `refused: ${SECRET_RULE}` });
+  }
+  ctx.addIssue({ code: 'custom', message: `a secret is { secret: NAME } (letters, digits, ., - and _); ${SECRET_RULE}` });
+}) as unknown as z.ZodType<{ secret: string }>;
 
-const secret = z.union([z.strictObject({ file: nonEmpty }), z.strictObject({ env: varName })], {
-  error: 'a secret is { file: PATH } or { env: NAME } (a variable of the Wharf server)',
-});
+/** Names of Wharf-managed secrets. */
+export const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 const volume = z.preprocess(
   (v) => {
@@ -134,6 +141,14 @@ const container = z.strictObject({
     .optional(),
   healthcheck: healthcheck.optional(),
   stopTimeout: duration.optional(),
+  // Options that give the container power over its host: refused unless the target's registration allows them
+  // for the app (deploy/target-policy.ts).
+  privileged: z.boolean().optional(),
+  capAdd: z.array(z.string().regex(/^(CAP_)?[A-Z_]+$|^ALL$/, 'a capability such as NET_ADMIN')).optional(),
+  pid: z.literal('host').optional(),
+  ipc: z.literal('host').optional(),
+  /** host device paths, e.g. /dev/fuse or /dev/fuse:/dev/fuse:rwm */
+  devices: z.array(nonEmpty).optional(),
 });
 
 const rollout = z.strictObject({
@@ -156,7 +171,8 @@ const environment = z
     autoDeploy: z.boolean().optional(),
     /** attestation kinds a release must carry (e.g. sbom, provenance) */
     requires: z.array(nonEmpty).optional(),
-    targets: z.array(target).min(1).optional(),
+    /** registered deploy targets (Docker hosts), by name */
+    targets: z.array(targetName).min(1).optional(),
     swarm: swarm.optional(),
     /** per host for Docker targets; in total for Swarm */
     replicas: z.number().int().min(0).optional(),
@@ -199,6 +215,11 @@ const appFileSchema = z
       if (plan.swarm !== undefined && health !== undefined && health.docker === undefined) {
         ctx.addIssue({ code: 'custom', message: 'Swarm runs only docker health checks (it restarts unhealthy tasks itself)', path: [...at, 'container', 'healthcheck'] });
       }
+      if (plan.swarm !== undefined) {
+        for (const key of ['privileged', 'capAdd', 'pid', 'ipc', 'devices'] as const) {
+          if (plan.container[key] !== undefined) ctx.addIssue({ code: 'custom', message: `Wharf does not set ${key} on Swarm services`, path: [...at, 'container', key] });
+        }
+      }
       const secrets = Object.keys(plan.container.secrets);
       for (const key of secrets.filter((k) => k in plan.container.env)) {
         ctx.addIssue({ code: 'custom', message: `${key} is both an env variable and a secret`, path: [...at, 'container', 'secrets', key] });
@@ -208,8 +229,7 @@ const appFileSchema = z
 
 export type AppFile = z.output<typeof appFileSchema>;
 export type EnvironmentSpec = AppFile['environments'][string];
-export type TargetSpec = z.output<typeof target>;
-export type SwarmSpec = z.output<typeof swarm>;
+export type SwarmSpec = { target: string; service: string };
 export type SecretSource = z.output<typeof secret>;
 export type HealthcheckSpec = z.output<typeof healthcheck>;
 export type VolumeSpec = z.output<typeof volume>;
@@ -227,6 +247,11 @@ export interface ContainerSpec {
   healthcheck?: HealthcheckSpec;
   /** milliseconds */
   stopTimeout?: number;
+  privileged?: boolean;
+  capAdd?: string[];
+  pid?: 'host';
+  ipc?: 'host';
+  devices?: string[];
 }
 
 /** All durations in milliseconds. */
@@ -251,8 +276,8 @@ export interface EnvironmentPlan {
   app: string;
   environment: string;
   rules: EnvironmentRules;
-  /** Docker hosts; empty when the environment runs on Swarm or is not deployed anywhere */
-  targets: TargetSpec[];
+  /** registered targets (Docker hosts) by name; empty when the environment runs on Swarm or is not deployed anywhere */
+  targets: string[];
   swarm?: SwarmSpec;
   replicas: number;
   container: ContainerSpec;
@@ -358,6 +383,11 @@ export function resolveEnvironment(file: AppFile, environment: string): Environm
     labels: { ...base.labels, ...own.labels },
     healthcheck: merged.healthcheck,
     stopTimeout: merged.stopTimeout,
+    privileged: merged.privileged,
+    capAdd: merged.capAdd,
+    pid: merged.pid,
+    ipc: merged.ipc,
+    devices: merged.devices,
   };
   const settings = { ...file.rollout, ...env.rollout };
   const rolloutSettings: RolloutSettings = {
@@ -375,20 +405,25 @@ export function resolveEnvironment(file: AppFile, environment: string): Environm
       requires: env.requires ?? [],
     },
     targets: env.targets ?? [],
-    swarm: env.swarm,
+    swarm: env.swarm && { target: env.swarm.target, service: env.swarm.service },
     replicas: env.replicas ?? 1,
     container: containerSpec,
     rollout: rolloutSettings,
   };
 }
 
-/** How deployments, status and pipelines name an environment's targets: each host's endpoint, or the Swarm service. */
+/** How pipelines name an environment's targets: each host's registered target, or the Swarm service. */
 export function targetNames(plan: EnvironmentPlan): string[] {
-  return plan.swarm ? [swarmTarget(plan)] : plan.targets.map((t) => t.endpoint);
+  return plan.swarm ? [swarmTarget(plan)] : plan.targets;
+}
+
+/** The registered targets an environment uses (Docker hosts, or the Swarm manager). */
+export function registeredTargets(plan: EnvironmentPlan): string[] {
+  return plan.swarm ? [plan.swarm.target] : plan.targets;
 }
 
 export function swarmTarget(plan: EnvironmentPlan): string {
-  return `swarm:${plan.swarm!.service}@${plan.swarm!.manager}`;
+  return `swarm:${plan.swarm!.service}@${plan.swarm!.target}`;
 }
 
 /** With host networking every replica binds the host's port itself, so old and new cannot run side by side. */

@@ -39,6 +39,11 @@ export function containerCreate(req: DeploymentRequest, replica: number, secrets
     mounts: c.volumes.map((v) => ({ source: v.source, target: v.target, readOnly: v.readOnly ?? false })),
     healthcheck: dockerHealthcheck(c),
     stopTimeoutSec: c.stopTimeout === undefined ? undefined : Math.ceil(c.stopTimeout / 1000),
+    ...(c.privileged ? { privileged: true } : {}),
+    ...(c.capAdd?.length ? { capAdd: c.capAdd } : {}),
+    ...(c.pid ? { pid: c.pid } : {}),
+    ...(c.ipc ? { ipc: c.ipc } : {}),
+    ...(c.devices?.length ? { devices: c.devices } : {}),
   };
 }
 

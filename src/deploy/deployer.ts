@@ -1,21 +1,29 @@
 // The deploy service: runs a deployment of one environment (Docker hosts or Swarm) and answers what runs where.
-// Engines and secrets are handed in; the caller (server) records the result, holds the per-environment lock and
-// streams the events.
+// Engines and secrets are handed in, and each call names the registered targets checked for it; the caller
+// (server) records the result, holds the per-environment lock and streams the events.
 import { targetNames } from './app-file.js';
-import type { Engines } from './engines.js';
-import { serverSecrets, type SecretResolver } from './secrets.js';
+import { planEngines, type Engines } from './engines.js';
+import type { SecretResolver } from './secrets.js';
+import type { TargetConnection } from './target-policy.js';
 import { rollOut } from './rollout.js';
 import { deployToSwarm } from './swarm-rollout.js';
 import { environmentStatus, type EnvironmentStatus, type StatusQuery } from './status.js';
 import { emitter, type DeploymentRequest, type DeploymentResult } from './deployment.js';
 
+/** Secrets for a deployer that is never asked for any (tests of rollouts without secrets). */
+export const noSecrets: SecretResolver = async (plan) => {
+  if (Object.keys(plan.container.secrets).length > 0) throw new Error('this deployer has no secret store');
+  return {};
+};
+
 export class Deployer {
   constructor(
     private readonly engines: Engines,
-    private readonly secrets: SecretResolver = serverSecrets(),
+    private readonly secrets: SecretResolver = noSecrets,
   ) {}
 
-  async deploy(req: DeploymentRequest): Promise<DeploymentResult> {
+  /** `connections`: the registered targets of the plan, already checked against its app and container options. */
+  async deploy(req: DeploymentRequest, connections: ReadonlyMap<string, TargetConnection>): Promise<DeploymentResult> {
     const { plan } = req;
     const startedAt = Date.now();
     const targets = targetNames(plan);
@@ -27,16 +35,16 @@ export class Deployer {
     if (targets.length === 0) return refuse(`environment ${plan.environment} has no targets`);
     let secrets;
     try {
-      secrets = await this.secrets(plan.container.secrets);
+      secrets = await this.secrets(plan);
     } catch (e) {
       return refuse((e as Error).message);
     }
-    if (plan.swarm) return deployToSwarm(req, this.engines.orchestrator(plan.swarm), secrets);
-    return rollOut(req, plan.targets.map((t) => this.engines.dockerHost(t)), secrets);
+    const engines = planEngines(this.engines, connections);
+    if (plan.swarm) return deployToSwarm(req, engines.orchestrator(plan.swarm), secrets);
+    return rollOut(req, plan.targets.map((t) => engines.dockerHost(t)), secrets);
   }
 
-  status(query: StatusQuery): Promise<EnvironmentStatus> {
-    return environmentStatus(query, this.engines);
+  status(query: StatusQuery, connections: ReadonlyMap<string, TargetConnection>): Promise<EnvironmentStatus> {
+    return environmentStatus(query, planEngines(this.engines, connections));
   }
 }
-

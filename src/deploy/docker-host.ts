@@ -70,6 +70,13 @@ export interface ContainerCreate {
   mounts: Mount[];
   healthcheck?: DockerHealthConfig;
   stopTimeoutSec?: number;
+  /** options that reach into the host, set only when the target's registration allows them (target-policy.ts) */
+  privileged?: boolean;
+  capAdd?: string[];
+  pid?: 'host';
+  ipc?: 'host';
+  /** host:container[:permissions], or a single path used for both */
+  devices?: string[];
 }
 
 export interface DockerHost {

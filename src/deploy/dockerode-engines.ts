@@ -5,7 +5,7 @@ import { SwarmOrchestrator } from './swarm-orchestrator.js';
 
 export function dockerEngines(): Engines {
   return {
-    dockerHost: (t) => new DockerodeHost(t),
-    orchestrator: (s) => new SwarmOrchestrator({ endpoint: s.manager, tls: s.tls, identityFile: s.identityFile }),
+    dockerHost: (t) => new DockerodeHost({ endpoint: t.endpoint, tls: t.tls, identityFile: t.identityFile }),
+    orchestrator: (m) => new SwarmOrchestrator({ endpoint: m.endpoint, tls: m.tls, identityFile: m.identityFile }),
   };
 }

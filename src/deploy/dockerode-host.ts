@@ -42,6 +42,14 @@ export class DockerodeHost extends EngineClient implements DockerHost {
       HostConfig: {
         NetworkMode: spec.network,
         Mounts: spec.mounts.map((m) => ({ Type: m.source.startsWith('/') ? 'bind' : 'volume', Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
+        Privileged: spec.privileged ?? false,
+        CapAdd: spec.capAdd,
+        PidMode: spec.pid,
+        IpcMode: spec.ipc,
+        Devices: spec.devices?.map((d) => {
+          const [host, container = host, permissions = 'rwm'] = d.split(':');
+          return { PathOnHost: host!, PathInContainer: container!, CgroupPermissions: permissions };
+        }),
       },
     });
     return container.id;

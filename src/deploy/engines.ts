@@ -1,10 +1,31 @@
-// Engines: how the deploy code reaches the engines an app file names. Production wiring hands in
-// dockerEngines() (dockerode-engines.ts); tests may hand in their own.
-import type { SwarmSpec, TargetSpec } from './app-file.js';
+// Engines: how the deploy code reaches the engines of registered targets. Production wiring hands in
+// dockerEngines() (dockerode-engines.ts); tests may hand in their own. Deploy code sees them through
+// PlanEngines: by the target names of an app file, bound to the registrations checked for that deployment.
+import type { SwarmSpec } from './app-file.js';
 import type { DockerHost } from './docker-host.js';
 import type { Orchestrator } from './orchestrator.js';
+import type { TargetConnection } from './target-policy.js';
 
 export interface Engines {
-  dockerHost(target: TargetSpec): DockerHost;
+  dockerHost(target: TargetConnection): DockerHost;
+  orchestrator(manager: TargetConnection): Orchestrator;
+}
+
+/** The engines of one environment's targets, by name. */
+export interface PlanEngines {
+  dockerHost(target: string): DockerHost;
   orchestrator(swarm: SwarmSpec): Orchestrator;
+}
+
+/** Binds names to the connections checked for this deployment; a name not among them is a bug, not a fallback. */
+export function planEngines(engines: Engines, connections: ReadonlyMap<string, TargetConnection>): PlanEngines {
+  const connection = (name: string) => {
+    const c = connections.get(name);
+    if (c === undefined) throw new Error(`target ${name} was not checked for this deployment`);
+    return c;
+  };
+  return {
+    dockerHost: (name) => engines.dockerHost(connection(name)),
+    orchestrator: (swarm) => engines.orchestrator(connection(swarm.target)),
+  };
 }

@@ -9,10 +9,14 @@ import type { ApiRequest, ApiRoute } from '../server/api.js';
 import type { Release } from '../delivery/releases.js';
 import { parseAppFile, AppFileError } from './app-file.js';
 import type { DeployOutcome, DeployService } from './service.js';
+import type { DeployTargets } from './targets.js';
+import type { ManagedSecrets } from './secrets.js';
 
 const APP = '(?<app>[^?#]+?)';
 const applyBody = z.object({ file: z.string().max(1 << 20), dryRun: z.boolean().optional() }).strict();
 const deployBody = z.object({ environment: z.string() }).strict();
+const secretBody = z.object({ value: z.string() }).strict();
+const globalAdmin = { actions: ['admin' as const] };
 
 function appOf(r: ApiRequest): string {
   const name = r.params.app!;
@@ -107,6 +111,78 @@ export function deployRoutes(service: DeployService, access: AccessCheck): ApiRo
       pattern: new RegExp(`^/api/v1/apps/${APP}/status$`),
       access: { repositoryParam: 'app', actions: ['pull'] },
       handle: async (r) => service.status(appOf(r), r.url.searchParams.get('environment') ?? undefined),
+    },
+  ];
+}
+
+/** Deploy targets: registered, listed and removed by a global admin only (an engine is root on its host). */
+export function targetRoutes(targets: DeployTargets): ApiRoute[] {
+  return [
+    { method: 'GET', pattern: /^\/api\/v1\/targets$/, access: globalAdmin, handle: async () => targets.list() },
+    {
+      method: 'POST',
+      pattern: /^\/api\/v1\/targets$/,
+      access: globalAdmin,
+      status: 201,
+      audit: { action: 'target.add' },
+      handle: async (r) => {
+        const added = await targets.add(await r.body(z.unknown()), r.principal.name);
+        r.audited({ target: added.name, detail: { endpoint: added.endpoint, apps: added.apps, allow: added.allow } });
+        return added;
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/api\/v1\/targets\/(?<name>[^/?#]+)$/,
+      access: globalAdmin,
+      audit: { action: 'target.remove', targetParam: 'name' },
+      handle: async (r) => {
+        await targets.remove(r.params.name!);
+        r.res.writeHead(204).end();
+        return undefined;
+      },
+    },
+  ];
+}
+
+/**
+ * Secrets of an app's environments: set and removed by an admin of the app, listed by name. No route returns a
+ * value: a secret goes in through the API and out only to the engine at deploy time.
+ */
+export function secretRoutes(secrets: ManagedSecrets): ApiRoute[] {
+  const slot = new RegExp(`^/api/v1/apps/${APP}/secrets/(?<environment>[^/?#]+)/(?<name>[^/?#]+)$`);
+  const audited = (r: ApiRequest) => r.audited({ target: `${r.params.environment}/${r.params.name}` });
+  return [
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/api/v1/apps/${APP}/secrets$`),
+      access: { repositoryParam: 'app', actions: ['admin'] },
+      handle: async (r) => secrets.list(appOf(r), r.url.searchParams.get('environment') ?? undefined),
+    },
+    {
+      method: 'PUT',
+      pattern: slot,
+      access: { repositoryParam: 'app', actions: ['admin'] },
+      audit: { action: 'secret.set', repositoryParam: 'app' },
+      handle: async (r) => {
+        audited(r);
+        const { value } = await r.body(secretBody);
+        await secrets.set(appOf(r), r.params.environment!, r.params.name!, value, r.principal.name);
+        r.res.writeHead(204).end();
+        return undefined;
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: slot,
+      access: { repositoryParam: 'app', actions: ['admin'] },
+      audit: { action: 'secret.remove', repositoryParam: 'app' },
+      handle: async (r) => {
+        audited(r);
+        await secrets.remove(appOf(r), r.params.environment!, r.params.name!);
+        r.res.writeHead(204).end();
+        return undefined;
+      },
     },
   ];
 }

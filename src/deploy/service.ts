@@ -6,13 +6,15 @@ import { RegistryError } from '../oci/errors.js';
 import type { MetadataStore } from '../metadata/store.js';
 import type { DeliveryStore, EnvironmentRow, ReleaseRow } from '../metadata/delivery-store.js';
 import type { Delivery, EnvironmentOptions, Release } from '../delivery/releases.js';
-import { AppFileError, parseAppFile, resolveEnvironment, stringifyAppFile, type AppFile } from './app-file.js';
+import { AppFileError, parseAppFile, registeredTargets, resolveEnvironment, stringifyAppFile, type AppFile, type EnvironmentPlan } from './app-file.js';
 import { diffAppFiles, type AppFileChange } from './app-file-diff.js';
 import type { Deployer } from './deployer.js';
 import type { DeployEvent, DeploymentResult } from './deployment.js';
 import type { RegistryAuth } from './docker-host.js';
 import type { DeploymentRecord, DeploymentStore } from './deployment-store.js';
 import type { EnvironmentStatus } from './status.js';
+import type { DeployTargets } from './targets.js';
+import { checkPlan, connectionOf, type PolicyRefusal, type TargetConnection, type TargetRegistration } from './target-policy.js';
 
 export interface DeployNotifier {
   (event: { type: 'deploy.started' | 'deploy.succeeded' | 'deploy.failed' | 'deploy.rolled_back'; repository: string } & Record<string, unknown>): void;
@@ -53,6 +55,7 @@ export class DeployService {
     private readonly delivery: Delivery,
     private readonly deployments: DeploymentStore,
     private readonly deployer: Deployer,
+    private readonly targets: DeployTargets,
     private readonly notify: DeployNotifier = () => {},
   ) {}
 
@@ -85,6 +88,10 @@ export class DeployService {
     if (opts.app !== undefined && file.app !== opts.app) {
       throw new RegistryError('UNSUPPORTED', `the file is for app ${file.app}, not ${opts.app}`, undefined, 400);
     }
+    // The targets' registrations decide what this app may run where; checked again at every deploy.
+    const lookup = await this.targets.lookup();
+    const refusals = Object.keys(file.environments).flatMap((name) => checkPlan(resolveEnvironment(file, name), lookup));
+    if (refusals.length > 0) throw new RegistryError('DENIED', `refused: ${formatRefusals(refusals)}`);
     const before = await this.appFile(file.app);
     const changes = diffAppFiles(before?.file, file);
     if (opts.dryRun) return { app: file.app, changes, applied: false };
@@ -142,6 +149,10 @@ export class DeployService {
     if (env.current_release_id === null) throw new RegistryError('NOT_FOUND', `${app}/${environment} has no release to deploy`);
     const release = (await this.deliveryStore.release(Number(env.current_release_id)))!;
     const image = `${this.registryHost}/${app}`;
+    // The registrations may have changed since the file was applied (or the stored file may not be what apply
+    // checked): what deploys is what they allow now.
+    const lookup = await this.targets.lookup();
+    const refusals = checkPlan(plan, lookup);
     const id = await this.deployments.begin({
       environmentId: Number(env.id),
       releaseId: Number(release.id),
@@ -155,6 +166,7 @@ export class DeployService {
     this.notify({ type: 'deploy.started', ...base });
     let result: DeploymentResult;
     try {
+      if (refusals.length > 0) throw new Error(`refused: ${formatRefusals(refusals)}`);
       result = await this.deployer.deploy({
         id: String(id),
         plan,
@@ -162,7 +174,7 @@ export class DeployService {
         release: { id: Number(release.id), digest: release.digest },
         auth: await this.pullAuth(app, opts.actor),
         onEvent: opts.onEvent,
-      });
+      }, connectionsOf(plan, lookup));
     } catch (e) {
       const now = Date.now();
       result = { status: 'failed', reason: (e as Error).message, steps: [], startedAt: now, finishedAt: now };
@@ -219,16 +231,20 @@ export class DeployService {
     const { file } = await this.requireAppFile(app);
     const names = environment === undefined ? Object.keys(file.environments) : [environment];
     const out: EnvironmentStatus[] = [];
+    const lookup = await this.targets.lookup();
     for (const name of names) {
       if (!file.environments[name]) throw new RegistryError('NOT_FOUND', `the app file of ${app} has no environment ${name}`);
+      const plan = resolveEnvironment(file, name);
+      // Status reads the engines too: only those registered for this app (privileged options do not matter here).
+      const unusable = checkPlan({ ...plan, container: { ...plan.container, volumes: [], network: undefined, privileged: undefined, capAdd: undefined, pid: undefined, ipc: undefined, devices: undefined } }, lookup);
+      if (unusable.length > 0) throw new RegistryError('DENIED', `refused: ${formatRefusals(unusable)}`);
       const env = await this.deliveryStore.environment(app, name);
       const current = env?.current_release_id == null ? undefined : await this.deliveryStore.release(Number(env.current_release_id));
       out.push(
-        await this.deployer.status({
-          plan: resolveEnvironment(file, name),
-          image: `${this.registryHost}/${app}`,
-          intended: current ? { releaseId: Number(current.id), digest: current.digest } : null,
-        }),
+        await this.deployer.status(
+          { plan, image: `${this.registryHost}/${app}`, intended: current ? { releaseId: Number(current.id), digest: current.digest } : null },
+          connectionsOf(plan, lookup),
+        ),
       );
     }
     return out;
@@ -239,4 +255,18 @@ export class DeployService {
     if (!env) throw new RegistryError('NOT_FOUND', `environment ${app}/${environment} does not exist`);
     return this.deployments.list(Number(env.id), limit);
   }
+}
+
+function formatRefusals(refusals: PolicyRefusal[]): string {
+  return refusals.map((r) => `${r.path}: ${r.message}`).join('; ');
+}
+
+/** The connections of the plan's targets, after checkPlan found every one registered for the app. */
+function connectionsOf(plan: EnvironmentPlan, lookup: (name: string) => TargetRegistration | undefined): Map<string, TargetConnection> {
+  const out = new Map<string, TargetConnection>();
+  for (const name of registeredTargets(plan)) {
+    const t = lookup(name);
+    if (t) out.set(name, connectionOf(t));
+  }
+  return out;
 }

@@ -3,7 +3,7 @@
 import { swarmTarget, type EnvironmentPlan } from './app-file.js';
 import { LABELS, type ContainerState, type DockerHost, type HealthStatus } from './docker-host.js';
 import type { Orchestrator } from './orchestrator.js';
-import type { Engines } from './engines.js';
+import type { PlanEngines } from './engines.js';
 import { digestOfRef, errorText } from './deployment.js';
 
 export type DriftKind = 'host_down' | 'missing_replica' | 'extra_replica' | 'wrong_image' | 'unmanaged' | 'unhealthy' | 'missing_service';
@@ -52,7 +52,7 @@ export interface StatusQuery {
 
 export async function environmentStatus(
   q: StatusQuery,
-  engines: Engines,
+  engines: PlanEngines,
 ): Promise<EnvironmentStatus> {
   const targets = q.plan.swarm
     ? [await swarmStatus(q, engines.orchestrator(q.plan.swarm))]

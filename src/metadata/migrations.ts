@@ -306,6 +306,37 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('deployments_release').on('deployments').columns(['release_id', 'id']).execute();
       },
     },
+    '0010_deploy_targets_and_secrets': {
+      async up(db: Kysely<any>) {
+        // Docker engines a global admin registered, the apps (patterns) that may deploy to each and the privileged
+        // container options they may use there; app files name these, never an endpoint.
+        await db.schema
+          .createTable('deploy_targets')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('endpoint', 'text', (c) => c.notNull())
+          // JSON {ca, cert, key}: paths of client certificate files on the Wharf server
+          .addColumn('tls', 'text')
+          .addColumn('identity_file', 'text')
+          // JSON arrays
+          .addColumn('apps', 'text', (c) => c.notNull())
+          .addColumn('allow', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text')
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        // Secrets of an app's environment, encrypted (AES-256-GCM) with a key kept outside the database.
+        await db.schema
+          .createTable('app_secrets')
+          .addColumn('app', 'text', (c) => c.notNull())
+          .addColumn('environment', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('sealed', 'text', (c) => c.notNull())
+          .addColumn('updated_by', 'text')
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('app_secrets_pk', ['app', 'environment', 'name'])
+          .execute();
+      },
+    },
   };
 }
 

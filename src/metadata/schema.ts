@@ -273,6 +273,33 @@ export interface AppFilesTable {
   updated_at: number;
 }
 
+/** A Docker engine registered for deployments by a global admin. */
+export interface DeployTargetsTable {
+  name: string;
+  endpoint: string;
+  /** JSON {ca, cert, key} */
+  tls: string | null;
+  identity_file: string | null;
+  /** JSON array of repository patterns */
+  apps: string;
+  /** JSON array of allowed privileges */
+  allow: string;
+  /** 'api' (wharf target add) or 'config' (the server config file, re-read at each start) */
+  source: 'api' | 'config';
+  created_by: string | null;
+  updated_at: number;
+}
+
+/** A Wharf-managed secret of an app's environment: iv, tag and ciphertext, never the value. */
+export interface AppSecretsTable {
+  app: string;
+  environment: string;
+  name: string;
+  sealed: string;
+  updated_by: string | null;
+  updated_at: number;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   blobs: BlobsTable;
@@ -296,4 +323,6 @@ export interface Database {
   deployments: DeploymentsTable;
   deployment_steps: DeploymentStepsTable;
   app_files: AppFilesTable;
+  deploy_targets: DeployTargetsTable;
+  app_secrets: AppSecretsTable;
 }

@@ -7,7 +7,7 @@ import { deliveryRoutes } from '../delivery/routes.js';
 import { webhookRoutes } from '../webhooks/routes.js';
 import { attestationRoutes } from '../attest/routes.js';
 import { gcRoutes } from '../delivery/gc-routes.js';
-import { deployAfterRelease, deployRoutes } from '../deploy/routes.js';
+import { deployAfterRelease, deployRoutes, secretRoutes, targetRoutes } from '../deploy/routes.js';
 
 export function hubRoutes(wharf: Wharf, access: AccessCheck): ApiRoute[] {
   return [
@@ -17,6 +17,8 @@ export function hubRoutes(wharf: Wharf, access: AccessCheck): ApiRoute[] {
       after: deployAfterRelease(wharf.deploy),
     }),
     ...deployRoutes(wharf.deploy, access),
+    ...targetRoutes(wharf.targets),
+    ...secretRoutes(wharf.secrets),
     ...webhookRoutes(wharf.webhooks),
     ...attestationRoutes(wharf.attestations, wharf.registry, wharf.keyring),
     ...gcRoutes(wharf.retention, wharf.gc),

@@ -1,0 +1,84 @@
+// Who may deploy what where: a registered deploy target covers apps by pattern and allows privileged container
+// options by name; an environment's plan is checked against the registrations of the targets it names. Pure:
+// the same check runs at `apply` and again at deploy time, against whatever the registrations say then.
+import { matchesGlob } from '../oci/pattern.js';
+import { registeredTargets, type ContainerSpec, type EnvironmentPlan } from './app-file.js';
+import type { ConnectionSpec } from './engine-connection.js';
+import type { Privilege, TargetRegistration } from './target-registration.js';
+
+export { PRIVILEGES, type Privilege, type TargetRegistration } from './target-registration.js';
+
+/** An engine connection with the target's name, as deploy code opens it. */
+export type TargetConnection = ConnectionSpec & { name: string };
+
+export interface PrivilegeUse {
+  privilege: Privilege;
+  /** where in the container spec, e.g. `volumes[0]` */
+  path: string;
+  what: string;
+}
+
+/** What of the container spec needs a privilege, one entry per use. */
+export function privilegesOf(c: ContainerSpec): PrivilegeUse[] {
+  const uses: PrivilegeUse[] = [];
+  c.volumes.forEach((v, i) => {
+    // A named volume lives in the engine's own storage; a path is the host's file system.
+    if (v.source.startsWith('/') || v.source.startsWith('.') || v.source.includes('/')) {
+      uses.push({ privilege: 'bind-mounts', path: `volumes[${i}]`, what: `bind mount of the host path ${v.source}` });
+    }
+  });
+  if (c.privileged) uses.push({ privilege: 'privileged', path: 'privileged', what: 'a privileged container' });
+  if (c.capAdd?.length) uses.push({ privilege: 'cap-add', path: 'capAdd', what: `added capabilities ${c.capAdd.join(', ')}` });
+  if (c.pid === 'host') uses.push({ privilege: 'host-pid', path: 'pid', what: "the host's PID namespace" });
+  if (c.ipc === 'host') uses.push({ privilege: 'host-ipc', path: 'ipc', what: "the host's IPC namespace" });
+  if (c.devices?.length) uses.push({ privilege: 'devices', path: 'devices', what: `host devices ${c.devices.join(', ')}` });
+  if (c.network === 'host' || c.network?.startsWith('container:')) {
+    uses.push({ privilege: 'network-host', path: 'network', what: c.network === 'host' ? "the host's network" : `the network namespace of ${c.network}` });
+  }
+  return uses;
+}
+
+export interface PolicyRefusal {
+  /** located like app file errors: `environments.production.targets[0]` */
+  path: string;
+  message: string;
+}
+
+/**
+ * Every reason the environment may not deploy to its targets: a name nobody registered, a target whose patterns
+ * do not cover the app, a privileged option its registration does not allow. Empty: allowed.
+ */
+export function checkPlan(plan: EnvironmentPlan, lookup: (name: string) => TargetRegistration | undefined): PolicyRefusal[] {
+  const at = `environments.${plan.environment}`;
+  const refusals: PolicyRefusal[] = [];
+  const uses = privilegesOf(plan.container);
+  registeredTargets(plan).forEach((name, i) => {
+    const path = plan.swarm ? `${at}.swarm.target` : `${at}.targets[${i}]`;
+    const target = lookup(name);
+    if (target === undefined) {
+      refusals.push({ path, message: `no deploy target named '${name}' is registered (a global admin registers targets: 'wharf target add')` });
+      return;
+    }
+    if (!covers(target, plan.app)) {
+      refusals.push({ path, message: `target '${name}' is not for app ${plan.app}: it takes apps ${target.apps.join(', ')} (the global admin's registration decides which apps a target takes)` });
+      return;
+    }
+    for (const use of uses) {
+      if (!target.allow.includes(use.privilege)) {
+        refusals.push({
+          path: `${at}.container.${use.path}`,
+          message: `${use.what} needs '${use.privilege}', which target '${name}' does not allow (a global admin allows it: 'wharf target add ${name} … --allow ${use.privilege}')`,
+        });
+      }
+    }
+  });
+  return refusals;
+}
+
+export function covers(target: Pick<TargetRegistration, 'apps'>, app: string): boolean {
+  return target.apps.some((p) => matchesGlob(p, app));
+}
+
+export function connectionOf(t: TargetRegistration): TargetConnection {
+  return { name: t.name, endpoint: t.endpoint, ...(t.tls ? { tls: t.tls } : {}), ...(t.identityFile ? { identityFile: t.identityFile } : {}) };
+}
