@@ -40,17 +40,17 @@ container: { network: host, stopTimeout: 2s }
 rollout: { parallelism: ${PARALLELISM}, order: start-first, monitor: ${MONITOR}, healthTimeout: 60s }
 environments:
   swarm:
-    swarm: { manager: ${host.endpoint}, service: viawharf }
+    swarm: { target: bench-host, service: viawharf }
     replicas: ${REPLICAS}
   hosts:
-    targets: [${host.endpoint}]
+    targets: [bench-host]
     replicas: ${REPLICAS}
 `);
     const deployer = new Deployer(dockerEngines());
     let n = 0;
     const deploy = async (env: string, version: string) => {
       const t0 = performance.now();
-      const r = await deployer.deploy({ id: `b${++n}`, plan: resolveEnvironment(file, env), image: rel.image, release: { id: n, digest: rel.releases[version]!.digest }, auth });
+      const r = await deployer.deploy({ id: `b${++n}`, plan: resolveEnvironment(file, env), image: rel.image, release: { id: n, digest: rel.releases[version]!.digest }, auth }, new Map([['bench-host', { name: 'bench-host', endpoint: host.endpoint }]]));
       if (r.status !== 'succeeded') throw new Error(`${env} deploy of ${version}: ${r.status}: ${r.reason}`);
       return performance.now() - t0;
     };

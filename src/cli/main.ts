@@ -23,6 +23,8 @@ commands:
   audit   who pushed, moved, deleted, failed to log in or changed access
   pipeline run  build, test in the image, push, attest, release and deploy (wharf.yaml's pipeline section)
   verify  which attestations a digest has and whether each verifies
+  target  register, list and remove deploy targets: engines, the apps that may use them, allowed privileges (global admin)
+  secret  set, list and remove an app environment's secrets (values are never shown again)
   apply   apply an app file (wharf.yaml): environments, targets, container, rollout (--dry-run shows the diff)
   get     print an app's applied file (get APP -o yaml)
   deploy  deploy an environment's current release to its targets, following the rollout
@@ -54,6 +56,8 @@ const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<number>
   audit: async () => (await import('./audit.js')).auditCommand,
   pipeline: async () => (await import('./pipeline.js')).pipelineCommand,
   verify: async () => (await import('./verify.js')).verifyCommand,
+  target: async () => (await import('./target.js')).targetCommand,
+  secret: async () => (await import('./secret.js')).secretCommand,
   apply: async () => (await import('./deploy.js')).applyCommand,
   get: async () => (await import('./deploy.js')).getCommand,
   deploy: async () => (await import('./deploy.js')).deployCommand,

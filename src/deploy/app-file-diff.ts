@@ -30,7 +30,7 @@ function walk(a: unknown, b: unknown, path: PropertyKey[], out: AppFileChange[])
   if (a === undefined && b === undefined) return;
   if (a === undefined) return void out.push({ path: formatPath(path), kind: 'added', after: b });
   if (b === undefined) return void out.push({ path: formatPath(path), kind: 'removed', before: a });
-  if (isTargetList(a) && isTargetList(b)) return diffTargets(a, b, path, out);
+  if (path[path.length - 1] === 'targets' && isNameList(a) && isNameList(b)) return diffTargets(a, b, path, out);
   if (isMapping(a) && isMapping(b)) {
     const keys = [...Object.keys(b), ...Object.keys(a).filter((k) => !(k in b))];
     for (const k of keys) walk(a[k], b[k], [...path, k], out);
@@ -39,13 +39,11 @@ function walk(a: unknown, b: unknown, path: PropertyKey[], out: AppFileChange[])
   if (JSON.stringify(a) !== JSON.stringify(b)) out.push({ path: formatPath(path), kind: 'changed', before: a, after: b });
 }
 
-type Target = { endpoint: string } & Record<string, unknown>;
-
-/** Hosts are matched by endpoint, so removing the first of three hosts reads as one removal, not three edits. */
-function diffTargets(a: Target[], b: Target[], path: PropertyKey[], out: AppFileChange[]): void {
-  b.forEach((t, i) => walk(a.find((x) => x.endpoint === t.endpoint), t, [...path, i], out));
+/** Targets are matched by name, so removing the first of three hosts reads as one removal, not three edits. */
+function diffTargets(a: string[], b: string[], path: PropertyKey[], out: AppFileChange[]): void {
+  b.forEach((t, i) => walk(a.find((x) => x === t), t, [...path, i], out));
   a.forEach((t, i) => {
-    if (!b.some((x) => x.endpoint === t.endpoint)) out.push({ path: formatPath([...path, i]), kind: 'removed', before: t });
+    if (!b.includes(t)) out.push({ path: formatPath([...path, i]), kind: 'removed', before: t });
   });
 }
 
@@ -53,8 +51,8 @@ function isMapping(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-function isTargetList(v: unknown): v is Target[] {
-  return Array.isArray(v) && v.every((t) => isMapping(t) && typeof t.endpoint === 'string');
+function isNameList(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((t) => typeof t === 'string');
 }
 
 function show(v: unknown): string {

@@ -51,7 +51,7 @@ const swarm = z.preprocess(
  * A secret is stored by Wharf (`wharf secret set APP ENV NAME`, encrypted at rest) and named here; nothing may
  * read the Wharf server's own files or environment, which hold its signing key and admin password.
  */
-const SECRET_RULE = "secrets come from Wharf's secret store ({ secret: NAME }, set with 'wharf secret set APP ENV NAME'); no secret may read the Wharf server's own files or environment";
+export const SECRET_RULE = "secrets come from Wharf's secret store ({ secret: NAME }, set with 'wharf secret set APP ENV NAME'); no secret may read the Wharf server's own files or environment";
 const secret = z.unknown().superRefine((v, ctx) => {
   if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
     const keys = Object.keys(v);

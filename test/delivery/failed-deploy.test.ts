@@ -14,13 +14,13 @@ rollout: { healthTimeout: 2s, monitor: 0s }
 environments:
   staging:
     autoDeploy: true
-    targets: [unix:///staging-1]
+    targets: [staging-1]
   production:
     requiresPromotionFrom: staging
-    targets: [unix:///production-1]
+    targets: [production-1]
   qa:
     autoDeploy: true
-    targets: [unix:///qa-1]
+    targets: [qa-1]
 `;
 
 interface Outcome {
@@ -53,6 +53,7 @@ describe('a failed deployment in the delivery history', () => {
     r = await startRegistry({ engines });
     for (const v of ['1.0.0', '1.1.0', '1.2.0', 'bad']) digests[v] = await pushImage(r, APP, v);
     engines.failing.set(digests.bad!, 'boom');
+    for (const name of ['staging-1', 'production-1', 'qa-1']) await r.wharf.targets.add({ name, endpoint: `unix:///${name}`, apps: ['shop/*'] }, 'admin');
     await api(r, 'POST', '/api/v1/apply', { file: APP_FILE }, 200);
     await r.wharf.webhooks.addSubscription({ url: 'http://127.0.0.1:9/hook', events: ['*'] });
     r.wharf.deploy.log = { info: () => {}, warn: (fields) => warnings.push(fields as { why: string }) };

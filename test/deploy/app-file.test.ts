@@ -2,7 +2,7 @@
 // `wharf apply --dry-run` shows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AppFileError, appFileDocument, parseAppFile, resolveEnvironment, stringifyAppFile, validateAppFile } from '../../src/deploy/app-file.js';
+import { AppFileError, SECRET_RULE, TARGET_RULE, appFileDocument, parseAppFile, resolveEnvironment, stringifyAppFile, validateAppFile } from '../../src/deploy/app-file.js';
 import { diffAppFiles, formatChanges } from '../../src/deploy/app-file-diff.js';
 
 const GOOD = `
@@ -11,7 +11,7 @@ container:
   command: ["/app", "--serve"]
   env: { LOG_LEVEL: info, WORKERS: 4, DEBUG: false }
   secrets:
-    DB_PASSWORD: { file: /etc/wharf/db-password }
+    DB_PASSWORD: { secret: db-password }
   volumes: ["/srv/data:/data", "cache:/cache:ro"]
   labels: { team: a }
   healthcheck: { docker: image }
@@ -20,7 +20,7 @@ rollout: { parallelism: 2, delay: 5s }
 environments:
   staging:
     autoDeploy: true
-    targets: [unix:///var/run/docker.sock]
+    targets: [local]
     replicas: 2
     container:
       env: { LOG_LEVEL: debug }
@@ -29,20 +29,18 @@ environments:
     protected: true
     requires: [sbom, provenance]
     targets:
-      - endpoint: tcp://10.0.0.5:2376
-        tls: { ca: /etc/wharf/ca.pem, cert: /etc/wharf/cert.pem, key: /etc/wharf/key.pem }
-      - endpoint: ssh://deploy@10.0.0.6
-        identityFile: /etc/wharf/id_ed25519
+      - web-1
+      - web-2
     replicas: 3
     container:
       network: host
       port: 8080
       healthcheck: { http: "http://{host}:{port}/healthz", interval: 2s }
       secrets:
-        API_KEY: { env: MYAPP_API_KEY }
+        API_KEY: { secret: api-key }
     rollout: { failureAction: pause, healthTimeout: 2m }
   edge:
-    swarm: { manager: tcp://10.0.0.9:2376, service: myapp_edge, tls: { ca: a, cert: b, key: c } }
+    swarm: { target: edge-manager, service: myapp_edge }
     replicas: 5
 `;
 
@@ -71,17 +69,17 @@ test('an environment plan merges the app-level container spec and rollout with i
   assert.equal(staging.replicas, 2);
 
   const production = resolveEnvironment(file, 'production');
-  assert.deepEqual(production.container.secrets, { DB_PASSWORD: { file: '/etc/wharf/db-password' }, API_KEY: { env: 'MYAPP_API_KEY' } });
+  assert.deepEqual(production.container.secrets, { DB_PASSWORD: { secret: 'db-password' }, API_KEY: { secret: 'api-key' } });
   assert.deepEqual(production.container.healthcheck, { http: 'http://{host}:{port}/healthz', interval: 2000 });
   assert.equal(production.rollout.order, 'stop-first', 'host network with a fixed port cannot start the new container first');
   assert.equal(production.rollout.failureAction, 'pause');
   assert.equal(production.rollout.healthTimeout, 120_000);
   assert.deepEqual(production.rules, { requiresPromotionFrom: 'staging', protected: true, autoDeploy: false, requires: ['sbom', 'provenance'] });
-  assert.equal(production.targets[1]!.identityFile, '/etc/wharf/id_ed25519');
+  assert.deepEqual(production.targets, ['web-1', 'web-2']);
 
   const edge = resolveEnvironment(file, 'edge');
   assert.deepEqual(edge.targets, []);
-  assert.equal(edge.swarm!.service, 'myapp_edge');
+  assert.deepEqual(edge.swarm, { target: 'edge-manager', service: 'myapp_edge' });
   assert.throws(() => resolveEnvironment(file, 'qa'), /no environment 'qa'/);
 });
 
@@ -90,15 +88,15 @@ test('validation errors name the path, and the line in the file', () => {
 environments:
   production:
     targets:
-      - unix:///var/run/docker.sock
-      - htp://10.0.0.7:2376
+      - local
+      - Not A Name
 `;
   try {
     parseAppFile(text);
     assert.fail('refused');
   } catch (e) {
     assert.ok(e instanceof AppFileError);
-    assert.equal(e.message, "environments.production.targets[1]: unknown endpoint scheme 'htp'");
+    assert.equal(e.message, 'environments.production.targets[1]: a target is the name of a registered deploy target (lowercase letters, digits, ., - and _)');
     assert.equal(e.issues[0]!.line, 6);
   }
 });
@@ -120,15 +118,18 @@ environments:
       volumes: ["relative:path"]
       labels: { wharf.app: x }
       env: { 1BAD: x }
+      secrets: { A: { file: /data/auth/signing-key.json }, B: { env: WHARF_ADMIN_PASSWORD } }
       healthcheck: { http: "http://{host}:{prot}/", command: [x] }
     rollout: { order: random }
 `),
     [
       'app: not a valid repository name',
-      'environments.staging.targets[0]: tcp endpoint needs a port (e.g. tcp://host:2376): \'tcp://h\'',
-      'environments.production.targets[0].tls: tls applies only to tcp:// endpoints',
+      `environments.staging.targets[0]: 'tcp://h' is an endpoint; ${TARGET_RULE}`,
+      `environments.production.targets[0]: 'ssh://me@h' is an endpoint; ${TARGET_RULE}`,
       'environments.production.replicas: Too small: expected number to be >=0',
       'environments.production.container.env["1BAD"]: variable names are letters, digits and _, not starting with a digit',
+      `environments.production.container.secrets.A: refused: ${SECRET_RULE}`,
+      `environments.production.container.secrets.B: refused: ${SECRET_RULE}`,
       'environments.production.container.volumes[0].target: the container path must be absolute',
       'environments.production.container.labels["wharf.app"]: labels starting with \'wharf.\' are Wharf\'s own',
       'environments.production.container.healthcheck: give exactly one of docker, http, command',
@@ -145,17 +146,17 @@ test('rules that span fields are checked on the merged environment', () => {
 container: { network: host, port: 8080 }
 environments:
   staging:
-    targets: [unix:///run/docker.sock]
+    targets: [local]
     rollout: { order: start-first }
   production:
     requiresPromotionFrom: qa
-    targets: [unix:///run/docker.sock]
+    targets: [local]
     container:
       healthcheck: { http: "http://{host}:{port}/" }
       env: { TOKEN: x }
-      secrets: { TOKEN: { env: SERVER_TOKEN } }
+      secrets: { TOKEN: { secret: token } }
   web:
-    targets: [unix:///run/docker.sock]
+    targets: [local]
     container:
       network: bridge
       healthcheck: { http: "http://{host}:{port}/" }
@@ -170,7 +171,7 @@ environments:
     issuesOf(`app: myapp
 environments:
   web:
-    targets: [unix:///run/docker.sock]
+    targets: [local]
     container: { healthcheck: { http: "http://{host}:{port}/" } }
 `),
     ['environments.web.container.port: the health check URL uses {port}: set container.port'],
@@ -182,7 +183,7 @@ test('Swarm environments accept only the engine\'s health check', () => {
     issuesOf(`app: myapp
 environments:
   edge:
-    swarm: { manager: unix:///run/docker.sock, service: edge }
+    swarm: { target: manager-1, service: edge }
     container: { healthcheck: { command: [check] } }
 `),
     ['environments.edge.container.healthcheck: Swarm runs only docker health checks (it restarts unhealthy tasks itself)'],
@@ -205,18 +206,18 @@ test('written back as YAML it reads the same (durations as text, secrets as thei
   const yaml = stringifyAppFile(file);
   assert.match(yaml, /stopTimeout: 20s/);
   assert.match(yaml, /healthTimeout: 2m/);
-  assert.match(yaml, /DB_PASSWORD:\n\s+file: \/etc\/wharf\/db-password/);
+  assert.match(yaml, /DB_PASSWORD:\n\s+secret: db-password/);
   assert.deepEqual(parseAppFile(yaml), file);
   assert.deepEqual(validateAppFile(JSON.parse(JSON.stringify(appFileDocument(file)))), file, 'JSON input (management API) validates too');
 });
 
-test('the dry-run diff names each change by path; hosts are matched by endpoint', () => {
+test('the dry-run diff names each change by path; hosts are matched by target name', () => {
   const before = parseAppFile(GOOD);
   const after = parseAppFile(
     GOOD.replace('replicas: 3', 'replicas: 5')
-      .replace('      - endpoint: tcp://10.0.0.5:2376\n        tls: { ca: /etc/wharf/ca.pem, cert: /etc/wharf/cert.pem, key: /etc/wharf/key.pem }\n', '')
+      .replace('      - web-1\n', '')
       .replace('rollout: { parallelism: 2, delay: 5s }', 'rollout: { parallelism: 2, delay: 10s }')
-      .replace('  edge:\n', '  qa:\n    targets: [unix:///var/run/docker.sock]\n  edge:\n'),
+      .replace('  edge:\n', '  qa:\n    targets: [local]\n  edge:\n'),
   );
   const changes = diffAppFiles(before, after);
   assert.deepEqual(
@@ -230,8 +231,39 @@ test('the dry-run diff names each change by path; hosts are matched by endpoint'
   );
   const text = formatChanges(changes);
   assert.match(text, /^~ rollout\.delay: 5s → 10s$/m);
-  assert.match(text, /^- environments\.production\.targets\[0\]: \{"endpoint":"tcp:\/\/10\.0\.0\.5:2376"/m);
+  assert.match(text, /^- environments\.production\.targets\[0\]: web-1$/m);
   assert.match(text, /^~ environments\.production\.replicas: 3 → 5$/m);
   assert.equal(formatChanges(diffAppFiles(before, before)), 'no changes');
   assert.deepEqual(diffAppFiles(undefined, before).map((c) => `${c.kind} ${c.path}`), ['added app', 'added container', 'added rollout', 'added environments'], 'a new app');
+});
+
+test('an app file names registered targets only: raw endpoints anywhere are refused, naming the rule', () => {
+  for (const [where, yaml] of [
+    ['targets[0]', 'targets: [unix:///var/run/docker.sock]'],
+    ['targets[0]', 'targets: ["tcp://10.0.0.5:2376"]'],
+    ['targets[0]', 'targets: [ssh://root@host]'],
+    ['targets[0]', 'targets: [{ endpoint: unix:///var/run/docker.sock }]'],
+    ['swarm.target', 'swarm: { manager: unix:///var/run/docker.sock, service: s }'],
+    ['swarm.target', 'swarm: { target: "tcp://h:2376", service: s }'],
+  ] as const) {
+    const issues = issuesOf(`app: team/web\nenvironments:\n  production:\n    ${yaml}\n`);
+    assert.equal(issues.length, 1, `${yaml}: ${issues.join('\n')}`);
+    assert.ok(issues[0]!.startsWith(`environments.production.${where}: '`), issues[0]);
+    assert.ok(issues[0]!.endsWith(TARGET_RULE), issues[0]);
+  }
+});
+
+test('privileged container options parse; Swarm refuses those it cannot set', () => {
+  const plan = resolveEnvironment(
+    parseAppFile(`app: team/web
+container: { privileged: true, capAdd: [NET_ADMIN], pid: host, ipc: host, devices: [/dev/fuse] }
+environments:
+  production: { targets: [local] }
+`),
+    'production',
+  );
+  assert.deepEqual([plan.container.privileged, plan.container.capAdd, plan.container.pid, plan.container.ipc, plan.container.devices], [true, ['NET_ADMIN'], 'host', 'host', ['/dev/fuse']]);
+  assert.deepEqual(issuesOf(`app: team/web\nenvironments:\n  edge:\n    swarm: { target: m, service: s }\n    container: { privileged: true }\n`), [
+    'environments.edge.container.privileged: Wharf does not set privileged on Swarm services',
+  ]);
 });

@@ -12,7 +12,7 @@ function request(container: string): DeploymentRequest {
     parseAppFile(`app: team/myapp
 environments:
   production:
-    targets: [unix:///run/docker.sock]
+    targets: [local]
     replicas: 3
     container: ${container}
 `),
@@ -40,7 +40,7 @@ test('a replica runs the release by digest, labelled with app, environment, rele
 });
 
 test('env: the spec\'s variables, the secrets\' values, PORT (port + replica on the host network) and WHARF_REPLICA', () => {
-  const host = containerCreate(request('{ network: host, port: 8080, env: { A: "1" }, secrets: { DB: { env: X } } }'), 2, { DB: 's3cret' });
+  const host = containerCreate(request('{ network: host, port: 8080, env: { A: "1" }, secrets: { DB: { secret: db } } }'), 2, { DB: 's3cret' });
   assert.deepEqual(host.env, ['A=1', 'DB=s3cret', 'PORT=8082', 'WHARF_REPLICA=2']);
   assert.equal(host.network, 'host');
   const bridge = containerCreate(request('{ network: bridge, port: 8080 }'), 2, {});

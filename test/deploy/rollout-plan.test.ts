@@ -16,7 +16,7 @@ function plan(rollout: string, container = '{}'): EnvironmentPlan {
     parseAppFile(`app: myapp
 environments:
   production:
-    targets: [unix:///h1, unix:///h2, unix:///h3]
+    targets: [h1, h2, h3]
     replicas: 2
     container: ${container}
     rollout: ${rollout}

@@ -13,6 +13,7 @@ import { HEALTH_FAILURE, pushTestReleases, type TestReleases } from '../support/
 import { freePorts } from '../support/net.js';
 import { parseAppFile, resolveEnvironment, type EnvironmentPlan } from '../../src/deploy/app-file.js';
 import { Deployer } from '../../src/deploy/deployer.js';
+import type { TargetConnection } from '../../src/deploy/target-policy.js';
 import { dockerEngines } from '../../src/deploy/dockerode-engines.js';
 import type { DeployEvent, DeploymentResult } from '../../src/deploy/deployment.js';
 import { DockerodeHost } from '../../src/deploy/dockerode-host.js';
@@ -57,13 +58,19 @@ rollout: { parallelism: ${parallelism}, healthTimeout: 20s, monitor: 500ms }
 environments:
   production:
     replicas: 2
-    targets:
-      - endpoint: ${h1!.tcp!.endpoint}
-        tls: { ca: ${h1!.tcp!.tls.ca}, cert: ${h1!.tcp!.tls.cert}, key: ${h1!.tcp!.tls.key} }
-      - ${h2!.endpoint}
-      - ${h3!.endpoint}
+    targets: [h1, h2, h3]
 `);
     return resolveEnvironment(file, 'production');
+  }
+
+  /** The registered targets the plans name: host1 over tcp with TLS, the others over their unix sockets. */
+  function connections(): Map<string, TargetConnection> {
+    const [h1, h2, h3] = hosts;
+    return new Map([
+      ['h1', { name: 'h1', endpoint: h1!.tcp!.endpoint, tls: h1!.tcp!.tls }],
+      ['h2', { name: 'h2', endpoint: h2!.endpoint }],
+      ['h3', { name: 'h3', endpoint: h3!.endpoint }],
+    ]);
   }
 
   async function deploy(plan: EnvironmentPlan, version: string, onEvent?: (e: DeployEvent) => void): Promise<{ result: DeploymentResult; events: DeployEvent[] }> {
@@ -80,7 +87,7 @@ environments:
         events.push(e);
         onEvent?.(e);
       },
-    });
+    }, connections());
     return { result, events };
   }
 
@@ -134,7 +141,7 @@ environments:
     }
     assert.deepEqual(events.filter((e) => e.kind === 'pulled').length, 3);
     assert.equal(events.at(-1)!.kind, 'finished');
-    const status = await deployer.status({ plan: production(), image: rel.image, intended: { releaseId: 1, digest: rel.releases.v1!.digest } });
+    const status = await deployer.status({ plan: production(), image: rel.image, intended: { releaseId: 1, digest: rel.releases.v1!.digest } }, connections());
     assert.equal(status.inSync, true, JSON.stringify(status.targets.map((t) => t.drift)));
     assert.deepEqual(status.targets.map((t) => t.containers.length), [2, 2, 2]);
   });
@@ -223,7 +230,7 @@ environments:
     const victim = (await hosts[0]!.mustDocker(['ps', '-q', '--filter', `label=wharf.app=${APP}`])).stdout.split('\n')[0]!;
     await hosts[0]!.mustDocker(['rm', '-f', victim]);
     try {
-      const status = await deployer.status({ plan: production(), image: rel.image, intended });
+      const status = await deployer.status({ plan: production(), image: rel.image, intended }, connections());
       assert.equal(status.inSync, false);
       const [t1, t2, t3] = status.targets;
       assert.deepEqual(status.targets.map((t) => t.reachable), [true, true, false]);
@@ -242,7 +249,7 @@ environments:
     const reachable: EnvironmentPlan = { ...production(2), targets: production().targets.slice(0, 2) };
     const { result } = await deploy(reachable, 'v2');
     assert.equal(result.status, 'succeeded', result.reason ?? '');
-    const healed = await deployer.status({ plan: reachable, image: rel.image, intended });
+    const healed = await deployer.status({ plan: reachable, image: rel.image, intended }, connections());
     assert.equal(healed.inSync, true, JSON.stringify(healed.targets.map((t) => t.drift)));
   });
 
@@ -257,7 +264,7 @@ environments:
 app: ${APP}
 environments:
   web:
-    targets: [${hosts[1]!.endpoint}]
+    targets: [h2]
     replicas: 2
     container:
       network: host
@@ -295,13 +302,13 @@ environments:
     test('a pull that fails (unknown digest, no credentials) fails the deployment before anything changed', async () => {
       const before = await containerIds(hosts[1]!, 'web');
       const missing = `sha256:${'0'.repeat(64)}`;
-      const unknown = await deployer.deploy({ id: 'nopull1', plan: web, image: rel.image, release: { id: null, digest: missing }, auth: pullAuth() });
+      const unknown = await deployer.deploy({ id: 'nopull1', plan: web, image: rel.image, release: { id: null, digest: missing }, auth: pullAuth() }, connections());
       assert.equal(unknown.status, 'failed');
       assert.match(unknown.reason!, /^pull on .* failed: .*(manifest unknown|not found)/i);
       assert.deepEqual(unknown.steps.map((s) => [s.result, s.containers.length]), [['failed', 0]]);
       // without credentials the engine has to ask Wharf, so it must not have the image already
       await hosts[1]!.mustDocker(['rmi', `${rel.image}@${rel.releases.v3!.digest}`]);
-      const anonymous = await deployer.deploy({ id: 'nopull2', plan: web, image: rel.image, release: { id: null, digest: rel.releases.v3!.digest } });
+      const anonymous = await deployer.deploy({ id: 'nopull2', plan: web, image: rel.image, release: { id: null, digest: rel.releases.v3!.digest } }, connections());
       assert.equal(anonymous.status, 'failed');
       assert.match(anonymous.reason!, /^pull on .* failed: .*(unauthorized|authentication required|no basic auth)/i);
       assert.deepEqual(await containerIds(hosts[1]!, 'web'), before, 'the same containers, untouched');

@@ -9,6 +9,7 @@ import { HEALTH_FAILURE, pushTestReleases, type TestReleases } from '../support/
 import { freePort } from '../support/net.js';
 import { parseAppFile, resolveEnvironment, type EnvironmentPlan } from '../../src/deploy/app-file.js';
 import { Deployer } from '../../src/deploy/deployer.js';
+import type { TargetConnection } from '../../src/deploy/target-policy.js';
 import { dockerEngines } from '../../src/deploy/dockerode-engines.js';
 import type { DeployEvent, DeploymentResult } from '../../src/deploy/deployment.js';
 
@@ -36,7 +37,7 @@ describe('deploy to Docker Swarm', { skip: unavailable, timeout: 180_000 }, () =
 app: ${APP}
 environments:
   production:
-    swarm: { manager: ${manager.endpoint}, service: ${SERVICE} }
+    swarm: { target: manager, service: ${SERVICE} }
     replicas: 5
     container:
       network: host
@@ -61,8 +62,13 @@ environments:
       release: { id: deployments, digest: rel.releases[version]!.digest },
       auth: { serveraddress: server.host, username: server.admin.username, password: server.admin.password },
       onEvent: (e) => events.push(e),
-    });
+    }, connections());
     return { result, events };
+  }
+
+  /** The registered target the plan names: the Swarm manager. */
+  function connections(): Map<string, TargetConnection> {
+    return new Map([['manager', { name: 'manager', endpoint: manager.endpoint }]]);
   }
 
   /** Running tasks' images, as `docker service ps` (not Wharf's adapter) reports them. */
@@ -89,7 +95,7 @@ environments:
     const spec = JSON.parse((await manager.mustDocker(['service', 'inspect', SERVICE, '--format', '{{json .Spec}}'])).stdout);
     assert.equal(spec.Labels['wharf.digest'], rel.releases.v1!.digest);
     assert.deepEqual(spec.UpdateConfig, { Parallelism: 2, FailureAction: 'rollback', Monitor: 1_000_000_000, MaxFailureRatio: 0, Order: 'start-first' });
-    const status = await deployer.status({ plan, image: rel.image, intended: { releaseId: 1, digest: rel.releases.v1!.digest } });
+    const status = await deployer.status({ plan, image: rel.image, intended: { releaseId: 1, digest: rel.releases.v1!.digest } }, connections());
     assert.equal(status.inSync, true, JSON.stringify(status.targets[0]!.drift));
     assert.equal(status.targets[0]!.containers.length, 5);
   });
@@ -127,7 +133,7 @@ environments:
 
   test('status marks drift when the service was changed by hand', async () => {
     await manager.mustDocker(['service', 'update', '--detach', '--with-registry-auth', '--image', ref('v2'), SERVICE], 60_000);
-    const status = await deployer.status({ plan, image: rel.image, intended: { releaseId: 4, digest: rel.releases.v1!.digest } });
+    const status = await deployer.status({ plan, image: rel.image, intended: { releaseId: 4, digest: rel.releases.v1!.digest } }, connections());
     assert.equal(status.inSync, false);
     assert.ok(status.targets[0]!.drift.some((d) => d.kind === 'wrong_image' && d.message.includes(rel.releases.v2!.digest)), JSON.stringify(status.targets[0]!.drift));
   });

@@ -1,6 +1,6 @@
 // Docker hosts in memory, for rollout decisions and deployments that are awkward or slow to stage on real engines:
 // containers of a digest listed in `failing` report unhealthy with that probe output.
-import type { TargetSpec } from '../../src/deploy/app-file.js';
+import type { TargetConnection } from '../../src/deploy/target-policy.js';
 import type { ContainerCreate, ContainerState, DockerHost, EngineInfo, ProbeResult } from '../../src/deploy/docker-host.js';
 import type { Engines } from '../../src/deploy/engines.js';
 
@@ -63,7 +63,7 @@ export class MemoryEngines implements Engines {
   readonly hosts = new Map<string, MemoryHost>();
   /** digest → probe output of its failing health check, for every host */
   readonly failing = new Map<string, string>();
-  dockerHost(target: TargetSpec): MemoryHost {
+  dockerHost(target: TargetConnection): MemoryHost {
     let host = this.hosts.get(target.endpoint);
     if (!host) this.hosts.set(target.endpoint, (host = new MemoryHost(target.endpoint, this.failing)));
     return host;
