@@ -9,7 +9,7 @@ import { ApiClient } from '../../src/cli/client.js';
 import { pipelineServer } from '../../src/cli/pipeline.js';
 
 const DIGEST = `sha256:${'2'.repeat(64)}`;
-const HOST = 'unix:///run/staging.sock';
+const HOST = 'staging-1';
 
 type Handler = (req: IncomingMessage, body: any, res: ServerResponse) => void;
 

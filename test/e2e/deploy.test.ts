@@ -54,10 +54,13 @@ environments:
     autoDeploy: true
     replicas: 1
     targets:
-      - ${h1.endpoint}
-      - ${h2.endpoint}
+      - host-1
+      - host-2
 `,
       );
+      // The hosts are registered deploy targets (global admin); the app file names them.
+      await ok('target', 'add', 'host-1', h1.endpoint, '--apps', 'web');
+      await ok('target', 'add', 'host-2', h2.endpoint, '--apps', 'web');
       const dry = await ok('apply', '-f', appFile, '--dry-run');
       assert.match(dry, /dry run, nothing applied/);
       assert.match(dry, /\+ environments/);

@@ -106,7 +106,7 @@ test('pipeline: what was tested is what ships and runs, and production takes not
     await cp(join(REPO_ROOT, 'examples', 'hello'), dir, { recursive: true });
     const doc = parseDocument(await readFile(join(dir, 'wharf.yaml'), 'utf8'));
     for (const [env, host] of [['staging', staging], ['production', production]] as const) {
-      doc.setIn(['environments', env, 'targets'], [host.endpoint]);
+      doc.setIn(['environments', env, 'targets'], [`${env}-host`]);
       doc.setIn(['environments', env, 'container', 'port'], ports[env]);
     }
     doc.setIn(['rollout', 'healthTimeout'], '8s');
@@ -135,6 +135,10 @@ test('pipeline: what was tested is what ships and runs, and production takes not
       // An image built and pushed by hand: it creates the app's repository and is the unvalidated candidate.
       await buildTestApp(`${repo}:manual`, { sizeKiB: 16 });
       const manual = (await mustRun('docker', ['push', `${repo}:manual`])).stdout.match(/digest: (sha256:[0-9a-f]{64})/)![1]!;
+      // The test hosts, registered by the global admin for this app (with the host network the example uses).
+      for (const [env, host] of [['staging', staging], ['production', production]] as const) {
+        await ok('target', 'add', `${env}-host`, host.endpoint, '--apps', 'hello', '--allow', 'network-host');
+      }
       // The app file, applied by an admin: staging and production, their rules, targets and health check.
       const green = await example('green');
       assert.match(await ok('apply', '-f', join(green, 'wharf.yaml')), /app hello applied/);

@@ -18,16 +18,13 @@ test("the example app's pipeline loads with its defaults and resolved paths", as
   assert.equal(p.spec.test[1]!.timeout, 30_000);
   assert.equal(p.spec.push, true);
   assert.deepEqual(p.spec.deploy, { environment: 'staging' });
-  assert.deepEqual(p.deployTargets, ['unix:///var/run/docker.sock'], 'staging runs on the local engine');
+  assert.deepEqual(p.deployTargets, ['local'], 'staging runs on the registered target local');
 });
 
 test('the deploy targets are those of the deploy environment: hosts, a Swarm service, or none', async () => {
   const load = (envs: string) => loadText(`app: hello\nenvironments:\n${envs}pipeline:\n  deploy: staging\n`) as Promise<{ deployTargets: string[] }>;
-  assert.deepEqual((await load('  staging:\n    targets: [unix:///a.sock, "tcp://10.0.0.5:2376"]\n  production:\n    targets: [unix:///b.sock]\n')).deployTargets, [
-    'unix:///a.sock',
-    'tcp://10.0.0.5:2376',
-  ]);
-  assert.deepEqual((await load('  staging:\n    swarm: { manager: unix:///m.sock, service: hello_staging }\n')).deployTargets, ['swarm:hello_staging@unix:///m.sock']);
+  assert.deepEqual((await load('  staging:\n    targets: [web-1, web-2]\n  production:\n    targets: [prod-1]\n')).deployTargets, ['web-1', 'web-2']);
+  assert.deepEqual((await load('  staging:\n    swarm: { target: manager-1, service: hello_staging }\n')).deployTargets, ['swarm:hello_staging@manager-1']);
   assert.deepEqual((await load('  staging: {}\n')).deployTargets, []);
 });
 
