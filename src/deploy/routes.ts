@@ -150,8 +150,8 @@ export function targetRoutes(targets: DeployTargets): ApiRoute[] {
  * value: a secret goes in through the API and out only to the engine at deploy time.
  */
 export function secretRoutes(secrets: ManagedSecrets): ApiRoute[] {
-  const slot = new RegExp(`^/api/v1/apps/${APP}/secrets/(?<environment>[^/?#]+)/(?<name>[^/?#]+)$`);
-  const audited = (r: ApiRequest) => r.audited({ target: `${r.params.environment}/${r.params.name}` });
+  // `slot` (ENV/NAME) names the audit row, also of a call refused before its handler runs
+  const slot = new RegExp(`^/api/v1/apps/${APP}/secrets/(?<slot>(?<environment>[^/?#]+)/(?<name>[^/?#]+))$`);
   return [
     {
       method: 'GET',
@@ -163,9 +163,8 @@ export function secretRoutes(secrets: ManagedSecrets): ApiRoute[] {
       method: 'PUT',
       pattern: slot,
       access: { repositoryParam: 'app', actions: ['admin'] },
-      audit: { action: 'secret.set', repositoryParam: 'app' },
+      audit: { action: 'secret.set', repositoryParam: 'app', targetParam: 'slot' },
       handle: async (r) => {
-        audited(r);
         const { value } = await r.body(secretBody);
         await secrets.set(appOf(r), r.params.environment!, r.params.name!, value, r.principal.name);
         r.res.writeHead(204).end();
@@ -176,9 +175,8 @@ export function secretRoutes(secrets: ManagedSecrets): ApiRoute[] {
       method: 'DELETE',
       pattern: slot,
       access: { repositoryParam: 'app', actions: ['admin'] },
-      audit: { action: 'secret.remove', repositoryParam: 'app' },
+      audit: { action: 'secret.remove', repositoryParam: 'app', targetParam: 'slot' },
       handle: async (r) => {
-        audited(r);
         await secrets.remove(appOf(r), r.params.environment!, r.params.name!);
         r.res.writeHead(204).end();
         return undefined;

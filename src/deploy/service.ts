@@ -73,7 +73,14 @@ export class DeployService {
       .select('f.body')
       .where('r.name', '=', app)
       .executeTakeFirst();
-    return row ? { text: row.body, file: parseAppFile(row.body) } : null;
+    if (!row) return null;
+    try {
+      return { text: row.body, file: parseAppFile(row.body) };
+    } catch (e) {
+      // A file stored before today's rules (or written around apply) deploys nothing until applied again.
+      if (e instanceof AppFileError) throw new RegistryError('CONFLICT', `the stored app file of ${app} is refused: ${e.message}; apply a corrected file`);
+      throw e;
+    }
   }
 
   /** Validates and stores an app file, and creates or updates its environments with their rules. */
@@ -92,7 +99,11 @@ export class DeployService {
     const lookup = await this.targets.lookup();
     const refusals = Object.keys(file.environments).flatMap((name) => checkPlan(resolveEnvironment(file, name), lookup));
     if (refusals.length > 0) throw new RegistryError('DENIED', `refused: ${formatRefusals(refusals)}`);
-    const before = await this.appFile(file.app);
+    // A stored file that today's rules refuse is replaced as if there were none.
+    const before = await this.appFile(file.app).catch((e: unknown) => {
+      if (e instanceof RegistryError && e.code === 'CONFLICT') return null;
+      throw e;
+    });
     const changes = diffAppFiles(before?.file, file);
     if (opts.dryRun) return { app: file.app, changes, applied: false };
     const repoId = await this.meta.ensureRepository(file.app);
@@ -132,7 +143,12 @@ export class DeployService {
 
   /** Whether releasing to this environment should also deploy (its autoDeploy rule, with targets to deploy to). */
   async autoDeploys(app: string, environment: string): Promise<boolean> {
-    const f = await this.appFile(app);
+    const f = await this.appFile(app).catch((e: unknown) => {
+      // a stored file today's rules refuse: the deployment says why, rather than the release passing silently
+      if (e instanceof RegistryError && e.code === 'CONFLICT') return 'refused' as const;
+      throw e;
+    });
+    if (f === 'refused') return true;
     const env = f?.file.environments[environment];
     return env !== undefined && (env.autoDeploy ?? false);
   }
