@@ -251,8 +251,8 @@ export class DeployService {
     for (const name of names) {
       if (!file.environments[name]) throw new RegistryError('NOT_FOUND', `the app file of ${app} has no environment ${name}`);
       const plan = resolveEnvironment(file, name);
-      // Status reads the engines too: only those registered for this app (privileged options do not matter here).
-      const unusable = checkPlan({ ...plan, container: { ...plan.container, volumes: [], network: undefined, privileged: undefined, capAdd: undefined, pid: undefined, ipc: undefined, devices: undefined } }, lookup);
+      // Status reads the engines too: only those registered for this app.
+      const unusable = checkPlan(plan, lookup, { targetsOnly: true });
       if (unusable.length > 0) throw new RegistryError('DENIED', `refused: ${formatRefusals(unusable)}`);
       const env = await this.deliveryStore.environment(app, name);
       const current = env?.current_release_id == null ? undefined : await this.deliveryStore.release(Number(env.current_release_id));

@@ -46,12 +46,13 @@ export interface PolicyRefusal {
 
 /**
  * Every reason the environment may not deploy to its targets: a name nobody registered, a target whose patterns
- * do not cover the app, a privileged option its registration does not allow. Empty: allowed.
+ * do not cover the app, a privileged option its registration does not allow. Empty: allowed. Reading what runs
+ * (status) checks `targetsOnly`: the container options matter only to what is started.
  */
-export function checkPlan(plan: EnvironmentPlan, lookup: (name: string) => TargetRegistration | undefined): PolicyRefusal[] {
+export function checkPlan(plan: EnvironmentPlan, lookup: (name: string) => TargetRegistration | undefined, opts: { targetsOnly?: boolean } = {}): PolicyRefusal[] {
   const at = `environments.${plan.environment}`;
   const refusals: PolicyRefusal[] = [];
-  const uses = privilegesOf(plan.container);
+  const uses = opts.targetsOnly ? [] : privilegesOf(plan.container);
   registeredTargets(plan).forEach((name, i) => {
     const path = plan.swarm ? `${at}.swarm.target` : `${at}.targets[${i}]`;
     const target = lookup(name);
