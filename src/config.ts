@@ -192,6 +192,13 @@ export const configSchema = z
       .refine((ts) => new Set(ts.map((t) => t.name)).size === ts.length, 'target names must be unique'),
     /** which tags and untagged manifests go; every policy matching a repository applies (delivery/retention-policy.ts) */
     retention: z.array(retentionPolicySchema).default([]),
+    deploy: z
+      .object({
+        /** how often the server compares what runs with what each environment says (drift, autoHeal); 0: never */
+        reconcileInterval: duration.default(30_000),
+      })
+      .strict()
+      .prefault({}),
     gc: z
       .object({
         /** how often the server runs retention and garbage collection; 0 turns the schedule off */
@@ -238,6 +245,7 @@ export function loadConfig({ flags = {}, env = process.env }: ConfigSources = {}
   set(['log', 'level'], env.WHARF_LOG_LEVEL);
   set(['uploads', 'ttl'], env.WHARF_UPLOAD_TTL);
   set(['gc', 'interval'], env.WHARF_GC_INTERVAL);
+  set(['deploy', 'reconcileInterval'], env.WHARF_RECONCILE_INTERVAL);
   set(['gc', 'grace'], env.WHARF_GC_GRACE);
   set(['auth', 'enabled'], envSwitch(env.WHARF_AUTH));
   set(['integrity', 'hashOnServe'], env.WHARF_HASH_ON_SERVE);

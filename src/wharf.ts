@@ -27,6 +27,8 @@ import { dockerEngines } from './deploy/dockerode-engines.js';
 import { deploymentGate } from './deploy/deployment-gate.js';
 import type { Engines } from './deploy/engines.js';
 import { AuditLog } from './audit/audit-log.js';
+import { Approvals } from './delivery/approvals.js';
+import { ApprovalStore } from './metadata/approval-store.js';
 import { DeployTargetStore } from './metadata/deploy-target-store.js';
 import { DeployTargets } from './deploy/targets.js';
 import { ManagedSecrets } from './deploy/secrets.js';
@@ -49,6 +51,8 @@ export interface Wharf {
   targets: DeployTargets;
   /** secrets of app environments, sealed at rest */
   secrets: ManagedSecrets;
+  /** second-person approval of releases (`requiresApproval`) */
+  approvals: Approvals;
   /** who changed what, from where: the append-only audit log */
   audit: AuditLog;
   close(): Promise<void>;
@@ -107,8 +111,9 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
   const keyring = await Keyring.open(config.data);
   const attestations = new Attestations(registry, keyring);
   const deployments = new DeploymentStore(meta.db);
-  const delivery = new Delivery(meta, deliveryStore, {
+  const delivery: Delivery = new Delivery(meta, deliveryStore, {
     gates: [attestationGate(attestations), deploymentGate(deliveryStore, deployments)],
+    defers: (app: string, environment: string): Promise<boolean> => deploy.hasTargets(app, environment),
     released: (r) =>
       webhooks.notify({
         type: 'release.created',
@@ -133,12 +138,13 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
   const targets = new DeployTargets(targetStore);
   await targets.syncConfig(config.targets);
   const secrets = new ManagedSecrets(targetStore, await SecretBox.open(config.data));
-  const deploy = new DeployService(meta, deliveryStore, delivery, deployments, new Deployer(engines, secrets.resolver()), targets, (e) => webhooks.notify(e));
+  const deploy: DeployService = new DeployService(meta, deliveryStore, delivery, deployments, new Deployer(engines, secrets.resolver()), targets, (e) => webhooks.notify(e));
   return {
     config,
     deploy,
     targets,
     secrets,
+    approvals: new Approvals(delivery, deliveryStore, new ApprovalStore(meta)),
     audit,
     blobs,
     meta,

@@ -82,7 +82,8 @@ async function repository(name) {
     .map((e) => `<div class="card env"><h3>${esc(e.name)}</h3>
       ${e.current ? `<div>${esc(e.current.version ?? e.current.tag ?? '')} <span class="digest">${short(e.current.digest)}</span></div>
         <div class="muted">${esc(e.current.kind)} by ${esc(e.current.actor ?? 'anonymous')}, ${when(e.current.createdAt)}</div>` : '<div class="muted">no release yet</div>'}
-      <div class="muted">${e.requiresPromotionFrom ? `promotion from ${esc(e.requiresPromotionFrom)}` : ''}${e.protected ? ' · protected' : ''}</div>
+      ${e.pending ? `<div class="muted">pending (not deployed yet): ${esc(e.pending.version ?? e.pending.tag ?? '')} <span class="digest">${short(e.pending.digest)}</span></div>` : ''}
+      <div class="muted">${e.requiresPromotionFrom ? `promotion from ${esc(e.requiresPromotionFrom)}` : ''}${e.protected ? ' · protected' : ''}${e.requiresApproval ? ' · requires approval' : ''}</div>
       <div><code>docker pull ${esc(location.host)}/${esc(name)}:${esc(e.name)}</code></div></div>`)
     .join('');
   // `attestations`: the kinds of verified attestation the released digest has (e.g. ["tests"]).
@@ -90,7 +91,7 @@ async function repository(name) {
     !Array.isArray(r.attestations) ? '' : r.attestations.length ? `<span class="ok">✔ ${r.attestations.map(esc).join(', ')}</span>` : '<span class="muted">not attested</span>';
   // `deployment`: the release's newest deployment (null: never deployed); a failed one says why on hover.
   const deployed = (r) =>
-    !r.deployment ? '' : `<span class="${r.deployment.status === 'succeeded' ? 'ok' : r.deployment.status === 'running' ? 'muted' : 'error'}" title="${esc(r.deployment.reason ?? '')}">#${r.deployment.id} ${esc(r.deployment.status.replace('_', ' '))}</span>`;
+    !r.deployment ? '' : `<span class="${r.deployment.status === 'succeeded' ? 'ok' : r.deployment.status === 'running' ? 'muted' : 'error'}" title="${esc(r.deployment.reason ?? '')}">#${r.deployment.id} ${esc(r.deployment.status.replace('_', ' '))}${r.deployment.status === 'needs_operator' || r.deployment.status === 'paused' ? ' ⚠' : ''}</span>`;
   view.innerHTML = `<h1>${esc(name)}</h1>
     <h2>Environments</h2>${envs.length ? `<div class="envs">${envCards}</div>` : '<p class="muted">No environments. <code>wharf env create APP ENV</code></p>'}
     <h2>Releases</h2>${releases.length ? `<table><thead><tr><th>#</th><th>Environment</th><th>Kind</th><th>Version</th><th>Digest</th><th>Who</th><th>When</th><th>Note</th><th>Attested</th><th>Deployed</th></tr></thead><tbody>${releases

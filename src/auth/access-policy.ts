@@ -62,7 +62,7 @@ export class AccessPolicy implements AccessCheck {
     private readonly options: AccessPolicyOptions,
   ) {}
 
-  async authorize(req: IncomingMessage, repository: string | undefined, actions: Action[], environment?: string): Promise<Principal> {
+  async authorize(req: IncomingMessage, repository: string | undefined, actions: Action[], environment?: string, explicit = false): Promise<Principal> {
     // Both are plain values on the hot path (fresh policy, remembered credential): no await then, and no
     // client address either (only logins and the audit of changes need it).
     const current = this.policies.current();
@@ -92,6 +92,13 @@ export class AccessPolicy implements AccessCheck {
     const allowed = actions.every((a) => policy.allows(identity, repository, a, environment));
     if (identity.kind === 'anonymous' && (!allowed || actions.length === 0)) throw this.challenge(req, repository, actions, 'authentication required');
     if (!allowed) throw denied(repository, actions);
+    if (explicit && environment !== undefined && !policy.grantsExplicitly(identity, repository, `release:${environment}`)) {
+      throw new RegistryError(
+        'DENIED',
+        `${repository}/${environment} is protected: only users and tokens granted release:${environment} on it may change it (the admin role is not enough)`,
+        accessDetail(repository, actions),
+      );
+    }
     const access = verified.access;
     if (access && !actions.every((a) => claimCovers(access, repository, a, environment))) {
       throw this.challenge(req, repository, actions, 'the token does not grant this access', 'insufficient_scope');

@@ -91,6 +91,24 @@ export class Policy {
     return false;
   }
 
+  /**
+   * Whether a grant of exactly `action` (e.g. `release:production`) on a glob matching `repository` reaches the
+   * identity — through its own or its groups' grants, never through the admin role (protected environments).
+   */
+  grantsExplicitly(identity: Identity, repository: string, action: string): boolean {
+    let grants: CompiledGrant[];
+    if (identity.kind === 'user') {
+      if (!this.users.has(identity.name)) return false;
+      grants = this.grantsOfUser(identity.name);
+    } else if (identity.kind === 'token') {
+      if (!this.isCurrent(identity)) return false;
+      grants = this.grantsOfToken(identity.id);
+    } else {
+      return false;
+    }
+    return grants.some((g) => g.action === action && g.glob.test(repository));
+  }
+
   private grantsOfUser(name: string): CompiledGrant[] {
     let grants = this.userGrants.get(name);
     if (grants === undefined) {

@@ -7,6 +7,7 @@ import { formatChanges } from '../deploy/app-file-diff.js';
 import type { DeploymentRecord } from '../deploy/deployment-store.js';
 import type { DeployEvent } from '../deploy/deployment.js';
 import type { Release } from '../delivery/releases.js';
+import type { ApprovalRequest } from '../delivery/approvals.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
 import { clientFor, type ApiClient } from './client.js';
@@ -16,6 +17,7 @@ import { appPath } from './releases.js';
 const common = { server: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } as const;
 
 interface Followed {
+  approval?: ApprovalRequest;
   release?: Release;
   outcome?: DeployOutcome;
 }
@@ -27,7 +29,7 @@ export function describeEvent(e: DeployEvent): string {
 
 /**
  * Sends a request that may deploy and prints its progress as it comes; returns the exit code: 0 when nothing
- * was deployed or the deployment succeeded, 1 when it failed, was rolled back or paused.
+ * was deployed or the deployment succeeded, 1 when it failed, was rolled back, paused or needs an operator.
  */
 export async function followDeployment(client: ApiClient, path: string, body: unknown, json: boolean, describe: (r: Release) => string): Promise<number> {
   const seen: Followed = {};
@@ -43,12 +45,20 @@ export async function followDeployment(client: ApiClient, path: string, body: un
       if (!json) process.stdout.write(describe(seen.release) + '\n');
     } else if (line.error) {
       error = line.error;
+    } else if (line.approval) {
+      seen.approval = line.approval as ApprovalRequest;
     } else if (line.kind && line.environment) {
       // a release answered without deploying
       seen.release = line as Release;
       if (!json) process.stdout.write(describe(seen.release) + '\n');
     }
   });
+  if (seen.approval) {
+    const a = seen.approval;
+    if (json) printJson({ approval: a });
+    else process.stdout.write(`${a.kind} to ${a.environment} waits for approval: request #${a.id} (another person runs 'wharf approve ${a.app} ${a.id}')\n`);
+    return 0;
+  }
   // Without a deployment the JSON answer is the release itself, as for a plain release.
   // With a deployment: the outcome, its `release` being the release object when one was made here.
   if (json) printJson(seen.outcome || error ? { ...(seen.outcome ?? {}), ...(seen.release ? { release: seen.release } : {}), ...(error ? { error } : {}) } : seen.release);
@@ -56,8 +66,13 @@ export async function followDeployment(client: ApiClient, path: string, body: un
   if (!seen.outcome) return 0;
   const { result, deployment, environment, digest, revert } = seen.outcome;
   if (!json) {
-    const line = `deployment #${deployment} of ${environment} (${shortDigest(digest)}): ${result.status.replace('_', ' ')}${result.reason ? ` — ${result.reason}` : ''}`;
+    const status = result.unchanged ? 'unchanged' : result.status.replace('_', ' ');
+    const line = `deployment #${deployment} of ${environment} (${shortDigest(digest)}): ${status}${result.reason ? ` — ${result.reason}` : ''}`;
     (result.status === 'succeeded' ? process.stdout : process.stderr).write(line + '\n');
+    if (seen.outcome.current) {
+      const c = seen.outcome.current;
+      process.stdout.write(`${environment} is now on ${c.version ?? c.tag ?? shortDigest(c.digest)} (release ${c.id}); ${c.app}:${environment} follows\n`);
+    }
     if (revert && 'release' in revert) {
       const r = revert.release;
       process.stderr.write(`${environment} is back on ${r.version ?? r.tag ?? shortDigest(r.digest)} (${r.digest}), recorded as release ${r.id}\n`);
@@ -103,12 +118,13 @@ export async function getCommand(args: string[]): Promise<number> {
 }
 
 export async function deployCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseFlags(args, { ...common, env: { type: 'string' } }, true);
+  const { values, positionals } = parseFlags(args, { ...common, env: { type: 'string' }, force: { type: 'boolean', default: false } }, true);
   if (values.help || positionals.length !== 1 || !values.env) {
-    process.stdout.write('usage: wharf deploy APP --env ENV [--json]\n');
+    process.stdout.write('usage: wharf deploy APP --env ENV [--force] [--json]\n  --force  restart even when the release already runs everywhere, healthy\n');
     return values.help ? 0 : 2;
   }
-  return followDeployment(clientFor(values.server), `${appPath(positionals[0]!)}/deployments`, { environment: values.env }, values.json, () => '');
+  const body = { environment: values.env, ...(values.force ? { force: true } : {}) };
+  return followDeployment(clientFor(values.server), `${appPath(positionals[0]!)}/deployments`, body, values.json, () => '');
 }
 
 export async function statusCommand(args: string[]): Promise<number> {
@@ -132,6 +148,9 @@ export async function statusCommand(args: string[]): Promise<number> {
         drift: t.drift.length ? t.drift.map((d) => `${d.kind}: ${d.message}`).join('; ') : 'in sync',
       })),
     );
+    for (const e of list) {
+      if (e.attention) process.stderr.write(`${e.environment}: deployment #${e.attention.deployment} ${e.attention.status.replace('_', ' ')}${e.attention.reason ? ` — ${e.attention.reason}` : ''}\n`);
+    }
     printTable(rows, [
       ['ENV', 'env'],
       ['INTENDED', 'intended'],

@@ -13,6 +13,8 @@ commands:
   promote release the digest current in one environment to another
   rollback  roll an environment back to an earlier release
   releases  show release history
+  approve   carry out a release, promotion or rollback another person asked for (requiresApproval)
+  approvals  the requests waiting for approval
   tags history  what a tag pointed to, when, and who moved it
   tag restore   move a tag back to an earlier digest
   webhook   add, list and remove webhooks; show and redeliver their deliveries
@@ -45,6 +47,8 @@ const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<number>
   promote: async () => (await import('./releases.js')).promoteCommand,
   rollback: async () => (await import('./releases.js')).rollbackCommand,
   releases: async () => (await import('./releases.js')).releasesCommand,
+  approve: async () => (await import('./approvals.js')).approveCommand,
+  approvals: async () => (await import('./approvals.js')).approvalsCommand,
   tags: async () => (await import('./tags.js')).tagsCommand,
   tag: async () => (await import('./tags.js')).tagCommand,
   webhook: async () => (await import('./webhook.js')).webhookCommand,

@@ -48,8 +48,10 @@ export function pipelineServer(client: ApiClient): PipelineServer {
     },
     // Deploying, the server answers with JSON lines: the release first, then the deployment's progress and
     // outcome. The release step reads the first line; the deploy step follows the rest of the same answer.
-    release: async (app: string, environment: string, digest: string, note: string, deploy: boolean) => {
-      const lines = client.lines('POST', `${appPath(app)}/releases`, { environment, ref: digest, note, deploy });
+    release: async (app: string, environment: string, digest: string, note: string, deploy: boolean, origin?: { commit: string; pipelineRun: string }) => {
+      // A commit that is not hex (a CI that reports something else) is left out rather than refused.
+      const from = origin === undefined ? {} : { pipelineRun: origin.pipelineRun, ...(/^[0-9a-fA-F]{7,64}$/.test(origin.commit) ? { commit: origin.commit } : {}) };
+      const lines = client.lines('POST', `${appPath(app)}/releases`, { environment, ref: digest, note, deploy, ...from });
       const first = await lines.next();
       // Deploying, the release is the first line ({"release": …}); otherwise it is the whole answer.
       const release = (first.done ? undefined : deploy ? first.value.release : first.value) as { id: number; digest: string } | undefined;

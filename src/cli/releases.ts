@@ -13,7 +13,8 @@ export function appPath(app: string): string {
 
 function describeRelease(r: Release): string {
   const what = r.kind === 'promote' ? 'promoted' : r.kind === 'rollback' ? 'rolled back' : 'released';
-  return `${r.app}/${r.environment}: ${what} ${r.version ?? r.tag ?? shortDigest(r.digest)} (${r.digest}) as release ${r.id}`;
+  const pending = r.pending ? ` (pending: current once its deployment succeeds; 'wharf deploy ${r.app} --env ${r.environment}')` : '';
+  return `${r.app}/${r.environment}: ${what} ${r.version ?? r.tag ?? shortDigest(r.digest)} (${r.digest}) as release ${r.id}${pending}`;
 }
 
 const usage = (text: string) => {
@@ -29,12 +30,13 @@ export async function envCommand(args: string[]): Promise<number> {
       ...common,
       'requires-promotion-from': { type: 'string' },
       protected: { type: 'boolean', default: false },
+      'requires-approval': { type: 'boolean', default: false },
       'auto-deploy': { type: 'boolean', default: false },
       requires: { type: 'string', multiple: true },
     },
     true,
   );
-  if (values.help) return usage('wharf env create APP ENV [--requires-promotion-from ENV] [--protected] [--auto-deploy] [--requires KIND[,KIND]] | wharf env list APP');
+  if (values.help) return usage('wharf env create APP ENV [--requires-promotion-from ENV] [--protected] [--requires-approval] [--auto-deploy] [--requires KIND[,KIND]] | wharf env list APP');
   const client = clientFor(values.server);
   if (sub === 'create' && positionals.length === 2) {
     const [app, name] = positionals as [string, string];
@@ -42,6 +44,7 @@ export async function envCommand(args: string[]): Promise<number> {
       name,
       requiresPromotionFrom: values['requires-promotion-from'] ?? null,
       protected: values.protected,
+      requiresApproval: values['requires-approval'],
       autoDeploy: values['auto-deploy'],
       requires: (values.requires ?? []).flatMap((k) => k.split(',')).map((k) => k.trim()).filter(Boolean),
     });
@@ -58,10 +61,12 @@ export async function envCommand(args: string[]): Promise<number> {
           name: e.name,
           current: e.current ? (e.current.version ?? shortDigest(e.current.digest)) : null,
           release: e.current?.id,
+          pending: e.pending ? `${e.pending.version ?? shortDigest(e.pending.digest)} (release ${e.pending.id})` : null,
           rules:
             [
               e.requiresPromotionFrom ? `promotion from ${e.requiresPromotionFrom}` : '',
               e.protected ? 'protected' : '',
+              e.requiresApproval ? 'requires approval' : '',
               e.requires?.length ? `requires ${e.requires.join(', ')}` : '',
             ]
               .filter(Boolean)
@@ -71,6 +76,7 @@ export async function envCommand(args: string[]): Promise<number> {
           ['ENVIRONMENT', 'name'],
           ['CURRENT', 'current'],
           ['RELEASE', 'release'],
+          ['PENDING', 'pending'],
           ['RULES', 'rules'],
         ],
       );
@@ -110,8 +116,8 @@ export async function rollbackCommand(args: string[]): Promise<number> {
     { ...common, env: { type: 'string' }, to: { type: 'string' }, note: { type: 'string' }, deploy: { type: 'boolean', default: false } },
     true,
   );
-  if (values.help) return usage('wharf rollback APP --env ENV [--to VERSION|RELEASE_ID|DIGEST] [--note TEXT] [--deploy] [--json]');
-  if (positionals.length !== 1 || !values.env) throw new CliError('usage: wharf rollback APP --env ENV [--to VERSION|RELEASE_ID|DIGEST] [--deploy]', 2);
+  if (values.help) return usage('wharf rollback APP --env ENV [--to VERSION|RELEASE_ID|DIGEST|COMMIT] [--note TEXT] [--deploy] [--json]');
+  if (positionals.length !== 1 || !values.env) throw new CliError('usage: wharf rollback APP --env ENV [--to VERSION|RELEASE_ID|DIGEST|COMMIT] [--deploy]', 2);
   return releaseOperation(values.server, `${appPath(positionals[0]!)}/rollback`, { environment: values.env, to: values.to, note: values.note }, values.deploy, values.json);
 }
 

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { openAuth } from '../auth/open-auth.js';
 import { RegistryAudit } from '../audit/registry-audit.js';
 import { CliError } from './cli-error.js';
+import { Reconciler } from '../deploy/reconciler.js';
 import { GcSchedule } from '../delivery/gc-schedule.js';
 import { ScrubSchedule } from '../registry/blob-scrub.js';
 import type { QuarantineEvent } from '../registry/blob-integrity.js';
@@ -126,6 +127,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     log,
   );
   scrub.start();
+  const reconciler = new Reconciler(wharf.deploy, (e) => wharf.webhooks.notify(e), log, config.deploy.reconcileInterval);
+  reconciler.start();
   log.info({ url: running.url, data: config.data }, 'listening');
 
   await new Promise<void>((resolve) => {
@@ -139,6 +142,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   clearInterval(sweeper);
   await gcSchedule.stop();
   await scrub.stop();
+  await reconciler.stop();
   await running.close();
   await wharf.close();
   log.info('stopped');

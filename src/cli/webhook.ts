@@ -13,7 +13,7 @@ const USAGE = `usage: wharf webhook add URL --events EVENT[,EVENT…] [--secret-
        wharf webhook redeliver DELIVERY_ID
 
 events: push, delete, tag.moved, release.created, deploy.started, deploy.succeeded, deploy.failed,
-        deploy.rolled_back; deploy.* for a group, * for all.
+        deploy.rolled_back, deploy.needs_operator, deployment.drift; deploy.* for a group, * for all.
 --secret-stdin reads the signing secret from stdin; without it the server makes one and prints it once.
 Every command takes --server URL (or WHARF_SERVER) and --json.`;
 

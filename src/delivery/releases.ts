@@ -27,6 +27,13 @@ export interface Release {
   replaces: number | null;
   promotedFrom: number | null;
   createdAt: string;
+  /** when it became current; null while its deployment is pending, or if it failed */
+  currentSince: string | null;
+  /** the commit and pipeline run it came from, when a pipeline released it (kept through promotion and rollback) */
+  commit: string | null;
+  pipelineRun: string | null;
+  /** recorded in an environment with targets: it becomes current (and moves APP:ENV) when its deployment succeeds */
+  pending?: boolean;
 }
 
 export interface Environment {
@@ -34,15 +41,20 @@ export interface Environment {
   name: string;
   requiresPromotionFrom: string | null;
   protected: boolean;
+  /** releases, promotions and rollbacks wait for a second person's approval (`wharf approve`) */
+  requiresApproval: boolean;
   autoDeploy: boolean;
   /** attestation kinds (e.g. tests) a digest must carry, verified, to be released here */
   requires: string[];
   current: Release | null;
+  /** released but not yet deployed (environments with targets) */
+  pending: Release | null;
 }
 
 export interface EnvironmentOptions {
   requiresPromotionFrom?: string | null;
   protected?: boolean;
+  requiresApproval?: boolean;
   autoDeploy?: boolean;
   requires?: string[];
 }
@@ -55,6 +67,11 @@ export type ReleaseGate = (c: { app: string; environment: string; digest: string
 
 export interface DeliveryHooks {
   gates?: ReleaseGate[];
+  /**
+   * Whether the environment deploys to targets: then a release is recorded as pending, and becomes current (its
+   * tag moving) only when its deployment succeeds — so that APP:ENV never names a digest that does not run.
+   */
+  defers?(app: string, environment: string): Promise<boolean>;
   released?(r: Release): void;
 }
 
@@ -63,7 +80,14 @@ export interface OperationOptions {
   note?: string | null;
 }
 
+/** Where a released digest came from, as the pipeline that built it reports. */
+export interface ReleaseOrigin {
+  commit?: string;
+  pipelineRun?: string;
+}
+
 const ENV_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+const COMMIT = /^[0-9a-fA-F]{7,64}$/;
 
 export function toRelease(app: string, r: ReleaseRow): Release {
   return {
@@ -79,6 +103,9 @@ export function toRelease(app: string, r: ReleaseRow): Release {
     replaces: r.replaces_id === null ? null : Number(r.replaces_id),
     promotedFrom: r.promoted_from_id === null ? null : Number(r.promoted_from_id),
     createdAt: new Date(Number(r.created_at)).toISOString(),
+    currentSince: r.current_since === null ? null : new Date(Number(r.current_since)).toISOString(),
+    commit: r.commit,
+    pipelineRun: r.pipeline_run,
   };
 }
 
@@ -91,6 +118,7 @@ function settings(opts: EnvironmentOptions): EnvironmentSettings {
     protected: opts.protected ?? false,
     autoDeploy: opts.autoDeploy ?? false,
     requiresAttestations: requires,
+    requiresApproval: opts.requiresApproval ?? false,
   };
 }
 
@@ -145,15 +173,28 @@ export class Delivery {
 
   private async toEnvironment(app: string, e: EnvironmentRow): Promise<Environment> {
     const current = e.current_release_id === null ? undefined : await this.store.release(Number(e.current_release_id));
+    const pending = e.pending_release_id === null ? undefined : await this.store.release(Number(e.pending_release_id));
     return {
       app,
       name: e.name,
       requiresPromotionFrom: e.requires_promotion_from,
       protected: e.protected === 1,
+      requiresApproval: e.requires_approval === 1,
       autoDeploy: e.auto_deploy === 1,
       requires: requiredAttestations(e),
       current: current ? toRelease(app, current) : null,
+      pending: pending ? { ...toRelease(app, pending), pending: true } : null,
     };
+  }
+
+  /** Whether releases to the environment wait for a second person's approval. */
+  async requiresApproval(app: string, name: string): Promise<boolean> {
+    return (await this.store.environment(app, name))?.requires_approval === 1;
+  }
+
+  /** Whether changes to the environment need an explicit `release:ENV` grant (false if it does not exist: the operation then says so). */
+  async isProtected(app: string, name: string): Promise<boolean> {
+    return (await this.store.environment(app, name))?.protected === 1;
   }
 
   // --- operations ------------------------------------------------------------------------------
@@ -171,7 +212,7 @@ export class Delivery {
   }
 
   /** Releases a tag (resolved to its digest now, once) or a digest to an environment. */
-  async release(app: string, environment: string, ref: string, opts: OperationOptions): Promise<Release> {
+  async release(app: string, environment: string, ref: string, opts: OperationOptions & ReleaseOrigin): Promise<Release> {
     return this.exclusive(app, environment, async () => {
       const env = await this.requireEnvironment(app, environment);
       if (env.requires_promotion_from) {
@@ -191,7 +232,7 @@ export class Delivery {
         throw new RegistryError('TAG_INVALID', `${JSON.stringify(ref)} is neither a tag nor a digest`);
       }
       const version = tag !== null && isVersionTag(tag) ? tag : await this.versionOf(app, digest);
-      return this.record(app, env, { digest, tag, version, kind: 'release', promotedFrom: null }, opts);
+      return this.record(app, env, { digest, tag, version, kind: 'release', promotedFrom: null, commit: opts.commit ?? null, pipelineRun: opts.pipelineRun ?? null }, opts);
     });
   }
 
@@ -208,7 +249,7 @@ export class Delivery {
       return this.record(
         app,
         target,
-        { digest: current.digest, tag: current.source_tag, version: current.version, kind: 'promote', promotedFrom: Number(current.id), from },
+        { digest: current.digest, tag: current.source_tag, version: current.version, kind: 'promote', promotedFrom: Number(current.id), from, commit: current.commit, pipelineRun: current.pipeline_run },
         opts,
       );
     });
@@ -232,14 +273,17 @@ export class Delivery {
           : parseDigest(to)
             ? history.find((r) => r.digest === to)
             : history.find((r) => r.version === to || r.source_tag === to);
+        // A commit (7 or more hex digits, a prefix is enough): the newest release of it that ran here.
+        if (!target && COMMIT.test(to)) target = history.find((r) => r.commit !== null && r.commit.startsWith(to.toLowerCase()) && r.current_since !== null);
         if (!target) throw new RegistryError('NOT_FOUND', `no release ${to} in the history of ${app}/${environment}`);
       } else {
         const rolledBack = new Set(history.filter((r) => r.kind === 'rollback' && r.replaces_id !== null).map((r) => Number(r.replaces_id)));
-        target = history.find((r) => Number(r.id) !== Number(current.id) && r.digest !== current.digest && !rolledBack.has(Number(r.id)));
+        // Only releases that ran: one whose deployment never succeeded is no state to go back to.
+        target = history.find((r) => r.current_since !== null && Number(r.id) !== Number(current.id) && r.digest !== current.digest && !rolledBack.has(Number(r.id)));
         if (!target) throw new RegistryError('NOT_FOUND', `${app}/${environment} has no earlier release to roll back to`);
       }
       await this.requireManifest(app, target.digest);
-      return this.record(app, env, { digest: target.digest, tag: target.source_tag, version: target.version, kind: 'rollback', promotedFrom: null }, opts);
+      return this.record(app, env, { digest: target.digest, tag: target.source_tag, version: target.version, kind: 'rollback', promotedFrom: null, commit: target.commit, pipelineRun: target.pipeline_run }, opts);
     });
   }
 
@@ -262,7 +306,7 @@ export class Delivery {
       const release = await this.record(
         app,
         env,
-        { digest: target.digest, tag: target.source_tag, version: target.version, kind: 'rollback', promotedFrom: null },
+        { digest: target.digest, tag: target.source_tag, version: target.version, kind: 'rollback', promotedFrom: null, commit: target.commit, pipelineRun: target.pipeline_run },
         { actor: SYSTEM_ACTOR, note: r.note },
         false,
       );
@@ -293,7 +337,7 @@ export class Delivery {
   private async record(
     app: string,
     env: EnvironmentRow,
-    r: { digest: string; tag: string | null; version: string | null; kind: ReleaseKind; promotedFrom: number | null; from?: string },
+    r: { digest: string; tag: string | null; version: string | null; kind: ReleaseKind; promotedFrom: number | null; from?: string; commit?: string | null; pipelineRun?: string | null },
     opts: OperationOptions,
     gated = true,
   ): Promise<Release> {
@@ -302,6 +346,7 @@ export class Delivery {
       for (const gate of this.hooks.gates ?? []) await gate({ app, environment: env.name, digest: r.digest, kind: r.kind, requires, from: r.from });
     }
     const expected = env.current_release_id === null ? null : Number(env.current_release_id);
+    const deferred = gated && (await this.hooks.defers?.(app, env.name)) === true;
     const release = await this.meta.db.transaction().execute(async (trx) => {
       const id = await this.store.insertRelease(
         {
@@ -315,17 +360,49 @@ export class Delivery {
           note: opts.note ?? null,
           replacesId: expected,
           promotedFromId: r.promotedFrom,
+          commit: r.commit ?? null,
+          pipelineRun: r.pipelineRun ?? null,
         },
         trx,
       );
+      if (deferred) {
+        await this.store.setPending(Number(env.id), id, trx);
+        return (await this.store.release(id, trx))!;
+      }
       if (!(await this.store.setCurrent(Number(env.id), expected, id, trx))) {
         throw new RegistryError('CONFLICT', `${app}/${env.name} changed while releasing; retry`);
       }
       await this.meta.moveTag(app, env.name, r.digest, opts.actor, undefined, trx);
       return (await this.store.release(id, trx))!;
     });
-    const out = toRelease(app, release);
+    const out = deferred ? { ...toRelease(app, release), pending: true } : toRelease(app, release);
     this.hooks.released?.(out);
     return out;
+  }
+
+  /**
+   * The deployment of release `id` succeeded: it becomes the environment's current release and APP:ENV moves to
+   * its digest. Not under the operation lock (a release recorded meanwhile must not make this fail): the
+   * compare-and-set retries against whatever is current.
+   */
+  async deployed(app: string, environment: string, id: number, actor: string | null): Promise<Release> {
+    for (let attempt = 0; ; attempt++) {
+      const env = await this.requireEnvironment(app, environment);
+      const expected = env.current_release_id === null ? null : Number(env.current_release_id);
+      const row = await this.meta.db.transaction().execute(async (trx) => {
+        if (expected !== id && !(await this.store.setCurrent(Number(env.id), expected, id, trx))) return undefined;
+        const rel = (await this.store.release(id, trx))!;
+        await this.meta.moveTag(app, env.name, rel.digest, actor, undefined, trx);
+        return rel;
+      });
+      if (row) return toRelease(app, row);
+      if (attempt >= 3) throw new RegistryError('CONFLICT', `${app}/${environment} kept changing while recording the deployment of release ${id}`);
+    }
+  }
+
+  /** The deployment of pending release `id` did not succeed: it stops being pending (it stays in the history). */
+  async abandonPending(app: string, environment: string, id: number): Promise<void> {
+    const env = await this.requireEnvironment(app, environment);
+    await this.store.setPending(Number(env.id), null, undefined, id);
   }
 }

@@ -5,6 +5,8 @@ import { isValidRepositoryName } from '../oci/reference.js';
 import type { AccessCheck } from '../server/access.js';
 import type { ApiRoute, ApiRequest } from '../server/api.js';
 import type { Delivery, Release } from './releases.js';
+import type { Approvals, Operation } from './approvals.js';
+import { sendJson } from '../server/api.js';
 import type { TagHistory } from './tags.js';
 
 const APP = '(?<app>[^?#]+?)';
@@ -16,11 +18,23 @@ const environmentBody = z
     protected: z.boolean().optional(),
     autoDeploy: z.boolean().optional(),
     requires: z.array(z.string()).optional(),
+    requiresApproval: z.boolean().optional(),
   })
   .strict();
-const releaseBody = z.object({ environment: z.string(), ref: z.string(), note: z.string().optional(), deploy: z.boolean().optional() }).strict();
+const releaseBody = z
+  .object({
+    environment: z.string(),
+    ref: z.string(),
+    note: z.string().optional(),
+    deploy: z.boolean().optional(),
+    /** where the digest came from, as the pipeline reports it */
+    commit: z.string().regex(/^[0-9a-fA-F]{7,64}$/, 'a commit is 7 to 64 hex digits').optional(),
+    pipelineRun: z.string().min(1).max(200).optional(),
+  })
+  .strict();
 const promoteBody = z.object({ from: z.string(), to: z.string(), note: z.string().optional(), deploy: z.boolean().optional() }).strict();
 const rollbackBody = z.object({ environment: z.string(), to: z.string().optional(), note: z.string().optional(), deploy: z.boolean().optional() }).strict();
+const approveBody = z.object({ deploy: z.boolean().optional() }).strict();
 const restoreBody = z
   .object({ to: z.string().optional(), at: z.union([z.number(), z.string()]).optional(), force: z.boolean().optional() })
   .strict();
@@ -52,15 +66,53 @@ export type AfterRelease = (r: ApiRequest, release: Release, deploy: boolean | u
 export type LatestDeployments = (releaseIds: number[]) => Promise<Map<number, { id: number; status: string; reason: string | null }>>;
 
 export interface DeliveryRouteOptions {
+  approvals?: Approvals;
   attested?: AttestedKinds;
   deployed?: LatestDeployments;
   after?: AfterRelease;
 }
 
 export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: AccessCheck, opts: DeliveryRouteOptions = {}): ApiRoute[] {
-  const { attested, deployed } = opts;
+  const { attested, deployed, approvals } = opts;
   const after = opts.after ?? (async (_r, release) => release);
+  /** In an environment that requires approval the operation waits: answered 202 with the request. */
+  const pending = async (r: ApiRequest, op: Operation, actor: string | null): Promise<boolean> => {
+    if (!approvals || !(await delivery.requiresApproval(app(r), op.environment))) return false;
+    const request = await approvals.request(app(r), op, actor);
+    r.audited({ detail: { approval: request.id, pending: true }, done: true });
+    sendJson(r.res, 202, { approval: request });
+    return true;
+  };
   return [
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/api/v1/apps/${APP}/approvals$`),
+      access: { repositoryParam: 'app', actions: ['pull'] },
+      handle: async (r) => {
+        if (!approvals) throw new RegistryError('NOT_FOUND', 'approvals are not available');
+        return approvals.list(app(r), r.url.searchParams.get('all') === 'true');
+      },
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/api/v1/apps/${APP}/approvals/(?<id>\\d+)$`),
+      access: 'handler',
+      status: 201,
+      audit: { action: 'approval.approve', repositoryParam: 'app', detail: {} },
+      handle: async (r) => {
+        if (!approvals) throw new RegistryError('NOT_FOUND', 'approvals are not available');
+        const id = Number(r.params.id);
+        const b = await r.body(approveBody);
+        // Whoever may see the request learns it exists; approving needs the same right as making it.
+        await access.authorize(r.req, app(r), ['pull']);
+        const request = await approvals.get(app(r), id);
+        r.audited({ target: request.environment, detail: { request: id, kind: request.kind, requestedBy: request.requestedBy } });
+        const principal = await access.authorize(r.req, app(r), ['release'], request.environment, await delivery.isProtected(app(r), request.environment));
+        const { release } = await approvals.approve(app(r), id, principal.name);
+        r.audited({ detail: releaseDetail(release), done: true });
+        return after(r, release, b.deploy ?? request.deploy ?? undefined);
+      },
+    },
     {
       method: 'GET',
       pattern: new RegExp(`^/api/v1/repositories/${APP.replace('app', 'repo')}/tags/history$`),
@@ -134,8 +186,9 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
       handle: async (r) => {
         const b = await r.body(releaseBody);
         r.audited({ target: b.environment, detail: { ref: b.ref } });
-        const principal = await access.authorize(r.req, app(r), ['release'], b.environment);
-        const release = await delivery.release(app(r), b.environment, b.ref, { actor: principal.name, note: b.note });
+        const principal = await access.authorize(r.req, app(r), ['release'], b.environment, await delivery.isProtected(app(r), b.environment));
+        if (await pending(r, { kind: 'release', environment: b.environment, ref: b.ref, note: b.note, deploy: b.deploy }, principal.name)) return undefined;
+        const release = await delivery.release(app(r), b.environment, b.ref, { actor: principal.name, note: b.note, commit: b.commit?.toLowerCase(), pipelineRun: b.pipelineRun });
         r.audited({ detail: releaseDetail(release), done: true });
         return after(r, release, b.deploy);
       },
@@ -149,7 +202,8 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
       handle: async (r) => {
         const b = await r.body(promoteBody);
         r.audited({ target: b.to, detail: { from: b.from } });
-        const principal = await access.authorize(r.req, app(r), ['release'], b.to);
+        const principal = await access.authorize(r.req, app(r), ['release'], b.to, await delivery.isProtected(app(r), b.to));
+        if (await pending(r, { kind: 'promote', environment: b.to, from: b.from, note: b.note, deploy: b.deploy }, principal.name)) return undefined;
         const release = await delivery.promote(app(r), b.from, b.to, { actor: principal.name, note: b.note });
         r.audited({ detail: releaseDetail(release), done: true });
         return after(r, release, b.deploy);
@@ -164,7 +218,8 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
       handle: async (r) => {
         const b = await r.body(rollbackBody);
         r.audited({ target: b.environment });
-        const principal = await access.authorize(r.req, app(r), ['release'], b.environment);
+        const principal = await access.authorize(r.req, app(r), ['release'], b.environment, await delivery.isProtected(app(r), b.environment));
+        if (await pending(r, { kind: 'rollback', environment: b.environment, ref: b.to, note: b.note, deploy: b.deploy }, principal.name)) return undefined;
         const release = await delivery.rollback(app(r), b.environment, { actor: principal.name, note: b.note, to: b.to });
         r.audited({ detail: releaseDetail(release), done: true });
         return after(r, release, b.deploy);

@@ -103,6 +103,8 @@ const healthcheck = z
     interval: duration.optional(),
     /** how long one http or command check may take */
     timeout: duration.optional(),
+    /** this many 4xx/5xx answers in a row (http) fail the check at once, without waiting for healthTimeout */
+    failures: z.number().int().min(1).optional(),
   })
   .superRefine((h, ctx) => {
     const kinds = (['docker', 'http', 'command'] as const).filter((k) => h[k] !== undefined);
@@ -162,13 +164,26 @@ const rollout = z.strictObject({
   /** how long new containers must stay healthy before the batch counts as done */
   monitor: duration.optional(),
   failureAction: z.enum(['rollback', 'pause']).optional(),
+  /** how a rollback goes, when it differs from the rollout (Swarm's RollbackConfig; the restore of Docker hosts) */
+  rollback: z
+    .strictObject({
+      parallelism: z.number().int().min(1).optional(),
+      delay: duration.optional(),
+      order: z.enum(['start-first', 'stop-first']).optional(),
+      monitor: duration.optional(),
+    })
+    .optional(),
 });
 
 const environment = z
   .strictObject({
     requiresPromotionFrom: envName.optional(),
     protected: z.boolean().optional(),
+    /** releases, promotions and rollbacks wait for a second person's `wharf approve` */
+    requiresApproval: z.boolean().optional(),
     autoDeploy: z.boolean().optional(),
+    /** the server redeploys the current release (never a newer one) when what runs drifted from it */
+    autoHeal: z.boolean().optional(),
     /** attestation kinds a release must carry (e.g. sbom, provenance) */
     requires: z.array(nonEmpty).optional(),
     /** registered deploy targets (Docker hosts), by name */
@@ -262,12 +277,16 @@ export interface RolloutSettings {
   healthTimeout: number;
   monitor: number;
   failureAction: 'rollback' | 'pause';
+  /** the rollback's own settings; each defaults to the rollout's */
+  rollback: { parallelism: number; delay: number; order: 'start-first' | 'stop-first'; monitor: number };
 }
 
 export interface EnvironmentRules {
   requiresPromotionFrom: string | null;
   protected: boolean;
+  requiresApproval: boolean;
   autoDeploy: boolean;
+  autoHeal: boolean;
   requires: string[];
 }
 
@@ -284,7 +303,7 @@ export interface EnvironmentPlan {
   rollout: RolloutSettings;
 }
 
-export const DEFAULT_ROLLOUT: RolloutSettings = {
+export const DEFAULT_ROLLOUT: Omit<RolloutSettings, 'rollback'> = {
   parallelism: 1,
   delay: 0,
   order: 'start-first',
@@ -390,10 +409,17 @@ export function resolveEnvironment(file: AppFile, environment: string): Environm
     devices: merged.devices,
   };
   const settings = { ...file.rollout, ...env.rollout };
-  const rolloutSettings: RolloutSettings = {
+  const { rollback, ...forward } = settings;
+  const rolloutSettings = {
     ...DEFAULT_ROLLOUT,
     order: fixedHostPort(containerSpec) ? 'stop-first' : DEFAULT_ROLLOUT.order,
-    ...Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)),
+    ...Object.fromEntries(Object.entries(forward).filter(([, v]) => v !== undefined)),
+  } as RolloutSettings;
+  rolloutSettings.rollback = {
+    parallelism: rollback?.parallelism ?? rolloutSettings.parallelism,
+    delay: rollback?.delay ?? rolloutSettings.delay,
+    order: rollback?.order ?? rolloutSettings.order,
+    monitor: rollback?.monitor ?? rolloutSettings.monitor,
   };
   return {
     app: file.app,
@@ -401,6 +427,8 @@ export function resolveEnvironment(file: AppFile, environment: string): Environm
     rules: {
       requiresPromotionFrom: env.requiresPromotionFrom ?? null,
       protected: env.protected ?? false,
+      requiresApproval: env.requiresApproval ?? false,
+      autoHeal: env.autoHeal ?? false,
       autoDeploy: env.autoDeploy ?? false,
       requires: env.requires ?? [],
     },

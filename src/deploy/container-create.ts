@@ -3,6 +3,7 @@ import type { ContainerSpec } from './app-file.js';
 import { LABELS, type ContainerCreate, type DockerHealthConfig } from './docker-host.js';
 import { imageRef, type DeploymentRequest } from './deployment.js';
 import type { SecretValues } from './secrets.js';
+import { specFingerprint } from './spec-fingerprint.js';
 
 const NS_PER_MS = 1_000_000;
 
@@ -34,6 +35,7 @@ export function containerCreate(req: DeploymentRequest, replica: number, secrets
       [LABELS.digest]: req.release.digest,
       [LABELS.deployment]: req.id,
       [LABELS.replica]: String(replica),
+      [LABELS.spec]: specFingerprint(req.plan),
     },
     network: c.network,
     mounts: c.volumes.map((v) => ({ source: v.source, target: v.target, readOnly: v.readOnly ?? false })),

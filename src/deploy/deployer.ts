@@ -9,6 +9,18 @@ import { rollOut } from './rollout.js';
 import { deployToSwarm } from './swarm-rollout.js';
 import { environmentStatus, type EnvironmentStatus, type StatusQuery } from './status.js';
 import { emitter, type DeploymentRequest, type DeploymentResult } from './deployment.js';
+import { specFingerprint } from './spec-fingerprint.js';
+
+/**
+ * Why a deployment of the intended release would change nothing (every target reachable and in sync: the
+ * release's digest on every replica, healthy, made from this plan), or null when it would.
+ */
+function alreadyRunning(s: EnvironmentStatus, spec: string): string | null {
+  if (!s.inSync || s.targets.length === 0) return null;
+  if (!s.targets.every((t) => t.reachable && t.containers.length > 0 && t.containers.every((c) => c.managed && c.spec === spec && c.health !== 'starting'))) return null;
+  const n = s.targets.reduce((sum, t) => sum + t.containers.length, 0);
+  return `${s.intended!.digest} already runs on every target (${n} replica(s), healthy, same app file): nothing restarted; --force restarts`;
+}
 
 /** Secrets for a deployer that is never asked for any (tests of rollouts without secrets). */
 export const noSecrets: SecretResolver = async (plan) => {
@@ -40,6 +52,15 @@ export class Deployer {
       return refuse((e as Error).message);
     }
     const engines = planEngines(this.engines, connections);
+    if (!req.force) {
+      const now = await environmentStatus({ plan, image: req.image, intended: { releaseId: req.release.id, digest: req.release.digest } }, engines);
+      const why = alreadyRunning(now, specFingerprint(plan));
+      if (why !== null) {
+        emitter(req)('finished', undefined, `unchanged: ${why}`);
+        const steps = now.targets.map((t) => ({ target: t.target, action: 'deploy' as const, containers: t.containers.map((c) => c.name), digest: req.release.digest, startedAt, finishedAt: Date.now(), result: 'skipped' as const, reason: why }));
+        return { status: 'succeeded', reason: why, unchanged: true, steps, startedAt, finishedAt: Date.now() };
+      }
+    }
     if (plan.swarm) return deployToSwarm(req, engines.orchestrator(plan.swarm), secrets);
     return rollOut(req, plan.targets.map((t) => engines.dockerHost(t)), secrets);
   }

@@ -9,6 +9,7 @@ const FAILED: Partial<Record<DeploymentRow['status'], string>> = {
   failed: 'failed',
   rolled_back: 'failed and was rolled back',
   paused: 'failed and was paused',
+  needs_operator: 'failed and needs an operator',
 };
 
 export function deploymentGate(deliveryStore: DeliveryStore, deployments: DeploymentStore): ReleaseGate {

@@ -106,6 +106,23 @@ export class DeploymentStore {
     return q.orderBy('id', 'desc').limit(1).executeTakeFirst();
   }
 
+  /** The environment's newest deployment that has finished. */
+  async newestFinished(environmentId: number): Promise<DeploymentRow | undefined> {
+    return this.db.selectFrom('deployments').selectAll().where('environment_id', '=', environmentId).where('finished_at', 'is not', null).orderBy('id', 'desc').limit(1).executeTakeFirst();
+  }
+
+  /** How many environments' newest finished deployment was paused or needs an operator. */
+  async countNeedingOperator(): Promise<number> {
+    const newest = this.db.selectFrom('deployments').select((eb) => eb.fn.max('id').as('id')).where('finished_at', 'is not', null).groupBy('environment_id');
+    const row = await this.db
+      .selectFrom('deployments')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('id', 'in', newest)
+      .where('status', 'in', ['paused', 'needs_operator'])
+      .executeTakeFirstOrThrow();
+    return Number(row.n);
+  }
+
   /** The newest deployment of each of these releases (releases never deployed are absent). */
   async latestOfReleases(releaseIds: number[]): Promise<Map<number, DeploymentRow>> {
     const out = new Map<number, DeploymentRow>();

@@ -12,6 +12,8 @@ export interface DeploymentRequest {
   release: { id: number | null; digest: string };
   /** pull credentials (a scoped token from Wharf itself) */
   auth?: RegistryAuth;
+  /** restart even when the release already runs everywhere, healthy, from the same plan */
+  force?: boolean;
   onEvent?: (event: DeployEvent) => void;
 }
 
@@ -39,7 +41,15 @@ export interface DeployEvent {
   message: string;
 }
 
-export type DeploymentStatus = 'succeeded' | 'failed' | 'rolled_back' | 'paused';
+/**
+ * `paused` and `needs_operator` leave the targets in a state no release describes (some replicas on each, or a
+ * rollback that did not finish): the deployment is then loud about needing a person.
+ */
+export type DeploymentStatus = 'succeeded' | 'failed' | 'rolled_back' | 'paused' | 'needs_operator';
+
+export function needsOperator(status: string): boolean {
+  return status === 'paused' || status === 'needs_operator';
+}
 
 /** One thing done to one target: the deploy of the release, or bringing the previous one back. */
 export interface DeploymentStep {
@@ -62,6 +72,10 @@ export interface DeploymentResult {
   steps: DeploymentStep[];
   startedAt: number;
   finishedAt: number;
+  /** nothing was done: the release already ran everywhere, healthy, from the same plan */
+  unchanged?: boolean;
+  /** after a rollback: the digest every target runs again, as observed (when the rollout knows it) */
+  restoredDigest?: string;
 }
 
 export function imageRef(image: string, digest: string): string {

@@ -116,4 +116,6 @@ export const LABELS = {
   digest: 'wharf.digest',
   deployment: 'wharf.deployment',
   replica: 'wharf.replica',
+  /** the plan's fingerprint (spec-fingerprint.ts) */
+  spec: 'wharf.spec',
 } as const;

@@ -8,6 +8,8 @@ const ENGINE_POLL_MS = 250;
 const DEFAULT_PROBE_INTERVAL_MS = 1_000;
 const DEFAULT_PROBE_TIMEOUT_MS = 2_000;
 const LOG_LINES = 20;
+/** 4xx/5xx answers in a row that fail an http check at once: the app is up and answers wrong, waiting will not help. */
+const DEFAULT_DEFINITE_FAILURES = 3;
 
 export interface HealthWait {
   host: DockerHost;
@@ -40,13 +42,18 @@ async function becomeHealthy(w: HealthWait): Promise<void> {
   const deadline = Date.now() + w.timeoutMs;
   const probe = wharfProbe(w);
   let last = 'no health report yet';
+  let definite = 0;
+  const limit = w.check?.failures ?? DEFAULT_DEFINITE_FAILURES;
   for (;;) {
     const state = await w.host.inspectContainer(w.containerId);
     await failIfStopped(w, state);
     if (probe) {
       const r = await probe();
       if (r === undefined) return;
-      last = r;
+      last = r.reason;
+      // A refused connection may be an app still starting; an error status is an answer: waiting will not help.
+      definite = r.definite ? definite + 1 : 0;
+      if (definite >= limit) throw new Unhealthy(`health check failed ${definite} times in a row: ${r.reason}`);
     } else if (state.health === 'unhealthy') {
       throw new Unhealthy(`health check failed: ${lastProbe(state)}`);
     } else if (state.health === undefined || state.health === 'healthy') {
@@ -69,7 +76,7 @@ async function stayHealthy(w: HealthWait): Promise<void> {
     await failIfStopped(w, state);
     if (probe) {
       const r = await probe();
-      if (r !== undefined) throw new Unhealthy(`turned unhealthy within the monitor period: ${r}`);
+      if (r !== undefined) throw new Unhealthy(`turned unhealthy within the monitor period: ${r.reason}`);
     } else if (state.health === 'unhealthy') {
       throw new Unhealthy(`turned unhealthy within the monitor period: ${lastProbe(state)}`);
     }
@@ -83,8 +90,11 @@ async function failIfStopped(w: HealthWait, state: ContainerState): Promise<void
   throw new Unhealthy(`container ${what}${logs.trim() ? `; last output:\n${logs.trimEnd()}` : ''}`);
 }
 
-/** Wharf's own probe: resolves undefined when healthy, else a description of the failure. */
-function wharfProbe(w: HealthWait): (() => Promise<string | undefined>) | undefined {
+/**
+ * Wharf's own probe: resolves undefined when healthy, else a description of the failure and whether it is a
+ * definite one (an HTTP 4xx/5xx answer) rather than an app that may still be starting.
+ */
+function wharfProbe(w: HealthWait): (() => Promise<{ reason: string; definite: boolean } | undefined>) | undefined {
   const check = w.check;
   const timeoutMs = check?.timeout ?? DEFAULT_PROBE_TIMEOUT_MS;
   if (check?.http !== undefined) {
@@ -93,10 +103,11 @@ function wharfProbe(w: HealthWait): (() => Promise<string | undefined>) | undefi
       try {
         const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
         const body = (await res.text()).slice(0, 500);
-        return res.status >= 200 && res.status < 300 ? undefined : `GET ${url}: ${res.status} ${body}`.trimEnd();
+        if (res.status >= 200 && res.status < 300) return undefined;
+        return { reason: `GET ${url}: ${res.status} ${body}`.trimEnd(), definite: res.status >= 400 };
       } catch (e) {
         const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-        return `GET ${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`;
+        return { reason: `GET ${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`, definite: false };
       }
     };
   }
@@ -104,7 +115,7 @@ function wharfProbe(w: HealthWait): (() => Promise<string | undefined>) | undefi
     const command = check.command;
     return async () => {
       const r = await w.host.exec(w.containerId, command, timeoutMs);
-      return r.exitCode === 0 ? undefined : `${command.join(' ')} exited with code ${r.exitCode}${r.output.trim() ? `: ${r.output.trim()}` : ''}`;
+      return r.exitCode === 0 ? undefined : { reason: `${command.join(' ')} exited with code ${r.exitCode}${r.output.trim() ? `: ${r.output.trim()}` : ''}`, definite: false };
     };
   }
   return undefined;

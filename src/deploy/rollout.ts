@@ -78,10 +78,18 @@ export async function rollOut(req: DeploymentRequest, hosts: DockerHost[], secre
       skip(hosts.slice(i + rollout.parallelism), 'not started: the rollout stopped at a failure');
       const reason = `${failed.step.target}: ${failed.step.reason}`;
       if (rollout.failureAction === 'pause') return finish('paused', reason);
-      const restores = await Promise.all(switched.reverse().map((s) => restoreHost(req, s, emit, clean)));
+      // Restored in batches of the rollback's own parallelism, newest switched first.
+      const restores: DeploymentStep[] = [];
+      const back = switched.reverse();
+      const { rollback } = rollout;
+      for (let j = 0; j < back.length; j += rollback.parallelism) {
+        if (j > 0 && rollback.delay > 0) await sleep(rollback.delay);
+        restores.push(...(await Promise.all(back.slice(j, j + rollback.parallelism).map((s) => restoreHost(req, s, emit, clean)))));
+      }
       steps.push(...restores);
       const broken = restores.find((r) => r.result === 'failed');
-      if (broken) return finish('failed', `${reason}; rollback failed on ${broken.target}: ${broken.reason}`);
+      // Some hosts run the release, some nothing or the previous one: no release describes that.
+      if (broken) return finish('needs_operator', `${reason}; rollback failed on ${broken.target}: ${broken.reason}; an operator must restore it`);
       // A first deployment that fails has nothing to roll back to: it simply failed.
       const fallback = switched.some((s) => s.previous.some((c) => c.running)) || outcomes.some((o) => !o.ok && o.hadPrevious);
       return finish(fallback ? 'rolled_back' : 'failed', reason);
@@ -213,9 +221,10 @@ async function restoreHost(req: DeploymentRequest, s: SwitchedHost, emit: Return
   emit('restoring', s.host.endpoint, wasRunning.length ? `bringing back ${digest ?? 'the previous containers'}` : 'removing the new containers (nothing ran before)');
   try {
     const { rollout } = req.plan;
-    if (rollout.order === 'stop-first') await Promise.all(s.created.map((c) => s.host.removeContainer(c.id)));
+    const order = rollout.rollback.order;
+    if (order === 'stop-first') await Promise.all(s.created.map((c) => s.host.removeContainer(c.id)));
     await startPrevious(s.host, wasRunning, rollout.healthTimeout);
-    if (rollout.order === 'start-first') await Promise.all(s.created.map((c) => s.host.removeContainer(c.id)));
+    if (order === 'start-first') await Promise.all(s.created.map((c) => s.host.removeContainer(c.id)));
     emit('restored', s.host.endpoint, 'previous containers running again');
     return step('succeeded', null);
   } catch (e) {

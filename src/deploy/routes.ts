@@ -14,9 +14,9 @@ import type { ManagedSecrets } from './secrets.js';
 
 const APP = '(?<app>[^?#]+?)';
 const applyBody = z.object({ file: z.string().max(1 << 20), dryRun: z.boolean().optional() }).strict();
-const deployBody = z.object({ environment: z.string() }).strict();
 const secretBody = z.object({ value: z.string() }).strict();
 const globalAdmin = { actions: ['admin' as const] };
+const deployBody = z.object({ environment: z.string(), force: z.boolean().optional() }).strict();
 
 function appOf(r: ApiRequest): string {
   const name = r.params.app!;
@@ -74,6 +74,9 @@ export function deployRoutes(service: DeployService, access: AccessCheck): ApiRo
           throw e;
         }
         const principal = await access.authorize(r.req, app, ['admin']);
+        // An app's admin may not lift the protection an environment has: that takes a global admin.
+        const lifted = await service.unprotects(b.file);
+        if (lifted.length > 0 && !b.dryRun) await access.authorize(r.req, undefined, ['admin']);
         return service.apply(b.file, { dryRun: b.dryRun ?? false, actor: principal.name });
       },
     },
@@ -87,11 +90,14 @@ export function deployRoutes(service: DeployService, access: AccessCheck): ApiRo
       method: 'POST',
       pattern: new RegExp(`^/api/v1/apps/${APP}/deployments$`),
       access: 'handler',
+      audit: { action: 'deploy', repositoryParam: 'app' },
       handle: async (r) => {
         const b = await r.body(deployBody);
         const app = appOf(r);
-        const principal = await access.authorize(r.req, app, ['release'], b.environment);
-        await streamDeployment(r.res, (onEvent) => service.deploy(app, b.environment, { actor: principal.name, trigger: 'deploy', onEvent }));
+        r.audited({ target: b.environment });
+        const principal = await access.authorize(r.req, app, ['release'], b.environment, await service.isProtected(app, b.environment));
+        r.audited({ done: true });
+        await streamDeployment(r.res, (onEvent) => service.deploy(app, b.environment, { actor: principal.name, trigger: b.force ? 'deploy --force' : 'deploy', force: b.force, onEvent }));
         return undefined;
       },
     },

@@ -6,10 +6,10 @@ import { RegistryError } from '../oci/errors.js';
 import type { MetadataStore } from '../metadata/store.js';
 import type { DeliveryStore, EnvironmentRow, ReleaseRow } from '../metadata/delivery-store.js';
 import type { Delivery, EnvironmentOptions, Release } from '../delivery/releases.js';
-import { AppFileError, parseAppFile, registeredTargets, resolveEnvironment, stringifyAppFile, type AppFile, type EnvironmentPlan } from './app-file.js';
+import { AppFileError, parseAppFile, registeredTargets, resolveEnvironment, stringifyAppFile, targetNames, type AppFile, type EnvironmentPlan } from './app-file.js';
 import { diffAppFiles, type AppFileChange } from './app-file-diff.js';
 import type { Deployer } from './deployer.js';
-import type { DeployEvent, DeploymentResult } from './deployment.js';
+import { needsOperator, type DeployEvent, type DeploymentResult } from './deployment.js';
 import type { RegistryAuth } from './docker-host.js';
 import type { DeploymentRecord, DeploymentStore } from './deployment-store.js';
 import type { EnvironmentStatus } from './status.js';
@@ -17,7 +17,16 @@ import type { DeployTargets } from './targets.js';
 import { checkPlan, connectionOf, type PolicyRefusal, type TargetConnection, type TargetRegistration } from './target-policy.js';
 
 export interface DeployNotifier {
-  (event: { type: 'deploy.started' | 'deploy.succeeded' | 'deploy.failed' | 'deploy.rolled_back'; repository: string } & Record<string, unknown>): void;
+  (event: { type: DeployEventType | 'deployment.drift'; repository: string } & Record<string, unknown>): void;
+}
+
+export type DeployEventType = 'deploy.started' | 'deploy.succeeded' | 'deploy.failed' | 'deploy.rolled_back' | 'deploy.needs_operator';
+
+/** The webhook event a finished deployment sends. */
+export function finishedEvent(status: DeploymentResult['status']): DeployEventType {
+  if (status === 'succeeded') return 'deploy.succeeded';
+  if (status === 'rolled_back') return 'deploy.rolled_back';
+  return needsOperator(status) ? 'deploy.needs_operator' : 'deploy.failed';
 }
 
 export interface DeployOutcome {
@@ -28,6 +37,8 @@ export interface DeployOutcome {
   result: DeploymentResult;
   /** after a rollback on the hosts: the release recorded so that the environment names what runs again, or why none was */
   revert?: { release: Release } | { skipped: string };
+  /** a pending release whose deployment succeeded: now the environment's current release */
+  current?: Release;
 }
 
 /** Where the service tells what it decided by itself (the server's logger). */
@@ -48,6 +59,10 @@ export class DeployService {
   /** credentials handed to the engines for the pull (a short-lived pull token when auth is on) */
   pullAuth: (app: string, actor: string | null) => Promise<RegistryAuth | undefined> = async () => undefined;
   log: DeployLog = { info: () => {}, warn: () => {} };
+  /** finished deployments since the start, by status (for the metrics) */
+  readonly outcomes = new Map<string, number>();
+  /** `app/env` of environments the reconcile loop last found drifted (for the metrics) */
+  readonly drifted = new Set<string>();
 
   constructor(
     private readonly meta: MetadataStore,
@@ -130,6 +145,13 @@ export class DeployService {
     return { app: file.app, changes, applied: true };
   }
 
+  /** The protected environments this app file would leave unprotected. */
+  async unprotects(text: string): Promise<string[]> {
+    const file = parseAppFile(text);
+    const envs = await this.deliveryStore.environments(file.app);
+    return envs.filter((e) => e.protected === 1 && file.environments[e.name] !== undefined && file.environments[e.name]!.protected !== true).map((e) => e.name);
+  }
+
   async render(app: string): Promise<string> {
     const f = await this.requireAppFile(app);
     return stringifyAppFile(f.file);
@@ -139,6 +161,29 @@ export class DeployService {
     const f = await this.appFile(app);
     if (!f) throw new RegistryError('NOT_FOUND', `app ${app} has no app file: run 'wharf apply -f wharf.yaml'`);
     return f;
+  }
+
+  /** Every application with an applied app file. */
+  async apps(): Promise<string[]> {
+    const rows = await this.meta.db.selectFrom('app_files as f').innerJoin('repositories as r', 'r.id', 'f.repository_id').select('r.name').orderBy('r.name').execute();
+    return rows.map((r) => r.name);
+  }
+
+  /** Whether a deployment of the environment is running now. */
+  async deploying(app: string, environment: string): Promise<boolean> {
+    const env = await this.deliveryStore.environment(app, environment);
+    return env !== undefined && (await this.deployments.running(Number(env.id))) !== undefined;
+  }
+
+  /** Whether the environment deploys somewhere (Docker hosts or a Swarm service) per the applied app file. */
+  async hasTargets(app: string, environment: string): Promise<boolean> {
+    const f = await this.appFile(app);
+    if (!f?.file.environments[environment]) return false;
+    return targetNames(resolveEnvironment(f.file, environment)).length > 0;
+  }
+
+  isProtected(app: string, environment: string): Promise<boolean> {
+    return this.delivery.isProtected(app, environment);
   }
 
   /** Whether releasing to this environment should also deploy (its autoDeploy rule, with targets to deploy to). */
@@ -156,14 +201,18 @@ export class DeployService {
   // --- deploying -------------------------------------------------------------------------------
 
   /** Deploys the environment's current release. Resolves when the deployment has finished (whatever its outcome). */
-  async deploy(app: string, environment: string, opts: { actor: string | null; trigger: string; onEvent?: (e: DeployEvent) => void }): Promise<DeployOutcome> {
+  /** `currentOnly`: deploy the current release even when another is pending (healing never ships something newer). */
+  async deploy(app: string, environment: string, opts: { actor: string | null; trigger: string; force?: boolean; currentOnly?: boolean; onEvent?: (e: DeployEvent) => void }): Promise<DeployOutcome> {
     const { file } = await this.requireAppFile(app);
     if (!file.environments[environment]) throw new RegistryError('NOT_FOUND', `the app file of ${app} has no environment ${environment}`);
     const plan = resolveEnvironment(file, environment);
     const env = await this.deliveryStore.environment(app, environment);
     if (!env) throw new RegistryError('NOT_FOUND', `environment ${app}/${environment} does not exist`);
-    if (env.current_release_id === null) throw new RegistryError('NOT_FOUND', `${app}/${environment} has no release to deploy`);
-    const release = (await this.deliveryStore.release(Number(env.current_release_id)))!;
+    // The release waiting for its deployment, else the current one (a redeploy).
+    const releaseId = opts.currentOnly ? env.current_release_id : (env.pending_release_id ?? env.current_release_id);
+    if (releaseId === null) throw new RegistryError('NOT_FOUND', `${app}/${environment} has no release to deploy`);
+    const release = (await this.deliveryStore.release(Number(releaseId)))!;
+    const wasCurrent = Number(releaseId) === Number(env.current_release_id);
     const image = `${this.registryHost}/${app}`;
     // The registrations may have changed since the file was applied (or the stored file may not be what apply
     // checked): what deploys is what they allow now.
@@ -189,6 +238,7 @@ export class DeployService {
         image,
         release: { id: Number(release.id), digest: release.digest },
         auth: await this.pullAuth(app, opts.actor),
+        force: opts.force,
         onEvent: opts.onEvent,
       }, connectionsOf(plan, lookup));
     } catch (e) {
@@ -196,10 +246,18 @@ export class DeployService {
       result = { status: 'failed', reason: (e as Error).message, steps: [], startedAt: now, finishedAt: now };
     }
     await this.deployments.finish(id, result);
-    const type = result.status === 'succeeded' ? 'deploy.succeeded' : result.status === 'rolled_back' ? 'deploy.rolled_back' : 'deploy.failed';
-    this.notify({ type, ...base, status: result.status, reason: result.reason });
+    this.outcomes.set(result.status, (this.outcomes.get(result.status) ?? 0) + 1);
+    this.notify({ type: finishedEvent(result.status), ...base, status: result.status, reason: result.reason });
+    if (needsOperator(result.status)) this.log.warn({ app, environment, deployment: id, status: result.status, reason: result.reason }, 'a deployment needs an operator');
     const outcome: DeployOutcome = { deployment: id, environment, digest: release.digest, release: Number(release.id), result };
-    if (result.status === 'rolled_back') outcome.revert = await this.revertCurrent(app, env, id, release, result.reason);
+    if (result.status === 'succeeded') {
+      // Only now does the environment name it, and APP:ENV follow: what runs is what the environment says.
+      if (!wasCurrent) outcome.current = await this.delivery.deployed(app, environment, Number(release.id), opts.actor);
+    } else if (!wasCurrent) {
+      await this.delivery.abandonPending(app, environment, Number(release.id));
+    } else if (result.status === 'rolled_back') {
+      outcome.revert = await this.revertCurrent(app, env, id, release, result.reason, result.restoredDigest);
+    }
     return outcome;
   }
 
@@ -214,14 +272,16 @@ export class DeployService {
     deployment: number,
     failed: ReleaseRow,
     reason: string | null,
+    restoredDigest?: string,
   ): Promise<NonNullable<DeployOutcome['revert']>> {
     const fields = { app, environment: env.name, deployment, release: Number(failed.id) };
     const skip = (why: string) => {
       this.log.warn({ ...fields, why }, 'the current release stays after a rolled-back deployment');
       return { skipped: why };
     };
-    // What the hosts ran until this deployment: the newest earlier one that succeeded.
-    const good = await this.deployments.newest(Number(env.id), { status: 'succeeded', before: deployment });
+    // What the hosts ran until this deployment: the newest earlier one that succeeded — of the digest the rollout saw
+    // running again, when it says (the service may have been changed by hand since).
+    const good = await this.deployments.newest(Number(env.id), { status: 'succeeded', before: deployment, ...(restoredDigest ? { digest: restoredDigest } : {}) });
     if (!good || good.release_id === null) {
       return skip(`no earlier successful deployment of ${app}/${env.name} is recorded, so the release the hosts went back to is unknown`);
     }
@@ -256,14 +316,24 @@ export class DeployService {
       if (unusable.length > 0) throw new RegistryError('DENIED', `refused: ${formatRefusals(unusable)}`);
       const env = await this.deliveryStore.environment(app, name);
       const current = env?.current_release_id == null ? undefined : await this.deliveryStore.release(Number(env.current_release_id));
-      out.push(
-        await this.deployer.status(
-          { plan, image: `${this.registryHost}/${app}`, intended: current ? { releaseId: Number(current.id), digest: current.digest } : null },
-          connectionsOf(plan, lookup),
-        ),
+      const live = await this.deployer.status(
+        { plan, image: `${this.registryHost}/${app}`, intended: current ? { releaseId: Number(current.id), digest: current.digest } : null },
+        connectionsOf(plan, lookup),
       );
+      // A deployment that ended needing an operator stays in the status until a later one finishes.
+      const last = env ? await this.deployments.newestFinished(Number(env.id)) : undefined;
+      if (last && needsOperator(last.status)) {
+        live.attention = { deployment: Number(last.id), status: last.status, reason: last.reason };
+        live.inSync = false;
+      }
+      out.push(live);
     }
     return out;
+  }
+
+  /** Environments whose newest finished deployment needs an operator (for the metrics). */
+  needingOperator(): Promise<number> {
+    return this.deployments.countNeedingOperator();
   }
 
   async history(app: string, environment: string, limit?: number): Promise<DeploymentRecord[]> {

@@ -25,6 +25,8 @@ export interface RunningContainer {
   health?: HealthStatus;
   /** started by Wharf (carries its labels) */
   managed: boolean;
+  /** the fingerprint of the plan it was made from (spec-fingerprint.ts), if it carries one */
+  spec?: string;
 }
 
 export interface TargetStatus {
@@ -40,6 +42,8 @@ export interface EnvironmentStatus {
   intended: { releaseId: number | null; digest: string } | null;
   targets: TargetStatus[];
   inSync: boolean;
+  /** the newest deployment, when it ended paused or needing an operator: what runs matches no release */
+  attention?: { deployment: number; status: string; reason: string | null };
 }
 
 export interface StatusQuery {
@@ -81,6 +85,7 @@ async function hostStatus(q: StatusQuery, host: DockerHost): Promise<TargetStatu
         state: c.status,
         health: c.health,
         managed: c.labels[LABELS.app] !== undefined,
+        spec: c.labels[LABELS.spec],
       });
     }
     return [];
@@ -93,8 +98,9 @@ async function swarmStatus(q: StatusQuery, orch: Orchestrator): Promise<TargetSt
     await orch.engine();
     const service = await orch.inspectService(name);
     if (service === undefined) return [{ kind: 'missing_service', message: `service ${name} does not exist` }];
+    const spec = service.spec.Labels?.[LABELS.spec];
     for (const t of await orch.listTasks(name)) {
-      if (t.desiredState === 'running') containers.push({ name: t.id, id: t.id, digest: digestOfRef(t.image), release: null, state: t.state, managed: true });
+      if (t.desiredState === 'running') containers.push({ name: t.id, id: t.id, digest: digestOfRef(t.image), release: null, state: t.state, managed: true, spec });
     }
     const image = service.spec.TaskTemplate.ContainerSpec.Image;
     const specDigest = digestOfRef(image);

@@ -8,12 +8,17 @@ import { redact, type SecretValues } from './secrets.js';
 import { digestOfRef, emitter, errorText, imageRef, type DeploymentRequest, type DeploymentResult, type DeploymentStep } from './deployment.js';
 import type { Orchestrator, ServiceSpec, SwarmService, SwarmTask, SwarmUpdateConfig } from './orchestrator.js';
 import { swarmTarget, type EnvironmentPlan } from './app-file.js';
+import { specFingerprint } from './spec-fingerprint.js';
 
 const POLL_MS = 500;
 const NS_PER_MS = 1_000_000;
 /** How long Swarm may take to pick up an accepted update before Wharf calls it stuck. */
 const UPDATE_START_TIMEOUT_MS = 30_000;
 const SLACK_MS = 30_000;
+/** After a paused rollback: time for Swarm to restart a failed task (its default restart delay is 5 s) and start it. */
+const RESTART_SLACK_MS = 15_000;
+/** How long the restored tasks must keep running, at least, to count as restored. */
+const MIN_HOLD_MS = 3_000;
 
 /** The service spec for the release, laid over the current one so fields set outside Wharf survive. */
 export function serviceSpec(req: DeploymentRequest, secrets: SecretValues, current?: ServiceSpec): ServiceSpec {
@@ -24,6 +29,7 @@ export function serviceSpec(req: DeploymentRequest, secrets: SecretValues, curre
     [LABELS.env]: plan.environment,
     [LABELS.release]: req.release.id === null ? '' : String(req.release.id),
     [LABELS.digest]: req.release.digest,
+    [LABELS.spec]: specFingerprint(plan),
   };
   const env = { ...c.env, ...secrets, ...(c.port !== undefined ? { PORT: String(c.port) } : {}), WHARF_REPLICA: '{{.Task.Slot}}' };
   const image = imageRef(req.image, req.release.digest);
@@ -51,8 +57,14 @@ export function serviceSpec(req: DeploymentRequest, secrets: SecretValues, curre
     },
     Mode: { Replicated: { Replicas: plan.replicas } },
     UpdateConfig: updateConfig(plan, plan.rollout.failureAction),
-    RollbackConfig: updateConfig(plan, 'pause'),
+    RollbackConfig: rollbackConfig(plan),
   };
+}
+
+/** The rollback's own parallelism, delay, order and monitor; it pauses on the first failure (Wharf then reports it). */
+function rollbackConfig(plan: EnvironmentPlan): SwarmUpdateConfig {
+  const r = plan.rollout.rollback;
+  return { Parallelism: r.parallelism, Delay: r.delay * NS_PER_MS, FailureAction: 'pause', Monitor: r.monitor * NS_PER_MS, MaxFailureRatio: 0, Order: r.order };
 }
 
 function updateConfig(plan: EnvironmentPlan, failureAction: SwarmUpdateConfig['FailureAction']): SwarmUpdateConfig {
@@ -75,9 +87,9 @@ export async function deployToSwarm(req: DeploymentRequest, orch: Orchestrator, 
   const digest = req.release.digest;
   const clean = (s: string) => redact(s, secrets);
   const steps: DeploymentStep[] = [];
-  const finish = (status: DeploymentResult['status'], reason: string | null): DeploymentResult => {
+  const finish = (status: DeploymentResult['status'], reason: string | null, restoredDigest?: string | null): DeploymentResult => {
     emit('finished', target, reason === null ? status : `${status}: ${reason}`);
-    return { status, reason, steps, startedAt, finishedAt: Date.now() };
+    return { status, reason, steps, startedAt, finishedAt: Date.now(), ...(restoredDigest ? { restoredDigest } : {}) };
   };
   const step = (action: DeploymentStep['action'], d: string | null, tasks: SwarmTask[], result: DeploymentStep['result'], reason: string | null, from = startedAt): DeploymentStep => ({
     target,
@@ -114,7 +126,8 @@ export async function deployToSwarm(req: DeploymentRequest, orch: Orchestrator, 
         steps.push(step('deploy', digest, onRelease, 'succeeded', null));
         return finish('succeeded', null);
       case 'paused': {
-        const reason = clean(await withTaskErrors(orch, `Swarm paused the update: ${outcome.message}`, tasks, digest, outcome.message));
+        // Swarm stopped half-way on purpose (failureAction: pause): some tasks run the release, some the previous one.
+        const reason = clean(await withTaskErrors(orch, `Swarm paused the update: ${outcome.message}; an operator must resume or roll back the service`, tasks, digest, outcome.message));
         steps.push(step('deploy', digest, onRelease, 'failed', reason));
         return finish('paused', reason);
       }
@@ -123,12 +136,38 @@ export async function deployToSwarm(req: DeploymentRequest, orch: Orchestrator, 
         const restoredFrom = outcome.rollbackStartedAt ?? Date.now();
         steps.push({ ...step('deploy', digest, failedOn(tasks, digest), 'failed', reason), finishedAt: restoredFrom });
         steps.push(step('restore', previousDigest, live(tasks).filter((t) => digestOfRef(t.image) === previousDigest), 'succeeded', null, restoredFrom));
-        return finish('rolled_back', reason);
+        return finish('rolled_back', reason, previousDigest);
+      }
+      case 'rollback_paused': {
+        // The rollback itself met a failing task and stopped (RollbackConfig pauses on the first failure). Swarm's
+        // own restarts may still bring every replica back on the previous digest; only what runs decides the record.
+        const restoredFrom = outcome.rollbackStartedAt ?? Date.now();
+        const deployReason = clean(await withTaskErrors(orch, `Swarm rolled the update back: ${outcome.message}`, tasks, digest, outcome.message));
+        steps.push({ ...step('deploy', digest, failedOn(tasks, digest), 'failed', deployReason), finishedAt: restoredFrom });
+        // Swarm words it "update paused due to failure … of task X": X is a task of the previous release.
+        const why = `${deployReason}; ${clean(await withTaskErrors(orch, `the rollback paused: ${outcome.final}`, tasks, previousDigest ?? '', outcome.final))}`;
+        emit('progress', target, `the rollback paused; waiting for ${req.plan.replicas} task(s) to run ${previousDigest} again`);
+        const back = previousDigest === null ? { ok: false as const, tasks: [], running: 0 } : await settle(orch, service, previousDigest, req.plan.replicas, Math.max(r.monitor, MIN_HOLD_MS), r.healthTimeout + r.monitor + RESTART_SLACK_MS);
+        if (back.ok) {
+          steps.push(step('restore', previousDigest, back.tasks, 'succeeded', null, restoredFrom));
+          return finish('rolled_back', `${why}; all ${req.plan.replicas} task(s) run the previous digest again`, previousDigest);
+        }
+        const reason = `${why}; ${back.running} of ${req.plan.replicas} task(s) run the previous digest ${previousDigest ?? '(unknown)'}: an operator must restore the service`;
+        steps.push(step('restore', previousDigest, back.tasks, 'failed', reason, restoredFrom));
+        return finish('needs_operator', reason);
+      }
+      case 'not started': {
+        // Swarm never picked the update up: the service still runs what it ran.
+        const reason = clean(outcome.message);
+        steps.push(step('deploy', digest, [], 'failed', reason));
+        return finish('failed', reason);
       }
       default: {
-        const reason = clean(await withTaskErrors(orch, `update ended in state ${outcome.state}: ${outcome.message}`, tasks, digest, outcome.message));
+        // Still updating or rolling back after the whole budget, or the service went away: nobody can say what
+        // will run, so the record says an operator must look rather than guess.
+        const reason = clean(await withTaskErrors(orch, `update ended in state ${outcome.state}: ${outcome.message}; an operator must check the service`, tasks, digest, outcome.message));
         steps.push(step('deploy', digest, onRelease, 'failed', reason));
-        return finish('failed', reason);
+        return finish('needs_operator', reason);
       }
     }
   } catch (e) {
@@ -170,7 +209,7 @@ async function followUpdate(
   timeoutMs: number,
   emit: ReturnType<typeof emitter>,
   target: string,
-): Promise<{ state: string; message: string; rollbackStartedAt?: number }> {
+): Promise<{ state: string; message: string; final: string; rollbackStartedAt?: number }> {
   const started = Date.now();
   let rollbackStartedAt: number | undefined;
   let last = '';
@@ -178,7 +217,7 @@ async function followUpdate(
   let why = '';
   for (;;) {
     const s = await orch.inspectService(service);
-    if (s === undefined) return { state: 'removed', message: 'the service was removed during the update' };
+    if (s === undefined) return { state: 'removed', message: 'the service was removed during the update', final: '' };
     const us = s.updateStatus;
     // Until Swarm starts this update, UpdateStatus still describes the previous one.
     const ours = us !== undefined && us.startedAt !== before.updateStatus?.startedAt;
@@ -188,12 +227,36 @@ async function followUpdate(
       if (why === '' && /due to/.test(us.message ?? '')) why = us.message!;
       if (us.state.startsWith('rollback')) rollbackStartedAt ??= Date.now();
       if (us.state === 'completed' || us.state === 'paused' || us.state === 'rollback_completed' || us.state === 'rollback_paused') {
-        return { state: us.state, message: why || (us.message ?? ''), rollbackStartedAt };
+        return { state: us.state, message: why || (us.message ?? ''), final: us.message ?? '', rollbackStartedAt };
       }
     } else if (Date.now() - started > UPDATE_START_TIMEOUT_MS) {
-      return { state: 'not started', message: `Swarm did not start the update within ${UPDATE_START_TIMEOUT_MS / 1000}s` };
+      return { state: 'not started', message: `Swarm did not start the update within ${UPDATE_START_TIMEOUT_MS / 1000}s`, final: '' };
     }
-    if (Date.now() - started > timeoutMs) return { state: us?.state ?? 'unknown', message: `still ${us?.state ?? 'pending'} after ${Math.round(timeoutMs / 1000)}s` };
+    if (Date.now() - started > timeoutMs) return { state: us?.state ?? 'unknown', message: `still ${us?.state ?? 'pending'} after ${Math.round(timeoutMs / 1000)}s`, final: '' };
+    await sleep(POLL_MS);
+  }
+}
+
+/**
+ * Waits until exactly `replicas` live tasks run `digest`, no live task runs anything else, and the same tasks keep
+ * running for `holdMs` (Swarm restarts failed tasks by itself after a paused rollback; a task that crashes again
+ * must not pass for restored); answers what runs when that is reached or the time is up.
+ */
+async function settle(orch: Orchestrator, service: string, digest: string, replicas: number, holdMs: number, timeoutMs: number): Promise<{ ok: boolean; tasks: SwarmTask[]; running: number }> {
+  const deadline = Date.now() + timeoutMs + holdMs;
+  let stable = '';
+  let since = 0;
+  for (;;) {
+    const tasks = live(await orch.listTasks(service));
+    const on = tasks.filter((t) => t.state === 'running' && digestOfRef(t.image) === digest);
+    const ids = on.map((t) => t.id).sort().join(',');
+    if (on.length === replicas && tasks.length === replicas) {
+      if (ids !== stable) [stable, since] = [ids, Date.now()];
+      if (Date.now() - since >= holdMs) return { ok: true, tasks: on, running: on.length };
+    } else {
+      stable = '';
+    }
+    if (Date.now() >= deadline) return { ok: false, tasks: on, running: on.length };
     await sleep(POLL_MS);
   }
 }

@@ -18,6 +18,8 @@ export interface NewRelease {
   note: string | null;
   replacesId: number | null;
   promotedFromId: number | null;
+  commit?: string | null;
+  pipelineRun?: string | null;
 }
 
 export interface EnvironmentSettings {
@@ -26,6 +28,7 @@ export interface EnvironmentSettings {
   autoDeploy: boolean;
   /** attestation kinds every release must carry */
   requiresAttestations: string[];
+  requiresApproval: boolean;
 }
 
 function requiresColumn(kinds: string[]): string | null {
@@ -56,6 +59,7 @@ export class DeliveryStore {
         current_release_id: null,
         created_at: Date.now(),
         requires_attestations: requiresColumn(opts.requiresAttestations),
+        requires_approval: opts.requiresApproval ? 1 : 0,
       })
       .execute();
     return (await this.environmentById(repositoryId, name))!;
@@ -69,6 +73,7 @@ export class DeliveryStore {
         protected: opts.protected ? 1 : 0,
         auto_deploy: opts.autoDeploy ? 1 : 0,
         requires_attestations: requiresColumn(opts.requiresAttestations),
+        requires_approval: opts.requiresApproval ? 1 : 0,
       })
       .where('id', '=', id)
       .execute();
@@ -141,18 +146,36 @@ export class DeliveryStore {
         replaces_id: r.replacesId,
         promoted_from_id: r.promotedFromId,
         created_at: Date.now(),
+        current_since: null,
+        commit: r.commit ?? null,
+        pipeline_run: r.pipelineRun ?? null,
       })
       .returning('id')
       .executeTakeFirstOrThrow();
     return Number(row.id);
   }
 
-  /** Compare-and-set of the current release; false when someone else moved it first. */
+  /**
+   * Compare-and-set of the current release; false when someone else moved it first. The release is marked as
+   * having been current, and stops being the pending one if it was.
+   */
   async setCurrent(environmentId: number, expected: number | null, next: number, db: Db): Promise<boolean> {
-    let q = db.updateTable('environments').set({ current_release_id: next }).where('id', '=', environmentId);
+    let q = db
+      .updateTable('environments')
+      .set((eb) => ({ current_release_id: next, pending_release_id: eb.case().when('pending_release_id', '=', next).then(null).else(eb.ref('pending_release_id')).end() }))
+      .where('id', '=', environmentId);
     q = expected === null ? q.where('current_release_id', 'is', null) : q.where('current_release_id', '=', expected);
     const r = await q.executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
+    if (Number(r.numUpdatedRows) !== 1) return false;
+    await db.updateTable('releases').set({ current_since: Date.now() }).where('id', '=', next).where('current_since', 'is', null).execute();
+    return true;
+  }
+
+  /** Sets (or with null clears) the environment's pending release; clearing only if it is still `only`. */
+  async setPending(environmentId: number, release: number | null, db: Db = this.db, only?: number): Promise<void> {
+    let q = db.updateTable('environments').set({ pending_release_id: release }).where('id', '=', environmentId);
+    if (only !== undefined) q = q.where('pending_release_id', '=', only);
+    await q.execute();
   }
 
   /**

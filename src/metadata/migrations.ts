@@ -337,6 +337,38 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0011_approvals': {
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('environments').addColumn('requires_approval', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema
+          .createTable('approval_requests')
+          .addColumn('id', serial, (c) => (dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn('environment_id', 'integer', (c) => c.notNull().references('environments.id').onDelete('cascade'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('ref', 'text')
+          .addColumn('from_environment', 'text')
+          .addColumn('note', 'text')
+          .addColumn('deploy', 'integer')
+          .addColumn('requested_by', 'text')
+          .addColumn('requested_at', 'bigint', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('approved_by', 'text')
+          .addColumn('approved_at', 'bigint')
+          .addColumn('release_id', 'integer', (c) => c.references('releases.id').onDelete('set null'))
+          .execute();
+        await db.schema.createIndex('approval_requests_env').on('approval_requests').columns(['environment_id', 'status']).execute();
+      },
+    },
+    '0012_pending_releases': {
+      async up(db: Kysely<any>) {
+        await db.schema.alterTable('environments').addColumn('pending_release_id', 'integer').execute();
+        await db.schema.alterTable('releases').addColumn('current_since', 'bigint').execute();
+        await db.schema.alterTable('releases').addColumn('commit', 'text').execute();
+        await db.schema.alterTable('releases').addColumn('pipeline_run', 'text').execute();
+        // Until now every release became current when it was recorded.
+        await db.updateTable('releases').set((eb: any) => ({ current_since: eb.ref('created_at') })).execute();
+      },
+    },
   };
 }
 

@@ -73,6 +73,31 @@ export interface EnvironmentsTable {
   created_at: number;
   /** JSON array of attestation kinds (e.g. ["tests"]) every release here must carry, verified; null: none */
   requires_attestations: string | null;
+  /** 1: a release, promotion or rollback waits for a second person's approval */
+  requires_approval: Generated<number>;
+  /** with targets: the release recorded but not yet deployed (it becomes current when its deployment succeeds) */
+  pending_release_id: number | null;
+}
+
+/** A release, promotion or rollback asked for in an environment that requires approval, and who approved it. */
+export interface ApprovalRequestsTable {
+  id: Generated<number>;
+  environment_id: number;
+  kind: 'release' | 'promote' | 'rollback';
+  /** release: the tag or digest; rollback: the --to target, if any; promote: null */
+  ref: string | null;
+  /** promote: the source environment */
+  from_environment: string | null;
+  note: string | null;
+  /** deploy once approved */
+  deploy: number | null;
+  requested_by: string | null;
+  requested_at: number;
+  status: 'pending' | 'approved';
+  approved_by: string | null;
+  approved_at: number | null;
+  /** the release the approval made */
+  release_id: number | null;
 }
 
 /** Append-only: every release, promotion and rollback of an environment. */
@@ -91,6 +116,12 @@ export interface ReleasesTable {
   /** for a promotion: the release in the source environment */
   promoted_from_id: number | null;
   created_at: number;
+  /** when it became the environment's current release (null: never — its deployment is pending or failed) */
+  current_since: number | null;
+  /** the source commit the digest was built from, as the pipeline reported it */
+  commit: string | null;
+  /** the pipeline run that built, tested and released it */
+  pipeline_run: string | null;
 }
 
 /** A webhook subscription: where to POST which events, and the secret that signs them. */
@@ -241,7 +272,7 @@ export interface DeploymentsTable {
   kind: 'docker' | 'swarm';
   /** what asked for it: deploy, release, promote, rollback, auto */
   trigger: string | null;
-  status: 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'paused' | 'interrupted';
+  status: 'running' | 'succeeded' | 'failed' | 'rolled_back' | 'paused' | 'needs_operator' | 'interrupted';
   reason: string | null;
   actor: string | null;
   started_at: number;
@@ -325,4 +356,5 @@ export interface Database {
   app_files: AppFilesTable;
   deploy_targets: DeployTargetsTable;
   app_secrets: AppSecretsTable;
+  approval_requests: ApprovalRequestsTable;
 }

@@ -78,7 +78,7 @@ export interface PipelineServer {
    */
   deployTargets(app: string, environment: string): Promise<string[] | null>;
   /** Releases the digest; with `deploy` the server deploys that release too, in the same request. */
-  release(app: string, environment: string, digest: string, note: string, deploy: boolean): Promise<ReleaseMade>;
+  release(app: string, environment: string, digest: string, note: string, deploy: boolean, origin?: { commit: string; pipelineRun: string }): Promise<ReleaseMade>;
   /** What the environment's targets run, asked of the live engines. */
   status(app: string, environment: string): Promise<EnvironmentStatus>;
 }

@@ -227,7 +227,7 @@ export async function runPipeline(plan: PipelinePlan, engine: PipelineEngine, se
         if (deploying && !sameMembers(targets, plan.deployTargets)) {
           reporter.log(`release ${env}`, `the server deploys ${env} by its applied app file: to ${targets.join(', ')} (${appFile}: ${plan.deployTargets.join(', ') || 'none'})`);
         }
-        const r = await server.release(app, env, result.digest!, `pipeline run ${runId}, commit ${commit}`, deploying);
+        const r = await server.release(app, env, result.digest!, `pipeline run ${runId}, commit ${commit}`, deploying, { commit, pipelineRun: runId });
         if (r.digest !== result.digest) {
           await r.deployment?.abandon();
           throw new StepFailure(`the server released ${r.digest}, not the digest pushed (${result.digest})`);

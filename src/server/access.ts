@@ -15,8 +15,10 @@ export interface AccessCheck {
    * Resolves the caller and checks that it may perform `actions` on `repository` (or on the registry when
    * repository is undefined). `environment` narrows a 'release' check to one environment (a CI token may
    * release to staging but not production). Throws RegistryError UNAUTHORIZED (with the challenge) or DENIED.
+   * `explicit` (a protected environment): only a grant naming `release:<environment>` counts — neither the admin
+   * role nor a grant of `admin` or of plain `release`.
    */
-  authorize(req: IncomingMessage, repository: string | undefined, actions: Action[], environment?: string): Promise<Principal>;
+  authorize(req: IncomingMessage, repository: string | undefined, actions: Action[], environment?: string, explicit?: boolean): Promise<Principal>;
   /** Whether the principal may pull `repository` (filters the catalog). */
   canPull(principal: Principal, repository: string): boolean;
 }

@@ -2,6 +2,13 @@
 import { statfsSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
 
+/** What the deploy service counts, read when /metrics is scraped. */
+export interface DeploymentCounts {
+  readonly outcomes: ReadonlyMap<string, number>;
+  readonly drifted: ReadonlySet<string>;
+  needingOperator(): Promise<number>;
+}
+
 export class Metrics {
   readonly registry = new PromRegistry();
   private readonly requests: Counter<'method' | 'status'>;
@@ -20,6 +27,39 @@ export class Metrics {
   }
 
   private watched = false;
+  private watchingDeployments = false;
+
+  /** Deployment outcomes, drift and environments needing an operator, from the deploy service at each scrape. */
+  watchDeployments(source: DeploymentCounts): void {
+    if (this.watchingDeployments) return;
+    this.watchingDeployments = true;
+    new Counter({
+      name: 'wharf_deployments_finished_total',
+      help: 'Deployments finished since the server started, by status',
+      labelNames: ['status'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [status, n] of source.outcomes) this.inc({ status }, n);
+      },
+    });
+    new Gauge({
+      name: 'wharf_environments_drifted',
+      help: 'Environments the reconcile loop last found running something else than their current release',
+      registers: [this.registry],
+      collect() {
+        this.set(source.drifted.size);
+      },
+    });
+    new Gauge({
+      name: 'wharf_environments_needing_operator',
+      help: 'Environments whose newest deployment was paused or needs an operator (what runs matches no release)',
+      registers: [this.registry],
+      async collect() {
+        this.set(await source.needingOperator());
+      },
+    });
+  }
 
   /**
    * Adds the data directory's free and total space (read at every scrape) and the blobs quarantined since start,

@@ -12,6 +12,7 @@ import { deployAfterRelease, deployRoutes, secretRoutes, targetRoutes } from '..
 export function hubRoutes(wharf: Wharf, access: AccessCheck): ApiRoute[] {
   return [
     ...deliveryRoutes(wharf.delivery, wharf.tagHistory, access, {
+      approvals: wharf.approvals,
       attested: (app, digest) => wharf.attestations.verifiedKinds(app, digest),
       deployed: (releaseIds) => wharf.deploy.latestDeployments(releaseIds),
       after: deployAfterRelease(wharf.deploy),

@@ -41,6 +41,7 @@ export interface RunningServer {
 }
 
 export function createHttpServer({ wharf, log, access = openAccess, metrics = new Metrics(), apiRoutes, tokenEndpoint, onResponse, audit, tls, idle = new IdleCollector() }: HttpServerOptions): Server {
+  metrics.watchDeployments(wharf.deploy);
   const v2 = v2Api({ registry: wharf.registry, access, log });
   metrics.watch(wharf.config.data, wharf.registry.integrity.counts);
   const probes = { meta: wharf.meta, blobs: wharf.blobs, dataDir: wharf.config.data, minFreeBytes: wharf.config.health.minFreeBytes };

@@ -9,6 +9,8 @@ export const EVENT_TYPES = [
   'deploy.succeeded',
   'deploy.failed',
   'deploy.rolled_back',
+  'deploy.needs_operator',
+  'deployment.drift',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -1,6 +1,6 @@
-// A failed deployment and the delivery history, over the HTTP API with Docker hosts in memory: a rolled-back
-// deployment takes the environment's current release (and its tag) back with the hosts, recorded as a rollback by
-// `wharf`; a release made meanwhile is never overwritten; promotion refuses a digest whose deployment failed.
+// Releases and deployments agree, over the HTTP API with Docker hosts in memory: in an environment with targets a
+// release is pending until its deployment succeeds, and only then becomes current with its APP:ENV tag; a failed
+// deployment leaves the current release (and the tag) where they were; a release made meanwhile stays pending.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startRegistry, type Registry } from '../server/v2-harness.js';
@@ -60,73 +60,69 @@ describe('a failed deployment in the delivery history', () => {
   });
   after(() => r.close());
 
-  it('a rolled-back deployment takes the current release and the APP:ENV tag back with the hosts', async () => {
+  it('a release becomes current, and APP:ENV moves, only when its deployment succeeds', async () => {
     for (const v of ['1.0.0', '1.1.0']) assert.equal((await deploying(r, 'releases', { environment: 'staging', ref: v })).outcome.result.status, 'succeeded');
+    const before = await current('staging');
+    assert.equal(before.digest, digests['1.1.0']);
     const { release: bad, outcome } = await deploying(r, 'releases', { environment: 'staging', ref: 'bad' });
+    assert.equal((bad as { pending?: boolean }).pending, true, 'the release is announced as pending');
     assert.equal(outcome.result.status, 'rolled_back');
     assert.deepEqual(running('unix:///staging-1'), [digests['1.1.0']], 'the hosts run 1.1.0 again');
+    assert.equal(outcome.revert, undefined, 'nothing to revert: the failed release never became current');
+    assert.equal((await current('staging')).id, before.id, 'the current release never moved');
+    assert.equal(await tagged('staging'), digests['1.1.0'], 'shop/web:staging never named the failing digest');
+    const env = (await api(r, 'GET', `/api/v1/apps/${APP}/environments/staging`, undefined, 200)).body;
+    assert.equal(env.pending, null, 'a failed deployment leaves nothing pending');
 
-    assert.ok(outcome.revert && 'release' in outcome.revert, JSON.stringify(outcome.revert));
-    const back = outcome.revert.release;
-    assert.deepEqual([back.digest, back.kind, back.actor, back.replaces], [digests['1.1.0'], 'rollback', 'wharf', bad.id]);
-    assert.match(back.note, new RegExp(`^deployment #${outcome.deployment} of release #${bad.id} failed: .*boom; rolled back$`));
-    assert.deepEqual([(await current('staging')).id, (await current('staging')).digest], [back.id, digests['1.1.0']]);
-    assert.equal(await tagged('staging'), digests['1.1.0'], 'shop/web:staging follows');
-
-    // The listing shows the failed release with its deployment, and the rollback that followed it.
     const list = (await api(r, 'GET', `/api/v1/apps/${APP}/releases?environment=staging`, undefined, 200)).body as any[];
     assert.deepEqual(
-      list.slice(0, 3).map((x) => [x.id, x.kind, x.actor, x.deployment?.status ?? null]),
+      list.slice(0, 2).map((x) => [x.id, x.deployment?.status ?? null, x.currentSince === null]),
       [
-        [back.id, 'rollback', 'wharf', null],
-        [bad.id, 'release', null, 'rolled_back'],
-        [bad.id - 1, 'release', null, 'succeeded'],
+        [bad.id, 'rolled_back', true],
+        [before.id, 'succeeded', false],
       ],
     );
-    assert.match(list[1].deployment.reason, /boom/);
+    assert.match(list[0].deployment.reason, /boom/);
+    assert.equal(warnings.length, 0);
 
-    // The rollback goes out like any rollback: a release.created webhook.
-    const hook = await eventually(async () => {
-      const queued = await r.wharf.webhooks.listDeliveries({ event: 'release.created' });
-      const bodies = await Promise.all(queued.map(async (d) => (await r.wharf.webhooks.delivery(d.id)).payload as { release: number; kind: string; actor: string }));
-      return bodies.find((b) => b.release === back.id);
-    }, 'the release.created webhook of the rollback');
-    assert.deepEqual([hook.kind, hook.actor], ['rollback', 'wharf']);
-
-    // Promotion takes the good release; a later manual rollback does not return to the failed one.
+    // Promotion takes what runs; a plain rollback goes to a release that ran, never to the failed one.
     const promoted = await api(r, 'POST', `/api/v1/apps/${APP}/promote`, { from: 'staging', to: 'production', deploy: false }, 201);
     assert.equal(promoted.body.digest, digests['1.1.0']);
     const manual = await api(r, 'POST', `/api/v1/apps/${APP}/rollback`, { environment: 'staging', deploy: false }, 201);
     assert.equal(manual.body.digest, digests['1.0.0']);
+    assert.equal(manual.body.pending, true);
   });
 
-  it('refuses to promote a digest whose latest deployment to the source failed', async () => {
-    // The failed digest released again without deploying: current, but known to fail there.
-    const again = await api(r, 'POST', `/api/v1/apps/${APP}/releases`, { environment: 'staging', ref: 'bad', deploy: false }, 201);
-    const failed = (await api(r, 'GET', `/api/v1/apps/${APP}/deployments?environment=staging`, undefined, 200)).body[0] as { id: number; release_id: number };
-    const refused = await api(r, 'POST', `/api/v1/apps/${APP}/promote`, { from: 'staging', to: 'production', deploy: false });
-    assert.equal(refused.status, 403);
-    assert.match(
-      errorMessage(refused.body),
-      new RegExp(`^promotion to ${APP}/production refused: deployment #${failed.id} of release #${failed.release_id} \\(${digests.bad}\\) to ${APP}/staging failed and was rolled back: .*boom; deploy it to staging successfully first`),
-    );
-    assert.notEqual(failed.release_id, again.body.id, 'the digest is what counts, not the release row');
-    assert.equal(await tagged('production'), digests['1.1.0'], 'production is untouched');
+  it('a release without a deployment waits, visible as pending, until deployed', async () => {
+    const env = (await api(r, 'GET', `/api/v1/apps/${APP}/environments/production`, undefined, 200)).body;
+    assert.equal(env.current, null);
+    assert.equal(env.pending.digest, digests['1.1.0']);
+    assert.equal(env.pending.pending, true);
+    assert.equal(await tagged('production'), null, 'shop/web:production does not exist until something runs');
+    const res = await r.req(`/api/v1/apps/${APP}/deployments`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ environment: 'production' }) });
+    const lines = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+    const outcome = lines.find((l) => l.result)!;
+    assert.equal(outcome.result.status, 'succeeded');
+    assert.equal(outcome.current.id, env.pending.id);
+    const after = (await api(r, 'GET', `/api/v1/apps/${APP}/environments/production`, undefined, 200)).body;
+    assert.deepEqual([after.current.id, after.pending], [env.pending.id, null]);
+    assert.equal(await tagged('production'), digests['1.1.0']);
   });
 
-  it('a first deployment that fails leaves the release current, and promotion refuses it', async () => {
-    const { release, outcome } = await deploying(r, 'releases', { environment: 'qa', ref: 'bad' });
+  it('a first deployment that fails leaves nothing current, and there is nothing to promote', async () => {
+    const { outcome } = await deploying(r, 'releases', { environment: 'qa', ref: 'bad' });
     assert.equal(outcome.result.status, 'failed', 'nothing ran before, so nothing was rolled back');
     assert.equal(outcome.revert, undefined);
-    assert.equal((await current('qa')).id, release.id);
+    const env = (await api(r, 'GET', `/api/v1/apps/${APP}/environments/qa`, undefined, 200)).body;
+    assert.deepEqual([env.current, env.pending], [null, null]);
     assert.deepEqual(running('unix:///qa-1'), []);
     await api(r, 'POST', `/api/v1/apps/${APP}/environments`, { name: 'demo' }, 201);
     const refused = await api(r, 'POST', `/api/v1/apps/${APP}/promote`, { from: 'qa', to: 'demo' });
-    assert.equal(refused.status, 403);
-    assert.match(errorMessage(refused.body), new RegExp(`deployment #${outcome.deployment} of release #${release.id} .* to ${APP}/qa failed: `));
+    assert.equal(refused.status, 404);
+    assert.match(errorMessage(refused.body), /qa has no release to promote/);
   });
 
-  it('never overwrites a release made while the failing deployment ran', async () => {
+  it('a release made while a deployment runs stays pending, and is what the next deploy ships', async () => {
     await deploying(r, 'releases', { environment: 'staging', ref: '1.1.0' });
     const host = engines.hosts.get('unix:///staging-1')!;
     let pulling!: () => void;
@@ -143,10 +139,14 @@ describe('a failed deployment in the delivery history', () => {
     resume();
     const { outcome } = await failing;
     assert.equal(outcome.result.status, 'rolled_back');
-    assert.ok(outcome.revert && 'skipped' in outcome.revert);
-    assert.match(outcome.revert.skipped, new RegExp(`is on release #${meanwhile.body.id} now, not the failed #${outcome.release}`));
-    assert.equal((await current('staging')).id, meanwhile.body.id, 'the newer release stays current');
+    const env = (await api(r, 'GET', `/api/v1/apps/${APP}/environments/staging`, undefined, 200)).body;
+    assert.equal(env.current.digest, digests['1.1.0']);
+    assert.equal(env.pending.id, meanwhile.body.id, 'the newer release is still pending');
+    assert.equal(await tagged('staging'), digests['1.1.0']);
+    const res = await r.req(`/api/v1/apps/${APP}/deployments`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ environment: 'staging' }) });
+    const done = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>).find((l) => l.result)!;
+    assert.equal(done.result.status, 'succeeded');
+    assert.equal(done.digest, digests['1.2.0']);
     assert.equal(await tagged('staging'), digests['1.2.0']);
-    assert.ok(warnings.some((w) => w.why === (outcome.revert as { skipped: string }).skipped), 'and the server logs why');
   });
 });

@@ -157,3 +157,33 @@ describe('environments and releases', () => {
     assert.equal((await api(r, 'POST', '/api/v1/apps/shop/web/releases', { environment: 'staging' })).status, 400);
   });
 });
+
+describe('releases remember the commit and pipeline run they came from', () => {
+  let r: Registry;
+  const digests: Record<string, string> = {};
+  before(async () => {
+    r = await startRegistry();
+    for (const v of ['a', 'b', 'c']) digests[v] = await pushImage(r, 'shop/api', v);
+    await api(r, 'POST', '/api/v1/apps/shop/api/environments', { name: 'staging' }, 201);
+    await api(r, 'POST', '/api/v1/apps/shop/api/environments', { name: 'production', requiresPromotionFrom: 'staging' }, 201);
+  });
+  after(() => r.close());
+
+  it('stores them, keeps them through promotion, and rolls back to a commit by its prefix', async () => {
+    const commitA = 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678';
+    const first = await api(r, 'POST', '/api/v1/apps/shop/api/releases', { environment: 'staging', ref: 'a', commit: commitA.toUpperCase(), pipelineRun: 'run-1' }, 201);
+    assert.deepEqual([first.body.commit, first.body.pipelineRun], [commitA, 'run-1']);
+    const promoted = await api(r, 'POST', '/api/v1/apps/shop/api/promote', { from: 'staging', to: 'production' }, 201);
+    assert.deepEqual([promoted.body.commit, promoted.body.pipelineRun], [commitA, 'run-1']);
+    await api(r, 'POST', '/api/v1/apps/shop/api/releases', { environment: 'staging', ref: 'b', commit: 'ffffffffffffffffffffffffffffffffffffffff', pipelineRun: 'run-2' }, 201);
+    await api(r, 'POST', '/api/v1/apps/shop/api/releases', { environment: 'staging', ref: 'c' }, 201);
+    const back = await api(r, 'POST', '/api/v1/apps/shop/api/rollback', { environment: 'staging', to: commitA.slice(0, 9) }, 201);
+    assert.deepEqual([back.body.kind, back.body.digest, back.body.commit, back.body.pipelineRun], ['rollback', digests.a, commitA, 'run-1']);
+    const unknown = await api(r, 'POST', '/api/v1/apps/shop/api/rollback', { environment: 'staging', to: 'abcdef0123' });
+    assert.equal(unknown.status, 404);
+    assert.match(errorMessage(unknown.body), /no release abcdef0123 in the history of shop\/api\/staging/);
+    const bad = await api(r, 'POST', '/api/v1/apps/shop/api/releases', { environment: 'staging', ref: 'a', commit: 'not-a-commit' });
+    assert.equal(bad.status, 400);
+    assert.match(errorMessage(bad.body), /a commit is 7 to 64 hex digits/);
+  });
+});

@@ -38,7 +38,7 @@ environments:
       healthcheck: { http: "http://{host}:{port}/healthz", interval: 2s }
       secrets:
         API_KEY: { secret: api-key }
-    rollout: { failureAction: pause, healthTimeout: 2m }
+    rollout: { failureAction: pause, healthTimeout: 2m, rollback: { parallelism: 3, order: start-first } }
   edge:
     swarm: { target: edge-manager, service: myapp_edge }
     replicas: 5
@@ -64,8 +64,16 @@ test('an environment plan merges the app-level container spec and rollout with i
     { source: 'cache', target: '/cache', readOnly: true },
   ]);
   assert.equal(staging.container.stopTimeout, 20_000);
-  assert.deepEqual(staging.rollout, { parallelism: 2, delay: 5000, order: 'start-first', healthTimeout: 60_000, monitor: 5000, failureAction: 'rollback' });
-  assert.deepEqual(staging.rules, { requiresPromotionFrom: null, protected: false, autoDeploy: true, requires: [] });
+  assert.deepEqual(staging.rollout, {
+    parallelism: 2,
+    delay: 5000,
+    order: 'start-first',
+    healthTimeout: 60_000,
+    monitor: 5000,
+    failureAction: 'rollback',
+    rollback: { parallelism: 2, delay: 5000, order: 'start-first', monitor: 5000 },
+  });
+  assert.deepEqual(staging.rules, { requiresPromotionFrom: null, protected: false, requiresApproval: false, autoHeal: false, autoDeploy: true, requires: [] });
   assert.equal(staging.replicas, 2);
 
   const production = resolveEnvironment(file, 'production');
@@ -74,7 +82,8 @@ test('an environment plan merges the app-level container spec and rollout with i
   assert.equal(production.rollout.order, 'stop-first', 'host network with a fixed port cannot start the new container first');
   assert.equal(production.rollout.failureAction, 'pause');
   assert.equal(production.rollout.healthTimeout, 120_000);
-  assert.deepEqual(production.rules, { requiresPromotionFrom: 'staging', protected: true, autoDeploy: false, requires: ['sbom', 'provenance'] });
+  assert.deepEqual(production.rollout.rollback, { parallelism: 3, delay: 5000, order: 'start-first', monitor: 5000 }, 'the rollback has its own settings, the rest from the rollout');
+  assert.deepEqual(production.rules, { requiresPromotionFrom: 'staging', protected: true, requiresApproval: false, autoHeal: false, autoDeploy: false, requires: ['sbom', 'provenance'] });
   assert.deepEqual(production.targets, ['web-1', 'web-2']);
 
   const edge = resolveEnvironment(file, 'edge');

@@ -19,7 +19,7 @@ async function withEnvironments(names: string[], fn: (store: DeploymentStore, en
   const meta = await openSqlite(join(dir, 'wharf.db'));
   try {
     const repo = await meta.ensureRepository('myapp');
-    const settings = { requiresPromotionFrom: null, protected: false, autoDeploy: false, requiresAttestations: [] };
+    const settings = { requiresPromotionFrom: null, protected: false, autoDeploy: false, requiresAttestations: [], requiresApproval: false };
     const ids: number[] = [];
     for (const name of names) ids.push(Number((await new DeliveryStore(meta).createEnvironment(repo, name, settings)).id));
     await fn(new DeploymentStore(meta.db), ids);

@@ -42,7 +42,7 @@ environments:
     container:
       network: host
       stopTimeout: 2s
-    rollout: { parallelism: 2, order: start-first, monitor: 1s, healthTimeout: 20s, failureAction: rollback }
+    rollout: { parallelism: 2, order: start-first, monitor: 1s, healthTimeout: 20s, failureAction: rollback, rollback: { parallelism: 5, order: stop-first } }
 `),
       'production',
     );
@@ -95,6 +95,7 @@ environments:
     const spec = JSON.parse((await manager.mustDocker(['service', 'inspect', SERVICE, '--format', '{{json .Spec}}'])).stdout);
     assert.equal(spec.Labels['wharf.digest'], rel.releases.v1!.digest);
     assert.deepEqual(spec.UpdateConfig, { Parallelism: 2, FailureAction: 'rollback', Monitor: 1_000_000_000, MaxFailureRatio: 0, Order: 'start-first' });
+    assert.deepEqual(spec.RollbackConfig, { Parallelism: 5, FailureAction: 'pause', Monitor: 1_000_000_000, MaxFailureRatio: 0, Order: 'stop-first' }, 'the rollback has its own settings');
     const status = await deployer.status({ plan, image: rel.image, intended: { releaseId: 1, digest: rel.releases.v1!.digest } }, connections());
     assert.equal(status.inSync, true, JSON.stringify(status.targets[0]!.drift));
     assert.equal(status.targets[0]!.containers.length, 5);

@@ -93,19 +93,18 @@ environments:
       assert.match(bad.stdout + bad.stderr, new RegExp(HEALTH_FAILURE));
       for (const h of [h1, h2]) assert.deepEqual(await running(h), [`${rel.image}@${digestOf('v4')}`], 'the previous release runs everywhere');
 
-      // …and production's current release is v4 again, recorded as a rollback by wharf; web:production follows.
-      assert.match(bad.stderr, /^production is back on v4 \(sha256:[0-9a-f]{64}\), recorded as release \d+$/m);
-      const envs = JSON.parse(await ok('env', 'list', 'web', '--json')) as { name: string; current: { digest: string; kind: string; actor: string; note: string } }[];
-      const current = envs.find((e) => e.name === 'production')!.current;
-      assert.deepEqual([current.digest, current.kind, current.actor], [digestOf('v4'), 'rollback', 'wharf']);
-      assert.match(current.note, new RegExp(`^deployment #\\d+ of release #\\d+ failed: .*${HEALTH_FAILURE}.*; rolled back$`));
+      // …and production's current release never left v4 (the failed one was only pending); web:production neither.
+      assert.match(bad.stdout, /released bad .* \(pending: current once its deployment succeeds/);
+      const envs = JSON.parse(await ok('env', 'list', 'web', '--json')) as { name: string; current: { digest: string; kind: string; note: string }; pending: unknown }[];
+      const production = envs.find((e) => e.name === 'production')!;
+      assert.deepEqual([production.current.digest, production.current.kind, production.current.note, production.pending], [digestOf('v4'), 'release', 'ship v4', null]);
       assert.equal((await getManifest(s.url, 'web', 'production')).digest, digestOf('v4'));
       const listed = await ok('releases', 'web', '--env', 'production', '--limit', '2');
       assert.match(listed, /DEPLOYED/);
-      assert.match(listed.split('\n')[1]!, /rollback\s+v4\s.*wharf/);
-      assert.match(listed.split('\n')[2]!, /release\s+bad\s.*#\d+ rolled back/);
+      assert.match(listed.split('\n')[1]!, /release\s+bad\s.*#\d+ rolled back/);
+      assert.match(listed.split('\n')[2]!, /release\s+v4\s.*#\d+ succeeded/);
 
-      // Promotion takes v4; the failed digest, current again by a release that did not deploy, is refused.
+      // Promotion takes what runs (v4); the failed digest released again without deploying is pending, not promoted.
       await ok('env', 'create', 'web', 'dr', '--requires-promotion-from', 'production');
       assert.equal(JSON.parse(await ok('promote', 'web', '--from', 'production', '--to', 'dr', '--json')).digest, digestOf('v4'));
       const again = await fetch(`${s.url}/api/v1/apps/web/releases`, {
@@ -114,10 +113,9 @@ environments:
         body: JSON.stringify({ environment: 'production', ref: 'bad', deploy: false }),
       });
       assert.equal(again.status, 201, await again.text());
-      const refusedPromotion = await wharf('promote', 'web', '--from', 'production', '--to', 'dr');
-      assert.notEqual(refusedPromotion.code, 0);
-      assert.match(refusedPromotion.stderr, new RegExp(`refused: deployment #\\d+ of release #\\d+ \\(${digestOf('bad')}\\) to web/production failed and was rolled back: .*${HEALTH_FAILURE}`));
-      assert.equal((await getManifest(s.url, 'web', 'dr')).digest, digestOf('v4'), 'dr is untouched');
+      assert.match(await ok('env', 'list', 'web'), new RegExp(`production\\s+${digestOf('v4').slice(0, 19)}\\s+\\d+\\s+${digestOf('bad').slice(0, 19)} \\(release \\d+\\)`));
+      assert.equal(JSON.parse(await ok('promote', 'web', '--from', 'production', '--to', 'dr', '--json')).digest, digestOf('v4'));
+      assert.equal((await getManifest(s.url, 'web', 'production')).digest, digestOf('v4'), 'web:production still names what runs');
 
       // Rollback --deploy to a release three versions back (v1), by version.
       const back = JSON.parse(await ok('rollback', 'web', '--env', 'production', '--to', 'v1', '--deploy', '--json'));

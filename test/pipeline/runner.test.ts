@@ -228,7 +228,7 @@ test('the server deploys by its applied app file, and says so when wharf.yaml na
 });
 
 test('a deployment that is rolled back fails the run, with the reason and what runs now', async () => {
-  const back = { id: 8, app: 'hello', environment: 'staging', digest: OLD_DIGEST, tag: null, version: null, kind: 'rollback' as const, actor: 'wharf', note: null, replaces: 7, promotedFrom: null, createdAt: '' };
+  const back = { id: 8, app: 'hello', environment: 'staging', digest: OLD_DIGEST, tag: null, version: null, kind: 'rollback' as const, actor: 'wharf', note: null, replaces: 7, promotedFrom: null, createdAt: '', currentSince: '', commit: null, pipelineRun: null };
   const f = fakes({
     serverTargets: [HOST],
     deployment: { status: 'rolled_back', reason: `${HOST}: hello-staging-5-0: not healthy after 5s: GET http://127.0.0.1:8080/: 404` },

@@ -15,9 +15,20 @@ import { BASE_IMAGE, ensureBaseImage, removeImages } from './images.js';
 export const HEALTH_FAILURE = 'self-test failed';
 const HEALTH_SCRIPT = `for f in /www/fail /shared/fail-$(cat /www/release); do if [ -e $f ]; then echo "${HEALTH_FAILURE}: $f present"; exit 1; fi; done; echo ok`;
 
+/**
+ * What a release prints when it exits on purpose 1.5 s after its start (healthy by then, so that Swarm counts it as
+ * a task that failed while monitored): while /shared/crash-VERSION exists (every start), or once when it claims
+ * a file /shared/crash-once-VERSION.N (renamed away, so exactly one container takes each). The exit code is 3.
+ */
+export const CRASH_MESSAGE = 'crashing on purpose';
+
 // Exits at once on SIGTERM (a plain `sleep` as PID 1 would ignore it and every stop would wait for the kill).
 const APP_SH = `#!/bin/sh
-trap 'exit 0' TERM INT
+trap 'exit \${code:-0}' TERM INT
+r=$(cat /www/release)
+crash=
+if [ -e /shared/crash-$r ]; then crash="${CRASH_MESSAGE}"; else for f in /shared/crash-once-$r.*; do if mv $f /shared/taken-$r-$$ 2>/dev/null; then crash="${CRASH_MESSAGE} (once)"; break; fi; done; fi
+if [ -n "$crash" ]; then code=3; (sleep 1.5; echo "$crash"; kill -TERM 1) & fi
 echo "app $(cat /www/version) starting, replica \${WHARF_REPLICA:-?}"
 if [ -n "$PORT" ]; then httpd -f -p "127.0.0.1:$PORT" -h /www & fi
 while :; do sleep 1 & wait $!; done

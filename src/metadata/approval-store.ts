@@ -1,0 +1,61 @@
+// Queries for approval requests: a release, promotion or rollback waiting for a second person, and its approval.
+// A request is approved once: the status moves from pending by compare-and-set.
+import type { Insertable, Selectable } from 'kysely';
+import type { ApprovalRequestsTable } from './schema.js';
+import type { Db, MetadataStore } from './store.js';
+
+export type ApprovalRow = Selectable<ApprovalRequestsTable> & { environment: string };
+
+export class ApprovalStore {
+  constructor(private readonly meta: MetadataStore) {}
+
+  async create(r: Omit<Insertable<ApprovalRequestsTable>, 'id' | 'status' | 'approved_by' | 'approved_at' | 'release_id'>): Promise<number> {
+    const row = await this.meta.db
+      .insertInto('approval_requests')
+      .values({ ...r, status: 'pending', approved_by: null, approved_at: null, release_id: null })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    return Number(row.id);
+  }
+
+  private select(db: Db = this.meta.db) {
+    return db
+      .selectFrom('approval_requests as a')
+      .innerJoin('environments as e', 'e.id', 'a.environment_id')
+      .innerJoin('repositories as r', 'r.id', 'e.repository_id')
+      .selectAll('a')
+      .select('e.name as environment');
+  }
+
+  /** The request `id` of the app, if it is one of its environments'. */
+  async get(app: string, id: number, db: Db = this.meta.db): Promise<ApprovalRow | undefined> {
+    return this.select(db).where('r.name', '=', app).where('a.id', '=', id).executeTakeFirst();
+  }
+
+  /** Newest first; only pending ones unless `all`. */
+  async list(app: string, all = false): Promise<ApprovalRow[]> {
+    let q = this.select().where('r.name', '=', app);
+    if (!all) q = q.where('a.status', '=', 'pending');
+    return q.orderBy('a.id', 'desc').limit(100).execute();
+  }
+
+  /** pending → approved, once: false if someone else approved it first. */
+  async claim(id: number, by: string | null): Promise<boolean> {
+    const r = await this.meta.db
+      .updateTable('approval_requests')
+      .set({ status: 'approved', approved_by: by, approved_at: Date.now() })
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** The approved operation was refused (a gate, a conflict): the request waits again. */
+  async unclaim(id: number): Promise<void> {
+    await this.meta.db.updateTable('approval_requests').set({ status: 'pending', approved_by: null, approved_at: null }).where('id', '=', id).execute();
+  }
+
+  async recordRelease(id: number, releaseId: number): Promise<void> {
+    await this.meta.db.updateTable('approval_requests').set({ release_id: releaseId }).where('id', '=', id).execute();
+  }
+}

@@ -1,0 +1,149 @@
+// A protected environment over the HTTP API with authentication on: releases, promotions, rollbacks and deploys
+// only from users and tokens granted release:ENV explicitly — the global admin, an app admin and a plain `release`
+// grant are refused —, every attempt audited, and only a global admin may lift the protection.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { ADMIN_PASSWORD, auditRows, basic, member, pushImage, startAuthHub, type AuthHub } from './auth-harness.js';
+
+const APP = 'shop/web';
+let hub: AuthHub;
+const creds: Record<string, string> = {};
+
+async function call(method: string, path: string, who: string, body?: unknown): Promise<{ status: number; text: string }> {
+  const res = await hub.req(path, { method, auth: creds[who], headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: res.status, text: await res.text() };
+}
+
+const release = (who: string, env: string, ref: string) => call('POST', `/api/v1/apps/${APP}/releases`, who, { environment: env, ref, deploy: false });
+
+before(async () => {
+  hub = await startAuthHub('auth:\n  policyRefresh: 0\n  loginFailures: { perUser: 1000, perAddress: 1000 }\n');
+  creds.admin = basic('admin', ADMIN_PASSWORD);
+  creds.deployer = await member(hub, 'deployer', 'pull,release:production', 'shop/*');
+  creds.releaser = await member(hub, 'releaser', 'pull,release', 'shop/*');
+  creds.appadmin = await member(hub, 'appadmin', 'admin', 'shop/*');
+  creds.robot = basic('ci', (await hub.accounts.createToken('prod-ci', ['repository:shop/web:pull,release:production'])).secret);
+  creds.wideRobot = basic('ci', (await hub.accounts.createToken('wide-ci', ['repository:shop/web:pull,release,admin'])).secret);
+  // a group member gets the explicit grant through the group
+  await hub.accounts.addUser('oncall', 'member', 'oncall-password');
+  creds.oncall = basic('oncall', 'oncall-password');
+  await hub.accounts.addToGroup('sre', ['oncall']);
+  await hub.accounts.grant('@sre', 'pull,release:production', 'shop/web');
+  await pushImage(hub, creds.admin, APP, 'v1', 'one');
+  await pushImage(hub, creds.admin, APP, 'v2', 'two');
+  await pushImage(hub, creds.admin, APP, 'v3', 'three');
+  for (const [name, prot] of [['staging', false], ['production', true]] as const) {
+    const r = await call('POST', `/api/v1/apps/${APP}/environments`, 'admin', { name, protected: prot });
+    assert.equal(r.status, 201, r.text);
+  }
+});
+after(() => hub?.close());
+
+test('the global admin, an app admin and a plain release grant are refused on a protected environment', async () => {
+  for (const who of ['admin', 'appadmin', 'releaser', 'wideRobot']) {
+    const r = await release(who, 'production', 'v1');
+    assert.equal(r.status, 403, `${who}: ${r.text}`);
+    assert.match(r.text, /shop\/web\/production is protected: only users and tokens granted release:production on it may change it/);
+  }
+  const env = JSON.parse((await call('GET', `/api/v1/apps/${APP}/environments/production`, 'admin')).text);
+  assert.equal(env.current, null, 'nothing was released');
+  // Unprotected environments are as before: the admin and a plain release grant may release.
+  assert.equal((await release('admin', 'staging', 'v1')).status, 201);
+  assert.equal((await release('releaser', 'staging', 'v2')).status, 201);
+});
+
+test('an explicit release:production grant (user or token) may release, promote and roll back', async () => {
+  assert.equal((await release('deployer', 'production', 'v1')).status, 201);
+  assert.equal((await release('robot', 'production', 'v2')).status, 201);
+  assert.equal((await release('oncall', 'production', 'v1')).status, 201, 'through the group');
+  const promoted = await call('POST', `/api/v1/apps/${APP}/promote`, 'deployer', { from: 'staging', to: 'production', deploy: false });
+  assert.equal(promoted.status, 201, promoted.text);
+  const rolled = await call('POST', `/api/v1/apps/${APP}/rollback`, 'robot', { environment: 'production', deploy: false });
+  assert.equal(rolled.status, 201, rolled.text);
+});
+
+test('promotion, rollback and deploy to a protected environment are refused without the explicit grant, each attempt audited', async () => {
+  const since = Date.now();
+  const promoted = await call('POST', `/api/v1/apps/${APP}/promote`, 'admin', { from: 'staging', to: 'production', deploy: false });
+  assert.equal(promoted.status, 403, promoted.text);
+  const rolled = await call('POST', `/api/v1/apps/${APP}/rollback`, 'appadmin', { environment: 'production', deploy: false });
+  assert.equal(rolled.status, 403, rolled.text);
+  const deployed = await call('POST', `/api/v1/apps/${APP}/deployments`, 'admin', { environment: 'production' });
+  assert.equal(deployed.status, 403, deployed.text);
+  assert.match(deployed.text, /protected/);
+  const rows = await auditRows(hub, { repository: APP, since }, 3, (r) => r.target === 'production');
+  assert.deepEqual(
+    rows.map((r) => [r.action, r.detail?.via ?? null, r.actor, r.result]),
+    [
+      ['tag.move', 'promote', 'admin', 'denied'],
+      ['tag.move', 'rollback', 'appadmin', 'denied'],
+      ['deploy', null, 'admin', 'denied'],
+    ],
+  );
+  // An allowed attempt is a row too.
+  assert.equal((await release('deployer', 'production', 'v3')).status, 201);
+  const ok = await auditRows(hub, { repository: APP, since }, 4, (r) => r.target === 'production');
+  assert.deepEqual([ok.at(-1)!.actor, ok.at(-1)!.result], ['deployer', 'ok']);
+});
+
+test('only a global admin may lift the protection through the app file', async () => {
+  const file = `app: ${APP}\nenvironments:\n  staging: {}\n  production:\n    protected: false\n`;
+  const byAppAdmin = await call('POST', '/api/v1/apply', 'appadmin', { file });
+  assert.equal(byAppAdmin.status, 403, byAppAdmin.text);
+  assert.equal(JSON.parse((await call('GET', `/api/v1/apps/${APP}/environments/production`, 'admin')).text).protected, true);
+  const keeping = await call('POST', '/api/v1/apply', 'appadmin', { file: file.replace('protected: false', 'protected: true') });
+  assert.equal(keeping.status, 200, keeping.text);
+  const byAdmin = await call('POST', '/api/v1/apply', 'admin', { file });
+  assert.equal(byAdmin.status, 200, byAdmin.text);
+  assert.equal(JSON.parse((await call('GET', `/api/v1/apps/${APP}/environments/production`, 'admin')).text).protected, false);
+});
+
+test('an environment that requires approval: the request waits, a second person with the explicit grant approves it', async () => {
+  creds.second = await member(hub, 'second', 'pull,release:vault', 'shop/*');
+  await hub.accounts.grant('deployer', 'release:vault', 'shop/*');
+  const made = await call('POST', `/api/v1/apps/${APP}/environments`, 'admin', { name: 'vault', protected: true, requiresApproval: true });
+  assert.equal(made.status, 201, made.text);
+  assert.equal(JSON.parse(made.text).requiresApproval, true);
+
+  const asked = await call('POST', `/api/v1/apps/${APP}/releases`, 'deployer', { environment: 'vault', ref: 'v2', note: 'ship it', deploy: false });
+  assert.equal(asked.status, 202, asked.text);
+  const request = JSON.parse(asked.text).approval as { id: number; status: string; requestedBy: string };
+  assert.deepEqual([request.status, request.requestedBy], ['pending', 'deployer']);
+  assert.equal(JSON.parse((await call('GET', `/api/v1/apps/${APP}/environments/vault`, 'admin')).text).current, null, 'nothing released yet');
+  // Without the explicit grant one cannot even ask.
+  assert.equal((await call('POST', `/api/v1/apps/${APP}/releases`, 'admin', { environment: 'vault', ref: 'v2', deploy: false })).status, 403);
+
+  const since = Date.now();
+  const self = await call('POST', `/api/v1/apps/${APP}/approvals/${request.id}`, 'deployer', {});
+  assert.equal(self.status, 403, self.text);
+  assert.match(self.text, /a second person must approve it/);
+  const byAdmin = await call('POST', `/api/v1/apps/${APP}/approvals/${request.id}`, 'admin', {});
+  assert.equal(byAdmin.status, 403, byAdmin.text);
+  assert.match(byAdmin.text, /protected/);
+  const byOutsider = await call('POST', `/api/v1/apps/${APP}/approvals/${request.id}`, 'releaser', {});
+  assert.equal(byOutsider.status, 403, byOutsider.text);
+  const pendingList = JSON.parse((await call('GET', `/api/v1/apps/${APP}/approvals`, 'deployer')).text) as { id: number }[];
+  assert.deepEqual(pendingList.map((a) => a.id), [request.id]);
+
+  const approved = await call('POST', `/api/v1/apps/${APP}/approvals/${request.id}`, 'second', {});
+  assert.equal(approved.status, 201, approved.text);
+  const release = JSON.parse(approved.text) as { id: number; actor: string; note: string; environment: string };
+  assert.deepEqual([release.environment, release.actor], ['vault', 'deployer']);
+  assert.equal(release.note, `ship it; approved by second (request #${request.id})`);
+  assert.equal(JSON.parse((await call('GET', `/api/v1/apps/${APP}/environments/vault`, 'admin')).text).current.id, release.id);
+  const twice = await call('POST', `/api/v1/apps/${APP}/approvals/${request.id}`, 'second', {});
+  assert.equal(twice.status, 409, twice.text);
+  assert.deepEqual(JSON.parse((await call('GET', `/api/v1/apps/${APP}/approvals`, 'deployer')).text), []);
+
+  const rows = await auditRows(hub, { repository: APP, since, action: 'approval.approve' }, 5);
+  assert.deepEqual(
+    rows.map((r) => [r.actor, r.result]),
+    [
+      ['deployer', 'denied'],
+      ['admin', 'denied'],
+      ['releaser', 'denied'],
+      ['second', 'ok'],
+      ['second', 'failed'],
+    ],
+  );
+});

@@ -1,0 +1,53 @@
+// Wharf's own HTTP health check against a real HTTP server on loopback (the container is an in-memory one that
+// runs): an app that answers 4xx/5xx fails the check after `failures` answers in a row instead of waiting out the
+// health timeout; one that refuses connections (still starting) is waited for; a few errors then 200 is healthy.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { waitHealthy } from '../../src/deploy/health.js';
+import { freePort } from '../support/net.js';
+import { MemoryHost } from '../support/memory-host.js';
+
+let server: Server;
+let port: number;
+let answers: number[] = [];
+
+before(async () => {
+  server = createServer((_req, res) => {
+    res.writeHead(answers.shift() ?? 500);
+    res.end('nope');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+});
+after(() => new Promise<void>((r) => server.close(() => r())));
+
+async function running(): Promise<{ host: MemoryHost; id: string }> {
+  const host = new MemoryHost('unix:///health');
+  const id = await host.createContainer({ name: 'c', image: 'app@sha256:' + '0'.repeat(64), env: [], labels: { 'wharf.digest': 'sha256:x' }, mounts: [] } as never);
+  await host.startContainer(id);
+  return { host, id };
+}
+
+test('4xx/5xx answers in a row fail the check at once, long before the health timeout', async () => {
+  answers = [];
+  const { host, id } = await running();
+  const outcome = await waitHealthy({ host, containerId: id, address: '127.0.0.1', port, check: { http: 'http://{host}:{port}/', interval: 20, failures: 4 }, timeoutMs: 600_000, monitorMs: 0 });
+  assert.deepEqual(outcome, { healthy: false, reason: `health check failed 4 times in a row: GET http://127.0.0.1:${port}/: 500 nope` });
+});
+
+test('errors that stop before the limit are waited out', async () => {
+  answers = [503, 404, 200];
+  const { host, id } = await running();
+  const outcome = await waitHealthy({ host, containerId: id, address: '127.0.0.1', port, check: { http: 'http://{host}:{port}/', interval: 20 }, timeoutMs: 30_000, monitorMs: 0 });
+  assert.deepEqual(outcome, { healthy: true });
+});
+
+test('a refused connection is not a definite failure: the check waits for the whole health timeout', async () => {
+  const closed = await freePort();
+  const { host, id } = await running();
+  const outcome = await waitHealthy({ host, containerId: id, address: '127.0.0.1', port: closed, check: { http: 'http://{host}:{port}/', interval: 20, failures: 1 }, timeoutMs: 400, monitorMs: 0 });
+  assert.equal(outcome.healthy, false);
+  assert.match((outcome as { reason: string }).reason, new RegExp(`^not healthy after 400ms: GET http://127\\.0\\.0\\.1:${closed}/: ECONNREFUSED$`));
+});
