@@ -253,7 +253,9 @@ export class DeployService {
     if (result.status === 'succeeded') {
       // Only now does the environment name it, and APP:ENV follow: what runs is what the environment says.
       if (!wasCurrent) outcome.current = await this.delivery.deployed(app, environment, Number(release.id), opts.actor);
-    } else if (!wasCurrent) {
+    } else if (!wasCurrent && triedOnTargets(result)) {
+      // It ran somewhere and did not hold: the next plain deploy must not ship it again. A deployment refused
+      // or cut short before any container started (a pull failure, a policy refusal) leaves it pending.
       await this.delivery.abandonPending(app, environment, Number(release.id));
     } else if (result.status === 'rolled_back') {
       outcome.revert = await this.revertCurrent(app, env, id, release, result.reason, result.restoredDigest);
@@ -355,4 +357,9 @@ function connectionsOf(plan: EnvironmentPlan, lookup: (name: string) => TargetRe
     if (t) out.set(name, connectionOf(t));
   }
   return out;
+}
+
+/** Whether the deployment started the release anywhere (the rollout got past pulling and checks). */
+function triedOnTargets(result: DeploymentResult): boolean {
+  return result.status !== 'failed' || result.steps.some((s) => s.containers.length > 0);
 }

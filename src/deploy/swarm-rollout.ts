@@ -132,11 +132,18 @@ export async function deployToSwarm(req: DeploymentRequest, orch: Orchestrator, 
         return finish('paused', reason);
       }
       case 'rollback_completed': {
+        // Swarm is done rolling back; whether the previous release holds is still to be seen (its tasks may crash).
         const reason = clean(await withTaskErrors(orch, `Swarm rolled the update back: ${outcome.message}`, tasks, digest, outcome.message));
         const restoredFrom = outcome.rollbackStartedAt ?? Date.now();
         steps.push({ ...step('deploy', digest, failedOn(tasks, digest), 'failed', reason), finishedAt: restoredFrom });
-        steps.push(step('restore', previousDigest, live(tasks).filter((t) => digestOfRef(t.image) === previousDigest), 'succeeded', null, restoredFrom));
-        return finish('rolled_back', reason, previousDigest);
+        const back = previousDigest === null ? { ok: false as const, tasks: [], running: 0 } : await settle(orch, service, previousDigest, req.plan.replicas, Math.max(r.monitor, MIN_HOLD_MS), r.healthTimeout + r.monitor + RESTART_SLACK_MS);
+        if (back.ok) {
+          steps.push(step('restore', previousDigest, back.tasks, 'succeeded', null, restoredFrom));
+          return finish('rolled_back', reason, previousDigest);
+        }
+        const stuck = clean(await withTaskErrors(orch, `${reason}; ${back.running} of ${req.plan.replicas} task(s) run the previous digest ${previousDigest ?? '(unknown)'}: an operator must restore the service`, await orch.listTasks(service), previousDigest ?? ''));
+        steps.push(step('restore', previousDigest, back.tasks, 'failed', stuck, restoredFrom));
+        return finish('needs_operator', stuck);
       }
       case 'rollback_paused': {
         // The rollback itself met a failing task and stopped (RollbackConfig pauses on the first failure). Swarm's

@@ -1,4 +1,5 @@
 // The engine's container spec for a replica: image by digest, Wharf's labels, env with secrets and PORT, health check.
+import { specFingerprint } from '../../src/deploy/spec-fingerprint.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseAppFile, resolveEnvironment } from '../../src/deploy/app-file.js';
@@ -35,6 +36,7 @@ test('a replica runs the release by digest, labelled with app, environment, rele
     'wharf.digest': DIGEST,
     'wharf.deployment': 'd42',
     'wharf.replica': '2',
+    'wharf.spec': specFingerprint(request('{ labels: { team: a }, command: [serve], stopTimeout: 1500ms }').plan),
   });
   assert.equal(containerName(request('{}'), 0), 'team_myapp-production-d42-0');
 });

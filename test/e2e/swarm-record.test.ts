@@ -110,8 +110,9 @@ environments:
       assert.equal(stuck.code, 1, `${stuck.stdout}\n${stuck.stderr}`);
       const outcome = JSON.parse(stuck.stdout) as { deployment: number; result: { status: string; reason: string }; revert?: unknown };
       assert.equal(outcome.result.status, 'needs_operator', outcome.result.reason);
-      assert.equal(await updateState(), 'rollback_paused');
-      assert.match(outcome.result.reason, /the rollback paused: (update|rollback) paused due to .*; \d of 3 task\(s\) run the previous digest sha256:[0-9a-f]{64}: an operator must restore the service/);
+      // Swarm pauses the rollback, or finishes it with tasks that crash again: either way v1 does not hold.
+      assert.match(await updateState(), /^rollback_(paused|completed)$/);
+      assert.match(outcome.result.reason, /; \d of 3 task\(s\) run the previous digest sha256:[0-9a-f]{64}: an operator must restore the service/);
       assert.equal(outcome.revert, undefined, 'no release is recorded for a state no release describes');
       assert.equal((await current()).id, v1.id, 'the failed release never became current');
       const needs = (await eventually(async () => hook.received.find((r) => r.body?.event === 'deploy.needs_operator' && r.body.deployment === outcome.deployment), 'the deploy.needs_operator webhook')).body;
