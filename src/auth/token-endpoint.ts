@@ -7,7 +7,8 @@ import { RegistryError } from '../oci/errors.js';
 import { isValidRepositoryName } from '../oci/reference.js';
 import { readBody } from '../server/request-body.js';
 import { sendError } from '../server/http-errors.js';
-import { ACTIONS, isGrantedAction, splitGrantedAction, type GrantedAction } from './actions.js';
+import { ACTIONS, isGrantedAction, REGISTRY_CLAIM_TYPE, splitGrantedAction, type GrantedAction } from './actions.js';
+import type { Action } from '../server/access.js';
 import { AuthFailure, tokenSubject, type Authenticator } from './authenticator.js';
 import { rateLimited } from './access-policy.js';
 import type { ClientOrigin } from '../server/client-origin.js';
@@ -39,6 +40,12 @@ export function grantScopes(requested: string[], identity: Identity, policy: Pol
     if (type === 'registry' && name === 'catalog') {
       // Listing is filtered per caller anyway, so anyone may ask.
       out.push({ type, name, actions: ['*'] });
+      continue;
+    }
+    if (type === REGISTRY_CLAIM_TYPE) {
+      // Registry-wide administration is never implied by another scope (nor by `*` on a repository): a client
+      // gets it only by asking for `wharf:admin:*`, and only when it holds the action registry-wide.
+      if (list === '*' && (ACTIONS as readonly string[]).includes(name) && policy.allows(identity, undefined, name as Action)) out.push({ type, name, actions: ['*'] });
       continue;
     }
     if (type !== 'repository' || !isValidRepositoryName(name)) continue;
