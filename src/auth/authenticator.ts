@@ -40,6 +40,8 @@ interface CacheEntry {
   expiresAt: number;
   /** for a password login: the hash it was checked against (a password change invalidates the entry) */
   passwordHash?: string;
+  /** for a user: the token generation it was verified under (a password change or ended sessions invalidate it) */
+  generation?: number;
   /** the last policy the entry was found valid under: re-checked only when the policy is replaced */
   checkedAgainst?: Policy;
   /** for an access token: the whole Authorization header, which a request's must equal */
@@ -57,6 +59,8 @@ export interface LoginResult {
   passwordHash?: string;
   /** for a robot token that expires: when */
   tokenExpiresAt?: number;
+  /** for a user: the token generation the password was checked under */
+  generation?: number;
 }
 
 export interface AuthenticatorOptions {
@@ -79,10 +83,20 @@ export function tokenSubject(id: string): string {
   return `token:${id}`;
 }
 
-/** What a refresh token is bound to: the password hash for a user (a new password ends old logins). */
+/**
+ * What a refresh token is bound to: for a user the password hash and the token generation (a new password, or
+ * ended sessions, end old logins). Generation 0 (a user untouched since generations came) binds as before.
+ */
 function bindingOf(identity: Identity, policy: Policy): string {
   if (identity.kind !== 'user') return identity.kind === 'token' ? identity.id : '';
-  return createHash('sha256').update(policy.users.get(identity.name)!.passwordHash).digest('hex').slice(0, 32);
+  const user = policy.users.get(identity.name)!;
+  const bound = user.tokenGeneration === 0 ? user.passwordHash : `${user.passwordHash}\n${user.tokenGeneration}`;
+  return createHash('sha256').update(bound).digest('hex').slice(0, 32);
+}
+
+/** A user's token generation in `policy` (undefined for robot tokens and anonymous callers, which have none). */
+export function generationOf(identity: Identity, policy: Policy): number | undefined {
+  return identity.kind === 'user' ? policy.users.get(identity.name)?.tokenGeneration : undefined;
 }
 
 const ANONYMOUS_CALLER: Verified = { identity: ANONYMOUS, scheme: 'none' };
@@ -170,7 +184,12 @@ export class Authenticator {
   rememberIssued(token: string, identity: Identity, access: AccessClaim[], expiresAt: number, policy: Policy): void {
     const header = `Bearer ${token}`;
     const verified: Verified = { identity, scheme: 'bearer', access };
-    this.remember(this.keyOf(header, true), { verified, expiresAt: Math.min(expiresAt, Date.now() + this.options.cacheTtlMs, robotExpiry(identity, policy)), bearer: header });
+    this.remember(this.keyOf(header, true), {
+      verified,
+      expiresAt: Math.min(expiresAt, Date.now() + this.options.cacheTtlMs, robotExpiry(identity, policy)),
+      bearer: header,
+      generation: generationOf(identity, policy),
+    });
   }
 
   /**
@@ -262,8 +281,8 @@ export class Authenticator {
       const decoded = Buffer.from(value, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
       if (colon < 0) throw new AuthFailure('invalid_credentials', 'malformed Basic credentials');
-      const { identity, passwordHash, tokenExpiresAt } = await this.login(decoded.slice(0, colon), decoded.slice(colon + 1), address, 'basic');
-      return { verified: { identity, scheme: 'basic' }, expiresAt: Math.min(Date.now() + this.options.cacheTtlMs, tokenExpiresAt ?? Infinity), passwordHash };
+      const { identity, passwordHash, tokenExpiresAt, generation } = await this.login(decoded.slice(0, colon), decoded.slice(colon + 1), address, 'basic');
+      return { verified: { identity, scheme: 'basic' }, expiresAt: Math.min(Date.now() + this.options.cacheTtlMs, tokenExpiresAt ?? Infinity), passwordHash, generation };
     }
     if (space > 0 && scheme === 'bearer') {
       let token;
@@ -274,8 +293,12 @@ export class Authenticator {
       }
       const identity = this.identityOf(token.subject, policy);
       if (!identity || !policy.isCurrent(identity)) throw new AuthFailure('invalid_token', 'the token’s subject no longer exists');
+      // A token from before the user's last password change (or ended sessions) is void, however long it has
+      // left. Tokens without the claim predate generations: they stand while the user is still at 0.
+      const generation = generationOf(identity, policy);
+      if (generation !== undefined && (token.generation ?? 0) !== generation) throw new AuthFailure('invalid_token', 'the token was revoked (the password changed or sessions were ended)');
       const expiresAt = Math.min(token.expiresAt, Date.now() + this.options.cacheTtlMs, robotExpiry(identity, policy));
-      return { verified: { identity, scheme: 'bearer', access: token.access }, expiresAt };
+      return { verified: { identity, scheme: 'bearer', access: token.access }, expiresAt, generation };
     }
     throw new AuthFailure('invalid_credentials', 'unsupported authorization scheme');
   }
@@ -289,7 +312,7 @@ export class Authenticator {
     }
     const user = policy.users.get(username);
     const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyHash()));
-    return user && ok ? { identity: { kind: 'user', name: user.name }, passwordHash: user.passwordHash } : undefined;
+    return user && ok ? { identity: { kind: 'user', name: user.name }, passwordHash: user.passwordHash, generation: user.tokenGeneration } : undefined;
   }
 
   /**
@@ -303,6 +326,7 @@ export class Authenticator {
     const { identity } = entry.verified;
     if (!policy.isCurrent(identity)) return false;
     if (entry.passwordHash !== undefined && !(identity.kind === 'user' && policy.users.get(identity.name)?.passwordHash === entry.passwordHash)) return false;
+    if (entry.generation !== undefined && generationOf(identity, policy) !== entry.generation) return false;
     entry.checkedAgainst = policy;
     return true;
   }

@@ -83,7 +83,8 @@ export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv
     pullToken: async (repository, actor) => {
       const policy = await policies.current();
       const subject = actor !== null && policy.users.has(actor) ? actor : 'admin';
-      return (await tokens.issueAccess(subject, [{ type: 'repository', name: repository, actions: ['pull'] }])).token;
+      const generation = policy.users.get(subject)?.tokenGeneration;
+      return (await tokens.issueAccess(subject, [{ type: 'repository', name: repository, actions: ['pull'] }], Date.now(), generation)).token;
     },
   };
 }

@@ -9,7 +9,7 @@ import { readBody } from '../server/request-body.js';
 import { sendError } from '../server/http-errors.js';
 import { ACTIONS, isGrantedAction, REGISTRY_CLAIM_TYPE, splitGrantedAction, type GrantedAction } from './actions.js';
 import type { Action } from '../server/access.js';
-import { AuthFailure, tokenSubject, type Authenticator } from './authenticator.js';
+import { AuthFailure, generationOf, tokenSubject, type Authenticator } from './authenticator.js';
 import { rateLimited } from './access-policy.js';
 import type { ClientOrigin } from '../server/client-origin.js';
 import type { Identity, Policy } from './policy.js';
@@ -72,7 +72,7 @@ export function tokenEndpoint({ authn, policies, tokens, origin, log }: TokenEnd
     const policy = await policies.current();
     const access = grantScopes(scopes, identity, policy);
     const subject = identity.kind === 'anonymous' ? '' : identity.kind === 'user' ? identity.name : tokenSubject(identity.id);
-    const issued = await tokens.issueAccess(subject, access);
+    const issued = await tokens.issueAccess(subject, access, Date.now(), generationOf(identity, policy));
     // The token's exp, to the second it was written in.
     const expiresAt = (Math.floor(Date.parse(issued.issuedAt) / 1000) + issued.expiresIn) * 1000;
     authn.rememberIssued(issued.token, identity, access, expiresAt, policy);
