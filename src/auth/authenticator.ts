@@ -46,6 +46,8 @@ interface CacheEntry {
   checkedAgainst?: Policy;
   /** for an access token: the whole Authorization header, which a request's must equal */
   bearer?: string;
+  /** for Basic credentials: the name login throttling counts them under (see recall) */
+  limitKey?: string;
   /** a password login being verified again before it expires */
   renewing?: boolean;
 }
@@ -147,6 +149,10 @@ export class Authenticator {
       this.cache.delete(key);
       return undefined;
     }
+    // While a login delay runs, remembered Basic credentials answer only where a login would be tried: else a
+    // guesser inside a delay could tell the one right password (remembered from its owner's use) from the
+    // wrong ones. Verified again, they get the delay's 429 like any other attempt.
+    if (hit.limitKey !== undefined && this.limiter.delaying() && this.limiter.blocked(hit.limitKey, address()) !== undefined) return undefined;
     // A password login in the last quarter of its time is verified again in the background, while it still
     // answers: otherwise every client using it would wait together for scrypt once it expired.
     if (hit.passwordHash !== undefined && !hit.renewing && hit.expiresAt - Date.now() < this.options.cacheTtlMs / 4) this.renew(key, header, hit, address(), policy);
@@ -212,7 +218,7 @@ export class Authenticator {
     const tokenId = robotSecretId(password);
     const limitKey = tokenId === undefined ? username : tokenSubject(tokenId);
     const retryAfter = this.limiter.blocked(limitKey, address);
-    if (retryAfter !== undefined) throw new AuthFailure('rate_limited', 'too many failed logins; try again later', retryAfter);
+    if (retryAfter !== undefined) throw new AuthFailure('rate_limited', `too many failed logins from this address; try again in ${retryAfter} s`, retryAfter);
 
     const policy = await this.policies.current();
     let result = await this.check(username, password, tokenId, policy);
@@ -224,12 +230,12 @@ export class Authenticator {
       if (row(fresh) !== row(policy)) result = await this.check(username, password, tokenId, fresh);
     }
     if (!result) {
-      const locked = this.limiter.failed(limitKey, address);
+      const delayed = this.limiter.failed(limitKey, address);
       const actor = { name: tokenId === undefined ? username : (policy.tokens.get(tokenId)?.name ?? tokenId), kind: tokenId === undefined ? 'user' : 'token', address } as const;
-      this.loginFailed(actor, { via, ...(locked ? { locked: true } : {}) });
+      this.loginFailed(actor, { via, ...(delayed !== undefined ? { delayedSeconds: delayed } : {}) });
       throw new AuthFailure('invalid_credentials', 'incorrect username or password');
     }
-    this.limiter.succeeded(limitKey);
+    this.limiter.succeeded(limitKey, address);
     return result;
   }
 
@@ -282,7 +288,8 @@ export class Authenticator {
       const colon = decoded.indexOf(':');
       if (colon < 0) throw new AuthFailure('invalid_credentials', 'malformed Basic credentials');
       const { identity, passwordHash, tokenExpiresAt, generation } = await this.login(decoded.slice(0, colon), decoded.slice(colon + 1), address, 'basic');
-      return { verified: { identity, scheme: 'basic' }, expiresAt: Math.min(Date.now() + this.options.cacheTtlMs, tokenExpiresAt ?? Infinity), passwordHash, generation };
+      const limitKey = identity.kind === 'token' ? tokenSubject(identity.id) : decoded.slice(0, colon);
+      return { verified: { identity, scheme: 'basic' }, expiresAt: Math.min(Date.now() + this.options.cacheTtlMs, tokenExpiresAt ?? Infinity), passwordHash, generation, limitKey };
     }
     if (space > 0 && scheme === 'bearer') {
       let token;

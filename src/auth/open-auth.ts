@@ -41,7 +41,12 @@ export function configGrants(auth: Config['auth']): PolicyGrant[] {
   });
 }
 
-export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Auth> {
+export interface OpenAuthOptions {
+  /** the clock of login throttling (tests move it instead of waiting) */
+  now?: () => number;
+}
+
+export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv = process.env, options: OpenAuthOptions = {}): Promise<Auth> {
   const { config } = wharf;
   const audit = wharf.audit;
   const origin = new ClientOrigin(config.trustedProxies);
@@ -69,11 +74,18 @@ export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv
     accessTtlMs: config.auth.tokenTtl,
     refreshTtlMs: config.auth.refreshTokenTtl,
   });
-  const limiter = new LoginLimiter({
-    perUser: config.auth.loginFailures.perUser,
-    perAddress: config.auth.loginFailures.perAddress,
-    windowMs: config.auth.loginFailures.window,
-  });
+  const failures = config.auth.loginFailures;
+  const limiter = new LoginLimiter(
+    {
+      perUser: failures.perUser,
+      perAddress: failures.perAddress,
+      delayMs: failures.delay,
+      maxDelayMs: failures.maxDelay,
+      maxAddressDelayMs: failures.maxAddressDelay,
+      windowMs: failures.window,
+    },
+    options.now,
+  );
   const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl });
   return {
     access: new AccessPolicy(policies, authn, { service: config.auth.service, externalUrl: config.externalUrl, origin }),

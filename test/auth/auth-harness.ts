@@ -35,8 +35,11 @@ export function basic(user: string, password: string): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 }
 
-/** `config` is the YAML of a config file (auth settings); the data dir and listen address are the harness's. */
-export async function startAuthHub(config = ''): Promise<AuthHub> {
+/**
+ * `config` is the YAML of a config file (auth settings); the data dir and listen address are the harness's.
+ * `now` is the clock of login throttling, for tests that move time rather than wait.
+ */
+export async function startAuthHub(config = '', options: { now?: () => number } = {}): Promise<AuthHub> {
   const dataDir = await mkdtemp(join(tmpdir(), 'wharf-auth-'));
   const configFile = join(dataDir, 'wharf.yaml');
   await writeFile(configFile, config);
@@ -44,7 +47,7 @@ export async function startAuthHub(config = ''): Promise<AuthHub> {
   const log = pino({ level: 'silent' });
   const registryAudit = new RegistryAudit();
   const wharf = await openWharf(cfg, registryAudit.events);
-  const auth = await openAuth(wharf, log, { WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD });
+  const auth = await openAuth(wharf, log, { WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD }, { now: options.now });
   registryAudit.attach(auth.audit, auth.actorOf, log);
   const server = createHttpServer({
     wharf,
