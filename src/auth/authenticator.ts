@@ -69,6 +69,8 @@ export interface AuthenticatorOptions {
   /** how long a verified credential is remembered */
   cacheTtlMs: number;
   maxCacheEntries?: number;
+  /** the clock remembered credentials expire by (tests move it instead of waiting) */
+  now?: () => number;
 }
 
 /** Where a credential is remembered: see Authenticator.keyOf. */
@@ -123,6 +125,9 @@ export class Authenticator {
   private readonly sipKey = sipKey(randomBytes);
   private readonly cache = new Map<CacheKey, CacheEntry>();
   private readonly inflight = new Map<CacheKey, Promise<CacheEntry>>();
+  private readonly now: () => number;
+  /** how many passwords were checked with scrypt: what remembering credentials saves */
+  passwordVerifications = 0;
 
   constructor(
     private readonly policies: PolicySource,
@@ -131,7 +136,9 @@ export class Authenticator {
     private readonly audit: AuditLog,
     private readonly log: Logger,
     private readonly options: AuthenticatorOptions,
-  ) {}
+  ) {
+    this.now = options.now ?? Date.now;
+  }
 
   /**
    * The caller an Authorization header (absent: anonymous) names, if the credential is remembered and still
@@ -155,7 +162,7 @@ export class Authenticator {
     if (hit.limitKey !== undefined && this.limiter.delaying() && this.limiter.blocked(hit.limitKey, address()) !== undefined) return undefined;
     // A password login in the last quarter of its time is verified again in the background, while it still
     // answers: otherwise every client using it would wait together for scrypt once it expired.
-    if (hit.passwordHash !== undefined && !hit.renewing && hit.expiresAt - Date.now() < this.options.cacheTtlMs / 4) this.renew(key, header, hit, address(), policy);
+    if (hit.passwordHash !== undefined && !hit.renewing && hit.expiresAt - this.now() < this.options.cacheTtlMs / 4) this.renew(key, header, hit, address(), policy);
     return hit.verified;
   }
 
@@ -192,7 +199,7 @@ export class Authenticator {
     const verified: Verified = { identity, scheme: 'bearer', access };
     this.remember(this.keyOf(header, true), {
       verified,
-      expiresAt: Math.min(expiresAt, Date.now() + this.options.cacheTtlMs, robotExpiry(identity, policy)),
+      expiresAt: Math.min(expiresAt, this.now() + this.options.cacheTtlMs, robotExpiry(identity, policy)),
       bearer: header,
       generation: generationOf(identity, policy),
     });
@@ -289,7 +296,7 @@ export class Authenticator {
       if (colon < 0) throw new AuthFailure('invalid_credentials', 'malformed Basic credentials');
       const { identity, passwordHash, tokenExpiresAt, generation } = await this.login(decoded.slice(0, colon), decoded.slice(colon + 1), address, 'basic');
       const limitKey = identity.kind === 'token' ? tokenSubject(identity.id) : decoded.slice(0, colon);
-      return { verified: { identity, scheme: 'basic' }, expiresAt: Math.min(Date.now() + this.options.cacheTtlMs, tokenExpiresAt ?? Infinity), passwordHash, generation, limitKey };
+      return { verified: { identity, scheme: 'basic' }, expiresAt: Math.min(this.now() + this.options.cacheTtlMs, tokenExpiresAt ?? Infinity), passwordHash, generation, limitKey };
     }
     if (space > 0 && scheme === 'bearer') {
       let token;
@@ -304,7 +311,7 @@ export class Authenticator {
       // left. Tokens without the claim predate generations: they stand while the user is still at 0.
       const generation = generationOf(identity, policy);
       if (generation !== undefined && (token.generation ?? 0) !== generation) throw new AuthFailure('invalid_token', 'the token was revoked (the password changed or sessions were ended)');
-      const expiresAt = Math.min(token.expiresAt, Date.now() + this.options.cacheTtlMs, robotExpiry(identity, policy));
+      const expiresAt = Math.min(token.expiresAt, this.now() + this.options.cacheTtlMs, robotExpiry(identity, policy));
       return { verified: { identity, scheme: 'bearer', access: token.access }, expiresAt, generation };
     }
     throw new AuthFailure('invalid_credentials', 'unsupported authorization scheme');
@@ -319,6 +326,7 @@ export class Authenticator {
     }
     const user = policy.users.get(username);
     const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyHash()));
+    this.passwordVerifications++;
     return user && ok ? { identity: { kind: 'user', name: user.name }, passwordHash: user.passwordHash, generation: user.tokenGeneration } : undefined;
   }
 
@@ -328,7 +336,7 @@ export class Authenticator {
    * token's own expiry is part of expiresAt.
    */
   private stillValid(entry: CacheEntry, policy: Policy): boolean {
-    if (entry.expiresAt <= Date.now()) return false;
+    if (entry.expiresAt <= this.now()) return false;
     if (entry.checkedAgainst === policy) return true;
     const { identity } = entry.verified;
     if (!policy.isCurrent(identity)) return false;

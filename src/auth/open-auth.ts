@@ -32,6 +32,8 @@ export interface Auth {
    * so revoking that user revokes the token; its access claim limits it to pull. Absent when auth is off.
    */
   pullToken?(repository: string, actor: string | null): Promise<string>;
+  /** how many passwords were checked with scrypt so far (absent when auth is off) */
+  passwordVerifications?(): number;
 }
 
 export function configGrants(auth: Config['auth']): PolicyGrant[] {
@@ -42,7 +44,7 @@ export function configGrants(auth: Config['auth']): PolicyGrant[] {
 }
 
 export interface OpenAuthOptions {
-  /** the clock of login throttling (tests move it instead of waiting) */
+  /** the clock of login throttling and of remembered credentials (tests move it instead of waiting) */
   now?: () => number;
 }
 
@@ -86,12 +88,13 @@ export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv
     },
     options.now,
   );
-  const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl });
+  const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl, now: options.now });
   return {
     access: new AccessPolicy(policies, authn, { service: config.auth.service, externalUrl: config.externalUrl, origin }),
     tokenEndpoint: tokenEndpoint({ authn, policies, tokens, origin, log }),
     audit,
     actorOf,
+    passwordVerifications: () => authn.passwordVerifications,
     pullToken: async (repository, actor) => {
       const policy = await policies.current();
       const subject = actor !== null && policy.users.has(actor) ? actor : 'admin';

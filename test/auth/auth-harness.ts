@@ -28,6 +28,8 @@ export interface AuthHub {
   /** a token service over the hub's own key, for minting tokens the tests need (expired, other service …) */
   tokens(options?: Partial<{ service: string; issuer: string }>): Promise<TokenService>;
   req(path: string, init?: RequestInit & { auth?: string }): Promise<Response>;
+  /** how many passwords the server has checked with scrypt so far */
+  passwordVerifications(): number;
   close(): Promise<void>;
 }
 
@@ -37,7 +39,7 @@ export function basic(user: string, password: string): string {
 
 /**
  * `config` is the YAML of a config file (auth settings); the data dir and listen address are the harness's.
- * `now` is the clock of login throttling, for tests that move time rather than wait.
+ * `now` is the clock of login throttling and remembered credentials, for tests that move time rather than wait.
  */
 export async function startAuthHub(config = '', options: { now?: () => number } = {}): Promise<AuthHub> {
   const dataDir = await mkdtemp(join(tmpdir(), 'wharf-auth-'));
@@ -64,6 +66,7 @@ export async function startAuthHub(config = '', options: { now?: () => number } 
     dataDir,
     wharf,
     audit,
+    passwordVerifications: () => auth.passwordVerifications!(),
     accounts: new Accounts(new AuthStore(wharf.meta.db), audit, { name: 'tester', kind: 'local', address: null }),
     tokens: (o = {}) => TokenService.open(dataDir, { service: cfg.auth.service, issuer: cfg.auth.issuer, accessTtlMs: cfg.auth.tokenTtl, refreshTtlMs: cfg.auth.refreshTokenTtl, ...o }),
     req: (path, init = {}) => {
