@@ -105,8 +105,21 @@ const authSchema = z
     /** repository globs anyone may pull without credentials; none by default */
     anonymousPull: z.array(z.string().refine(isRepositoryPattern, 'expected a repository glob')).default([]),
     grants: z.array(grantEntry).default([]),
+    /**
+     * Failed-login throttling (auth/login-limiter.ts): after `perUser` failures of one name from one address, or
+     * `perAddress` failures from one address, each further attempt waits `delay`, doubled per failure, up to
+     * `maxDelay` (one name from one address) or `maxAddressDelay` (the whole address); failures are forgotten
+     * after `window` without one. Never a lockout of the account: other addresses are not affected.
+     */
     loginFailures: z
-      .object({ perUser: z.number().int().min(1).default(10), perAddress: z.number().int().min(1).default(50), window: duration.default(15 * 60_000) })
+      .object({
+        perUser: z.number().int().min(1).default(5),
+        perAddress: z.number().int().min(1).default(20),
+        delay: duration.default(1_000),
+        maxDelay: duration.default(15 * 60_000),
+        maxAddressDelay: duration.default(60_000),
+        window: duration.default(3_600_000),
+      })
       .strict()
       .prefault({}),
   })
@@ -123,9 +136,16 @@ export const configSchema = z
         ttl: duration.default(24 * 3_600_000),
         /** how often expired sessions are swept */
         sweepInterval: duration.default(10 * 60_000),
+        /**
+         * a request body (a blob chunk above all) that sends nothing for this long is cut off, its connection
+         * closed; 0 turns it off
+         */
+        idleTimeout: duration.default(60_000),
+        /** open upload sessions one user (or robot token) may hold at once; one more is refused with 429 */
+        maxSessionsPerUser: z.number().int().min(1).default(100),
       })
       .strict()
-      .default({ ttl: 24 * 3_600_000, sweepInterval: 10 * 60_000 }),
+      .prefault({}),
     registry: z
       .object({ maxManifestBytes: z.number().int().positive().default(4 << 20) })
       .strict()
@@ -244,6 +264,7 @@ export function loadConfig({ flags = {}, env = process.env }: ConfigSources = {}
   set(['data'], env.WHARF_DATA);
   set(['log', 'level'], env.WHARF_LOG_LEVEL);
   set(['uploads', 'ttl'], env.WHARF_UPLOAD_TTL);
+  set(['uploads', 'idleTimeout'], env.WHARF_UPLOAD_IDLE_TIMEOUT);
   set(['gc', 'interval'], env.WHARF_GC_INTERVAL);
   set(['deploy', 'reconcileInterval'], env.WHARF_RECONCILE_INTERVAL);
   set(['gc', 'grace'], env.WHARF_GC_GRACE);

@@ -93,7 +93,7 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
   const registry = new Registry(
     blobs,
     meta,
-    { maxManifestBytes: config.registry.maxManifestBytes, tagGuard: tagRules.guard, hashOnServe: config.integrity.hashOnServe },
+    { maxManifestBytes: config.registry.maxManifestBytes, tagGuard: tagRules.guard, hashOnServe: config.integrity.hashOnServe, maxUploadSessionsPerHolder: config.uploads.maxSessionsPerUser },
     {
       ...withWebhooks(events, webhooks),
       blobQuarantined: async (e) => {

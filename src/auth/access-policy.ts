@@ -4,9 +4,9 @@
 // better token) if the caller could get one, else 403 DENIED; a known caller without the grant → 403.
 import type { IncomingMessage } from 'node:http';
 import { RegistryError } from '../oci/errors.js';
-import type { AccessCheck, Action, Principal } from '../server/access.js';
+import { registryScope, type AccessCheck, type Action, type Principal } from '../server/access.js';
 import type { ClientOrigin } from '../server/client-origin.js';
-import { covers } from './actions.js';
+import { covers, REGISTRY_CLAIM_TYPE } from './actions.js';
 import { AuthFailure, type Authenticator } from './authenticator.js';
 import { Policy, type Identity } from './policy.js';
 import type { PolicySource } from './policy-source.js';
@@ -82,15 +82,21 @@ export class AccessPolicy implements AccessCheck {
     const caller = new Caller(identity, policy);
     (req as WithCaller)[CALLER] = caller;
 
+    const access = verified.access;
     if (repository === undefined) {
       // The base endpoint and the catalog only need a caller who proved something; anonymous callers with
       // a token (for public repositories) count, bare anonymous requests get the challenge.
       if (identity.kind === 'anonymous' && (verified.scheme === 'none' || actions.length > 0)) throw this.challenge(req, undefined, actions, 'authentication required');
-      if (actions.every((a) => policy.allows(identity, undefined, a, environment))) return caller;
-      throw denied(undefined, actions);
+      if (!actions.every((a) => policy.allows(identity, undefined, a, environment))) throw denied(undefined, actions);
+      // A registry-wide action needs its own claim: an admin's token issued to pull one repository (or for
+      // nothing at all, as docker's login asks) is not an admin's credential.
+      if (access && !actions.every((a) => registryClaimCovers(access, a))) {
+        throw this.challenge(req, undefined, actions, 'the token does not grant this access', 'insufficient_scope');
+      }
+      return caller;
     }
     const allowed = actions.every((a) => policy.allows(identity, repository, a, environment));
-    if (identity.kind === 'anonymous' && (!allowed || actions.length === 0)) throw this.challenge(req, repository, actions, 'authentication required');
+    if (identity.kind === 'anonymous' && (!allowed || actions.length === 0)) throw this.challenge(req, repository, actions, 'authentication required', undefined, environment);
     if (!allowed) throw denied(repository, actions);
     if (explicit && environment !== undefined && !policy.grantsExplicitly(identity, repository, `release:${environment}`)) {
       throw new RegistryError(
@@ -99,9 +105,8 @@ export class AccessPolicy implements AccessCheck {
         accessDetail(repository, actions),
       );
     }
-    const access = verified.access;
     if (access && !actions.every((a) => claimCovers(access, repository, a, environment))) {
-      throw this.challenge(req, repository, actions, 'the token does not grant this access', 'insufficient_scope');
+      throw this.challenge(req, repository, actions, 'the token does not grant this access', 'insufficient_scope', environment);
     }
     return caller;
   }
@@ -116,9 +121,14 @@ export class AccessPolicy implements AccessCheck {
     return `${this.options.origin.scheme(req)}://${req.headers.host ?? 'localhost'}/token`;
   }
 
-  private challenge(req: IncomingMessage, repository: string | undefined, actions: Action[], message: string, error?: string): RegistryError {
+  /** The 401 with Distribution's challenge; its scope names what a token for this request must claim. */
+  private challenge(req: IncomingMessage, repository: string | undefined, actions: Action[], message: string, error?: string, environment?: string): RegistryError {
     let value = `Bearer realm=${quote(this.realm(req))},service=${quote(this.options.service)}`;
-    if (repository !== undefined && actions.length > 0) value += `,scope=${quote(`repository:${repository}:${actions.join(',')}`)}`;
+    // A release to one environment asks for just that (`release:staging`): a CI token holding only that grant
+    // would be refused `release` as a whole.
+    const asked = actions.map((a) => (a === 'release' && environment !== undefined ? `release:${environment}` : a));
+    if (repository !== undefined && actions.length > 0) value += `,scope=${quote(`repository:${repository}:${asked.join(',')}`)}`;
+    if (repository === undefined && actions.length > 0) value += `,scope=${quote(actions.map(registryScope).join(' '))}`;
     if (error) value += `,error=${quote(error)}`;
     const err = new RegistryError('UNAUTHORIZED', message, accessDetail(repository, actions));
     err.headers = { 'WWW-Authenticate': value };
@@ -128,6 +138,11 @@ export class AccessPolicy implements AccessCheck {
 
 function claimCovers(access: AccessClaim[], repository: string, action: Action, environment?: string): boolean {
   return access.some((c) => c.type === 'repository' && c.name === repository && c.actions.some((g) => covers(g, action, environment)));
+}
+
+/** `wharf:admin:*` covers every registry-wide action, `wharf:<action>:*` that one (see registryScope). */
+function registryClaimCovers(access: AccessClaim[], action: Action): boolean {
+  return access.some((c) => c.type === REGISTRY_CLAIM_TYPE && (c.name === action || c.name === 'admin') && c.actions.includes('*'));
 }
 
 function denied(repository: string | undefined, actions: Action[]): RegistryError {

@@ -91,6 +91,15 @@ export class Accounts {
     await this.record('user.passwd', name);
   }
 
+  /**
+   * Ends every access and refresh token issued to the user so far (a lost laptop, a leaked `docker login`),
+   * without changing the password. Running servers refuse them within auth.policyRefresh.
+   */
+  async endSessions(name: string): Promise<void> {
+    if (!(await this.store.bumpTokenGeneration(name))) throw new AccountError(`no user ${name}`);
+    await this.record('user.sessions.end', name);
+  }
+
   async removeUser(name: string): Promise<void> {
     if (!(await this.store.removeUser(name))) throw new AccountError(`no user ${name}`);
     await this.record('user.remove', name);

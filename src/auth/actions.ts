@@ -4,6 +4,12 @@ import type { Action } from '../server/access.js';
 
 export const ACTIONS: readonly Action[] = ['pull', 'push', 'delete', 'release', 'admin'];
 
+/**
+ * The claim type of registry-wide actions in an access token: `wharf:admin:*` (see registryScope in
+ * server/access.ts). Repository actions are claimed as Distribution does, `repository:<name>:<actions>`.
+ */
+export const REGISTRY_CLAIM_TYPE = 'wharf';
+
 /** An action as granted: one of ACTIONS, or `release:<environment>`. */
 export type GrantedAction = Action | `release:${string}`;
 

@@ -1,6 +1,7 @@
 // AuthStore: users, group memberships, robot tokens and grants in the metadata database (Kysely, so the
 // same queries run on SQLite and PostgreSQL). No policy here, only rows.
-import type { Kysely, Updateable } from 'kysely';
+import { randomInt } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
 import type { Database, GrantsTable, RobotTokensTable, UsersTable } from '../metadata/schema.js';
 
 export type Role = UsersTable['role'];
@@ -12,6 +13,8 @@ export interface UserRow {
   passwordHash: string;
   createdAt: number;
   updatedAt: number;
+  /** the `gen` claim every token issued to the user must carry (see Accounts.setPassword, endSessions) */
+  tokenGeneration: number;
 }
 
 export interface TokenRow {
@@ -39,13 +42,24 @@ export interface Membership {
   user: string;
 }
 
-const toUser = (r: Pick<UsersTable, 'name' | 'role' | 'password_hash' | 'created_at' | 'updated_at'>): UserRow => ({
+const USER_COLUMNS = ['name', 'role', 'password_hash', 'created_at', 'updated_at', 'token_generation'] as const;
+
+const toUser = (r: { name: string; role: Role; password_hash: string; created_at: number; updated_at: number; token_generation: number }): UserRow => ({
   name: r.name,
   role: r.role,
   passwordHash: r.password_hash,
   createdAt: Number(r.created_at),
   updatedAt: Number(r.updated_at),
+  tokenGeneration: Number(r.token_generation),
 });
+
+/**
+ * A new user's first token generation: random, so that a user removed and made again under the same name
+ * does not accept the tokens of the one before (the row, and its counter, are gone).
+ */
+function firstGeneration(): number {
+  return randomInt(1, 2 ** 31);
+}
 
 const toToken = (r: RobotTokensTable): TokenRow => ({
   id: r.id,
@@ -64,12 +78,12 @@ export class AuthStore {
   // --- users -----------------------------------------------------------------------------------
 
   async users(): Promise<UserRow[]> {
-    const rows = await this.db.selectFrom('users').select(['name', 'role', 'password_hash', 'created_at', 'updated_at']).orderBy('name').execute();
+    const rows = await this.db.selectFrom('users').select(USER_COLUMNS).orderBy('name').execute();
     return rows.map(toUser);
   }
 
   async user(name: string): Promise<UserRow | undefined> {
-    const r = await this.db.selectFrom('users').select(['name', 'role', 'password_hash', 'created_at', 'updated_at']).where('name', '=', name).executeTakeFirst();
+    const r = await this.db.selectFrom('users').select(USER_COLUMNS).where('name', '=', name).executeTakeFirst();
     return r && toUser(r);
   }
 
@@ -83,17 +97,33 @@ export class AuthStore {
     const now = Date.now();
     const r = await this.db
       .insertInto('users')
-      .values({ name, role, password_hash: passwordHash, created_at: now, updated_at: now })
+      .values({ name, role, password_hash: passwordHash, created_at: now, updated_at: now, token_generation: firstGeneration() })
       .onConflict((oc) => oc.column('name').doNothing())
       .executeTakeFirst();
     return Number(r.numInsertedOrUpdatedRows ?? 0) > 0;
   }
 
+  /** A new password also moves the user's token generation on: every token issued before stops working. */
   async updateUser(name: string, change: { passwordHash?: string; role?: Role }): Promise<boolean> {
-    const set: Updateable<UsersTable> = { updated_at: Date.now() };
-    if (change.passwordHash !== undefined) set.password_hash = change.passwordHash;
-    if (change.role !== undefined) set.role = change.role;
-    const r = await this.db.updateTable('users').set(set).where('name', '=', name).executeTakeFirst();
+    const r = await this.db
+      .updateTable('users')
+      .set({
+        updated_at: Date.now(),
+        ...(change.passwordHash === undefined ? {} : { password_hash: change.passwordHash, token_generation: sql<number>`token_generation + 1` }),
+        ...(change.role === undefined ? {} : { role: change.role }),
+      })
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Moves the user's token generation on (ends every token issued so far); false when there is no such user. */
+  async bumpTokenGeneration(name: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('users')
+      .set({ token_generation: sql<number>`token_generation + 1`, updated_at: Date.now() })
+      .where('name', '=', name)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
 

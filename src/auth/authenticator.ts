@@ -40,10 +40,14 @@ interface CacheEntry {
   expiresAt: number;
   /** for a password login: the hash it was checked against (a password change invalidates the entry) */
   passwordHash?: string;
+  /** for a user: the token generation it was verified under (a password change or ended sessions invalidate it) */
+  generation?: number;
   /** the last policy the entry was found valid under: re-checked only when the policy is replaced */
   checkedAgainst?: Policy;
   /** for an access token: the whole Authorization header, which a request's must equal */
   bearer?: string;
+  /** for Basic credentials: the name login throttling counts them under (see recall) */
+  limitKey?: string;
   /** a password login being verified again before it expires */
   renewing?: boolean;
 }
@@ -57,12 +61,16 @@ export interface LoginResult {
   passwordHash?: string;
   /** for a robot token that expires: when */
   tokenExpiresAt?: number;
+  /** for a user: the token generation the password was checked under */
+  generation?: number;
 }
 
 export interface AuthenticatorOptions {
   /** how long a verified credential is remembered */
   cacheTtlMs: number;
   maxCacheEntries?: number;
+  /** the clock remembered credentials expire by (tests move it instead of waiting) */
+  now?: () => number;
 }
 
 /** Where a credential is remembered: see Authenticator.keyOf. */
@@ -79,10 +87,20 @@ export function tokenSubject(id: string): string {
   return `token:${id}`;
 }
 
-/** What a refresh token is bound to: the password hash for a user (a new password ends old logins). */
+/**
+ * What a refresh token is bound to: for a user the password hash and the token generation (a new password, or
+ * ended sessions, end old logins). Generation 0 (a user untouched since generations came) binds as before.
+ */
 function bindingOf(identity: Identity, policy: Policy): string {
   if (identity.kind !== 'user') return identity.kind === 'token' ? identity.id : '';
-  return createHash('sha256').update(policy.users.get(identity.name)!.passwordHash).digest('hex').slice(0, 32);
+  const user = policy.users.get(identity.name)!;
+  const bound = user.tokenGeneration === 0 ? user.passwordHash : `${user.passwordHash}\n${user.tokenGeneration}`;
+  return createHash('sha256').update(bound).digest('hex').slice(0, 32);
+}
+
+/** A user's token generation in `policy` (undefined for robot tokens and anonymous callers, which have none). */
+export function generationOf(identity: Identity, policy: Policy): number | undefined {
+  return identity.kind === 'user' ? policy.users.get(identity.name)?.tokenGeneration : undefined;
 }
 
 const ANONYMOUS_CALLER: Verified = { identity: ANONYMOUS, scheme: 'none' };
@@ -107,6 +125,9 @@ export class Authenticator {
   private readonly sipKey = sipKey(randomBytes);
   private readonly cache = new Map<CacheKey, CacheEntry>();
   private readonly inflight = new Map<CacheKey, Promise<CacheEntry>>();
+  private readonly now: () => number;
+  /** how many passwords were checked with scrypt: what remembering credentials saves */
+  passwordVerifications = 0;
 
   constructor(
     private readonly policies: PolicySource,
@@ -115,7 +136,9 @@ export class Authenticator {
     private readonly audit: AuditLog,
     private readonly log: Logger,
     private readonly options: AuthenticatorOptions,
-  ) {}
+  ) {
+    this.now = options.now ?? Date.now;
+  }
 
   /**
    * The caller an Authorization header (absent: anonymous) names, if the credential is remembered and still
@@ -133,9 +156,13 @@ export class Authenticator {
       this.cache.delete(key);
       return undefined;
     }
+    // While a login delay runs, remembered Basic credentials answer only where a login would be tried: else a
+    // guesser inside a delay could tell the one right password (remembered from its owner's use) from the
+    // wrong ones. Verified again, they get the delay's 429 like any other attempt.
+    if (hit.limitKey !== undefined && this.limiter.delaying() && this.limiter.blocked(hit.limitKey, address()) !== undefined) return undefined;
     // A password login in the last quarter of its time is verified again in the background, while it still
     // answers: otherwise every client using it would wait together for scrypt once it expired.
-    if (hit.passwordHash !== undefined && !hit.renewing && hit.expiresAt - Date.now() < this.options.cacheTtlMs / 4) this.renew(key, header, hit, address(), policy);
+    if (hit.passwordHash !== undefined && !hit.renewing && hit.expiresAt - this.now() < this.options.cacheTtlMs / 4) this.renew(key, header, hit, address(), policy);
     return hit.verified;
   }
 
@@ -170,7 +197,12 @@ export class Authenticator {
   rememberIssued(token: string, identity: Identity, access: AccessClaim[], expiresAt: number, policy: Policy): void {
     const header = `Bearer ${token}`;
     const verified: Verified = { identity, scheme: 'bearer', access };
-    this.remember(this.keyOf(header, true), { verified, expiresAt: Math.min(expiresAt, Date.now() + this.options.cacheTtlMs, robotExpiry(identity, policy)), bearer: header });
+    this.remember(this.keyOf(header, true), {
+      verified,
+      expiresAt: Math.min(expiresAt, this.now() + this.options.cacheTtlMs, robotExpiry(identity, policy)),
+      bearer: header,
+      generation: generationOf(identity, policy),
+    });
   }
 
   /**
@@ -193,7 +225,7 @@ export class Authenticator {
     const tokenId = robotSecretId(password);
     const limitKey = tokenId === undefined ? username : tokenSubject(tokenId);
     const retryAfter = this.limiter.blocked(limitKey, address);
-    if (retryAfter !== undefined) throw new AuthFailure('rate_limited', 'too many failed logins; try again later', retryAfter);
+    if (retryAfter !== undefined) throw new AuthFailure('rate_limited', `too many failed logins from this address; try again in ${retryAfter} s`, retryAfter);
 
     const policy = await this.policies.current();
     let result = await this.check(username, password, tokenId, policy);
@@ -205,12 +237,12 @@ export class Authenticator {
       if (row(fresh) !== row(policy)) result = await this.check(username, password, tokenId, fresh);
     }
     if (!result) {
-      const locked = this.limiter.failed(limitKey, address);
+      const delayed = this.limiter.failed(limitKey, address);
       const actor = { name: tokenId === undefined ? username : (policy.tokens.get(tokenId)?.name ?? tokenId), kind: tokenId === undefined ? 'user' : 'token', address } as const;
-      this.loginFailed(actor, { via, ...(locked ? { locked: true } : {}) });
+      this.loginFailed(actor, { via, ...(delayed !== undefined ? { delayedSeconds: delayed } : {}) });
       throw new AuthFailure('invalid_credentials', 'incorrect username or password');
     }
-    this.limiter.succeeded(limitKey);
+    this.limiter.succeeded(limitKey, address);
     return result;
   }
 
@@ -262,8 +294,9 @@ export class Authenticator {
       const decoded = Buffer.from(value, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
       if (colon < 0) throw new AuthFailure('invalid_credentials', 'malformed Basic credentials');
-      const { identity, passwordHash, tokenExpiresAt } = await this.login(decoded.slice(0, colon), decoded.slice(colon + 1), address, 'basic');
-      return { verified: { identity, scheme: 'basic' }, expiresAt: Math.min(Date.now() + this.options.cacheTtlMs, tokenExpiresAt ?? Infinity), passwordHash };
+      const { identity, passwordHash, tokenExpiresAt, generation } = await this.login(decoded.slice(0, colon), decoded.slice(colon + 1), address, 'basic');
+      const limitKey = identity.kind === 'token' ? tokenSubject(identity.id) : decoded.slice(0, colon);
+      return { verified: { identity, scheme: 'basic' }, expiresAt: Math.min(this.now() + this.options.cacheTtlMs, tokenExpiresAt ?? Infinity), passwordHash, generation, limitKey };
     }
     if (space > 0 && scheme === 'bearer') {
       let token;
@@ -274,8 +307,12 @@ export class Authenticator {
       }
       const identity = this.identityOf(token.subject, policy);
       if (!identity || !policy.isCurrent(identity)) throw new AuthFailure('invalid_token', 'the token’s subject no longer exists');
-      const expiresAt = Math.min(token.expiresAt, Date.now() + this.options.cacheTtlMs, robotExpiry(identity, policy));
-      return { verified: { identity, scheme: 'bearer', access: token.access }, expiresAt };
+      // A token from before the user's last password change (or ended sessions) is void, however long it has
+      // left. Tokens without the claim predate generations: they stand while the user is still at 0.
+      const generation = generationOf(identity, policy);
+      if (generation !== undefined && (token.generation ?? 0) !== generation) throw new AuthFailure('invalid_token', 'the token was revoked (the password changed or sessions were ended)');
+      const expiresAt = Math.min(token.expiresAt, this.now() + this.options.cacheTtlMs, robotExpiry(identity, policy));
+      return { verified: { identity, scheme: 'bearer', access: token.access }, expiresAt, generation };
     }
     throw new AuthFailure('invalid_credentials', 'unsupported authorization scheme');
   }
@@ -289,7 +326,8 @@ export class Authenticator {
     }
     const user = policy.users.get(username);
     const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyHash()));
-    return user && ok ? { identity: { kind: 'user', name: user.name }, passwordHash: user.passwordHash } : undefined;
+    this.passwordVerifications++;
+    return user && ok ? { identity: { kind: 'user', name: user.name }, passwordHash: user.passwordHash, generation: user.tokenGeneration } : undefined;
   }
 
   /**
@@ -298,11 +336,12 @@ export class Authenticator {
    * token's own expiry is part of expiresAt.
    */
   private stillValid(entry: CacheEntry, policy: Policy): boolean {
-    if (entry.expiresAt <= Date.now()) return false;
+    if (entry.expiresAt <= this.now()) return false;
     if (entry.checkedAgainst === policy) return true;
     const { identity } = entry.verified;
     if (!policy.isCurrent(identity)) return false;
     if (entry.passwordHash !== undefined && !(identity.kind === 'user' && policy.users.get(identity.name)?.passwordHash === entry.passwordHash)) return false;
+    if (entry.generation !== undefined && generationOf(identity, policy) !== entry.generation) return false;
     entry.checkedAgainst = policy;
     return true;
   }

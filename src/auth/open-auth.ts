@@ -32,6 +32,8 @@ export interface Auth {
    * so revoking that user revokes the token; its access claim limits it to pull. Absent when auth is off.
    */
   pullToken?(repository: string, actor: string | null): Promise<string>;
+  /** how many passwords were checked with scrypt so far (absent when auth is off) */
+  passwordVerifications?(): number;
 }
 
 export function configGrants(auth: Config['auth']): PolicyGrant[] {
@@ -41,7 +43,12 @@ export function configGrants(auth: Config['auth']): PolicyGrant[] {
   });
 }
 
-export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Auth> {
+export interface OpenAuthOptions {
+  /** the clock of login throttling and of remembered credentials (tests move it instead of waiting) */
+  now?: () => number;
+}
+
+export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv = process.env, options: OpenAuthOptions = {}): Promise<Auth> {
   const { config } = wharf;
   const audit = wharf.audit;
   const origin = new ClientOrigin(config.trustedProxies);
@@ -69,21 +76,30 @@ export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv
     accessTtlMs: config.auth.tokenTtl,
     refreshTtlMs: config.auth.refreshTokenTtl,
   });
-  const limiter = new LoginLimiter({
-    perUser: config.auth.loginFailures.perUser,
-    perAddress: config.auth.loginFailures.perAddress,
-    windowMs: config.auth.loginFailures.window,
-  });
-  const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl });
+  const failures = config.auth.loginFailures;
+  const limiter = new LoginLimiter(
+    {
+      perUser: failures.perUser,
+      perAddress: failures.perAddress,
+      delayMs: failures.delay,
+      maxDelayMs: failures.maxDelay,
+      maxAddressDelayMs: failures.maxAddressDelay,
+      windowMs: failures.window,
+    },
+    options.now,
+  );
+  const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl, now: options.now });
   return {
     access: new AccessPolicy(policies, authn, { service: config.auth.service, externalUrl: config.externalUrl, origin }),
     tokenEndpoint: tokenEndpoint({ authn, policies, tokens, origin, log }),
     audit,
     actorOf,
+    passwordVerifications: () => authn.passwordVerifications,
     pullToken: async (repository, actor) => {
       const policy = await policies.current();
       const subject = actor !== null && policy.users.has(actor) ? actor : 'admin';
-      return (await tokens.issueAccess(subject, [{ type: 'repository', name: repository, actions: ['pull'] }])).token;
+      const generation = policy.users.get(subject)?.tokenGeneration;
+      return (await tokens.issueAccess(subject, [{ type: 'repository', name: repository, actions: ['pull'] }], Date.now(), generation)).token;
     },
   };
 }

@@ -7,8 +7,9 @@ import { RegistryError } from '../oci/errors.js';
 import { isValidRepositoryName } from '../oci/reference.js';
 import { readBody } from '../server/request-body.js';
 import { sendError } from '../server/http-errors.js';
-import { ACTIONS, isGrantedAction, splitGrantedAction, type GrantedAction } from './actions.js';
-import { AuthFailure, tokenSubject, type Authenticator } from './authenticator.js';
+import { ACTIONS, isGrantedAction, REGISTRY_CLAIM_TYPE, splitGrantedAction, type GrantedAction } from './actions.js';
+import type { Action } from '../server/access.js';
+import { AuthFailure, generationOf, tokenSubject, type Authenticator } from './authenticator.js';
 import { rateLimited } from './access-policy.js';
 import type { ClientOrigin } from '../server/client-origin.js';
 import type { Identity, Policy } from './policy.js';
@@ -41,6 +42,12 @@ export function grantScopes(requested: string[], identity: Identity, policy: Pol
       out.push({ type, name, actions: ['*'] });
       continue;
     }
+    if (type === REGISTRY_CLAIM_TYPE) {
+      // Registry-wide administration is never implied by another scope (nor by `*` on a repository): a client
+      // gets it only by asking for `wharf:admin:*`, and only when it holds the action registry-wide.
+      if (list === '*' && (ACTIONS as readonly string[]).includes(name) && policy.allows(identity, undefined, name as Action)) out.push({ type, name, actions: ['*'] });
+      continue;
+    }
     if (type !== 'repository' || !isValidRepositoryName(name)) continue;
     const wanted = new Set(list.split(',').flatMap((a): readonly GrantedAction[] => (a === '*' ? ACTIONS : isGrantedAction(a) ? [a] : [])));
     const actions = [...wanted].filter((a) => {
@@ -65,7 +72,7 @@ export function tokenEndpoint({ authn, policies, tokens, origin, log }: TokenEnd
     const policy = await policies.current();
     const access = grantScopes(scopes, identity, policy);
     const subject = identity.kind === 'anonymous' ? '' : identity.kind === 'user' ? identity.name : tokenSubject(identity.id);
-    const issued = await tokens.issueAccess(subject, access);
+    const issued = await tokens.issueAccess(subject, access, Date.now(), generationOf(identity, policy));
     // The token's exp, to the second it was written in.
     const expiresAt = (Math.floor(Date.parse(issued.issuedAt) / 1000) + issued.expiresIn) * 1000;
     authn.rememberIssued(issued.token, identity, access, expiresAt, policy);

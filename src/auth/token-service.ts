@@ -37,6 +37,8 @@ export interface VerifiedAccess {
   subject: string;
   access: AccessClaim[];
   expiresAt: number;
+  /** the subject's token generation when it was issued (users only; absent in tokens from before generations) */
+  generation?: number;
 }
 
 export interface VerifiedRefresh {
@@ -90,9 +92,12 @@ export class TokenService {
     return new TokenService(keyFile.kid, privateKey, new Map([[keyFile.kid, publicKey]]), options);
   }
 
-  /** An access token for the registry (`aud` = service). `now` lets tests mint expired or future tokens. */
-  async issueAccess(subject: string, access: AccessClaim[], now = Date.now()): Promise<IssuedToken> {
-    const token = await this.sign({ access }, subject, this.options.service, now, this.options.accessTtlMs);
+  /**
+   * An access token for the registry (`aud` = service). `generation` (a user's, as the `gen` claim) ties it to
+   * the user's current password: see Authenticator. `now` lets tests mint expired or future tokens.
+   */
+  async issueAccess(subject: string, access: AccessClaim[], now = Date.now(), generation?: number): Promise<IssuedToken> {
+    const token = await this.sign(generation === undefined ? { access } : { access, gen: generation }, subject, this.options.service, now, this.options.accessTtlMs);
     return { token, expiresIn: Math.floor(this.options.accessTtlMs / 1000), issuedAt: new Date(now).toISOString() };
   }
 
@@ -105,7 +110,9 @@ export class TokenService {
     const payload = await this.verify(token, this.options.service);
     const access = payload.access;
     if (!Array.isArray(access) || !access.every(isAccessClaim)) throw new TokenError('malformed access claim');
-    return { subject: payload.sub!, access, expiresAt: payload.exp! * 1000 };
+    const gen = payload.gen;
+    if (gen !== undefined && !Number.isSafeInteger(gen)) throw new TokenError('malformed generation claim');
+    return { subject: payload.sub!, access, expiresAt: payload.exp! * 1000, ...(gen === undefined ? {} : { generation: gen as number }) };
   }
 
   async verifyRefresh(token: string): Promise<VerifiedRefresh> {

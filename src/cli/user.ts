@@ -1,4 +1,4 @@
-// `wharf user add|passwd|remove|list`: the people who log in, in the local data dir.
+// `wharf user add|passwd|logout|remove|list`: the people who log in, in the local data dir.
 import { generatePassword } from '../auth/password.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
@@ -7,6 +7,7 @@ import { printJson, printTable } from './output.js';
 
 const HELP = `usage: wharf user add NAME [--role admin|member] [--password-stdin]
        wharf user passwd NAME [--password-stdin]
+       wharf user logout NAME      end every token and stored login of NAME (the password stays)
        wharf user remove NAME
        wharf user list [--json]
 
@@ -25,7 +26,7 @@ export async function userCommand(args: string[]): Promise<number> {
     process.stdout.write(HELP + '\n');
     return 0;
   }
-  const needsName = verb === 'add' || verb === 'passwd' || verb === 'remove';
+  const needsName = verb === 'add' || verb === 'passwd' || verb === 'logout' || verb === 'remove';
   if (!verb || !(needsName || verb === 'list') || (needsName ? name === undefined : name !== undefined) || extra.length > 0) throw new CliError(HELP, 2);
   const role = values.role;
   if (role !== 'admin' && role !== 'member') throw new CliError(`--role must be admin or member, not ${JSON.stringify(role)}`, 2);
@@ -48,10 +49,14 @@ export async function userCommand(args: string[]): Promise<number> {
       case 'passwd': {
         const p = await password();
         await accounts.setPassword(name!, p.value);
-        process.stderr.write(`password of ${name} changed; the old one, and logins (refresh tokens) made with it, stop working within a second\n`);
+        process.stderr.write(`password of ${name} changed; the old one, and every token and stored login made before, stop working within a second\n`);
         announce(p);
         return 0;
       }
+      case 'logout':
+        await accounts.endSessions(name!);
+        process.stderr.write(`every token and stored login (docker login) of ${name} stops working within a second; the password stays\n`);
+        return 0;
       case 'remove':
         await accounts.removeUser(name!);
         process.stderr.write(`user ${name} removed, with its grants and group memberships\n`);

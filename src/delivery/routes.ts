@@ -103,9 +103,12 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
         if (!approvals) throw new RegistryError('NOT_FOUND', 'approvals are not available');
         const id = Number(r.params.id);
         const b = await r.body(approveBody);
-        // Whoever may see the request learns it exists; approving needs the same right as making it.
-        await access.authorize(r.req, app(r), ['pull']);
-        const request = await approvals.get(app(r), id);
+        // Approving needs the same right as making the request; a caller without it learns nothing, not even
+        // whether the request exists (a missing one is checked against the plain release right first).
+        const request = await approvals.get(app(r), id).catch(async (e: unknown) => {
+          await access.authorize(r.req, app(r), ['release']);
+          throw e;
+        });
         r.audited({ target: request.environment, detail: { request: id, kind: request.kind, requestedBy: request.requestedBy } });
         const principal = await access.authorize(r.req, app(r), ['release'], request.environment, await delivery.isProtected(app(r), request.environment));
         const { release } = await approvals.approve(app(r), id, principal.name);

@@ -369,6 +369,13 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.updateTable('releases').set((eb: any) => ({ current_since: eb.ref('created_at') })).execute();
       },
     },
+    '0013_user_token_generation': {
+      async up(db: Kysely<any>) {
+        // Every access and refresh token of a user carries the user's generation; a password change (or
+        // `Accounts.endSessions`) moves it on, which ends every token issued before. 0: users from before.
+        await db.schema.alterTable('users').addColumn('token_generation', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
+      },
+    },
   };
 }
 

@@ -178,6 +178,8 @@ export interface UsersTable {
   password_hash: string;
   created_at: number;
   updated_at: number;
+  /** carried by every token issued to the user; changed on a password change, so older tokens stop working */
+  token_generation: Generated<number>;
 }
 
 /** Group membership; a group exists while it has members or grants. */

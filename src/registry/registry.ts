@@ -9,6 +9,7 @@ import { isValidRepositoryName, isValidTag } from '../oci/reference.js';
 import type { BlobFile, BlobStore, ByteRange, UploadState } from '../storage/blob-store.js';
 import type { MetadataStore, StoredManifest, TagGuard } from '../metadata/store.js';
 import { BlobIntegrity, type HashOnServe, type QuarantineEvent } from './blob-integrity.js';
+import { UploadHolders } from './upload-holders.js';
 
 export interface RegistryOptions {
   /** Largest manifest accepted, in bytes (the spec suggests at least 4 MiB). */
@@ -17,6 +18,8 @@ export interface RegistryOptions {
   tagGuard?: TagGuard;
   /** which served blobs are hashed on the way out (default: always) */
   hashOnServe?: HashOnServe;
+  /** Upload sessions one holder (a user or robot token) may have open at once; default 100. */
+  maxUploadSessionsPerHolder?: number;
 }
 
 export interface PutManifestResult {
@@ -38,6 +41,7 @@ export interface RegistryEvents {
 export class Registry {
   /** checks blobs as they are served, and quarantines bad ones (also used by the scrub) */
   readonly integrity: BlobIntegrity;
+  private readonly holders: UploadHolders;
 
   constructor(
     readonly blobs: BlobStore,
@@ -46,6 +50,7 @@ export class Registry {
     readonly events: RegistryEvents = {},
   ) {
     this.integrity = new BlobIntegrity(blobs, options.hashOnServe, (e) => events.blobQuarantined?.(e));
+    this.holders = new UploadHolders(options.maxUploadSessionsPerHolder ?? 100, async (id) => (await blobs.getUpload(id)) !== null);
   }
 
   checkName(repository: string): void {
@@ -99,8 +104,18 @@ export class Registry {
 
   // --- uploads ---------------------------------------------------------------------------------
 
-  startUpload(repository: string): Promise<UploadState> {
-    return this.blobs.startUpload(repository);
+  /** Opens an upload session held by `holder` (who started it: 'user:alice', 'token:ci' …), within its cap. */
+  async startUpload(repository: string, holder = 'anonymous'): Promise<UploadState> {
+    await this.holders.admit(holder);
+    let session: UploadState;
+    try {
+      session = await this.blobs.startUpload(repository);
+    } catch (e) {
+      this.holders.abandon(holder);
+      throw e;
+    }
+    this.holders.hold(holder, session.id);
+    return session;
   }
 
   async upload(repository: string, id: string): Promise<UploadState> {
@@ -120,23 +135,28 @@ export class Registry {
     this.checkDigest(digest);
     if (body) await this.blobs.appendUpload(id, body, offset);
     // The file appears inside the transaction that records it, so online GC cannot delete it in between.
-    return this.blobs.commitUpload(id, digest, (size, reveal) => this.meta.commitBlob(repository, digest, size, reveal));
+    const done = await this.blobs.commitUpload(id, digest, (size, reveal) => this.meta.commitBlob(repository, digest, size, reveal));
+    this.holders.release(id);
+    return done;
   }
 
   async cancelUpload(repository: string, id: string): Promise<void> {
     await this.upload(repository, id);
     await this.blobs.cancelUpload(id);
+    this.holders.release(id);
   }
 
-  /** A whole blob in one request (POST ?digest=). A failure leaves no session behind. */
-  async putBlob(repository: string, digest: string, body: Readable): Promise<{ size: number }> {
+  /** A whole blob in one request (POST ?digest=), counted as a session while it runs. A failure leaves no session behind. */
+  async putBlob(repository: string, digest: string, body: Readable, holder = 'anonymous'): Promise<{ size: number }> {
     this.checkDigest(digest);
-    const session = await this.blobs.startUpload(repository);
+    const session = await this.startUpload(repository, holder);
     try {
       return await this.finishUpload(repository, session.id, digest, body);
     } catch (e) {
       await this.blobs.cancelUpload(session.id).catch(() => {});
       throw e;
+    } finally {
+      this.holders.release(session.id);
     }
   }
 

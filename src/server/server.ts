@@ -14,6 +14,7 @@ import { hubRoutes } from './routes.js';
 import { serveWeb } from './web.js';
 import { IdleCollector } from './idle-collector.js';
 import { readiness, sendReadiness } from './readiness.js';
+import { limitBodyIdle } from './body-timeout.js';
 
 export interface HttpServerOptions {
   wharf: Wharf;
@@ -32,6 +33,8 @@ export interface HttpServerOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** collects garbage when a burst of requests is over (default: one per server) */
   idle?: IdleCollector;
+  /** a request body idle this long is cut off (default: uploads.idleTimeout of the config; 0: never) */
+  bodyIdleTimeoutMs?: number;
 }
 
 export interface RunningServer {
@@ -40,7 +43,19 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export function createHttpServer({ wharf, log, access = openAccess, metrics = new Metrics(), apiRoutes, tokenEndpoint, onResponse, audit, tls, idle = new IdleCollector() }: HttpServerOptions): Server {
+export function createHttpServer({
+  wharf,
+  log,
+  access = openAccess,
+  metrics = new Metrics(),
+  apiRoutes,
+  tokenEndpoint,
+  onResponse,
+  audit,
+  tls,
+  idle = new IdleCollector(),
+  bodyIdleTimeoutMs = wharf.config?.uploads?.idleTimeout ?? 60_000,
+}: HttpServerOptions): Server {
   metrics.watchDeployments(wharf.deploy);
   const v2 = v2Api({ registry: wharf.registry, access, log });
   metrics.watch(wharf.config.data, wharf.registry.integrity.counts);
@@ -68,6 +83,7 @@ export function createHttpServer({ wharf, log, access = openAccess, metrics = ne
   };
   const listener: RequestListener = (req, res) => {
     const started = process.hrtime.bigint();
+    limitBodyIdle(req, bodyIdleTimeoutMs);
     res.once('close', idle.begin());
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;

@@ -154,7 +154,8 @@ export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerRespon
   // --- uploads -------------------------------------------------------------------------------
 
   const startUpload: Handler = async (ctx) => {
-    const { req, res, url, name } = ctx;
+    const { req, res, url, name, principal } = ctx;
+    const holder = `${principal.kind}:${principal.name ?? ''}`;
     const mount = url.searchParams.get('mount');
     const from = url.searchParams.get('from');
     if (mount !== null && from !== null) {
@@ -171,11 +172,11 @@ export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerRespon
     }
     const digest = url.searchParams.get('digest');
     if (digest !== null) {
-      await registry.putBlob(name, digest, req);
+      await registry.putBlob(name, digest, req, holder);
       return send(res, 201, { Location: `/v2/${name}/blobs/${digest}`, 'Docker-Content-Digest': digest });
     }
     req.resume();
-    const s = await registry.startUpload(name);
+    const s = await registry.startUpload(name, holder);
     send(res, 202, uploadHeaders(name, s.id, 0));
   };
 

@@ -28,6 +28,8 @@ export interface AuthHub {
   /** a token service over the hub's own key, for minting tokens the tests need (expired, other service …) */
   tokens(options?: Partial<{ service: string; issuer: string }>): Promise<TokenService>;
   req(path: string, init?: RequestInit & { auth?: string }): Promise<Response>;
+  /** how many passwords the server has checked with scrypt so far */
+  passwordVerifications(): number;
   close(): Promise<void>;
 }
 
@@ -35,8 +37,11 @@ export function basic(user: string, password: string): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 }
 
-/** `config` is the YAML of a config file (auth settings); the data dir and listen address are the harness's. */
-export async function startAuthHub(config = ''): Promise<AuthHub> {
+/**
+ * `config` is the YAML of a config file (auth settings); the data dir and listen address are the harness's.
+ * `now` is the clock of login throttling and remembered credentials, for tests that move time rather than wait.
+ */
+export async function startAuthHub(config = '', options: { now?: () => number } = {}): Promise<AuthHub> {
   const dataDir = await mkdtemp(join(tmpdir(), 'wharf-auth-'));
   const configFile = join(dataDir, 'wharf.yaml');
   await writeFile(configFile, config);
@@ -44,7 +49,7 @@ export async function startAuthHub(config = ''): Promise<AuthHub> {
   const log = pino({ level: 'silent' });
   const registryAudit = new RegistryAudit();
   const wharf = await openWharf(cfg, registryAudit.events);
-  const auth = await openAuth(wharf, log, { WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD });
+  const auth = await openAuth(wharf, log, { WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD }, { now: options.now });
   registryAudit.attach(auth.audit, auth.actorOf, log);
   const server = createHttpServer({
     wharf,
@@ -61,6 +66,7 @@ export async function startAuthHub(config = ''): Promise<AuthHub> {
     dataDir,
     wharf,
     audit,
+    passwordVerifications: () => auth.passwordVerifications!(),
     accounts: new Accounts(new AuthStore(wharf.meta.db), audit, { name: 'tester', kind: 'local', address: null }),
     tokens: (o = {}) => TokenService.open(dataDir, { service: cfg.auth.service, issuer: cfg.auth.issuer, accessTtlMs: cfg.auth.tokenTtl, refreshTtlMs: cfg.auth.refreshTokenTtl, ...o }),
     req: (path, init = {}) => {

@@ -134,3 +134,19 @@ test('audit: the changes above are there, filterable, as a table and as JSON', a
   assert.equal((await wharf('audit', '--since', 'yesterday-ish')).code, 2);
   assert.equal((await runWharf(['user', 'list', '--data', '/nonexistent/wharf-data'])).code, 2, 'no silent new data dir');
 });
+
+test('user logout: the user’s Bearer tokens and stored logins end, the password stays', async () => {
+  await withLogsOnFailure(server, async () => {
+    ok(await wharfIn('carla-password\n', 'user', 'add', 'carla', '--password-stdin'));
+    const creds = basic('carla', 'carla-password');
+    const issued = await get('/token?service=wharf&offline_token=true', creds);
+    assert.equal(issued.status, 200);
+    const { token } = (await issued.json()) as { token: string };
+    assert.equal((await get('/v2/', `Bearer ${token}`)).status, 200);
+    const out = ok(await wharf('user', 'logout', 'carla'));
+    assert.match(out.stderr, /every token and stored login .* of carla stops working/);
+    await eventually('/v2/', `Bearer ${token}`, 401);
+    assert.equal((await get('/v2/', creds)).status, 200, 'the password still works');
+    assert.equal((await wharf('user', 'logout', 'nobody')).code, 1);
+  });
+});
