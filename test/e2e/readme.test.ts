@@ -4,8 +4,7 @@
 // both promotions, the rollback of production to the first version, and the web UI the text points to.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -14,17 +13,9 @@ import { run } from '../support/command.js';
 import { BASE_IMAGE, ensureBaseImage, removeImages } from '../support/images.js';
 import { REPO_ROOT } from '../support/server.js';
 import { fetchWhenUp, freePort } from '../support/net.js';
-import { describeStep, ShellSession, shellSteps, type StepResult } from '../support/walkthrough.js';
+import { describeStep, makeClone, npmStart, ShellSession, shellSteps, type StepResult } from '../support/walkthrough.js';
 
 const README = join(REPO_ROOT, 'README.md');
-
-/** A clone as a reader has it after `npm ci`: the checkout's files, a data directory of its own. */
-async function makeClone(home: string): Promise<string> {
-  const clone = join(home, 'wharf');
-  await mkdir(clone);
-  for (const entry of ['package.json', 'bin', 'dist', 'node_modules', 'web']) await symlink(join(REPO_ROOT, entry), join(clone, entry));
-  return clone;
-}
 
 test('README: the walkthrough runs verbatim, rollback included', { timeout: 600_000 }, async (t) => {
   if (!(await needTool(t, 'docker', 'busybox'))) return;
@@ -40,7 +31,7 @@ test('README: the walkthrough runs verbatim, rollback included', { timeout: 600_
   await ensureBaseImage('docker');
 
   const home = await mkdtemp(join(tmpdir(), 'wharf-readme-home-'));
-  const clone = await makeClone(home);
+  const clone = await makeClone(home, REPO_ROOT);
   const port = await freePort();
   const appPort = await freePort();
   const marker = `readme-${randomBytes(6).toString('hex')}`;
@@ -50,12 +41,7 @@ test('README: the walkthrough runs verbatim, rollback included', { timeout: 600_
   await writeFile(join(home, 'myapp', 'Dockerfile'), `FROM ${BASE_IMAGE}\nCOPY www/ /www/\nCMD exec httpd -f -p 127.0.0.1:${appPort} -h /www\n`);
 
   const env: Record<string, string> = { HOME: home, PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8' };
-  // `npm start`, as the README says, with the port moved by WHARF_LISTEN (the README's own way to change it).
-  const hub = spawn('npm', ['start'], { cwd: clone, env: { ...env, WHARF_LISTEN: `127.0.0.1:${port}` }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let hubLog = '';
-  hub.stdout!.on('data', (b: Buffer) => (hubLog += b.toString()));
-  hub.stderr!.on('data', (b: Buffer) => (hubLog += b.toString()));
-  const hubExited = new Promise<void>((resolve) => hub.once('exit', () => resolve()));
+  const hub = npmStart(clone, env, port);
   const session = await ShellSession.start(clone, env);
   let container: string | undefined;
   const images = ['1.4.2', '1.4.3', 'production'].map((tag) => `127.0.0.1:${port}/myapp:${tag}`);
@@ -97,17 +83,12 @@ test('README: the walkthrough runs verbatim, rollback included', { timeout: 600_
     assert.notEqual(digests['1.4.3'], digests['1.4.2'], 'the second version is another image');
     assert.deepEqual(pulls, [digests['1.4.3'], digests['1.4.2']], 'production followed the promotion, then the rollback');
   } catch (e) {
-    if (e instanceof Error) e.message += `\n--- npm start's output\n${hubLog.split('\n').slice(-60).join('\n')}`;
+    if (e instanceof Error) e.message += `\n--- npm start's output\n${hub.log().split('\n').slice(-60).join('\n')}`;
     throw e;
   } finally {
     if (container) await run('docker', ['rm', '-f', container]);
     await removeImages('docker', images);
-    try {
-      process.kill(-hub.pid!, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-    await hubExited;
+    await hub.stop();
     await session.close();
     await rm(home, { recursive: true, force: true });
   }

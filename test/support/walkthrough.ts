@@ -1,7 +1,8 @@
 // Runs a document's shell blocks as a reader would type them: line by line, in one shell session (its working
 // directory and exported variables carry over from line to line), with only the hub's port changed. Used by the
 // tests that keep README.md and examples/hello/README.md true.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, type RunResult } from './command.js';
@@ -68,4 +69,39 @@ export class ShellSession {
 /** A step's output for a failure message. */
 export function describeStep(r: StepResult): string {
   return `$ ${r.command}\nexit ${r.code ?? r.signal}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+/** A clone as a reader has it after `npm ci`: the checkout's files (linked), a data directory of its own. */
+export async function makeClone(home: string, repoRoot: string): Promise<string> {
+  const clone = join(home, 'wharf');
+  await mkdir(clone);
+  for (const entry of ['package.json', 'bin', 'dist', 'node_modules', 'web']) await symlink(join(repoRoot, entry), join(clone, entry));
+  return clone;
+}
+
+export interface NpmStartedHub {
+  /** what `npm start` printed so far */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/** `npm start` in the clone, as the README says, on another port through WHARF_LISTEN (the README's way). */
+export function npmStart(clone: string, env: Record<string, string>, port: number): NpmStartedHub {
+  const hub = spawn('npm', ['start'], { cwd: clone, env: { ...env, WHARF_LISTEN: `127.0.0.1:${port}` }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let log = '';
+  hub.stdout!.on('data', (b: Buffer) => (log += b.toString()));
+  hub.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+  const exited = new Promise<void>((resolve) => hub.once('exit', () => resolve()));
+  return {
+    log: () => log,
+    stop: async () => {
+      try {
+        // npm, its shell and the hub: the whole group, by the group's id.
+        process.kill(-hub.pid!, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      await exited;
+    },
+  };
 }
