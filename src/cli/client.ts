@@ -91,7 +91,7 @@ export class ApiClient {
     try {
       res = await fetch(this.server + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (e) {
-      throw new CliError(`cannot reach ${this.server}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
+      throw new CliError(`cannot connect to ${this.server}: ${connectionFailure(e)}`);
     }
     if (!res.ok) throw new ApiError(errorMessage(res.status, await res.text()), res.status);
     return res;
@@ -135,6 +135,24 @@ export class ApiClient {
     }
     if (buffered.trim()) yield JSON.parse(buffered);
   }
+}
+
+/** Why a request never got an answer, in words: "connection refused", not "fetch failed" or an errno. */
+export function connectionFailure(e: unknown): string {
+  const cause = (e as { cause?: Error & { code?: string } }).cause;
+  const words: Record<string, string> = {
+    ECONNREFUSED: 'connection refused (is wharf serve running there?)',
+    ENOTFOUND: 'no such host',
+    EAI_AGAIN: 'the host name does not resolve',
+    ETIMEDOUT: 'timed out',
+    ECONNRESET: 'the connection was reset',
+    EHOSTUNREACH: 'host unreachable',
+    ENETUNREACH: 'network unreachable',
+  };
+  if (cause?.code && words[cause.code]) return words[cause.code]!;
+  // fetch refuses some ports outright (the "bad ports" browsers block, such as 1, 25 or 6000).
+  if (cause?.message === 'bad port') return 'fetch refuses to connect to this port (a port browsers block); serve Wharf on another';
+  return cause?.message ?? (e as Error).message;
 }
 
 function errorMessage(status: number, text: string): string {

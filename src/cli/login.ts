@@ -2,7 +2,7 @@
 import { createInterface } from 'node:readline';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
-import { normalizeServer, removeCredentials, saveCredentials } from './client.js';
+import { connectionFailure, normalizeServer, removeCredentials, saveCredentials } from './client.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -41,8 +41,8 @@ export async function loginCommand(args: string[]): Promise<number> {
   if (!username || !password) throw new CliError('username and password are required', 2);
   const res = await fetch(`${server}/v2/`, {
     headers: { Authorization: 'Basic ' + Buffer.from(`${username}:${password}`).toString('base64') },
-  }).catch((e: Error & { cause?: Error }) => {
-    throw new CliError(`cannot reach ${server}: ${e.cause?.message ?? e.message}`);
+  }).catch((e: unknown) => {
+    throw new CliError(`cannot connect to ${server}: ${connectionFailure(e)}`);
   });
   if (res.status === 401 || res.status === 403) throw new CliError(`login to ${server} failed: wrong username or password`);
   if (!res.ok) throw new CliError(`login to ${server} failed: server answered ${res.status}`);
