@@ -2,6 +2,7 @@
 import { loadConfig, splitListen } from '../config.js';
 import { EmptyDatabaseError, openWharf } from '../wharf.js';
 import { createHttpServer, listen } from '../server/server.js';
+import { hubRoutes } from '../server/routes.js';
 import { parseFlags } from './args.js';
 import { readFileSync } from 'node:fs';
 import { openAuth } from '../auth/open-auth.js';
@@ -101,6 +102,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     wharf,
     log,
     access,
+    apiRoutes: [...hubRoutes(wharf, access), ...(auth.routes ?? [])],
     tokenEndpoint: auth.tokenEndpoint,
     onResponse: registryAudit.observe,
     audit: { log: auth.audit, actorOf: auth.actorOf },
