@@ -1,4 +1,5 @@
 // Entry point of the `wharf` command: dispatches to one module per verb group.
+import { readFileSync } from 'node:fs';
 import { CliError } from './cli-error.js';
 import { closest } from './suggest.js';
 
@@ -77,7 +78,8 @@ export async function main(argv: string[]): Promise<number> {
     return verb === undefined ? 2 : 0;
   }
   if (verb === '--version' || verb === '-v' || verb === 'version') {
-    process.stdout.write('wharf 0.1.0\n');
+    const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`wharf ${version}\n`);
     return 0;
   }
   const command = COMMANDS[verb];
