@@ -24,8 +24,8 @@ const flag = (name, fallback) => {
   return a ? Number(a.slice(name.length + 3)) : fallback;
 };
 const unitOnly = own.includes('--unit');
-/** A whole file's deadline: the slowest end-to-end files (crash, gc, deploy) take a few minutes on a busy machine. */
-const fileTimeoutS = flag('file-timeout', Number(process.env.WHARF_TEST_FILE_TIMEOUT ?? 900));
+/** A whole file's deadline: the slowest end-to-end files (crash, gc, deploy, npm-install's native build) take minutes on a busy machine. */
+const fileTimeoutS = flag('file-timeout', Number(process.env.WHARF_TEST_FILE_TIMEOUT ?? 1800));
 /**
  * One test's deadline (--test-timeout), unless the test sets its own. None by default: on Node 20 the runner applies
  * it to a whole file, and the file's own deadline is --file-timeout.

@@ -12,7 +12,7 @@ import { mustRun, run, succeeds } from '../support/command.js';
 import { REPO_ROOT } from '../support/server.js';
 import { fetchWhenUp, freePort } from '../support/net.js';
 
-test('npm pack, npm i -g of the tarball, wharf serve from any directory', { timeout: 900_000 }, async (t) => {
+test('npm pack, npm i -g of the tarball, wharf serve from any directory', { timeout: 1_500_000 }, async (t) => {
   const work = await mkdtemp(join(tmpdir(), 'wharf-npm-install-'));
   t.after(() => rm(work, { recursive: true, force: true }));
   const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { name: string; version: string; bin: Record<string, string> };
@@ -25,7 +25,7 @@ test('npm pack, npm i -g of the tarball, wharf serve from any directory', { time
   assert.ok(!files.some((f) => f.startsWith('dist/test/') || f.startsWith('src/') || f.startsWith('test/')), 'no tests or sources in the package');
 
   const prefix = join(work, 'prefix');
-  await mustRun('npm', ['i', '-g', '--no-audit', '--no-fund', '--prefix', prefix, join(work, info!.filename)], { cwd: work, timeoutMs: 840_000 });
+  await mustRun('npm', ['i', '-g', '--no-audit', '--no-fund', '--prefix', prefix, join(work, info!.filename)], { cwd: work, timeoutMs: 1_400_000 });
   const wharf = join(prefix, 'bin', 'wharf');
   const elsewhere = join(work, 'elsewhere');
   await mkdir(elsewhere);
