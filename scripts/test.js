@@ -1,23 +1,157 @@
 #!/usr/bin/env node
-// Runs every compiled *.test.js under dist/test with Node's test runner.
-// `--unit` leaves out test/e2e and test/deploy (real docker, podman, skopeo, extra dockerd hosts). Works on Node 20, 22 and 24
-// (Node 20 takes no globs, so the file list is built here).
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
+// Runs every compiled *.test.js under dist/test with Node's test runner, one file at a time, each under a deadline:
+// the suite always finishes. A file whose process outlives its tests fails with its open handles named
+// (scripts/open-handles.js); a file that runs past --file-timeout is asked to name them too, then killed with
+// every process it started (its own process group).
+//
+//   node scripts/test.js [--unit] [--file-timeout=SECONDS] [--test-timeout=MS] [FILE|DIR …] [-- node test flags]
+//
+// `--unit` leaves out test/e2e and test/deploy (real docker, podman, skopeo, extra dockerd hosts). Files or
+// directories given (dist/test/… or test/….ts) run alone. Works on Node 20, 22 and 24 (Node 20 takes no globs).
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
-const unitOnly = process.argv.includes('--unit');
-const files = [];
-function walk(dir) {
+const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const argv = process.argv.slice(2);
+const dashDash = argv.indexOf('--');
+const own = dashDash < 0 ? argv : argv.slice(0, dashDash);
+const passed = dashDash < 0 ? [] : argv.slice(dashDash + 1);
+const flag = (name, fallback) => {
+  const a = own.find((x) => x.startsWith(`--${name}=`));
+  return a ? Number(a.slice(name.length + 3)) : fallback;
+};
+const unitOnly = own.includes('--unit');
+/** A whole file's deadline: the slowest end-to-end files (crash, gc, deploy, npm-install's native build) take minutes on a busy machine. */
+const fileTimeoutS = flag('file-timeout', Number(process.env.WHARF_TEST_FILE_TIMEOUT ?? 1800));
+/**
+ * One test's deadline (--test-timeout), unless the test sets its own. None by default: on Node 20 the runner applies
+ * it to a whole file, and the file's own deadline is --file-timeout.
+ */
+const testTimeoutMs = flag('test-timeout', undefined);
+const unknown = own.filter((a) => a.startsWith('--') && !/^--(unit|file-timeout=|test-timeout=)/.test(a));
+if (unknown.length > 0) {
+  process.stderr.write(`scripts/test.js: unknown option ${unknown[0]} (node's own test flags go after --)\n`);
+  process.exit(2);
+}
+
+const distTest = join(root, 'dist', 'test');
+const skipped = unitOnly ? [join(distTest, 'e2e'), join(distTest, 'deploy')] : [];
+function walk(dir, out) {
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) {
-      if (unitOnly && (p === join('dist', 'test', 'e2e') || p === join('dist', 'test', 'deploy'))) continue;
-      walk(p);
-    } else if (name.endsWith('.test.js')) files.push(p);
+      if (!skipped.includes(p)) walk(p, out);
+    } else if (name.endsWith('.test.js')) out.push(p);
   }
+  return out;
 }
-walk(join('dist', 'test'));
-const extra = process.argv.slice(2).filter((a) => a !== '--unit');
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...extra, ...files], { stdio: 'inherit' });
-process.exit(r.status ?? 1);
+/** test/x/y.test.ts → dist/test/x/y.test.js, so a source path can be given too. */
+function compiled(p) {
+  const abs = resolve(p);
+  if (abs.endsWith('.ts') && abs.startsWith(join(root, 'test'))) return join(root, 'dist', relative(root, abs).replace(/\.ts$/, '.js'));
+  if (statSync(abs, { throwIfNoEntry: false })?.isDirectory() && abs.startsWith(join(root, 'test'))) return join(root, 'dist', relative(root, abs));
+  return abs;
+}
+const chosen = own.filter((a) => !a.startsWith('--'));
+const files = [];
+for (const c of chosen.length > 0 ? chosen.map(compiled) : [distTest]) {
+  if (!existsSync(c)) {
+    process.stderr.write(`scripts/test.js: ${c} does not exist (run npm run build first)\n`);
+    process.exit(2);
+  }
+  if (statSync(c).isDirectory()) walk(c, files);
+  else files.push(c);
+}
+
+const hook = join(root, 'scripts', 'open-handles.js');
+// Run from inside a test (test/scripts/test-runner.test.ts), the files must not think they are that test's children.
+const env = { ...process.env };
+delete env.NODE_TEST_CONTEXT;
+const reports = mkdtempSync(join(tmpdir(), 'wharf-test-handles-'));
+process.on('exit', () => rmSync(reports, { recursive: true, force: true }));
+
+/** The processes whose parent is `pid` (Linux /proc): the runner's per-file processes, which load the hook. */
+function childrenOf(pid) {
+  const out = [];
+  let entries = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Runs one file in its own process group; resolves with how it ended. */
+function runFile(file) {
+  return new Promise((done) => {
+    const started = Date.now();
+    const report = join(reports, `${results.length}.txt`);
+    const child = spawn(
+      process.execPath,
+      ['--import', hook, '--test', '--test-concurrency=1', ...(testTimeoutMs === undefined ? [] : [`--test-timeout=${testTimeoutMs}`]), ...passed, file],
+      { stdio: 'inherit', detached: true, env: { ...env, WHARF_OPEN_HANDLES_REPORT: report } },
+    );
+    let timedOut = false;
+    const signalGroup = (sig) => {
+      try {
+        process.kill(-child.pid, sig);
+      } catch {
+        // the group is already gone
+      }
+    };
+    const watchdog = setTimeout(() => {
+      timedOut = true;
+      process.stderr.write(`\n[scripts/test.js] ${relative(root, file)} still running after ${fileTimeoutS} s: naming its open handles, then killing it\n`);
+      // Node's test runner itself does not load --import modules: ask the file's own process, it does.
+      for (const pid of childrenOf(child.pid)) {
+        try {
+          process.kill(pid, 'SIGUSR2');
+        } catch {
+          // gone meanwhile
+        }
+      }
+      setTimeout(() => {
+        if (existsSync(report)) process.stderr.write(readFileSync(report, 'utf8'));
+        signalGroup('SIGKILL');
+      }, 3_000).unref();
+    }, fileTimeoutS * 1000);
+    // Ctrl-C or a CI cancel: take the file's processes down too, not only this one.
+    const forward = (sig) => signalGroup(sig);
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    child.on('exit', (code, signal) => {
+      clearTimeout(watchdog);
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      // What the file left behind in its group (a daemon it forgot) goes with it.
+      signalGroup('SIGKILL');
+      done({ file, code, signal, timedOut, seconds: (Date.now() - started) / 1000 });
+    });
+  });
+}
+
+const results = [];
+for (const file of files) results.push(await runFile(file));
+
+const failed = results.filter((r) => r.code !== 0);
+const total = results.reduce((s, r) => s + r.seconds, 0);
+process.stdout.write(`\n[scripts/test.js] ${results.length} files in ${Math.round(total)} s: ${results.length - failed.length} passed, ${failed.length} failed\n`);
+for (const r of failed) {
+  const why = r.timedOut ? `killed after ${fileTimeoutS} s` : r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`;
+  process.stdout.write(`  FAILED ${relative(root, r.file)} (${why})\n`);
+}
+process.exit(failed.length === 0 ? 0 : 1);

@@ -71,6 +71,8 @@ const size = z.union([z.string(), z.number().nonnegative()]).transform((v, ctx) 
   }
 });
 
+const logLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
 const listen = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'listen must be HOST:PORT');
 
 /** Who may do what: grants from the config file add to those set with `wharf grant`. */
@@ -129,7 +131,16 @@ export const configSchema = z
   .object({
     listen: listen.default('127.0.0.1:5000'),
     data: z.string().min(1).default('./data'),
-    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
+    log: z
+      .object({
+        level: logLevel.default('info'),
+        /** pretty: lines for people; json: one object a line; auto: pretty on a terminal, JSON otherwise */
+        format: z.enum(['auto', 'pretty', 'json']).default('auto'),
+        /** the level of the access-log lines of blob and manifest GETs and HEADs (the bulk of a busy hub's traffic) */
+        pulls: logLevel.default('info'),
+      })
+      .strict()
+      .prefault({}),
     uploads: z
       .object({
         /** how long an unfinished upload session lives */
@@ -236,7 +247,7 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 
 export interface ConfigSources {
-  flags?: Partial<Record<'listen' | 'data' | 'config' | 'logLevel' | 'externalUrl' | 'tlsCert' | 'tlsKey' | 'trustedProxies', string>>;
+  flags?: Partial<Record<'listen' | 'data' | 'config' | 'logLevel' | 'logFormat' | 'externalUrl' | 'tlsCert' | 'tlsKey' | 'trustedProxies', string>>;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -263,6 +274,8 @@ export function loadConfig({ flags = {}, env = process.env }: ConfigSources = {}
   set(['listen'], env.WHARF_LISTEN);
   set(['data'], env.WHARF_DATA);
   set(['log', 'level'], env.WHARF_LOG_LEVEL);
+  set(['log', 'format'], env.WHARF_LOG_FORMAT);
+  set(['log', 'pulls'], env.WHARF_LOG_PULLS);
   set(['uploads', 'ttl'], env.WHARF_UPLOAD_TTL);
   set(['uploads', 'idleTimeout'], env.WHARF_UPLOAD_IDLE_TIMEOUT);
   set(['gc', 'interval'], env.WHARF_GC_INTERVAL);
@@ -280,6 +293,7 @@ export function loadConfig({ flags = {}, env = process.env }: ConfigSources = {}
   set(['listen'], flags.listen);
   set(['data'], flags.data);
   set(['log', 'level'], flags.logLevel);
+  set(['log', 'format'], flags.logFormat);
   set(['externalUrl'], flags.externalUrl);
   set(['trustedProxies'], list(flags.trustedProxies));
   set(['tls', 'cert'], flags.tlsCert);

@@ -46,7 +46,14 @@ export interface AuditQuery {
 }
 
 export class AuditLog {
+  private readonly observers: ((e: AuditEntry, at: number) => void)[] = [];
+
   constructor(private readonly db: Kysely<Database>) {}
+
+  /** `fn` hears of each row once it is written (the server's log: one line per push, release, deploy, failed login). */
+  observe(fn: (e: AuditEntry, at: number) => void): void {
+    this.observers.push(fn);
+  }
 
   async record(e: AuditEntry, at = Date.now()): Promise<void> {
     await this.db
@@ -63,6 +70,7 @@ export class AuditLog {
         detail: e.detail === undefined ? null : JSON.stringify(e.detail),
       })
       .execute();
+    for (const fn of this.observers) fn(e, at);
   }
 
   /** Oldest first (the order things happened), the newest `limit` rows when limited. */

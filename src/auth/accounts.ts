@@ -4,6 +4,7 @@ import type { Actor, AuditLog } from '../audit/audit-log.js';
 import { formatScope, isRepositoryPattern, parseActionList, parseRepositoryScope } from './actions.js';
 import type { AuthStore, Role, SubjectKind, TokenRow } from './auth-store.js';
 import { hashPassword } from './password.js';
+import { PERSONAL_SCOPE } from './policy.js';
 import { hashRobotSecret, newRobotSecret } from './robot-secret.js';
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -19,6 +20,7 @@ export interface UserInfo {
 }
 
 export interface CreatedToken {
+  id: string;
   name: string;
   scope: string;
   /** ISO time, or null for a token that does not expire */
@@ -27,6 +29,7 @@ export interface CreatedToken {
 }
 
 export interface TokenInfo {
+  id: string;
   name: string;
   scope: string;
   createdAt: number;
@@ -155,11 +158,24 @@ export class Accounts {
       parsed.flatMap((p) => p.actions.map((action) => ({ pattern: p.pattern, action }))),
     );
     await this.record('token.create', name, { scope, expiresAt });
-    return { name, scope, expires: expiresAt === null ? null : new Date(expiresAt).toISOString(), secret };
+    return { id, name, scope, expires: expiresAt === null ? null : new Date(expiresAt).toISOString(), secret };
+  }
+
+  /** A token that acts as `owner` (the user who asks for it), revocable on its own: what `wharf login` keeps. */
+  async createPersonalToken(name: string, owner: string, expiresInMs?: number): Promise<CreatedToken> {
+    checkName('token', name);
+    if ((await this.store.tokens(false)).some((t) => t.name === name)) throw new AccountError(`an active token named ${name} exists; revoke it first`);
+    const { id, secret } = newRobotSecret();
+    const now = Date.now();
+    const expiresAt = expiresInMs === undefined ? null : now + expiresInMs;
+    await this.store.addToken({ id, name, secretHash: hashRobotSecret(secret), scope: PERSONAL_SCOPE, createdBy: owner, createdAt: now, expiresAt }, []);
+    await this.record('token.create', name, { scope: `as ${owner}`, expiresAt });
+    return { id, name, scope: PERSONAL_SCOPE, expires: expiresAt === null ? null : new Date(expiresAt).toISOString(), secret };
   }
 
   async tokens(): Promise<TokenInfo[]> {
     return (await this.store.tokens()).map((t: TokenRow) => ({
+      id: t.id,
       name: t.name,
       scope: t.scope,
       createdAt: t.createdAt,

@@ -18,6 +18,8 @@ import type { PolicyGrant } from './policy.js';
 import { PolicySource } from './policy-source.js';
 import { tokenEndpoint } from './token-endpoint.js';
 import { TokenService } from './token-service.js';
+import { tokenRoutes } from './token-routes.js';
+import type { ApiRoute } from '../server/api.js';
 
 export interface Auth {
   access: AccessCheck;
@@ -34,6 +36,8 @@ export interface Auth {
   pullToken?(repository: string, actor: string | null): Promise<string>;
   /** how many passwords were checked with scrypt so far (absent when auth is off) */
   passwordVerifications?(): number;
+  /** management-API routes of accounts (self-service tokens); none when auth is disabled */
+  routes?: ApiRoute[];
 }
 
 export function configGrants(auth: Config['auth']): PolicyGrant[] {
@@ -89,8 +93,10 @@ export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv
     options.now,
   );
   const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl, now: options.now });
+  const access = new AccessPolicy(policies, authn, { service: config.auth.service, externalUrl: config.externalUrl, origin });
   return {
-    access: new AccessPolicy(policies, authn, { service: config.auth.service, externalUrl: config.externalUrl, origin }),
+    access,
+    routes: tokenRoutes(store, audit, policies, access),
     tokenEndpoint: tokenEndpoint({ authn, policies, tokens, origin, log }),
     audit,
     actorOf,

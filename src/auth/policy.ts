@@ -7,6 +7,9 @@ import type { Action } from '../server/access.js';
 import { covers } from './actions.js';
 import type { Membership, SubjectKind, TokenRow, UserRow } from './auth-store.js';
 
+/** The scope text of a personal token: it has no grants of its own and acts as its creator (see allows). */
+export const PERSONAL_SCOPE = '';
+
 export type Identity = { kind: 'anonymous' } | { kind: 'user'; name: string } | { kind: 'token'; id: string; name: string };
 
 export const ANONYMOUS: Identity = { kind: 'anonymous' };
@@ -82,6 +85,10 @@ export class Policy {
       grants = this.grantsOfUser(identity.name);
     } else {
       if (!this.isCurrent(identity)) return false;
+      // A personal token (no scope of its own, made by `wharf login` or POST /api/v1/tokens without a scope) acts
+      // as the user who made it: never more than that user may do now, and nothing once the user is removed.
+      const t = this.tokens.get(identity.id);
+      if (t !== undefined && t.scope === PERSONAL_SCOPE && t.createdBy !== null) return this.allows({ kind: 'user', name: t.createdBy }, repository, action, environment);
       grants = this.grantsOfToken(identity.id);
     }
     for (const g of grants) {

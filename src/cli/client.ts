@@ -7,7 +7,12 @@ import { CliError } from './cli-error.js';
 
 export interface Credentials {
   username: string;
-  password: string;
+  /** the secret of the token `wharf login` got from the server (never the password) */
+  token?: string;
+  /** its name, so that `wharf logout` can revoke it */
+  tokenName?: string;
+  /** a password: only given for one call (WHARF_TOKEN, -u with --password-stdin), or left by an older wharf login */
+  password?: string;
 }
 
 interface CredentialsFile {
@@ -52,6 +57,10 @@ export function saveCredentials(server: string, creds: Credentials): void {
   chmodSync(credentialsPath(), 0o600);
 }
 
+export function savedCredentials(server: string): Credentials | undefined {
+  return readCredentials().servers[server];
+}
+
 export function removeCredentials(server: string): boolean {
   const file = readCredentials();
   if (!file.servers[server]) return false;
@@ -78,8 +87,9 @@ export class ApiClient {
   ) {}
 
   authorization(): string | undefined {
-    if (!this.credentials) return undefined;
-    return 'Basic ' + Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64');
+    const secret = this.credentials?.token ?? this.credentials?.password;
+    if (!this.credentials || secret === undefined) return undefined;
+    return 'Basic ' + Buffer.from(`${this.credentials.username}:${secret}`).toString('base64');
   }
 
   private async send(method: string, path: string, body: unknown, accept: string): Promise<Response> {
@@ -91,7 +101,7 @@ export class ApiClient {
     try {
       res = await fetch(this.server + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     } catch (e) {
-      throw new CliError(`cannot reach ${this.server}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
+      throw new CliError(`cannot connect to ${this.server}: ${connectionFailure(e)}`);
     }
     if (!res.ok) throw new ApiError(errorMessage(res.status, await res.text()), res.status);
     return res;
@@ -137,6 +147,24 @@ export class ApiClient {
   }
 }
 
+/** Why a request never got an answer, in words: "connection refused", not "fetch failed" or an errno. */
+export function connectionFailure(e: unknown): string {
+  const cause = (e as { cause?: Error & { code?: string } }).cause;
+  const words: Record<string, string> = {
+    ECONNREFUSED: 'connection refused (is wharf serve running there?)',
+    ENOTFOUND: 'no such host',
+    EAI_AGAIN: 'the host name does not resolve',
+    ETIMEDOUT: 'timed out',
+    ECONNRESET: 'the connection was reset',
+    EHOSTUNREACH: 'host unreachable',
+    ENETUNREACH: 'network unreachable',
+  };
+  if (cause?.code && words[cause.code]) return words[cause.code]!;
+  // fetch refuses some ports outright (the "bad ports" browsers block, such as 1, 25 or 6000).
+  if (cause?.message === 'bad port') return 'fetch refuses to connect to this port (a port browsers block); serve Wharf on another';
+  return cause?.message ?? (e as Error).message;
+}
+
 function errorMessage(status: number, text: string): string {
   try {
     const body = JSON.parse(text) as { errors?: { code: string; message: string }[] };
@@ -152,12 +180,12 @@ function errorMessage(status: number, text: string): string {
 }
 
 /** The client for a command: --server beats WHARF_SERVER beats the last login. */
-export function clientFor(serverFlag?: string): ApiClient {
+export function clientFor(serverFlag?: string, override?: Credentials): ApiClient {
   const file = readCredentials();
   const chosen = serverFlag ?? process.env.WHARF_SERVER ?? file.current;
   if (!chosen) throw new CliError("no server: pass --server URL, set WHARF_SERVER, or run 'wharf login URL'", 2);
   const server = normalizeServer(chosen);
   const token = process.env.WHARF_TOKEN;
-  const creds = token ? { username: 'token', password: token } : file.servers[server];
+  const creds = override ?? (token ? { username: 'token', password: token } : file.servers[server]);
   return new ApiClient(server, creds);
 }

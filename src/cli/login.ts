@@ -1,10 +1,13 @@
-// `wharf login URL` / `wharf logout URL`: verifies and saves credentials for a server (mode 0600).
+// `wharf login URL` / `wharf logout URL`: trades a password for a token of the server's making and keeps the token
+// (mode 0600), never the password; logout revokes it.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { createInterface } from 'node:readline';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
-import { normalizeServer, removeCredentials, saveCredentials } from './client.js';
+import { ApiClient, ApiError, connectionFailure, normalizeServer, removeCredentials, saveCredentials, savedCredentials } from './client.js';
 
-async function readStdin(): Promise<string> {
+export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
@@ -41,13 +44,21 @@ export async function loginCommand(args: string[]): Promise<number> {
   if (!username || !password) throw new CliError('username and password are required', 2);
   const res = await fetch(`${server}/v2/`, {
     headers: { Authorization: 'Basic ' + Buffer.from(`${username}:${password}`).toString('base64') },
-  }).catch((e: Error & { cause?: Error }) => {
-    throw new CliError(`cannot reach ${server}: ${e.cause?.message ?? e.message}`);
+  }).catch((e: unknown) => {
+    throw new CliError(`cannot connect to ${server}: ${connectionFailure(e)}`);
   });
   if (res.status === 401 || res.status === 403) throw new CliError(`login to ${server} failed: wrong username or password`);
   if (!res.ok) throw new CliError(`login to ${server} failed: server answered ${res.status}`);
-  saveCredentials(server, { username, password });
-  process.stdout.write(`Logged in to ${server} as ${username}\n`);
+  const tokenName = `login-${hostname().toLowerCase().replace(/[^a-z0-9._-]/g, '-').slice(0, 40)}-${randomBytes(4).toString('hex')}`.replace(/^-+/, '');
+  let token: string | undefined;
+  try {
+    token = (await new ApiClient(server, { username, password }).request<{ secret: string }>('POST', '/api/v1/tokens', { name: tokenName })).secret;
+  } catch (e) {
+    // A hub without authentication (WHARF_AUTH=off) has no tokens to give, and needs none.
+    if (!(e instanceof ApiError && e.status === 404)) throw e;
+  }
+  saveCredentials(server, token === undefined ? { username } : { username, token, tokenName });
+  process.stdout.write(`Logged in to ${server} as ${username}${token ? ` (token ${tokenName}; the password is not stored)` : ''}\n`);
   return 0;
 }
 
@@ -55,6 +66,13 @@ export async function logoutCommand(args: string[]): Promise<number> {
   const { positionals } = parseFlags(args, {}, true);
   if (positionals.length !== 1) throw new CliError('usage: wharf logout URL', 2);
   const server = normalizeServer(positionals[0]!);
+  const saved = savedCredentials(server);
+  if (saved?.token && saved.tokenName) {
+    // Revoked on the server, so a copy of the file is worth nothing; a server that cannot be reached is said.
+    await new ApiClient(server, saved).request('DELETE', `/api/v1/tokens/${encodeURIComponent(saved.tokenName)}`).catch((e: Error) => {
+      process.stderr.write(`wharf logout: the token ${saved.tokenName} could not be revoked (${e.message}); revoke it with wharf token revoke\n`);
+    });
+  }
   process.stdout.write(removeCredentials(server) ? `Logged out of ${server}\n` : `Not logged in to ${server}\n`);
   return 0;
 }

@@ -1,5 +1,7 @@
 // Entry point of the `wharf` command: dispatches to one module per verb group.
+import { readFileSync } from 'node:fs';
 import { CliError } from './cli-error.js';
+import { closest } from './suggest.js';
 
 const USAGE = `usage: wharf <command> [options]
 
@@ -33,7 +35,7 @@ commands:
   status  what runs where: intended release against the live engines, with drift
   deployments  the record of an environment's deployments
 
-Run 'wharf <command> --help' for a command's options.`;
+Run 'wharf <command> --help' for a command's options, 'wharf --version' for the version.`;
 
 /** Each verb's module is loaded only when that verb runs, so a CLI call pays only for what it uses. */
 const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<number>>> = {
@@ -75,13 +77,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return verb === undefined ? 2 : 0;
   }
-  if (verb === '--version') {
-    process.stdout.write('wharf 0.1.0\n');
+  if (verb === '--version' || verb === '-v' || verb === 'version') {
+    const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`wharf ${version}\n`);
     return 0;
   }
   const command = COMMANDS[verb];
   if (!command) {
-    process.stderr.write(`wharf: unknown command '${verb}'\n${USAGE}\n`);
+    const guess = closest(verb, Object.keys(COMMANDS));
+    process.stderr.write(`wharf: unknown command '${verb}'${guess ? `; did you mean 'wharf ${guess}'?` : ''} (wharf --help lists them)\n`);
     return 2;
   }
   try {

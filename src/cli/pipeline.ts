@@ -29,9 +29,11 @@ step failed (a deployment that fails or is rolled back included).`;
 export function pipelineServer(client: ApiClient): PipelineServer {
   const registryHost = new URL(client.server).host;
   const creds = client.credentials;
+  // The token `wharf login` keeps works as a registry password too (docker login takes tokens the same way).
+  const secret = creds?.token ?? creds?.password;
   return {
     registryHost,
-    registryAuth: creds && { username: creds.username, password: creds.password, serveraddress: registryHost },
+    registryAuth: creds && secret !== undefined ? { username: creds.username, password: secret, serveraddress: registryHost } : undefined,
     attest: (app: string, digest: string, predicate: TestsPredicate) =>
       client.request<{ digest: string }>('POST', `${appPath(app)}/attestations`, { digest, kind: 'tests', predicate }),
     deployTargets: async (app: string, environment: string) => {

@@ -4,6 +4,7 @@ import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
 import { clientFor } from './client.js';
 import { printJson, printTable, shortDigest } from './output.js';
+import { requireApp, requireEnvironment, upstreamOf } from './known.js';
 
 const common = { server: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } as const;
 
@@ -54,6 +55,7 @@ export async function envCommand(args: string[]): Promise<number> {
   }
   if (sub === 'list' && positionals.length === 1) {
     const envs = await client.request<Environment[]>('GET', `${appPath(positionals[0]!)}/environments`);
+    await requireApp(client, positionals[0]!, envs);
     if (values.json) printJson(envs);
     else
       printTable(
@@ -94,7 +96,8 @@ async function releaseOperation(server: string | undefined, path: string, body: 
 export async function releaseCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(args, { ...common, env: { type: 'string' }, note: { type: 'string' }, deploy: { type: 'boolean', default: false } }, true);
   if (values.help) return usage('wharf release APP TAG|DIGEST --env ENV [--note TEXT] [--deploy] [--json]');
-  if (positionals.length !== 2 || !values.env) throw new CliError('usage: wharf release APP TAG|DIGEST --env ENV [--note TEXT] [--deploy]', 2);
+  if (positionals.length !== 2) throw new CliError('usage: wharf release APP TAG|DIGEST --env ENV [--note TEXT] [--deploy]', 2);
+  if (!values.env) throw new CliError('release needs --env ENV: the environment to release to (wharf env list APP)', 2);
   const [app, ref] = positionals as [string, string];
   return releaseOperation(values.server, `${appPath(app)}/releases`, { environment: values.env, ref, note: values.note }, values.deploy, values.json);
 }
@@ -102,11 +105,26 @@ export async function releaseCommand(args: string[]): Promise<number> {
 export async function promoteCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(
     args,
-    { ...common, from: { type: 'string' }, to: { type: 'string' }, note: { type: 'string' }, deploy: { type: 'boolean', default: false } },
+    { ...common, from: { type: 'string' }, to: { type: 'string' }, note: { type: 'string' }, deploy: { type: 'boolean', default: false }, force: { type: 'boolean', default: false } },
     true,
   );
-  if (values.help) return usage('wharf promote APP --from ENV --to ENV [--note TEXT] [--deploy] [--json]');
-  if (positionals.length !== 1 || !values.from || !values.to) throw new CliError('usage: wharf promote APP --from ENV --to ENV [--deploy]', 2);
+  if (values.help) return usage('wharf promote APP --from ENV --to ENV [--note TEXT] [--force] [--deploy] [--json]');
+  if (positionals.length !== 1) throw new CliError('usage: wharf promote APP --from ENV --to ENV [--force] [--deploy]', 2);
+  if (!values.from || !values.to) throw new CliError(`promote needs --from ENV and --to ENV: the environment whose release goes, and where it goes`, 2);
+  const app = positionals[0]!;
+  const envs = await clientFor(values.server).request<Environment[]>('GET', `${appPath(app)}/environments`);
+  await requireApp(clientFor(values.server), app, envs);
+  requireEnvironment(app, values.from, envs);
+  requireEnvironment(app, values.to, envs);
+  // Against the order (production back to staging): the server allows it when staging takes any release, but
+  // it is more often a swapped --from/--to than a wish.
+  const upstream = upstreamOf(values.from, envs);
+  if (upstream.includes(values.to) && !values.force) {
+    throw new CliError(
+      `${values.to} comes before ${values.from} in ${app}'s promotion order (${[...upstream].reverse().join(' → ')} → ${values.from}): did you swap --from and --to? (--force promotes anyway)`,
+      2,
+    );
+  }
   return releaseOperation(values.server, `${appPath(positionals[0]!)}/promote`, { from: values.from, to: values.to, note: values.note }, values.deploy, values.json);
 }
 
@@ -117,7 +135,8 @@ export async function rollbackCommand(args: string[]): Promise<number> {
     true,
   );
   if (values.help) return usage('wharf rollback APP --env ENV [--to VERSION|RELEASE_ID|DIGEST|COMMIT] [--note TEXT] [--deploy] [--json]');
-  if (positionals.length !== 1 || !values.env) throw new CliError('usage: wharf rollback APP --env ENV [--to VERSION|RELEASE_ID|DIGEST|COMMIT] [--deploy]', 2);
+  if (positionals.length !== 1) throw new CliError('usage: wharf rollback APP --env ENV [--to VERSION|RELEASE_ID|DIGEST|COMMIT] [--deploy]', 2);
+  if (!values.env) throw new CliError('rollback needs --env ENV: the environment to roll back (wharf env list APP)', 2);
   return releaseOperation(values.server, `${appPath(positionals[0]!)}/rollback`, { environment: values.env, to: values.to, note: values.note }, values.deploy, values.json);
 }
 
@@ -129,7 +148,13 @@ export async function releasesCommand(args: string[]): Promise<number> {
   if (values.env) q.set('environment', values.env);
   if (values.limit) q.set('limit', values.limit);
   type Listed = Release & { attestations?: string[]; deployment?: { id: number; status: string } | null };
-  const list = await clientFor(values.server).request<Listed[]>('GET', `${appPath(positionals[0]!)}/releases${q.size ? `?${q}` : ''}`);
+  const client = clientFor(values.server);
+  const list = await client.request<Listed[]>('GET', `${appPath(positionals[0]!)}/releases${q.size ? `?${q}` : ''}`);
+  if (list.length === 0) {
+    const envs = await client.request<Environment[]>('GET', `${appPath(positionals[0]!)}/environments`);
+    await requireApp(client, positionals[0]!, envs);
+    if (values.env) requireEnvironment(positionals[0]!, values.env, envs);
+  }
   if (values.json) printJson(list);
   else
     printTable(

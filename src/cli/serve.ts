@@ -1,8 +1,8 @@
 // `wharf serve`: runs the hub until SIGINT/SIGTERM.
-import { pino } from 'pino';
 import { loadConfig, splitListen } from '../config.js';
 import { EmptyDatabaseError, openWharf } from '../wharf.js';
 import { createHttpServer, listen } from '../server/server.js';
+import { hubRoutes } from '../server/routes.js';
 import { parseFlags } from './args.js';
 import { readFileSync } from 'node:fs';
 import { openAuth } from '../auth/open-auth.js';
@@ -10,6 +10,11 @@ import { RegistryAudit } from '../audit/registry-audit.js';
 import { CliError } from './cli-error.js';
 import { Reconciler } from '../deploy/reconciler.js';
 import { GcSchedule } from '../delivery/gc-schedule.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { INITIAL_PASSWORD_FILE } from '../auth/bootstrap.js';
+import { logAudit, serverLog } from './serve-log.js';
+
 import { ScrubSchedule } from '../registry/blob-scrub.js';
 import type { QuarantineEvent } from '../registry/blob-integrity.js';
 import { dockerEngines } from '../deploy/dockerode-engines.js';
@@ -17,13 +22,15 @@ import { dockerEngines } from '../deploy/dockerode-engines.js';
 /** The first scrub pass starts this long after the start (or one interval, if shorter); later ones one interval apart. */
 const FIRST_SCRUB_DELAY = 10 * 60_000;
 
-const HELP = `usage: wharf serve [--listen HOST:PORT] [--data DIR] [--config FILE] [--log-level LEVEL]
+const HELP = `usage: wharf serve [--listen HOST:PORT] [--data DIR] [--config FILE] [--log-level LEVEL] [--log-format FORMAT]
                    [--tls-cert FILE --tls-key FILE] [--external-url URL] [--trusted-proxies LIST] [--init]
 
   --listen     address to listen on (env WHARF_LISTEN, default 127.0.0.1:5000)
   --data       data directory (env WHARF_DATA, default ./data)
   --config     YAML config file (env WHARF_CONFIG)
   --log-level  fatal|error|warn|info|debug|trace (env WHARF_LOG_LEVEL, default info)
+  --log-format pretty|json|auto: lines for people, or JSON lines (env WHARF_LOG_FORMAT; default auto:
+               pretty on a terminal, JSON otherwise). Blob and manifest GETs log at WHARF_LOG_PULLS (info).
   --tls-cert   serve HTTPS with this PEM certificate chain (env WHARF_TLS_CERT; needs --tls-key)
   --tls-key    the certificate's PEM private key (env WHARF_TLS_KEY)
   --external-url  the URL clients use (e.g. behind a TLS proxy); sets the token realm (env WHARF_EXTERNAL_URL)
@@ -41,6 +48,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     data: { type: 'string' },
     config: { type: 'string' },
     'log-level': { type: 'string' },
+    'log-format': { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     'external-url': { type: 'string' },
@@ -60,6 +68,7 @@ export async function serveCommand(args: string[]): Promise<number> {
         data: values.data,
         config: values.config,
         logLevel: values['log-level'],
+        logFormat: values['log-format'],
         tlsCert: values['tls-cert'],
         tlsKey: values['tls-key'],
         externalUrl: values['external-url'],
@@ -69,7 +78,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   } catch (e) {
     throw new CliError((e as Error).message, 2);
   }
-  const log = pino({ level: config.log.level, base: { service: 'wharf' } });
+  const log = serverLog(config.log);
   let tls;
   try {
     tls = config.tls && { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
@@ -86,16 +95,19 @@ export async function serveCommand(args: string[]): Promise<number> {
     throw e;
   }
   const auth = await openAuth(wharf, log);
+  logAudit(wharf.audit, log);
   registryAudit.attach(auth.audit, auth.actorOf, log);
   const access = auth.access;
   const server = createHttpServer({
     wharf,
     log,
     access,
+    apiRoutes: [...hubRoutes(wharf, access), ...(auth.routes ?? [])],
     tokenEndpoint: auth.tokenEndpoint,
     onResponse: registryAudit.observe,
     audit: { log: auth.audit, actorOf: auth.actorOf },
     tls,
+    accessLog: { pulls: config.log.pulls },
   });
   const { host, port } = splitListen(config.listen);
   const running = await listen(server, host, port);
@@ -130,6 +142,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const reconciler = new Reconciler(wharf.deploy, (e) => wharf.webhooks.notify(e), log, config.deploy.reconcileInterval);
   reconciler.start();
   log.info({ url: running.url, data: config.data }, 'listening');
+  log.info(welcome(running.url, config.data, config.auth.enabled));
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -147,4 +160,18 @@ export async function serveCommand(args: string[]): Promise<number> {
   await wharf.close();
   log.info('stopped');
   return 0;
+}
+
+/** The start-up lines for a person: where it listens, the UI, the admin password, the first command to run. */
+function welcome(url: string, data: string, authOn: boolean): string {
+  // A hub on every interface (a container's 0.0.0.0) is reached from this machine on loopback.
+  const local = url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//127.0.0.1:');
+  const passwordFile = join(data, INITIAL_PASSWORD_FILE);
+  const lines = [`Wharf is running: registry ${new URL(local).host}, API ${local}/api/v1, web UI ${local}/`, `data in ${data}`];
+  if (authOn && existsSync(passwordFile)) {
+    lines.push(`admin password in ${passwordFile}`);
+    lines.push(`next: wharf login ${local} -u admin --password-stdin < ${passwordFile}`);
+  } else if (authOn) lines.push(`next: wharf login ${local} -u admin`);
+  else lines.push(`next: docker push ${new URL(local).host}/myapp:1.0.0`);
+  return lines.join('\n  ');
 }

@@ -5,6 +5,7 @@ import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
 import { clientFor } from './client.js';
 import { printJson, printTable, shortDigest } from './output.js';
+import { repositoryExists } from './known.js';
 
 const common = { server: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } as const;
 
@@ -25,7 +26,13 @@ export async function tagsCommand(args: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   const { repo, tag } = splitRepoTag(positionals[0]!);
-  const list = await clientFor(values.server).request<TagChange[]>('GET', `${repoPath(repo)}/tags/history${tag ? `?tag=${encodeURIComponent(tag)}` : ''}`);
+  const client = clientFor(values.server);
+  const list = await client.request<TagChange[]>('GET', `${repoPath(repo)}/tags/history${tag ? `?tag=${encodeURIComponent(tag)}` : ''}`);
+  if (list.length === 0) {
+    const exists = await repositoryExists(client, repo);
+    if (exists === false) throw new CliError(`no repository named ${repo} on ${client.server}`);
+    if (tag !== undefined) throw new CliError(`${repo} has no tag ${tag}, and never had one`);
+  }
   if (values.json) printJson(list);
   else
     printTable(

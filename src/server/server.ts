@@ -35,7 +35,16 @@ export interface HttpServerOptions {
   idle?: IdleCollector;
   /** a request body idle this long is cut off (default: uploads.idleTimeout of the config; 0: never) */
   bodyIdleTimeoutMs?: number;
+  /**
+   * The access log: one line per request at `level` (default info); blob and manifest GETs and HEADs, the bulk
+   * of a busy hub, at `pulls`; health and metrics probes at debug.
+   */
+  accessLog?: { level?: Level; pulls?: Level };
 }
+
+type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+const PULL = /^\/v2\/.+\/(blobs|manifests)\/[^/]+$/;
 
 export interface RunningServer {
   server: Server;
@@ -55,7 +64,10 @@ export function createHttpServer({
   tls,
   idle = new IdleCollector(),
   bodyIdleTimeoutMs = wharf.config?.uploads?.idleTimeout ?? 60_000,
+  accessLog = {},
 }: HttpServerOptions): Server {
+  const requestLevel = accessLog.level ?? 'info';
+  const pullLevel = accessLog.pulls ?? 'info';
   metrics.watchDeployments(wharf.deploy);
   const v2 = v2Api({ registry: wharf.registry, access, log });
   metrics.watch(wharf.config.data, wharf.registry.integrity.counts);
@@ -84,11 +96,21 @@ export function createHttpServer({
   const listener: RequestListener = (req, res) => {
     const started = process.hrtime.bigint();
     limitBodyIdle(req, bodyIdleTimeoutMs);
+    const writtenBefore = req.socket.bytesWritten;
     res.once('close', idle.begin());
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.observe(req.method ?? '', res.statusCode, seconds);
-      if (log.isLevelEnabled('debug')) log.debug({ method: req.method, url: req.url, status: res.statusCode, ms: seconds * 1000 }, 'request');
+      const path = (req.url ?? '/').split('?')[0]!;
+      const level =
+        path === '/healthz' || path === '/metrics' ? 'debug' : (req.method === 'GET' || req.method === 'HEAD') && PULL.test(path) ? pullLevel : requestLevel;
+      if (level !== 'silent' && log.isLevelEnabled(level)) {
+        // Bytes sent on the wire, headers included (nginx's $bytes_sent): a route's own writeHead headers are not readable here.
+        const bytes = req.socket.bytesWritten - writtenBefore;
+        const ms = Math.round(seconds * 10_000) / 10;
+        const user = audit ? audit.actorOf(req).name : '-';
+        log[level]({ req: { method: req.method, path, status: res.statusCode, bytes, ms, user } }, `${req.method} ${path} ${res.statusCode} ${bytes} B ${ms} ms ${user}`);
+      }
       onResponse?.(req, res);
     });
     handle(req, res).catch((e) => sendError(res, e, log));

@@ -67,4 +67,6 @@ export interface BlobStore {
   expireUploads(olderThan: number): Promise<number>;
   /** Open sessions, for garbage collection's view of what is in flight. */
   listUploads(): Promise<UploadState[]>;
+  /** Ends every live upload session's in-memory state and lets go of what the store holds (workers, descriptors). */
+  close?(): Promise<void>;
 }

@@ -60,6 +60,17 @@ export class FsBlobStore implements BlobStore {
     this.blobsDir = join(root, 'blobs');
     this.uploadsDir = join(root, 'uploads');
     this.quarantineDir = join(root, 'quarantine');
+    writers.hold();
+  }
+
+  private storeClosed = false;
+
+  /** Sessions stay on disk (a client resumes them after a restart); their workers stop with the last store. */
+  async close(): Promise<void> {
+    if (this.storeClosed) return;
+    this.storeClosed = true;
+    for (const id of [...this.live.keys()]) this.forget(id);
+    await this.writers.release();
   }
 
   async init(): Promise<void> {

@@ -393,6 +393,23 @@ export class UploadWriters {
   async close(): Promise<void> {
     await Promise.all(this.lanes.map((l) => l.close()));
   }
+
+  private holders = 0;
+
+  /** A store starts using these writers (see release()). */
+  hold(): void {
+    this.holders++;
+  }
+
+  /**
+   * A store that held these writers is closed. With the last one the workers stop at once, and their message ports
+   * with them: a process that closed every store (a test file, a CLI command) must not wait on an upload session
+   * some client left open, nor for the idle timer.
+   */
+  async release(): Promise<void> {
+    if (this.holders === 0) return;
+    if (--this.holders === 0) await this.close();
+  }
 }
 
 let processWriters: UploadWriters | undefined;

@@ -18,7 +18,7 @@ import { predicateTypeOf, statementFor } from '../../src/attest/statement.js';
 import { daemonsUnavailable, startDaemons, type DaemonSet, type TestDaemon } from '../support/dockerd.js';
 import { mustRun, run } from '../support/command.js';
 import { freePort } from '../support/net.js';
-import { buildTestApp, ensureBaseImage, removeImages } from '../support/images.js';
+import { BASE_IMAGE, buildTestApp, ensureBaseImage, removeImages } from '../support/images.js';
 import { authHeaders, getManifest, listTags, sha256 } from '../support/registry-client.js';
 import { REPO_ROOT, runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
 
@@ -110,6 +110,8 @@ test('pipeline: what was tested is what ships and runs, and production takes not
       doc.setIn(['environments', env, 'container', 'port'], ports[env]);
     }
     doc.setIn(['rollout', 'healthTimeout'], '8s');
+    // The test base instead of the one make-base.sh makes (test/e2e/hello-example.test.ts runs that step).
+    doc.setIn(['pipeline', 'build', 'args', 'BASE'], BASE_IMAGE);
     await writeFile(join(dir, 'wharf.yaml'), String(doc));
     return dir;
   };

@@ -13,7 +13,7 @@ test("the example app's pipeline loads with its defaults and resolved paths", as
   assert.equal(p.app, 'hello');
   assert.equal(p.contextDir, join(REPO_ROOT, 'examples', 'hello'));
   assert.equal(p.spec.build.dockerfile, 'Dockerfile');
-  assert.deepEqual(p.spec.build.args, { BASE: 'wharf-test/busybox:1' });
+  assert.deepEqual(p.spec.build.args, { BASE: 'hello-base:1' });
   assert.deepEqual(p.spec.test.map((t) => t.name), ['content', 'serve']);
   assert.equal(p.spec.test[1]!.timeout, 30_000);
   assert.equal(p.spec.push, true);

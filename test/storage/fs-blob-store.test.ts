@@ -246,3 +246,33 @@ test('open gives positional reads of a stored blob, and null for an absent one',
 
   assert.equal(await store.open(digestOf(Buffer.from('never stored'))), null);
 });
+
+test('closing the last store stops the upload workers at once, with upload sessions still open', async () => {
+  const { UploadWriters } = await import('../../src/storage/upload-writer.js');
+  const writers = new UploadWriters(2, { idleMs: 60_000 });
+  const a = new FsBlobStore(root, writers);
+  const b = new FsBlobStore(join(root, 'b'), writers);
+  await a.init();
+  await b.init();
+  // Four sessions left open by their clients, one of them mid-body (a stream that never ends).
+  const open = await Promise.all([a, a, b, b].map((s) => s.startUpload('app')));
+  for (const [i, u] of open.entries()) await (i < 2 ? a : b).appendUpload(u.id, body(Buffer.alloc(700 << 10, i)));
+  const stalled = new PassThrough();
+  const hanging = a.appendUpload(open[0]!.id, stalled, 700 << 10).then(
+    () => 'settled',
+    () => 'settled',
+  );
+  stalled.write(Buffer.alloc(600 << 10, 9));
+  assert.equal(writers.workersRunning, 2);
+  await a.close();
+  assert.equal(writers.workersRunning, 2, 'another store still uses them');
+  await b.close();
+  assert.equal(writers.workersRunning, 0, 'the last store closed: no worker, no message port left');
+  stalled.end();
+  assert.equal(await hanging, 'settled', 'the body that was streaming into a closed store ends rather than waits on a stopped worker');
+  // The sessions themselves survive on disk: a reopened store resumes them.
+  const again = new FsBlobStore(root);
+  await again.init();
+  assert.equal((await again.getUpload(open[1]!.id))?.size, 700 << 10);
+  await again.close();
+});

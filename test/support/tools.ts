@@ -3,6 +3,7 @@
 import type { TestContext } from 'node:test';
 import { openSync, readSync, closeSync } from 'node:fs';
 import { run, succeeds } from './command.js';
+import { usePodmanTestConfig } from './podman-config.js';
 
 export type Tool = 'docker' | 'skopeo' | 'podman' | 'docker-registry' | 'busybox' | 'nginx' | 'wrk' | 'openssl';
 
@@ -16,7 +17,7 @@ const probes: Record<Tool, () => Promise<string | undefined>> = {
       : 'docker CLI missing or no Docker daemon answering (docker version failed)',
   skopeo: async () => ((await installed('skopeo')) ? undefined : 'skopeo not installed'),
   podman: async () =>
-    (await succeeds('podman', ['info', '--format', '{{.Host.OCIRuntime.Name}}']))
+    (usePodmanTestConfig(), await succeeds('podman', ['info', '--format', '{{.Host.OCIRuntime.Name}}']))
       ? undefined
       : 'podman missing or not working (podman info failed)',
   'docker-registry': async () =>

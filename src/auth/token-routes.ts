@@ -1,0 +1,116 @@
+// Self-service tokens over the management API: a user makes, lists and revokes their own tokens (a global admin
+// sees and revokes everyone's). Without a scope a token acts as its maker (what `wharf login` keeps); a scoped robot
+// token is for CI and only an admin gives one, since its grants are its own and could reach past the maker's.
+//   POST   /api/v1/tokens         {name, scope?: string[], expires?: "30d"} → 201 {id, name, secret, scope, createdAt, expiresAt}
+//   GET    /api/v1/tokens         → {items: [{id, name, scope, createdAt, createdBy, expiresAt, revokedAt, state}]}
+//   DELETE /api/v1/tokens/{name}  → 204
+import { z } from 'zod';
+import type { AuditLog } from '../audit/audit-log.js';
+import { parseDuration } from '../config.js';
+import { RegistryError } from '../oci/errors.js';
+import type { AccessCheck } from '../server/access.js';
+import type { ApiRequest, ApiRoute } from '../server/api.js';
+import { AccountError, Accounts } from './accounts.js';
+import type { AuthStore, TokenRow } from './auth-store.js';
+import { PERSONAL_SCOPE } from './policy.js';
+import type { PolicySource } from './policy-source.js';
+
+const createBody = z
+  .object({
+    name: z.string().min(1).max(64),
+    scope: z.array(z.string().min(1).max(512)).max(64).optional(),
+    expires: z.string().max(32).optional(),
+  })
+  .strict();
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function shown(t: TokenRow, now = Date.now()) {
+  return {
+    id: t.id,
+    name: t.name,
+    scope: t.scope === PERSONAL_SCOPE ? [] : t.scope.split(' '),
+    createdAt: iso(t.createdAt),
+    createdBy: t.createdBy,
+    expiresAt: iso(t.expiresAt),
+    revokedAt: iso(t.revokedAt),
+    state: t.revokedAt !== null ? 'revoked' : t.expiresAt !== null && t.expiresAt <= now ? 'expired' : 'active',
+  };
+}
+
+export function tokenRoutes(store: AuthStore, audit: AuditLog, policies: PolicySource, access: AccessCheck): ApiRoute[] {
+  /** The user a call acts for: the user who logged in, or the maker of the personal token it sends. */
+  async function actingUser(r: ApiRequest): Promise<string> {
+    if (r.principal.kind === 'user' && r.principal.name) return r.principal.name;
+    if (r.principal.kind === 'token') {
+      const t = (await store.tokens(false)).find((x) => x.name === r.principal.name);
+      if (t && t.scope === PERSONAL_SCOPE && t.createdBy) return t.createdBy;
+      throw new RegistryError('DENIED', 'a robot token cannot manage tokens');
+    }
+    throw new RegistryError('UNAUTHORIZED', 'authentication required');
+  }
+  const isAdmin = async (r: ApiRequest) =>
+    access.authorize(r.req, undefined, ['admin']).then(
+      () => true,
+      () => false,
+    );
+  const accounts = (r: ApiRequest) => new Accounts(store, audit, r.actor);
+  const refused = (e: unknown): never => {
+    if (e instanceof AccountError) throw new RegistryError('UNSUPPORTED', e.message, undefined, e.message.includes('exists') ? 409 : 400);
+    throw e;
+  };
+
+  return [
+    {
+      method: 'POST',
+      pattern: /^\/api\/v1\/tokens$/,
+      access: 'handler',
+      status: 201,
+      handle: async (r) => {
+        const owner = await actingUser(r);
+        // A token making tokens would let a leaked one outlive its own revocation.
+        if (r.principal.kind !== 'user') throw new RegistryError('DENIED', 'a token cannot make tokens: log in with a password');
+        const body = await r.body(createBody);
+        let expiresIn: number | undefined;
+        try {
+          expiresIn = body.expires === undefined ? undefined : parseDuration(body.expires);
+        } catch (e) {
+          throw new RegistryError('UNSUPPORTED', `expires: ${(e as Error).message}`, undefined, 400);
+        }
+        const scoped = body.scope !== undefined && body.scope.length > 0;
+        if (scoped && !(await isAdmin(r))) throw new RegistryError('DENIED', 'only an admin gives scoped robot tokens; leave out scope for a token that acts as you');
+        const created = await (scoped ? accounts(r).createToken(body.name, body.scope!, expiresIn) : accounts(r).createPersonalToken(body.name, owner, expiresIn)).catch(refused);
+        policies.invalidate();
+        const row = (await store.tokens(false)).find((t) => t.id === created.id)!;
+        return { ...shown(row), secret: created.secret };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/v1\/tokens$/,
+      access: 'handler',
+      handle: async (r) => {
+        const user = await actingUser(r);
+        const all = await isAdmin(r);
+        const now = Date.now();
+        return { items: (await store.tokens()).filter((t) => all || t.createdBy === user).map((t) => shown(t, now)) };
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/api\/v1\/tokens\/(?<name>[^/]+)$/,
+      access: 'handler',
+      handle: async (r) => {
+        const user = await actingUser(r);
+        const name = r.params.name!;
+        const t = (await store.tokens(false)).find((x) => x.name === name);
+        // Someone else's token is as absent as no token: its name is not the caller's to learn.
+        if (!t || (t.createdBy !== user && !(await isAdmin(r)))) throw new RegistryError('NOT_FOUND', `no active token named ${name}`);
+        await accounts(r).revokeToken(name).catch(refused);
+        policies.invalidate();
+        r.res.writeHead(204).end();
+        return undefined;
+      },
+    },
+  ];
+}

@@ -1,0 +1,96 @@
+// Self-service tokens over /api/v1/tokens and `wharf login`: a user's token acts as that user and no more, is
+// listed to its maker (an admin sees all), is revoked by DELETE or `wharf logout`; robot scopes are for admins;
+// a token cannot make tokens; the CLI keeps a token, never the password.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runWharf, startWharf, type WharfServer } from '../support/server.js';
+import type { RunResult } from '../support/command.js';
+
+let server: WharfServer;
+let config: string;
+before(async () => {
+  server = await startWharf();
+  config = await mkdtemp(join(tmpdir(), 'wharf-token-config-'));
+  const r = await runWharf(['user', 'add', 'bob', '--password-stdin', '--data', server.dataDir], { input: 'bob-password-1\n' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await runWharf(['grant', 'bob', 'pull,push', 'bobs/*', '--data', server.dataDir])).code, 0);
+});
+after(async () => {
+  await server?.stop();
+  await rm(config, { recursive: true, force: true });
+});
+
+const basic = (user: string, secret: string) => `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}`;
+const call = (method: string, path: string, auth: string | undefined, body?: unknown) =>
+  fetch(`${server.url}${path}`, { method, headers: { ...(auth ? { authorization: auth } : {}), 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+const ok = (r: RunResult) => assert.equal(r.code, 0, `exit ${r.code}\n${r.stdout}\n${r.stderr}`);
+async function eventually(check: () => Promise<boolean>, what: string) {
+  for (let i = 0; i < 40; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.fail(what);
+}
+
+test('POST, GET, DELETE /api/v1/tokens: personal tokens act as their maker, robot scopes are for admins', async () => {
+  const bob = basic('bob', 'bob-password-1');
+  assert.equal((await call('POST', '/api/v1/tokens', undefined, { name: 'x' })).status, 401);
+  const made = await call('POST', '/api/v1/tokens', bob, { name: 'bobs-laptop', expires: '30d' });
+  assert.equal(made.status, 201);
+  const t = (await made.json()) as { id: string; name: string; secret: string; scope: string[]; createdAt: string; expiresAt: string };
+  assert.deepEqual([t.name, t.scope], ['bobs-laptop', []]);
+  assert.match(t.createdAt, /^\d{4}-\d\d-\d\dT/);
+  assert.ok(Math.abs(Date.parse(t.expiresAt) - Date.now() - 30 * 86_400_000) < 60_000);
+  assert.equal((await call('POST', '/api/v1/tokens', bob, { name: 'bobs-laptop' })).status, 409, 'names are unique among active tokens');
+
+  // The token is bob: his repositories, not others', and no admin routes.
+  const asToken = basic('anyone', t.secret);
+  assert.equal((await call('GET', '/v2/bobs/app/tags/list', asToken)).status, 404, 'may look (nothing pushed yet)');
+  assert.equal((await call('GET', '/v2/other/app/tags/list', asToken)).status, 403);
+  assert.equal((await call('POST', '/api/v1/tokens', asToken, { name: 'minted' })).status, 403, 'a token cannot make tokens');
+  assert.equal((await call('POST', '/api/v1/tokens', bob, { name: 'robot', scope: ['repository:*:pull,push'] })).status, 403, 'robot scopes are for admins');
+
+  // Lists: bob sees his own (with the token too), the admin sees everyone's.
+  const admin = server.authorization;
+  const adminMade = await call('POST', '/api/v1/tokens', admin, { name: 'ci', scope: ['repository:bobs/*:pull'] });
+  assert.equal(adminMade.status, 201);
+  assert.deepEqual(((await adminMade.json()) as { scope: string[] }).scope, ['repository:bobs/*:pull']);
+  const names = async (auth: string) => ((await (await call('GET', '/api/v1/tokens', auth)).json()) as { items: { name: string }[] }).items.map((i) => i.name).sort();
+  assert.deepEqual(await names(bob), ['bobs-laptop']);
+  assert.deepEqual(await names(asToken), ['bobs-laptop']);
+  assert.deepEqual(await names(admin), ['bobs-laptop', 'ci']);
+
+  // Bob cannot revoke the admin's token (nor learn it exists); his own goes, and is refused at once.
+  assert.equal((await call('DELETE', '/api/v1/tokens/ci', bob)).status, 404);
+  assert.equal((await call('DELETE', '/api/v1/tokens/bobs-laptop', bob)).status, 204);
+  await eventually(async () => (await call('GET', '/v2/bobs/app/tags/list', asToken)).status === 401, 'the revoked token still works');
+  assert.equal((await call('DELETE', '/api/v1/tokens/ci', admin)).status, 204);
+});
+
+test('wharf login keeps a token, never the password; token list/revoke --server; logout revokes it', async () => {
+  const env = { WHARF_CONFIG_DIR: config };
+  const login = await runWharf(['login', server.url, '-u', 'bob', '--password-stdin'], { env, input: 'bob-password-1' });
+  ok(login);
+  assert.match(login.stdout, /Logged in to .* as bob \(token login-[a-z0-9.-]+; the password is not stored\)/);
+  const saved = await readFile(join(config, 'credentials.json'), 'utf8');
+  assert.ok(!saved.includes('bob-password-1'), 'the password is not on disk');
+  const tokenName = (JSON.parse(saved) as { servers: Record<string, { tokenName: string }> }).servers[server.url]!.tokenName;
+
+  const list = await runWharf(['token', 'list', '--server', server.url], { env });
+  ok(list);
+  assert.match(list.stdout, new RegExp(`${tokenName}\\s+active\\s+as bob`));
+  ok(await runWharf(['env', 'list', 'bobs/app'], { env: { ...env, WHARF_SERVER: server.url } }).then((r) => ({ ...r, code: r.code === 1 && /no app named/.test(r.stderr) ? 0 : r.code })));
+  const refused = await runWharf(['token', 'create', '--server', server.url, '--name', 'more'], { env });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /a token cannot make tokens/);
+  const made = await runWharf(['token', 'create', '--server', server.url, '--name', 'more', '-u', 'bob', '--password-stdin'], { env, input: 'bob-password-1' });
+  ok(made);
+  ok(await runWharf(['token', 'revoke', 'more', '--server', server.url], { env }));
+
+  ok(await runWharf(['logout', server.url], { env }));
+  const after = (await (await call('GET', '/api/v1/tokens', server.authorization)).json()) as { items: { name: string; state: string }[] };
+  assert.equal(after.items.find((i) => i.name === tokenName)?.state, 'revoked', 'logout revoked the token');
+});
