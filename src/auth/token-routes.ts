@@ -41,6 +41,11 @@ function shown(t: TokenRow, now = Date.now()) {
 export function tokenRoutes(store: AuthStore, audit: AuditLog, policies: PolicySource, access: AccessCheck): ApiRoute[] {
   /** The user a call acts for: the user who logged in, or the maker of the personal token it sends. */
   async function actingUser(r: ApiRequest): Promise<string> {
+    // A Bearer access token carries claims (docker's, say, for pulling one repository): managing tokens is
+    // beyond any claim it can hold, and a personal token minted from it would act as the whole user.
+    if (/^bearer\s/i.test(r.req.headers.authorization ?? '')) {
+      throw new RegistryError('DENIED', 'an access token cannot manage tokens: sign in with a password');
+    }
     if (r.principal.kind === 'user' && r.principal.name) return r.principal.name;
     if (r.principal.kind === 'token') {
       const t = (await store.tokens(false)).find((x) => x.name === r.principal.name);

@@ -94,3 +94,20 @@ test('wharf login keeps a token, never the password; token list/revoke --server;
   const after = (await (await call('GET', '/api/v1/tokens', server.authorization)).json()) as { items: { name: string; state: string }[] };
   assert.equal(after.items.find((i) => i.name === tokenName)?.state, 'revoked', 'logout revoked the token');
 });
+
+test('an access token from /token (claims for one pull) manages no tokens, whatever its user may do', async () => {
+  const bob = basic('bob', 'bob-password-1');
+  const res = await fetch(`${server.url}/token?service=wharf&scope=${encodeURIComponent('repository:bobs/app:pull')}`, { headers: { authorization: bob } });
+  assert.equal(res.status, 200);
+  const { token } = (await res.json()) as { token: string };
+  for (const [method, path, body] of [
+    ['POST', '/api/v1/tokens', { name: 'from-a-pull-token' }],
+    ['GET', '/api/v1/tokens', undefined],
+    ['DELETE', '/api/v1/tokens/anything', undefined],
+  ] as const) {
+    const r = await call(method, path, `Bearer ${token}`, body);
+    assert.equal(r.status, 403, `${method} ${path}: ${r.status} ${await r.text()}`);
+  }
+  const listed = (await (await call('GET', '/api/v1/tokens', bob)).json()) as { items: { name: string }[] };
+  assert.ok(!listed.items.some((t) => t.name === 'from-a-pull-token'));
+});
