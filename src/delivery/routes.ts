@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { RegistryError } from '../oci/errors.js';
 import { isValidRepositoryName } from '../oci/reference.js';
 import type { AccessCheck } from '../server/access.js';
-import type { ApiRoute, ApiRequest } from '../server/api.js';
+import { limitParam, parseQuery, type ApiRoute, type ApiRequest } from '../server/api.js';
 import type { Delivery, Release } from './releases.js';
 import type { Approvals, Operation } from './approvals.js';
 import { sendJson } from '../server/api.js';
@@ -35,6 +35,7 @@ const releaseBody = z
 const promoteBody = z.object({ from: z.string(), to: z.string(), note: z.string().optional(), deploy: z.boolean().optional() }).strict();
 const rollbackBody = z.object({ environment: z.string(), to: z.string().optional(), note: z.string().optional(), deploy: z.boolean().optional() }).strict();
 const approveBody = z.object({ deploy: z.boolean().optional() }).strict();
+const releasesQuery = z.object({ environment: z.string().min(1).optional(), limit: limitParam(1000) });
 const restoreBody = z
   .object({ to: z.string().optional(), at: z.union([z.number(), z.string()]).optional(), force: z.boolean().optional() })
   .strict();
@@ -163,8 +164,8 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
       pattern: new RegExp(`^/api/v1/apps/${APP}/releases$`),
       access: { repositoryParam: 'app', actions: ['pull'] },
       handle: async (r) => {
-        const limit = r.url.searchParams.get('limit');
-        const list = await delivery.releases(app(r), r.url.searchParams.get('environment') ?? undefined, limit === null ? undefined : Number(limit));
+        const q = parseQuery(r.url, releasesQuery);
+        const list = await delivery.releases(app(r), q.environment, q.limit);
         const byDigest = new Map<string, Promise<string[]>>();
         if (attested) for (const rel of list) if (!byDigest.has(rel.digest)) byDigest.set(rel.digest, attested(rel.app, rel.digest));
         const deployments = deployed ? await deployed(list.map((rel) => rel.id)) : undefined;

@@ -11,6 +11,8 @@ import { readBody } from './request-body.js';
 import { sendError } from './http-errors.js';
 import { BufferPool, sendBlobFile } from './blob-sender.js';
 
+/** The most entries one tags/list or _catalog page answers. */
+const MAX_PAGE = 10_000;
 const API_VERSION = { 'Docker-Distribution-API-Version': 'registry/2.0' };
 
 interface Ctx {
@@ -64,8 +66,9 @@ export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerRespon
     const last = ctx.url.searchParams.get('last') ?? undefined;
     let n: number | undefined;
     if (nParam !== null) {
-      n = Number(nParam);
-      if (!Number.isInteger(n) || n < 0) throw new RegistryError('UNSUPPORTED', `invalid n ${JSON.stringify(nParam)}`, undefined, 400);
+      if (!/^\d+$/.test(nParam)) throw new RegistryError('UNSUPPORTED', `invalid n ${JSON.stringify(nParam)} (expected a whole number)`, undefined, 400);
+      // A page larger than the bound is cut to it, with a Link to the rest (the spec lets a registry return fewer).
+      n = Math.min(Number(nParam), MAX_PAGE);
     }
     if (n === 0) return { items: [] as string[], link: undefined };
     const rows = await list(n === undefined ? undefined : n + 1, last);
