@@ -196,3 +196,10 @@ test('allowed targets are delivered to: an allowed address, an allowed range, an
   assert.equal((await deliverTo(byName, `http://hooks.internal:${port}/hook`)).status, 'succeeded');
   assert.equal(r.received.length, 3);
 });
+
+test('webhooks.allowTargets comes from the file or WHARF_WEBHOOK_ALLOW_TARGETS, and a bad entry stops the server', async () => {
+  const { loadConfig } = await import('../../src/config.js');
+  assert.deepEqual(loadConfig({ env: {} }).webhooks.allowTargets, []);
+  assert.deepEqual(loadConfig({ env: { WHARF_WEBHOOK_ALLOW_TARGETS: '127.0.0.1, 10.0.0.0/8 hooks.internal' } }).webhooks.allowTargets, ['127.0.0.1', '10.0.0.0/8', 'hooks.internal']);
+  assert.throws(() => loadConfig({ env: { WHARF_WEBHOOK_ALLOW_TARGETS: '10.0.0.0/99' } }), /webhooks\.allowTargets\.0: expected a hostname, an IP address or a CIDR range/);
+});
