@@ -107,6 +107,7 @@ export async function promoteCommand(args: string[]): Promise<number> {
   );
   if (values.help) return usage('wharf promote APP --from ENV --to ENV [--note TEXT] [--deploy] [--json]');
   if (positionals.length !== 1 || !values.from || !values.to) throw new CliError('usage: wharf promote APP --from ENV --to ENV [--deploy]', 2);
+  if (values.from === values.to) throw new CliError(`cannot promote an environment to itself: --from and --to are both ${values.from}`, 2);
   return releaseOperation(values.server, `${appPath(positionals[0]!)}/promote`, { from: values.from, to: values.to, note: values.note }, values.deploy, values.json);
 }
 
