@@ -8,7 +8,7 @@ import { isGrantedAction, isRepositoryPattern } from './auth/actions.js';
 import { DEFAULT_IMMUTABLE_RULES } from './delivery/tag-rules.js';
 import { parseAddressOrCidr } from './server/client-origin.js';
 import { targetRegistrationSchema } from './deploy/target-registration.js';
-import { isTargetPattern } from './webhooks/target-policy.js';
+import { isDestinationPattern } from './webhooks/destinations.js';
 
 function validRegExp(s: string): boolean {
   try {
@@ -165,7 +165,7 @@ export const configSchema = z
          * hostnames, addresses and CIDR ranges webhooks may reach although they are loopback, private,
          * link-local (cloud metadata) or this server's own; none by default
          */
-        allowTargets: z.array(z.string().refine(isTargetPattern, 'expected a hostname, an IP address or a CIDR range, e.g. hooks.internal, 10.0.0.5 or 10.0.0.0/8')).default([]),
+        allowTargets: z.array(z.string().refine(isDestinationPattern, 'expected a hostname, an IP address or a CIDR range, e.g. hooks.internal, 10.0.0.5 or 10.0.0.0/8')).default([]),
       })
       .strict()
       .default({ timeout: 10_000, backoffBase: 10_000, backoffMax: 3_600_000, maxAttempts: 12, pollInterval: 5_000, concurrency: 4, allowTargets: [] }),

@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import { retryDelay } from './backoff.js';
 import { postDelivery } from './post.js';
-import type { TargetPolicy } from './target-policy.js';
+import type { DestinationPolicy } from './destinations.js';
 import type { AttemptResult, DueDelivery, WebhookStore } from './store.js';
 
 /** Durations in milliseconds; the `webhooks` section of the configuration. */
@@ -21,7 +21,7 @@ export interface DispatchOptions {
   concurrency: number;
   /**
    * hosts, addresses and CIDR ranges webhooks may reach although they are loopback, private, link-local …
-   * (target-policy.ts); none by default
+   * (destinations.ts); none by default
    */
   allowTargets?: readonly string[];
 }
@@ -40,7 +40,7 @@ export class WebhookDispatcher {
   constructor(
     private readonly store: WebhookStore,
     private readonly options: DispatchOptions,
-    private readonly policy: TargetPolicy,
+    private readonly policy: DestinationPolicy,
     private readonly log: Logger,
   ) {}
 

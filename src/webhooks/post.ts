@@ -2,7 +2,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { signBody, SIGNATURE_HEADER } from './signature.js';
-import { TargetRefused, type TargetPolicy } from './target-policy.js';
+import { DestinationRefused, type DestinationPolicy } from './destinations.js';
 
 export interface Outgoing {
   url: string;
@@ -26,18 +26,18 @@ const ERROR_SNIPPET = 200;
 const MAX_RESPONSE = 64 * 1024;
 
 /**
- * POSTs one delivery. node:http rather than fetch: its `lookup` hook lets the target policy judge the
+ * POSTs one delivery. node:http rather than fetch: its `lookup` hook lets the destination policy judge the
  * address the socket really connects to (fetch resolves names where nothing can look). Redirects are
  * answers to log, never followed: the receiver is what the admin configured.
  */
-export async function postDelivery(out: Outgoing, timeoutMs: number, policy: TargetPolicy, stop?: AbortSignal): Promise<PostOutcome> {
+export async function postDelivery(out: Outgoing, timeoutMs: number, policy: DestinationPolicy, stop?: AbortSignal): Promise<PostOutcome> {
   const started = performance.now();
   const signal = stop ? AbortSignal.any([AbortSignal.timeout(timeoutMs), stop]) : AbortSignal.timeout(timeoutMs);
   const elapsed = () => Math.round(performance.now() - started);
   try {
     const url = new URL(out.url);
     const literal = policy.literalRefusal(url);
-    if (literal) throw new TargetRefused(`refused: ${literal}`);
+    if (literal) throw new DestinationRefused(`refused: ${literal}`);
     const { status, text } = await send(url, out, policy, signal);
     const ok = status >= 200 && status < 300;
     const error = ok ? null : `HTTP ${status}${text ? `: ${text.slice(0, ERROR_SNIPPET)}` : ''}`;
@@ -47,7 +47,7 @@ export async function postDelivery(out: Outgoing, timeoutMs: number, policy: Tar
   }
 }
 
-function send(url: URL, out: Outgoing, policy: TargetPolicy, signal: AbortSignal): Promise<{ status: number; text: string }> {
+function send(url: URL, out: Outgoing, policy: DestinationPolicy, signal: AbortSignal): Promise<{ status: number; text: string }> {
   const body = Buffer.from(out.body);
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
@@ -96,7 +96,7 @@ function describe(e: unknown, signal: AbortSignal, timeoutMs: number): string {
     const reason = signal.reason as Error | undefined;
     return reason?.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : 'aborted: dispatcher stopped';
   }
-  if (e instanceof TargetRefused) return e.message;
+  if (e instanceof DestinationRefused) return e.message;
   const err = e as Error & { code?: string };
   return err.code && !err.message.startsWith(err.code) ? `${err.code}: ${err.message}` : err.message;
 }

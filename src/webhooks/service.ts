@@ -9,7 +9,7 @@ import type { Db } from '../metadata/store.js';
 import { WebhookDispatcher, type DispatchOptions } from './dispatcher.js';
 import { eventMatches, type WebhookEvent } from './events.js';
 import { matchesGlob } from '../oci/pattern.js';
-import { TargetPolicy } from './target-policy.js';
+import { DestinationPolicy } from './destinations.js';
 import { WebhookStore, type WebhookDelivery, type DeliveryAttempt, type DeliveryFilter, type Subscription } from './store.js';
 
 export type WebhookOptions = DispatchOptions;
@@ -30,15 +30,15 @@ export class Webhooks {
   private readonly emitting = new Set<Promise<unknown>>();
 
   /** where deliveries may go (webhooks.allowTargets); built from the options unless a test hands one in */
-  readonly targets: TargetPolicy;
+  readonly targets: DestinationPolicy;
 
   constructor(
     db: Kysely<Database>,
     readonly options: WebhookOptions,
-    targets?: TargetPolicy,
+    targets?: DestinationPolicy,
   ) {
     this.store = new WebhookStore(db);
-    this.targets = targets ?? new TargetPolicy(options.allowTargets);
+    this.targets = targets ?? new DestinationPolicy(options.allowTargets);
   }
 
   // --- subscriptions ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import type { LookupAddress } from 'node:dns';
 import { pino } from 'pino';
 import { openSqlite } from '../../src/metadata/sqlite.js';
 import { Webhooks, type WebhookOptions } from '../../src/webhooks/service.js';
-import { TargetPolicy, type Resolve } from '../../src/webhooks/target-policy.js';
+import { DestinationPolicy, type Resolve } from '../../src/webhooks/destinations.js';
 import { startRegistry } from '../server/v2-harness.js';
 import { eventually, startReceiver, type Receiver } from './receiver.js';
 
@@ -27,7 +27,7 @@ function resolverOf(table: Record<string, string[]>): Resolve {
   };
 }
 
-async function webhooksWith(t: { after(fn: () => Promise<void>): void }, policy: TargetPolicy): Promise<Webhooks> {
+async function webhooksWith(t: { after(fn: () => Promise<void>): void }, policy: DestinationPolicy): Promise<Webhooks> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-ssrf-'));
   const meta = await openSqlite(join(dir, 'wharf.db'));
   const webhooks = new Webhooks(meta.db, FAST, policy);
@@ -57,7 +57,7 @@ async function deliverTo(webhooks: Webhooks, url: string) {
 }
 
 test('every forbidden kind of address is refused, in every spelling; public unicast is not', () => {
-  const policy = new TargetPolicy([], undefined, ['93.184.216.34']);
+  const policy = new DestinationPolicy([], undefined, ['93.184.216.34']);
   const refused = [
     '169.254.169.254', // cloud metadata (link-local)
     '::ffff:a9fe:a9fe', // the same, IPv4-mapped
@@ -89,10 +89,10 @@ test('every forbidden kind of address is refused, in every spelling; public unic
   assert.match(policy.refusal('93.184.216.34')!, /this Wharf server/);
   for (const a of ['8.8.8.8', '2606:4700::1111', '::ffff:8.8.8.8']) assert.equal(policy.refusal(a), undefined, `${a} is public`);
 
-  const allowing = new TargetPolicy(['127.0.0.1', '10.0.0.0/8', 'fd00::/16'], undefined, []);
+  const allowing = new DestinationPolicy(['127.0.0.1', '10.0.0.0/8', 'fd00::/16'], undefined, []);
   for (const a of ['127.0.0.1', '::ffff:127.0.0.1', '10.200.0.1', 'fd00::5']) assert.equal(allowing.refusal(a), undefined, `${a} is allowed`);
   for (const a of ['127.0.0.2', '169.254.169.254', '192.168.0.1']) assert.ok(allowing.refusal(a), `${a} is still refused`);
-  assert.throws(() => new TargetPolicy(['not a host!']), /invalid webhook target/);
+  assert.throws(() => new DestinationPolicy(['not a host!']), /invalid webhook target/);
 });
 
 test('the API refuses metadata, mapped, private and the hub\'s own addresses, and credentials, with a 400 naming why', async (t) => {
@@ -131,7 +131,7 @@ test('the API refuses metadata, mapped, private and the hub\'s own addresses, an
 
 test('a name resolving to loopback is refused at connect time and the receiver gets nothing', async (t) => {
   const r = await receiver(t);
-  const webhooks = await webhooksWith(t, new TargetPolicy([]));
+  const webhooks = await webhooksWith(t, new DestinationPolicy([]));
   const d = await deliverTo(webhooks, r.url.replace('127.0.0.1', 'localhost'));
   assert.equal(d.status, 'failed');
   assert.match(d.log[0]!.error!, /refused: localhost resolves to .*loopback/);
@@ -142,7 +142,7 @@ test('a name resolving to loopback is refused at connect time and the receiver g
 test('DNS rebinding: a name that resolves to the metadata service or loopback at delivery is refused', async (t) => {
   const r = await receiver(t);
   const port = new URL(r.url).port;
-  const webhooks = await webhooksWith(t, new TargetPolicy([], resolverOf({ 'rebind.example.test': ['169.254.169.254', '::ffff:7f00:1', '127.0.0.1'] }), []));
+  const webhooks = await webhooksWith(t, new DestinationPolicy([], resolverOf({ 'rebind.example.test': ['169.254.169.254', '::ffff:7f00:1', '127.0.0.1'] }), []));
   const d = await deliverTo(webhooks, `http://rebind.example.test:${port}/hook`);
   assert.equal(d.status, 'failed');
   assert.match(d.log[0]!.error!, /refused: rebind\.example\.test resolves to 169\.254\.169\.254 is a link-local/);
@@ -151,9 +151,9 @@ test('DNS rebinding: a name that resolves to the metadata service or loopback at
 
 test('a literal address written in a stored URL is refused at delivery too (policy tightened after creation)', async (t) => {
   const r = await receiver(t);
-  const open = await webhooksWith(t, new TargetPolicy(['127.0.0.1'], undefined, []));
+  const open = await webhooksWith(t, new DestinationPolicy(['127.0.0.1'], undefined, []));
   await open.addSubscription({ url: r.url, events: ['push'] });
-  const strict = new Webhooks(open.store.db, FAST, new TargetPolicy([], undefined, []));
+  const strict = new Webhooks(open.store.db, FAST, new DestinationPolicy([], undefined, []));
   strict.startDispatcher(log);
   t.after(() => strict.stop());
   await open.stop();
@@ -177,7 +177,7 @@ test('a redirect to the metadata service is logged, not followed', async (t) => 
   await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => redirector.close(() => resolve())));
   const port = (redirector.address() as { port: number }).port;
-  const webhooks = await webhooksWith(t, new TargetPolicy([`127.0.0.1/32`], undefined, []));
+  const webhooks = await webhooksWith(t, new DestinationPolicy([`127.0.0.1/32`], undefined, []));
   const d = await deliverTo(webhooks, `http://127.0.0.1:${port}/hook`);
   assert.equal(d.status, 'failed');
   assert.equal(d.log[0]!.statusCode, 302);
@@ -188,11 +188,11 @@ test('allowed targets are delivered to: an allowed address, an allowed range, an
   const r = await receiver(t);
   const port = new URL(r.url).port;
   // localhost resolves to ::1 and 127.0.0.1: only the allowed address is connected to.
-  const byAddress = await webhooksWith(t, new TargetPolicy(['127.0.0.1'], undefined, []));
+  const byAddress = await webhooksWith(t, new DestinationPolicy(['127.0.0.1'], undefined, []));
   assert.equal((await deliverTo(byAddress, r.url.replace('127.0.0.1', 'localhost'))).status, 'succeeded');
-  const byRange = await webhooksWith(t, new TargetPolicy(['127.0.0.0/8'], undefined, []));
+  const byRange = await webhooksWith(t, new DestinationPolicy(['127.0.0.0/8'], undefined, []));
   assert.equal((await deliverTo(byRange, r.url)).status, 'succeeded');
-  const byName = await webhooksWith(t, new TargetPolicy(['hooks.internal'], resolverOf({ 'hooks.internal': ['127.0.0.1'] }), []));
+  const byName = await webhooksWith(t, new DestinationPolicy(['hooks.internal'], resolverOf({ 'hooks.internal': ['127.0.0.1'] }), []));
   assert.equal((await deliverTo(byName, `http://hooks.internal:${port}/hook`)).status, 'succeeded');
   assert.equal(r.received.length, 3);
 });

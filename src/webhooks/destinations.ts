@@ -7,7 +7,7 @@ import { networkInterfaces } from 'node:os';
 import ipaddr from 'ipaddr.js';
 
 /** Why a delivery was not sent: a refused target (a 4xx at creation, a failed attempt at delivery). */
-export class TargetRefused extends Error {
+export class DestinationRefused extends Error {
   readonly code = 'TARGET_REFUSED';
 }
 
@@ -15,7 +15,7 @@ export class TargetRefused extends Error {
 export type Resolve = (hostname: string, options: LookupAllOptions, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
 
 /** A hostname, an IP address or a CIDR range; what webhooks.allowTargets accepts. */
-export function isTargetPattern(entry: string): boolean {
+export function isDestinationPattern(entry: string): boolean {
   const v = entry.trim();
   if (v.includes('/')) return ipaddr.isValidCIDR(v);
   return ipaddr.isValid(v) || /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i.test(v);
@@ -41,7 +41,7 @@ function addressesOfThisHost(): string[] {
     .map((i) => i.address.replace(/%.*$/, ''));
 }
 
-export class TargetPolicy {
+export class DestinationPolicy {
   private readonly hosts = new Set<string>();
   private readonly ranges: Range[] = [];
   private readonly own: Set<string>;
@@ -57,7 +57,7 @@ export class TargetPolicy {
   ) {
     for (const raw of allow) {
       const entry = raw.trim().toLowerCase();
-      if (!isTargetPattern(entry)) throw new Error(`invalid webhook target ${JSON.stringify(raw)} (expected a hostname, an IP address or a CIDR range)`);
+      if (!isDestinationPattern(entry)) throw new Error(`invalid webhook target ${JSON.stringify(raw)} (expected a hostname, an IP address or a CIDR range)`);
       if (entry.includes('/')) this.ranges.push(ipaddr.parseCIDR(entry));
       else if (ipaddr.isValid(entry)) {
         const a = ipaddr.parse(entry);
@@ -98,7 +98,7 @@ export class TargetPolicy {
 
   /**
    * The `lookup` of every outgoing connection: resolves the name, keeps only the addresses that may be
-   * reached (or all of them, for an allowed name), and fails with TargetRefused when none is left. The
+   * reached (or all of them, for an allowed name), and fails with DestinationRefused when none is left. The
    * socket connects to exactly what this returns, so the check and the connection cannot disagree.
    */
   readonly lookup: LookupFunction = (hostname, options, callback) => {
@@ -114,7 +114,7 @@ export class TargetPolicy {
             return why === undefined;
           });
       if (usable.length === 0) {
-        const refused = new TargetRefused(`refused: ${hostname} resolves to ${reasons[0] ?? 'no address'}`);
+        const refused = new DestinationRefused(`refused: ${hostname} resolves to ${reasons[0] ?? 'no address'}`);
         return callback(refused, '', 0);
       }
       if (options.all) (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, usable);
