@@ -55,12 +55,13 @@ function send(base: URL, s: Sent): Promise<Answer> {
 }
 
 /**
- * A route pattern as a path template: named groups become {name}, unnamed ones {name} then {param} (the /v2
- * repository name and reference), escapes are unescaped, an optional trailing character is kept.
+ * A route pattern as a path template: named groups become {name} (a group holding groups is one parameter),
+ * unnamed ones {repository} then {reference} (the /v2 routes'), escapes are unescaped, an optional trailing
+ * character is kept.
  */
 export function templateOf(pattern: RegExp): { template: string; params: string[] } {
   const src = pattern.source.replace(/^\^/, '').replace(/\$$/, '');
-  const positional = ['name', 'param'];
+  const positional = ['repository', 'reference'];
   const params: string[] = [];
   let out = '';
   for (let i = 0; i < src.length; i++) {
@@ -94,14 +95,19 @@ function baseline(param: string, digest: string): string {
   switch (param) {
     case 'app':
     case 'repo':
-    case 'name':
+    case 'repository':
       return APP;
     case 'env':
+    case 'environment':
       return 'staging';
+    case 'slot':
+      return 'staging/FUZZ_SECRET';
+    case 'name':
+      return 'fuzz-name';
     case 'tag':
       return '1.0.0';
     case 'ref':
-    case 'param':
+    case 'reference':
       return digest;
     case 'id':
       return '1';
@@ -171,6 +177,11 @@ const VALID_FIELDS: Record<string, unknown> = {
   keepLast: 3,
   digest: '',
   kind: 'test',
+  // deploy targets and managed secrets; the endpoint is a closed port, so nothing is ever deployed
+  endpoint: 'tcp://127.0.0.1:9',
+  apps: ['fuzz/*'],
+  allow: [],
+  value: 'fuzzed secret value',
 };
 
 /** Names of the query parameters routes read, from the sources: `searchParams.get('x')` and `…Query` schemas. */
