@@ -51,6 +51,7 @@ test('a refused connection is not a definite failure: the check waits for the wh
   const outcome = await waitHealthy({ host, containerId: id, address: '127.0.0.1', port: closed, check: { http: 'http://{host}:{port}/', interval: 20, failures: 1 }, timeoutMs: 400, monitorMs: 0 });
   assert.equal(outcome.healthy, false);
   assert.match((outcome as { reason: string }).reason, new RegExp(`^not healthy after 400ms: GET http://127\\.0\\.0\\.1:${closed}/: ECONNREFUSED$`));
+});
 
 test('a failing http health check reports the status and never the response body', async (t) => {
   const server = createServer((_req, res) => {
@@ -77,3 +78,4 @@ test('a failing http health check reports the status and never the response body
   const reason = (outcome as { reason: string }).reason;
   assert.match(reason, new RegExp(`GET http://127\\.0\\.0\\.1:${port}/health: HTTP 503$`));
   assert.doesNotMatch(reason, /hunter2|trace/);
+});
