@@ -8,7 +8,7 @@ import { isGrantedAction, isRepositoryPattern } from './auth/actions.js';
 import { DEFAULT_IMMUTABLE_RULES } from './delivery/tag-rules.js';
 import { parseAddressOrCidr } from './server/client-origin.js';
 import { targetRegistrationSchema } from './deploy/target-registration.js';
-
+import { isDestinationPattern } from './webhooks/destinations.js';
 
 function validRegExp(s: string): boolean {
   try {
@@ -192,9 +192,14 @@ export const configSchema = z
         /** how often the outbox is checked for deliveries nobody announced */
         pollInterval: duration.default(5_000),
         concurrency: z.number().int().min(1).max(64).default(4),
+        /**
+         * hostnames, addresses and CIDR ranges webhooks may reach although they are loopback, private,
+         * link-local (cloud metadata) or this server's own; none by default
+         */
+        allowTargets: z.array(z.string().refine(isDestinationPattern, 'expected a hostname, an IP address or a CIDR range, e.g. hooks.internal, 10.0.0.5 or 10.0.0.0/8')).default([]),
       })
       .strict()
-      .default({ timeout: 10_000, backoffBase: 10_000, backoffMax: 3_600_000, maxAttempts: 12, pollInterval: 5_000, concurrency: 4 }),
+      .default({ timeout: 10_000, backoffBase: 10_000, backoffMax: 3_600_000, maxAttempts: 12, pollInterval: 5_000, concurrency: 4, allowTargets: [] }),
     integrity: z
       .object({
         /** always: every whole-blob GET is hashed; unverified: only blobs not verified since their bytes last changed */
@@ -290,6 +295,7 @@ export function loadConfig({ flags = {}, env = process.env }: ConfigSources = {}
   set(['trustedProxies'], list(env.WHARF_TRUSTED_PROXIES));
   set(['tls', 'cert'], env.WHARF_TLS_CERT);
   set(['tls', 'key'], env.WHARF_TLS_KEY);
+  set(['webhooks', 'allowTargets'], list(env.WHARF_WEBHOOK_ALLOW_TARGETS));
   set(['listen'], flags.listen);
   set(['data'], flags.data);
   set(['log', 'level'], flags.logLevel);

@@ -111,6 +111,7 @@ export async function promoteCommand(args: string[]): Promise<number> {
   if (values.help) return usage('wharf promote APP --from ENV --to ENV [--note TEXT] [--force] [--deploy] [--json]');
   if (positionals.length !== 1) throw new CliError('usage: wharf promote APP --from ENV --to ENV [--force] [--deploy]', 2);
   if (!values.from || !values.to) throw new CliError(`promote needs --from ENV and --to ENV: the environment whose release goes, and where it goes`, 2);
+  if (values.from === values.to) throw new CliError(`cannot promote an environment to itself: --from and --to are both ${values.from}`, 2);
   const app = positionals[0]!;
   const envs = await clientFor(values.server).request<Environment[]>('GET', `${appPath(app)}/environments`);
   await requireApp(clientFor(values.server), app, envs);

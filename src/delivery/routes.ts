@@ -1,9 +1,9 @@
 // Management API routes for delivery: tag history and restore, environments, releases, promote, rollback.
 import { z } from 'zod';
 import { RegistryError } from '../oci/errors.js';
-import { isValidRepositoryName } from '../oci/reference.js';
+import { isValidRepositoryName, isValidTag } from '../oci/reference.js';
 import type { AccessCheck } from '../server/access.js';
-import type { ApiRoute, ApiRequest } from '../server/api.js';
+import { limitParam, parseQuery, type ApiRoute, type ApiRequest } from '../server/api.js';
 import type { Delivery, Release } from './releases.js';
 import type { Approvals, Operation } from './approvals.js';
 import { sendJson } from '../server/api.js';
@@ -32,9 +32,13 @@ const releaseBody = z
     pipelineRun: z.string().min(1).max(200).optional(),
   })
   .strict();
-const promoteBody = z.object({ from: z.string(), to: z.string(), note: z.string().optional(), deploy: z.boolean().optional() }).strict();
+const promoteBody = z
+  .object({ from: z.string(), to: z.string(), note: z.string().optional(), deploy: z.boolean().optional() })
+  .strict()
+  .refine((b) => b.from !== b.to, { message: 'cannot promote an environment to itself (from and to are the same)', path: ['to'] });
 const rollbackBody = z.object({ environment: z.string(), to: z.string().optional(), note: z.string().optional(), deploy: z.boolean().optional() }).strict();
 const approveBody = z.object({ deploy: z.boolean().optional() }).strict();
+const releasesQuery = z.object({ environment: z.string().min(1).optional(), limit: limitParam(1000) });
 const restoreBody = z
   .object({ to: z.string().optional(), at: z.union([z.number(), z.string()]).optional(), force: z.boolean().optional() })
   .strict();
@@ -130,6 +134,8 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
       handle: async (r) => {
         const body = await r.body(restoreBody);
         const repo = app(r, 'repo');
+        // The same rule as a push: a tag /v2 could neither fetch nor delete must not be made here either.
+        if (!isValidTag(r.params.tag!)) throw new RegistryError('TAG_INVALID', `invalid tag ${JSON.stringify(r.params.tag)}`);
         if (body.force) r.audited({ detail: { force: true } });
         if (body.force) await access.authorize(r.req, repo, ['admin']);
         const move = await tags.restore(repo, r.params.tag!, { to: body.to, at: body.at === undefined ? undefined : parseTime(body.at) }, r.principal.name, body.force);
@@ -166,8 +172,8 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
       pattern: new RegExp(`^/api/v1/apps/${APP}/releases$`),
       access: { repositoryParam: 'app', actions: ['pull'] },
       handle: async (r) => {
-        const limit = r.url.searchParams.get('limit');
-        const list = await delivery.releases(app(r), r.url.searchParams.get('environment') ?? undefined, limit === null ? undefined : Number(limit));
+        const q = parseQuery(r.url, releasesQuery);
+        const list = await delivery.releases(app(r), q.environment, q.limit);
         const byDigest = new Map<string, Promise<string[]>>();
         if (attested) for (const rel of list) if (!byDigest.has(rel.digest)) byDigest.set(rel.digest, attested(rel.app, rel.digest));
         const deployments = deployed ? await deployed(list.map((rel) => rel.id)) : undefined;

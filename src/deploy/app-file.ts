@@ -330,6 +330,9 @@ export function formatIssue(i: AppFileIssue): string {
   return i.path === '' ? i.message : `${i.path}: ${i.message}`;
 }
 
+/** How many alias expansions an app file may make; real files use a handful (shared env blocks). */
+const MAX_ALIAS_COUNT = 100;
+
 /** Parses and validates the YAML text of an app file; throws AppFileError listing every problem. */
 export function parseAppFile(text: string): AppFile {
   const lines = new LineCounter();
@@ -337,7 +340,14 @@ export function parseAppFile(text: string): AppFile {
   if (doc.errors.length > 0) {
     throw new AppFileError(doc.errors.map((e) => ({ path: '', message: `invalid YAML: ${e.message.split('\n')[0]}`, line: lines.linePos(e.pos[0]).line })));
   }
-  const parsed = appFileSchema.safeParse(doc.toJS());
+  let value: unknown;
+  try {
+    // yaml's own bound on alias expansion: a "billion laughs" file is refused, not expanded into memory.
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    throw new AppFileError([{ path: '', message: `invalid YAML: ${(e as Error).message}` }]);
+  }
+  const parsed = appFileSchema.safeParse(value);
   if (parsed.success) return parsed.data;
   throw new AppFileError(
     parsed.error.issues.map((issue) => {

@@ -102,9 +102,10 @@ function wharfProbe(w: HealthWait): (() => Promise<{ reason: string; definite: b
     return async () => {
       try {
         const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
-        const body = (await res.text()).slice(0, 500);
+        // The status only: a body (whatever the container chose to say) must not land in deployment records.
+        await res.body?.cancel();
         if (res.status >= 200 && res.status < 300) return undefined;
-        return { reason: `GET ${url}: ${res.status} ${body}`.trimEnd(), definite: res.status >= 400 };
+        return { reason: `GET ${url}: HTTP ${res.status}`, definite: res.status >= 400 };
       } catch (e) {
         const cause = (e as { cause?: { code?: string; message?: string } }).cause;
         return { reason: `GET ${url}: ${cause?.code ?? cause?.message ?? (e as Error).message}`, definite: false };

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { RegistryError } from '../oci/errors.js';
 import { isValidRepositoryName } from '../oci/reference.js';
 import type { AccessCheck } from '../server/access.js';
-import type { ApiRequest, ApiRoute } from '../server/api.js';
+import { limitParam, parseQuery, type ApiRequest, type ApiRoute } from '../server/api.js';
 import type { Release } from '../delivery/releases.js';
 import { parseAppFile, AppFileError } from './app-file.js';
 import type { DeployOutcome, DeployService } from './service.js';
@@ -17,6 +17,7 @@ const applyBody = z.object({ file: z.string().max(1 << 20), dryRun: z.boolean().
 const secretBody = z.object({ value: z.string() }).strict();
 const globalAdmin = { actions: ['admin' as const] };
 const deployBody = z.object({ environment: z.string(), force: z.boolean().optional() }).strict();
+const historyQuery = z.object({ environment: z.string({ error: 'environment is required' }).min(1, 'environment is required'), limit: limitParam(1000) });
 
 function appOf(r: ApiRequest): string {
   const name = r.params.app!;
@@ -106,10 +107,8 @@ export function deployRoutes(service: DeployService, access: AccessCheck): ApiRo
       pattern: new RegExp(`^/api/v1/apps/${APP}/deployments$`),
       access: { repositoryParam: 'app', actions: ['pull'] },
       handle: async (r) => {
-        const env = r.url.searchParams.get('environment');
-        if (!env) throw new RegistryError('UNSUPPORTED', 'environment is required', undefined, 400);
-        const limit = r.url.searchParams.get('limit');
-        return service.history(appOf(r), env, limit === null ? undefined : Number(limit));
+        const q = parseQuery(r.url, historyQuery);
+        return service.history(appOf(r), q.environment, q.limit);
       },
     },
     {

@@ -224,7 +224,10 @@ export class Registry {
     let m: StoredManifest | null;
     if (parseDigest(reference)) m = await this.meta.manifestByDigest(repository, reference);
     else if (isValidTag(reference)) m = await this.meta.manifestByTag(repository, reference);
-    else throw new RegistryError(reference.includes(':') ? 'DIGEST_INVALID' : 'TAG_INVALID', `invalid tag or digest ${JSON.stringify(reference)}`);
+    else if (reference.includes(':')) throw new RegistryError('DIGEST_INVALID', `invalid digest ${JSON.stringify(reference)}`);
+    // A name no tag can have names no manifest: unknown (404), as Distribution and the conformance suite expect.
+    // Only a push of such a tag is the client's mistake (TAG_INVALID, in putManifest).
+    else m = null;
     if (!m) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} unknown to repository ${repository}`);
     return m;
   }

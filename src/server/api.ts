@@ -3,7 +3,7 @@
 // writes the audit row of each call to a route that declares one.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Actor, AuditLog, AuditResult } from '../audit/audit-log.js';
 import { RegistryError } from '../oci/errors.js';
 import type { AccessCheck, Action, Principal } from './access.js';
@@ -98,7 +98,7 @@ export function managementApi(routes: ApiRoute[], access: AccessCheck, log: Logg
           continue;
         }
         const params: Record<string, string> = {};
-        for (const [k, v] of Object.entries(m.groups ?? {})) if (v !== undefined) params[k] = decodeURIComponent(v);
+        for (const [k, v] of Object.entries(m.groups ?? {})) if (v !== undefined) params[k] = decodeParam(k, v);
         const auditRow: AuditRow | undefined = route.audit ? (row = { route, params, detail: { ...route.audit.detail } }) : undefined;
         let principal: Principal;
         if (route.access === 'handler') principal = await access.authorize(req, undefined, []);
@@ -142,6 +142,28 @@ export function managementApi(routes: ApiRoute[], access: AccessCheck, log: Logg
     }
   };
 }
+
+/** A path part as sent, percent-decoded; a malformed escape (`%zz`) is the client's mistake, answered before auth. */
+function decodeParam(name: string, value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    throw new RegistryError('UNSUPPORTED', `${name}: malformed percent-encoding in the path`, undefined, 400);
+  }
+}
+
+/** Validates a route's query string with its schema once, at the boundary (400 naming the parameter). */
+export function parseQuery<T>(url: URL, schema: z.ZodType<T>): T {
+  const parsed = schema.safeParse(Object.fromEntries(url.searchParams));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new RegistryError('UNSUPPORTED', `query ${issue.path.join('.') || ''}: ${issue.message}`, undefined, 400);
+  }
+  return parsed.data;
+}
+
+/** `limit` of a listing: a whole number within the page bound (`1e30`, `abc` and `-1` are refused). */
+export const limitParam = (max: number) => z.coerce.number().int().min(1).max(max).optional();
 
 function record(
   audit: ApiAudit,

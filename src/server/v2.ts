@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
+import { isValidRepositoryName } from '../oci/reference.js';
 import type { Registry } from '../registry/registry.js';
 import type { ByteRange } from '../storage/blob-store.js';
 import type { AccessCheck, Action, Principal } from './access.js';
@@ -11,6 +12,8 @@ import { readBody } from './request-body.js';
 import { sendError } from './http-errors.js';
 import { BufferPool, sendBlobFile } from './blob-sender.js';
 
+/** The most entries one tags/list or _catalog page answers. */
+const MAX_PAGE = 10_000;
 const API_VERSION = { 'Docker-Distribution-API-Version': 'registry/2.0' };
 
 interface Ctx {
@@ -36,7 +39,15 @@ export interface V2Options {
   log: Logger;
 }
 
-export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> {
+/** The /v2 handler, with its route table (patterns and methods) for tests that must cover every route. */
+export type V2Api = ((req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>) & {
+  routes: { pattern: RegExp; methods: string[] }[];
+};
+
+/** Paths answered outside the table: the version check and the catalog. */
+export const V2_FIXED_PATHS = ['/v2/', '/v2/_catalog'] as const;
+
+export function v2Api(opts: V2Options): V2Api {
   const { registry, access, log } = opts;
   // Buffers blob responses read into: one pool per server, so its bound holds across connections.
   const blobBuffers = new BufferPool();
@@ -64,8 +75,9 @@ export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerRespon
     const last = ctx.url.searchParams.get('last') ?? undefined;
     let n: number | undefined;
     if (nParam !== null) {
-      n = Number(nParam);
-      if (!Number.isInteger(n) || n < 0) throw new RegistryError('UNSUPPORTED', `invalid n ${JSON.stringify(nParam)}`, undefined, 400);
+      if (!/^\d+$/.test(nParam)) throw new RegistryError('UNSUPPORTED', `invalid n ${JSON.stringify(nParam)} (expected a whole number)`, undefined, 400);
+      // A page larger than the bound is cut to it, with a Link to the rest (the spec lets a registry return fewer).
+      n = Math.min(Number(nParam), MAX_PAGE);
     }
     if (n === 0) return { items: [] as string[], link: undefined };
     const rows = await list(n === undefined ? undefined : n + 1, last);
@@ -280,7 +292,7 @@ export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerRespon
     { pattern: /^\/v2\/(.+)\/referrers\/([^/]+)$/, methods: { GET: [['pull'], referrers] } },
   ];
 
-  return async (req, res, url) => {
+  const handler = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     // Route on the path as sent: URL parsing folds "a/../b" into "b", and a name is refused, never rewritten.
     const path = req.url?.startsWith('/') ? req.url.split('?')[0]! : url.pathname;
     try {
@@ -307,7 +319,9 @@ export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerRespon
         if (!entry) throw new RegistryError('UNSUPPORTED', `method ${req.method} not allowed on ${path}`);
         const name = decodePart(m[1]!);
         registry.checkName(name);
-        const principal = await access.authorize(req, name, entry[0]);
+        const principal = await access.authorize(req, name, entry[0]).catch((e: unknown) => {
+          throw entry[1] === startUpload ? withMountScope(e, url) : e;
+        });
         await entry[1]({ req, res, url, name, param: decodePart(m[2] ?? ''), principal });
         return;
       }
@@ -317,6 +331,22 @@ export function v2Api(opts: V2Options): (req: IncomingMessage, res: ServerRespon
       sendError(res, e, log);
     }
   };
+  return Object.assign(handler, { routes: routes.map((r) => ({ pattern: r.pattern, methods: Object.keys(r.methods) })) });
+}
+
+/**
+ * A cross-repository mount reads the source too: its 401 challenge asks for `repository:FROM:pull` beside
+ * the target's scope, as Distribution's does, so the token a client fetches lets the mount happen instead of
+ * degrading to a full upload. Only a valid repository name is echoed into the header.
+ */
+function withMountScope(err: unknown, url: URL): unknown {
+  const from = url.searchParams.get('from');
+  const header = err instanceof RegistryError && err.code === 'UNAUTHORIZED' ? err.headers?.['WWW-Authenticate'] : undefined;
+  if (header === undefined || from === null || url.searchParams.get('mount') === null || !isValidRepositoryName(from)) return err;
+  const scope = `repository:${from}:pull`;
+  const extended = /,scope="([^"]*)"/.test(header) ? header.replace(/,scope="([^"]*)"/, (_, s: string) => `,scope="${s} ${scope}"`) : `${header},scope="${scope}"`;
+  (err as RegistryError).headers = { ...(err as RegistryError).headers, 'WWW-Authenticate': extended };
+  return err;
 }
 
 /** Percent-decodes a path part; a malformed escape stays as sent, for the name/tag/digest check to refuse. */

@@ -3,6 +3,7 @@
 import type { Logger } from 'pino';
 import { retryDelay } from './backoff.js';
 import { postDelivery } from './post.js';
+import type { DestinationPolicy } from './destinations.js';
 import type { AttemptResult, DueDelivery, WebhookStore } from './store.js';
 
 /** Durations in milliseconds; the `webhooks` section of the configuration. */
@@ -18,6 +19,11 @@ export interface DispatchOptions {
   pollInterval: number;
   /** deliveries in flight at once */
   concurrency: number;
+  /**
+   * hosts, addresses and CIDR ranges webhooks may reach although they are loopback, private, link-local …
+   * (destinations.ts); none by default
+   */
+  allowTargets?: readonly string[];
 }
 
 /** A claimed attempt that outlives its deadline by this much is assumed lost (crash) and tried again. */
@@ -34,6 +40,7 @@ export class WebhookDispatcher {
   constructor(
     private readonly store: WebhookStore,
     private readonly options: DispatchOptions,
+    private readonly policy: DestinationPolicy,
     private readonly log: Logger,
   ) {}
 
@@ -100,7 +107,7 @@ export class WebhookDispatcher {
   private send(d: DueDelivery): void {
     const attempt = d.attempts + 1;
     const run = async () => {
-      const out = await postDelivery({ url: d.url, secret: d.secret, deliveryId: d.id, event: d.event, body: d.body }, this.options.timeout, this.stopping.signal);
+      const out = await postDelivery({ url: d.url, secret: d.secret, deliveryId: d.id, event: d.event, body: d.body }, this.options.timeout, this.policy, this.stopping.signal);
       const at = Date.now();
       if (!out.ok && this.stopping.signal.aborted) {
         await this.store.release(d.id, at);

@@ -1,5 +1,8 @@
 // One delivery attempt over HTTP: POST the signed body, with a deadline covering the whole exchange.
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { signBody, SIGNATURE_HEADER } from './signature.js';
+import { DestinationRefused, type DestinationPolicy } from './destinations.js';
 
 export interface Outgoing {
   url: string;
@@ -22,47 +25,70 @@ const ERROR_SNIPPET = 200;
 /** How much of any response body is read before the connection is let go. */
 const MAX_RESPONSE = 64 * 1024;
 
-export async function postDelivery(out: Outgoing, timeoutMs: number, stop?: AbortSignal): Promise<PostOutcome> {
+/**
+ * POSTs one delivery. node:http rather than fetch: its `lookup` hook lets the destination policy judge the
+ * address the socket really connects to (fetch resolves names where nothing can look). Redirects are
+ * answers to log, never followed: the receiver is what the admin configured.
+ */
+export async function postDelivery(out: Outgoing, timeoutMs: number, policy: DestinationPolicy, stop?: AbortSignal): Promise<PostOutcome> {
   const started = performance.now();
   const signal = stop ? AbortSignal.any([AbortSignal.timeout(timeoutMs), stop]) : AbortSignal.timeout(timeoutMs);
   const elapsed = () => Math.round(performance.now() - started);
   try {
-    const res = await fetch(out.url, {
-      method: 'POST',
-      // A redirect is an answer to log, not to follow: the receiver is what the admin configured.
-      redirect: 'manual',
-      signal,
-      headers: {
-        'Content-Type': 'application/json',
-        'User-Agent': USER_AGENT,
-        'X-Wharf-Event': out.event,
-        'X-Wharf-Delivery': out.deliveryId,
-        [SIGNATURE_HEADER]: signBody(out.secret, out.body),
-      },
-      body: out.body,
-    });
-    const text = await readSome(res);
-    const ok = res.status >= 200 && res.status < 300;
-    const error = ok ? null : `HTTP ${res.status}${text ? `: ${text.slice(0, ERROR_SNIPPET)}` : ''}`;
-    return { ok, statusCode: res.status, error, durationMs: elapsed() };
+    const url = new URL(out.url);
+    const literal = policy.literalRefusal(url);
+    if (literal) throw new DestinationRefused(`refused: ${literal}`);
+    const { status, text } = await send(url, out, policy, signal);
+    const ok = status >= 200 && status < 300;
+    const error = ok ? null : `HTTP ${status}${text ? `: ${text.slice(0, ERROR_SNIPPET)}` : ''}`;
+    return { ok, statusCode: status, error, durationMs: elapsed() };
   } catch (e) {
     return { ok: false, statusCode: null, error: describe(e, signal, timeoutMs), durationMs: elapsed() };
   }
 }
 
-async function readSome(res: Response): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  while (size < MAX_RESPONSE) {
-    const { done, value } = await reader.read();
-    if (done) return Buffer.concat(chunks).toString('utf8').trim();
-    chunks.push(value);
-    size += value.length;
-  }
-  await reader.cancel();
-  return Buffer.concat(chunks).toString('utf8').trim();
+function send(url: URL, out: Outgoing, policy: DestinationPolicy, signal: AbortSignal): Promise<{ status: number; text: string }> {
+  const body = Buffer.from(out.body);
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        signal,
+        lookup: policy.lookup,
+        // One connection per attempt: a pooled socket would skip the lookup, and deliveries are seconds apart.
+        agent: false,
+        headers: {
+          'Content-Type': 'application/json',
+          'Content-Length': body.length,
+          'User-Agent': USER_AGENT,
+          'X-Wharf-Event': out.event,
+          'X-Wharf-Delivery': out.deliveryId,
+          [SIGNATURE_HEADER]: signBody(out.secret, out.body),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        const done = () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8').trim() });
+        res.on('data', (c: Buffer) => {
+          if (size >= MAX_RESPONSE) return;
+          chunks.push(c);
+          size += c.length;
+          // Enough to say what went wrong; the rest is not read.
+          if (size >= MAX_RESPONSE) {
+            res.destroy();
+            done();
+          }
+        });
+        res.on('end', done);
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 function describe(e: unknown, signal: AbortSignal, timeoutMs: number): string {
@@ -70,7 +96,7 @@ function describe(e: unknown, signal: AbortSignal, timeoutMs: number): string {
     const reason = signal.reason as Error | undefined;
     return reason?.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : 'aborted: dispatcher stopped';
   }
-  const err = e as Error & { cause?: { code?: string; message?: string } };
-  const cause = err.cause;
-  return cause?.code ? `${cause.code}: ${cause.message ?? err.message}` : err.message;
+  if (e instanceof DestinationRefused) return e.message;
+  const err = e as Error & { code?: string };
+  return err.code && !err.message.startsWith(err.code) ? `${err.code}: ${err.message}` : err.message;
 }

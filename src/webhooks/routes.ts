@@ -12,7 +12,9 @@ const admin = { actions: ['admin' as const] };
 const httpUrl = z
   .string()
   .max(2048)
-  .refine((u) => URL.canParse(u) && ['http:', 'https:'].includes(new URL(u).protocol), 'must be an http:// or https:// URL');
+  .refine((u) => URL.canParse(u) && ['http:', 'https:'].includes(new URL(u).protocol), 'must be an http:// or https:// URL')
+  // Credentials in the URL would be stored and shown in listings; receivers authenticate by the signature.
+  .refine((u) => !URL.canParse(u) || (new URL(u).username === '' && new URL(u).password === ''), 'must not contain credentials (user:password@); the receiver checks the X-Wharf-Signature instead');
 
 export const subscriptionInput = z
   .object({

@@ -9,6 +9,7 @@ import type { Db } from '../metadata/store.js';
 import { WebhookDispatcher, type DispatchOptions } from './dispatcher.js';
 import { eventMatches, type WebhookEvent } from './events.js';
 import { matchesGlob } from '../oci/pattern.js';
+import { DestinationPolicy } from './destinations.js';
 import { WebhookStore, type WebhookDelivery, type DeliveryAttempt, type DeliveryFilter, type Subscription } from './store.js';
 
 export type WebhookOptions = DispatchOptions;
@@ -28,17 +29,27 @@ export class Webhooks {
   private log: Logger | undefined;
   private readonly emitting = new Set<Promise<unknown>>();
 
+  /** where deliveries may go (webhooks.allowTargets); built from the options unless a test hands one in */
+  readonly targets: DestinationPolicy;
+
   constructor(
     db: Kysely<Database>,
     readonly options: WebhookOptions,
+    targets?: DestinationPolicy,
   ) {
     this.store = new WebhookStore(db);
+    this.targets = targets ?? new DestinationPolicy(options.allowTargets);
   }
 
   // --- subscriptions ---------------------------------------------------------------------------
 
-  /** Event filters and the repository pattern are trusted: the API validates them (routes.ts). */
+  /**
+   * Event filters, the repository pattern and the URL's form are trusted: the API validates them (routes.ts).
+   * A URL naming a refused address outright is refused here; names are judged at each delivery's connect.
+   */
   async addSubscription(input: SubscriptionInput): Promise<{ subscription: Subscription; secret?: string }> {
+    const refused = this.targets.literalRefusal(new URL(input.url));
+    if (refused) throw new RegistryError('UNSUPPORTED', `url: ${refused}`, undefined, 400);
     const generated = input.secret === undefined ? randomBytes(32).toString('hex') : undefined;
     const subscription = await this.store.createSubscription({
       url: input.url,
@@ -125,7 +136,7 @@ export class Webhooks {
   /** Starts sending; deliveries left pending by an earlier run are picked up at once. */
   startDispatcher(log: Logger): WebhookDispatcher {
     this.log = log;
-    this.dispatcher ??= new WebhookDispatcher(this.store, this.options, log);
+    this.dispatcher ??= new WebhookDispatcher(this.store, this.options, this.targets, log);
     this.dispatcher.start();
     return this.dispatcher;
   }

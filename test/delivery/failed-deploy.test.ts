@@ -50,7 +50,7 @@ describe('a failed deployment in the delivery history', () => {
   const running = (endpoint: string) => engines.hosts.get(endpoint)!.running();
 
   before(async () => {
-    r = await startRegistry({ engines });
+    r = await startRegistry({ engines, env: { WHARF_WEBHOOK_ALLOW_TARGETS: '127.0.0.1' } });
     for (const v of ['1.0.0', '1.1.0', '1.2.0', 'bad']) digests[v] = await pushImage(r, APP, v);
     engines.failing.set(digests.bad!, 'boom');
     for (const name of ['staging-1', 'production-1', 'qa-1']) await r.wharf.targets.add({ name, endpoint: `unix:///${name}`, apps: ['shop/*'] }, 'admin');

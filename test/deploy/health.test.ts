@@ -1,6 +1,7 @@
 // Wharf's own HTTP health check against a real HTTP server on loopback (the container is an in-memory one that
 // runs): an app that answers 4xx/5xx fails the check after `failures` answers in a row instead of waiting out the
 // health timeout; one that refuses connections (still starting) is waited for; a few errors then 200 is healthy.
+// A failure is reported by its status alone: what the app answers never lands in deployment records.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -34,7 +35,7 @@ test('4xx/5xx answers in a row fail the check at once, long before the health ti
   answers = [];
   const { host, id } = await running();
   const outcome = await waitHealthy({ host, containerId: id, address: '127.0.0.1', port, check: { http: 'http://{host}:{port}/', interval: 20, failures: 4 }, timeoutMs: 600_000, monitorMs: 0 });
-  assert.deepEqual(outcome, { healthy: false, reason: `health check failed 4 times in a row: GET http://127.0.0.1:${port}/: 500 nope` });
+  assert.deepEqual(outcome, { healthy: false, reason: `health check failed 4 times in a row: GET http://127.0.0.1:${port}/: HTTP 500` });
 });
 
 test('errors that stop before the limit are waited out', async () => {
@@ -50,4 +51,31 @@ test('a refused connection is not a definite failure: the check waits for the wh
   const outcome = await waitHealthy({ host, containerId: id, address: '127.0.0.1', port: closed, check: { http: 'http://{host}:{port}/', interval: 20, failures: 1 }, timeoutMs: 400, monitorMs: 0 });
   assert.equal(outcome.healthy, false);
   assert.match((outcome as { reason: string }).reason, new RegExp(`^not healthy after 400ms: GET http://127\\.0\\.0\\.1:${closed}/: ECONNREFUSED$`));
+});
+
+test('a failing http health check reports the status and never the response body', async (t) => {
+  const server = createServer((_req, res) => {
+    res.writeHead(503, { 'content-type': 'text/plain' });
+    res.end('db password is hunter2; internal trace at /srv/app.js:12');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.address() as AddressInfo).port;
+
+  const host = new MemoryHost('memory://one');
+  const id = await host.createContainer({ name: 'app', image: 'app', env: [], labels: { 'wharf.digest': 'sha256:x' }, mounts: [] });
+  await host.startContainer(id);
+  const outcome = await waitHealthy({
+    host,
+    containerId: id,
+    check: { http: 'http://{host}:{port}/health', interval: 50, timeout: 1_000 },
+    address: '127.0.0.1',
+    port,
+    timeoutMs: 200,
+    monitorMs: 0,
+  });
+  assert.equal(outcome.healthy, false);
+  const reason = (outcome as { reason: string }).reason;
+  assert.match(reason, new RegExp(`GET http://127\\.0\\.0\\.1:${port}/health: HTTP 503$`));
+  assert.doesNotMatch(reason, /hunter2|trace/);
 });

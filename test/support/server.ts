@@ -63,7 +63,8 @@ export async function startWharf(opts: StartOptions = {}): Promise<WharfServer> 
   const admin = { username: 'admin', password: opts.env?.WHARF_ADMIN_PASSWORD ?? TEST_ADMIN_PASSWORD };
   const proc = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
-    env: { ...process.env, WHARF_ADMIN_PASSWORD: admin.password, ...opts.env },
+    // Test receivers listen on loopback, which webhooks refuse unless allowed (the SSRF tests unset this).
+    env: { ...process.env, WHARF_ADMIN_PASSWORD: admin.password, WHARF_WEBHOOK_ALLOW_TARGETS: '127.0.0.1', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });

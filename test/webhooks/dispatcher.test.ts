@@ -13,7 +13,7 @@ import { Webhooks, type WebhookOptions } from '../../src/webhooks/service.js';
 import { eventually, startReceiver, type Receiver } from './receiver.js';
 
 const log = pino({ level: 'silent' });
-const FAST: WebhookOptions = { timeout: 2_000, backoffBase: 20, backoffMax: 100, maxAttempts: 10, pollInterval: 200, concurrency: 4 };
+const FAST: WebhookOptions = { timeout: 2_000, backoffBase: 20, backoffMax: 100, maxAttempts: 10, pollInterval: 200, concurrency: 4, allowTargets: ['127.0.0.1'] };
 
 interface Opened {
   meta: MetadataStore;

@@ -36,7 +36,7 @@ interface Hub extends Registry {
 async function startHub(t: { after(fn: () => Promise<void>): void }, webhooks: Partial<Config['webhooks']> = {}): Promise<Hub> {
   const dataDir = await mkdtemp(join(tmpdir(), 'wharf-webhook-api-'));
   const config = loadConfig({ flags: { data: dataDir }, env: {} });
-  config.webhooks = { timeout: 2_000, backoffBase: 20, backoffMax: 100, maxAttempts: 5, pollInterval: 200, concurrency: 4, ...webhooks };
+  config.webhooks = { timeout: 2_000, backoffBase: 20, backoffMax: 100, maxAttempts: 5, pollInterval: 200, concurrency: 4, allowTargets: ['127.0.0.1'], ...webhooks };
   const wharf = await openWharf(config);
   const log = pino({ level: 'silent' });
   const asked: Action[][] = [];
