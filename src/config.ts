@@ -127,6 +127,40 @@ const authSchema = z
   })
   .strict();
 
+/** Blobs on S3-compatible object storage (storage/s3-blob-store.ts); without it they live under `data`. */
+const s3Schema = z
+  .object({
+    /** e.g. http://127.0.0.1:7480 (Ceph RGW), http://minio:9000; unset: AWS S3 in `region` */
+    endpoint: z.url().optional(),
+    region: z.string().min(1).default('us-east-1'),
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)'),
+    /** prepended to every key, so several registries can share a bucket: "wharf/" */
+    prefix: z
+      .string()
+      .max(200)
+      .regex(/^([A-Za-z0-9._-]+\/)*$/, 'expected a key prefix like wharf/ (ending in /) or empty')
+      .default(''),
+    /** unset (both): the AWS SDK's default credentials (environment, profile, instance role) */
+    accessKey: z.string().min(1).optional(),
+    secretKey: z.string().min(1).optional(),
+    /** http://host/bucket/key instead of http://bucket.host/key: Ceph RGW and MinIO want true */
+    forcePathStyle: z.boolean().default(false),
+    /** answer blob GETs with a short-lived presigned URL (307) so bytes flow from the store to the client */
+    redirect: z.boolean().default(false),
+    redirectTtl: duration.default(300_000),
+    /** multipart part size in bytes (5 MiB–512 MiB); an upload holds about three in memory */
+    partSize: z
+      .number()
+      .int()
+      .min(5 << 20)
+      .max(512 << 20)
+      .default(8 << 20),
+    /** a store request unanswered for this long fails the registry request with 503 */
+    requestTimeout: duration.default(30_000),
+  })
+  .strict()
+  .refine((s) => (s.accessKey === undefined) === (s.secretKey === undefined), 'set both accessKey and secretKey, or neither');
+
 export const configSchema = z
   .object({
     listen: listen.default('127.0.0.1:5000'),
@@ -157,6 +191,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** where blob bytes live: the data directory (default) or `s3` */
+    storage: z.object({ s3: s3Schema.optional() }).strict().default({}),
     registry: z
       .object({ maxManifestBytes: z.number().int().positive().default(4 << 20) })
       .strict()
@@ -296,6 +332,15 @@ export function loadConfig({ flags = {}, env = process.env }: ConfigSources = {}
   set(['tls', 'cert'], env.WHARF_TLS_CERT);
   set(['tls', 'key'], env.WHARF_TLS_KEY);
   set(['webhooks', 'allowTargets'], list(env.WHARF_WEBHOOK_ALLOW_TARGETS));
+  set(['storage', 's3', 'endpoint'], env.WHARF_S3_ENDPOINT);
+  set(['storage', 's3', 'region'], env.WHARF_S3_REGION);
+  set(['storage', 's3', 'bucket'], env.WHARF_S3_BUCKET);
+  set(['storage', 's3', 'prefix'], env.WHARF_S3_PREFIX);
+  set(['storage', 's3', 'accessKey'], env.WHARF_S3_ACCESS_KEY);
+  set(['storage', 's3', 'secretKey'], env.WHARF_S3_SECRET_KEY);
+  set(['storage', 's3', 'forcePathStyle'], envSwitch(env.WHARF_S3_FORCE_PATH_STYLE));
+  set(['storage', 's3', 'redirect'], envSwitch(env.WHARF_S3_REDIRECT));
+  set(['storage', 's3', 'partSize'], env.WHARF_S3_PART_SIZE === undefined ? undefined : Number(env.WHARF_S3_PART_SIZE));
   set(['listen'], flags.listen);
   set(['data'], flags.data);
   set(['log', 'level'], flags.logLevel);

@@ -4,6 +4,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
+import { S3BlobStore } from './storage/s3-blob-store.js';
+import type { BlobStore } from './storage/blob-store.js';
 import { openSqlite, sqliteRecordsNoBlobs } from './metadata/sqlite.js';
 import type { MetadataStore } from './metadata/store.js';
 import { Registry, type RegistryEvents } from './registry/registry.js';
@@ -36,7 +38,7 @@ import { SecretBox } from './deploy/secret-box.js';
 
 export interface Wharf {
   config: Config;
-  blobs: FsBlobStore;
+  blobs: BlobStore;
   meta: MetadataStore;
   registry: Registry;
   webhooks: Webhooks;
@@ -81,11 +83,20 @@ export interface OpenOptions {
 /** `engines`: how deployments reach Docker hosts and Swarm (the real engines unless a test hands in its own). */
 export async function openWharf(config: Config, events: RegistryEvents = {}, engines: Engines = dockerEngines(), options: OpenOptions = {}): Promise<Wharf> {
   await mkdir(config.data, { recursive: true, mode: 0o700 });
-  const blobs = new FsBlobStore(config.data);
-  await blobs.init();
   const dbPath = join(config.data, 'wharf.db');
-  if (!options.allowEmptyDatabase && sqliteRecordsNoBlobs(dbPath) && (await holdsBlobs(blobs))) throw new EmptyDatabaseError(dbPath);
-  const meta = await openSqlite(dbPath);
+  let blobs: BlobStore;
+  let meta: MetadataStore;
+  if (config.storage.s3) {
+    // Objects on S3 are named by the database (blobs.location): it is opened first and handed to the store.
+    meta = await openSqlite(dbPath);
+    blobs = new S3BlobStore(config.storage.s3, meta);
+  } else {
+    const fs = new FsBlobStore(config.data);
+    await fs.init();
+    if (!options.allowEmptyDatabase && sqliteRecordsNoBlobs(dbPath) && (await holdsBlobs(fs))) throw new EmptyDatabaseError(dbPath);
+    meta = await openSqlite(dbPath);
+    blobs = fs;
+  }
   const webhooks = new Webhooks(meta.db, config.webhooks);
   const deliveryStore = new DeliveryStore(meta);
   const tagRules = new TagRules(deliveryStore, config.delivery.immutableTags);

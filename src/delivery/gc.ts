@@ -191,18 +191,32 @@ export class GarbageCollector {
     const unlinked = [...rows].filter(([digest, row]) => !linked.has(digest) && row.createdAt < cutoff).map(([digest, row]) => ({ digest, size: row.size }));
     const orphans: { digest: string; size: number }[] = [];
     for await (const file of this.blobs.list()) if (!rows.has(file.digest) && file.mtimeMs < cutoff) orphans.push({ digest: file.digest, size: file.size });
+    // Objects of a store that names them by upload, which no row names: a crash between an upload's last write and
+    // its row, or a blob whose row was deleted but not its object. Listed with their location for a name.
+    const strays: { location: string; size: number }[] = [];
+    if (this.blobs.strays) for await (const s of this.blobs.strays(cutoff)) strays.push(s);
 
-    if (dryRun) return { linksDropped: droppable.size, blobs: [...unlinked, ...orphans] };
+    if (dryRun) return { linksDropped: droppable.size, blobs: [...unlinked, ...orphans, ...strays.map((s) => ({ digest: s.location, size: s.size }))] };
 
     let linksDropped = 0;
     for (const [repositoryId, digests] of groupBy([...droppable], (l) => l.repositoryId, (l) => l.digest)) {
       linksDropped += await this.store.dropLinks(repositoryId, digests, cutoff);
     }
     // A file that cannot be deleted now is an orphan next time; its row goes either way.
-    const remove = (digest: string) => this.blobs.delete(digest).then(() => true, () => false);
+    const remove = (digest: string, location: string | null) => this.blobs.delete(digest, location).then(() => true, () => false);
     const deleted = await this.store.deleteBlobs(unlinked.map((b) => b.digest), cutoff, remove);
-    const deletedOrphans = await this.store.deleteOrphans(orphans, remove);
-    return { linksDropped, blobs: [...deleted, ...deletedOrphans] };
+    // An orphan has no row, hence no recorded location (a store naming objects by upload lists those as strays).
+    const deletedOrphans = await this.store.deleteOrphans(orphans, (digest) => remove(digest, null));
+    const deletedStrays = await this.deleteStrays(strays);
+    return { linksDropped, blobs: [...deleted, ...deletedOrphans, ...deletedStrays] };
+  }
+
+  private async deleteStrays(strays: { location: string; size: number }[]): Promise<{ digest: string; size: number }[]> {
+    const out: { digest: string; size: number }[] = [];
+    for (const s of strays) {
+      if (await this.blobs.deleteStray!(s.location).then(() => true, () => false)) out.push({ digest: s.location, size: s.size });
+    }
+    return out;
   }
 }
 

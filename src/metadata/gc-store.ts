@@ -99,7 +99,7 @@ export class GcStore {
    * writes the same row in its own transaction, so it runs wholly before or wholly after this one. A file
    * `remove` could not delete stays behind as an orphan, for the next run.
    */
-  async deleteBlobs(digests: string[], cutoff: number, remove: (digest: string) => Promise<boolean>): Promise<{ digest: string; size: number }[]> {
+  async deleteBlobs(digests: string[], cutoff: number, remove: (digest: string, location: string | null) => Promise<boolean>): Promise<{ digest: string; size: number }[]> {
     const out: { digest: string; size: number }[] = [];
     for (const batch of batches(digests)) {
       await this.db.transaction().execute(async (trx) => {
@@ -108,9 +108,10 @@ export class GcStore {
           .where('digest', 'in', batch)
           .where('created_at', '<', cutoff)
           .where(({ not, exists, selectFrom }) => not(exists(selectFrom('repository_blobs as rb').select('rb.digest').whereRef('rb.digest', '=', 'blobs.digest'))))
-          .returning(['digest', 'size'])
+          .returning(['digest', 'size', 'location'])
           .execute();
-        for (const g of gone) if (await remove(g.digest)) out.push({ digest: g.digest, size: Number(g.size) });
+        // The location comes with the row: looking it up in remove() would wait for this transaction's connection.
+        for (const g of gone) if (await remove(g.digest, g.location)) out.push({ digest: g.digest, size: Number(g.size) });
       });
     }
     return out;

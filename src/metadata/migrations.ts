@@ -376,6 +376,13 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('users').addColumn('token_generation', 'bigint', (c) => c.notNull().defaultTo(0)).execute();
       },
     },
+    '0014_blob_location': {
+      async up(db: Kysely<any>) {
+        // The object that holds a blob's bytes in a store that names objects by upload, not by digest (S3: the
+        // upload's object becomes the blob, with no copy); null for the filesystem store's content-addressed files.
+        await db.schema.alterTable('blobs').addColumn('location', 'text').execute();
+      },
+    },
   };
 }
 

@@ -13,6 +13,8 @@ export interface BlobsTable {
   size: number;
   /** refreshed by every commit and mount of the digest: GC's grace period counts from it */
   created_at: number;
+  /** the object holding the bytes in a store that names objects by upload (S3); null: found by digest (filesystem) */
+  location: string | null;
 }
 
 /** Which repositories may read which blobs (pushed, mounted, or referenced by their manifests). */

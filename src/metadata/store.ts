@@ -155,13 +155,45 @@ export class MetadataStore {
    * deletes a blob's row and file inside one transaction as well, so the two are serialized: GC can never
    * delete a file between its appearance and its row (the argument is in delivery/gc.ts).
    */
-  async commitBlob(repository: string, digest: string, size: number, reveal: () => Promise<void>): Promise<void> {
+  async commitBlob(repository: string, digest: string, size: number, reveal: () => Promise<void>, location?: string): Promise<string | null> {
     const now = Date.now();
-    await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('blobs').values({ digest, size, created_at: now }).onConflict((oc) => oc.column('digest').doUpdateSet({ created_at: now })).execute();
-      await reveal();
+    return this.db.transaction().execute(async (trx) => {
+      let recorded: string | null = null;
+      if (location === undefined) {
+        await trx.insertInto('blobs').values({ digest, size, created_at: now }).onConflict((oc) => oc.column('digest').doUpdateSet({ created_at: now })).execute();
+        await reveal();
+      } else {
+        // A store that names objects by upload (S3): a digest stored already keeps its object, and this upload's
+        // is not revealed (the store deletes it); otherwise this row names the new object.
+        const row = await trx.selectFrom('blobs').select('location').where('digest', '=', digest).executeTakeFirst();
+        if (row?.location) {
+          await trx.updateTable('blobs').set({ created_at: now }).where('digest', '=', digest).execute();
+          recorded = row.location;
+        } else {
+          await trx
+            .insertInto('blobs')
+            .values({ digest, size, created_at: now, location })
+            .onConflict((oc) => oc.column('digest').doUpdateSet({ created_at: now, location }))
+            .execute();
+          await reveal();
+          recorded = location;
+        }
+      }
       await this.touchLink(trx, await this.ensureRepository(repository, trx), digest, now);
+      return recorded;
     });
+  }
+
+  /** Where a blob's bytes are (see BlobsTable.location), or null when no row records the digest. */
+  async blobLocation(digest: string): Promise<{ location: string | null; size: number } | null> {
+    const row = await this.db.selectFrom('blobs').select(['location', 'size']).where('digest', '=', digest).executeTakeFirst();
+    return row ? { location: row.location, size: Number(row.size) } : null;
+  }
+
+  /** Every blob row with its location, for listing a store that names objects by upload. */
+  async blobLocations(): Promise<{ digest: string; location: string | null; size: number }[]> {
+    const rows = await this.db.selectFrom('blobs').select(['digest', 'location', 'size']).execute();
+    return rows.map((r) => ({ digest: r.digest, location: r.location, size: Number(r.size) }));
   }
 
   /** Links an already stored blob (a mount) and refreshes its row; false when it is gone (just collected). */

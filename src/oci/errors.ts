@@ -24,6 +24,8 @@ export const ERRORS = {
   INTERNAL: { status: 500, message: 'internal server error' },
   /** ENOSPC, EDQUOT or SQLITE_FULL: the write was refused as a whole; it can be retried once space is freed */
   STORAGE_FULL: { status: 507, message: 'storage is full: the registry has no space left to store this; retry once space is freed' },
+  /** a backend (the object store) cannot serve the request now; Distribution's code for 503 */
+  UNAVAILABLE: { status: 503, message: 'service unavailable' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

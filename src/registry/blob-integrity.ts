@@ -50,7 +50,8 @@ export class BlobIntegrity {
    * the read that would deliver the last byte throws BlobIntegrityError instead when the digest does not match.
    */
   async openForServe(digest: string, recordedSize: number, range?: ByteRange): Promise<BlobFile> {
-    const file = await this.blobs.open(digest);
+    // The range lets a store that reads over a network (S3) ask for those bytes only.
+    const file = await this.blobs.open(digest, range);
     if (!file) throw this.unknown(digest);
     this.quarantined.delete(digest);
     if (file.size !== recordedSize) {

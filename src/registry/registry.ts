@@ -133,9 +133,9 @@ export class Registry {
   async finishUpload(repository: string, id: string, digest: string, body?: Readable, offset?: number): Promise<{ size: number }> {
     await this.upload(repository, id);
     this.checkDigest(digest);
-    if (body) await this.blobs.appendUpload(id, body, offset);
+    if (body) await this.blobs.appendUpload(id, body, offset, true);
     // The file appears inside the transaction that records it, so online GC cannot delete it in between.
-    const done = await this.blobs.commitUpload(id, digest, (size, reveal) => this.meta.commitBlob(repository, digest, size, reveal));
+    const done = await this.blobs.commitUpload(id, digest, (size, reveal, location) => this.meta.commitBlob(repository, digest, size, reveal, location));
     this.holders.release(id);
     return done;
   }

@@ -22,6 +22,8 @@ export function sendError(res: ServerResponse, failure: unknown, log: Logger, he
   if (err !== failure) log.warn({ err: failure }, 'storage full: write refused');
   if (err instanceof RegistryError) {
     status = err.status;
+    // A backend out of order (the object store) is the operator's to fix: it goes to the log as well.
+    if (status >= 500) log.warn({ code: err.code, message: err.message }, 'request failed: a backend is unavailable');
     body = { errors: [{ code: wireCode(err.code), message: err.message, detail: err.detail ?? null }] };
   } else {
     log.error({ err }, 'request failed');

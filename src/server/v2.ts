@@ -152,6 +152,13 @@ export function v2Api(opts: V2Options): V2Api {
       res.end();
       return;
     }
+    // The access check is behind us (the route's): a store that can hand out a short-lived URL does so.
+    const redirect = req.method === 'GET' ? await registry.blobs.redirectUrl?.(digest, range) : null;
+    if (redirect) {
+      res.writeHead(307, { ...API_VERSION, Location: redirect, 'Docker-Content-Digest': digest, 'Content-Length': 0 });
+      res.end();
+      return;
+    }
     // Open before the headers, so a blob whose bytes are lost (or of the wrong size) is still a clean 404.
     const file = await registry.openBlob(digest, size, range);
     res.writeHead(status, headers);

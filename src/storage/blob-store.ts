@@ -37,8 +37,12 @@ export interface BlobStore {
    * Opens a stored blob for positional reads into the caller's buffers, or null when it is absent. The registry
    * serves blobs this way: reusing a few buffers per response, where a stream allocates one per chunk.
    */
-  open(digest: string): Promise<BlobFile | null>;
-  delete(digest: string): Promise<void>;
+  open(digest: string, range?: ByteRange): Promise<BlobFile | null>;
+  /**
+   * `location`: the blob row's location when the caller has it (GC, inside the transaction that deleted the row);
+   * null: no object was recorded for the digest.
+   */
+  delete(digest: string, location?: string | null): Promise<void>;
   /**
    * Moves a blob whose bytes do not match its digest aside, out of every read path, where an operator can still
    * look at it. A store without it has such blobs deleted instead.
@@ -53,15 +57,16 @@ export interface BlobStore {
   getUpload(id: string): Promise<UploadState | null>;
   /**
    * Appends a request body to an upload. `expectedOffset` (from Content-Range) must equal the current size;
-   * `maxBytes` guards against a body longer than Content-Length promised.
+   * `commitFollows`: this process commits the upload next, so a store may keep what it would persist for another
+   * request (S3: the part-sized tail) in memory until then.
    */
-  appendUpload(id: string, body: Readable, expectedOffset?: number): Promise<UploadState>;
+  appendUpload(id: string, body: Readable, expectedOffset?: number, commitFollows?: boolean): Promise<UploadState>;
   /**
    * Verifies the upload against `digest`, makes it durable and visible as a blob, and ends the session.
    * `publish`, when given, runs the step that makes the blob visible (`reveal`): the registry wraps it in
    * the database transaction that records the blob, which garbage collection relies on.
    */
-  commitUpload(id: string, digest: string, publish?: (size: number, reveal: () => Promise<void>) => Promise<void>): Promise<{ size: number }>;
+  commitUpload(id: string, digest: string, publish?: PublishBlob): Promise<{ size: number }>;
   cancelUpload(id: string): Promise<void>;
   /** Removes sessions (and their temporary data) started before `olderThan` (epoch ms). */
   expireUploads(olderThan: number): Promise<number>;
@@ -69,4 +74,21 @@ export interface BlobStore {
   listUploads(): Promise<UploadState[]>;
   /** Ends every live upload session's in-memory state and lets go of what the store holds (workers, descriptors). */
   close?(): Promise<void>;
+
+  // Stores that name objects by upload rather than by digest (S3) have these too.
+  /** Stored objects no blob row names and no open session will name, last written before `olderThan` (epoch ms). */
+  strays?(olderThan: number): AsyncIterable<{ location: string; size: number }>;
+  deleteStray?(location: string): Promise<void>;
+  /** A short-lived URL the client may fetch the blob from directly, or null when the store serves it through Wharf. */
+  redirectUrl?(digest: string, range?: ByteRange): Promise<string | null>;
+  /** Resolves when the store can serve requests; rejects with a RegistryError naming the problem otherwise (/readyz). */
+  ready?(): Promise<void>;
 }
+
+/**
+ * Records a verified upload as a blob (the database row of its digest and its link to the repository), running
+ * `reveal` where the bytes become visible. A store that names objects by upload passes the object as `location`
+ * and gets back the location recorded for the digest: another object's when the digest was stored already (the
+ * store then deletes its own), and `reveal` runs only when it is its own.
+ */
+export type PublishBlob = (size: number, reveal: () => Promise<void>, location?: string) => Promise<string | null | void>;

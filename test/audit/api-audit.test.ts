@@ -3,6 +3,7 @@
 // attestation pushed, a refused attempt at any of them — each with who, from where, what and the result;
 // and so are `wharf gc` and `wharf fsck --repair` at the terminal.
 import { test, before, after } from 'node:test';
+import type { FsBlobStore } from '../../src/storage/fs-blob-store.js';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -139,7 +140,7 @@ test('wharf gc and wharf fsck --repair at the terminal are rows by the local ope
   const since = await lastId();
   // An orphan blob file (stored, recorded nowhere) for fsck to repair.
   const orphan = Buffer.from('orphan bytes');
-  const path = hub.wharf.blobs.blobPath(digestOf(orphan));
+  const path = (hub.wharf.blobs as FsBlobStore).blobPath(digestOf(orphan));
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, orphan);
   await silenced(async () => {

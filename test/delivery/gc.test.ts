@@ -2,6 +2,7 @@
 // uploads), the push-versus-GC races at their exact points, and a push loop beside repeated collections —
 // in-process and from `wharf gc` processes — after which everything pushed pulls whole and fsck is clean.
 import assert from 'node:assert/strict';
+import type { FsBlobStore } from '../../src/storage/fs-blob-store.js';
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -294,7 +295,7 @@ describe('garbage collection with a grace period', () => {
   it('deletes blob files no row records once they are older than the grace period', async () => {
     const write = async (data: Buffer, ageMs: number) => {
       const digest = digestOf(data);
-      const path = r.wharf.blobs.blobPath(digest);
+      const path = (r.wharf.blobs as FsBlobStore).blobPath(digest);
       await mkdir(dirname(path), { recursive: true });
       await writeFile(path, data);
       const t = new Date(Date.now() - ageMs);

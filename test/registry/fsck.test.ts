@@ -1,6 +1,7 @@
 // fsck: finds corrupt, orphan and missing blob files and dangling tags; --repair mends them; the CLI's exit
 // code says whether problems remain.
 import { test, beforeEach, afterEach } from 'node:test';
+import type { FsBlobStore } from '../../src/storage/fs-blob-store.js';
 import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -65,7 +66,7 @@ async function exists(path: string): Promise<boolean> {
 /** A blob file written behind the registry's back, dated `ageMs` ago. */
 async function strayBlob(data: string, ageMs: number): Promise<string> {
   const digest = digestOf(data);
-  const path = wharf.blobs.blobPath(digest);
+  const path = (wharf.blobs as FsBlobStore).blobPath(digest);
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, data);
   const when = new Date(Date.now() - ageMs);
@@ -84,24 +85,24 @@ test('a consistent data directory has no problems', async () => {
 
 test('a corrupted blob file is found and, with repair, removed with its rows', async () => {
   const digest = await pushBlob('app/c', 'original bytes');
-  await writeFile(wharf.blobs.blobPath(digest), 'tampered bytes'); // same length, other content
+  await writeFile((wharf.blobs as FsBlobStore).blobPath(digest), 'tampered bytes'); // same length, other content
   const report = await check();
   assert.deepEqual(kinds(report), ['corrupt-blob']);
   assert.match(report.problems[0]!.detail, new RegExp(digest));
   assert.equal(report.problems[0]!.repaired, false);
-  assert.ok(await exists(wharf.blobs.blobPath(digest)), 'a check without --repair changes nothing');
+  assert.ok(await exists((wharf.blobs as FsBlobStore).blobPath(digest)), 'a check without --repair changes nothing');
 
   const repaired = await check(true);
   assert.deepEqual(kinds(repaired), ['corrupt-blob']);
   assert.ok(repaired.problems.every((p) => p.repaired));
-  assert.ok(!(await exists(wharf.blobs.blobPath(digest))));
+  assert.ok(!(await exists((wharf.blobs as FsBlobStore).blobPath(digest))));
   await assert.rejects(wharf.registry.statBlob('app/c', digest), { code: 'BLOB_UNKNOWN' });
   assert.deepEqual((await check()).problems, []);
 });
 
 test('a corrupted layer of a manifest is removed, and the manifest that lost it is still reported', async () => {
   const image = await pushImage('app/lost', 'v1', 'lost');
-  await writeFile(wharf.blobs.blobPath(image.layer), 'garbage!!!');
+  await writeFile((wharf.blobs as FsBlobStore).blobPath(image.layer), 'garbage!!!');
   const repaired = await check(true);
   assert.deepEqual(kinds(repaired), ['corrupt-blob', 'dangling-reference']);
   const dangling = repaired.problems.find((p) => p.kind === 'dangling-reference')!;
@@ -126,7 +127,7 @@ test('an orphan blob file older than the grace period is found and removed; a yo
 
 test('a blob whose file is missing is found; repair drops its rows', async () => {
   const digest = await pushBlob('app/m', 'about to vanish');
-  await unlink(wharf.blobs.blobPath(digest));
+  await unlink((wharf.blobs as FsBlobStore).blobPath(digest));
   const report = await check();
   assert.deepEqual(kinds(report), ['missing-blob']);
   assert.match(report.problems[0]!.detail, new RegExp(digest));
