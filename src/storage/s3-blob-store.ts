@@ -117,6 +117,9 @@ export class S3BlobStore implements BlobStore {
     readonly options: S3StoreOptions,
     private readonly locations: BlobLocations,
   ) {
+    // Wharf runs on Node 20 and the SDK version is pinned by the lockfile: its notice about future releases needing
+    // Node 22 would only be noise on every CLI command's stderr.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.where = `${options.endpoint ?? `s3.${options.region}.amazonaws.com`} bucket ${options.bucket}`;
     this.client = new S3Client({
       endpoint: options.endpoint,

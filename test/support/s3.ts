@@ -32,6 +32,7 @@ export function s3Server(): S3Server | string {
 }
 
 export function s3Client(server: S3Server): S3Client {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
     endpoint: server.endpoint,
     region: server.region,
