@@ -52,6 +52,13 @@ export async function fsck(blobs: BlobStore, meta: MetadataStore, opts: FsckOpti
       problems.push({ kind: 'size-mismatch', detail: `${file.digest}: ${file.size} bytes on disk, ${size} recorded`, repaired: false });
     }
   }
+  // A store that names objects by upload (S3): objects no row names, past the grace a commit may need.
+  if (blobs.strays) {
+    for await (const stray of blobs.strays(now - opts.orphanGraceMs)) {
+      problems.push({ kind: 'orphan-blob', detail: `${stray.location}: stored (${stray.size} bytes) but recorded nowhere`, repaired: opts.repair });
+      if (opts.repair) await blobs.deleteStray!(stray.location);
+    }
+  }
   for (const digest of rows.keys()) {
     if (onDisk.has(digest)) continue;
     problems.push({ kind: 'missing-blob', detail: `${digest}: recorded but its data is missing`, repaired: opts.repair });

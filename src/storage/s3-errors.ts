@@ -29,7 +29,8 @@ export function storeError(e: unknown, what: string, where: string): RegistryErr
   const status = s3Status(e);
   const name = err.name ?? err.code ?? 'Error';
   let reason: string;
-  if (name === 'NoSuchBucket') reason = 'the bucket does not exist';
+  // HeadBucket's 404 has no body to name the error.
+  if (name === 'NoSuchBucket' || (what === 'HeadBucket' && status === 404)) reason = 'the bucket does not exist';
   else if (status === 403 || ['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken'].includes(name)) {
     reason = `access denied (${name}): check the access key, secret key and the bucket's policy`;
   } else if (name === 'TimeoutError' || name === 'RequestTimeout' || err.code === 'ETIMEDOUT' || /timed? ?out/i.test(err.message ?? '')) {

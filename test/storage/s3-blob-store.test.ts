@@ -1,0 +1,365 @@
+// The S3 blob store against a real Ceph RGW: no copy on commit, deduplication, verification before visibility,
+// sessions shared by two instances, a store that fails mid-upload, kill -9, GC of strays and multipart uploads,
+// fsck, redirects, and 503s that name the problem.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { fsck } from '../../src/registry/fsck.js';
+import { digestOf, expectError, expectStatus, locationPath, openUpload, pushBlob, startRegistry, withQuery, type Registry } from '../server/v2-harness.js';
+import { createBucket, s3Server, type S3Server, type TestBucket } from '../support/s3.js';
+import { startWharf, runWharf } from '../support/server.js';
+
+const server = s3Server();
+const skip = typeof server === 'string' ? server : false;
+const MiB = 1 << 20;
+const octets = { 'content-type': 'application/octet-stream' };
+
+let bucket: TestBucket;
+let r: Registry;
+before(async () => {
+  if (skip) return;
+  bucket = await createBucket(server as S3Server);
+  r = await startRegistry({ env: { ...bucket.env, WHARF_GC_GRACE: '0' } });
+});
+after(async () => {
+  await r?.close();
+  await bucket?.remove();
+});
+
+const blobKeys = async (b = bucket) => (await b.keys('blobs/')).map((k) => k.key);
+const sessionKeys = async (b = bucket) => (await b.keys('uploads/')).map((k) => k.key);
+
+async function pull(reg: Registry, repo: string, digest: string, headers: Record<string, string> = {}): Promise<Buffer> {
+  const res = await reg.req(`/v2/${repo}/blobs/${digest}`, { headers });
+  assert.ok(res.status === 200 || res.status === 206, `pull ${digest}: ${res.status}`);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+function patch(reg: Registry, location: string, chunk: Buffer, start: number): Promise<Response> {
+  return reg.req(locationPath(location), { method: 'PATCH', body: chunk, headers: { ...octets, 'content-range': `${start}-${start + chunk.length - 1}` } });
+}
+
+test('a committed upload is the blob: one object, written once, and no session or multipart upload left', { skip }, async () => {
+  const before = await blobKeys();
+  const data = randomBytes(19 * MiB); // two whole 8 MiB parts and a tail
+  const digest = await pushBlob(r, 'nocopy/app', data);
+  const added = (await blobKeys()).filter((k) => !before.includes(k));
+  assert.equal(added.length, 1, 'exactly one new object');
+  const row = await r.wharf.meta.blobLocation(digest);
+  assert.equal(`${row!.location}`, added[0], 'the database maps the digest to the upload object');
+  assert.deepEqual(await sessionKeys(), []);
+  assert.deepEqual(await bucket.multipartUploads(), []);
+  assert.ok((await pull(r, 'nocopy/app', digest)).equals(data));
+  const part = await pull(r, 'nocopy/app', digest, { range: `bytes=${8 * MiB - 5}-${8 * MiB + 4}` });
+  assert.ok(part.equals(data.subarray(8 * MiB - 5, 8 * MiB + 5)), 'a range across a part boundary');
+});
+
+test('a second upload of a stored digest is dropped, not stored twice, and links the blob', { skip }, async () => {
+  const data = randomBytes(3 * MiB);
+  const digest = await pushBlob(r, 'dedup/one', data);
+  const before = await blobKeys();
+  await pushBlob(r, 'dedup/two', data);
+  // chunked, through a multipart upload: aborted, never completed
+  const big = randomBytes(9 * MiB);
+  const bigDigest = await pushBlob(r, 'dedup/one', big);
+  const afterBig = await blobKeys();
+  const location = await openUpload(r, 'dedup/three');
+  await expectStatus(await patch(r, location, big, 0), 202);
+  await expectStatus(await r.req(withQuery(locationPath(location), `digest=${bigDigest}`), { method: 'PUT' }), 201);
+  assert.deepEqual(await blobKeys(), afterBig, 'no new object for digests already stored');
+  assert.equal(afterBig.length, before.length + 1);
+  assert.deepEqual(await bucket.multipartUploads(), []);
+  assert.ok((await pull(r, 'dedup/two', digest)).equals(data));
+  assert.ok((await pull(r, 'dedup/three', bigDigest)).equals(big));
+});
+
+test('a wrong digest is DIGEST_INVALID and leaves no object, multipart upload or session', { skip }, async () => {
+  const before = await blobKeys();
+  const data = randomBytes(10 * MiB);
+  const wrong = digestOf('something else');
+  await expectError(await r.req(`/v2/bad/app/blobs/uploads/?digest=${wrong}`, { method: 'POST', body: data, headers: octets }), 400, 'DIGEST_INVALID');
+  await expectError(await r.req(`/v2/bad/app/blobs/${digestOf(data)}`), 404, 'BLOB_UNKNOWN');
+  assert.deepEqual(await blobKeys(), before);
+  assert.deepEqual(await sessionKeys(), []);
+  assert.deepEqual(await bucket.multipartUploads(), []);
+});
+
+test('two instances over one bucket and one data dir: PATCHes alternate between them, the other one commits', { skip }, async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'wharf-s3-two-'));
+  const a = await startRegistry({ dataDir, env: bucket.env });
+  const b = await startRegistry({ dataDir, env: bucket.env });
+  try {
+    const data = randomBytes(21 * MiB + 12345);
+    const step = 7 * MiB; // not a multiple of the part size: every PATCH leaves a tail the next one reads back
+    const location = await openUpload(a, 'two/app');
+    let i = 0;
+    for (let o = 0; o < data.length; o += step, i++) {
+      const chunk = data.subarray(o, Math.min(data.length, o + step));
+      const res = await patch(i % 2 === 0 ? a : b, location, chunk, o);
+      assert.equal(res.status, 202, await res.text());
+      assert.equal(res.headers.get('range'), `0-${o + chunk.length - 1}`);
+    }
+    // The status is the same on both.
+    for (const reg of [a, b]) assert.equal((await reg.req(locationPath(location))).headers.get('range'), `0-${data.length - 1}`);
+    // b did not receive every byte: it verifies by reading the object back before recording it.
+    await expectStatus(await b.req(withQuery(locationPath(location), `digest=${digestOf(data)}`), { method: 'PUT' }), 201);
+    assert.ok((await pull(a, 'two/app', digestOf(data))).equals(data));
+    assert.ok((await pull(b, 'two/app', digestOf(data))).equals(data));
+
+    // A wrong digest found by that read-back: DIGEST_INVALID, and the object is gone again.
+    const before = await blobKeys();
+    const other = randomBytes(6 * MiB);
+    const loc2 = await openUpload(a, 'two/app');
+    await expectStatus(await patch(a, loc2, other.subarray(0, 3 * MiB), 0), 202);
+    await expectStatus(await patch(b, loc2, other.subarray(3 * MiB), 3 * MiB), 202);
+    await expectError(await a.req(withQuery(locationPath(loc2), `digest=${digestOf('not it')}`), { method: 'PUT' }), 400, 'DIGEST_INVALID');
+    assert.deepEqual(await blobKeys(), before);
+    assert.deepEqual(await sessionKeys(), []);
+  } finally {
+    await a.stop();
+    await b.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+/** A TCP relay to the RGW that the test can cut, as a network or the store failing mid-upload would. */
+async function relay(target: URL): Promise<{ url: string; cut(): void; mend(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let broken = false;
+  const srv: Server = createServer((client) => {
+    if (broken) return client.destroy();
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(client).add(upstream);
+    client.pipe(upstream).pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cut: () => {
+      broken = true;
+      for (const s of sockets) s.destroy();
+    },
+    mend: () => {
+      broken = false;
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => srv.close(() => resolve()));
+    },
+  };
+}
+
+test('the store failing mid-upload: 503 with a message, and the session resumes where it was', { skip }, async () => {
+  const link = await relay(new URL((server as S3Server).endpoint));
+  const reg = await startRegistry({ env: { ...bucket.env, WHARF_S3_ENDPOINT: link.url } });
+  try {
+    const data = randomBytes(20 * MiB);
+    const location = await openUpload(reg, 'flaky/app');
+    await expectStatus(await patch(reg, location, data.subarray(0, 9 * MiB), 0), 202);
+    // Cut while the second chunk streams: its parts fail.
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(data.subarray(9 * MiB, 13 * MiB));
+      },
+      async pull(c) {
+        link.cut();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        c.enqueue(data.subarray(13 * MiB, 18 * MiB));
+        c.close();
+      },
+    });
+    const failed = await reg
+      .req(locationPath(location), { method: 'PATCH', body, duplex: 'half', headers: { ...octets, 'content-range': `${9 * MiB}-${18 * MiB - 1}` } })
+      .catch(() => null);
+    if (failed) {
+      const e = await expectError(failed, 503, 'UNAVAILABLE');
+      assert.match(e.message, /blob storage unavailable: .*unreachable|did not answer/);
+    }
+    // While the store is away, requests are 503, not 500.
+    await expectError(await reg.req(locationPath(location)), 503, 'UNAVAILABLE');
+    link.mend();
+    const status = await reg.req(locationPath(location));
+    assert.equal(status.status, 204);
+    assert.equal(status.headers.get('range'), `0-${9 * MiB - 1}`, 'the session is where the last good PATCH left it');
+    await expectStatus(await patch(reg, location, data.subarray(9 * MiB), 9 * MiB), 202);
+    await expectStatus(await reg.req(withQuery(locationPath(location), `digest=${digestOf(data)}`), { method: 'PUT' }), 201);
+    assert.ok((await pull(reg, 'flaky/app', digestOf(data))).equals(data));
+  } finally {
+    await reg.close();
+    await link.close();
+  }
+});
+
+test('unreachable store, missing bucket, wrong keys: 503 UNAVAILABLE naming the problem; ready() says the same', { skip }, async () => {
+  // A port nobody listens on.
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const closedPort = (probe.address() as { port: number }).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ WHARF_S3_ENDPOINT: `http://127.0.0.1:${closedPort}` }, /unreachable \(ECONNREFUSED/],
+    [{ WHARF_S3_BUCKET: 'wharf-no-such-bucket' }, /bucket does not exist/],
+    [{ WHARF_S3_SECRET_KEY: 'wrong-secret' }, /access denied/],
+  ];
+  try {
+    for (const [env, message] of cases) {
+      const reg = await startRegistry({ env: { ...bucket.env, ...env } });
+      try {
+        const e = await expectError(await reg.req('/v2/down/app/blobs/uploads/', { method: 'POST' }), 503, 'UNAVAILABLE');
+        assert.match(e.message, message);
+        await assert.rejects(reg.wharf.blobs.ready!(), (err: Error) => message.test(err.message));
+      } finally {
+        await reg.close();
+      }
+    }
+    await r.wharf.blobs.ready!();
+  } finally {
+  }
+});
+
+test('redirect: a blob GET answers 307 to a presigned URL that serves the bytes (and ranges); HEAD stays', { skip }, async () => {
+  const reg = await startRegistry({ env: { ...bucket.env, WHARF_S3_REDIRECT: 'true' } });
+  try {
+    const data = randomBytes(MiB + 7);
+    const digest = await pushBlob(reg, 'redirect/app', data);
+    const res = await reg.req(`/v2/redirect/app/blobs/${digest}`, { redirect: 'manual' });
+    assert.equal(res.status, 307);
+    const url = res.headers.get('location')!;
+    assert.match(url, /X-Amz-Signature=/);
+    assert.ok(url.startsWith((server as S3Server).endpoint));
+    assert.ok(Buffer.from(await (await fetch(url)).arrayBuffer()).equals(data));
+    const ranged = await fetch(url, { headers: { range: 'bytes=100-199' } });
+    assert.equal(ranged.status, 206);
+    assert.ok(Buffer.from(await ranged.arrayBuffer()).equals(data.subarray(100, 200)));
+    const head = await reg.req(`/v2/redirect/app/blobs/${digest}`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), String(data.length));
+    // The access check comes first: a repository without the blob gets no URL.
+    await expectError(await reg.req(`/v2/other/app/blobs/${digest}`, { redirect: 'manual' }), 404, 'BLOB_UNKNOWN');
+  } finally {
+    await reg.close();
+  }
+});
+
+test('GC deletes unlinked blobs’ objects and strays, and aborts abandoned multipart uploads', { skip }, async () => {
+  const keep = await pushBlob(r, 'gc/app', randomBytes(1000));
+  const doomed = await pushBlob(r, 'gc/app', randomBytes(2000));
+  const doomedKey = (await r.wharf.meta.blobLocation(doomed))!.location!;
+  await expectStatus(await r.req(`/v2/gc/app/blobs/${doomed}`, { method: 'DELETE' }), 202);
+  // A stray: an object no row names (a crash between an upload's last write and its row).
+  await bucket.client.send(new PutObjectCommand({ Bucket: bucket.name, Key: 'blobs/00000000-0000-4000-8000-000000000000', Body: 'stray' }));
+  // An abandoned session with a multipart upload.
+  const location = await openUpload(r, 'gc/app');
+  await expectStatus(await patch(r, location, randomBytes(9 * MiB), 0), 202);
+  assert.equal((await bucket.multipartUploads()).length, 1);
+
+  const removed = await r.wharf.blobs.expireUploads(Date.now() + 1000);
+  assert.equal(removed, 1);
+  assert.deepEqual(await bucket.multipartUploads(), []);
+  assert.deepEqual(await sessionKeys(), []);
+  // A manifest-less link is kept only within the grace (0 here): run GC.
+  await r.wharf.gc.collect({ trigger: 'cli', now: Date.now() + 1000 });
+  const keys = await blobKeys();
+  assert.ok(!keys.includes(doomedKey), 'the unlinked blob’s object is deleted');
+  assert.ok(!keys.includes('blobs/00000000-0000-4000-8000-000000000000'), 'the stray is deleted');
+  void keep;
+});
+
+test('fsck finds missing objects, size mismatches, corrupt and orphaned objects; --repair fixes what it can', { skip }, async () => {
+  const b2 = await createBucket(server as S3Server);
+  const reg = await startRegistry({ env: b2.env });
+  try {
+    const ok = randomBytes(5000);
+    const missing = randomBytes(6000);
+    const resized = randomBytes(7000);
+    const [okD, missingD, resizedD] = [await pushBlob(reg, 'f/app', ok), await pushBlob(reg, 'f/app', missing), await pushBlob(reg, 'f/app', resized)];
+    const key = async (d: string) => (await reg.wharf.meta.blobLocation(d))!.location!;
+    await b2.client.send(new DeleteObjectCommand({ Bucket: b2.name, Key: await key(missingD) }));
+    await b2.client.send(new PutObjectCommand({ Bucket: b2.name, Key: await key(resizedD), Body: randomBytes(10) }));
+    await b2.client.send(new PutObjectCommand({ Bucket: b2.name, Key: 'blobs/11111111-1111-4111-8111-111111111111', Body: 'orphan' }));
+    const report = await fsck(reg.wharf.blobs, reg.wharf.meta, { repair: false, orphanGraceMs: 0 });
+    const kinds = report.problems.map((p) => `${p.kind} ${p.detail.split(':')[0]}`).sort();
+    assert.deepEqual(kinds, [
+      `corrupt-blob ${resizedD.split(':')[0]}`,
+      `missing-blob ${missingD.split(':')[0]}`,
+      'orphan-blob blobs/11111111-1111-4111-8111-111111111111',
+    ].sort());
+
+    // The CLI, over the same data dir and bucket.
+    await reg.stop();
+    const cli = await runWharf(['fsck', '--data', reg.dataDir, '--grace', '0s', '--repair'], { env: b2.env });
+    assert.match(cli.stdout, /missing-blob/);
+    assert.match(cli.stdout, /orphan-blob\tblobs\/11111111/);
+    const after = await runWharf(['fsck', '--data', reg.dataDir, '--grace', '0s'], { env: b2.env });
+    assert.equal(after.code, 0, after.stdout + after.stderr);
+    assert.ok(!(await b2.keys('blobs/')).some((k) => k.key === 'blobs/11111111-1111-4111-8111-111111111111'));
+    void okD;
+  } finally {
+    await reg.close();
+    await b2.remove();
+  }
+});
+
+test('kill -9 during a push and before its commit leaves no visible blob; GC then clears the debris', { skip }, async () => {
+  const b3 = await createBucket(server as S3Server);
+  const env = { ...b3.env, WHARF_AUTH: 'off', WHARF_GC_GRACE: '0' };
+  const first = await startWharf({ env });
+  const dataDir = first.dataDir;
+  try {
+    const data = randomBytes(40 * MiB);
+    const digest = digestOf(data);
+    // A monolithic push killed mid-body: parts are written, nothing completes.
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(c) {
+        if (sent >= 30 * MiB) {
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await first.kill('SIGKILL');
+          c.close();
+          return;
+        }
+        c.enqueue(data.subarray(sent, sent + MiB));
+        sent += MiB;
+      },
+    });
+    await fetch(`${first.url}/v2/crash/app/blobs/uploads/?digest=${digest}`, { method: 'POST', body, duplex: 'half', headers: octets } as RequestInit).catch(() => null);
+    assert.ok((await b3.multipartUploads()).length >= 1, 'the killed push left a multipart upload');
+
+    const second = await startWharf({ dataDir, env });
+    try {
+      const res = await fetch(`${second.url}/v2/crash/app/blobs/${digest}`);
+      assert.equal(res.status, 404, 'nothing of the killed push is visible');
+      await res.arrayBuffer();
+    } finally {
+      await second.stop();
+    }
+    // Expiry of the abandoned session aborts its multipart upload; GC finds nothing else to delete.
+    const third = await startRegistry({ dataDir, env });
+    try {
+      assert.equal(await third.wharf.blobs.expireUploads(Date.now() + 1000), 1);
+      await third.wharf.gc.collect({ trigger: 'cli', now: Date.now() + 1000 });
+    } finally {
+      await third.stop();
+    }
+    assert.deepEqual(await b3.multipartUploads(), []);
+    assert.deepEqual(await b3.keys('blobs/'), []);
+  } finally {
+    await first.kill('SIGKILL').catch(() => undefined);
+    await rm(dataDir, { recursive: true, force: true });
+    await b3.remove();
+  }
+});
