@@ -1,0 +1,261 @@
+// The S3 figures: Wharf and Distribution (Debian's docker-registry, s3-aws driver) over the same Ceph RGW, side by side:
+// push monolithic and chunked, pull through the registry and redirected to the RGW, and peak RSS during a 1 GiB push.
+//
+//   npm run build && node dist/bench/s3.js [--blobs N] [--size MiB] [--concurrency N] [--big MiB]
+// Needs WHARF_TEST_S3_ENDPOINT, _ACCESS_KEY, _SECRET_KEY (eval "$(scripts/ceph-rgw.sh start DIR)").
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createBucket, s3Server, type S3Server, type TestBucket } from '../test/support/s3.js';
+
+const MiB = 1 << 20;
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+const BLOBS = arg('blobs', 8);
+const SIZE = arg('size', 32) * MiB;
+const CONCURRENCY = arg('concurrency', 4);
+const BIG = arg('big', 1024) * MiB;
+const CHUNK = 8 * MiB;
+
+interface Running {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
+  return async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(10_000).then(() => child.kill('SIGKILL'))]);
+  };
+}
+
+async function waitUp(url: string): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const ok = await fetch(`${url}/v2/`).then((r) => r.status === 200, () => false);
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+async function startWharf(dir: string, bucket: TestBucket, redirect: boolean): Promise<Running> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['bin/wharf.js', 'serve', '--listen', `127.0.0.1:${port}`, '--data', join(dir, 'data')], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...bucket.env, WHARF_AUTH: 'off', WHARF_S3_REDIRECT: String(redirect), WHARF_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUp(url);
+  return { url, pid: child.pid!, stop: stopper(child) };
+}
+
+async function startDistribution(dir: string, s3: S3Server, bucket: TestBucket, redirect: boolean): Promise<Running> {
+  const port = await freePort();
+  const config = join(dir, `distribution-${port}.yml`);
+  writeFileSync(
+    config,
+    [
+      'version: 0.1',
+      'log:',
+      '  level: warn',
+      'storage:',
+      '  cache:',
+      '    blobdescriptor: inmemory',
+      '  s3:',
+      `    region: ${s3.region}`,
+      `    regionendpoint: ${s3.endpoint}`,
+      `    bucket: ${bucket.name}`,
+      `    accesskey: ${s3.accessKey}`,
+      `    secretkey: ${s3.secretKey}`,
+      '    secure: false',
+      '    v4auth: true',
+      `    chunksize: ${CHUNK}`,
+      '  redirect:',
+      `    disable: ${!redirect}`,
+      '  delete:',
+      '    enabled: true',
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      '',
+    ].join('\n'),
+  );
+  // AWS_CA_BUNDLE (set on some machines for https) makes the s3-aws driver panic over a plain-http endpoint.
+  const { AWS_CA_BUNDLE: _bundle, ...env } = process.env;
+  const child = spawn('/usr/bin/docker-registry', ['serve', config], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUp(url);
+  return { url, pid: child.pid!, stop: stopper(child) };
+}
+
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+async function inParallel<T>(items: T[], n: number, run: (t: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: n }, async () => {
+    while (next < items.length) await run(items[next++]!);
+  }));
+}
+
+function absolute(base: string, location: string): string {
+  return new URL(location, base).toString();
+}
+
+async function pushMonolithic(url: string, repo: string, blob: Buffer): Promise<void> {
+  // POST then PUT with the body: the monolithic upload docker and most clients do (Distribution has no POST ?digest=).
+  const post = await fetch(`${url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+  await post.arrayBuffer();
+  const loc = absolute(url, post.headers.get('location')!);
+  const put = await fetch(`${loc}${loc.includes('?') ? '&' : '?'}digest=${sha(blob)}`, { method: "PUT", body: blob as unknown as BodyInit, headers: { 'content-type': 'application/octet-stream' } });
+  if (put.status !== 201) throw new Error(`push ${repo}: ${put.status} ${await put.text()}`);
+}
+
+async function pushChunked(url: string, repo: string, blob: Buffer): Promise<void> {
+  const post = await fetch(`${url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+  await post.arrayBuffer();
+  let loc = absolute(url, post.headers.get('location')!);
+  for (let o = 0; o < blob.length; o += CHUNK) {
+    const chunk = blob.subarray(o, o + CHUNK);
+    const res = await fetch(loc, { method: "PATCH", body: chunk as unknown as BodyInit, headers: { 'content-type': 'application/octet-stream', 'content-range': `${o}-${o + chunk.length - 1}` } });
+    if (res.status !== 202) throw new Error(`patch ${repo}: ${res.status} ${await res.text()}`);
+    loc = absolute(url, res.headers.get('location')!);
+  }
+  const put = await fetch(`${loc}${loc.includes('?') ? '&' : '?'}digest=${sha(blob)}`, { method: 'PUT' });
+  if (put.status !== 201) throw new Error(`put ${repo}: ${put.status} ${await put.text()}`);
+}
+
+async function pullAll(url: string, repo: string, blobs: Buffer[]): Promise<void> {
+  await inParallel(blobs, CONCURRENCY, async (b) => {
+    const res = await fetch(`${url}/v2/${repo}/blobs/${sha(b)}`);
+    const got = Buffer.from(await res.arrayBuffer());
+    if (res.status !== 200 || got.length !== b.length) throw new Error(`pull ${repo}: ${res.status}, ${got.length} bytes`);
+  });
+}
+
+async function timed(run: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await run();
+  return (performance.now() - t0) / 1000;
+}
+
+function vmHwm(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** A 1 GiB body streamed from a repeated 4 MiB pattern with a unique head, and its digest. */
+function bigBody(size: number): { digest: string; stream: () => ReadableStream<Uint8Array> } {
+  const pattern = randomBytes(4 * MiB);
+  const head = randomBytes(64);
+  const hash = createHash('sha256').update(head);
+  for (let o = 0; o < size - head.length; o += pattern.length) hash.update(pattern.subarray(0, Math.min(pattern.length, size - head.length - o)));
+  return {
+    digest: `sha256:${hash.digest('hex')}`,
+    stream: () => {
+      let sent = -1;
+      return new ReadableStream({
+        pull(c) {
+          if (sent < 0) {
+            c.enqueue(head);
+            sent = head.length;
+            return;
+          }
+          if (sent >= size) return c.close();
+          const n = Math.min(pattern.length, size - sent);
+          c.enqueue(pattern.subarray(0, n));
+          sent += n;
+        },
+      });
+    },
+  };
+}
+
+async function bigPush(url: string, repo: string, body: ReturnType<typeof bigBody>): Promise<number> {
+  return timed(async () => {
+    const post = await fetch(`${url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+    await post.arrayBuffer();
+    const loc = absolute(url, post.headers.get('location')!);
+    const put = await fetch(`${loc}${loc.includes('?') ? '&' : '?'}digest=${body.digest}`, {
+      method: 'PUT',
+      body: body.stream(),
+      duplex: 'half',
+      headers: { 'content-type': 'application/octet-stream' },
+    } as RequestInit);
+    if (put.status !== 201) throw new Error(`big push: ${put.status} ${await put.text()}`);
+  });
+}
+
+async function main(): Promise<void> {
+  const s3 = s3Server();
+  if (typeof s3 === 'string') throw new Error(s3);
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-s3-'));
+  const buckets: TestBucket[] = [];
+  const rows: string[] = [];
+  const mb = (BLOBS * SIZE) / MiB;
+  try {
+    const blobs = Array.from({ length: BLOBS }, () => randomBytes(SIZE));
+    const chunkedBlobs = Array.from({ length: BLOBS }, () => randomBytes(SIZE));
+    const results: Record<string, Record<string, number>> = { wharf: {}, distribution: {} };
+    for (const name of ['distribution', 'wharf'] as const) {
+      const bucket = await createBucket(s3);
+      buckets.push(bucket);
+      const sub = mkdtempSync(join(dir, `${name}-`));
+      const start = (redirect: boolean) => (name === 'wharf' ? startWharf(sub, bucket, redirect) : startDistribution(sub, s3, bucket, redirect));
+      let srv = await start(false);
+      results[name]!.pushMono = mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pushMonolithic(srv.url, `bench/mono${i}`, b))));
+      results[name]!.pushChunked = mb / (await timed(() => inParallel(chunkedBlobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pushChunked(srv.url, `bench/chunk${i}`, b))));
+      // Pull: every blob of the monolithic push, through the registry; the same from the same repo each.
+      results[name]!.pullThrough = mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pullAll(srv.url, `bench/mono${i}`, [b]))));
+      await srv.stop();
+      srv = await start(true);
+      results[name]!.pullRedirect = mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pullAll(srv.url, `bench/mono${i}`, [b]))));
+      await srv.stop();
+      // Peak RSS during a 1 GiB push, on a fresh process.
+      srv = await start(false);
+      const body = bigBody(BIG);
+      const seconds = await bigPush(srv.url, 'bench/big', body);
+      results[name]!.bigPush = BIG / MiB / seconds;
+      results[name]!.bigPeakRss = vmHwm(srv.pid);
+      await srv.stop();
+      console.error(`${name}: ${JSON.stringify(results[name])}`);
+    }
+    const w = results.wharf!;
+    const d = results.distribution!;
+    const row = (label: string, k: string, unit: string, ratio = true) =>
+      rows.push(`| ${label} | ${w[k]!.toFixed(0)} ${unit} | ${d[k]!.toFixed(0)} ${unit} | ${ratio ? `${(w[k]! / d[k]!).toFixed(2)}×` : ''} |`);
+    rows.push(`S3 figures: ${BLOBS} blobs of ${SIZE / MiB} MiB, ${CONCURRENCY} at a time, chunks ${CHUNK / MiB} MiB, big push ${BIG / MiB} MiB; RGW at ${s3.endpoint}`);
+    rows.push('', '| figure | Wharf | Distribution | Wharf / Distribution |', '|---|---|---|---|');
+    row('push, monolithic (POST + PUT)', 'pushMono', 'MiB/s');
+    row('push, chunked (PATCH 8 MiB)', 'pushChunked', 'MiB/s');
+    row('pull through the registry', 'pullThrough', 'MiB/s');
+    row('pull, redirect to the RGW', 'pullRedirect', 'MiB/s');
+    row(`push of ${BIG / MiB} MiB`, 'bigPush', 'MiB/s');
+    row(`peak RSS of that push's process`, 'bigPeakRss', 'MiB', false);
+    console.log(rows.join('\n'));
+  } finally {
+    for (const b of buckets) await b.remove().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
