@@ -216,12 +216,23 @@ async function main(): Promise<void> {
     const blobs = Array.from({ length: BLOBS }, () => randomBytes(SIZE));
     const chunkedBlobs = Array.from({ length: BLOBS }, () => randomBytes(SIZE));
     const results: Record<string, Record<string, number>> = { wharf: {}, distribution: {} };
-    for (const name of ['distribution', 'wharf'] as const) {
+    const only = process.argv.includes('--wharf-only') ? ['wharf'] : ['distribution', 'wharf'];
+    for (const name of only as ('wharf' | 'distribution')[]) {
       const bucket = await createBucket(s3);
       buckets.push(bucket);
       const sub = mkdtempSync(join(dir, `${name}-`));
       const start = (redirect: boolean) => (name === 'wharf' ? startWharf(sub, bucket, redirect) : startDistribution(sub, s3, bucket, redirect));
       let srv = await start(false);
+      if (process.argv.includes('--big-only')) {
+        await srv.stop();
+        srv = await start(false);
+        const body = bigBody(BIG);
+        results[name]!.bigPush = BIG / MiB / (await bigPush(srv.url, 'bench/big', body));
+        results[name]!.bigPeakRss = vmHwm(srv.pid);
+        await srv.stop();
+        console.error(`${name}: ${JSON.stringify(results[name])}`);
+        continue;
+      }
       results[name]!.pushMono = mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pushMonolithic(srv.url, `bench/mono${i}`, b))));
       results[name]!.pushChunked = mb / (await timed(() => inParallel(chunkedBlobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pushChunked(srv.url, `bench/chunk${i}`, b))));
       // Pull: every blob of the monolithic push, through the registry; the same from the same repo each.
@@ -239,6 +250,7 @@ async function main(): Promise<void> {
       await srv.stop();
       console.error(`${name}: ${JSON.stringify(results[name])}`);
     }
+    if (process.argv.includes('--wharf-only') || process.argv.includes('--big-only')) return;
     const w = results.wharf!;
     const d = results.distribution!;
     const row = (label: string, k: string, unit: string, ratio = true) =>

@@ -18,6 +18,7 @@
 // that moved to another instance (or outlived a restart) is verified at commit by reading the completed object
 // back, before its row is written: a rare re-read instead of a hash state of our own. (See docs/architecture.md.)
 import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { IncomingMessage } from 'node:http';
 import { PassThrough, Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -38,6 +39,7 @@ import { newHasher, parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import type { BlobFile, BlobStore, ByteRange, PublishBlob, UploadState } from './blob-store.js';
 import { isNotFound, storeError } from './s3-errors.js';
+import { canReleaseBuffers, releaseBuffer } from './release-buffer.js';
 
 export interface S3StoreOptions {
   /** http(s)://host:port of an S3-compatible server; unset: AWS's endpoint for the region */
@@ -381,7 +383,7 @@ export class S3BlobStore implements BlobStore {
     return this.spareParts.pop() ?? Buffer.allocUnsafeSlow(this.options.partSize);
   }
   private givePartBuffer(b: Buffer): void {
-    if (this.spareParts.length < 4 && b.length === this.options.partSize) this.spareParts.push(b);
+    if (this.spareParts.length < PARTS_IN_FLIGHT + 1 && b.length === this.options.partSize) this.spareParts.push(b);
   }
 
   private async getTail(id: string, gen: number): Promise<Buffer> {
@@ -426,6 +428,9 @@ export class S3BlobStore implements BlobStore {
       };
       let nextPart = record.parts.length + 1;
       const hash = live.hash;
+      // A request's chunks are the parser's alone once read: freed as soon as they are copied (release-buffer.ts), so a
+      // long push does not pile up spent 64 KiB chunks until V8's next collection.
+      const release = canReleaseBuffers && body instanceof IncomingMessage ? releaseBuffer : undefined;
       for await (const chunk of body as AsyncIterable<Buffer>) {
         if (failed) throw failed;
         hash?.update(chunk);
@@ -434,6 +439,7 @@ export class S3BlobStore implements BlobStore {
           const n = chunk.copy(part, filled, offset);
           filled += n;
           offset += n;
+          if (offset === chunk.length) release?.(chunk);
           if (filled === part.length) {
             // The multipart upload is created with the first whole part, before any part is sent.
             record.mpu ??= await this.createMultipart(id);
@@ -472,6 +478,8 @@ export class S3BlobStore implements BlobStore {
       throw e;
     } finally {
       live.busy = false;
+      // Spare parts serve uploads in flight; an idle process does not keep them.
+      if (![...this.live.values()].some((l) => l.busy)) this.spareParts.length = 0;
     }
   }
 
