@@ -25,7 +25,9 @@ const USAGE = `usage: npm run bench -- [--quick] [--only FIGURE,…] [--servers 
   --runs             runs per figure (default 3; 1 with --quick); the median is reported
   --json             also write every run's measurements to FILE
   --keep             keep the temp dir (server logs) and print where it is
-  --wharf-node-args  extra node flags for the Wharf servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"`;
+  --wharf-node-args  extra node flags for the Wharf servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  --s3               the S3 figures instead (bench/s3.ts: Wharf vs Distribution's s3-aws driver on one Ceph RGW;
+                     needs WHARF_TEST_S3_*; options --blobs N --size MiB --concurrency N --big MiB)`;
 
 interface Options {
   quick: boolean;
@@ -97,6 +99,11 @@ function describe(figure: Figure, server: ServerName, result: Result): string {
 }
 
 async function main(): Promise<number> {
+  // The S3 figures are their own run (bench/s3.ts): Wharf and Distribution over one Ceph RGW.
+  if (process.argv.includes('--s3')) {
+    await import('./s3.js');
+    return 0;
+  }
   const options = parseArgs(process.argv.slice(2));
   const settings = { ...(options.quick ? QUICK : FULL) };
   if (options.runs) settings.runs = options.runs;

@@ -1,7 +1,7 @@
 // The S3 figures: Wharf and Distribution (Debian's docker-registry, s3-aws driver) over the same Ceph RGW, side by side:
 // push monolithic and chunked, pull through the registry and redirected to the RGW, and peak RSS during a 1 GiB push.
 //
-//   npm run build && node dist/bench/s3.js [--blobs N] [--size MiB] [--concurrency N] [--big MiB]
+//   npm run bench -- --s3 [--blobs N] [--size MiB] [--concurrency N] [--big MiB] [--wharf-only] [--big-only]
 // Needs WHARF_TEST_S3_ENDPOINT, _ACCESS_KEY, _SECRET_KEY (eval "$(scripts/ceph-rgw.sh start DIR)").
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';

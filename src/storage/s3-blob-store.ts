@@ -561,17 +561,22 @@ export class S3BlobStore implements BlobStore {
     );
   }
 
-  /** Removes a session's traces: its multipart upload (when unfinished), tail and, last, its state. */
+  /**
+   * Removes a session's traces, all at once: a failure halfway leaves at most a multipart upload or a tail that
+   * expireUploads sweeps (it aborts uploads and deletes tails no session owns).
+   */
   private async endSession(id: string, record: SessionRecord): Promise<void> {
     this.live.delete(id);
     const Bucket = this.options.bucket;
-    if (record.mpu) {
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: this.objectKey(id), UploadId: record.mpu })).catch((e) => {
-        if (!isNotFound(e)) throw storeError(e, 'AbortMultipartUpload', this.where);
-      });
-    }
-    if (record.tail) await this.client.send(new DeleteObjectCommand({ Bucket, Key: this.tailKey(id, record.tail.gen) })).catch(() => undefined);
-    await this.s3('DeleteObject', () => this.client.send(new DeleteObjectCommand({ Bucket, Key: this.stateKey(id) })));
+    await Promise.all([
+      record.mpu
+        ? this.client.send(new AbortMultipartUploadCommand({ Bucket, Key: this.objectKey(id), UploadId: record.mpu })).catch((e) => {
+            if (!isNotFound(e)) throw storeError(e, 'AbortMultipartUpload', this.where);
+          })
+        : undefined,
+      record.tail ? this.client.send(new DeleteObjectCommand({ Bucket, Key: this.tailKey(id, record.tail.gen) })).catch(() => undefined) : undefined,
+      this.s3('DeleteObject', () => this.client.send(new DeleteObjectCommand({ Bucket, Key: this.stateKey(id) }))),
+    ]);
   }
 
   async cancelUpload(id: string): Promise<void> {
