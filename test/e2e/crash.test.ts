@@ -1,7 +1,7 @@
 // Crash safety: kill -9 the server in the middle of concurrent pushes, at several moments, restart it on
 // the same data directory, and check that nothing partial is visible, no tag dangles, every acknowledged
 // push survived, `wharf fsck` finds the store clean, and pushing again completes.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
@@ -13,6 +13,7 @@ import { needTool } from '../support/tools.js';
 import { describeFailure, run, type RunResult } from '../support/command.js';
 import { startWharf, runWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
 import { authHeaders, hashBlob, sha256, verifyRepository } from '../support/registry-client.js';
+import { storeVariants } from '../support/s3.js';
 import { addImage, initLayout, makeLayer, tagInLayout, type Layer } from '../support/oci-layout.js';
 
 const BIG_LAYER_MIB = 32;
@@ -34,8 +35,23 @@ interface Push {
   digest: string;
 }
 
-test('kill -9 during concurrent pushes never leaves a partial or dangling state', { timeout: 240_000 }, async (t) => {
-  if (!(await needTool(t, 'skopeo'))) return;
+/** WHARF_S3_* of the store under test (empty: the filesystem). */
+let storeEnv: Record<string, string> = {};
+
+for (const store of storeVariants()) {
+  test(`kill -9 during concurrent pushes never leaves a partial or dangling state (${store.name} blob store)`, { skip: store.skip, timeout: 300_000 }, async (t) => {
+    if (!(await needTool(t, 'skopeo'))) return;
+    await store.setup();
+    storeEnv = store.env();
+    try {
+      await crashesDuringPushes(t);
+    } finally {
+      await store.teardown();
+    }
+  });
+}
+
+async function crashesDuringPushes(t: TestContext): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'wharf-test-crash-'));
   const dataDir = join(work, 'data');
   let server: WharfServer | undefined;
@@ -43,7 +59,7 @@ test('kill -9 during concurrent pushes never leaves a partial or dangling state'
   const logs = { logs: () => [...history, server?.logs() ?? ''].join('\n--- restart\n') };
   const start = async () => {
     if (server) history.push(server.logs());
-    server = await startWharf({ dataDir });
+    server = await startWharf({ dataDir, env: storeEnv });
     return server;
   };
 
@@ -101,7 +117,7 @@ test('kill -9 during concurrent pushes never leaves a partial or dangling state'
     await server?.kill('SIGKILL');
     await rm(work, { recursive: true, force: true });
   }
-});
+}
 
 /**
  * One round's images, in one OCI layout: a/ and b/ share one big random layer (the same blob uploaded
@@ -157,7 +173,7 @@ async function checkConsistent(server: WharfServer, acknowledged: Push[], everyt
 }
 
 async function checkFsck(dataDir: string) {
-  const r = await runWharf(['fsck', '--data', dataDir]);
+  const r = await runWharf(['fsck', '--data', dataDir], { env: storeEnv });
   assert.equal(r.code, 0, `wharf fsck found problems after a crash:\n${describeFailure('wharf', ['fsck'], r)}`);
 }
 
