@@ -27,7 +27,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--only FIGURE,…] [--servers 
   --keep             keep the temp dir (server logs) and print where it is
   --wharf-node-args  extra node flags for the Wharf servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   --s3               the S3 figures instead (bench/s3.ts: Wharf vs Distribution's s3-aws driver on one Ceph RGW;
-                     needs WHARF_TEST_S3_*; options --blobs N --size MiB --concurrency N --big MiB)`;
+                     needs WHARF_TEST_S3_*; options --blobs N --size MiB --concurrency N --big MiB --runs N)`;
 
 interface Options {
   quick: boolean;

@@ -1,7 +1,7 @@
 // The S3 figures: Wharf and Distribution (Debian's docker-registry, s3-aws driver) over the same Ceph RGW, side by side:
 // push monolithic and chunked, pull through the registry and redirected to the RGW, and peak RSS during a 1 GiB push.
 //
-//   npm run bench -- --s3 [--blobs N] [--size MiB] [--concurrency N] [--big MiB] [--wharf-only] [--big-only]
+//   npm run bench -- --s3 [--blobs N] [--size MiB] [--concurrency N] [--big MiB] [--runs N]
 // Needs WHARF_TEST_S3_ENDPOINT, _ACCESS_KEY, _SECRET_KEY (eval "$(scripts/ceph-rgw.sh start DIR)").
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -205,57 +205,72 @@ async function bigPush(url: string, repo: string, body: ReturnType<typeof bigBod
   });
 }
 
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+const RUNS = arg('runs', 3);
+
+/**
+ * Both registries run side by side and every figure alternates between them, run by run (the order swapped each
+ * run), so a burst of load from elsewhere on this shared machine hits both rather than one; medians are reported.
+ */
 async function main(): Promise<void> {
   const s3 = s3Server();
   if (typeof s3 === 'string') throw new Error(s3);
   const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-s3-'));
   const buckets: TestBucket[] = [];
-  const rows: string[] = [];
+  const names = ['wharf', 'distribution'] as const;
+  type Name = (typeof names)[number];
+  const samples: Record<Name, Record<string, number[]>> = { wharf: {}, distribution: {} };
+  const add = (n: Name, k: string, v: number) => (samples[n][k] ??= []).push(v);
   const mb = (BLOBS * SIZE) / MiB;
   try {
-    const blobs = Array.from({ length: BLOBS }, () => randomBytes(SIZE));
-    const chunkedBlobs = Array.from({ length: BLOBS }, () => randomBytes(SIZE));
-    const results: Record<string, Record<string, number>> = { wharf: {}, distribution: {} };
-    const only = process.argv.includes('--wharf-only') ? ['wharf'] : ['distribution', 'wharf'];
-    for (const name of only as ('wharf' | 'distribution')[]) {
-      const bucket = await createBucket(s3);
-      buckets.push(bucket);
-      const sub = mkdtempSync(join(dir, `${name}-`));
-      const start = (redirect: boolean) => (name === 'wharf' ? startWharf(sub, bucket, redirect) : startDistribution(sub, s3, bucket, redirect));
-      let srv = await start(false);
-      if (process.argv.includes('--big-only')) {
-        await srv.stop();
-        srv = await start(false);
-        const body = bigBody(BIG);
-        results[name]!.bigPush = BIG / MiB / (await bigPush(srv.url, 'bench/big', body));
-        results[name]!.bigPeakRss = vmHwm(srv.pid);
-        await srv.stop();
-        console.error(`${name}: ${JSON.stringify(results[name])}`);
-        continue;
-      }
-      results[name]!.pushMono = mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pushMonolithic(srv.url, `bench/mono${i}`, b))));
-      results[name]!.pushChunked = mb / (await timed(() => inParallel(chunkedBlobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pushChunked(srv.url, `bench/chunk${i}`, b))));
-      // Pull: every blob of the monolithic push, through the registry; the same from the same repo each.
-      results[name]!.pullThrough = mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pullAll(srv.url, `bench/mono${i}`, [b]))));
-      await srv.stop();
-      srv = await start(true);
-      results[name]!.pullRedirect = mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pullAll(srv.url, `bench/mono${i}`, [b]))));
-      await srv.stop();
-      // Peak RSS during a 1 GiB push, on a fresh process.
-      srv = await start(false);
-      const body = bigBody(BIG);
-      const seconds = await bigPush(srv.url, 'bench/big', body);
-      results[name]!.bigPush = BIG / MiB / seconds;
-      results[name]!.bigPeakRss = vmHwm(srv.pid);
-      await srv.stop();
-      console.error(`${name}: ${JSON.stringify(results[name])}`);
+    const bucketOf = {} as Record<Name, TestBucket>;
+    const dirOf = {} as Record<Name, string>;
+    for (const n of names) {
+      bucketOf[n] = await createBucket(s3);
+      buckets.push(bucketOf[n]);
+      dirOf[n] = mkdtempSync(join(dir, `${n}-`));
     }
-    if (process.argv.includes('--wharf-only') || process.argv.includes('--big-only')) return;
-    const w = results.wharf!;
-    const d = results.distribution!;
+    const start = (n: Name, redirect: boolean) => (n === 'wharf' ? startWharf(dirOf[n], bucketOf[n], redirect) : startDistribution(dirOf[n], s3, bucketOf[n], redirect));
+    const order = (run: number): Name[] => (run % 2 === 0 ? ['distribution', 'wharf'] : ['wharf', 'distribution']);
+    for (let run = 0; run < RUNS; run++) {
+      const blobs = Array.from({ length: BLOBS }, () => randomBytes(SIZE));
+      const chunkedBlobs = Array.from({ length: BLOBS }, () => randomBytes(SIZE));
+      const through = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await start(n, false)] as const))) as Record<Name, Running>;
+      for (const n of order(run)) {
+        add(n, 'pushMono', mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pushMonolithic(through[n].url, `bench/r${run}mono${i}`, b)))));
+      }
+      for (const n of order(run)) {
+        add(n, 'pushChunked', mb / (await timed(() => inParallel(chunkedBlobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pushChunked(through[n].url, `bench/r${run}chunk${i}`, b)))));
+      }
+      for (const n of order(run)) {
+        add(n, 'pullThrough', mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pullAll(through[n].url, `bench/r${run}mono${i}`, [b])))));
+      }
+      for (const n of names) await through[n].stop();
+      const redirected = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await start(n, true)] as const))) as Record<Name, Running>;
+      for (const n of order(run)) {
+        add(n, 'pullRedirect', mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pullAll(redirected[n].url, `bench/r${run}mono${i}`, [b])))));
+      }
+      for (const n of names) await redirected[n].stop();
+      console.error(`run ${run + 1}/${RUNS}: ${JSON.stringify(samples)}`);
+    }
+    // Peak RSS during one big push each, on fresh processes, one after the other.
+    for (const n of names) {
+      const srv = await start(n, false);
+      add(n, 'bigPush', BIG / MiB / (await bigPush(srv.url, 'bench/big', bigBody(BIG))));
+      add(n, 'bigPeakRss', vmHwm(srv.pid));
+      await srv.stop();
+    }
+    console.error(JSON.stringify(samples));
+    const w = (k: string) => median(samples.wharf[k]!);
+    const d = (k: string) => median(samples.distribution[k]!);
+    const rows: string[] = [];
     const row = (label: string, k: string, unit: string, ratio = true) =>
-      rows.push(`| ${label} | ${w[k]!.toFixed(0)} ${unit} | ${d[k]!.toFixed(0)} ${unit} | ${ratio ? `${(w[k]! / d[k]!).toFixed(2)}×` : ''} |`);
-    rows.push(`S3 figures: ${BLOBS} blobs of ${SIZE / MiB} MiB, ${CONCURRENCY} at a time, chunks ${CHUNK / MiB} MiB, big push ${BIG / MiB} MiB; RGW at ${s3.endpoint}`);
+      rows.push(`| ${label} | ${w(k).toFixed(0)} ${unit} | ${d(k).toFixed(0)} ${unit} | ${ratio ? `${(w(k) / d(k)).toFixed(2)}×` : ''} |`);
+    rows.push(`S3 figures, medians of ${RUNS} alternating runs: ${BLOBS} blobs of ${SIZE / MiB} MiB, ${CONCURRENCY} at a time, chunks ${CHUNK / MiB} MiB; one push of ${BIG / MiB} MiB each; RGW at ${s3.endpoint}`);
     rows.push('', '| figure | Wharf | Distribution | Wharf / Distribution |', '|---|---|---|---|');
     row('push, monolithic (POST + PUT)', 'pushMono', 'MiB/s');
     row('push, chunked (PATCH 8 MiB)', 'pushChunked', 'MiB/s');
