@@ -217,11 +217,11 @@ export class S3BlobStore implements BlobStore {
     return file;
   }
 
-  /** Streams bytes [start, end] of an object; null when it does not exist. */
-  async getRange(key: string, start: number, end: number): Promise<Readable | null> {
+  /** Streams bytes [start, end] of an object, with its time; null when it does not exist. */
+  async getRange(key: string, start: number, end: number): Promise<{ body: Readable; modifiedMs?: number } | null> {
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: key, Range: `bytes=${start}-${end}` }));
-      return res.Body as Readable;
+      return { body: res.Body as Readable, modifiedMs: res.LastModified?.getTime() };
     } catch (e) {
       if (isNotFound(e)) return null;
       throw storeError(e, 'GetObject', this.where);
@@ -663,6 +663,8 @@ class S3BlobFile implements BlobFile {
   private ended = false;
   private error: Error | null = null;
   private wake: (() => void) | null = null;
+  /** the object's time: an object is written once, so a digest verified at this time stays verified (hashOnServe) */
+  modifiedMs?: number;
 
   constructor(
     private readonly store: S3BlobStore,
@@ -673,8 +675,10 @@ class S3BlobFile implements BlobFile {
   /** Starts a GET of bytes [start, end]; false when the object does not exist. */
   async start(start: number, end: number): Promise<boolean> {
     this.drop();
-    const body = await this.store.getRange(this.key, start, end);
-    if (!body) return false;
+    const got = await this.store.getRange(this.key, start, end);
+    if (!got) return false;
+    const body = got.body;
+    this.modifiedMs ??= got.modifiedMs;
     this.body = body;
     this.position = start;
     this.end = end;

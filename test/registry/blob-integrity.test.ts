@@ -2,6 +2,7 @@
 // truncated one is a clean 404, both are quarantined (moved aside, /metrics, audit log) and a re-push or fsck heals
 // them; the background scrub finds a bad blob at its bounded rate; hashOnServe: unverified skips verified blobs.
 import { test, afterEach } from 'node:test';
+import type { FsBlobStore } from '../../src/storage/fs-blob-store.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { get } from 'node:http';
@@ -64,7 +65,7 @@ test('a blob changed on disk is cut short, quarantined and reported; later GETs 
 
   const flipped = Buffer.from(data);
   flipped[flipped.length - 10]! ^= 0xff; // same size: only the hash can tell
-  await writeFile(r.wharf.blobs.blobPath(digest), flipped);
+  await writeFile((r.wharf.blobs as FsBlobStore).blobPath(digest), flipped);
 
   const bad = await pull(r.url, `/v2/team/app/blobs/${digest}`);
   assert.equal(bad.status, 200);
@@ -99,7 +100,7 @@ test('hashOnServe: unverified (the default) skips a verified blob, and hashes it
   // File timestamps move in clock ticks (a few ms): the change must come after the tick of the verified state.
   await new Promise((resolve) => setTimeout(resolve, 50));
   data[1000]! ^= 1;
-  await writeFile(r.wharf.blobs.blobPath(digest), data);
+  await writeFile((r.wharf.blobs as FsBlobStore).blobPath(digest), data);
   const bad = await pull(r.url, `/v2/team/app/blobs/${digest}`);
   assert.equal(bad.complete, false);
   await expectError(await r.req(`/v2/team/app/blobs/${digest}`), 404, 'BLOB_UNKNOWN');
@@ -109,7 +110,7 @@ test('a truncated blob is a clean 404 on GET and HEAD, never its full Content-Le
   r = await startRegistry();
   const data = randomBytes(1 << 20);
   const digest = await pushBlob(r, 'team/app', data);
-  await truncate(r.wharf.blobs.blobPath(digest), 1000);
+  await truncate((r.wharf.blobs as FsBlobStore).blobPath(digest), 1000);
   await expectError(await r.req(`/v2/team/app/blobs/${digest}`), 404, 'BLOB_UNKNOWN');
   assert.equal((await r.req(`/v2/team/app/blobs/${digest}`, { method: 'HEAD' })).status, 404);
   assert.equal((await quarantinedFiles(r.dataDir)).length, 1);
@@ -117,12 +118,12 @@ test('a truncated blob is a clean 404 on GET and HEAD, never its full Content-Le
   // HEAD alone finds a truncated blob too.
   const other = randomBytes(4096);
   const otherDigest = await pushBlob(r, 'team/app', other);
-  await truncate(r.wharf.blobs.blobPath(otherDigest), 10);
+  await truncate((r.wharf.blobs as FsBlobStore).blobPath(otherDigest), 10);
   assert.equal((await r.req(`/v2/team/app/blobs/${otherDigest}`, { method: 'HEAD' })).status, 404);
   assert.equal(await integrityFailures(r, 'serve'), 2);
   // A range of it is refused too: its size is checked on every open.
   const again = await pushBlob(r, 'team/app', other);
-  await truncate(r.wharf.blobs.blobPath(again), 10);
+  await truncate((r.wharf.blobs as FsBlobStore).blobPath(again), 10);
   await expectError(await r.req(`/v2/team/app/blobs/${again}`, { headers: { range: 'bytes=0-5' } }), 404, 'BLOB_UNKNOWN');
 });
 
@@ -130,7 +131,7 @@ test('fsck --repair settles a quarantined blob: its rows go, and GET stays a cle
   r = await startRegistry();
   const data = randomBytes(100_000);
   const digest = await pushBlob(r, 'team/app', data);
-  await truncate(r.wharf.blobs.blobPath(digest), 10);
+  await truncate((r.wharf.blobs as FsBlobStore).blobPath(digest), 10);
   assert.equal((await r.req(`/v2/team/app/blobs/${digest}`)).status, 404);
   const report = await fsck(r.wharf.blobs, r.wharf.meta, { repair: true, orphanGraceMs: 0 });
   assert.deepEqual(
@@ -144,7 +145,7 @@ test('fsck --repair settles a quarantined blob: its rows go, and GET stays a cle
 test('fsck --repair moves a corrupt blob to quarantine/ rather than deleting the evidence', async () => {
   r = await startRegistry();
   const digest = await pushBlob(r, 'team/app', 'original bytes');
-  await writeFile(r.wharf.blobs.blobPath(digest), 'tampered bytes');
+  await writeFile((r.wharf.blobs as FsBlobStore).blobPath(digest), 'tampered bytes');
   const report = await fsck(r.wharf.blobs, r.wharf.meta, { repair: true, orphanGraceMs: 0 });
   assert.deepEqual(
     report.problems.map((p) => p.kind),
@@ -160,7 +161,7 @@ test('the scrub re-hashes every blob at its rate and quarantines a bad one befor
   const goodDigest = await pushBlob(r, 'team/app', good);
   const badDigest = await pushBlob(r, 'team/app', bad);
   bad[0]! ^= 1;
-  await writeFile(r.wharf.blobs.blobPath(badDigest), bad);
+  await writeFile((r.wharf.blobs as FsBlobStore).blobPath(badDigest), bad);
 
   const rate = 8 << 20;
   const began = Date.now();
@@ -189,7 +190,7 @@ test('the scrub schedule runs passes on its interval and stops cleanly', async (
   try {
     await new Promise((resolve) => setTimeout(resolve, 300));
     data[5]! ^= 1;
-    await writeFile(r.wharf.blobs.blobPath(digest), data);
+    await writeFile((r.wharf.blobs as FsBlobStore).blobPath(digest), data);
     for (let i = 0; i < 100 && r.wharf.registry.integrity.counts.scrub === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(r.wharf.registry.integrity.counts.scrub, 1);
   } finally {
