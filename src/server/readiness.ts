@@ -20,7 +20,7 @@ export interface Readiness {
 /** What readiness looks at: the metadata database, the blob store, and the data directory with its threshold. */
 export interface ReadinessProbes {
   meta: { ping(): Promise<void> };
-  blobs: Pick<BlobStore, 'stat'>;
+  blobs: Pick<BlobStore, 'stat' | 'ready'>;
   dataDir: string;
   minFreeBytes: number;
 }
@@ -36,7 +36,8 @@ export async function readiness({ meta, blobs, dataDir, minFreeBytes }: Readines
   };
   const [database, storage, freeSpace] = await Promise.all([
     attempt(() => meta.ping()),
-    attempt(() => blobs.stat(PROBE_DIGEST)),
+    // A store with a probe of its own (S3: HeadBucket) uses it; the lookup alone would only ask the database there.
+    attempt(() => (blobs.ready ? blobs.ready() : blobs.stat(PROBE_DIGEST))),
     statfs(dataDir).then(
       (s) => {
         const freeBytes = s.bavail * s.bsize;

@@ -222,11 +222,17 @@ test('unreachable store, missing bucket, wrong keys: 503 UNAVAILABLE naming the 
         const e = await expectError(await reg.req('/v2/down/app/blobs/uploads/', { method: 'POST' }), 503, 'UNAVAILABLE');
         assert.match(e.message, message);
         await assert.rejects(reg.wharf.blobs.ready!(), (err: Error) => message.test(err.message));
+        const ready = await reg.req('/readyz');
+        assert.equal(ready.status, 503);
+        const body = (await ready.json()) as { checks: { storage: { ok: boolean; error?: string } } };
+        assert.equal(body.checks.storage.ok, false);
+        assert.match(body.checks.storage.error ?? '', message);
       } finally {
         await reg.close();
       }
     }
     await r.wharf.blobs.ready!();
+    assert.equal((await r.req('/readyz')).status, 200);
   } finally {
   }
 });
