@@ -172,7 +172,7 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
     close: async () => {
       await webhooks.stop();
       await meta.close();
-      await blobs.close();
+      await blobs.close?.();
     },
   };
 }
