@@ -45,6 +45,7 @@ export function attestationRoutes(attestations: Attestations, registry: Registry
     {
       method: 'POST',
       pattern: new RegExp(`^/api/v1/apps/${APP}/attestations$`),
+      request: attestBody,
       access: { repositoryParam: 'app', actions: ['push'] },
       status: 201,
       // The attestation is a manifest pushed into the repository, like one pushed over /v2.

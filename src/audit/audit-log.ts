@@ -73,6 +73,32 @@ export class AuditLog {
     for (const fn of this.observers) fn(e, at);
   }
 
+  /**
+   * One page of the log, newest first, for the API and the UI: rows older than `before` (an id, the cursor),
+   * filtered by actor, action prefix, repository and time range.
+   */
+  async page(q: { before?: number; limit: number; actor?: string; actionPrefix?: string; repository?: string; since?: number; until?: number }): Promise<AuditRecord[]> {
+    let query = this.db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(q.limit);
+    if (q.before !== undefined) query = query.where('id', '<', q.before);
+    if (q.actor !== undefined) query = query.where('actor', '=', q.actor);
+    if (q.actionPrefix !== undefined) query = query.where('action', '>=', q.actionPrefix).where('action', '<', q.actionPrefix + '\uffff');
+    if (q.repository !== undefined) query = query.where('repository', '=', q.repository);
+    if (q.since !== undefined) query = query.where('at', '>=', q.since);
+    if (q.until !== undefined) query = query.where('at', '<', q.until);
+    return (await query.execute()).map((r) => ({
+      id: Number(r.id),
+      at: Number(r.at),
+      actor: r.actor,
+      actorKind: r.actor_kind,
+      address: r.address,
+      action: r.action,
+      repository: r.repository,
+      target: r.target,
+      result: r.result,
+      detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
+    }));
+  }
+
   /** Oldest first (the order things happened), the newest `limit` rows when limited. */
   async list(q: AuditQuery = {}): Promise<AuditRecord[]> {
     let query = this.db.selectFrom('audit_log').selectAll().orderBy('id', 'desc');

@@ -55,11 +55,21 @@ export function authorizationHeader(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
+/**
+ * A second source of credentials beside the Authorization header: the browser's session cookie. Undefined,
+ * synchronously, when the request carries none; else the session's user, or a rejection (AuthFailure for a
+ * dead session, RegistryError DENIED for a change without its CSRF token).
+ */
+export interface SessionCredential {
+  verify(req: IncomingMessage, policy: Policy): Promise<Identity> | undefined;
+}
+
 export class AccessPolicy implements AccessCheck {
   constructor(
     private readonly policies: PolicySource,
     private readonly authn: Authenticator,
     private readonly options: AccessPolicyOptions,
+    private readonly sessions?: SessionCredential,
   ) {}
 
   async authorize(req: IncomingMessage, repository: string | undefined, actions: Action[], environment?: string, explicit = false): Promise<Principal> {
@@ -68,8 +78,16 @@ export class AccessPolicy implements AccessCheck {
     const current = this.policies.current();
     const policy = current instanceof Policy ? current : await current;
     const header = authorizationHeader(req);
-    let verified = this.authn.recall(header, policy, () => this.options.origin.address(req));
-    if (verified === undefined) {
+    const session = header === undefined ? this.sessions?.verify(req, policy) : undefined;
+    let verified = session === undefined ? this.authn.recall(header, policy, () => this.options.origin.address(req)) : undefined;
+    if (session !== undefined) {
+      try {
+        verified = { identity: await session, scheme: 'session' };
+      } catch (e) {
+        if (!(e instanceof AuthFailure)) throw e;
+        throw this.challenge(req, repository, actions, e.message, 'invalid_token');
+      }
+    } else if (verified === undefined) {
       try {
         verified = await this.authn.identify(header, this.options.origin.address(req), policy);
       } catch (e) {
@@ -113,6 +131,10 @@ export class AccessPolicy implements AccessCheck {
 
   canPull(principal: Principal, repository: string): boolean {
     return principal instanceof Caller && principal.policy.allows(principal.identity, repository, 'pull');
+  }
+
+  allowed(principal: Principal, repository: string | undefined, action: Action, environment?: string): boolean {
+    return principal instanceof Caller && principal.policy.allows(principal.identity, repository, action, environment);
   }
 
   /** The realm clients fetch tokens from. */

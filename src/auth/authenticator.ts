@@ -17,8 +17,8 @@ import { TokenError, type AccessClaim, type TokenService } from './token-service
 
 export interface Verified {
   identity: Identity;
-  /** how the caller proved it: nothing, Basic credentials, or a Bearer access token */
-  scheme: 'none' | 'basic' | 'bearer';
+  /** how the caller proved it: nothing, Basic credentials, a Bearer access token, or a browser session */
+  scheme: 'none' | 'basic' | 'bearer' | 'session';
   /** for a Bearer token: the access it was issued for */
   access?: AccessClaim[];
 }

@@ -6,8 +6,8 @@ import type { Logger } from 'pino';
 import type { Actor, AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import type { Wharf } from '../wharf.js';
-import { openAccess, type AccessCheck } from '../server/access.js';
-import { AccessPolicy, callerOf } from './access-policy.js';
+import { openAccess, type AccessCheck, type Principal } from '../server/access.js';
+import { AccessPolicy, Caller, callerOf } from './access-policy.js';
 import { ClientOrigin } from '../server/client-origin.js';
 import { parseSubject } from './accounts.js';
 import { AuthStore } from './auth-store.js';
@@ -20,6 +20,13 @@ import { tokenEndpoint } from './token-endpoint.js';
 import { TokenService } from './token-service.js';
 import { tokenRoutes } from './token-routes.js';
 import type { ApiRoute } from '../server/api.js';
+import { SessionStore } from '../metadata/session-store.js';
+import { Sessions } from './sessions.js';
+import { openSessionRoute, SessionCookies, sessionRoutes } from '../server/session.js';
+import { adminRoutes } from '../server/admin-routes.js';
+
+/** How long a browser session lasts from sign-in. */
+const SESSION_TTL_MS = 12 * 3600_000;
 
 export interface Auth {
   access: AccessCheck;
@@ -36,8 +43,8 @@ export interface Auth {
   pullToken?(repository: string, actor: string | null): Promise<string>;
   /** how many passwords were checked with scrypt so far (absent when auth is off) */
   passwordVerifications?(): number;
-  /** management-API routes of accounts (self-service tokens); none when auth is disabled */
-  routes?: ApiRoute[];
+  /** the management-API routes of access control itself: browser sessions, users, groups, grants, audit */
+  routes: ApiRoute[];
 }
 
 export function configGrants(auth: Config['auth']): PolicyGrant[] {
@@ -64,7 +71,7 @@ export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv
   };
   if (!config.auth.enabled) {
     log.warn('authentication is DISABLED (auth.enabled: false / WHARF_AUTH=off): anyone who can reach this server may push, pull and delete');
-    return { access: openAccess, audit, actorOf };
+    return { access: openAccess, audit, actorOf, routes: [openSessionRoute()] };
   }
 
   const store = new AuthStore(wharf.meta.db);
@@ -93,10 +100,12 @@ export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv
     options.now,
   );
   const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl, now: options.now });
-  const access = new AccessPolicy(policies, authn, { service: config.auth.service, externalUrl: config.externalUrl, origin });
+  const sessions = new Sessions(new SessionStore(wharf.meta.db), authn, policies, audit, { ttlMs: SESSION_TTL_MS });
+  const access = new AccessPolicy(policies, authn, { service: config.auth.service, externalUrl: config.externalUrl, origin }, new SessionCookies(sessions));
+  const isAdmin = (p: Principal) => p instanceof Caller && p.policy.allows(p.identity, undefined, 'admin');
   return {
+    routes: [...tokenRoutes(store, audit, policies, access), ...sessionRoutes({ sessions, origin, isAdmin }), ...adminRoutes({ store, audit, policies, actorOf })],
     access,
-    routes: tokenRoutes(store, audit, policies, access),
     tokenEndpoint: tokenEndpoint({ authn, policies, tokens, origin, log }),
     audit,
     actorOf,

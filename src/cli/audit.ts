@@ -2,8 +2,9 @@
 import { parseDuration } from '../config.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
-import { DATA_FLAGS, DATA_HELP, formatTime, withLocalData } from './local-accounts.js';
+import { ADMIN_FLAGS, ADMIN_HELP, DATA_HELP, formatTime, withLocalData } from './local-accounts.js';
 import { printJson, printTable } from './output.js';
+import { remoteAccounts } from './remote-accounts.js';
 
 const HELP = `usage: wharf audit [--repo NAME] [--since DURATION|TIME] [--action ACTION] [--limit N] [--json]
 
@@ -11,7 +12,7 @@ const HELP = `usage: wharf audit [--repo NAME] [--since DURATION|TIME] [--action
   --since   e.g. 24h, 7d, or an ISO time (2026-01-31T12:00:00Z)
   --action  e.g. manifest.push, tag.move, tag.delete, gc.run, login.failure, grant.add, token.create
   --limit   the newest N rows (default 100)
-${DATA_HELP}`;
+${ADMIN_HELP}${DATA_HELP}`;
 
 /** "24h" → that long ago; otherwise an ISO date/time. */
 export function parseSince(value: string, now = Date.now()): number {
@@ -26,7 +27,7 @@ export function parseSince(value: string, now = Date.now()): number {
 
 export async function auditCommand(args: string[]): Promise<number> {
   const { values } = parseFlags(args, {
-    ...DATA_FLAGS,
+    ...ADMIN_FLAGS,
     repo: { type: 'string' },
     since: { type: 'string' },
     action: { type: 'string' },
@@ -41,7 +42,9 @@ export async function auditCommand(args: string[]): Promise<number> {
   const limit = Number(values.limit);
   if (!Number.isInteger(limit) || limit < 1) throw new CliError('--limit must be a positive integer', 2);
   const since = values.since === undefined ? undefined : parseSince(values.since);
-  const rows = await withLocalData(values, ({ audit }) => audit.list({ repository: values.repo, since, action: values.action, limit }));
+  const query = { repository: values.repo, since, action: values.action, limit };
+  const rows =
+    values.server !== undefined ? await remoteAccounts(values.server).audit(query) : await withLocalData(values, ({ audit }) => audit.list(query));
   if (values.json) {
     printJson(rows.map((r) => ({ ...r, time: new Date(r.at).toISOString() })));
     return 0;

@@ -7,8 +7,10 @@ import type { GcReport } from '../delivery/gc.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
 import { printJson, shortDigest } from './output.js';
+import { clientFor } from './client.js';
 
 const HELP = `usage: wharf gc [--dry-run] [--data DIR] [--config FILE] [--grace DURATION] [--json]
+       wharf gc --server URL [--dry-run] [--json]   (a running hub collects, as admin over its API)
 
 Applies the retention policies (config file and API), then deletes blob links, blobs and files nothing
 references any more. Safe while the server runs and pushes continue.
@@ -31,6 +33,7 @@ export async function gcCommand(args: string[]): Promise<number> {
   const { values } = parseFlags(args, {
     data: { type: 'string' },
     config: { type: 'string' },
+    server: { type: 'string' },
     'dry-run': { type: 'boolean', default: false },
     grace: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -38,6 +41,13 @@ export async function gcCommand(args: string[]): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(HELP + '\n');
+    return 0;
+  }
+  if (values.server !== undefined) {
+    if (values.data !== undefined || values.grace !== undefined) throw new CliError('--server collects with the hub’s own data dir and grace: drop --data and --grace', 2);
+    const report = await clientFor(values.server).request<GcReport>('POST', '/api/v1/gc', { dryRun: values['dry-run'] });
+    if (values.json) printJson(report);
+    else printReport(report);
     return 0;
   }
   let config;

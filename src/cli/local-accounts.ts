@@ -9,11 +9,18 @@ import { AuthStore } from '../auth/auth-store.js';
 import { loadConfig } from '../config.js';
 import { openWharf } from '../wharf.js';
 import { CliError } from './cli-error.js';
+import { remoteAccounts } from './remote-accounts.js';
 
 export const DATA_FLAGS = {
   data: { type: 'string' },
   config: { type: 'string' },
 } as const;
+
+/** The account verbs also administer a running hub over its API: --server URL instead of --data. */
+export const ADMIN_FLAGS = { ...DATA_FLAGS, server: { type: 'string' } } as const;
+
+export const ADMIN_HELP = `  --server URL   administer a running hub over its API (credentials of 'wharf login', or WHARF_TOKEN)
+`;
 
 export const DATA_HELP = `  --data DIR     the data directory (env WHARF_DATA, default ./data); the server may be running
   --config FILE  YAML config file (env WHARF_CONFIG)`;
@@ -28,6 +35,18 @@ export function localActor(): Actor {
   }
   return { name, kind: 'local', address: null };
 }
+
+/** The accounts of --server's hub, or of the local data dir. */
+export async function withAccounts<T>(flags: { data?: string; config?: string; server?: string }, fn: (accounts: AccountsPort) => Promise<T>): Promise<T> {
+  if (flags.server !== undefined) {
+    if (flags.data !== undefined) throw new CliError('pass --server or --data, not both', 2);
+    return fn(remoteAccounts(flags.server));
+  }
+  return withLocalData(flags, ({ accounts }) => fn(accounts));
+}
+
+/** What user, group and grant need, served by the local Accounts and by RemoteAccounts alike. */
+export type AccountsPort = Pick<Accounts, 'addUser' | 'setPassword' | 'removeUser' | 'users' | 'addToGroup' | 'removeFromGroup' | 'groups' | 'grant' | 'revoke' | 'grants' | 'endSessions'>;
 
 export async function withLocalData<T>(
   flags: { data?: string; config?: string },

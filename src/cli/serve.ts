@@ -102,7 +102,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     wharf,
     log,
     access,
-    apiRoutes: [...hubRoutes(wharf, access), ...(auth.routes ?? [])],
+    apiRoutes: [...hubRoutes(wharf, access), ...auth.routes],
     tokenEndpoint: auth.tokenEndpoint,
     onResponse: registryAudit.observe,
     audit: { log: auth.audit, actorOf: auth.actorOf },

@@ -2,7 +2,7 @@
 import { generatePassword } from '../auth/password.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
-import { DATA_FLAGS, DATA_HELP, formatTime, readStdinSecret, withLocalData } from './local-accounts.js';
+import { ADMIN_FLAGS, ADMIN_HELP, DATA_HELP, withAccounts, formatTime, readStdinSecret } from './local-accounts.js';
 import { printJson, printTable } from './output.js';
 
 const HELP = `usage: wharf user add NAME [--role admin|member] [--password-stdin]
@@ -13,12 +13,12 @@ const HELP = `usage: wharf user add NAME [--role admin|member] [--password-stdin
 
 Without --password-stdin a password is generated and printed once.
   --role  admin may do everything; member (default) what grants allow (wharf grant)
-${DATA_HELP}`;
+${ADMIN_HELP}${DATA_HELP}`;
 
 export async function userCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseFlags(
     args,
-    { ...DATA_FLAGS, role: { type: 'string', default: 'member' }, 'password-stdin': { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    { ...ADMIN_FLAGS, role: { type: 'string', default: 'member' }, 'password-stdin': { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
     true,
   );
   const [verb, name, ...extra] = positionals;
@@ -37,7 +37,7 @@ export async function userCommand(args: string[]): Promise<number> {
     if (p.generated) process.stdout.write(`password for ${name} (shown once): ${p.value}\n`);
   };
 
-  return withLocalData(values, async ({ accounts }) => {
+  return withAccounts(values, async (accounts) => {
     switch (verb) {
       case 'add': {
         const p = await password();

@@ -29,6 +29,7 @@ export function gcRoutes(retention: Retention, gc: GarbageCollector): ApiRoute[]
     {
       method: 'POST',
       pattern: /^\/api\/v1\/retention\/policies$/,
+      request: retentionPolicySchema,
       access: admin,
       status: 201,
       audit: { action: 'retention.policy.add' },
@@ -52,6 +53,7 @@ export function gcRoutes(retention: Retention, gc: GarbageCollector): ApiRoute[]
     {
       method: 'POST',
       pattern: /^\/api\/v1\/gc$/,
+      request: collectBody,
       access: admin,
       handle: async (r) => {
         const body = await r.body(collectBody);

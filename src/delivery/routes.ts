@@ -100,6 +100,7 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
     {
       method: 'POST',
       pattern: new RegExp(`^/api/v1/apps/${APP}/approvals/(?<id>\\d+)$`),
+      request: approveBody,
       access: 'handler',
       status: 201,
       audit: { action: 'approval.approve', repositoryParam: 'app', detail: {} },
@@ -129,6 +130,7 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
     {
       method: 'POST',
       pattern: new RegExp(`^/api/v1/repositories/${APP.replace('app', 'repo')}/tags/(?<tag>[^/]+)/restore$`),
+      request: restoreBody,
       access: { repositoryParam: 'repo', actions: ['pull', 'push'] },
       audit: { action: 'tag.move', repositoryParam: 'repo', targetParam: 'tag', detail: { via: 'restore' } },
       handle: async (r) => {
@@ -152,6 +154,7 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
     {
       method: 'POST',
       pattern: new RegExp(`^/api/v1/apps/${APP}/environments$`),
+      request: environmentBody,
       access: { repositoryParam: 'app', actions: ['admin'] },
       status: 201,
       audit: { action: 'environment.create', repositoryParam: 'app' },
@@ -189,6 +192,7 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
     {
       method: 'POST',
       pattern: new RegExp(`^/api/v1/apps/${APP}/releases$`),
+      request: releaseBody,
       access: 'handler',
       status: 201,
       audit: { action: 'tag.move', repositoryParam: 'app', detail: { via: 'release' } },
@@ -205,6 +209,7 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
     {
       method: 'POST',
       pattern: new RegExp(`^/api/v1/apps/${APP}/promote$`),
+      request: promoteBody,
       access: 'handler',
       status: 201,
       audit: { action: 'tag.move', repositoryParam: 'app', detail: { via: 'promote' } },
@@ -221,6 +226,7 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Acc
     {
       method: 'POST',
       pattern: new RegExp(`^/api/v1/apps/${APP}/rollback$`),
+      request: rollbackBody,
       access: 'handler',
       status: 201,
       audit: { action: 'tag.move', repositoryParam: 'app', detail: { via: 'rollback' } },

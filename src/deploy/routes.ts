@@ -64,6 +64,7 @@ export function deployRoutes(service: DeployService, access: AccessCheck): ApiRo
     {
       method: 'POST',
       pattern: /^\/api\/v1\/apply$/,
+      request: applyBody,
       access: 'handler',
       handle: async (r) => {
         const b = await r.body(applyBody);
@@ -90,6 +91,7 @@ export function deployRoutes(service: DeployService, access: AccessCheck): ApiRo
     {
       method: 'POST',
       pattern: new RegExp(`^/api/v1/apps/${APP}/deployments$`),
+      request: deployBody,
       access: 'handler',
       audit: { action: 'deploy', repositoryParam: 'app' },
       handle: async (r) => {
@@ -167,6 +169,7 @@ export function secretRoutes(secrets: ManagedSecrets): ApiRoute[] {
     {
       method: 'PUT',
       pattern: slot,
+      request: secretBody,
       access: { repositoryParam: 'app', actions: ['admin'] },
       audit: { action: 'secret.set', repositoryParam: 'app', targetParam: 'slot' },
       handle: async (r) => {

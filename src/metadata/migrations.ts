@@ -383,6 +383,24 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('blobs').addColumn('location', 'text').execute();
       },
     },
+    '0015_browser_sessions_and_tag_pages': {
+      async up(db: Kysely<any>) {
+        // Signed-in browsers: only a hash of the cookie's id is kept, so a copy of the database signs nobody in.
+        await db.schema
+          .createTable('browser_sessions')
+          .addColumn('id_hash', 'text', (c) => c.primaryKey())
+          .addColumn('user_name', 'text', (c) => c.notNull())
+          .addColumn('binding', 'text', (c) => c.notNull())
+          .addColumn('address', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('browser_sessions_user').on('browser_sessions').columns(['user_name']).execute();
+        await db.schema.createIndex('browser_sessions_expiry').on('browser_sessions').columns(['expires_at']).execute();
+        // The UI lists a repository's tags newest push first, a page at a time.
+        await db.schema.createIndex('tags_pushed').on('tags').columns(['repository_id', 'updated_at', 'name']).execute();
+      },
+    },
   };
 }
 

@@ -335,7 +335,19 @@ export interface AppSecretsTable {
   updated_at: number;
 }
 
+/** A signed-in browser (see server/session.ts): the cookie's id is known only by its SHA-256. */
+export interface BrowserSessionsTable {
+  id_hash: string;
+  user_name: string;
+  /** what the session was bound to at sign-in (a hash of the password hash): a new password ends it */
+  binding: string;
+  address: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
+  browser_sessions: BrowserSessionsTable;
   repositories: RepositoriesTable;
   blobs: BlobsTable;
   repository_blobs: RepositoryBlobsTable;

@@ -43,6 +43,8 @@ export interface AccessCheck {
   authorize(req: IncomingMessage, repository: string | undefined, actions: Action[], environment?: string, explicit?: boolean): Promise<Principal>;
   /** Whether the principal may pull `repository` (filters the catalog). */
   canPull(principal: Principal, repository: string): boolean;
+  /** Whether the principal may do `action` (for showing only what the server would allow); absent: yes. */
+  allowed?(principal: Principal, repository: string | undefined, action: Action, environment?: string): boolean;
 }
 
 export const openAccess: AccessCheck = {

@@ -43,10 +43,15 @@ export interface ApiRoute {
    * What the caller must be allowed: a repository-scoped check (repository from a param), a registry-wide
    * one, or a custom check made inside the handler (then `access` is 'handler').
    */
-  access: { repositoryParam: string; actions: Action[] } | { actions: Action[] } | 'handler';
+  access: { repositoryParam: string; actions: Action[] } | { actions: Action[] } | 'handler' | 'public';
   /** returns the JSON body (status 200), or undefined after writing the response itself */
   handle(r: ApiRequest): Promise<unknown>;
   status?: number;
+  /** for the OpenAPI document (server/openapi.ts): one line, and the zod schemas of body, query and answer */
+  summary?: string;
+  request?: z.ZodType;
+  query?: z.ZodType;
+  response?: z.ZodType;
   /**
    * A route that changes what the audit log answers for (tags, manifests, policies) names its row: every
    * call is one row, ok, denied (403) or failed, with the repository and target from these params or from
@@ -101,7 +106,8 @@ export function managementApi(routes: ApiRoute[], access: AccessCheck, log: Logg
         for (const [k, v] of Object.entries(m.groups ?? {})) if (v !== undefined) params[k] = decodeParam(k, v);
         const auditRow: AuditRow | undefined = route.audit ? (row = { route, params, detail: { ...route.audit.detail } }) : undefined;
         let principal: Principal;
-        if (route.access === 'handler') principal = await access.authorize(req, undefined, []);
+        if (route.access === 'public') principal = { name: null, kind: 'anonymous' };
+        else if (route.access === 'handler') principal = await access.authorize(req, undefined, []);
         else if ('repositoryParam' in route.access) principal = await access.authorize(req, params[route.access.repositoryParam], route.access.actions);
         else principal = await access.authorize(req, undefined, route.access.actions);
         const body = async <T>(schema: z.ZodType<T>): Promise<T> => {

@@ -8,6 +8,8 @@ import { webhookRoutes } from '../webhooks/routes.js';
 import { attestationRoutes } from '../attest/routes.js';
 import { gcRoutes } from '../delivery/gc-routes.js';
 import { deployAfterRelease, deployRoutes, secretRoutes, targetRoutes } from '../deploy/routes.js';
+import { browseRoutes } from './browse-routes.js';
+import { BrowseStore } from '../metadata/browse-store.js';
 
 export function hubRoutes(wharf: Wharf, access: AccessCheck): ApiRoute[] {
   return [
@@ -23,5 +25,6 @@ export function hubRoutes(wharf: Wharf, access: AccessCheck): ApiRoute[] {
     ...webhookRoutes(wharf.webhooks),
     ...attestationRoutes(wharf.attestations, wharf.registry, wharf.keyring),
     ...gcRoutes(wharf.retention, wharf.gc),
+    ...browseRoutes(new BrowseStore(wharf.meta.db), wharf.blobs, access),
   ];
 }

@@ -11,6 +11,7 @@ import { v2Api } from './v2.js';
 import { Metrics } from './metrics.js';
 import { managementApi, type ApiAudit, type ApiRoute } from './api.js';
 import { hubRoutes } from './routes.js';
+import { openApiRoute } from './openapi.js';
 import { serveWeb } from './web.js';
 import { IdleCollector } from './idle-collector.js';
 import { readiness, sendReadiness } from './readiness.js';
@@ -23,6 +24,8 @@ export interface HttpServerOptions {
   metrics?: Metrics;
   /** management API routes; default: every feature module's (server/routes.ts) */
   apiRoutes?: ApiRoute[];
+  /** access control's own routes (sessions, users, grants …; see openAuth), added to apiRoutes */
+  authRoutes?: ApiRoute[];
   /** the Docker token endpoint (GET/POST /token), when authentication is on */
   tokenEndpoint?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>;
   /** called once each response is sent (the audit log) */
@@ -58,6 +61,7 @@ export function createHttpServer({
   access = openAccess,
   metrics = new Metrics(),
   apiRoutes,
+  authRoutes = [],
   tokenEndpoint,
   onResponse,
   audit,
@@ -72,7 +76,8 @@ export function createHttpServer({
   const v2 = v2Api({ registry: wharf.registry, access, log });
   metrics.watch(wharf.config.data, wharf.registry.integrity.counts);
   const probes = { meta: wharf.meta, blobs: wharf.blobs, dataDir: wharf.config.data, minFreeBytes: wharf.config.health.minFreeBytes };
-  const api = managementApi(apiRoutes ?? hubRoutes(wharf, access), access, log, audit);
+  const routes = [...(apiRoutes ?? hubRoutes(wharf, access)), ...authRoutes];
+  const api = managementApi([...routes, openApiRoute(routes)], access, log, audit);
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://wharf.invalid');
     const path = url.pathname;

@@ -53,6 +53,7 @@ export function webhookRoutes(webhooks: Webhooks): ApiRoute[] {
     {
       method: 'POST',
       pattern: /^\/api\/v1\/webhooks$/,
+      request: subscriptionInput,
       access: admin,
       status: 201,
       // A subscription receives every matching event, tag moves included: who added one is worth knowing.

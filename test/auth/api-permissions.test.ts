@@ -85,6 +85,7 @@ function cases(routes: ApiRoute[]): Case[] {
       assert.ok(h, `${key} checks access in its handler: describe its body and what it needs in HANDLER_ROUTES`);
       return { key, method: route.method, path, body: h.body, needs: h.needs };
     }
+    if (route.access === 'public') return { key, method: route.method, path, body: undefined, needs: { actions: [] } };
     const needs: Needs = 'repositoryParam' in route.access ? { repository: APP, actions: route.access.actions } : { actions: route.access.actions };
     return { key, method: route.method, path, body: route.method === 'GET' ? undefined : (BODIES[key] ?? {}), needs };
   });

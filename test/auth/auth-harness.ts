@@ -56,6 +56,7 @@ export async function startAuthHub(config = '', options: { now?: () => number } 
     log,
     access: auth.access,
     tokenEndpoint: auth.tokenEndpoint,
+    authRoutes: auth.routes,
     onResponse: registryAudit.observe,
     audit: { log: auth.audit, actorOf: auth.actorOf },
   });

@@ -1,0 +1,172 @@
+// Browser sessions over HTTP: POST /api/v1/session exchanges a password for an HttpOnly, SameSite=Strict
+// session cookie (Secure over TLS) and a CSRF token; GET tells the page who is signed in; DELETE signs out.
+// Every state-changing request made with the cookie must carry the CSRF token in X-CSRF-Token, equal to the
+// readable wharf_csrf cookie (double submit) and to the token derived from the session id (checked here).
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { SessionCredential } from '../auth/access-policy.js';
+import { AuthFailure } from '../auth/authenticator.js';
+import type { Identity, Policy } from '../auth/policy.js';
+import { csrfTokenOf, type Sessions } from '../auth/sessions.js';
+import { RegistryError } from '../oci/errors.js';
+import type { ApiRoute } from './api.js';
+import type { ClientOrigin } from './client-origin.js';
+import { rateLimited } from '../auth/access-policy.js';
+
+export const SESSION_COOKIE = 'wharf_session';
+export const CSRF_COOKIE = 'wharf_csrf';
+export const CSRF_HEADER = 'x-csrf-token';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** One cookie's value from the Cookie header, undefined when absent. */
+export function cookie(req: IncomingMessage, name: string): string | undefined {
+  const header = req.headers.cookie;
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+function sameSecret(a: string | undefined, b: string): boolean {
+  if (a === undefined) return false;
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** The session cookie as a credential source of the access check (see AccessPolicy). */
+export class SessionCookies implements SessionCredential {
+  constructor(private readonly sessions: Sessions) {}
+
+  verify(req: IncomingMessage, policy: Policy): Promise<Identity> | undefined {
+    // Cheap test first: most requests (docker, scripts) carry no cookies at all.
+    if (req.headers.cookie === undefined) return undefined;
+    const id = cookie(req, SESSION_COOKIE);
+    if (id === undefined) return undefined;
+    return this.check(req, id, policy);
+  }
+
+  private async check(req: IncomingMessage, id: string, policy: Policy): Promise<Identity> {
+    const identity = await this.sessions.resolve(id, policy);
+    if (!identity) throw new AuthFailure('invalid_token', 'the session has ended: sign in again');
+    if (!SAFE_METHODS.has(req.method ?? 'GET')) {
+      const sent = req.headers[CSRF_HEADER];
+      const token = csrfTokenOf(id);
+      if (typeof sent !== 'string' || !sameSecret(sent, token) || !sameSecret(cookie(req, CSRF_COOKIE), token)) {
+        throw new RegistryError('DENIED', 'missing or wrong CSRF token (X-CSRF-Token): reload the page', null, 403);
+      }
+    }
+    return identity;
+  }
+}
+
+const SignIn = z.object({ username: z.string().min(1).max(256), password: z.string().min(1).max(1024) });
+
+export const SessionInfo = z.object({
+  user: z.string().nullable(),
+  kind: z.enum(['user', 'token', 'anonymous']),
+  /** whether the caller may administer the hub (users, grants, webhooks, GC) */
+  admin: z.boolean(),
+  /** the CSRF token to send as X-CSRF-Token (only for a session) */
+  csrf: z.string().optional(),
+  expiresAt: z.string().optional(),
+});
+
+function setCookies(res: ServerResponse, secure: boolean, id: string, csrf: string, maxAgeSeconds: number): void {
+  const common = `Path=/; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure ? '; Secure' : ''}`;
+  res.setHeader('Set-Cookie', [`${SESSION_COOKIE}=${id}; HttpOnly; ${common}`, `${CSRF_COOKIE}=${csrf}; ${common}`]);
+}
+
+export interface SessionRouteDeps {
+  sessions: Sessions;
+  origin: ClientOrigin;
+  /** whether a principal may administer the hub (registry-wide admin) */
+  isAdmin(principal: import('./access.js').Principal): boolean;
+}
+
+export function sessionRoutes({ sessions, origin, isAdmin }: SessionRouteDeps): ApiRoute[] {
+  return [
+    {
+      method: 'POST',
+      pattern: /^\/api\/v1\/session$/,
+      access: 'public',
+      status: 201,
+      summary: 'Sign in: exchange a user name and password for a session cookie',
+      request: SignIn,
+      response: SessionInfo,
+      async handle(r) {
+        const { username, password } = await r.body(SignIn);
+        let signed;
+        try {
+          signed = await sessions.signIn(username, password, origin.address(r.req));
+        } catch (e) {
+          if (!(e instanceof AuthFailure)) throw e;
+          if (e.reason === 'rate_limited') throw rateLimited(e);
+          // No WWW-Authenticate: a browser must not answer this with its own password dialog.
+          throw new RegistryError('UNAUTHORIZED', e.message, null, 401);
+        }
+        setCookies(r.res, origin.scheme(r.req) === 'https', signed.id, signed.csrf, Math.floor((signed.expiresAt - Date.now()) / 1000));
+        const policy = await sessions.policy();
+        return {
+          user: signed.user,
+          kind: 'user',
+          admin: policy.allows({ kind: 'user', name: signed.user }, undefined, 'admin'),
+          csrf: signed.csrf,
+          expiresAt: new Date(signed.expiresAt).toISOString(),
+        };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/v1\/session$/,
+      access: 'handler',
+      summary: 'Who is signed in (any credential), and the session’s CSRF token',
+      response: SessionInfo,
+      async handle(r) {
+        const id = cookie(r.req, SESSION_COOKIE);
+        const viaSession = r.req.headers.authorization === undefined && id !== undefined;
+        return {
+          user: r.principal.name,
+          kind: r.principal.kind,
+          admin: isAdmin(r.principal),
+          ...(viaSession ? { csrf: csrfTokenOf(id) } : {}),
+        };
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/api\/v1\/session$/,
+      access: 'handler',
+      status: 204,
+      summary: 'Sign out: the session is revoked on the server and its cookies cleared',
+      audit: { action: 'session.delete' },
+      async handle(r) {
+        const id = cookie(r.req, SESSION_COOKIE);
+        if (id !== undefined) await sessions.signOut(id);
+        setCookies(r.res, origin.scheme(r.req) === 'https', '', '', 0);
+        r.res.writeHead(204);
+        r.res.end();
+        return undefined;
+      },
+    },
+  ];
+}
+
+/**
+ * With authentication off there is nobody to sign in: the page asks who it is and is told everyone may do
+ * everything (as the server then allows).
+ */
+export function openSessionRoute(): ApiRoute {
+  return {
+    method: 'GET',
+    pattern: /^\/api\/v1\/session$/,
+    access: 'public',
+    summary: 'Who is signed in (authentication is off: nobody, with every right)',
+    response: SessionInfo,
+    handle: async () => ({ user: null, kind: 'anonymous', admin: true }),
+  };
+}

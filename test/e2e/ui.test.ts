@@ -1,0 +1,283 @@
+// The web UI in a real browser (Debian's chromium, driven by playwright-core) against a real Wharf, real docker
+// and an extra dockerd as the deploy target: sign in, a new tab stays signed in, an image pushed with docker
+// (layers, platform, attestation), release → promote staging → production with deploy → roll back → deploy,
+// a pull-only user without actions whose forged request is refused, CSRF refused, sign out. Takes the
+// screenshots in docs/screenshots/ at desktop and phone width.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { daemonsUnavailable, startDaemons, type DaemonSet } from '../support/dockerd.js';
+import { pushTestReleases } from '../support/deploy-images.js';
+import { REPO_ROOT, runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+/** The README's screenshots are rewritten only when asked (WHARF_UPDATE_SCREENSHOTS=1); otherwise they go to the test's temp dir. */
+const UPDATE_SHOTS = process.env.WHARF_UPDATE_SCREENSHOTS === '1';
+let SHOTS = join(REPO_ROOT, 'docs', 'screenshots');
+const DESKTOP = { width: 1280, height: 860 };
+const PHONE = { width: 390, height: 844 };
+
+function browserUnavailable(): string | undefined {
+  if (existsSync(CHROMIUM)) return undefined;
+  const why = `${CHROMIUM} is not installed (apt-get install chromium)`;
+  if (process.env.CI === 'true') throw new Error(`CI=true and the browser tests cannot run: ${why}`);
+  return why;
+}
+
+async function shoot(page: Page, name: string): Promise<void> {
+  await page.setViewportSize(DESKTOP);
+  await page.waitForTimeout(150);
+  await page.screenshot({ path: join(SHOTS, `${name}-desktop.png`), fullPage: true });
+  await page.setViewportSize(PHONE);
+  await page.waitForTimeout(150);
+  await page.screenshot({ path: join(SHOTS, `${name}-phone.png`), fullPage: true });
+  await page.setViewportSize(DESKTOP);
+}
+
+async function signIn(page: Page, url: string, user: string, password: string): Promise<void> {
+  await page.goto(url);
+  await page.getByLabel('User name').fill(user);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Repositories' }).waitFor();
+}
+
+/** A state-changing request from the page itself: the session cookie goes along, the CSRF header only if asked. */
+function forge(page: Page, path: string, body: unknown, withCsrf: boolean): Promise<{ status: number; text: string }> {
+  return page.evaluate(
+    async ({ path, body, withCsrf }) => {
+      const csrf = /(?:^|;\s*)wharf_csrf=([^;]+)/.exec(document.cookie)?.[1] ?? '';
+      const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', ...(withCsrf ? { 'x-csrf-token': csrf } : {}) }, body: JSON.stringify(body) });
+      return { status: res.status, text: await res.text() };
+    },
+    { path, body, withCsrf },
+  );
+}
+
+/** Runs one action of an environment card through its confirmation dialog; returns the dialog's final text. */
+async function act(page: Page, env: string, button: RegExp, opts: { ref?: string; deploy?: boolean } = {}): Promise<string> {
+  const card = page.getByRole('article', { name: `Environment ${env}` });
+  await card.getByRole('button', { name: button }).click();
+  const dialog = page.locator('dialog[open]');
+  if (opts.ref) await dialog.getByLabel('Tag or digest').fill(opts.ref);
+  // The confirmation shows the digest change and the gates before the click.
+  await dialog.getByRole('list', { name: 'Gates' }).waitFor();
+  const deploy = dialog.getByLabel(/Deploy to \d+ target/);
+  if (opts.deploy !== undefined && (await deploy.count()) > 0) await deploy.setChecked(opts.deploy);
+  await dialog.locator('.buttons button:not(.secondary)').click();
+  await dialog.getByRole('button', { name: 'Close', exact: true }).waitFor({ timeout: 120_000 });
+  const text = await dialog.innerText();
+  await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+  return text;
+}
+
+test('the web UI: sign in, browse an image, release, promote, roll back, deploy, permissions, CSRF, sign out', { timeout: 600_000 }, async (t) => {
+  const why = browserUnavailable() ?? (await daemonsUnavailable());
+  if (why) return t.skip(why);
+  let daemons: DaemonSet | undefined;
+  let server: WharfServer | undefined;
+  let browser: Browser | undefined;
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-ui-'));
+  if (!UPDATE_SHOTS) SHOTS = join(dir, 'screenshots');
+  try {
+    [daemons, server] = await Promise.all([startDaemons(1), startWharf()]);
+    const s = server;
+    const host = daemons.daemons[0]!;
+    await mkdir(SHOTS, { recursive: true });
+    await withLogsOnFailure(s, async () => {
+      // --- fixtures, made the way a user makes them: docker push, wharf apply, wharf user/grant ---------------
+      await s.login('docker');
+      const rel = await pushTestReleases(s.host, 'web', ['v1', 'v2']);
+      const env = { ...process.env, WHARF_SERVER: s.url, WHARF_CONFIG_DIR: join(dir, 'config') };
+      const wharf = async (args: string[], input?: string) => {
+        const r = await runWharf(args, { env, input, timeoutMs: 120_000 });
+        assert.equal(r.code, 0, `wharf ${args.join(' ')}: ${r.stdout}\n${r.stderr}`);
+        return r.stdout;
+      };
+      await wharf(['login', s.url, '-u', 'admin', '--password-stdin'], s.admin.password);
+      const appFile = join(dir, 'wharf.yaml');
+      await writeFile(
+        appFile,
+        `app: web
+container: { stopTimeout: 2s }
+rollout: { parallelism: 1, healthTimeout: 20s, monitor: 300ms }
+environments:
+  staging: {}
+  production:
+    requiresPromotionFrom: staging
+    requires: [sbom]
+    replicas: 1
+    targets: [host-1]
+`,
+      );
+      // The host is a registered deploy target (global admin); the app file names it.
+      await wharf(['target', 'add', 'host-1', host.endpoint, '--apps', 'web']);
+      await wharf(['apply', '-f', appFile]);
+      for (const v of ['v1', 'v2']) {
+        const res = await fetch(`${s.url}/api/v1/apps/web/attestations`, {
+          method: 'POST',
+          headers: { authorization: s.authorization, 'content-type': 'application/json' },
+          body: JSON.stringify({ digest: rel.releases[v]!.digest, kind: 'sbom', predicate: { packages: [{ name: 'busybox', version: '1.36' }] } }),
+        });
+        assert.equal(res.status, 201, await res.text());
+      }
+      // `latest` moved by hand from v1 to v2 (the same manifests, re-tagged over /v2): a tag to restore later.
+      for (const v of ['v1', 'v2']) {
+        const got = await fetch(`${s.url}/v2/web/manifests/${rel.releases[v]!.digest}`, { headers: { authorization: s.authorization, accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+        const type = got.headers.get('content-type')!;
+        const put = await fetch(`${s.url}/v2/web/manifests/latest`, { method: 'PUT', headers: { authorization: s.authorization, 'content-type': type }, body: Buffer.from(await got.arrayBuffer()) });
+        assert.equal(put.status, 201, await put.text());
+      }
+      await wharf(['user', 'add', 'viewer', '--password-stdin', '--server', s.url], 'viewer-password');
+      await wharf(['grant', 'viewer', 'pull', 'web', '--server', s.url]);
+
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+      const admin: BrowserContext = await browser.newContext({ viewport: DESKTOP });
+      const page = await admin.newPage();
+
+      // --- sign in; a new tab is signed in too ---------------------------------------------------------------
+      await page.goto(s.url);
+      await page.getByRole('button', { name: 'Sign in' }).waitFor();
+      await shoot(page, 'sign-in');
+      await page.getByLabel('User name').fill('admin');
+      await page.getByLabel('Password').fill('not-the-password');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByText('Wrong user name or password.').waitFor();
+      await signIn(page, s.url, 'admin', s.admin.password);
+      const cookies = await admin.cookies();
+      const session = cookies.find((c) => c.name === 'wharf_session')!;
+      assert.equal(session.httpOnly, true);
+      assert.equal(session.sameSite, 'Strict');
+      assert.equal(await page.evaluate(() => document.cookie.includes('wharf_session')), false, 'scripts cannot read the session cookie');
+      const tab = await admin.newPage();
+      await tab.goto(s.url);
+      await tab.getByRole('link', { name: 'web' }).waitFor();
+      assert.match(await tab.locator('header.top').innerText(), /admin/);
+
+      // --- repositories → tags → image ----------------------------------------------------------------------
+      const row = page.getByRole('row', { name: /web/ });
+      await row.waitFor();
+      assert.match(await row.innerText(), /\b3\b/, 'three tags: v1, v2, latest');
+      await shoot(page, 'repositories');
+      await page.getByRole('link', { name: 'web' }).click();
+      await page.getByRole('button', { name: 'Show pull commands for v2' }).waitFor();
+      const tags = await page.locator('table.list').innerText();
+      assert.match(tags, /v1/);
+      assert.match(tags, /linux\/amd64/);
+      assert.match(tags, /by admin/);
+      assert.match(await page.getByRole('region', { name: 'Pull commands' }).innerText(), new RegExp(`docker pull ${s.host}/web@sha256:`));
+      await shoot(page, 'repository');
+      await page.getByRole('row', { name: /v2/ }).getByRole('link').click();
+      await page.getByRole('heading', { name: 'Layers' }).waitFor();
+      const image = await page.locator('main').innerText();
+      assert.match(image, /linux\/amd64/);
+      assert.match(image, /✔ verified\s+sbom/);
+      assert.match(image, /\/bin\/sh/, 'the config’s cmd');
+      assert.ok((await page.locator('table.list tbody tr').count()) >= 2, 'layers are listed');
+      await shoot(page, 'image');
+
+      // --- tag history: restore latest to where it pointed before ----------------------------------------------
+      await page.getByRole('link', { name: 'Tag history' }).click();
+      await page.getByRole('button', { name: 'Restore' }).first().waitFor();
+      await shoot(page, 'tag-history');
+      await page.locator('ol.timeline li', { hasText: 'latest' }).filter({ has: page.getByRole('button', { name: 'Restore' }) }).getByRole('button', { name: 'Restore' }).click();
+      await page.locator('dialog[open]').getByRole('button', { name: 'Restore tag' }).click();
+      await page.locator('dialog[open]').waitFor({ state: 'detached' });
+      const latest = await fetch(`${s.url}/v2/web/manifests/latest`, { method: 'HEAD', headers: { authorization: s.authorization, accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+      assert.equal(latest.headers.get('docker-content-digest'), rel.releases.v1!.digest, 'latest points at v1 again');
+
+      // --- delivery: release v1 to staging, promote with deploy, v2 the same, roll back, deploy ---------------
+      await page.getByRole('link', { name: 'Delivery' }).click();
+      await page.getByRole('article', { name: 'Environment production' }).waitFor();
+      let done = await act(page, 'staging', /Release tag/, { ref: 'v1' });
+      assert.match(done, /Release #\d+ recorded: staging is now v1/);
+      done = await act(page, 'production', /Promote staging → production/, { deploy: true });
+      assert.match(done, /Deployment succeeded/, done);
+      assert.match(done, /pull|start|health|switch/i, 'progress lines were shown');
+      done = await act(page, 'staging', /Release tag/, { ref: 'v2' });
+      done = await act(page, 'production', /Promote staging → production/, { deploy: true });
+      assert.match(done, /Deployment succeeded/, done);
+      const running = async () => (await host.mustDocker(['ps', '--no-trunc', '--filter', 'label=wharf.app=web', '--format', '{{.Image}}'])).stdout.trim();
+      assert.equal(await running(), `${rel.image}@${rel.releases.v2!.digest}`);
+
+      // The confirmation of a rollback names both digests before anything happens.
+      const prod = page.getByRole('article', { name: 'Environment production' });
+      await prod.getByRole('button', { name: 'Roll back' }).click();
+      await page.locator('dialog[open]').getByRole('list', { name: 'Gates' }).waitFor();
+      const change = await page.locator('dialog[open]').getByLabel('Digest change').innerText();
+      assert.match(change, new RegExp(`${rel.releases.v2!.digest.slice(7, 19)}[\\s\\S]*→[\\s\\S]*${rel.releases.v1!.digest.slice(7, 19)}`));
+      await shoot(page, 'confirm-rollback');
+      await page.locator('dialog[open]').getByRole('button', { name: 'Cancel' }).click();
+      done = await act(page, 'production', /^Roll back$/, { deploy: true });
+      assert.match(done, /Deployment succeeded/, done);
+      assert.equal(await running(), `${rel.image}@${rel.releases.v1!.digest}`);
+      done = await act(page, 'production', /^Deploy$/);
+      assert.match(done, /Deployment succeeded/, done);
+      await page.reload();
+      await prod.getByText('in sync').waitFor();
+      assert.match(await prod.innerText(), /v1/);
+      await shoot(page, 'delivery');
+      await page.getByRole('link', { name: 'Deployments' }).click();
+      await page.getByRole('heading', { name: 'production' }).waitFor();
+      // promote v1, promote v2, roll back, deploy: four, newest first, all succeeded
+      await page.locator('table.list tbody tr').nth(3).waitFor();
+      const deployments = await page.locator('table.list tbody tr').allInnerTexts();
+      assert.equal(deployments.length, 4);
+      assert.ok(deployments.every((d) => /succeeded/.test(d)), deployments.join('\n'));
+      await shoot(page, 'deployments');
+
+      // --- admin pages ----------------------------------------------------------------------------------
+      await page.getByRole('link', { name: 'Admin' }).click();
+      await page.getByRole('cell', { name: 'viewer' }).waitFor();
+      await shoot(page, 'admin-users');
+      await page.getByRole('link', { name: 'Audit log' }).click();
+      await page.getByRole('cell', { name: 'tag.move' }).first().waitFor();
+      await shoot(page, 'admin-audit');
+
+      // --- CSRF: the session cookie without the token is refused; with it, accepted ----------------------------
+      const noToken = await forge(page, '/api/v1/users', { name: 'mallory', password: 'mallory-password' }, false);
+      assert.equal(noToken.status, 403, noToken.text);
+      assert.match(noToken.text, /CSRF/);
+      const withToken = await forge(page, '/api/v1/users', { name: 'trent', password: 'trent-password' }, true);
+      assert.equal(withToken.status, 201, withToken.text);
+
+      // --- a pull-only user: no usable actions, no admin, and a forged release refused ------------------------
+      const viewerContext = await browser.newContext({ viewport: DESKTOP });
+      const viewer = await viewerContext.newPage();
+      await signIn(viewer, s.url, 'viewer', 'viewer-password');
+      assert.equal(await viewer.getByRole('link', { name: 'Admin' }).count(), 0);
+      await viewer.goto(`${s.url}/#/r/web/delivery`);
+      await viewer.getByRole('article', { name: 'Environment production' }).waitFor();
+      const actions = viewer.locator('.env .actions button');
+      assert.ok((await actions.count()) > 0);
+      for (const b of await actions.all()) {
+        assert.equal(await b.isDisabled(), true, `${await b.innerText()} is usable by a pull-only user`);
+        assert.match((await b.getAttribute('title')) ?? '', /may not release|no earlier release|no release/);
+      }
+      assert.equal(await viewer.getByRole('button', { name: 'Roll back to this' }).count(), 0);
+      await shoot(viewer, 'delivery-pull-only');
+      const forged = await forge(viewer, '/api/v1/apps/web/releases', { environment: 'staging', ref: 'v2' }, true);
+      assert.equal(forged.status, 403, forged.text);
+      await viewerContext.close();
+
+      // --- sign out: the session ends on the server, for every tab ------------------------------------------
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('button', { name: 'Sign in' }).waitFor();
+      await tab.reload();
+      await tab.getByRole('button', { name: 'Sign in' }).waitFor();
+      const replay = await fetch(`${s.url}/api/v1/session`, { headers: { cookie: `wharf_session=${session.value}` } });
+      assert.equal(replay.status, 401, 'the old cookie no longer works');
+      await admin.close();
+    });
+  } finally {
+    await browser?.close();
+    await daemons?.teardown();
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

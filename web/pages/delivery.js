@@ -1,0 +1,248 @@
+// An app's delivery: environment cards in promotion order (current release, what runs on each target, drift),
+// the release timeline, and the actions — release a tag, promote, roll back, deploy — each behind a
+// confirmation that shows from-digest → to-digest and the gates, then the deployment's live progress.
+import { html, useState } from '../vendor/preact-htm.js';
+import { api, repoPath, stream, query } from '../api.js';
+import { Dialog, Digest, Empty, ErrorLine, RepoHeader, Time, reasonFor, useAccess, useLoad } from '../ui.js';
+
+/** Environments in promotion order: each after the one it is promoted from. */
+export function promotionOrder(envs) {
+  const depth = (e, seen = new Set()) => {
+    if (!e.requiresPromotionFrom || seen.has(e.name)) return 0;
+    seen.add(e.name);
+    const from = envs.find((x) => x.name === e.requiresPromotionFrom);
+    return from ? 1 + depth(from, seen) : 1;
+  };
+  return [...envs].sort((a, b) => depth(a) - depth(b) || a.name.localeCompare(b.name));
+}
+
+const label = (r) => r.version ?? r.tag ?? `#${r.id}`;
+
+/** The release a plain "roll back" returns to (as the server picks it): the newest earlier one with another digest. */
+function rollbackTarget(releases, env) {
+  const cur = env.current;
+  if (!cur) return undefined;
+  const own = releases.filter((r) => r.environment === env.name);
+  const rolledBack = new Set(own.filter((r) => r.kind === 'rollback' && r.replaces !== null).map((r) => r.replaces));
+  return own.find((r) => r.id !== cur.id && r.digest !== cur.digest && !rolledBack.has(r.id));
+}
+
+export function Delivery({ name }) {
+  const [data, error, reload] = useLoad(async () => {
+    const [envs, releases] = await Promise.all([api(`/api/v1/apps/${repoPath(name)}/environments`), api(`/api/v1/apps/${repoPath(name)}/releases?limit=200`)]);
+    return { envs: promotionOrder(envs), releases };
+  }, [name]);
+  const [action, setAction] = useState();
+  return html`<main>
+    <${RepoHeader} name=${name} view="delivery" />
+    <${ErrorLine} error=${error} />
+    ${data && data.envs.length === 0
+      ? html`<${Empty} title="No environments yet. Create them, then release a tag:">
+          <pre><code>wharf env create ${name} staging\nwharf env create ${name} production --requires-promotion-from staging\nwharf release ${name} 1.0.0 --to staging</code></pre>
+        <//>`
+      : null}
+    ${data ? html`<div class="envs">${data.envs.map((env, i) => html`<${EnvCard} name=${name} env=${env} prev=${data.envs[i - 1]} releases=${data.releases} onAction=${setAction} />`)}</div>` : null}
+    ${data && data.releases.length ? html`<${Timeline} name=${name} releases=${data.releases} envs=${data.envs} onAction=${setAction} />` : null}
+    ${action ? html`<${Confirm} name=${name} action=${action} onClose=${() => setAction(undefined)} onDone=${reload} />` : null}
+  </main>`;
+}
+
+function EnvCard({ name, env, prev, releases, onAction }) {
+  const access = useAccess(name, env.name);
+  // The status route answers a list (one entry per environment asked for).
+  const [status, statusError] = useLoad(
+    async () => (await api(`/api/v1/apps/${repoPath(name)}/status${query({ environment: env.name })}`))[0],
+    [name, env.name, env.current?.id],
+  );
+  const can = access.can('release');
+  const why = reasonFor('release', name, env.name);
+  const from = env.requiresPromotionFrom ? prev && prev.name === env.requiresPromotionFrom ? prev : undefined : prev;
+  const back = rollbackTarget(releases, env);
+  const cur = env.current;
+  const targets = status?.targets ?? [];
+  return html`<article class="card env" aria-label=${`Environment ${env.name}`}>
+    <header>
+      <h2>${env.name}</h2>
+      <span class="badges">
+        ${env.protected ? html`<span class="badge warn" title="releases need extra care">protected</span>` : null}
+        ${env.requiresApproval ? html`<span class="badge warn" title="a release waits for an approval">requires approval</span>` : null}
+        ${env.autoDeploy ? html`<span class="badge">auto-deploy</span>` : null}
+        ${status ? html`<span class=${`badge ${status.inSync ? 'good' : targets.length ? 'bad' : ''}`}>${targets.length === 0 ? 'no targets' : status.inSync ? 'in sync' : 'drift'}</span>` : null}
+      </span>
+    </header>
+    ${cur
+      ? html`<div class="current">
+          <div class="version">${label(cur)}</div>
+          <div><${Digest} d=${cur.digest} /> <span class="muted">${cur.kind} by ${cur.actor ?? '–'}, <${Time} t=${cur.createdAt} /></span></div>
+        </div>`
+      : html`<p class="muted">No release yet.</p>`}
+    ${env.pending ? html`<p class="small warn-text">Pending (not deployed yet): ${label(env.pending)} <${Digest} d=${env.pending.digest} /></p>` : null}
+    ${env.requiresPromotionFrom ? html`<p class="muted small">Promoted from ${env.requiresPromotionFrom} only.</p>` : null}
+    ${env.requires.length ? html`<p class="muted small">Requires attestations: ${env.requires.join(', ')}</p>` : null}
+    <${ErrorLine} error=${statusError} />
+    ${targets.map(
+      (t) => html`<div class="target">
+        <div><strong>${t.target}</strong> ${t.reachable ? null : html`<span class="bad">unreachable</span>`}</div>
+        ${t.containers.map(
+          (c) => html`<div class="container small">
+            <span class=${c.state === 'running' ? 'dot good' : 'dot bad'} aria-hidden="true"></span>${c.name}
+            <${Digest} d=${c.digest} /> <span class="muted">${c.state}${c.health ? `, ${c.health}` : ''}</span>
+          </div>`,
+        )}
+        ${t.drift.map((d) => html`<div class="drift small">⚠ ${d.message}</div>`)}
+      </div>`,
+    )}
+    <div class="actions">
+      <${ActionButton} can=${can} why=${why} onClick=${() => onAction({ kind: 'release', env, targets })}>Release tag…<//>
+      ${from ? html`<${ActionButton} can=${can && !!from.current} why=${from.current ? why : `${from.name} has no release to promote`} onClick=${() => onAction({ kind: 'promote', env, from, targets })}>Promote ${from.name} → ${env.name}<//>` : null}
+      ${cur ? html`<${ActionButton} can=${can && !!back} why=${back ? why : 'no earlier release to roll back to'} onClick=${() => onAction({ kind: 'rollback', env, to: back, targets })}>Roll back<//>` : null}
+      ${cur && targets.length ? html`<${ActionButton} can=${can} why=${why} onClick=${() => onAction({ kind: 'deploy', env, targets })}>Deploy<//>` : null}
+    </div>
+  </article>`;
+}
+
+/** Absent when the user may do nothing here at all; disabled with the reason when only this is refused. */
+const ActionButton = ({ can, why, onClick, children }) => html`<button type="button" class="secondary" disabled=${!can} title=${can ? '' : why} onClick=${onClick}>${children}</button>`;
+
+function Timeline({ name, releases, envs, onAction }) {
+  const [env, setEnv] = useState('');
+  const shown = releases.filter((r) => !env || r.environment === env);
+  return html`<section>
+    <div class="title-row"><h2>Releases</h2>
+      <label class="inline">Environment <select value=${env} onChange=${(e) => setEnv(e.target.value)}><option value="">all</option>${envs.map((e) => html`<option>${e.name}</option>`)}</select></label>
+    </div>
+    <ol class="timeline">${shown.map((r) => html`<${TimelineItem} name=${name} r=${r} env=${envs.find((e) => e.name === r.environment)} onAction=${onAction} />`)}</ol>
+  </section>`;
+}
+
+function TimelineItem({ name, r, env, onAction }) {
+  const access = useAccess(name, r.environment);
+  const current = env?.current?.id === r.id;
+  return html`<li class=${current ? 'current' : ''}>
+    <div class="when"><${Time} t=${r.createdAt} /></div>
+    <div class="what">
+      <span class=${`pill ${r.kind}`}>${r.kind}</span> <strong>${label(r)}</strong> → ${r.environment}${' '}<a href=${`#/r/${encodeURIComponent(name)}/image/${encodeURIComponent(r.digest)}`}><${Digest} d=${r.digest} /></a>
+      <span class="muted"> by ${r.actor ?? '–'}</span>
+      ${Array.isArray(r.attestations) && r.attestations.length ? html` <span class="good small">✔ ${r.attestations.join(', ')}</span>` : null}
+      ${r.deployment ? html` <span class=${`small ${r.deployment.status === 'succeeded' ? 'good' : r.deployment.status === 'running' ? 'muted' : 'bad'}`} title=${r.deployment.reason ?? ''}>deploy #${r.deployment.id} ${r.deployment.status.replace('_', ' ')}${r.deployment.status === 'needs_operator' || r.deployment.status === 'paused' ? ' ⚠' : ''}</span>` : null}
+      ${r.note ? html`<div class="muted small">${r.note}</div>` : null}
+    </div>
+    ${current
+      ? html`<span class="badge good">current</span>`
+      : env?.current && access.can('release')
+        ? html`<button type="button" class="secondary small" onClick=${() => onAction({ kind: 'rollback', env, to: r })}>Roll back to this</button>`
+        : null}
+  </li>`;
+}
+
+/** What an action will do, resolved before the click: the digest it moves to and the gates it must pass. */
+async function preview(name, action, ref) {
+  const { env } = action;
+  let to;
+  if (action.kind === 'release') {
+    if (!ref) return undefined;
+    const page = await api(`/api/v1/repositories/${repoPath(name)}/tags${query({ prefix: ref, limit: 50 })}`);
+    const tag = page.items.find((t) => t.name === ref);
+    to = ref.startsWith('sha256:') ? ref : tag?.digest;
+    if (!to) throw new Error(`No tag ${ref} in ${name}.`);
+  } else if (action.kind === 'promote') to = action.from.current.digest;
+  else if (action.kind === 'rollback') to = action.to.digest;
+  else to = env.current.digest;
+  const attestations = await api(`/api/v1/apps/${repoPath(name)}/attestations/${to}`).then((a) => a.attestations, () => []);
+  const verified = new Set(attestations.filter((a) => a.verified).map((a) => a.kind));
+  const gates = env.requires.map((kind) => ({ name: `attestation: ${kind}`, ok: verified.has(kind), detail: verified.has(kind) ? 'verified' : 'missing or not verified' }));
+  if (env.requiresPromotionFrom && action.kind !== 'rollback' && action.kind !== 'deploy') {
+    const ok = action.kind === 'promote';
+    gates.push({ name: `promotion from ${env.requiresPromotionFrom}`, ok, detail: ok ? 'promoted from there' : `only what ${env.requiresPromotionFrom} runs may come here: promote instead` });
+  }
+  return { to, gates, attested: [...verified] };
+}
+
+function Confirm({ name, action, onClose, onDone }) {
+  const { env } = action;
+  const [ref, setRef] = useState('');
+  const [deploy, setDeploy] = useState(action.targets.length > 0);
+  const [tags] = useLoad(() => (action.kind === 'release' ? api(`/api/v1/repositories/${repoPath(name)}/tags${query({ sort: 'pushed', limit: 30 })}`) : Promise.resolve({ items: [] })), [name]);
+  const [plan, planError] = useLoad(() => preview(name, action, ref.trim()), [ref]);
+  const [events, setEvents] = useState([]);
+  const [outcome, setOutcome] = useState();
+  const [error, setError] = useState();
+  const [running, setRunning] = useState(false);
+  const title = {
+    release: `Release a tag to ${env.name}`,
+    promote: `Promote ${action.from?.name} → ${env.name}`,
+    rollback: `Roll back ${env.name}${action.to ? ` to ${label(action.to)}` : ''}`,
+    deploy: `Deploy ${env.name}`,
+  }[action.kind];
+  const go = async () => {
+    setRunning(true);
+    setError(undefined);
+    const base = `/api/v1/apps/${repoPath(name)}`;
+    const [path, body] = {
+      release: [`${base}/releases`, { environment: env.name, ref: ref.trim(), deploy }],
+      promote: [`${base}/promote`, { from: action.from?.name, to: env.name, deploy }],
+      rollback: [`${base}/rollback`, { environment: env.name, to: action.to ? String(action.to.id) : undefined, deploy }],
+      deploy: [`${base}/deployments`, { environment: env.name }],
+    }[action.kind];
+    try {
+      await stream(path, body, (line) => {
+        if (line.event) setEvents((old) => [...old, line.event]);
+        else if (line.error) setError(new Error(line.error.message));
+        else if (line.result) setOutcome(line);
+        else if (line.id && line.digest) setOutcome({ release: line });
+      });
+    } catch (e) {
+      setError(e);
+    } finally {
+      setRunning(false);
+      onDone();
+    }
+  };
+  const done = outcome || error;
+  const blocked = plan?.gates.some((g) => !g.ok);
+  return html`<${Dialog} title=${title} onClose=${onClose}>
+    ${action.kind === 'release'
+      ? html`<label>Tag or digest <input list="tag-choices" value=${ref} onInput=${(e) => setRef(e.target.value)} placeholder="e.g. 1.0.0" autofocus disabled=${running || done} /></label>
+          <datalist id="tag-choices">${(tags?.items ?? []).map((t) => html`<option value=${t.name} />`)}</datalist>`
+      : null}
+    <div class="change" aria-label="Digest change">
+      <span class="label">${env.name}</span> <${Digest} d=${env.current?.digest} /> <span aria-hidden="true">→</span> ${plan ? html`<${Digest} d=${plan.to} />` : html`<span class="muted">…</span>`}
+    </div>
+    ${plan && plan.to === env.current?.digest && action.kind !== 'deploy' ? html`<p class="muted small">Same digest as now: the release is recorded, nothing changes on the hosts.</p>` : null}
+    <${ErrorLine} error=${planError} />
+    ${plan
+      ? html`<ul class="gates" aria-label="Gates">
+          ${plan.gates.length === 0 ? html`<li class="muted">No gates on ${env.name}.</li>` : null}
+          ${plan.gates.map((g) => html`<li class=${g.ok ? 'good' : 'bad'}>${g.ok ? '✔' : '✘'} ${g.name} <span class="muted">— ${g.detail}</span></li>`)}
+          ${plan.attested.length ? html`<li class="muted small">Verified attestations: ${plan.attested.join(', ')}</li>` : null}
+        </ul>`
+      : null}
+    ${action.kind !== 'deploy' && action.targets.length
+      ? html`<label class="inline"><input type="checkbox" checked=${deploy} onChange=${(e) => setDeploy(e.target.checked)} disabled=${running || done} /> Deploy to ${action.targets.length} target${action.targets.length === 1 ? '' : 's'} now</label>`
+      : null}
+    ${events.length || running
+      ? html`<ol class="progress" aria-live="polite" aria-label="Progress">${events.map((e) => html`<li class=${`ev-${e.kind}`}><span class="muted small">${new Date(e.at).toLocaleTimeString()}</span> ${e.target ? html`<strong>${e.target}</strong> ` : null}${e.message}</li>`)}
+          ${running ? html`<li class="muted">working…</li>` : null}</ol>`
+      : null}
+    ${outcome ? html`<${Outcome} outcome=${outcome} />` : null}
+    <${ErrorLine} error=${error} />
+    <div class="buttons">
+      ${done
+        ? html`<button type="button" onClick=${onClose}>Close</button>`
+        : html`<button type="button" class="secondary" onClick=${onClose} disabled=${running}>Cancel</button>
+            <button type="button" class=${blocked ? 'danger' : ''} onClick=${go} disabled=${running || !plan} title=${blocked ? 'a gate fails: the server will refuse this' : ''}>${{ release: 'Release', promote: 'Promote', rollback: 'Roll back', deploy: 'Deploy' }[action.kind]}</button>`}
+    </div>
+  <//>`;
+}
+
+function Outcome({ outcome }) {
+  if (!outcome.result) return html`<p class="good" role="status">✔ Release #${outcome.release.id} recorded: ${outcome.release.environment} is now ${label(outcome.release)}.</p>`;
+  const r = outcome.result;
+  const ok = r.status === 'succeeded';
+  return html`<div class=${`outcome ${ok ? 'good' : 'bad'}`} role="status">
+    <strong>${ok ? '✔ Deployment succeeded' : r.status === 'rolled_back' ? '↩ Rolled back automatically' : `✘ Deployment ${r.status}`}</strong>
+    ${r.reason ? html`<div>Reason: ${r.reason}</div>` : null}
+    ${outcome.revert && 'release' in outcome.revert ? html`<div class="small">The environment names release #${outcome.revert.release.id} again.</div>` : null}
+    <div class="small muted">deployment #${outcome.deployment}, ${((r.finishedAt - r.startedAt) / 1000).toFixed(1)} s</div>
+  </div>`;
+}

@@ -1,0 +1,43 @@
+// Deployments of an app: per environment, recent deployments with status, duration and reason, and per
+// target the digest intended against what each step put in place.
+import { html } from '../vendor/preact-htm.js';
+import { api, repoPath, query } from '../api.js';
+import { Digest, Empty, ErrorLine, RepoHeader, Time, useLoad } from '../ui.js';
+import { promotionOrder } from './delivery.js';
+
+export function Deployments({ name }) {
+  const [envs, error] = useLoad(async () => promotionOrder(await api(`/api/v1/apps/${repoPath(name)}/environments`)), [name]);
+  return html`<main>
+    <${RepoHeader} name=${name} view="deployments" />
+    <${ErrorLine} error=${error} />
+    ${envs && envs.length === 0 ? html`<${Empty} title="No environments, so no deployments. See the Delivery tab." />` : null}
+    ${(envs ?? []).map((e) => html`<${EnvDeployments} name=${name} env=${e} />`)}
+  </main>`;
+}
+
+function EnvDeployments({ name, env }) {
+  const [rows, error] = useLoad(() => api(`/api/v1/apps/${repoPath(name)}/deployments${query({ environment: env.name, limit: 20 })}`), [name, env.name]);
+  return html`<section>
+    <h2>${env.name}</h2>
+    <${ErrorLine} error=${error} />
+    ${rows && rows.length === 0 ? html`<p class="muted">Never deployed. Add targets to the app file (<code>wharf apply</code>), then Deploy.</p>` : null}
+    ${rows && rows.length
+      ? html`<table class="list">
+          <thead><tr><th>#</th><th>Status</th><th>Digest</th><th>Started</th><th class="num">Duration</th><th>By</th><th>Targets</th></tr></thead>
+          <tbody>${rows.map(
+            (d) => html`<tr>
+              <td data-label="#">${d.id}</td>
+              <td data-label="Status"><span class=${`badge ${d.status === 'succeeded' ? 'good' : d.status === 'running' ? '' : 'bad'}`}>${d.status.replace('_', ' ')}</span>${d.reason ? html`<div class="small muted">${d.reason}</div>` : null}</td>
+              <td data-label="Digest"><${Digest} d=${d.digest} /></td>
+              <td data-label="Started"><${Time} t=${Number(d.started_at)} /></td>
+              <td data-label="Duration" class="num">${d.finished_at ? `${((Number(d.finished_at) - Number(d.started_at)) / 1000).toFixed(1)} s` : d.status === 'running' ? 'running' : '–'}</td>
+              <td data-label="By">${d.actor ?? '–'} <span class="muted small">${d.trigger ?? ''}</span></td>
+              <td data-label="Targets">${(d.steps ?? []).map(
+                (s) => html`<div class="small">${s.action === 'restore' ? '↩ ' : ''}<strong>${s.target}</strong> <${Digest} d=${s.digest} /> <span class=${s.result === 'succeeded' ? 'good' : s.result === 'failed' ? 'bad' : 'muted'}>${s.result}</span>${s.digest && s.digest !== d.digest ? html` <span class="muted">(intended <${Digest} d=${d.digest} />)</span>` : null}</div>`,
+              )}</td>
+            </tr>`,
+          )}</tbody>
+        </table>`
+      : null}
+  </section>`;
+}
