@@ -94,6 +94,13 @@ describe('browser sessions', () => {
     const passwd = await hub.req('/api/v1/users/dave', { method: 'PATCH', auth: basic('admin', ADMIN_PASSWORD), headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password: 'dave-new-password' }) });
     assert.equal(passwd.status, 204);
     assert.equal((await hub.req('/api/v1/session', { headers: { cookie: d.cookie } })).status, 401);
+
+    // `wharf user logout` (a new token generation) ends browser sessions too.
+    const again = await signIn(hub, 'dave', 'dave-new-password');
+    assert.equal((await hub.req('/api/v1/session', { headers: { cookie: again.cookie } })).status, 200);
+    await hub.accounts.endSessions('dave');
+    await new Promise((r) => setTimeout(r, 1100)); // the policy is reread within a second
+    assert.equal((await hub.req('/api/v1/session', { headers: { cookie: again.cookie } })).status, 401);
   });
 
   it('a robot token secret cannot open a browser session', async () => {
