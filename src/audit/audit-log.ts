@@ -1,6 +1,6 @@
 // The audit log: append-only rows of who (user, token, anonymous or the local CLI), from where, did what,
 // to which repository, when, and how it ended. Rows are only ever inserted and read.
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { AuditLogTable, Database } from '../metadata/schema.js';
 
 export type ActorKind = AuditLogTable['actor_kind'];
@@ -85,18 +85,7 @@ export class AuditLog {
     if (q.repository !== undefined) query = query.where('repository', '=', q.repository);
     if (q.since !== undefined) query = query.where('at', '>=', q.since);
     if (q.until !== undefined) query = query.where('at', '<', q.until);
-    return (await query.execute()).map((r) => ({
-      id: Number(r.id),
-      at: Number(r.at),
-      actor: r.actor,
-      actorKind: r.actor_kind,
-      address: r.address,
-      action: r.action,
-      repository: r.repository,
-      target: r.target,
-      result: r.result,
-      detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
-    }));
+    return (await query.execute()).map(auditRecord);
   }
 
   /** Oldest first (the order things happened), the newest `limit` rows when limited. */
@@ -107,17 +96,21 @@ export class AuditLog {
     if (q.action !== undefined) query = query.where('action', '=', q.action);
     if (q.limit !== undefined) query = query.limit(q.limit);
     const rows = await query.execute();
-    return rows.reverse().map((r) => ({
-      id: Number(r.id),
-      at: Number(r.at),
-      actor: r.actor,
-      actorKind: r.actor_kind,
-      address: r.address,
-      action: r.action,
-      repository: r.repository,
-      target: r.target,
-      result: r.result,
-      detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
-    }));
+    return rows.reverse().map(auditRecord);
   }
+}
+
+function auditRecord(r: Selectable<AuditLogTable>): AuditRecord {
+  return {
+    id: Number(r.id),
+    at: Number(r.at),
+    actor: r.actor,
+    actorKind: r.actor_kind,
+    address: r.address,
+    action: r.action,
+    repository: r.repository,
+    target: r.target,
+    result: r.result,
+    detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
+  };
 }
