@@ -106,7 +106,7 @@ export function createHttpServer({
     res.once('finish', () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.observe(req.method ?? '', res.statusCode, seconds);
-      const path = (req.url ?? '/').split('?')[0]!;
+      const [path = '/', query] = (req.url ?? '/').split('?', 2);
       const level =
         path === '/healthz' || path === '/metrics' ? 'debug' : (req.method === 'GET' || req.method === 'HEAD') && PULL.test(path) ? pullLevel : requestLevel;
       if (level !== 'silent' && log.isLevelEnabled(level)) {
@@ -114,7 +114,8 @@ export function createHttpServer({
         const bytes = req.socket.bytesWritten - writtenBefore;
         const ms = Math.round(seconds * 10_000) / 10;
         const user = audit ? audit.actorOf(req).name : '-';
-        log[level]({ req: { method: req.method, path, status: res.statusCode, bytes, ms, user } }, `${req.method} ${path} ${res.statusCode} ${bytes} B ${ms} ms ${user}`);
+        // The query goes into the JSON record only (a mount's ?mount=&from=, an upload's ?digest=): the line stays short.
+        log[level]({ req: { method: req.method, path, ...(query ? { query } : {}), status: res.statusCode, bytes, ms, user } }, `${req.method} ${path} ${res.statusCode} ${bytes} B ${ms} ms ${user}`);
       }
       onResponse?.(req, res);
     });

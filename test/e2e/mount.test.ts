@@ -17,14 +17,14 @@ interface Logged {
   status: number;
 }
 
-/** The requests the server logged (debug level), in order. */
+/** The requests of the server's access log, in order. */
 function requests(logs: string): Logged[] {
   const out: Logged[] = [];
   for (const line of logs.split('\n')) {
     if (!line.startsWith('{')) continue;
     try {
-      const r = JSON.parse(line) as { msg?: string } & Logged;
-      if (r.msg === 'request') out.push({ method: r.method, url: r.url, status: r.status });
+      const r = JSON.parse(line) as { req?: { method: string; path: string; query?: string; status: number } };
+      if (r.req) out.push({ method: r.req.method, url: r.req.query ? `${r.req.path}?${r.req.query}` : r.req.path, status: r.req.status });
     } catch {
       // not a log line
     }
