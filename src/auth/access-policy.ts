@@ -21,7 +21,8 @@ export class Caller implements Principal {
     readonly policy: Policy,
   ) {
     this.kind = identity.kind;
-    this.name = identity.kind === 'anonymous' ? null : identity.name;
+    // What a personal token does is its maker's doing: releases, tag moves and the audit name the user.
+    this.name = identity.kind === 'anonymous' ? null : (policy.makerOf(identity) ?? identity.name);
   }
 }
 

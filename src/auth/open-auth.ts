@@ -67,7 +67,7 @@ export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv
     const caller = callerOf(req);
     const address = origin.address(req);
     if (!caller || caller.identity.kind === 'anonymous') return { name: 'anonymous', kind: 'anonymous', address };
-    return { name: caller.identity.name, kind: caller.identity.kind, address };
+    return { name: caller.name ?? caller.identity.name, kind: caller.identity.kind, address };
   };
   if (!config.auth.enabled) {
     log.warn('authentication is DISABLED (auth.enabled: false / WHARF_AUTH=off): anyone who can reach this server may push, pull and delete');

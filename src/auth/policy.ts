@@ -59,6 +59,13 @@ export class Policy {
     this.anonymousPull = data.anonymousPull.map(globToRegExp);
   }
 
+  /** The user a personal token acts as (see allows); undefined for any other identity. */
+  makerOf(identity: Identity): string | undefined {
+    if (identity.kind !== 'token') return undefined;
+    const t = this.tokens.get(identity.id);
+    return t !== undefined && t.scope === PERSONAL_SCOPE && t.createdBy !== null ? t.createdBy : undefined;
+  }
+
   /** Whether the identity still stands: the user exists, the token is neither revoked nor expired. */
   isCurrent(identity: Identity, now = Date.now()): boolean {
     if (identity.kind === 'user') return this.users.has(identity.name);
@@ -109,6 +116,9 @@ export class Policy {
       grants = this.grantsOfUser(identity.name);
     } else if (identity.kind === 'token') {
       if (!this.isCurrent(identity)) return false;
+      // A personal token acts as its maker here too (see allows).
+      const t = this.tokens.get(identity.id);
+      if (t !== undefined && t.scope === PERSONAL_SCOPE && t.createdBy !== null) return this.grantsExplicitly({ kind: 'user', name: t.createdBy }, repository, action);
       grants = this.grantsOfToken(identity.id);
     } else {
       return false;

@@ -12,6 +12,7 @@ import type { AccessCheck } from '../server/access.js';
 import type { ApiRequest, ApiRoute } from '../server/api.js';
 import { AccountError, Accounts } from './accounts.js';
 import type { AuthStore, TokenRow } from './auth-store.js';
+import type { Caller } from './access-policy.js';
 import { PERSONAL_SCOPE } from './policy.js';
 import type { PolicySource } from './policy-source.js';
 
@@ -48,7 +49,10 @@ export function tokenRoutes(store: AuthStore, audit: AuditLog, policies: PolicyS
     }
     if (r.principal.kind === 'user' && r.principal.name) return r.principal.name;
     if (r.principal.kind === 'token') {
-      const t = (await store.tokens(false)).find((x) => x.name === r.principal.name);
+      // A personal token's principal bears its maker's name; the token itself is the identity.
+      const identity = (r.principal as Partial<Caller>).identity;
+      const tokenName = identity?.kind === 'token' ? identity.name : r.principal.name;
+      const t = (await store.tokens(false)).find((x) => x.name === tokenName);
       if (t && t.scope === PERSONAL_SCOPE && t.createdBy) return t.createdBy;
       throw new RegistryError('DENIED', 'a robot token cannot manage tokens');
     }

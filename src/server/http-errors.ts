@@ -23,7 +23,8 @@ export function sendError(res: ServerResponse, failure: unknown, log: Logger, he
   if (err instanceof RegistryError) {
     status = err.status;
     // A backend out of order (the object store) is the operator's to fix: it goes to the log as well.
-    if (status >= 500) log.warn({ code: err.code, message: err.message }, 'request failed: a backend is unavailable');
+    // A full disk was logged above as what it is.
+    if (status >= 500 && err === failure) log.warn({ code: err.code, message: err.message }, 'request failed: a backend is unavailable');
     body = { errors: [{ code: wireCode(err.code), message: err.message, detail: err.detail ?? null }] };
   } else {
     log.error({ err }, 'request failed');

@@ -45,6 +45,8 @@ test('release, promote, pull APP:ENV, refuse overwrites and roll back with docke
 
       await ok('env', 'create', 'shop', 'staging');
       await ok('env', 'create', 'shop', 'production', '--requires-promotion-from', 'staging', '--protected');
+      // A protected environment takes changes only from an explicit release:production grant (not the admin role).
+      await ok('grant', 'admin', 'release:production', 'shop', '--server', server.url);
 
       const released = JSON.parse(await ok('release', 'shop', '1.1.0', '--env', 'staging', '--note', 'ship it', '--json'));
       assert.equal(released.digest, digests['1.1.0'], 'the release records the digest docker pushed');

@@ -332,7 +332,7 @@ test('pipeline: what was tested is what ships and runs, and production takes not
       assert.equal(s4.failedStep, 'deploy staging');
       assert.notEqual(s4.digest, s1.digest);
       assert.equal(s4.deployment!.status, 'rolled_back');
-      assert.match(s4.error!, new RegExp(`^deploy staging: deployment #${s4.deployment!.id} rolled back: .*health check failed 3 times in a row: GET http://127\\.0\\.0\\.1:${ports.staging}/: 404`));
+      assert.match(s4.error!, new RegExp(`^deploy staging: deployment #${s4.deployment!.id} rolled back: .*health check failed 3 times in a row: GET http://127\\.0\\.0\\.1:${ports.staging}/: HTTP 404`));
       assert.match(r4.stderr, /^deploy staging \| finished: rolled_back: unix:\/\/.*health check failed 3 times in a row/m);
       assert.deepEqual(s4.deployment!.targets.map((x) => x.running), [[s1.digest]], 'the summary says what runs after the rollback');
       assert.deepEqual((await runningOn(staging, 'staging')).map((c) => [c.image, c.imageId]), [[`${repo}@${s1.digest}`, s1.imageId]], 'staging runs the tested release again');
