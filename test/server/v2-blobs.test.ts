@@ -1,22 +1,15 @@
 // /v2 blob pulls over HTTP: GET/HEAD, ranges, deletes, repository isolation and sha512, as the OCI
 // conformance suite's pull and content-management sections exercise them.
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { digestOf, expectError, expectStatus, pushBlob, startRegistry, type Registry } from './v2-harness.js';
+import { digestOf, expectError, expectStatus, pushBlob, registryOn, type Registry } from './v2-harness.js';
 import { storeVariants } from '../support/s3.js';
 
 for (const store of storeVariants()) {
   describe(`${store.name} blob store`, { skip: store.skip }, () => {
     let r: Registry;
-    before(async () => {
-      await store.setup();
-      r = await startRegistry({ env: store.env() });
-    });
-    after(async () => {
-      await r?.close();
-      await store.teardown();
-    });
+    registryOn(store, (started) => (r = started));
 
     test('GET /v2/ answers 200 with the API version header', async () => {
       for (const path of ['/v2/', '/v2']) {

@@ -1,6 +1,7 @@
 // An in-process Wharf for the /v2 API tests: the real HTTP server on 127.0.0.1:0 over a temp data dir,
 // plus the small registry-client steps (push a blob, build and push a manifest) those tests share.
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { OCI_MANIFEST } from '../../src/oci/media-types.js';
 import { createHttpServer, listen, type RunningServer } from '../../src/server/server.js';
 import { openWharf, type Wharf } from '../../src/wharf.js';
 import type { Engines } from '../../src/deploy/engines.js';
+import type { StoreVariant } from '../support/s3.js';
 
 export { digestOf };
 
@@ -35,6 +37,23 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** the engines deployments reach (default: the real ones) */
   engines?: Engines;
+}
+
+/**
+ * One registry over `store` for the enclosing suite: set up before its tests, closed (and the store's bucket
+ * removed) after them. `started` receives it once it listens.
+ */
+export function registryOn(store: StoreVariant, started: (r: Registry) => void): void {
+  let r: Registry | undefined;
+  before(async () => {
+    await store.setup();
+    r = await startRegistry({ env: store.env() });
+    started(r);
+  });
+  after(async () => {
+    await r?.close();
+    await store.teardown();
+  });
 }
 
 export async function startRegistry(opts: StartOptions = {}): Promise<Registry> {

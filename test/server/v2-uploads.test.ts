@@ -1,6 +1,6 @@
 // /v2 blob uploads over HTTP: monolithic, POST+PUT, chunked and streamed PATCH, large concurrent bodies, final-chunk
 // PUT, 416 on out-of-order chunks, status, cancel, cross-repository mount, sessions across a restart, and expiry.
-import { describe, test, before, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
@@ -12,6 +12,7 @@ import {
   locationPath,
   openUpload,
   pushBlob,
+  registryOn,
   startRegistry,
   withQuery,
   type Registry,
@@ -28,14 +29,7 @@ for (const store of storeVariants()) {
     };
 
     let r: Registry;
-    before(async () => {
-      await store.setup();
-      r = await startRegistry({ env: store.env() });
-    });
-    after(async () => {
-      await r?.close();
-      await store.teardown();
-    });
+    registryOn(store, (started) => (r = started));
 
     const octets = { 'content-type': 'application/octet-stream' };
 
