@@ -68,7 +68,7 @@ export class Attestations {
 
   /** Signs what an authenticated pipeline reported about `digest` and stores it as a referrer of it. */
   async attest(app: string, digest: string, kind: string, predicate: Record<string, unknown>, identity: Identity): Promise<Attested> {
-    if (!isAttestationKind(kind)) throw new RegistryError('UNSUPPORTED', `invalid attestation kind ${JSON.stringify(kind)}`, undefined, 400);
+    if (!isAttestationKind(kind)) throw new RegistryError('INVALID', `invalid attestation kind ${JSON.stringify(kind)}`);
     const subject = await this.registry.getManifest(app, digest);
     if (subject.digest !== digest) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} unknown to ${app}`);
     if (kind === 'tests') checkTestsPredicate(predicate as unknown as TestsPredicate, subject);

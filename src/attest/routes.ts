@@ -58,7 +58,7 @@ export function attestationRoutes(attestations: Attestations, registry: Registry
           const parsed = testsPredicate.safeParse(predicate);
           if (!parsed.success) {
             const issue = parsed.error.issues[0]!;
-            throw new RegistryError('UNSUPPORTED', `predicate.${issue.path.join('.')}: ${issue.message}`, undefined, 400);
+            throw new RegistryError('INVALID', `predicate.${issue.path.join('.')}: ${issue.message}`);
           }
           predicate = parsed.data;
         }

@@ -64,7 +64,7 @@ export function tokenEndpoint({ authn, policies, tokens, origin, log }: TokenEnd
 
   const checkService = (requested: string | null) => {
     if (requested !== null && requested !== '' && requested !== service) {
-      throw new RegistryError('DENIED', `this token service issues tokens for service ${JSON.stringify(service)}, not ${JSON.stringify(requested)}`, undefined, 400);
+      throw new RegistryError('INVALID', `this token service issues tokens for service ${JSON.stringify(service)}, not ${JSON.stringify(requested)}`);
     }
   };
 
@@ -105,7 +105,7 @@ export function tokenEndpoint({ authn, policies, tokens, origin, log }: TokenEnd
   const post = async (req: IncomingMessage, res: ServerResponse) => {
     if (!(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
       req.resume();
-      throw new RegistryError('UNSUPPORTED', 'expected an application/x-www-form-urlencoded body', undefined, 400);
+      throw new RegistryError('INVALID', 'expected an application/x-www-form-urlencoded body');
     }
     const form = new URLSearchParams((await readBody(req, MAX_FORM_BYTES)).toString('utf8'));
     checkService(form.get('service'));
@@ -119,7 +119,7 @@ export function tokenEndpoint({ authn, policies, tokens, origin, log }: TokenEnd
       const identity = await authn.refresh(form.get('refresh_token') ?? '', origin.address(req));
       return respond(res, identity, scopes, false);
     }
-    throw new RegistryError('UNSUPPORTED', `unsupported grant_type ${JSON.stringify(grant)}`, undefined, 400);
+    throw new RegistryError('INVALID', `unsupported grant_type ${JSON.stringify(grant)}`);
   };
 
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {

@@ -65,7 +65,7 @@ export function tokenRoutes(store: AuthStore, audit: AuditLog, policies: PolicyS
     );
   const accounts = (r: ApiRequest) => new Accounts(store, audit, r.actor);
   const refused = (e: unknown): never => {
-    if (e instanceof AccountError) throw new RegistryError('UNSUPPORTED', e.message, undefined, e.message.includes('exists') ? 409 : 400);
+    if (e instanceof AccountError) throw new RegistryError(e.message.includes('exists') ? 'CONFLICT' : 'INVALID', e.message);
     throw e;
   };
 
@@ -84,7 +84,7 @@ export function tokenRoutes(store: AuthStore, audit: AuditLog, policies: PolicyS
         try {
           expiresIn = body.expires === undefined ? undefined : parseDuration(body.expires);
         } catch (e) {
-          throw new RegistryError('UNSUPPORTED', `expires: ${(e as Error).message}`, undefined, 400);
+          throw new RegistryError('INVALID', `expires: ${(e as Error).message}`);
         }
         const scoped = body.scope !== undefined && body.scope.length > 0;
         if (scoped && !(await isAdmin(r))) throw new RegistryError('DENIED', 'only an admin gives scoped robot tokens; leave out scope for a token that acts as you');

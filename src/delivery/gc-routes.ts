@@ -14,7 +14,7 @@ const collectBody = z.object({ dryRun: z.boolean().optional() }).strict();
 function limitOf(url: URL): number {
   const raw = url.searchParams.get('limit');
   const limit = raw === null ? 50 : Number(raw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new RegistryError('UNSUPPORTED', 'limit must be an integer from 1 to 1000', undefined, 400);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new RegistryError('INVALID', 'limit must be an integer from 1 to 1000');
   return limit;
 }
 

@@ -112,7 +112,7 @@ export function toRelease(app: string, r: ReleaseRow): Release {
 function settings(opts: EnvironmentOptions): EnvironmentSettings {
   const requires = [...new Set(opts.requires ?? [])];
   const bad = requires.find((k) => !isAttestationKind(k));
-  if (bad !== undefined) throw new RegistryError('UNSUPPORTED', `invalid attestation kind ${JSON.stringify(bad)} (lowercase letters, digits and dashes)`, undefined, 400);
+  if (bad !== undefined) throw new RegistryError('INVALID', `invalid attestation kind ${JSON.stringify(bad)} (lowercase letters, digits and dashes)`);
   return {
     requiresPromotionFrom: opts.requiresPromotionFrom ?? null,
     protected: opts.protected ?? false,
@@ -135,7 +135,7 @@ export class Delivery {
   // --- environments ----------------------------------------------------------------------------
 
   async createEnvironment(app: string, name: string, opts: EnvironmentOptions = {}): Promise<Environment> {
-    if (!ENV_NAME.test(name)) throw new RegistryError('UNSUPPORTED', `invalid environment name ${JSON.stringify(name)} (lowercase letters, digits and dashes)`, undefined, 400);
+    if (!ENV_NAME.test(name)) throw new RegistryError('INVALID', `invalid environment name ${JSON.stringify(name)} (lowercase letters, digits and dashes)`);
     const repoId = await this.meta.repositoryId(app);
     if (repoId === null) throw new RegistryError('NAME_UNKNOWN', `application ${app} has no repository yet: push an image first`);
     if (opts.requiresPromotionFrom && !(await this.store.environment(app, opts.requiresPromotionFrom))) {

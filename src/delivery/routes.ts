@@ -56,7 +56,7 @@ function releaseDetail(release: Release): Record<string, unknown> {
 
 function parseTime(v: number | string): number {
   const t = typeof v === 'number' ? v : Date.parse(v);
-  if (!Number.isFinite(t)) throw new RegistryError('UNSUPPORTED', `invalid time ${JSON.stringify(v)}`, undefined, 400);
+  if (!Number.isFinite(t)) throw new RegistryError('INVALID', `invalid time ${JSON.stringify(v)}`);
   return t;
 }
 

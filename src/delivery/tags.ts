@@ -30,7 +30,7 @@ export class TagHistory {
   async restore(repository: string, tag: string, target: { to?: string; at?: number }, actor: string | null, force = false): Promise<TagMove> {
     let digest = target.to;
     if (digest === undefined) {
-      if (target.at === undefined) throw new RegistryError('UNSUPPORTED', 'give a digest (to) or a time (at)', undefined, 400);
+      if (target.at === undefined) throw new RegistryError('INVALID', 'give a digest (to) or a time (at)');
       const at = target.at;
       const change = (await this.history(repository, tag)).find((c) => c.at <= at);
       if (!change?.newDigest) throw new RegistryError('NOT_FOUND', `tag ${repository}:${tag} did not exist at ${new Date(at).toISOString()}`);

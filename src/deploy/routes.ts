@@ -72,7 +72,7 @@ export function deployRoutes(service: DeployService, access: AccessCheck): ApiRo
         try {
           app = parseAppFile(b.file).app;
         } catch (e) {
-          if (e instanceof AppFileError) throw new RegistryError('UNSUPPORTED', e.message, undefined, 400);
+          if (e instanceof AppFileError) throw new RegistryError('INVALID', e.message);
           throw e;
         }
         const principal = await access.authorize(r.req, app, ['admin']);

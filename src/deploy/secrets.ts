@@ -68,7 +68,7 @@ function checkSlot(app: string, environment: string, name: string): void {
 }
 
 function bad(message: string): RegistryError {
-  return new RegistryError('UNSUPPORTED', message, undefined, 400);
+  return new RegistryError('INVALID', message);
 }
 
 /** Blanks out secret values an app may echo into its logs or health output before they reach a record. */

@@ -104,11 +104,11 @@ export class DeployService {
     try {
       file = parseAppFile(text);
     } catch (e) {
-      if (e instanceof AppFileError) throw new RegistryError('UNSUPPORTED', e.message, undefined, 400);
+      if (e instanceof AppFileError) throw new RegistryError('INVALID', e.message);
       throw e;
     }
     if (opts.app !== undefined && file.app !== opts.app) {
-      throw new RegistryError('UNSUPPORTED', `the file is for app ${file.app}, not ${opts.app}`, undefined, 400);
+      throw new RegistryError('INVALID', `the file is for app ${file.app}, not ${opts.app}`);
     }
     // The targets' registrations decide what this app may run where; checked again at every deploy.
     const lookup = await this.targets.lookup();

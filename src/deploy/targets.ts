@@ -21,7 +21,7 @@ export class DeployTargets {
     const parsed = targetRegistrationSchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      throw new RegistryError('UNSUPPORTED', `${issue.path.join('.') || 'target'}: ${issue.message}`, undefined, 400);
+      throw new RegistryError('INVALID', `${issue.path.join('.') || 'target'}: ${issue.message}`);
     }
     const existing = (await this.store.targets()).find((t) => t.name === parsed.data.name);
     if (existing?.source === 'config') throw new RegistryError('CONFLICT', `target ${parsed.data.name} comes from the server config file: change it there`);

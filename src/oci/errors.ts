@@ -1,64 +1,59 @@
-// The catalogue of registry errors (OCI distribution spec codes plus HTTP status), thrown as RegistryError
-// at any layer and rendered as the OCI JSON error body in one place (server/http-errors.ts).
+// The one catalogue of Wharf's error codes, thrown as RegistryError from any domain: the OCI distribution spec's
+// own codes (the registry's language), and a few general ones (NOT_FOUND, CONFLICT, INVALID …) for delivery,
+// deploy, auth and the rest. A code says what went wrong, never how a protocol answers it: server/http-errors.ts
+// alone turns a code into an HTTP status and an error body.
 
+/** Each code with the message an error carries when it is thrown without one. */
 export const ERRORS = {
-  BLOB_UNKNOWN: { status: 404, message: 'blob unknown to registry' },
-  BLOB_UPLOAD_INVALID: { status: 400, message: 'blob upload invalid' },
-  BLOB_UPLOAD_UNKNOWN: { status: 404, message: 'blob upload unknown to registry' },
-  DIGEST_INVALID: { status: 400, message: 'provided digest did not match uploaded content' },
-  MANIFEST_BLOB_UNKNOWN: { status: 400, message: 'manifest references a manifest or blob unknown to registry' },
-  MANIFEST_INVALID: { status: 400, message: 'manifest invalid' },
-  MANIFEST_UNKNOWN: { status: 404, message: 'manifest unknown to registry' },
-  NAME_INVALID: { status: 400, message: 'invalid repository name' },
-  NAME_UNKNOWN: { status: 404, message: 'repository name not known to registry' },
-  SIZE_INVALID: { status: 400, message: 'provided length did not match content length' },
-  TAG_INVALID: { status: 400, message: 'manifest tag did not match URI' },
-  UNAUTHORIZED: { status: 401, message: 'authentication required' },
-  DENIED: { status: 403, message: 'requested access to the resource is denied' },
-  UNSUPPORTED: { status: 405, message: 'the operation is unsupported' },
-  TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
-  RANGE_INVALID: { status: 416, message: 'requested range not satisfiable' },
-  MANIFEST_TOO_LARGE: { status: 413, message: 'manifest too large' },
-  CONFLICT: { status: 409, message: 'conflict' },
-  NOT_FOUND: { status: 404, message: 'not found' },
-  INTERNAL: { status: 500, message: 'internal server error' },
+  // The OCI distribution spec's error codes.
+  BLOB_UNKNOWN: 'blob unknown to registry',
+  BLOB_UPLOAD_INVALID: 'blob upload invalid',
+  BLOB_UPLOAD_UNKNOWN: 'blob upload unknown to registry',
+  DIGEST_INVALID: 'provided digest did not match uploaded content',
+  MANIFEST_BLOB_UNKNOWN: 'manifest references a manifest or blob unknown to registry',
+  MANIFEST_INVALID: 'manifest invalid',
+  MANIFEST_UNKNOWN: 'manifest unknown to registry',
+  NAME_INVALID: 'invalid repository name',
+  NAME_UNKNOWN: 'repository name not known to registry',
+  SIZE_INVALID: 'provided length did not match content length',
+  /** the operation (a method on a route) is not offered, never a request that is merely malformed: that is INVALID */
+  UNSUPPORTED: 'the operation is unsupported',
+  UNAUTHORIZED: 'authentication required',
+  DENIED: 'requested access to the resource is denied',
+  TOOMANYREQUESTS: 'too many requests',
+  // Distribution's codes beyond the spec.
+  TAG_INVALID: 'manifest tag did not match URI',
+  PAGINATION_NUMBER_INVALID: 'invalid number of results requested',
+  /** a backend (the object store) cannot serve the request now; it may be retried */
+  UNAVAILABLE: 'service unavailable',
+  // Wharf's refinements of a spec code: the same failure, told more precisely.
+  /** an upload's chunk does not continue where the upload is, or a range cannot be served (BLOB_UPLOAD_INVALID) */
+  RANGE_INVALID: 'requested range not satisfiable',
+  /** a manifest or request body over its size limit (SIZE_INVALID) */
+  MANIFEST_TOO_LARGE: 'manifest too large',
+  /** a request body that stopped arriving (BLOB_UPLOAD_INVALID) */
+  BODY_STALLED: 'the request body stopped arriving',
   /** ENOSPC, EDQUOT or SQLITE_FULL: the write was refused as a whole; it can be retried once space is freed */
-  STORAGE_FULL: { status: 507, message: 'storage is full: the registry has no space left to store this; retry once space is freed' },
-  /** a backend (the object store) cannot serve the request now; Distribution's code for 503 */
-  UNAVAILABLE: { status: 503, message: 'service unavailable' },
+  STORAGE_FULL: 'storage is full: the registry has no space left to store this; retry once space is freed',
+  // The general codes of every other domain (delivery, deploy, auth, webhooks, attest, pipeline).
+  /** the input is malformed or breaks a rule of the domain (a bad name, a missing field, an unknown grant type) */
+  INVALID: 'invalid request',
+  /** the thing named does not exist */
+  NOT_FOUND: 'not found',
+  /** the request is valid but clashes with the current state (exists already, in progress, changed meanwhile) */
+  CONFLICT: 'conflict',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
 
 export class RegistryError extends Error {
-  readonly status: number;
   /** extra response headers, e.g. the WWW-Authenticate challenge of a 401 or Retry-After of a 429 */
   headers?: Record<string, string>;
   constructor(
     readonly code: ErrorCode,
     message?: string,
     readonly detail?: unknown,
-    status?: number,
   ) {
-    super(message ?? ERRORS[code].message);
-    this.status = status ?? ERRORS[code].status;
-  }
-}
-
-/** Wire code for codes that are Wharf-internal refinements of a spec code. */
-export function wireCode(code: ErrorCode): string {
-  switch (code) {
-    case 'RANGE_INVALID':
-      return 'BLOB_UPLOAD_INVALID';
-    case 'MANIFEST_TOO_LARGE':
-      return 'SIZE_INVALID';
-    case 'INTERNAL':
-      return 'UNKNOWN';
-    // The spec has no code for it; UNKNOWN is what clients know for a server-side failure, and the 507 status and
-    // the message say which one (docs/configuration.md, "Full disk").
-    case 'STORAGE_FULL':
-      return 'UNKNOWN';
-    default:
-      return code;
+    super(message ?? ERRORS[code]);
   }
 }

@@ -49,13 +49,13 @@ const AuditQuery = pageQuery.extend({
   until: time.optional().describe('epoch milliseconds or ISO time, exclusive'),
 });
 
-/** Account errors are the caller's mistakes (unknown user, weak password, taken name): 400, or 404 for "no …". */
+/** Account errors are the caller's mistakes: NOT_FOUND for "no …" (an unknown user), CONFLICT for a taken name, else INVALID. */
 async function accounts<T>(r: ApiRequest, deps: AdminRouteDeps, f: (a: Accounts) => Promise<T>): Promise<T> {
   try {
     return await f(new Accounts(deps.store, deps.audit, deps.actorOf(r.req)));
   } catch (e) {
     if (!(e instanceof AccountError)) throw e;
-    throw new RegistryError(/^no /.test(e.message) ? 'NOT_FOUND' : e.message.includes('exists') ? 'CONFLICT' : 'UNSUPPORTED', e.message, null, /^no /.test(e.message) ? 404 : e.message.includes('exists') ? 409 : 400);
+    throw new RegistryError(/^no /.test(e.message) ? 'NOT_FOUND' : e.message.includes('exists') ? 'CONFLICT' : 'INVALID', e.message);
   } finally {
     deps.policies.invalidate();
   }
@@ -113,7 +113,7 @@ export function adminRoutes(deps: AdminRouteDeps): ApiRoute[] {
       access: admin,
       summary: 'Remove a user with their memberships and grants',
       async handle(r) {
-        if (r.params.user === r.principal.name) throw new RegistryError('UNSUPPORTED', 'you cannot remove yourself; ask another admin', null, 400);
+        if (r.params.user === r.principal.name) throw new RegistryError('INVALID', 'you cannot remove yourself; ask another admin');
         await accounts(r, deps, (a) => a.removeUser(r.params.user!));
         return noContent(r);
       },

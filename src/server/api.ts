@@ -8,7 +8,7 @@ import type { Actor, AuditLog, AuditResult } from '../audit/audit-log.js';
 import { RegistryError } from '../oci/errors.js';
 import type { AccessCheck, Action, Principal } from './access.js';
 import { readBody } from './request-body.js';
-import { asRegistryError, sendError } from './http-errors.js';
+import { httpErrorOf, sendError } from './http-errors.js';
 
 export interface ApiRequest {
   req: IncomingMessage;
@@ -83,8 +83,7 @@ const actorOfPrincipal = (principal: Principal): Actor => ({ name: principal.nam
 
 function resultOf(err: unknown): { result: AuditResult; detail: Record<string, unknown> } | undefined {
   if (err === undefined) return { result: 'ok', detail: {} };
-  const known = asRegistryError(err);
-  const status = known ? known.status : 500;
+  const { status, known } = httpErrorOf(err);
   if (status === 401) return undefined;
   return { result: status === 403 ? 'denied' : 'failed', detail: { status, ...(known ? { error: known.code } : {}) } };
 }
@@ -117,12 +116,12 @@ export function managementApi(routes: ApiRoute[], access: AccessCheck, log: Logg
             raw = buf.length === 0 ? {} : JSON.parse(buf.toString('utf8'));
           } catch (e) {
             if (e instanceof RegistryError) throw e;
-            throw new RegistryError('UNSUPPORTED', 'request body is not valid JSON', undefined, 400);
+            throw new RegistryError('INVALID', 'request body is not valid JSON');
           }
           const parsed = schema.safeParse(raw);
           if (!parsed.success) {
             const issue = parsed.error.issues[0]!;
-            throw new RegistryError('UNSUPPORTED', `${issue.path.join('.') || 'body'}: ${issue.message}`, undefined, 400);
+            throw new RegistryError('INVALID', `${issue.path.join('.') || 'body'}: ${issue.message}`);
           }
           return parsed.data;
         };
@@ -154,7 +153,7 @@ function decodeParam(name: string, value: string): string {
   try {
     return decodeURIComponent(value);
   } catch {
-    throw new RegistryError('UNSUPPORTED', `${name}: malformed percent-encoding in the path`, undefined, 400);
+    throw new RegistryError('INVALID', `${name}: malformed percent-encoding in the path`);
   }
 }
 
@@ -163,7 +162,7 @@ export function parseQuery<T>(url: URL, schema: z.ZodType<T>): T {
   const parsed = schema.safeParse(Object.fromEntries(url.searchParams));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new RegistryError('UNSUPPORTED', `query ${issue.path.join('.') || ''}: ${issue.message}`, undefined, 400);
+    throw new RegistryError('INVALID', `query ${issue.path.join('.') || ''}: ${issue.message}`);
   }
   return parsed.data;
 }

@@ -25,7 +25,7 @@ export function limitBodyIdle(req: IncomingMessage, ms: number): void {
     // No response can be sent mid-body that a client stuck writing would read: the connection is closed. The
     // handler reading the body sees this error (a client mistake, not a server failure for the log); an upload
     // drops the unfinished chunk and stays where its last complete one left it.
-    req.destroy(new RegistryError('BLOB_UPLOAD_INVALID', `the request body sent nothing for ${ms / 1000} s`, undefined, 408));
+    req.destroy(new RegistryError('BODY_STALLED', `the request body sent nothing for ${ms / 1000} s`));
   };
   req.setTimeout(ms, onTimeout);
   req.once('end', done);

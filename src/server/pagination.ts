@@ -24,7 +24,7 @@ export function parseQuery<T extends z.ZodType>(url: URL, schema: T): z.infer<T>
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new RegistryError('UNSUPPORTED', `query parameter ${issue.path.join('.') || '?'}: ${issue.message}`, null, 400);
+    throw new RegistryError('INVALID', `query parameter ${issue.path.join('.') || '?'}: ${issue.message}`);
   }
   return parsed.data;
 }
@@ -42,7 +42,7 @@ export function decodeCursor<T extends z.ZodType>(cursor: string | undefined, sc
   } catch {
     // fall through
   }
-  throw new RegistryError('UNSUPPORTED', 'invalid cursor: pass the `next` of the previous page', null, 400);
+  throw new RegistryError('INVALID', 'invalid cursor: pass the `next` of the previous page');
 }
 
 /** Pages an in-memory list sorted by `key` (small lists: users, groups, grants). */

@@ -57,7 +57,7 @@ export class SessionCookies implements SessionCredential {
       const sent = req.headers[CSRF_HEADER];
       const token = csrfTokenOf(id);
       if (typeof sent !== 'string' || !sameSecret(sent, token) || !sameSecret(cookie(req, CSRF_COOKIE), token)) {
-        throw new RegistryError('DENIED', 'missing or wrong CSRF token (X-CSRF-Token): reload the page', null, 403);
+        throw new RegistryError('DENIED', 'missing or wrong CSRF token (X-CSRF-Token): reload the page');
       }
     }
     return identity;
@@ -107,7 +107,7 @@ export function sessionRoutes({ sessions, origin, isAdmin }: SessionRouteDeps): 
           if (!(e instanceof AuthFailure)) throw e;
           if (e.reason === 'rate_limited') throw rateLimited(e);
           // No WWW-Authenticate: a browser must not answer this with its own password dialog.
-          throw new RegistryError('UNAUTHORIZED', e.message, null, 401);
+          throw new RegistryError('UNAUTHORIZED', e.message);
         }
         setCookies(r.res, origin.scheme(r.req) === 'https', signed.id, signed.csrf, Math.floor((signed.expiresAt - Date.now()) / 1000));
         const policy = await sessions.policy();

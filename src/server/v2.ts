@@ -75,7 +75,7 @@ export function v2Api(opts: V2Options): V2Api {
     const last = ctx.url.searchParams.get('last') ?? undefined;
     let n: number | undefined;
     if (nParam !== null) {
-      if (!/^\d+$/.test(nParam)) throw new RegistryError('UNSUPPORTED', `invalid n ${JSON.stringify(nParam)} (expected a whole number)`, undefined, 400);
+      if (!/^\d+$/.test(nParam)) throw new RegistryError('PAGINATION_NUMBER_INVALID', `invalid n ${JSON.stringify(nParam)} (expected a whole number)`);
       // A page larger than the bound is cut to it, with a Link to the rest (the spec lets a registry return fewer).
       n = Math.min(Number(nParam), MAX_PAGE);
     }
@@ -332,7 +332,7 @@ export function v2Api(opts: V2Options): V2Api {
         await entry[1]({ req, res, url, name, param: decodePart(m[2] ?? ''), principal });
         return;
       }
-      throw new RegistryError('NAME_UNKNOWN', `no route for ${path}`, undefined, 404);
+      throw new RegistryError('NAME_UNKNOWN', `no route for ${path}`);
     } catch (e) {
       if (!req.readableEnded) req.resume();
       sendError(res, e, log);

@@ -40,7 +40,7 @@ function deliveryFilter(url: URL): DeliveryFilter {
   const parsed = deliveryQuery.safeParse(Object.fromEntries(url.searchParams));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new RegistryError('UNSUPPORTED', `query ${issue.path.join('.') || ''}: ${issue.message}`, undefined, 400);
+    throw new RegistryError('INVALID', `query ${issue.path.join('.') || ''}: ${issue.message}`);
   }
   const { subscription, ...rest } = parsed.data;
   return { ...rest, subscriptionId: subscription };

@@ -49,7 +49,7 @@ export class Webhooks {
    */
   async addSubscription(input: SubscriptionInput): Promise<{ subscription: Subscription; secret?: string }> {
     const refused = this.targets.literalRefusal(new URL(input.url));
-    if (refused) throw new RegistryError('UNSUPPORTED', `url: ${refused}`, undefined, 400);
+    if (refused) throw new RegistryError('INVALID', `url: ${refused}`);
     const generated = input.secret === undefined ? randomBytes(32).toString('hex') : undefined;
     const subscription = await this.store.createSubscription({
       url: input.url,

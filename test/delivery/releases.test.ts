@@ -16,10 +16,10 @@ describe('environments and releases', () => {
   after(() => r.close());
 
   it('refuses environments that are invalid, duplicated or of an unknown app', async () => {
-    await expectError(await r.req('/api/v1/apps/shop/web/environments', { method: 'POST', body: JSON.stringify({ name: 'Bad Name' }) }), 400, 'UNSUPPORTED');
+    await expectError(await r.req('/api/v1/apps/shop/web/environments', { method: 'POST', body: JSON.stringify({ name: 'Bad Name' }) }), 400, 'INVALID');
     await expectError(await r.req('/api/v1/apps/shop/web/environments', { method: 'POST', body: JSON.stringify({ name: 'staging' }) }), 409, 'CONFLICT');
     await expectError(await r.req('/api/v1/apps/nope/environments', { method: 'POST', body: JSON.stringify({ name: 'staging' }) }), 404, 'NAME_UNKNOWN');
-    await expectError(await r.req('/api/v1/apps/shop/web/environments', { method: 'POST', body: JSON.stringify({ name: '1.0.0' }) }), 400, 'UNSUPPORTED');
+    await expectError(await r.req('/api/v1/apps/shop/web/environments', { method: 'POST', body: JSON.stringify({ name: '1.0.0' }) }), 400, 'INVALID');
   });
 
   it('releases a tag resolved once, and the environment tag follows the release', async () => {

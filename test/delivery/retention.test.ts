@@ -134,9 +134,9 @@ describe('retention policies in a running hub', () => {
   it('lists the policies of the config file and manages those of the API', async () => {
     const listed = await api(r, 'GET', '/api/v1/retention/policies', undefined, 200);
     assert.deepEqual(listed.body[0], { id: null, source: 'config', repositories: 'shop/*', tags: '*', keepLast: 1, untaggedOlderThan: '0ms' });
-    await expectError(await r.req('/api/v1/retention/policies', { method: 'POST', body: JSON.stringify({ repositories: 'x/*' }) }), 400, 'UNSUPPORTED');
-    await expectError(await r.req('/api/v1/retention/policies', { method: 'POST', body: JSON.stringify({ repositories: 'x//y', keepLast: 1 }) }), 400, 'UNSUPPORTED');
-    await expectError(await r.req('/api/v1/retention/policies', { method: 'POST', body: JSON.stringify({ repositories: 'x/*', keepWithin: 'soon' }) }), 400, 'UNSUPPORTED');
+    await expectError(await r.req('/api/v1/retention/policies', { method: 'POST', body: JSON.stringify({ repositories: 'x/*' }) }), 400, 'INVALID');
+    await expectError(await r.req('/api/v1/retention/policies', { method: 'POST', body: JSON.stringify({ repositories: 'x//y', keepLast: 1 }) }), 400, 'INVALID');
+    await expectError(await r.req('/api/v1/retention/policies', { method: 'POST', body: JSON.stringify({ repositories: 'x/*', keepWithin: 'soon' }) }), 400, 'INVALID');
     const added = await api(r, 'POST', '/api/v1/retention/policies', { repositories: 'tmp/*', tags: 'pr-*', keepWithin: '7d', untaggedOlderThan: 3600 }, 201);
     assert.equal(added.body.source, 'api');
     assert.equal(added.body.keepWithin, '7d');

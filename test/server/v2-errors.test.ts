@@ -115,7 +115,7 @@ test('a page size beyond any number is cut to the bound, not a 500', async () =>
   }
   const catalog = await r.req('/v2/_catalog?n=99999999999999999999');
   assert.equal(catalog.status, 200);
-  await expectError(await r.req('/v2/err/paged/tags/list?n=1e3'), 400, 'UNSUPPORTED');
+  await expectError(await r.req('/v2/err/paged/tags/list?n=1e3'), 400, 'PAGINATION_NUMBER_INVALID');
 });
 
 test('no request a client can send yields a 500, plain text or HTML', async () => {
