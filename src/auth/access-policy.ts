@@ -174,7 +174,7 @@ function denied(repository: string | undefined, actions: Action[]): RegistryErro
 
 export function rateLimited(e: AuthFailure): RegistryError {
   const err = new RegistryError('TOOMANYREQUESTS', e.message);
-  err.headers = { 'Retry-After': String(e.retryAfterSeconds ?? 60) };
+  err.retryAfterSeconds = e.retryAfterSeconds ?? 60;
   return err;
 }
 

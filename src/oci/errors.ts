@@ -47,7 +47,9 @@ export const ERRORS = {
 export type ErrorCode = keyof typeof ERRORS;
 
 export class RegistryError extends Error {
-  /** extra response headers, e.g. the WWW-Authenticate challenge of a 401 or Retry-After of a 429 */
+  /** when the same request may succeed again: a rate limit, a backend that is out of order */
+  retryAfterSeconds?: number;
+  /** the WWW-Authenticate challenge of an UNAUTHORIZED, set by the access check (its realm is an HTTP address) */
   headers?: Record<string, string>;
   constructor(
     readonly code: ErrorCode,

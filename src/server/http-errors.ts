@@ -63,7 +63,8 @@ export function httpErrorOf(failure: unknown): HttpError {
   const known = asRegistryError(failure);
   if (!known) return { status: 500, error: { code: 'UNKNOWN', message: 'internal server error', detail: null }, headers: {} };
   const { status, wire } = HTTP_ERRORS[known.code];
-  return { status, error: { code: wire ?? known.code, message: known.message, detail: known.detail ?? null }, headers: { ...known.headers }, known };
+  const headers = { ...known.headers, ...(known.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(known.retryAfterSeconds) }) };
+  return { status, error: { code: wire ?? known.code, message: known.message, detail: known.detail ?? null }, headers, known };
 }
 
 export function sendError(res: ServerResponse, failure: unknown, log: Logger, headers: Record<string, string> = {}): void {

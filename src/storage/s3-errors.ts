@@ -43,6 +43,6 @@ export function storeError(e: unknown, what: string, where: string): RegistryErr
     reason = `the object store answered ${status} ${name}${err.message ? `: ${err.message}` : ''}`;
   }
   const out = new RegistryError('UNAVAILABLE', `blob storage unavailable: ${what} at ${where}: ${reason}`);
-  out.headers = { 'Retry-After': '5' };
+  out.retryAfterSeconds = 5;
   return out;
 }
