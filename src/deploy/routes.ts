@@ -1,10 +1,12 @@
 // Management API routes for deploys: apply and read the app file, deploy an environment (progress streamed as
 // NDJSON), deployment history, and live status. Also the "deploy after release" step of release routes.
 import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import { z } from 'zod';
 import { RegistryError } from '../oci/errors.js';
 import { isValidRepositoryName } from '../oci/reference.js';
 import type { AccessCheck } from '../server/access.js';
+import { httpErrorOf } from '../server/http-errors.js';
 import { limitParam, parseQuery, type ApiRequest, type ApiRoute } from '../server/api.js';
 import type { Release } from '../delivery/releases.js';
 import { parseAppFile, AppFileError } from './app-file.js';
@@ -27,9 +29,10 @@ function appOf(r: ApiRequest): string {
 
 /**
  * Streams a deployment as NDJSON: `{"release":…}` first when it follows a release, then `{"event":…}` lines
- * as the rollout goes, then `{"deployment":…,"result":…}`; an error after the headers is an `{"error":…}` line.
+ * as the rollout goes, then `{"deployment":…,"result":…}`; an error after the headers is an `{"error":…}` line
+ * with the code and message an API error would have (an internal one says no more than that, and is logged).
  */
-export async function streamDeployment(res: ServerResponse, run: (onEvent: (e: unknown) => void) => Promise<DeployOutcome>, release?: Release): Promise<void> {
+export async function streamDeployment(res: ServerResponse, log: Logger, run: (onEvent: (e: unknown) => void) => Promise<DeployOutcome>, release?: Release): Promise<void> {
   res.writeHead(200, { 'Content-Type': 'application/x-ndjson; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
   const line = (v: unknown) => {
     if (!res.destroyed) res.write(JSON.stringify(v) + '\n');
@@ -39,8 +42,9 @@ export async function streamDeployment(res: ServerResponse, run: (onEvent: (e: u
     const outcome = await run((event) => line({ event }));
     line(outcome);
   } catch (e) {
-    const err = e instanceof RegistryError ? { code: e.code, message: e.message } : { code: 'UNKNOWN', message: (e as Error).message };
-    line({ error: err });
+    const { error, known } = httpErrorOf(e);
+    if (!known) log.error({ err: e }, 'deployment failed');
+    line({ error: { code: error.code, message: error.message } });
   }
   res.end();
 }
@@ -52,6 +56,7 @@ export function deployAfterRelease(service: DeployService) {
     if (!wanted) return release;
     await streamDeployment(
       r.res,
+      r.log,
       (onEvent) => service.deploy(release.app, release.environment, { actor: r.principal.name, trigger: release.kind, onEvent }),
       release,
     );
@@ -100,7 +105,7 @@ export function deployRoutes(service: DeployService, access: AccessCheck): ApiRo
         r.audited({ target: b.environment });
         const principal = await access.authorize(r.req, app, ['release'], b.environment, await service.isProtected(app, b.environment));
         r.audited({ done: true });
-        await streamDeployment(r.res, (onEvent) => service.deploy(app, b.environment, { actor: principal.name, trigger: b.force ? 'deploy --force' : 'deploy', force: b.force, onEvent }));
+        await streamDeployment(r.res, r.log, (onEvent) => service.deploy(app, b.environment, { actor: principal.name, trigger: b.force ? 'deploy --force' : 'deploy', force: b.force, onEvent }));
         return undefined;
       },
     },

@@ -17,6 +17,8 @@ export interface ApiRequest {
   /** named groups of the route pattern, decoded */
   params: Record<string, string>;
   principal: Principal;
+  /** for a failure found after the response has begun (a streamed deployment), which sendError can no longer log */
+  log: Logger;
   /** who is calling and from where, for changes a service records itself (garbage collection) */
   actor: Actor;
   /** parses and validates the JSON body (400 with the offending field on failure) */
@@ -132,7 +134,7 @@ export function managementApi(routes: ApiRoute[], access: AccessCheck, log: Logg
           if (fields.done) auditRow.done = true;
           Object.assign(auditRow.detail, fields.detail);
         };
-        const result = await route.handle({ req, res, url, params, principal, actor, body, audited });
+        const result = await route.handle({ req, res, url, params, principal, log, actor, body, audited });
         if (!res.headersSent && result !== undefined) sendJson(res, route.status ?? 200, result);
         return;
       }

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { ERRORS, RegistryError, type ErrorCode } from '../../src/oci/errors.js';
+import { streamDeployment } from '../../src/deploy/routes.js';
 import { HTTP_ERRORS, httpErrorOf, sendError } from '../../src/server/http-errors.js';
 
 const codes = Object.keys(ERRORS) as ErrorCode[];
@@ -129,4 +130,27 @@ test('sendError writes the OCI error body; an internal failure goes to the log, 
   const head = await served(new RegistryError('MANIFEST_UNKNOWN'), 'HEAD');
   assert.equal(head.status, 404);
   assert.equal(head.body, '');
+});
+
+test('a streamed deployment tells its failure in the words of the mapping, and an internal one only to the log', async () => {
+  let log = '';
+  const logger = pino(new Writable({ write: (chunk, _enc, done) => ((log += String(chunk)), done()) }));
+  const failures: unknown[] = [new RegistryError('CONFLICT', 'deployment #4 of this environment is still running'), new Error('SQLITE_BUSY at /var/lib/wharf/wharf.db')];
+  const server = createServer((_req, res) => void streamDeployment(res, logger, async () => Promise.reject(failures.shift())));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const conflict = await fetch(url);
+    assert.equal(conflict.status, 200, 'the stream had begun');
+    assert.deepEqual(JSON.parse(await conflict.text()), { error: { code: 'CONFLICT', message: 'deployment #4 of this environment is still running' } });
+    assert.equal(log, '');
+    const internal = await fetch(url);
+    const text = await internal.text();
+    assert.deepEqual(JSON.parse(text), { error: { code: 'UNKNOWN', message: 'internal server error' } });
+    assert.doesNotMatch(text, /SQLITE|wharf\.db/);
+    assert.match(log, /SQLITE_BUSY/);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
