@@ -38,7 +38,7 @@ export interface ParsedManifest {
 export class ManifestError extends Error {
   constructor(
     message: string,
-    readonly code: 'MANIFEST_INVALID' | 'UNSUPPORTED' = 'MANIFEST_INVALID',
+    readonly code: 'MANIFEST_INVALID' = 'MANIFEST_INVALID',
   ) {
     super(message);
   }
