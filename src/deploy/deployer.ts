@@ -10,6 +10,7 @@ import { deployToSwarm } from './swarm-rollout.js';
 import { environmentStatus, type EnvironmentStatus, type StatusQuery } from './status.js';
 import { emitter, type DeploymentRequest, type DeploymentResult } from './deployment.js';
 import { specFingerprint } from './spec-fingerprint.js';
+import { portConflicts } from './foreign-containers.js';
 
 /**
  * Why a deployment of the intended release would change nothing (every target reachable and in sync: the
@@ -52,6 +53,11 @@ export class Deployer {
       return refuse((e as Error).message);
     }
     const engines = planEngines(this.engines, connections);
+    // A port held by another container would fail every new replica after the old ones stopped: refuse first.
+    if (!plan.swarm) {
+      const taken = await portConflicts(plan, plan.targets.map((t) => engines.dockerHost(t)));
+      if (taken !== null) return refuse(taken);
+    }
     if (!req.force) {
       const now = await environmentStatus({ plan, image: req.image, intended: { releaseId: req.release.id, digest: req.release.digest } }, engines);
       const why = alreadyRunning(now, specFingerprint(plan));

@@ -79,6 +79,23 @@ export interface ContainerCreate {
   devices?: string[];
 }
 
+/** A port of the host that a running container holds. */
+export interface HeldPort {
+  port: number;
+  protocol: 'tcp' | 'udp';
+  /**
+   * `published`: the engine binds it for the container (-p). `declared`: the container runs on the host's network
+   * and names it (EXPOSE, --expose or PORT=…); the engine cannot see what such a container binds, so that is the
+   * best evidence it has.
+   */
+  how: 'published' | 'declared';
+}
+
+export interface PortHolder {
+  container: ContainerState;
+  ports: HeldPort[];
+}
+
 export interface DockerHost {
   /** the endpoint as written in the app file, used to name the host in events and results */
   readonly endpoint: string;
@@ -102,6 +119,8 @@ export interface DockerHost {
   inspectContainer(id: string): Promise<ContainerState>;
   /** Containers carrying all the given labels (running only unless `all`). */
   listContainers(opts: { labels?: Record<string, string>; all?: boolean }): Promise<ContainerState[]>;
+  /** Every running container with the host ports it holds (empty when it holds none). */
+  portHolders(): Promise<PortHolder[]>;
   /** Runs a command in a running container; the output is cut to its last few KiB. */
   exec(id: string, command: string[], timeoutMs: number): Promise<ProbeResult>;
   /** The last `lines` lines of the container's output (stdout and stderr). */

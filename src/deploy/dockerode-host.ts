@@ -1,6 +1,7 @@
 // DockerHost over the Docker Engine API (dockerode), for one engine.
+import type Docker from 'dockerode';
 import { EngineClient, withTimeout } from './engine-connection.js';
-import type { ContainerCreate, ContainerState, DockerHost, HealthStatus, ProbeResult, RegistryAuth } from './docker-host.js';
+import type { ContainerCreate, ContainerState, DockerHost, HealthStatus, HeldPort, PortHolder, ProbeResult, RegistryAuth } from './docker-host.js';
 
 /** Health output and logs end up in deployment records: keep the tail, where the error usually is. */
 const MAX_OUTPUT_CHARS = 4_000;
@@ -92,16 +93,32 @@ export class DockerodeHost extends EngineClient implements DockerHost {
   async listContainers(opts: { labels?: Record<string, string>; all?: boolean }): Promise<ContainerState[]> {
     const label = Object.entries(opts.labels ?? {}).map(([k, v]) => `${k}=${v}`);
     const list = await (await this.conn.client()).listContainers({ all: opts.all ?? false, filters: label.length ? { label } : {} });
-    return list.map((c) => ({
-      id: c.Id,
-      name: (c.Names[0] ?? '').replace(/^\//, ''),
-      image: c.Image,
-      imageId: c.ImageID,
-      labels: c.Labels ?? {},
-      status: c.State,
-      running: c.State === 'running',
-      health: healthFromStatus(c.Status),
-    }));
+    return list.map(listedState);
+  }
+
+  async portHolders(): Promise<PortHolder[]> {
+    const docker = await this.conn.client();
+    const list = await docker.listContainers({ all: false });
+    return Promise.all(
+      list.map(async (c) => {
+        const ports: HeldPort[] = (c.Ports ?? []).filter((p) => p.PublicPort).map((p) => ({ port: p.PublicPort, protocol: p.Type === 'udp' ? 'udp' : 'tcp', how: 'published' }));
+        // On the host's network nothing is published: what the container says it listens on is all there is.
+        if (c.HostConfig?.NetworkMode === 'host') {
+          const config = await docker.getContainer(c.Id).inspect().then((i) => i.Config, () => undefined);
+          for (const key of Object.keys(config?.ExposedPorts ?? {})) {
+            const [port, protocol] = key.split('/');
+            ports.push({ port: Number(port), protocol: protocol === 'udp' ? 'udp' : 'tcp', how: 'declared' });
+          }
+          const env = config?.Env?.find((e) => /^PORT=\d{1,5}$/.test(e));
+          if (env !== undefined) ports.push({ port: Number(env.slice(5)), protocol: 'tcp', how: 'declared' });
+        }
+        const unique = ports.filter((p, i) => ports.findIndex((q) => q.port === p.port && q.protocol === p.protocol) === i);
+        return {
+          container: listedState(c),
+          ports: unique,
+        };
+      }),
+    );
   }
 
   async exec(id: string, command: string[], timeoutMs: number): Promise<ProbeResult> {
@@ -130,6 +147,19 @@ export class DockerodeHost extends EngineClient implements DockerHost {
     const raw = (await (await this.conn.client()).getContainer(id).logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
     return tail(demux(raw));
   }
+}
+
+function listedState(c: Docker.ContainerInfo): ContainerState {
+  return {
+    id: c.Id,
+    name: (c.Names[0] ?? '').replace(/^\//, ''),
+    image: c.Image,
+    imageId: c.ImageID,
+    labels: c.Labels ?? {},
+    status: c.State,
+    running: c.State === 'running',
+    health: healthFromStatus(c.Status),
+  };
 }
 
 /** Splits a non-TTY log buffer (8-byte frame headers) into its text; plain text passes through. */

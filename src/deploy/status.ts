@@ -5,8 +5,10 @@ import { LABELS, type ContainerState, type DockerHost, type HealthStatus } from 
 import type { Orchestrator } from './orchestrator.js';
 import type { PlanEngines } from './engines.js';
 import { digestOfRef, errorText } from './deployment.js';
+import { describeHolder, foreignContainers } from './foreign-containers.js';
 
-export type DriftKind = 'host_down' | 'missing_replica' | 'extra_replica' | 'wrong_image' | 'unmanaged' | 'unhealthy' | 'missing_service';
+/** `port_taken`: another container holds a host port the replicas bind; `foreign`: a container named like the app, not Wharf's. */
+export type DriftKind = 'host_down' | 'missing_replica' | 'extra_replica' | 'wrong_image' | 'unmanaged' | 'unhealthy' | 'missing_service' | 'port_taken' | 'foreign';
 
 export interface Drift {
   kind: DriftKind;
@@ -74,8 +76,12 @@ async function hostStatus(q: StatusQuery, host: DockerHost): Promise<TargetStatu
   return targetStatus(q, host.endpoint, 'host', async (containers) => {
     await host.engine();
     const managed = await host.listContainers({ labels: { [LABELS.app]: q.plan.app, [LABELS.env]: q.plan.environment } });
-    // Someone may have started the app's image by hand, without Wharf's labels: that runs here too.
-    const unmanaged = (await host.listContainers({})).filter((c) => c.labels[LABELS.app] === undefined && repositoryOf(c.image) === q.image);
+    // Someone may have started the app's image by hand, without Wharf's labels: that runs here too. Docker names
+    // the image by its ID once the tag it was started from moved, so an ID is looked up too.
+    const unmanaged: ContainerState[] = [];
+    for (const c of await host.listContainers({})) {
+      if (c.labels[LABELS.app] === undefined && (await isAppImage(host, c, q.image))) unmanaged.push(c);
+    }
     for (const c of [...managed, ...unmanaged]) {
       containers.push({
         name: c.name,
@@ -88,7 +94,14 @@ async function hostStatus(q: StatusQuery, host: DockerHost): Promise<TargetStatu
         spec: c.labels[LABELS.spec],
       });
     }
-    return [];
+    // What stands in the way without being the environment's: a deploy here cannot start while it holds a port.
+    const drift: Drift[] = [];
+    for (const f of await foreignContainers(host, q.plan)) {
+      const name = f.container.name;
+      if (f.ports.length > 0) drift.push({ kind: 'port_taken', container: name, message: `${describeHolder(f)}: a deploy cannot start here` });
+      else if (!unmanaged.some((u) => u.id === f.container.id)) drift.push({ kind: 'foreign', container: name, message: `${name} is named like the app but was not started by Wharf (runs ${f.container.image})` });
+    }
+    return drift;
   });
 }
 
@@ -144,6 +157,13 @@ function compare(q: StatusQuery, containers: RunningContainer[]): Drift[] {
     if (good > want) drift.push({ kind: 'extra_replica', message: `${good} replicas run, ${want} intended` });
   }
   return drift;
+}
+
+/** Started from the app's repository: by the name it was started with, or, when Docker shows an image ID, by the image's own names. */
+async function isAppImage(host: DockerHost, c: ContainerState, image: string): Promise<boolean> {
+  if (repositoryOf(c.image) === image) return true;
+  if (!/^(sha256:)?[0-9a-f]{12,64}$/.test(c.image)) return false;
+  return (await host.imageRepoDigests(c.imageId || c.image)).some((d) => repositoryOf(d) === image);
 }
 
 /** A container made from repo@digest says so; one made from a tag is looked up in the engine's RepoDigests. */

@@ -1,7 +1,7 @@
 // Docker hosts in memory, for rollout decisions and deployments that are awkward or slow to stage on real engines:
 // containers of a digest listed in `failing` report unhealthy with that probe output.
 import type { TargetConnection } from '../../src/deploy/target-policy.js';
-import type { ContainerCreate, ContainerState, DockerHost, EngineInfo, ProbeResult } from '../../src/deploy/docker-host.js';
+import type { ContainerCreate, ContainerState, DockerHost, EngineInfo, PortHolder, ProbeResult } from '../../src/deploy/docker-host.js';
 import type { Engines } from '../../src/deploy/engines.js';
 
 /** An engine in memory: containers of a digest listed in `failing` report unhealthy with that probe output. */
@@ -45,6 +45,12 @@ export class MemoryHost implements DockerHost {
   }
   async listContainers(opts: { labels?: Record<string, string>; all?: boolean }): Promise<ContainerState[]> {
     return [...this.containers.values()].filter((c) => (opts.all || c.running) && Object.entries(opts.labels ?? {}).every(([k, v]) => c.labels[k] === v));
+  }
+  /** containers started outside Wharf, with the host ports they hold (a test puts them here) */
+  others: PortHolder[] = [];
+  async portHolders(): Promise<PortHolder[]> {
+    const own = [...this.containers.values()].filter((c) => c.running).map((c) => ({ container: { ...c }, ports: [] }));
+    return [...own, ...this.others];
   }
   async exec(): Promise<ProbeResult> {
     return { exitCode: 0, output: '' };
