@@ -46,13 +46,19 @@ export async function fetchWhenUp(url: string, timeoutMs = 20_000): Promise<stri
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
+    // A connection a proxy accepted (docker-proxy before the container listens) can hang without keeping the event
+    // loop alive; this timer does, and gives up on the attempt.
+    const attempt = new AbortController();
+    const timer = setTimeout(() => attempt.abort(), 5_000);
     try {
-      const res = await fetch(url);
+      const res = await fetch(url, { signal: attempt.signal });
       const body = await res.text();
       if (res.status === 200) return body;
       last = `${res.status} ${body.slice(0, 200)}`;
     } catch (e) {
       last = String(e);
+    } finally {
+      clearTimeout(timer);
     }
     await sleep(200);
   }

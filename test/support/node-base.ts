@@ -1,0 +1,81 @@
+// A Node base image made on this machine, standing in for node:24-bookworm-slim (nothing can be pulled here): a
+// Debian bookworm rootfs from Debian's mirror (debootstrap) with this machine's own Node in /usr/local, as the
+// official image has it. Made once and kept under a tag naming its recipe, so later runs reuse it (and the
+// Docker build cache of every image built on it).
+import { createHash } from 'node:crypto';
+import { cp, mkdir, mkdtemp, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { mustRun, run } from './command.js';
+
+const MIRROR = process.env.WHARF_TEST_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+const SUITE = 'bookworm';
+/** Changing how the base is made changes this, and so the tag. */
+const RECIPE = 1;
+
+/** Why the base cannot be made here, or undefined. */
+export async function nodeBaseUnavailable(): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return 'debootstrap needs root';
+  if ((await run('debootstrap', ['--version']).catch(() => ({ code: 1 }))).code !== 0) return 'debootstrap not installed (apt-get install debootstrap)';
+  if (!existsSync(join(await nodePrefix(), 'include', 'node', 'node.h'))) return "this Node's headers are not installed (better-sqlite3 is compiled against them)";
+  return undefined;
+}
+
+/** The prefix this Node runs from (/usr for Debian's or NodeSource's package, /usr/local for the official tarball). */
+async function nodePrefix(): Promise<string> {
+  return dirname(dirname(await realpath(process.execPath)));
+}
+
+/** The tag of the base for this machine's Node: the recipe and Node's version decide it. */
+export async function nodeBaseTag(): Promise<string> {
+  const key = createHash('sha256').update(`${RECIPE} ${SUITE} ${MIRROR} ${process.version} ${await realpath(process.execPath)}`).digest('hex').slice(0, 12);
+  return `wharf-test/node-base:${process.version.slice(1)}-${SUITE}-${key}`;
+}
+
+/** Makes the base if the engine does not have it yet; returns its tag and whether it was made now. */
+export async function ensureNodeBase(): Promise<{ tag: string; made: boolean }> {
+  const tag = await nodeBaseTag();
+  if ((await run('docker', ['image', 'inspect', tag], { timeoutMs: 30_000 })).code === 0) return { tag, made: false };
+  const work = await mkdtemp(join(tmpdir(), 'wharf-node-base-'));
+  try {
+    const root = join(work, 'rootfs');
+    await mustRun('debootstrap', ['--variant=minbase', SUITE, root, MIRROR], { timeoutMs: 900_000 });
+    // Node, npm and the headers where the official image keeps them.
+    const prefix = await nodePrefix();
+    const local = join(root, 'usr', 'local');
+    await mkdir(join(local, 'bin'), { recursive: true });
+    await mkdir(join(local, 'lib', 'node_modules'), { recursive: true });
+    await mkdir(join(local, 'include'), { recursive: true });
+    await cp(await realpath(process.execPath), join(local, 'bin', 'node'));
+    await cp(join(prefix, 'lib', 'node_modules', 'npm'), join(local, 'lib', 'node_modules', 'npm'), { recursive: true, verbatimSymlinks: true });
+    await cp(join(prefix, 'include', 'node'), join(local, 'include', 'node'), { recursive: true, verbatimSymlinks: true });
+    await symlink('../lib/node_modules/npm/bin/npm-cli.js', join(local, 'bin', 'npm'));
+    await symlink('../lib/node_modules/npm/bin/npx-cli.js', join(local, 'bin', 'npx'));
+    // This machine reaches the npm registry through its own certificate authorities (an egress proxy may sign for
+    // it); the official image reaches it directly. Kept apart from Debian's bundle, which a package may rewrite.
+    const cas = join(root, 'usr', 'local', 'share', 'wharf-test-ca.crt');
+    await writeFile(cas, await readFile('/etc/ssl/certs/ca-certificates.crt'));
+    await rm(join(root, 'var', 'cache', 'apt', 'archives'), { recursive: true, force: true });
+    await mkdir(join(root, 'var', 'cache', 'apt', 'archives', 'partial'), { recursive: true });
+    const tar = join(work, 'rootfs.tar');
+    await mustRun('tar', ['-C', root, '--numeric-owner', '-cf', tar, '.'], { timeoutMs: 300_000 });
+    await mustRun(
+      'docker',
+      [
+        'import',
+        '--change', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        '--change', 'ENV NODE_EXTRA_CA_CERTS=/usr/local/share/wharf-test-ca.crt',
+        '--change', 'CMD ["node"]',
+        tar,
+        tag,
+      ],
+      { timeoutMs: 300_000 },
+    );
+    // A base that cannot run Node shows up here, not as a puzzling build failure later.
+    await mustRun('docker', ['run', '--rm', '--network', 'none', tag, 'node', '-e', 'process.exit(0)'], { timeoutMs: 60_000 });
+    return { tag, made: true };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
