@@ -17,7 +17,8 @@ import { portConflicts } from './foreign-containers.js';
  * release's digest on every replica, healthy, made from this plan), or null when it would.
  */
 function alreadyRunning(s: EnvironmentStatus, spec: string): string | null {
-  if (!s.inSync || s.targets.length === 0) return null;
+  // A container merely named like the app is shown by status, but a deployment neither changes nor needs it.
+  if (s.targets.some((t) => t.drift.some((d) => d.kind !== 'foreign')) || s.targets.length === 0) return null;
   if (!s.targets.every((t) => t.reachable && t.containers.length > 0 && t.containers.every((c) => c.managed && c.spec === spec && c.health !== 'starting'))) return null;
   const n = s.targets.reduce((sum, t) => sum + t.containers.length, 0);
   return `${s.intended!.digest} already runs on every target (${n} replica(s), healthy, same app file): nothing restarted; --force restarts`;

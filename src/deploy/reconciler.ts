@@ -77,8 +77,9 @@ export class Reconciler {
       this.notify({ type: 'deployment.drift', repository: app, environment, release: status.intended.releaseId, digest: status.intended.digest, drift, autoHeal });
     }
     if (!autoHeal) return;
-    // Only drift a deployment can fix: an unreachable host stays drifted until it answers again.
-    if (drift.every((d) => d.kind === 'host_down')) return;
+    // Only drift a deployment can fix: an unreachable host stays drifted until it answers again; a container that is
+    // not Wharf's is for a person to remove (a deployment is refused while it holds a port the app needs).
+    if (drift.some((d) => d.kind === 'port_taken') || drift.every((d) => d.kind === 'host_down' || d.kind === 'foreign')) return;
     const outcome = await this.service.deploy(app, environment, { actor: HEAL_ACTOR, trigger: 'auto-heal', currentOnly: true });
     this.log.info({ app, environment, deployment: outcome.deployment, status: outcome.result.status }, 'auto-heal deployed the current release');
   }

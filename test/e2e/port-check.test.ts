@@ -94,6 +94,11 @@ environments:
       status = await wharf('status', 'web', '--env', 'production');
       assert.equal(status.code, 1, 'not in sync while a container named like the app is not Wharf\'s');
       assert.ok(status.stdout.includes(`foreign: web is named like the app but was not started by Wharf (runs ${BASE_IMAGE})`), status.stdout);
+      const ids = await appContainers();
+      const unchanged = await wharf('deploy', 'web', '--env', 'production');
+      assert.equal(unchanged.code, 0, unchanged.stderr);
+      assert.match(unchanged.stdout, /unchanged/, 'a container only named like the app does not make a deploy restart the app');
+      assert.equal(await appContainers(), ids);
       await h.mustDocker(['rm', '-f', 'web']);
       status = await wharf('status', 'web', '--env', 'production');
       assert.equal(status.code, 0, status.stdout);
