@@ -1,6 +1,6 @@
 // A container that is not Wharf's stands in a deploy's way, on a real engine, through the server and the CLI:
-// `wharf status` names it (holding the app's port on the host network, publishing it with -p, or only named like
-// the app), and `wharf deploy` fails at once naming the port and its holder, with nothing pulled, stopped or
+// `wharf status` names it (holding the app's port on the host network, publishing it with -p, only named like
+// the app, or the app's image started by hand from a tag that has gone), and `wharf deploy` fails at once naming the port and its holder, with nothing pulled, stopped or
 // started on the host; once it is gone the same deploy goes ahead.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -103,6 +103,17 @@ environments:
       status = await wharf('status', 'web', '--env', 'production');
       assert.equal(status.code, 0, status.stdout);
       assert.match(status.stdout, /in sync/);
+
+      // 4. The app's image started by hand from a tag that has since moved: Docker shows only the image's ID.
+      await h.mustDocker(['pull', `${rel.image}:v1`]);
+      await h.mustDocker(['run', '-d', '--name', 'by-hand', '--network', 'none', `${rel.image}:v1`]);
+      await h.mustDocker(['tag', BASE_IMAGE, `${rel.image}:v1`]);
+      assert.match((await h.mustDocker(['ps', '--filter', 'name=by-hand', '--format', '{{.Image}}'])).stdout, /^(sha256:)?[0-9a-f]{12,64}\n?$/);
+      status = await wharf('status', 'web', '--env', 'production', '--json');
+      const target = (JSON.parse(status.stdout) as { targets: { containers: { name: string; digest: string; managed: boolean }[]; drift: { kind: string; container?: string }[] }[] }[])[0]!.targets[0]!;
+      assert.deepEqual(target.drift.map((d) => [d.kind, d.container]), [['unmanaged', 'by-hand']]);
+      assert.deepEqual(target.containers.find((c) => c.name === 'by-hand'), { ...target.containers.find((c) => c.name === 'by-hand'), digest: rel.releases.v1!.digest, managed: false });
+      await h.mustDocker(['rm', '-f', 'by-hand']);
     });
   } finally {
     await daemons?.teardown();
