@@ -8,6 +8,7 @@ import { isGrantedAction, isRepositoryPattern } from './auth/actions.js';
 import { DEFAULT_IMMUTABLE_RULES } from './delivery/tag-rules.js';
 import { parseAddressOrCidr } from './server/client-origin.js';
 import { targetRegistrationSchema } from './deploy/target-registration.js';
+import { signerRegistrationSchema } from './attest/signers.js';
 import { isDestinationPattern } from './webhooks/destinations.js';
 
 function validRegExp(s: string): boolean {
@@ -262,6 +263,14 @@ export const configSchema = z
       .array(targetRegistrationSchema)
       .default([])
       .refine((ts) => new Set(ts.map((t) => t.name)).size === ts.length, 'target names must be unique'),
+    /**
+     * trusted attestation signers (attest/signers.ts): public keys whose signatures count, for the apps, kinds
+     * and environments named; managed here, they cannot be revoked over the API
+     */
+    signers: z
+      .array(signerRegistrationSchema)
+      .default([])
+      .refine((ss) => new Set(ss.map((s) => s.name)).size === ss.length, 'signer names must be unique'),
     /** which tags and untagged manifests go; every policy matching a repository applies (delivery/retention-policy.ts) */
     retention: z.array(retentionPolicySchema).default([]),
     deploy: z

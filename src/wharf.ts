@@ -15,7 +15,8 @@ import { Delivery } from './delivery/releases.js';
 import { TagHistory } from './delivery/tags.js';
 import { Webhooks } from './webhooks/service.js';
 import { withWebhooks } from './webhooks/registry-events.js';
-import { Keyring } from './attest/keyring.js';
+import { TrustedSigners } from './attest/signers.js';
+import { SqlSignerStore } from './metadata/signer-store.js';
 import { Attestations } from './attest/attestations.js';
 import { attestationGate } from './attest/gate.js';
 import { RetentionStore } from './metadata/retention-store.js';
@@ -44,7 +45,8 @@ export interface Wharf {
   webhooks: Webhooks;
   delivery: Delivery;
   tagHistory: TagHistory;
-  keyring: Keyring;
+  /** public keys a global admin trusts to sign attestations (and the config file's) */
+  signers: TrustedSigners;
   attestations: Attestations;
   retention: Retention;
   gc: GarbageCollector;
@@ -119,8 +121,9 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
       },
     },
   );
-  const keyring = await Keyring.open(config.data);
-  const attestations = new Attestations(registry, keyring);
+  const signers = new TrustedSigners(new SqlSignerStore(meta.db));
+  await signers.syncConfig(config.signers);
+  const attestations = new Attestations(registry, signers);
   const deployments = new DeploymentStore(meta.db);
   const delivery: Delivery = new Delivery(meta, deliveryStore, {
     gates: [attestationGate(attestations), deploymentGate(deliveryStore, deployments)],
@@ -165,7 +168,7 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
     tagHistory: new TagHistory(meta, tagRules, (m) =>
       webhooks.notify({ type: 'tag.moved', repository: m.repository, tag: m.tag, from: m.previous, to: m.digest, actor: m.actor }),
     ),
-    keyring,
+    signers,
     attestations,
     retention,
     gc: new GarbageCollector(blobs, new GcStore(meta.db), retention, { grace: config.gc.grace }, audit),

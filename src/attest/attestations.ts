@@ -1,30 +1,27 @@
-// Attestations about image digests: signed by the server and stored as OCI artifacts next to the image, listed
-// through the referrers of a digest and verified before anything relies on them.
+// Attestations about image digests: DSSE envelopes signed by a trusted signer (a key a global admin registered,
+// attest/signers.ts), stored as OCI artifacts next to the image, listed through the referrers of a digest and
+// verified before anything relies on them.
 //
-// Trust model. The pipeline (a CLI in some CI job) never holds the server's private key. It reports what it
-// did — commit, run id, the image ID it tested, each test command with its exit code — to
-// POST /api/v1/apps/:app/attestations, authenticated as an identity with `push` on the app. The server checks
-// what it can check itself (the digest exists in the app; the tests all passed; the tested image ID is the
-// config of that very manifest, so the bytes tested are the bytes attested), then signs an in-toto Statement
-// recording the reporting identity as the builder. An attestation therefore means "this authenticated
-// pipeline identity reported these passing tests for exactly this digest" — as trustworthy as the
-// credentials that may push to the app, which is why a CI token should be the only holder of `push` on
-// apps whose environments require attestations. Verification trusts only signatures by the server's key
-// and keys placed in <data>/attest/trusted/: anything pushed by hand through /v2 — an altered payload or a
-// statement signed by another key — shows up in the referrers but never verifies.
+// Trust model. The server signs nothing and takes nobody's word: a pipeline (a CLI in a CI job holding the CI's
+// private key) signs an in-toto Statement about the digest it pushed and hands the envelope in, over
+// POST /api/v1/apps/:app/attestations (push on the app) or as a referrer pushed over /v2 like any OCI tool
+// does. Push credentials alone therefore attest nothing: an envelope counts only when one of its signatures
+// verifies under a registered, unrevoked key trusted for that app, the statement's kind and — at the gate —
+// the environment, and the signed statement names exactly that digest. Anything else (unsigned, another
+// key, an altered payload, a statement about another image) shows up in the referrers but never verifies.
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { digestOf } from '../oci/digest.js';
+import { digestOf, parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { IMAGE_MANIFEST_TYPES, OCI_MANIFEST } from '../oci/media-types.js';
 import type { Registry } from '../registry/registry.js';
 import { ATTESTATION_ARTIFACT_TYPE, attestationManifest, EMPTY_CONFIG, EMPTY_CONFIG_DESCRIPTOR, envelopeLayer, KIND_ANNOTATION } from './artifact.js';
-import { IN_TOTO_PAYLOAD_TYPE, parseEnvelope, signEnvelope, verifyEnvelope, type Envelope } from './dsse.js';
-import type { Keyring } from './keyring.js';
-import { coversDigest, isAttestationKind, kindOf, parseStatement, predicateTypeOf, statementFor, type Statement, type TestsPredicate } from './statement.js';
+import { EnvelopeError, IN_TOTO_PAYLOAD_TYPE, parseEnvelope, verifyEnvelope, type Envelope } from './dsse.js';
+import { signerCovers, type Signer, type TrustedSigners } from './signers.js';
+import { coversDigest, kindOf, parseStatement, StatementError, type Statement, type TestsPredicate } from './statement.js';
 
 /** An envelope is a few KiB; anything much larger is not one of ours and is not read into memory. */
-const MAX_ENVELOPE_BYTES = 1 << 20;
+export const MAX_ENVELOPE_BYTES = 1 << 20;
 const MAX_CACHED = 10_000;
 
 export interface Identity {
@@ -41,11 +38,14 @@ export interface AttestationRecord {
   verified: boolean;
   /** why it does not verify */
   reason?: string;
-  signer?: { keyid: string; name: string };
-  builder?: string;
+  /** the registered key whose signature verified (also when its scope or revocation makes it not count) */
+  signer?: { name: string; keyid: string; environments: string[]; revoked: boolean };
   commit?: string;
   runId?: string;
+  /** when the signed run finished, as the signer states it */
   timestamp?: string;
+  /** where the run happened (the CI's run URL), as the signer states it */
+  ci?: string;
 }
 
 export interface Attested {
@@ -54,49 +54,65 @@ export interface Attested {
   subject: string;
   kind: string;
   predicateType: string;
-  keyid: string;
+  signer: string;
 }
 
 export class Attestations {
-  /** Verification results by repository and artifact digest: the bytes never change, nor do the keys. */
-  private readonly verified = new Map<string, AttestationRecord>();
+  /** Envelope bytes by repository and artifact digest: content-addressed, so they never change (keys do). */
+  private readonly envelopes = new Map<string, Buffer>();
 
   constructor(
     private readonly registry: Registry,
-    private readonly keys: Keyring,
+    private readonly signers: TrustedSigners,
   ) {}
 
-  /** Signs what an authenticated pipeline reported about `digest` and stores it as a referrer of it. */
-  async attest(app: string, digest: string, kind: string, predicate: Record<string, unknown>, identity: Identity): Promise<Attested> {
-    if (!isAttestationKind(kind)) throw new RegistryError('INVALID', `invalid attestation kind ${JSON.stringify(kind)}`);
+  /**
+   * Stores an envelope a pipeline signed as a referrer of the digest its statement names, once it verifies
+   * under a signer trusted for the app and the statement's kind: a CI that is not set up right learns at once,
+   * rather than at the gate.
+   */
+  async submit(app: string, bytes: Buffer, identity: Identity): Promise<Attested> {
+    if (bytes.length > MAX_ENVELOPE_BYTES) throw new RegistryError('UNSUPPORTED', `the envelope is ${bytes.length} bytes; attestations are at most ${MAX_ENVELOPE_BYTES}`, undefined, 400);
+    let envelope: Envelope;
+    let claimed: Statement;
+    try {
+      envelope = parseEnvelope(bytes);
+      claimed = parseStatement(Buffer.from(envelope.payload, 'base64'));
+    } catch (e) {
+      if (e instanceof EnvelopeError || e instanceof StatementError) throw new RegistryError('UNSUPPORTED', e.message, undefined, 400);
+      throw e;
+    }
+    const subjects = claimed.subject.map((x) => (typeof x.digest.sha256 === 'string' ? `sha256:${x.digest.sha256}` : '')).filter((d) => parseDigest(d) !== null);
+    if (subjects.length !== 1) throw new RegistryError('UNSUPPORTED', `the statement must name exactly one sha256 subject digest, not ${subjects.length}`, undefined, 400);
+    const digest = subjects[0]!;
     const subject = await this.registry.getManifest(app, digest);
     if (subject.digest !== digest) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} unknown to ${app}`);
-    if (kind === 'tests') checkTestsPredicate(predicate as unknown as TestsPredicate, subject);
-    const predicateType = predicateTypeOf(kind);
-    const timestamp = new Date().toISOString();
-    const signed = {
-      ...predicate,
-      builder: { id: `${identity.kind}:${identity.name ?? 'anonymous'}`, signedBy: this.keys.signer.keyid },
-      timestamp,
-    };
-    const statement = statementFor(app, digest, predicateType, signed);
-    const envelope = Buffer.from(JSON.stringify(signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), this.keys.signer)));
+    const checked = check(app, digest, envelope, await this.signers.keys());
+    if (!checked.verified) throw new RegistryError('DENIED', `the attestation does not verify: ${checked.reason}`);
+    const kind = checked.kind!;
+    if (kind === 'tests') checkTestsPredicate(claimed.predicate as unknown as TestsPredicate, subject);
+    const canonical = Buffer.from(JSON.stringify(envelope));
     await this.ensureEmptyConfig(app);
-    await this.registry.putBlob(app, digestOf(envelope), Readable.from([envelope]));
-    const manifest = attestationManifest({ mediaType: subject.mediaType, digest, size: subject.body.length }, envelope, { kind, predicateType, created: timestamp });
+    await this.registry.putBlob(app, digestOf(canonical), Readable.from([canonical]));
+    const created = checked.timestamp ?? new Date().toISOString();
+    const manifest = attestationManifest({ mediaType: subject.mediaType, digest, size: subject.body.length }, canonical, { kind, predicateType: claimed.predicateType, created });
     const stored = await this.registry.putManifest(app, digestOf(manifest), manifest, OCI_MANIFEST, identity.name);
-    return { digest: stored.digest, subject: digest, kind, predicateType, keyid: this.keys.signer.keyid };
+    return { digest: stored.digest, subject: digest, kind, predicateType: claimed.predicateType, signer: checked.signer!.name };
   }
 
-  /** Every attestation artifact referring to `digest`, each verified. */
-  async list(app: string, digest: string): Promise<AttestationRecord[]> {
+  /**
+   * Every attestation artifact referring to `digest`, each verified: against signers trusted for the app and
+   * the statement's kind, and, given an environment, for that environment too (what its gate accepts).
+   */
+  async list(app: string, digest: string, environment?: string): Promise<AttestationRecord[]> {
     const index = await this.registry.referrers(app, digest, ATTESTATION_ARTIFACT_TYPE);
+    const keys = await this.signers.keys();
     const out: AttestationRecord[] = [];
-    for (const d of index.manifests) out.push(await this.verify(app, digest, d.digest, d.annotations?.[KIND_ANNOTATION] ?? null));
+    for (const d of index.manifests) out.push(await this.verify(app, digest, d.digest, d.annotations?.[KIND_ANNOTATION] ?? null, keys, environment));
     return out;
   }
 
-  /** The kinds `digest` carries a verified attestation of. */
+  /** The kinds `digest` carries a verified attestation of (for any environment). */
   async verifiedKinds(app: string, digest: string): Promise<string[]> {
     const kinds = new Set((await this.list(app, digest)).filter((a) => a.verified && a.kind !== null).map((a) => a.kind!));
     return [...kinds].sort();
@@ -110,68 +126,29 @@ export class Attestations {
     }
   }
 
-  private async verify(app: string, subject: string, artifact: string, kindHint: string | null): Promise<AttestationRecord> {
-    const key = `${app}@${artifact}`;
-    const cached = this.verified.get(key);
-    if (cached) return cached;
-    const failed = (reason: string, statement?: Statement): AttestationRecord => ({
-      digest: artifact,
-      kind: statement ? kindOf(statement.predicateType) : kindHint,
-      predicateType: statement?.predicateType ?? null,
-      verified: false,
-      reason,
-    });
-    const manifest = await this.registry.getManifest(app, artifact);
-    const layer = envelopeLayer(manifest.body);
-    let record: AttestationRecord;
-    if (typeof layer === 'string') record = failed(layer);
-    else if (layer.size > MAX_ENVELOPE_BYTES) record = failed(`the envelope is ${layer.size} bytes; attestations are at most ${MAX_ENVELOPE_BYTES}`);
-    else {
-      const bytes = await this.readEnvelope(app, layer.digest);
-      if (bytes === null) return failed(`the envelope blob ${layer.digest} is missing`); // may come back: not cached
-      record = this.check(subject, artifact, bytes, failed);
+  private async verify(app: string, subject: string, artifact: string, kindHint: string | null, keys: Signer[], environment?: string): Promise<AttestationRecord> {
+    const failed = (reason: string): AttestationRecord => ({ digest: artifact, kind: kindHint, predicateType: null, verified: false, reason });
+    const cacheKey = `${app}@${artifact}`;
+    let bytes = this.envelopes.get(cacheKey);
+    if (!bytes) {
+      const manifest = await this.registry.getManifest(app, artifact);
+      const layer = envelopeLayer(manifest.body);
+      if (typeof layer === 'string') return failed(layer);
+      if (layer.size > MAX_ENVELOPE_BYTES) return failed(`the envelope is ${layer.size} bytes; attestations are at most ${MAX_ENVELOPE_BYTES}`);
+      const read = await this.readEnvelope(app, layer.digest);
+      if (read === null) return failed(`the envelope blob ${layer.digest} is missing`);
+      bytes = read;
+      if (this.envelopes.size >= MAX_CACHED) this.envelopes.clear();
+      this.envelopes.set(cacheKey, bytes);
     }
-    if (this.verified.size >= MAX_CACHED) this.verified.clear();
-    this.verified.set(key, record);
-    return record;
-  }
-
-  private check(subject: string, artifact: string, bytes: Buffer, failed: (reason: string, s?: Statement) => AttestationRecord): AttestationRecord {
     let envelope: Envelope;
     try {
       envelope = parseEnvelope(bytes);
     } catch (e) {
       return failed((e as Error).message);
     }
-    // The payload is read before its signature is checked only to describe a failure better; nothing trusts it.
-    let claimed: Statement | undefined;
-    try {
-      claimed = parseStatement(Buffer.from(envelope.payload, 'base64'));
-    } catch {
-      claimed = undefined;
-    }
-    if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) return failed(`payload type ${envelope.payloadType} is not ${IN_TOTO_PAYLOAD_TYPE}`, claimed);
-    const v = verifyEnvelope(envelope, this.keys.trusted);
-    if (!v.ok) return failed(v.reason, claimed);
-    let statement: Statement;
-    try {
-      statement = parseStatement(v.payload);
-    } catch (e) {
-      return failed((e as Error).message);
-    }
-    if (!coversDigest(statement, subject)) return failed(`the signed statement is about another image, not ${subject}`, statement);
-    const p = statement.predicate as Partial<TestsPredicate>;
-    return {
-      digest: artifact,
-      kind: kindOf(statement.predicateType),
-      predicateType: statement.predicateType,
-      verified: true,
-      signer: { keyid: v.key.keyid, name: v.key.name },
-      builder: typeof p.builder?.id === 'string' ? p.builder.id : undefined,
-      commit: typeof p.commit === 'string' ? p.commit : undefined,
-      runId: typeof p.runId === 'string' ? p.runId : undefined,
-      timestamp: typeof p.timestamp === 'string' ? p.timestamp : undefined,
-    };
+    const r = check(app, subject, envelope, keys, environment);
+    return { ...r, digest: artifact, kind: r.kind ?? (r.verified ? null : kindHint) };
   }
 
   private async readEnvelope(app: string, digest: string): Promise<Buffer | null> {
@@ -185,6 +162,68 @@ export class Attestations {
       throw e;
     }
   }
+}
+
+/**
+ * Whether an envelope counts for `subject` in `app` (and `environment`, when given): one signature verifies
+ * under a registered, unrevoked key whose scope covers the app, the statement's kind and the environment, and
+ * the signed statement names the subject. Otherwise the record says which of these failed.
+ */
+export function check(app: string, subject: string, envelope: Envelope, keys: readonly Signer[], environment?: string): AttestationRecord {
+  // The payload is read before its signature is checked only to describe a failure better; nothing trusts it.
+  let claimed: Statement | undefined;
+  try {
+    claimed = parseStatement(Buffer.from(envelope.payload, 'base64'));
+  } catch {
+    claimed = undefined;
+  }
+  const failed = (reason: string, signer?: Signer): AttestationRecord => ({
+    digest: '',
+    kind: claimed ? kindOf(claimed.predicateType) : null,
+    predicateType: claimed?.predicateType ?? null,
+    verified: false,
+    reason,
+    ...(signer ? { signer: signerOf(signer) } : {}),
+  });
+  if (envelope.payloadType !== IN_TOTO_PAYLOAD_TYPE) return failed(`payload type ${envelope.payloadType} is not ${IN_TOTO_PAYLOAD_TYPE}`);
+  const inScope = keys.filter((k) => k.revokedAt === null && signerCovers(k, { app, environment }));
+  const v = verifyEnvelope(envelope, inScope);
+  if (!v.ok) {
+    // Which registered key signed it, if any, says why it does not count here.
+    const any = verifyEnvelope(envelope, keys);
+    if (!any.ok) return failed(any.reason);
+    const k = any.key;
+    if (k.revokedAt !== null) return failed(`signed by ${k.name}, a key revoked at ${new Date(k.revokedAt).toISOString()}`, k);
+    if (!signerCovers(k, { app })) return failed(`signed by ${k.name}, which is not trusted for ${app}`, k);
+    return failed(`signed by ${k.name}, which is not trusted for the environment ${environment} (only ${k.environments.join(', ')})`, k);
+  }
+  let statement: Statement;
+  try {
+    statement = parseStatement(v.payload);
+  } catch (e) {
+    return failed((e as Error).message, v.key);
+  }
+  const kind = kindOf(statement.predicateType);
+  if (!coversDigest(statement, subject)) return failed(`the signed statement is about another image, not ${subject}`, v.key);
+  if (kind === null || !v.key.kinds.includes(kind)) {
+    return failed(`signed by ${v.key.name}, which is not trusted for ${kind === null ? `predicate type ${statement.predicateType}` : `'${kind}' attestations`} (only ${v.key.kinds.join(', ')})`, v.key);
+  }
+  const p = statement.predicate as Partial<TestsPredicate>;
+  return {
+    digest: '',
+    kind,
+    predicateType: statement.predicateType,
+    verified: true,
+    signer: signerOf(v.key),
+    commit: typeof p.commit === 'string' ? p.commit : undefined,
+    runId: typeof p.runId === 'string' ? p.runId : undefined,
+    timestamp: typeof p.finishedAt === 'string' ? p.finishedAt : undefined,
+    ci: typeof p.ci?.url === 'string' ? p.ci.url : undefined,
+  };
+}
+
+function signerOf(k: Signer): NonNullable<AttestationRecord['signer']> {
+  return { name: k.name, keyid: k.keyid, environments: k.environments, revoked: k.revokedAt !== null };
 }
 
 /**

@@ -1,5 +1,6 @@
 // DSSE (Dead Simple Signing Envelope, github.com/secure-systems-lab/dsse): the pre-authentication encoding
-// that is signed, and envelopes signed and verified with Ed25519 keys. Pure apart from node:crypto.
+// that is signed, and envelopes signed and verified with Ed25519 or ECDSA P-256 keys (SHA-256, DER signatures,
+// as cosign signs). Pure apart from node:crypto.
 import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 
 /** The payload type of an in-toto Statement inside a DSSE envelope. */
@@ -41,8 +42,13 @@ export function pae(payloadType: string, payload: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `), type, Buffer.from(` ${payload.length} `), payload]);
 }
 
+/** Ed25519 hashes inside the algorithm; ECDSA signs a SHA-256 digest (DER-encoded, node's default). */
+function hashOf(key: KeyObject): string | null {
+  return key.asymmetricKeyType === 'ec' ? 'sha256' : null;
+}
+
 export function signEnvelope(payloadType: string, payload: Uint8Array, signer: Signer): Envelope {
-  const sig = cryptoSign(null, pae(payloadType, payload), signer.privateKey);
+  const sig = cryptoSign(hashOf(signer.privateKey), pae(payloadType, payload), signer.privateKey);
   return { payload: Buffer.from(payload).toString('base64'), payloadType, signatures: [{ keyid: signer.keyid, sig: sig.toString('base64') }] };
 }
 
@@ -68,13 +74,13 @@ export function parseEnvelope(bytes: Uint8Array): Envelope {
   return { payload: e.payload, payloadType: e.payloadType, signatures: e.signatures };
 }
 
-export type Verification = { ok: true; payload: Buffer; key: TrustedKey } | { ok: false; reason: string };
+export type Verification<K extends TrustedKey = TrustedKey> = { ok: true; payload: Buffer; key: K } | { ok: false; reason: string };
 
 /**
  * Verifies the envelope against the trusted keys: valid when one signature verifies under one of them.
  * Key ids are tried first but never trusted: an unknown or lying keyid just means every key is tried.
  */
-export function verifyEnvelope(envelope: Envelope, keys: readonly TrustedKey[]): Verification {
+export function verifyEnvelope<K extends TrustedKey>(envelope: Envelope, keys: readonly K[]): Verification<K> {
   if (envelope.signatures.length === 0) return { ok: false, reason: 'the envelope carries no signature' };
   const payload = Buffer.from(envelope.payload, 'base64');
   const signed = pae(envelope.payloadType, payload);
@@ -82,7 +88,7 @@ export function verifyEnvelope(envelope: Envelope, keys: readonly TrustedKey[]):
     const sig = Buffer.from(s.sig, 'base64');
     const ordered = [...keys.filter((k) => k.keyid === s.keyid), ...keys.filter((k) => k.keyid !== s.keyid)];
     for (const key of ordered) {
-      if (cryptoVerify(null, signed, key.publicKey, sig)) return { ok: true, payload, key };
+      if (verifies(signed, key.publicKey, sig)) return { ok: true, payload, key };
     }
   }
   const named = envelope.signatures.map((s) => s.keyid).filter((k): k is string => k !== undefined);
@@ -93,4 +99,13 @@ export function verifyEnvelope(envelope: Envelope, keys: readonly TrustedKey[]):
       ? 'the signature does not match the signed content (the attestation was altered after signing)'
       : `not signed by a trusted key${named.length ? ` (signed by ${named.join(', ')})` : ''}`,
   };
+}
+
+/** A signature that is not even well-formed for the key's algorithm (bad DER) is just not a match. */
+function verifies(data: Buffer, key: KeyObject, sig: Buffer): boolean {
+  try {
+    return cryptoVerify(hashOf(key), data, key, sig);
+  } catch {
+    return false;
+  }
 }

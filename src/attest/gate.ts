@@ -1,5 +1,6 @@
 // The release gate of environments that require attestations (`requires: [tests]`): a release, promotion or
-// rollback of a digest goes through only if the digest has a verified attestation of every required kind.
+// rollback of a digest goes through only if the digest has an attestation of every required kind whose
+// signature verifies under a signer trusted for that app, kind and environment.
 import { RegistryError } from '../oci/errors.js';
 import type { ReleaseGate } from '../delivery/releases.js';
 import type { AttestationRecord, Attestations } from './attestations.js';
@@ -7,7 +8,7 @@ import type { AttestationRecord, Attestations } from './attestations.js';
 export function attestationGate(attestations: Attestations): ReleaseGate {
   return async ({ app, environment, digest, kind, requires }) => {
     if (requires.length === 0) return;
-    const found = await attestations.list(app, digest);
+    const found = await attestations.list(app, digest, environment);
     const missing = requires.filter((k) => !found.some((a) => a.verified && a.kind === k));
     if (missing.length === 0) return;
     const why = missing.map((k) => describeMissing(k, found.filter((a) => a.kind === k)));

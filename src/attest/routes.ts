@@ -1,38 +1,19 @@
-// Management API routes for attestations: the server signs what an authenticated pipeline reports (push on
-// the app), lists and verifies the attestations of a digest or tag (pull), and publishes its public keys.
+// Management API routes for attestations: a pipeline hands in an envelope it signed (push on the app), anyone
+// who may pull lists and verifies the attestations of a digest or tag, and global admins register and revoke
+// the signers whose keys count.
 import { z } from 'zod';
-import { parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { isValidRepositoryName } from '../oci/reference.js';
 import type { ApiRequest, ApiRoute } from '../server/api.js';
 import type { Registry } from '../registry/registry.js';
 import type { Attestations } from './attestations.js';
-import type { Keyring } from './keyring.js';
+import type { TrustedSigners } from './signers.js';
 
 const APP = '(?<app>[^?#]+?)';
+const globalAdmin = { actions: ['admin' as const] };
 
-const digest = z.string().refine((d) => parseDigest(d) !== null, 'expected a digest (sha256:…)');
-
-const step = z.strictObject({
-  name: z.string().min(1).max(200),
-  kind: z.enum(['build', 'test']),
-  command: z.array(z.string()).max(1000).optional(),
-  exitCode: z.number().int().optional(),
-  durationMs: z.number().nonnegative(),
-});
-
-/** What a pipeline reports for a `tests` attestation; `builder` and `timestamp` are the server's to add. */
-const testsPredicate = z.strictObject({
-  commit: z.string().regex(/^[0-9a-f]{7,64}$/, 'a commit SHA (hex)'),
-  runId: z.string().min(1).max(200),
-  image: z.strictObject({ id: digest }),
-  steps: z.array(step).min(1).max(1000),
-  startedAt: z.string().max(64),
-  finishedAt: z.string().max(64),
-  ci: z.record(z.string(), z.string().max(2000)).optional(),
-});
-
-const attestBody = z.strictObject({ digest, kind: z.string(), predicate: z.record(z.string(), z.unknown()) });
+/** A DSSE envelope as JSON; its shape is checked by dsse.parseEnvelope, its signature by the signers. */
+const attestBody = z.strictObject({ envelope: z.record(z.string(), z.unknown()) });
 
 function app(r: ApiRequest): string {
   const name = r.params.app!;
@@ -40,7 +21,7 @@ function app(r: ApiRequest): string {
   return name;
 }
 
-export function attestationRoutes(attestations: Attestations, registry: Registry, keyring: Keyring): ApiRoute[] {
+export function attestationRoutes(attestations: Attestations, registry: Registry): ApiRoute[] {
   return [
     {
       method: 'POST',
@@ -48,41 +29,57 @@ export function attestationRoutes(attestations: Attestations, registry: Registry
       request: attestBody,
       access: { repositoryParam: 'app', actions: ['push'] },
       status: 201,
+      summary: 'Store a signed attestation (DSSE envelope of an in-toto Statement) as a referrer of the digest it names',
       // The attestation is a manifest pushed into the repository, like one pushed over /v2.
       audit: { action: 'manifest.push', repositoryParam: 'app' },
       handle: async (r) => {
         const b = await r.body(attestBody);
-        r.audited({ detail: { via: 'attestation', subject: b.digest, kind: b.kind } });
-        let predicate = b.predicate;
-        if (b.kind === 'tests') {
-          const parsed = testsPredicate.safeParse(predicate);
-          if (!parsed.success) {
-            const issue = parsed.error.issues[0]!;
-            throw new RegistryError('INVALID', `predicate.${issue.path.join('.')}: ${issue.message}`);
-          }
-          predicate = parsed.data;
-        }
-        const attested = await attestations.attest(app(r), b.digest, b.kind, predicate, { name: r.principal.name, kind: r.principal.kind });
-        r.audited({ target: attested.digest, detail: { digest: attested.digest } });
+        r.audited({ detail: { via: 'attestation' } });
+        const attested = await attestations.submit(app(r), Buffer.from(JSON.stringify(b.envelope)), { name: r.principal.name, kind: r.principal.kind });
+        r.audited({ target: attested.digest, detail: { digest: attested.digest, subject: attested.subject, kind: attested.kind, signer: attested.signer } });
         return attested;
       },
     },
     {
       method: 'GET',
-      pattern: new RegExp(`^/api/v1/apps/${APP}/attestations/(?<ref>[^/]+)$`),
+      pattern: new RegExp(`^/api/v1/apps/${APP}/attestations/(?<ref>[^/?]+)$`),
       access: { repositoryParam: 'app', actions: ['pull'] },
+      summary: 'The attestations of a digest or tag, each verified (for one environment with ?environment=)',
       handle: async (r) => {
         const name = app(r);
+        const environment = r.url.searchParams.get('environment') ?? undefined;
         // A tag is resolved once, here; everything after is about the digest.
         const { digest: resolved } = await registry.getManifest(name, r.params.ref!);
-        return { app: name, digest: resolved, attestations: await attestations.list(name, resolved) };
+        return { app: name, digest: resolved, ...(environment ? { environment } : {}), attestations: await attestations.list(name, resolved, environment) };
+      },
+    },
+  ];
+}
+
+/** Trusted signers: registered and revoked by a global admin only; listed to anyone signed in (public keys). */
+export function signerRoutes(signers: TrustedSigners): ApiRoute[] {
+  return [
+    { method: 'GET', pattern: /^\/api\/v1\/signers$/, access: { actions: [] }, summary: 'Trusted attestation signers', handle: async () => signers.list() },
+    {
+      method: 'POST',
+      pattern: /^\/api\/v1\/signers$/,
+      access: globalAdmin,
+      status: 201,
+      summary: 'Trust a public key to sign attestations of some apps, kinds and environments',
+      audit: { action: 'signer.add' },
+      handle: async (r) => {
+        const added = await signers.add(await r.body(z.unknown()), r.principal.name);
+        r.audited({ target: added.name, detail: { keyid: added.keyid, apps: added.apps, kinds: added.kinds, environments: added.environments } });
+        return added;
       },
     },
     {
-      method: 'GET',
-      pattern: /^\/api\/v1\/attestations\/keys$/,
-      access: { actions: [] },
-      handle: async () => keyring.publicKeys(),
+      method: 'POST',
+      pattern: /^\/api\/v1\/signers\/(?<name>[^/?#]+)\/revoke$/,
+      access: globalAdmin,
+      summary: 'Revoke a signer: its signatures count no more',
+      audit: { action: 'signer.revoke', targetParam: 'name' },
+      handle: async (r) => signers.revoke(r.params.name!, r.principal.name),
     },
   ];
 }

@@ -59,12 +59,8 @@ export interface TestsPredicate {
   steps: PipelineStep[];
   startedAt: string;
   finishedAt: string;
-  /** where the run happened, as the pipeline reports it (CI system, run URL, host) */
+  /** where the run happened, as the pipeline states it (CI system, run URL, host) */
   ci?: Record<string, string>;
-  /** added by the server: the authenticated identity that reported the run, and the signing key */
-  builder?: { id: string; signedBy: string };
-  /** added by the server: when it signed */
-  timestamp?: string;
 }
 
 /** An image reference as a Statement subject: the repository name and the manifest digest. */

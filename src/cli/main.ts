@@ -27,6 +27,7 @@ commands:
   audit   who pushed, moved, deleted, failed to log in or changed access
   pipeline run  build, test in the image, push, attest, release and deploy (wharf.yaml's pipeline section)
   verify  which attestations a digest has and whether each verifies
+  signer  trust, list and revoke the keys attestations are signed with (global admin); keygen for a CI
   target  register, list and remove deploy targets: engines, the apps that may use them, allowed privileges (global admin)
   secret  set, list and remove an app environment's secrets (values are never shown again)
   apply   apply an app file (wharf.yaml): environments, targets, container, rollout (--dry-run shows the diff)
@@ -63,6 +64,7 @@ const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<number>
   pipeline: async () => (await import('./pipeline.js')).pipelineCommand,
   verify: async () => (await import('./verify.js')).verifyCommand,
   target: async () => (await import('./target.js')).targetCommand,
+  signer: async () => (await import('./signer.js')).signerCommand,
   secret: async () => (await import('./secret.js')).secretCommand,
   apply: async () => (await import('./deploy.js')).applyCommand,
   get: async () => (await import('./deploy.js')).getCommand,

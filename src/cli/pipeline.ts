@@ -1,7 +1,8 @@
 // `wharf pipeline run [-f wharf.yaml]`: builds, tests in the image, pushes, attests, releases and deploys,
 // through the local Docker Engine (DOCKER_HOST) and the Wharf server the CLI is logged in to.
 import { dirname } from 'node:path';
-import type { TestsPredicate } from '../attest/statement.js';
+import type { Envelope } from '../attest/dsse.js';
+import { loadSigningKey } from '../attest/signing-key.js';
 import type { DeployEvent } from '../deploy/deployment.js';
 import type { DeployOutcome } from '../deploy/service.js';
 import type { EnvironmentStatus } from '../deploy/status.js';
@@ -16,12 +17,13 @@ import { describeEvent } from './deploy.js';
 import { printJson, shortDigest } from './output.js';
 import { appPath } from './releases.js';
 
-const USAGE = `usage: wharf pipeline run [-f wharf.yaml] [--server URL] [--json]
+const USAGE = `usage: wharf pipeline run [-f wharf.yaml] [--signing-key FILE] [--server URL] [--json]
 
 Builds the image of the app file's pipeline section through the Docker Engine (DOCKER_HOST), tags it with the
 commit (CI_COMMIT_SHA, GITHUB_SHA or git rev-parse HEAD), runs each test step in a fresh container from it,
-pushes it to the Wharf server, has the server attest the passing tests for the pushed digest, releases that
-digest to the pipeline's deploy environment and, when the app file applied on the server gives that
+pushes it to the Wharf server, signs a tests attestation of the pushed digest with the CI's key
+(--signing-key, or WHARF_SIGNING_KEY: a PEM file or PEM text; Ed25519 or ECDSA P-256, registered on the server
+by a global admin with 'wharf signer add') and hands it to the server, releases that digest to the pipeline's deploy environment and, when the app file applied on the server gives that
 environment targets, deploys it there and waits for the outcome. Stops at the first failure; exit code 1 if a
 step failed (a deployment that fails or is rolled back included).`;
 
@@ -34,8 +36,7 @@ export function pipelineServer(client: ApiClient): PipelineServer {
   return {
     registryHost,
     registryAuth: creds && secret !== undefined ? { username: creds.username, password: secret, serveraddress: registryHost } : undefined,
-    attest: (app: string, digest: string, predicate: TestsPredicate) =>
-      client.request<{ digest: string }>('POST', `${appPath(app)}/attestations`, { digest, kind: 'tests', predicate }),
+    attest: (app: string, envelope: Envelope) => client.request<{ digest: string }>('POST', `${appPath(app)}/attestations`, { envelope }),
     deployTargets: async (app: string, environment: string) => {
       let yaml: string;
       try {
@@ -99,6 +100,7 @@ export async function pipelineCommand(args: string[]): Promise<number> {
     {
       file: { type: 'string', short: 'f', default: 'wharf.yaml' },
       server: { type: 'string' },
+      'signing-key': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
@@ -134,6 +136,16 @@ export async function pipelineCommand(args: string[]): Promise<number> {
     throw new CliError((e as Error).message, 2);
   }
 
+  const keySource = values['signing-key'] ?? process.env.WHARF_SIGNING_KEY;
+  let signer;
+  if (keySource !== undefined && keySource !== '') {
+    try {
+      signer = await loadSigningKey(keySource);
+    } catch (e) {
+      throw new CliError((e as Error).message, 2);
+    }
+  }
+
   const engine = new DockerPipelineEngine();
   const tty = !values.json && process.stdout.isTTY === true;
   const reporter = tty ? new TtyReporter(process.stdout) : new PlainReporter(values.json ? process.stderr : process.stdout);
@@ -145,7 +157,7 @@ export async function pipelineCommand(args: string[]): Promise<number> {
   process.once('SIGTERM', interrupt);
   let result: PipelineResult;
   try {
-    result = await runPipeline({ ...loaded, commit, runId: runIdOf(), ci: ciInfo() }, engine, pipelineServer(client), reporter);
+    result = await runPipeline({ ...loaded, commit, runId: runIdOf(), ci: ciInfo(), ...(signer ? { signer } : {}) }, engine, pipelineServer(client), reporter);
   } finally {
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);

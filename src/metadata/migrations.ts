@@ -401,6 +401,27 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('tags_pushed').on('tags').columns(['repository_id', 'updated_at', 'name']).execute();
       },
     },
+    '0016_attestation_signers': {
+      async up(db: Kysely<any>) {
+        // Public keys a global admin trusts to sign attestations, each for some apps, kinds and environments;
+        // revoked rows stay, so a verification can name the key that signed and say it was revoked.
+        await db.schema
+          .createTable('attestation_signers')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('keyid', 'text', (c) => c.notNull().unique())
+          .addColumn('algorithm', 'text', (c) => c.notNull())
+          .addColumn('public_key', 'text', (c) => c.notNull())
+          .addColumn('apps', 'text', (c) => c.notNull())
+          .addColumn('kinds', 'text', (c) => c.notNull())
+          .addColumn('environments', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('created_by', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('revoked_at', 'bigint')
+          .addColumn('revoked_by', 'text')
+          .execute();
+      },
+    },
   };
 }
 

@@ -309,6 +309,26 @@ export interface AppFilesTable {
 }
 
 /** A Docker engine registered for deployments by a global admin. */
+/** A public key whose attestation signatures count, for the apps, kinds and environments named (attest/signers.ts). */
+export interface AttestationSignersTable {
+  name: string;
+  /** sha256 of the key's SubjectPublicKeyInfo */
+  keyid: string;
+  algorithm: 'ed25519' | 'ecdsa-p256';
+  /** SPKI PEM */
+  public_key: string;
+  /** JSON arrays of patterns (apps, environments) and kinds */
+  apps: string;
+  kinds: string;
+  environments: string;
+  /** 'api' (wharf signer add) or 'config' (the server config file, re-read at each start) */
+  source: 'api' | 'config';
+  created_by: string | null;
+  created_at: number;
+  revoked_at: number | null;
+  revoked_by: string | null;
+}
+
 export interface DeployTargetsTable {
   name: string;
   endpoint: string;
@@ -371,6 +391,7 @@ export interface Database {
   deployment_steps: DeploymentStepsTable;
   app_files: AppFilesTable;
   deploy_targets: DeployTargetsTable;
+  attestation_signers: AttestationSignersTable;
   app_secrets: AppSecretsTable;
   approval_requests: ApprovalRequestsTable;
 }

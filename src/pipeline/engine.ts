@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { RegistryAuth } from '../deploy/docker-host.js';
 import type { DeployOutcome } from '../deploy/service.js';
 import type { EnvironmentStatus } from '../deploy/status.js';
-import type { TestsPredicate } from '../attest/statement.js';
+import type { Envelope } from '../attest/dsse.js';
 
 export type { RegistryAuth };
 
@@ -71,7 +71,8 @@ export interface PipelineServer {
   /** host[:port] of this Wharf's registry, as the engine reaches it */
   registryHost: string;
   registryAuth: RegistryAuth | undefined;
-  attest(app: string, digest: string, predicate: TestsPredicate): Promise<{ digest: string }>;
+  /** Hands the server an attestation the pipeline signed; the server stores it once it verifies. */
+  attest(app: string, envelope: Envelope): Promise<{ digest: string }>;
   /**
    * The targets (host endpoints, or the Swarm service) the app file applied on the server gives the environment:
    * the server deploys by that file, not by the wharf.yaml at hand. null when no app file is applied.

@@ -2,7 +2,8 @@
 // attest → release → deploy. Steps run in order; the first failure ends the run and every later step is
 // reported as skipped — nothing is pushed after failed tests, nothing released after a failed push, and a
 // deployment that fails or is rolled back fails the run.
-import type { PipelineStep, TestsPredicate } from '../attest/statement.js';
+import { IN_TOTO_PAYLOAD_TYPE, signEnvelope, type Signer } from '../attest/dsse.js';
+import { predicateTypeOf, statementFor, type PipelineStep, type TestsPredicate } from '../attest/statement.js';
 import type { DeploymentStatus } from '../deploy/deployment.js';
 import type { DeployOutcome } from '../deploy/service.js';
 import type { EnvironmentStatus } from '../deploy/status.js';
@@ -25,6 +26,8 @@ export interface PipelinePlan {
   ci: Record<string, string>;
   /** the targets the app file gives the deploy environment (the server deploys by its applied copy) */
   deployTargets: string[];
+  /** the CI's key the tests attestation is signed with; without one nothing is attested */
+  signer?: Signer;
 }
 
 export type StepKind = 'build' | 'test' | 'push' | 'attest' | 'release' | 'deploy';
@@ -195,7 +198,14 @@ export async function runPipeline(plan: PipelinePlan, engine: PipelineEngine, se
     {
       name: 'attest',
       kind: 'attest',
-      skip: () => (!spec.push ? 'nothing pushed' : spec.test.length === 0 ? 'no test steps: nothing to attest' : undefined),
+      skip: () =>
+        !spec.push
+          ? 'nothing pushed'
+          : spec.test.length === 0
+            ? 'no test steps: nothing to attest'
+            : plan.signer === undefined
+              ? 'no signing key (WHARF_SIGNING_KEY): nothing attested'
+              : undefined,
       run: async () => {
         const predicate: TestsPredicate = {
           commit,
@@ -206,7 +216,10 @@ export async function runPipeline(plan: PipelinePlan, engine: PipelineEngine, se
           finishedAt: new Date().toISOString(),
           ci: plan.ci,
         };
-        const { digest } = await server.attest(app, result.digest!, predicate);
+        // Signed here, with the CI's key: the server signs nothing, and push credentials alone attest nothing.
+        const statement = statementFor(app, result.digest!, predicateTypeOf('tests'), predicate as unknown as Record<string, unknown>);
+        const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), plan.signer!);
+        const { digest } = await server.attest(app, envelope);
         result.attestation = digest;
         return { detail: digest };
       },

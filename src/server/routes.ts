@@ -5,7 +5,7 @@ import type { AccessCheck } from './access.js';
 import type { ApiRoute } from './api.js';
 import { deliveryRoutes } from '../delivery/routes.js';
 import { webhookRoutes } from '../webhooks/routes.js';
-import { attestationRoutes } from '../attest/routes.js';
+import { attestationRoutes, signerRoutes } from '../attest/routes.js';
 import { gcRoutes } from '../delivery/gc-routes.js';
 import { deployAfterRelease, deployRoutes, secretRoutes, targetRoutes } from '../deploy/routes.js';
 import { browseRoutes } from './browse-routes.js';
@@ -23,7 +23,8 @@ export function hubRoutes(wharf: Wharf, access: AccessCheck): ApiRoute[] {
     ...targetRoutes(wharf.targets),
     ...secretRoutes(wharf.secrets),
     ...webhookRoutes(wharf.webhooks),
-    ...attestationRoutes(wharf.attestations, wharf.registry, wharf.keyring),
+    ...attestationRoutes(wharf.attestations, wharf.registry),
+    ...signerRoutes(wharf.signers),
     ...gcRoutes(wharf.retention, wharf.gc),
     ...browseRoutes(new BrowseStore(wharf.meta.db), wharf.blobs, access),
   ];

@@ -2,9 +2,9 @@
 // an altered payload, another key, a changed payload type, a malformed envelope.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createSign, generateKeyPairSync } from 'node:crypto';
 import { IN_TOTO_PAYLOAD_TYPE, pae, parseEnvelope, signEnvelope, verifyEnvelope, EnvelopeError, type TrustedKey } from '../../src/attest/dsse.js';
-import { keyIdOf } from '../../src/attest/keyring.js';
+import { keyIdOf } from '../../src/attest/signers.js';
 
 function keyPair(name: string) {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
@@ -75,4 +75,23 @@ test('an envelope without signatures or with a bad shape is refused', () => {
   assert.throws(() => parseEnvelope(Buffer.from('not json')), EnvelopeError);
   assert.throws(() => parseEnvelope(Buffer.from('{"payload":"","payloadType":"x"}')), EnvelopeError);
   assert.throws(() => parseEnvelope(Buffer.from('{"payload":"","payloadType":"x","signatures":[{"sig":5}]}')), EnvelopeError);
+});
+
+test('ECDSA P-256 keys (as cosign generate-key-pair makes) sign and verify: SHA-256 over the PAE, DER signatures', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const keyid = keyIdOf(publicKey);
+  const trusted = { keyid, name: 'cosign', publicKey } satisfies TrustedKey;
+  const payload = Buffer.from('{"_type":"https://in-toto.io/Statement/v1"}');
+  const ours = signEnvelope(IN_TOTO_PAYLOAD_TYPE, payload, { keyid, privateKey });
+  assert.ok(verifyEnvelope(ours, [trusted]).ok);
+  // Signed the way another DSSE implementation does it, without Wharf's code: createSign('SHA256') over the PAE.
+  const sig = createSign('SHA256').update(pae(IN_TOTO_PAYLOAD_TYPE, payload)).sign(privateKey).toString('base64');
+  const theirs = { payload: payload.toString('base64'), payloadType: IN_TOTO_PAYLOAD_TYPE, signatures: [{ keyid: '', sig }] };
+  const v = verifyEnvelope(theirs, [trusted]);
+  assert.ok(v.ok);
+  assert.equal(v.key.name, 'cosign');
+  // Another hash, or bytes that are not DER at all, are no match (and no crash).
+  const sha384 = createSign('SHA384').update(pae(IN_TOTO_PAYLOAD_TYPE, payload)).sign(privateKey).toString('base64');
+  assert.equal(verifyEnvelope({ ...theirs, signatures: [{ sig: sha384 }] }, [trusted]).ok, false);
+  assert.equal(verifyEnvelope({ ...theirs, signatures: [{ sig: Buffer.from('not a signature').toString('base64') }] }, [trusted]).ok, false);
 });

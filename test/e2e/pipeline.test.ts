@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
 import { IN_TOTO_PAYLOAD_TYPE, signEnvelope, type Envelope } from '../../src/attest/dsse.js';
-import { keyIdOf } from '../../src/attest/keyring.js';
+import { keyIdOf } from '../../src/attest/signers.js';
 import { predicateTypeOf, statementFor } from '../../src/attest/statement.js';
 import { daemonsUnavailable, startDaemons, type DaemonSet, type TestDaemon } from '../support/dockerd.js';
 import { mustRun, run } from '../support/command.js';

@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestsPredicate } from '../../src/attest/statement.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { parseEnvelope, verifyEnvelope } from '../../src/attest/dsse.js';
+import { keyIdOf } from '../../src/attest/signers.js';
+import { parseStatement, predicateTypeOf, type TestsPredicate } from '../../src/attest/statement.js';
 import type { DeployOutcome } from '../../src/deploy/service.js';
 import type { EnvironmentStatus } from '../../src/deploy/status.js';
 import type { PipelineEngine, PipelineServer, TestRun } from '../../src/pipeline/engine.js';
@@ -17,6 +20,9 @@ const IMAGE_ID = `sha256:${'1'.repeat(64)}`;
 const DIGEST = `sha256:${'2'.repeat(64)}`;
 const OLD_DIGEST = `sha256:${'8'.repeat(64)}`;
 const HOST = 'staging-1';
+/** The CI's key: the runner signs with it; the fake server checks the signature as the real one does. */
+const CI_KEY = generateKeyPairSync('ed25519');
+const CI_SIGNER = { keyid: keyIdOf(CI_KEY.publicKey), privateKey: CI_KEY.privateKey };
 
 interface Fakes {
   calls: string[];
@@ -70,9 +76,13 @@ function fakes(opts: Options = {}): Fakes {
   f.server = {
     registryHost: '127.0.0.1:5000',
     registryAuth: undefined,
-    async attest(app, digest, predicate) {
-      f.calls.push(`attest ${app}@${digest}`);
-      f.attested.push(predicate);
+    async attest(app, envelope) {
+      const v = verifyEnvelope(parseEnvelope(Buffer.from(JSON.stringify(envelope))), [{ keyid: CI_SIGNER.keyid, name: 'ci', publicKey: CI_KEY.publicKey }]);
+      if (!v.ok) throw new Error(`the attestation does not verify: ${v.reason}`);
+      const statement = parseStatement(v.payload);
+      assert.equal(statement.predicateType, predicateTypeOf('tests'));
+      f.calls.push(`attest ${app}@sha256:${statement.subject[0]!.digest.sha256}`);
+      f.attested.push(statement.predicate as unknown as TestsPredicate);
       return { digest: `sha256:${'3'.repeat(64)}` };
     },
     async deployTargets(app, environment) {
@@ -117,11 +127,11 @@ function fakes(opts: Options = {}): Fakes {
   return f;
 }
 
-async function run(f: Fakes, spec: unknown, deployTargets: string[] = [], file?: string) {
+async function run(f: Fakes, spec: unknown, deployTargets: string[] = [], file?: string, signer: typeof CI_SIGNER | null = CI_SIGNER) {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-runner-'));
   try {
     await writeFile(join(dir, 'Dockerfile'), 'FROM scratch\n');
-    const plan = { file, app: 'hello', spec: pipelineSchema.parse(spec), contextDir: dir, commit: 'abcdef1234567', runId: 'run-9', ci: { system: 'local' }, deployTargets };
+    const plan = { file, app: 'hello', spec: pipelineSchema.parse(spec), contextDir: dir, commit: 'abcdef1234567', runId: 'run-9', ci: { system: 'local' }, deployTargets, ...(signer ? { signer } : {}) };
     return await runPipeline(plan, f.engine, f.server, f.reporter);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -311,6 +321,16 @@ test('a refused release fails the run after the attestation, and nothing is depl
   assert.ok(r.attestation);
   assert.deepEqual(r.steps.at(-1), { name: 'deploy staging', kind: 'deploy', status: 'skipped', detail: 'release staging failed' });
   assert.ok(!f.calls.includes('follow the deployment'));
+});
+
+test('without a signing key nothing is attested, and the run says why; the release goes on (the gate decides)', async () => {
+  const f = fakes();
+  const r = await run(f, SPEC, [], undefined, null);
+  assert.equal(r.ok, true, r.error);
+  assert.deepEqual(r.steps.find((s) => s.name === 'attest'), { name: 'attest', kind: 'attest', status: 'skipped', detail: 'no signing key (WHARF_SIGNING_KEY): nothing attested' });
+  assert.equal(r.attestation, undefined);
+  assert.ok(!f.calls.some((c) => c.startsWith('attest')));
+  assert.ok(f.calls.includes(`release hello@${DIGEST} to staging`));
 });
 
 test('without tests nothing is attested; without deploy nothing is released; push: false stops after the tests', async () => {
