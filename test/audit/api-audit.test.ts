@@ -10,6 +10,10 @@ import { dirname } from 'node:path';
 import type { AuditRecord } from '../../src/audit/audit-log.js';
 import { fsckCommand } from '../../src/cli/fsck.js';
 import { gcCommand } from '../../src/cli/gc.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { IN_TOTO_PAYLOAD_TYPE, signEnvelope } from '../../src/attest/dsse.js';
+import { keyIdOf } from '../../src/attest/signers.js';
+import { predicateTypeOf, statementFor } from '../../src/attest/statement.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { ADMIN_PASSWORD, auditRows, basic, member, pushImage, startAuthHub, type AuthHub, type PushedImage } from '../auth/auth-harness.js';
 
@@ -111,12 +115,17 @@ test('retention run over the API: each deleted tag and the run are rows by the c
 });
 
 test('an attestation pushed over the API is a manifest.push row', async () => {
+  const key = generateKeyPairSync('ed25519');
+  const publicKey = key.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  await hub.wharf.signers.add({ name: 'scanner', publicKey, apps: ['shop/*'], kinds: ['scan'], environments: ['*'] }, 'admin');
+  const statement = statementFor('shop/web', v2.digest, predicateTypeOf('scan'), { scanner: 'none' });
+  const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), { keyid: keyIdOf(key.publicKey), privateKey: key.privateKey });
   const since = await lastId();
   const res = await hub.req('/api/v1/apps/shop/web/attestations', {
     method: 'POST',
     auth: writer,
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ digest: v2.digest, kind: 'scan', predicate: { scanner: 'none' } }),
+    body: JSON.stringify({ envelope }),
   });
   assert.equal(res.status, 201, await res.clone().text());
   const { digest } = (await res.json()) as { digest: string };

@@ -42,7 +42,8 @@ const BODIES: Record<string, unknown> = {
   'POST /api/v1/gc': { dryRun: true },
   'POST /api/v1/apps/team/app/environments': { name: 'qa' },
   'POST /api/v1/repositories/team/app/tags/v1/restore': { to: 'sha256:' + '0'.repeat(64) },
-  'POST /api/v1/apps/team/app/attestations': { digest: 'sha256:' + '0'.repeat(64), kind: 'sbom', predicate: {} },
+  'POST /api/v1/apps/team/app/attestations': { envelope: { payload: '', payloadType: 'application/vnd.in-toto+json', signatures: [] } },
+  'POST /api/v1/signers': { name: 'nobody', publicKey: 'not a key', apps: ['*'], kinds: ['tests'], environments: ['*'] },
 };
 
 /** A concrete path for a route pattern: each named group replaced by its sample value. */
