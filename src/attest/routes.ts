@@ -7,7 +7,7 @@ import { isValidRepositoryName } from '../oci/reference.js';
 import type { ApiRequest, ApiRoute } from '../server/api.js';
 import type { Registry } from '../registry/registry.js';
 import type { Attestations } from './attestations.js';
-import type { TrustedSigners } from './signers.js';
+import { signerRegistrationSchema, type TrustedSigners } from './signers.js';
 
 const APP = '(?<app>[^?#]+?)';
 const globalAdmin = { actions: ['admin' as const] };
@@ -66,6 +66,7 @@ export function signerRoutes(signers: TrustedSigners): ApiRoute[] {
       access: globalAdmin,
       status: 201,
       summary: 'Trust a public key to sign attestations of some apps, kinds and environments',
+      request: signerRegistrationSchema,
       audit: { action: 'signer.add' },
       handle: async (r) => {
         const added = await signers.add(await r.body(z.unknown()), r.principal.name);
@@ -74,8 +75,9 @@ export function signerRoutes(signers: TrustedSigners): ApiRoute[] {
       },
     },
     {
-      method: 'POST',
-      pattern: /^\/api\/v1\/signers\/(?<name>[^/?#]+)\/revoke$/,
+      // Revoked, not deleted: the row stays, so what the key signed still names who signed it.
+      method: 'DELETE',
+      pattern: /^\/api\/v1\/signers\/(?<name>[^/?#]+)$/,
       access: globalAdmin,
       summary: 'Revoke a signer: its signatures count no more',
       audit: { action: 'signer.revoke', targetParam: 'name' },

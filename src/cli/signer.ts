@@ -92,7 +92,7 @@ export async function signerCommand(args: string[]): Promise<number> {
     }
     case 'revoke': {
       if (positionals.length !== 1) throw new CliError('usage: wharf signer revoke NAME', 2);
-      const revoked = await client().request<StoredSigner>('POST', `/api/v1/signers/${encodeURIComponent(positionals[0]!)}/revoke`);
+      const revoked = await client().request<StoredSigner>('DELETE', `/api/v1/signers/${encodeURIComponent(positionals[0]!)}`);
       if (values.json) printJson(revoked);
       else process.stdout.write(`signer ${revoked.name} revoked: its signatures count no more\n`);
       return 0;

@@ -237,7 +237,7 @@ describe('signed attestations and the release gate', () => {
   });
 
   it('a revoked key verifies nothing from then on; its successor does (rotation)', async () => {
-    await api(r, 'POST', '/api/v1/signers/ci/revoke', undefined, 200);
+    await api(r, 'DELETE', '/api/v1/signers/ci', undefined, 200);
     const l = await listed('a', 'production');
     const tests = l.attestations.find((a) => a.kind === 'tests' && a.signer?.name === 'ci')!;
     assert.equal(tests.verified, false);
@@ -291,7 +291,7 @@ describe('signed attestations and the release gate', () => {
     }
     const taken = await api(r, 'POST', '/api/v1/signers', { name: 'staging-ci', publicKey: newKey().pem, apps: ['*'], kinds: ['tests'], environments: ['*'] });
     assert.equal(taken.status, 409);
-    await expectError(await r.req('/api/v1/signers/nobody/revoke', { method: 'POST' }), 404, 'NOT_FOUND');
+    await expectError(await r.req('/api/v1/signers/nobody', { method: 'DELETE' }), 404, 'NOT_FOUND');
   });
 
   it('answers 404 for a tag that does not exist', async () => {

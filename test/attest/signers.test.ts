@@ -70,11 +70,11 @@ describe('trusted signers are a global admin’s to register', () => {
 
   it('refuses revocation by anyone but a global admin, and config-file signers over the API altogether', async () => {
     await json('POST', '/api/v1/signers', admin, registration('ci-key', newKey().pem)).then(async (r) => assert.equal(r.status, 201, await r.text()));
-    for (const auth of [appAdmin, ci]) assert.equal((await json('POST', '/api/v1/signers/ci-key/revoke', auth)).status, 403);
-    const fromFile = await json('POST', '/api/v1/signers/release-bot/revoke', admin);
+    for (const auth of [appAdmin, ci]) assert.equal((await json('DELETE', '/api/v1/signers/ci-key', auth)).status, 403);
+    const fromFile = await json('DELETE', '/api/v1/signers/release-bot', admin);
     assert.equal(fromFile.status, 409);
     assert.match(await fromFile.text(), /comes from the server config file/);
-    const revoked = await json('POST', '/api/v1/signers/ci-key/revoke', admin);
+    const revoked = await json('DELETE', '/api/v1/signers/ci-key', admin);
     assert.equal(revoked.status, 200);
     const list = (await (await json('GET', '/api/v1/signers', admin)).json()) as { name: string; source: string; revokedBy: string | null; createdBy: string | null; keyid: string }[];
     assert.deepEqual(list.map((s) => [s.name, s.source, s.createdBy, s.revokedBy]), [
