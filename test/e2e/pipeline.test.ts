@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -149,11 +149,23 @@ test('pipeline: what was tested is what ships and runs, and production takes not
       const token = await runWharf(['token', 'create', '--data', server.dataDir, '--name', 'ci', '--scope', 'repository:hello:pull,push,release:staging', '--json']);
       assert.equal(token.code, 0, token.stderr);
       const ciSecret = (JSON.parse(token.stdout) as { secret: string }).secret;
+      // The CI's signing key: made by `wharf signer keygen`, its public half trusted by the global admin for hello's
+      // tests in production and gate (environments that require them). The CI token cannot trust a key itself.
+      const keys = join(work, 'keys');
+      await mkdir(keys);
+      const keygen = await runWharf(['signer', 'keygen', 'ci'], { cwd: keys });
+      assert.equal(keygen.code, 0, keygen.stderr);
+      assert.equal((await stat(join(keys, 'ci.key'))).mode & 0o777, 0o600, 'the private key is readable by its owner only');
+      const rogue = await wharf(['signer', 'add', 'ci', '--public-key', join(keys, 'ci.pub'), '--apps', 'hello', '--kinds', 'tests', '--env', '*'], { WHARF_TOKEN: ciSecret });
+      assert.equal(rogue.code, 1, 'a CI token cannot register its own key');
+      assert.match(rogue.stderr, /^wharf signer: .*(denied|admin)/im);
+      assert.match(await ok('signer', 'add', 'ci', '--public-key', join(keys, 'ci.pub'), '--apps', 'hello', '--kinds', 'tests', '--env', 'production,gate'), /^signer ci \(ed25519 sha256:[0-9a-f]{64}\) trusted for tests of hello in production, gate$/m);
+      const signingKey = { WHARF_SIGNING_KEY: join(keys, 'ci.key') };
       const yaml = await readFile(join(green, 'wharf.yaml'), 'utf8');
       await writeFile(join(green, 'wharf.yaml'), yaml.replace('    dockerfile: Dockerfile\n', '    dockerfile: Dockerfile\n    tags: ["1.0.0"]\n'));
       images.push(`${repo}:1.0.0`);
       const sha1 = commit();
-      const r1 = await pipeline(green, sha1, ['--json'], { WHARF_TOKEN: ciSecret });
+      const r1 = await pipeline(green, sha1, ['--json'], { WHARF_TOKEN: ciSecret, ...signingKey });
       assert.equal(r1.code, 0, `the green pipeline failed:\n${r1.stdout}\n${r1.stderr}`);
       const s1 = JSON.parse(r1.stdout) as Summary;
       assert.deepEqual(s1.steps.map((s) => [s.name, s.status]), [...UNTIL_DEPLOY, ['deploy staging', 'ok']]);
@@ -200,7 +212,7 @@ test('pipeline: what was tested is what ships and runs, and production takes not
       const genuine = (await (await v2(`blobs/${artifact.layers[0]!.digest}`)).json()) as Envelope;
       const statement = JSON.parse(Buffer.from(genuine.payload, 'base64').toString()) as {
         subject: { digest: { sha256: string } }[];
-        predicate: { commit: string; runId: string; image: { id: string }; steps: { name: string; exitCode?: number; command?: string[] }[]; builder: { id: string } };
+        predicate: { commit: string; runId: string; image: { id: string }; steps: { name: string; exitCode?: number; command?: string[] }[] };
       };
       assert.equal(`sha256:${statement.subject[0]!.digest.sha256}`, s1.digest);
       assert.equal(statement.predicate.commit, sha1);
@@ -212,11 +224,18 @@ test('pipeline: what was tested is what ships and runs, and production takes not
         ['serve', 0],
       ]);
       assert.deepEqual(statement.predicate.steps[1]!.command, ['/bin/sh', '-c', 'sh /app/test/content.sh']);
-      assert.equal(statement.predicate.builder.id, 'token:ci', 'the server records who reported the run');
+      assert.deepEqual(genuine.signatures.map((x) => x.keyid), [(JSON.parse(await ok('signer', 'list', '--json')) as { keyid: string }[])[0]!.keyid], 'signed by the CI key');
 
-      const verified = JSON.parse(await ok('verify', `hello:${sha1}`, '--json')) as { digest: string; attestations: { kind: string; verified: boolean; commit: string }[] };
+      const verified = JSON.parse(await ok('verify', `hello:${sha1}`, '--env', 'production', '--json')) as {
+        digest: string;
+        attestations: { kind: string; verified: boolean; commit: string; signer: { name: string } }[];
+      };
       assert.equal(verified.digest, s1.digest);
-      assert.deepEqual(verified.attestations.map((a) => [a.kind, a.verified, a.commit]), [['tests', true, sha1]]);
+      assert.deepEqual(verified.attestations.map((a) => [a.kind, a.verified, a.commit, a.signer.name]), [['tests', true, sha1, 'ci']]);
+      assert.match(await ok('verify', `hello:${sha1}`), new RegExp(`^tests\\s+yes\\s+\\S+\\s+signed by ci \\(sha256:[0-9a-f]{12}\\), commit ${sha1.slice(0, 12)}, run ${s1.runId}`, 'm'));
+      const elsewhere = await wharf(['verify', `hello:${sha1}`, '--env', 'staging']);
+      assert.equal(elsewhere.code, 1, 'the key is not trusted for staging');
+      assert.match(elsewhere.stdout, /signed by ci, which is not trusted for the environment staging \(only production, gate\)/);
 
       // Production takes the validated digest by promotion, pulls exactly it, and (autoDeploy) runs it.
       const promoted = JSON.parse(await ok('promote', 'hello', '--from', 'staging', '--to', 'production', '--json')) as {
@@ -282,6 +301,15 @@ test('pipeline: what was tested is what ships and runs, and production takes not
       assert.match(forgedRefusal.stderr, new RegExp(`attestation ${forged} does not verify: not signed by a trusted key`));
       assert.equal((await getManifest(server.url, 'hello', 'production')).digest, s1.digest, 'production is untouched');
 
+      // The CI token's push rights alone attest nothing: the server signs no report, nor stores an unsigned envelope.
+      const asCi = (body: unknown) =>
+        fetch(`${server.url}/api/v1/apps/hello/attestations`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`token:${ciSecret}`).toString('base64')}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const report = await asCi({ digest: manual, kind: 'tests', predicate: statement.predicate });
+      assert.equal(report.status, 400, await report.clone().text());
+      const unsigned = await asCi({ envelope: { payload: Buffer.from(JSON.stringify(moved)).toString('base64'), payloadType: IN_TOTO_PAYLOAD_TYPE, signatures: [] } });
+      assert.equal(unsigned.status, 403);
+      assert.match(await unsigned.text(), /the attestation does not verify: the envelope carries no signature/);
+
       const check = await wharf(['verify', 'hello:manual']);
       assert.equal(check.code, 1, 'verify fails when an attestation does not verify');
       assert.match(check.stdout, /^hello@sha256:[0-9a-f]{64}: 2 attestations$/m);
@@ -325,7 +353,7 @@ test('pipeline: what was tested is what ships and runs, and production takes not
         (await readFile(join(unhealthy, 'Dockerfile'), 'utf8')) + `CMD trap 'exit 0' TERM INT; httpd -f -p "\${LISTEN_ADDRESS}:\${PORT}" -h /app & wait\n`,
       );
       const sha4 = commit();
-      const r4 = await pipeline(unhealthy, sha4, ['--json'], { WHARF_TOKEN: ciSecret });
+      const r4 = await pipeline(unhealthy, sha4, ['--json'], { WHARF_TOKEN: ciSecret, ...signingKey });
       assert.equal(r4.code, 1, `a failed deployment fails the pipeline:\n${r4.stdout}\n${r4.stderr}`);
       const s4 = JSON.parse(r4.stdout) as Summary;
       assert.deepEqual(s4.steps.map((s) => [s.name, s.status]), [...UNTIL_DEPLOY, ['deploy staging', 'failed']]);

@@ -9,7 +9,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { IN_TOTO_PAYLOAD_TYPE, signEnvelope } from '../../src/attest/dsse.js';
+import { keyIdOf } from '../../src/attest/signers.js';
+import { predicateTypeOf, statementFor } from '../../src/attest/statement.js';
 import { daemonsUnavailable, startDaemons, type DaemonSet } from '../support/dockerd.js';
 import { pushTestReleases } from '../support/deploy-images.js';
 import { REPO_ROOT, runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
@@ -118,11 +122,17 @@ environments:
       // The host is a registered deploy target (global admin); the app file names it.
       await wharf(['target', 'add', 'host-1', host.endpoint, '--apps', 'web']);
       await wharf(['apply', '-f', appFile]);
+      // An SBOM signer trusted by the global admin, and an SBOM it signed for each release.
+      const sbomKey = generateKeyPairSync('ed25519');
+      await writeFile(join(dir, 'sbom.pub'), sbomKey.publicKey.export({ type: 'spki', format: 'pem' }));
+      await wharf(['signer', 'add', 'sbom-bot', '--public-key', join(dir, 'sbom.pub'), '--apps', 'web', '--kinds', 'sbom', '--env', '*']);
       for (const v of ['v1', 'v2']) {
+        const statement = statementFor('web', rel.releases[v]!.digest, predicateTypeOf('sbom'), { packages: [{ name: 'busybox', version: '1.36' }] });
+        const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), { keyid: keyIdOf(sbomKey.publicKey), privateKey: sbomKey.privateKey });
         const res = await fetch(`${s.url}/api/v1/apps/web/attestations`, {
           method: 'POST',
           headers: { authorization: s.authorization, 'content-type': 'application/json' },
-          body: JSON.stringify({ digest: rel.releases[v]!.digest, kind: 'sbom', predicate: { packages: [{ name: 'busybox', version: '1.36' }] } }),
+          body: JSON.stringify({ envelope }),
         });
         assert.equal(res.status, 201, await res.text());
       }

@@ -148,7 +148,8 @@ async function preview(name, action, ref) {
   } else if (action.kind === 'promote') to = action.from.current.digest;
   else if (action.kind === 'rollback') to = action.to.digest;
   else to = env.current.digest;
-  const attestations = await api(`/api/v1/apps/${repoPath(name)}/attestations/${to}`).then((a) => a.attestations, () => []);
+  // Verified for this environment: what its gate accepts (a signer trusted elsewhere does not count here).
+  const attestations = await api(`/api/v1/apps/${repoPath(name)}/attestations/${to}${query({ environment: env.name })}`).then((a) => a.attestations, () => []);
   const verified = new Set(attestations.filter((a) => a.verified).map((a) => a.kind));
   const gates = env.requires.map((kind) => ({ name: `attestation: ${kind}`, ok: verified.has(kind), detail: verified.has(kind) ? 'verified' : 'missing or not verified' }));
   if (env.requiresPromotionFrom && action.kind !== 'rollback' && action.kind !== 'deploy') {
