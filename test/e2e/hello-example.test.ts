@@ -1,7 +1,8 @@
 // examples/hello/README.md's "Run it", as written: in a clone with the hub started by `npm start`, every line of the
-// block in one shell session — the base image made by the example's own first step, the app applied, the pipeline
-// run, staging answering, the attestation verified, the promotion deploying production, the status — with only the
-// ports changed (the hub's 5000, and the example's 8080 and 8081 in the commands and in its wharf.yaml).
+// block in one shell session — the base image made by the example's own first step, the CI key made and trusted by
+// the admin, the app applied, the pipeline run signing with that key, staging answering, the attestation verified
+// with its signer, the promotion deploying production, the status — with only the ports changed (the hub's 5000,
+// and the example's 8080 and 8081 in the commands and in its wharf.yaml).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -64,7 +65,8 @@ test('examples/hello: the README block runs verbatim, from the base image to pro
       if (/^sh make-base\.sh/.test(command)) assert.match(r.stdout, /made hello-base:1/);
       else if (/^wharf apply /.test(command)) assert.match(r.stdout + r.stderr, /app hello applied/, describeStep(r));
       else if (/^curl /.test(command)) assert.match(r.stdout, /Hello from Wharf/, describeStep(r));
-      else if (/^wharf verify /.test(command)) assert.match(r.stdout, /tests/, describeStep(r));
+      else if (/^wharf pipeline run /.test(command)) assert.match(r.stdout, /tests attested/, describeStep(r));
+      else if (/^wharf verify /.test(command)) assert.match(r.stdout, /^tests\s+yes\s+\S+\s+signed by ci \(sha256:/m, describeStep(r));
       else if (/^wharf status /.test(command)) {
         assert.match(r.stdout, /staging/, describeStep(r));
         assert.match(r.stdout, /production/, describeStep(r));
