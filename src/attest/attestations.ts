@@ -87,7 +87,7 @@ export class Attestations {
     const digest = subjects[0]!;
     const subject = await this.registry.getManifest(app, digest);
     if (subject.digest !== digest) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} unknown to ${app}`);
-    const checked = check(app, digest, envelope, await this.signers.keys());
+    const checked = verifyAttestation(app, digest, envelope, await this.signers.keys());
     if (!checked.verified) throw new RegistryError('DENIED', `the attestation does not verify: ${checked.reason}`);
     const kind = checked.kind!;
     if (kind === 'tests') checkTestsPredicate(claimed.predicate as unknown as TestsPredicate, subject);
@@ -147,7 +147,7 @@ export class Attestations {
     } catch (e) {
       return failed((e as Error).message);
     }
-    const r = check(app, subject, envelope, keys, environment);
+    const r = verifyAttestation(app, subject, envelope, keys, environment);
     return { ...r, digest: artifact, kind: r.kind ?? (r.verified ? null : kindHint) };
   }
 
@@ -169,7 +169,7 @@ export class Attestations {
  * under a registered, unrevoked key whose scope covers the app, the statement's kind and the environment, and
  * the signed statement names the subject. Otherwise the record says which of these failed.
  */
-export function check(app: string, subject: string, envelope: Envelope, keys: readonly Signer[], environment?: string): AttestationRecord {
+export function verifyAttestation(app: string, subject: string, envelope: Envelope, keys: readonly Signer[], environment?: string): AttestationRecord {
   // The payload is read before its signature is checked only to describe a failure better; nothing trusts it.
   let claimed: Statement | undefined;
   try {
