@@ -72,18 +72,18 @@ export class Attestations {
    * rather than at the gate.
    */
   async submit(app: string, bytes: Buffer, identity: Identity): Promise<Attested> {
-    if (bytes.length > MAX_ENVELOPE_BYTES) throw new RegistryError('UNSUPPORTED', `the envelope is ${bytes.length} bytes; attestations are at most ${MAX_ENVELOPE_BYTES}`, undefined, 400);
+    if (bytes.length > MAX_ENVELOPE_BYTES) throw new RegistryError('INVALID', `the envelope is ${bytes.length} bytes; attestations are at most ${MAX_ENVELOPE_BYTES}`);
     let envelope: Envelope;
     let claimed: Statement;
     try {
       envelope = parseEnvelope(bytes);
       claimed = parseStatement(Buffer.from(envelope.payload, 'base64'));
     } catch (e) {
-      if (e instanceof EnvelopeError || e instanceof StatementError) throw new RegistryError('UNSUPPORTED', e.message, undefined, 400);
+      if (e instanceof EnvelopeError || e instanceof StatementError) throw new RegistryError('INVALID', e.message);
       throw e;
     }
     const subjects = claimed.subject.map((x) => (typeof x.digest.sha256 === 'string' ? `sha256:${x.digest.sha256}` : '')).filter((d) => parseDigest(d) !== null);
-    if (subjects.length !== 1) throw new RegistryError('UNSUPPORTED', `the statement must name exactly one sha256 subject digest, not ${subjects.length}`, undefined, 400);
+    if (subjects.length !== 1) throw new RegistryError('INVALID', `the statement must name exactly one sha256 subject digest, not ${subjects.length}`);
     const digest = subjects[0]!;
     const subject = await this.registry.getManifest(app, digest);
     if (subject.digest !== digest) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} unknown to ${app}`);

@@ -116,7 +116,7 @@ export class TrustedSigners {
     const parsed = signerRegistrationSchema.safeParse(input);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      throw new RegistryError('UNSUPPORTED', `${issue.path.join('.') || 'signer'}: ${issue.message}`, undefined, 400);
+      throw new RegistryError('INVALID', `${issue.path.join('.') || 'signer'}: ${issue.message}`);
     }
     const signer = stored(parsed.data, 'api', actor);
     const all = await this.store.signers();
