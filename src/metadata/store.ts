@@ -1,10 +1,10 @@
 // MetadataStore: repositories, manifests, tags (with their history) and blob links, over Kysely so the
 // same queries run on SQLite (default, embedded) and PostgreSQL.
-import { Kysely, Migrator, sql, type Transaction } from 'kysely';
+import { Kysely, sql, type Transaction } from 'kysely';
 import { RegistryError } from '../oci/errors.js';
 import type { Database } from './schema.js';
 import { precompile } from './precompiled.js';
-import { migrationProvider, type Dialect } from './migrations.js';
+import type { Dialect } from './migrations.js';
 
 /** Manifest-by-tag cache bounds (MetadataStore.manifestByTag): most manifests are 0.5–5 KiB. */
 const CACHED_MANIFEST_BYTES = 64 << 10;
@@ -111,15 +111,6 @@ export class MetadataStore {
       ),
       allTags: precompile(db, (repoId: number) => db.selectFrom('tags').select('name').where('repository_id', '=', repoId).orderBy('name'), 1),
     };
-  }
-
-  async migrate(): Promise<void> {
-    // Migration names are reserved per feature ('0005_deploy' landed after '0007_…'): apply any that are missing.
-    const { error, results } = await new Migrator({ db: this.db, provider: migrationProvider(this.dialect), allowUnorderedMigrations: true }).migrateToLatest();
-    if (error) {
-      const failed = results?.find((r) => r.status === 'Error');
-      throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
-    }
   }
 
   async close(): Promise<void> {
