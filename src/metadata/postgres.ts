@@ -45,7 +45,7 @@ export async function openPostgres(url: string, options: PostgresOptions): Promi
   const pool = new pg.Pool({ connectionString: url, max: options.poolSize, types, connectionTimeoutMillis: 30_000 });
   // An idle connection that breaks is dropped by the pool; without a listener the error would end the process.
   pool.on('error', onError);
-  const feed = new ChangeFeed(() => new pg.Client({ connectionString: url, types, keepAlive: true }), onError);
+  const feed = new ChangeFeed(() => new pg.Client({ connectionString: url, types, keepAlive: true, application_name: 'wharf-changes' }), onError);
   const db = new Kysely<Database>({ dialect: new CountingPostgresDialect(pool, feed) });
   try {
     if (!options.unchecked) await ensureSchema(db, 'postgres', redactedUrl(url), options.migrate);
