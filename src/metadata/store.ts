@@ -366,7 +366,19 @@ export class MetadataStore {
     return rows.map((r) => r.name);
   }
 
+  /**
+   * Tag writes read the tag, decide (guard) and write: SQLite serialises them with BEGIN IMMEDIATE; on PostgreSQL
+   * (READ COMMITTED) two pushes of one new tag would both insert, and history would record a wrong old digest. They
+   * lock their repository's row first, which serialises tag changes per repository, as on SQLite. NO KEY UPDATE:
+   * the manifest and tag rows written before hold KEY SHARE on that row (their foreign keys), which FOR UPDATE
+   * would wait on, deadlocking two pushes.
+   */
+  private async lockTags(trx: Db, repoId: number): Promise<void> {
+    if (this.dialect === 'postgres') await trx.selectFrom('repositories').select('id').where('id', '=', repoId).forNoKeyUpdate().execute();
+  }
+
   private async setTag(trx: Db, repository: string, repoId: number, tag: string, digest: string, actor: string | null, now: number, guard?: TagGuard): Promise<{ previous: string | null }> {
+    await this.lockTags(trx, repoId);
     const current = await trx.selectFrom('tags').select('digest').where('repository_id', '=', repoId).where('name', '=', tag).executeTakeFirst();
     if (current?.digest === digest) return { previous: digest };
     if (guard) await guard({ repository, repositoryId: repoId, tag, digest, current: current?.digest ?? null, db: trx });
@@ -419,6 +431,7 @@ export class MetadataStore {
     return this.db.transaction().execute(async (trx) => {
       const repoId = await this.repositoryId(repository, trx);
       if (repoId === null) return false;
+      await this.lockTags(trx, repoId);
       const tags = await trx.selectFrom('tags').select('name').where('repository_id', '=', repoId).where('digest', '=', digest).execute();
       for (const t of tags) if (guard) await guard({ repository, repositoryId: repoId, tag: t.name, digest: null, current: digest, db: trx });
       for (const t of tags) {
@@ -435,6 +448,7 @@ export class MetadataStore {
     return this.db.transaction().execute(async (trx) => {
       const repoId = await this.repositoryId(repository, trx);
       if (repoId === null) return false;
+      await this.lockTags(trx, repoId);
       const current = await trx.selectFrom('tags').select('digest').where('repository_id', '=', repoId).where('name', '=', tag).executeTakeFirst();
       if (!current) return false;
       if (guard) await guard({ repository, repositoryId: repoId, tag, digest: null, current: current.digest, db: trx });

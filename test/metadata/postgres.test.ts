@@ -152,3 +152,15 @@ test('when the listening connection is cut, nothing stale is served, and caching
     await admin.end();
   }
 });
+
+test('concurrent pushes of one tag through two instances all succeed, and its history is one unbroken chain', { skip }, async () => {
+  // SQLite serialises writers (BEGIN IMMEDIATE); PostgreSQL needs the repository row lock taken in setTag.
+  await tagged(a, 'race', 'base');
+  const pushed = await Promise.all(Array.from({ length: 8 }, (_, i) => tagged(i % 2 ? a : b, 'race', 'latest')));
+  const history = (await a.tagHistory('race', 'latest')).reverse();
+  assert.equal(history.length, 8);
+  assert.equal(history[0]!.oldDigest, null);
+  for (let i = 1; i < history.length; i++) assert.equal(history[i]!.oldDigest, history[i - 1]!.newDigest, 'each move starts where the last ended');
+  assert.deepEqual(new Set(history.map((h) => h.newDigest)), new Set(pushed));
+  assert.equal(await a.tagDigest('race', 'latest'), history[7]!.newDigest);
+});
