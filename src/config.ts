@@ -166,6 +166,16 @@ export const configSchema = z
   .object({
     listen: listen.default('127.0.0.1:5000'),
     data: z.string().min(1).default('./data'),
+    /**
+     * the metadata database: unset, the embedded SQLite file <data>/wharf.db (one instance); postgres://USER:PASSWORD@HOST:PORT/DB
+     * for PostgreSQL, which several instances can share
+     */
+    db: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/\S+$/i, 'expected a PostgreSQL URL such as postgres://wharf:secret@db:5432/wharf (unset: SQLite in the data directory)')
+      .optional(),
+    /** connections each instance keeps open to PostgreSQL at most */
+    dbPoolSize: z.number().int().min(1).max(1000).default(10),
     log: z
       .object({
         level: logLevel.default('info'),
@@ -297,7 +307,7 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 
 export interface ConfigSources {
-  flags?: Partial<Record<'listen' | 'data' | 'config' | 'logLevel' | 'logFormat' | 'externalUrl' | 'tlsCert' | 'tlsKey' | 'trustedProxies', string>>;
+  flags?: Partial<Record<'listen' | 'data' | 'db' | 'config' | 'logLevel' | 'logFormat' | 'externalUrl' | 'tlsCert' | 'tlsKey' | 'trustedProxies', string>>;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -323,6 +333,8 @@ export function loadConfig({ flags = {}, env = process.env }: ConfigSources = {}
   };
   set(['listen'], env.WHARF_LISTEN);
   set(['data'], env.WHARF_DATA);
+  set(['db'], env.WHARF_DB || undefined);
+  set(['dbPoolSize'], env.WHARF_DB_POOL_SIZE === undefined ? undefined : Number(env.WHARF_DB_POOL_SIZE));
   set(['log', 'level'], env.WHARF_LOG_LEVEL);
   set(['log', 'format'], env.WHARF_LOG_FORMAT);
   set(['log', 'pulls'], env.WHARF_LOG_PULLS);
@@ -352,6 +364,7 @@ export function loadConfig({ flags = {}, env = process.env }: ConfigSources = {}
   set(['storage', 's3', 'partSize'], env.WHARF_S3_PART_SIZE === undefined ? undefined : Number(env.WHARF_S3_PART_SIZE));
   set(['listen'], flags.listen);
   set(['data'], flags.data);
+  set(['db'], flags.db);
   set(['log', 'level'], flags.logLevel);
   set(['log', 'format'], flags.logFormat);
   set(['externalUrl'], flags.externalUrl);

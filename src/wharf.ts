@@ -7,6 +7,7 @@ import { FsBlobStore } from './storage/fs-blob-store.js';
 import { S3BlobStore } from './storage/s3-blob-store.js';
 import type { BlobStore } from './storage/blob-store.js';
 import { openSqlite, sqliteRecordsNoBlobs } from './metadata/sqlite.js';
+import { openPostgres, recordsNoBlobs, redactedUrl } from './metadata/postgres.js';
 import type { MetadataStore } from './metadata/store.js';
 import { Registry, type RegistryEvents } from './registry/registry.js';
 import { DeliveryStore } from './metadata/delivery-store.js';
@@ -67,12 +68,17 @@ export interface Wharf {
  * crash). Opening it anyway would start a new registry over orphaned blobs, so openWharf refuses.
  */
 export class EmptyDatabaseError extends Error {
-  constructor(readonly database: string) {
+  constructor(
+    readonly database: string,
+    postgres = false,
+  ) {
     super(
       `the database ${database} records no blob, but the blob store holds blobs: the database was lost or emptied ` +
-        `(for example its -wal file deleted after a crash). Stop here and restore it: put back ${database}-wal (and ` +
-        `${database}-shm) from where they went, or restore ${database} from a backup. Only to start over with an ` +
-        `empty database (every stored blob then an orphan that 'wharf fsck --repair' removes), run 'wharf serve --init'.`,
+        (postgres
+          ? `(or this is not the database these blobs belong to). Stop here and point --db at the right database, or restore it from a backup. `
+          : `(for example its -wal file deleted after a crash). Stop here and restore it: put back ${database}-wal (and ` +
+            `${database}-shm) from where they went, or restore ${database} from a backup. `) +
+        `Only to start over with an empty database (every stored blob then an orphan that 'wharf fsck --repair' removes), run 'wharf serve --init'.`,
     );
   }
 }
@@ -80,6 +86,16 @@ export class EmptyDatabaseError extends Error {
 export interface OpenOptions {
   /** open a database that records no blob even when the blob store holds some (wharf serve --init) */
   allowEmptyDatabase?: boolean;
+  /** apply missing migrations to a PostgreSQL database (`serve --migrate`); SQLite applies them at every open */
+  migrate?: boolean;
+  /** errors of the database connections outside any request (PostgreSQL), for the log */
+  onDatabaseError?: (e: Error) => void;
+}
+
+/** The metadata store `config` names: PostgreSQL at `config.db`, else SQLite in the data directory. */
+export function openMetadata(config: Config, options: OpenOptions = {}): Promise<MetadataStore> {
+  if (config.db) return openPostgres(config.db, { poolSize: config.dbPoolSize, migrate: options.migrate ?? false, onError: options.onDatabaseError });
+  return openSqlite(join(config.data, 'wharf.db'));
 }
 
 /** `engines`: how deployments reach Docker hosts and Swarm (the real engines unless a test hands in its own). */
@@ -90,13 +106,21 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
   let meta: MetadataStore;
   if (config.storage.s3) {
     // Objects on S3 are named by the database (blobs.location): it is opened first and handed to the store.
-    meta = await openSqlite(dbPath);
+    meta = await openMetadata(config, options);
     blobs = new S3BlobStore(config.storage.s3, meta);
   } else {
     const fs = new FsBlobStore(config.data);
     await fs.init();
-    if (!options.allowEmptyDatabase && sqliteRecordsNoBlobs(dbPath) && (await holdsBlobs(fs))) throw new EmptyDatabaseError(dbPath);
-    meta = await openSqlite(dbPath);
+    if (config.db) {
+      meta = await openMetadata(config, options);
+      if (!options.allowEmptyDatabase && (await recordsNoBlobs(meta)) && (await holdsBlobs(fs))) {
+        await meta.close();
+        throw new EmptyDatabaseError(redactedUrl(config.db), true);
+      }
+    } else {
+      if (!options.allowEmptyDatabase && sqliteRecordsNoBlobs(dbPath) && (await holdsBlobs(fs))) throw new EmptyDatabaseError(dbPath);
+      meta = await openMetadata(config, options);
+    }
     blobs = fs;
   }
   const webhooks = new Webhooks(meta.db, config.webhooks);

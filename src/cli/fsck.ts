@@ -25,7 +25,7 @@ export async function fsckCommand(args: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig({ flags: { data: values.data, config: values.config } });
-  requireDataDir(config.data, true);
+  requireDataDir(config.data, !config.db); // on PostgreSQL the data directory holds no wharf.db
   const wharf = await openWharf(config);
   try {
     const report = await fsck(wharf.blobs, wharf.meta, { repair: values.repair, orphanGraceMs: parseDuration(values.grace) });

@@ -57,7 +57,7 @@ export async function gcCommand(args: string[]): Promise<number> {
   } catch (e) {
     throw new CliError((e as Error).message, 2);
   }
-  requireDataDir(config.data, true);
+  requireDataDir(config.data, !config.db); // on PostgreSQL the data directory holds no wharf.db
   const wharf = await openWharf(config);
   try {
     const report = await wharf.gc.collect({ dryRun: values['dry-run'], trigger: 'cli', actor: localActor() });

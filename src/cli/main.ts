@@ -8,6 +8,7 @@ const USAGE = `usage: wharf <command> [options]
 commands:
   serve   run the hub (registry API, management API, UI)
   fsck    check (and with --repair, mend) a data directory
+  migrate apply the metadata database's missing migrations (PostgreSQL: before starting a new version)
   gc      apply retention policies and collect unreferenced blobs (--dry-run lists them)
   login   save credentials for a server (logout forgets them)
   env     create or list an application's environments
@@ -42,6 +43,7 @@ Run 'wharf <command> --help' for a command's options, 'wharf --version' for the 
 const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<number>>> = {
   serve: async () => (await import('./serve.js')).serveCommand,
   fsck: async () => (await import('./fsck.js')).fsckCommand,
+  migrate: async () => (await import('./migrate.js')).migrateCommand,
   gc: async () => (await import('./gc.js')).gcCommand,
   login: async () => (await import('./login.js')).loginCommand,
   logout: async () => (await import('./login.js')).logoutCommand,

@@ -1,6 +1,7 @@
 // `wharf serve`: runs the hub until SIGINT/SIGTERM.
 import { loadConfig, splitListen } from '../config.js';
 import { EmptyDatabaseError, openWharf } from '../wharf.js';
+import { MigrationsPendingError, SchemaTooNewError } from '../metadata/schema-version.js';
 import { createHttpServer, listen } from '../server/server.js';
 import { hubRoutes } from '../server/routes.js';
 import { parseFlags } from './args.js';
@@ -22,11 +23,14 @@ import { dockerEngines } from '../deploy/dockerode-engines.js';
 /** The first scrub pass starts this long after the start (or one interval, if shorter); later ones one interval apart. */
 const FIRST_SCRUB_DELAY = 10 * 60_000;
 
-const HELP = `usage: wharf serve [--listen HOST:PORT] [--data DIR] [--config FILE] [--log-level LEVEL] [--log-format FORMAT]
-                   [--tls-cert FILE --tls-key FILE] [--external-url URL] [--trusted-proxies LIST] [--init]
+const HELP = `usage: wharf serve [--listen HOST:PORT] [--data DIR] [--db URL] [--config FILE] [--log-level LEVEL] [--log-format FORMAT]
+                   [--tls-cert FILE --tls-key FILE] [--external-url URL] [--trusted-proxies LIST] [--init] [--migrate]
 
   --listen     address to listen on (env WHARF_LISTEN, default 127.0.0.1:5000)
   --data       data directory (env WHARF_DATA, default ./data)
+  --db         metadata database: postgres://USER:PASSWORD@HOST:PORT/DB (env WHARF_DB; default: SQLite in the
+               data directory, which applies its migrations by itself)
+  --migrate    apply the PostgreSQL database's missing migrations before starting (else it is refused)
   --config     YAML config file (env WHARF_CONFIG)
   --log-level  fatal|error|warn|info|debug|trace (env WHARF_LOG_LEVEL, default info)
   --log-format pretty|json|auto: lines for people, or JSON lines (env WHARF_LOG_FORMAT; default auto:
@@ -46,6 +50,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const { values } = parseFlags(args, {
     listen: { type: 'string' },
     data: { type: 'string' },
+    db: { type: 'string' },
     config: { type: 'string' },
     'log-level': { type: 'string' },
     'log-format': { type: 'string' },
@@ -54,6 +59,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     'external-url': { type: 'string' },
     'trusted-proxies': { type: 'string' },
     init: { type: 'boolean', default: false },
+    migrate: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -66,6 +72,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       flags: {
         listen: values.listen,
         data: values.data,
+        db: values.db,
         config: values.config,
         logLevel: values['log-level'],
         logFormat: values['log-format'],
@@ -89,9 +96,13 @@ export async function serveCommand(args: string[]): Promise<number> {
   let wharf;
   try {
     const events = { ...registryAudit.events, blobQuarantined: (e: QuarantineEvent) => log.error(e, 'blob quarantined: its bytes do not match its digest') };
-    wharf = await openWharf(config, events, dockerEngines(), { allowEmptyDatabase: values.init });
+    wharf = await openWharf(config, events, dockerEngines(), {
+      allowEmptyDatabase: values.init,
+      migrate: values.migrate,
+      onDatabaseError: (err) => log.warn({ err }, 'database connection error'),
+    });
   } catch (e) {
-    if (e instanceof EmptyDatabaseError) throw new CliError(`refusing to start: ${e.message}`, 1);
+    if (e instanceof EmptyDatabaseError || e instanceof SchemaTooNewError || e instanceof MigrationsPendingError) throw new CliError(`refusing to start: ${e.message}`, 1);
     throw e;
   }
   const auth = await openAuth(wharf, log);

@@ -1,6 +1,6 @@
 // Queries for online garbage collection: blob links and blob rows as GC sees them, and deletions whose
 // conditions the database re-checks in the statement that deletes (delivery/gc.ts has the argument).
-import type { Kysely, Selectable } from 'kysely';
+import { PostgresAdapter, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, GcRunsTable } from './schema.js';
 
 export interface LinkRow {
@@ -67,11 +67,25 @@ export class GcStore {
     return new Map(rows.map((r) => [r.digest, { size: Number(r.size), createdAt: Number(r.created_at) }]));
   }
 
+  /**
+   * PostgreSQL (READ COMMITTED): a DELETE that waited for a push's row lock re-checks only the row, with its
+   * NOT EXISTS still reading the snapshot from before the push committed (its new references or link unseen).
+   * Locking the rows first, in a statement of its own, waits for such a push; the DELETE after it takes a new
+   * snapshot and sees what the push wrote. SQLite's single writer (BEGIN IMMEDIATE) needs none of this.
+   */
+  private async lockFirst(trx: Transaction<Database>, table: 'blobs' | 'repository_blobs', digests: string[], repositoryId?: number): Promise<void> {
+    if (!(trx.getExecutor().adapter instanceof PostgresAdapter)) return;
+    if (table === 'blobs') await trx.selectFrom('blobs').select('digest').where('digest', 'in', digests).forUpdate().execute();
+    else await trx.selectFrom('repository_blobs').select('digest').where('repository_id', '=', repositoryId!).where('digest', 'in', digests).forUpdate().execute();
+  }
+
   /** Drops links that are, at the moment of the statement, older than `cutoff` and referenced by no manifest of their repository. */
   async dropLinks(repositoryId: number, digests: string[], cutoff: number): Promise<number> {
     let dropped = 0;
     for (const batch of batches(digests)) {
-      const r = await this.db
+      const r = await this.db.transaction().execute(async (trx) => {
+        await this.lockFirst(trx, 'repository_blobs', batch, repositoryId);
+        return trx
         .deleteFrom('repository_blobs')
         .where('repository_id', '=', repositoryId)
         .where('digest', 'in', batch)
@@ -88,6 +102,7 @@ export class GcStore {
           ),
         )
         .executeTakeFirst();
+      });
       dropped += Number(r.numDeletedRows);
     }
     return dropped;
@@ -103,6 +118,7 @@ export class GcStore {
     const out: { digest: string; size: number }[] = [];
     for (const batch of batches(digests)) {
       await this.db.transaction().execute(async (trx) => {
+        await this.lockFirst(trx, 'blobs', batch);
         const gone = await trx
           .deleteFrom('blobs')
           .where('digest', 'in', batch)

@@ -422,6 +422,21 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    '0017_change_notifications': {
+      async up(db: Kysely<any>) {
+        // PostgreSQL only: every transaction that changes what the read caches hold (manifest by tag, tag lists:
+        // metadata/store.ts) notifies every listening instance when it commits (metadata/postgres-changes.ts);
+        // PostgreSQL folds a transaction's identical notifications into one. SQLite's data_version does the same.
+        // A new cache over other tables adds them here, in a new migration.
+        if (dialect !== 'postgres') return;
+        await sql`create function wharf_notify_change() returns trigger language plpgsql as $$
+          begin perform pg_notify('wharf_changes', ''); return null; end $$`.execute(db);
+        for (const table of ['repositories', 'manifests', 'tags']) {
+          await sql`create trigger ${sql.id(`${table}_changed`)} after insert or update or delete or truncate on ${sql.table(table)}
+            for each statement execute function wharf_notify_change()`.execute(db);
+        }
+      },
+    },
   };
 }
 

@@ -4,7 +4,12 @@ import { statSync } from 'node:fs';
 import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type SqliteDialectConfig } from 'kysely';
 import type { Database } from './schema.js';
 import { MetadataStore } from './store.js';
+import { ensureSchema } from './schema-version.js';
 
+/**
+ * SQLite applies its missing migrations at every open: the file belongs to one installation, `npm start` on a fresh
+ * machine must just work, and an upgrade is a restart. A database from a newer Wharf is refused (SchemaTooNewError).
+ */
 export async function openSqlite(path: string): Promise<MetadataStore> {
   const conn = new BetterSqlite3(path);
   // WAL lets readers run beside the writer; FULL makes every committed transaction survive a crash.
@@ -35,7 +40,12 @@ export async function openSqlite(path: string): Promise<MetadataStore> {
   const dataVersion = conn.prepare('pragma data_version').pluck();
   const changeStamp = () => `${writes}:${dataVersion.get() as number}`;
   const store = new MetadataStore(new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }, () => conn.inTransaction) }), 'sqlite', changeStamp);
-  await store.migrate();
+  try {
+    await ensureSchema(store.db, 'sqlite', path, true);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   return store;
 }
 

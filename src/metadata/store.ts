@@ -1,10 +1,10 @@
 // MetadataStore: repositories, manifests, tags (with their history) and blob links, over Kysely so the
 // same queries run on SQLite (default, embedded) and PostgreSQL.
-import { Kysely, Migrator, sql, type Transaction } from 'kysely';
+import { Kysely, sql, type Transaction } from 'kysely';
 import { RegistryError } from '../oci/errors.js';
 import type { Database } from './schema.js';
 import { precompile } from './precompiled.js';
-import { migrationProvider, type Dialect } from './migrations.js';
+import type { Dialect } from './migrations.js';
 
 /** Manifest-by-tag cache bounds (MetadataStore.manifestByTag): most manifests are 0.5–5 KiB. */
 const CACHED_MANIFEST_BYTES = 64 << 10;
@@ -111,15 +111,6 @@ export class MetadataStore {
       ),
       allTags: precompile(db, (repoId: number) => db.selectFrom('tags').select('name').where('repository_id', '=', repoId).orderBy('name'), 1),
     };
-  }
-
-  async migrate(): Promise<void> {
-    // Migration names are reserved per feature ('0005_deploy' landed after '0007_…'): apply any that are missing.
-    const { error, results } = await new Migrator({ db: this.db, provider: migrationProvider(this.dialect), allowUnorderedMigrations: true }).migrateToLatest();
-    if (error) {
-      const failed = results?.find((r) => r.status === 'Error');
-      throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
-    }
   }
 
   async close(): Promise<void> {
@@ -375,7 +366,19 @@ export class MetadataStore {
     return rows.map((r) => r.name);
   }
 
+  /**
+   * Tag writes read the tag, decide (guard) and write: SQLite serialises them with BEGIN IMMEDIATE; on PostgreSQL
+   * (READ COMMITTED) two pushes of one new tag would both insert, and history would record a wrong old digest. They
+   * lock their repository's row first, which serialises tag changes per repository, as on SQLite. NO KEY UPDATE:
+   * the manifest and tag rows written before hold KEY SHARE on that row (their foreign keys), which FOR UPDATE
+   * would wait on, deadlocking two pushes.
+   */
+  private async lockTags(trx: Db, repoId: number): Promise<void> {
+    if (this.dialect === 'postgres') await trx.selectFrom('repositories').select('id').where('id', '=', repoId).forNoKeyUpdate().execute();
+  }
+
   private async setTag(trx: Db, repository: string, repoId: number, tag: string, digest: string, actor: string | null, now: number, guard?: TagGuard): Promise<{ previous: string | null }> {
+    await this.lockTags(trx, repoId);
     const current = await trx.selectFrom('tags').select('digest').where('repository_id', '=', repoId).where('name', '=', tag).executeTakeFirst();
     if (current?.digest === digest) return { previous: digest };
     if (guard) await guard({ repository, repositoryId: repoId, tag, digest, current: current?.digest ?? null, db: trx });
@@ -428,6 +431,7 @@ export class MetadataStore {
     return this.db.transaction().execute(async (trx) => {
       const repoId = await this.repositoryId(repository, trx);
       if (repoId === null) return false;
+      await this.lockTags(trx, repoId);
       const tags = await trx.selectFrom('tags').select('name').where('repository_id', '=', repoId).where('digest', '=', digest).execute();
       for (const t of tags) if (guard) await guard({ repository, repositoryId: repoId, tag: t.name, digest: null, current: digest, db: trx });
       for (const t of tags) {
@@ -444,6 +448,7 @@ export class MetadataStore {
     return this.db.transaction().execute(async (trx) => {
       const repoId = await this.repositoryId(repository, trx);
       if (repoId === null) return false;
+      await this.lockTags(trx, repoId);
       const current = await trx.selectFrom('tags').select('digest').where('repository_id', '=', repoId).where('name', '=', tag).executeTakeFirst();
       if (!current) return false;
       if (guard) await guard({ repository, repositoryId: repoId, tag, digest: null, current: current.digest, db: trx });

@@ -3,6 +3,7 @@
 // attestation pushed, a refused attempt at any of them — each with who, from where, what and the result;
 // and so are `wharf gc` and `wharf fsck --repair` at the terminal.
 import { test, before, after } from 'node:test';
+import { databaseEnv } from '../support/database.js';
 import type { FsBlobStore } from '../../src/storage/fs-blob-store.js';
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -152,10 +153,17 @@ test('wharf gc and wharf fsck --repair at the terminal are rows by the local ope
   const path = (hub.wharf.blobs as FsBlobStore).blobPath(digestOf(orphan));
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, orphan);
-  await silenced(async () => {
-    assert.equal(await gcCommand(['--data', hub.dataDir, '--grace', '1h']), 0);
-    assert.equal(await fsckCommand(['--data', hub.dataDir, '--repair', '--grace', '0s']), 0);
-  });
+  // On PostgreSQL (WHARF_TEST_DB) the commands find the hub's database through WHARF_DB, as at a terminal.
+  const db = (await databaseEnv(hub.dataDir)).WHARF_DB;
+  if (db) process.env.WHARF_DB = db;
+  try {
+    await silenced(async () => {
+      assert.equal(await gcCommand(['--data', hub.dataDir, '--grace', '1h']), 0);
+      assert.equal(await fsckCommand(['--data', hub.dataDir, '--repair', '--grace', '0s']), 0);
+    });
+  } finally {
+    delete process.env.WHARF_DB;
+  }
   const [run] = await rowsSince(since, 'gc.run', 1);
   assert.deepEqual([run!.actorKind, run!.address, run!.detail?.trigger], ['local', null, 'cli']);
   const [repair] = await rowsSince(since, 'fsck.repair', 1);

@@ -16,6 +16,7 @@ import { digestOf } from '../../src/oci/digest.js';
 import { OCI_MANIFEST } from '../../src/oci/media-types.js';
 import { createHttpServer, listen } from '../../src/server/server.js';
 import { openWharf, type Wharf } from '../../src/wharf.js';
+import { databaseEnv, forgetDatabase } from '../support/database.js';
 
 export const ADMIN_PASSWORD = 'admin-password-for-tests';
 
@@ -45,7 +46,7 @@ export async function startAuthHub(config = '', options: { now?: () => number } 
   const dataDir = await mkdtemp(join(tmpdir(), 'wharf-auth-'));
   const configFile = join(dataDir, 'wharf.yaml');
   await writeFile(configFile, config);
-  const cfg = loadConfig({ flags: { data: dataDir, config: configFile }, env: {} });
+  const cfg = loadConfig({ flags: { data: dataDir, config: configFile }, env: await databaseEnv(dataDir) });
   const log = pino({ level: 'silent' });
   const registryAudit = new RegistryAudit();
   const wharf = await openWharf(cfg, registryAudit.events);
@@ -80,6 +81,7 @@ export async function startAuthHub(config = '', options: { now?: () => number } 
       await running.close();
       await wharf.close();
       await rm(dataDir, { recursive: true, force: true });
+      await forgetDatabase(dataDir);
     },
   };
 }

@@ -2,6 +2,7 @@
 // uploads), the push-versus-GC races at their exact points, and a push loop beside repeated collections —
 // in-process and from `wharf gc` processes — after which everything pushed pulls whole and fsck is clean.
 import assert from 'node:assert/strict';
+import { databaseEnv } from '../support/database.js';
 import type { FsBlobStore } from '../../src/storage/fs-blob-store.js';
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, utimes, writeFile } from 'node:fs/promises';
@@ -205,7 +206,7 @@ describe('garbage collection without a grace period', () => {
     const cli = { runs: 0, blobs: 0 };
     const cliLoop = async () => {
       while (pushing) {
-        const res = await run(process.execPath, [join(REPO_ROOT, 'bin', 'wharf.js'), 'gc', '--data', r.dataDir, '--grace', '0', '--json'], { timeoutMs: 60_000, env: { WHARF_CONFIG: '' } });
+        const res = await run(process.execPath, [join(REPO_ROOT, 'bin', 'wharf.js'), 'gc', '--data', r.dataDir, '--grace', '0', '--json'], { timeoutMs: 60_000, env: { WHARF_CONFIG: '', ...(await databaseEnv(r.dataDir)) } });
         assert.equal(res.code, 0, res.stderr);
         const report = JSON.parse(res.stdout) as GcReport;
         cli.runs++;
@@ -315,7 +316,7 @@ describe('garbage collection with a grace period', () => {
     const repo = 'grace/cli';
     const digest = await pushBlob(r, repo, randomBytes(1500));
     await backdate(repo, digest);
-    const wharf = (...args: string[]) => run(process.execPath, [join(REPO_ROOT, 'bin', 'wharf.js'), 'gc', '--data', r.dataDir, ...args], { env: { WHARF_CONFIG: '' } });
+    const wharf = async (...args: string[]) => run(process.execPath, [join(REPO_ROOT, 'bin', 'wharf.js'), 'gc', '--data', r.dataDir, ...args], { env: { WHARF_CONFIG: '', ...(await databaseEnv(r.dataDir)) } });
     const dry = await wharf('--dry-run');
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, new RegExp(`^would delete blob ${digest} \\(1\\.5 KiB\\)$`, 'm'));

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqlite } from '../../src/metadata/sqlite.js';
+import { forgetDatabase, openTestStore } from '../support/database.js';
 import { DeliveryStore } from '../../src/metadata/delivery-store.js';
 import { DeploymentStore } from '../../src/deploy/deployment-store.js';
 import { RegistryError } from '../../src/oci/errors.js';
@@ -16,7 +16,7 @@ const DIGEST = `sha256:${'cd'.repeat(32)}`;
 /** Runs `fn` over a fresh database with the environments `names` of app myapp, then removes it. */
 async function withEnvironments(names: string[], fn: (store: DeploymentStore, environmentIds: number[]) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-deploy-store-'));
-  const meta = await openSqlite(join(dir, 'wharf.db'));
+  const meta = await openTestStore(join(dir, 'wharf.db'));
   try {
     const repo = await meta.ensureRepository('myapp');
     const settings = { requiresPromotionFrom: null, protected: false, autoDeploy: false, requiresAttestations: [], requiresApproval: false };
@@ -26,6 +26,7 @@ async function withEnvironments(names: string[], fn: (store: DeploymentStore, en
   } finally {
     await meta.close();
     await rm(dir, { recursive: true, force: true });
+    await forgetDatabase(dir);
   }
 }
 

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { redact, ManagedSecrets } from '../../src/deploy/secrets.js';
 import { SecretBox, SECRET_KEY_FILE } from '../../src/deploy/secret-box.js';
 import { parseAppFile, resolveEnvironment } from '../../src/deploy/app-file.js';
-import { openSqlite } from '../../src/metadata/sqlite.js';
+import { forgetDatabase, openTestStore } from '../support/database.js';
 import { DeployTargetStore } from '../../src/metadata/deploy-target-store.js';
 
 const slot = { app: 'team/web', environment: 'production', name: 'db' };
@@ -45,12 +45,13 @@ test('the key comes from WHARF_SECRET_KEY, else from a 0600 key file in the data
     await assert.rejects(SecretBox.open(dir, { WHARF_SECRET_KEY: 'short' }), /WHARF_SECRET_KEY: a secret key is 32 bytes/);
   } finally {
     await rm(dir, { recursive: true, force: true });
+    await forgetDatabase(dir);
   }
 });
 
 test('managed secrets: stored sealed, listed by name, resolved per app and environment only', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-secrets-'));
-  const meta = await openSqlite(join(dir, 'wharf.db'));
+  const meta = await openTestStore(join(dir, 'wharf.db'));
   try {
     const store = new DeployTargetStore(meta.db);
     const secrets = new ManagedSecrets(store, SecretBox.fromKey(randomBytes(32)));
@@ -81,6 +82,7 @@ test('managed secrets: stored sealed, listed by name, resolved per app and envir
   } finally {
     await meta.close();
     await rm(dir, { recursive: true, force: true });
+    await forgetDatabase(dir);
   }
 });
 

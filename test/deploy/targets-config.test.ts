@@ -7,13 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { openWharf } from '../../src/wharf.js';
+import { databaseEnv, forgetDatabase } from '../support/database.js';
 
 test('targets of the config file are registered at start, owned by the file, and dropped with it', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-targets-config-'));
   const file = join(dir, 'wharf.yaml');
   const open = async (yaml: string) => {
     await writeFile(file, yaml);
-    return openWharf(loadConfig({ flags: { data: join(dir, 'data'), config: file }, env: {} }));
+    return openWharf(loadConfig({ flags: { data: join(dir, 'data'), config: file }, env: await databaseEnv(join(dir, 'data')) }));
   };
   try {
     let wharf = await open('targets:\n  - { name: web-1, endpoint: "tcp://10.0.0.5:2376", apps: ["team/*"], allow: [bind-mounts] }\n');
@@ -33,5 +34,6 @@ test('targets of the config file are registered at start, owned by the file, and
     assert.throws(() => loadConfig({ flags: { data: join(dir, 'data'), config: file }, env: {} }), /target names must be unique/);
   } finally {
     await rm(dir, { recursive: true, force: true });
+    await forgetDatabase(join(dir, 'data'));
   }
 });

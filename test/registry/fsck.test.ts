@@ -13,6 +13,7 @@ import { OCI_MANIFEST } from '../../src/oci/media-types.js';
 import { fsck, type FsckReport } from '../../src/registry/fsck.js';
 import { openWharf, type Wharf } from '../../src/wharf.js';
 import { runWharf } from '../support/server.js';
+import { databaseEnv, forgetDatabase } from '../support/database.js';
 
 let dir: string;
 let wharf: Wharf;
@@ -25,9 +26,10 @@ beforeEach(async () => {
 afterEach(async () => {
   await wharf.close().catch(() => {});
   await rm(dir, { recursive: true, force: true });
+  await forgetDatabase(dir);
 });
 
-const open = () => openWharf(loadConfig({ flags: { data: dir }, env: {} }));
+const open = async () => openWharf(loadConfig({ flags: { data: dir }, env: await databaseEnv(dir) }));
 
 async function pushBlob(repo: string, data: string): Promise<string> {
   const digest = digestOf(data);

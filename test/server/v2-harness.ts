@@ -13,6 +13,7 @@ import { createHttpServer, listen, type RunningServer } from '../../src/server/s
 import { openWharf, type Wharf } from '../../src/wharf.js';
 import type { Engines } from '../../src/deploy/engines.js';
 import type { StoreVariant } from '../support/s3.js';
+import { databaseEnv, forgetDatabase } from '../support/database.js';
 
 export { digestOf };
 
@@ -58,7 +59,7 @@ export function registryOn(store: StoreVariant, started: (r: Registry) => void):
 
 export async function startRegistry(opts: StartOptions = {}): Promise<Registry> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'wharf-v2-')));
-  const wharf = await openWharf(loadConfig({ flags: { data: dataDir }, env: opts.env ?? {} }), {}, opts.engines);
+  const wharf = await openWharf(loadConfig({ flags: { data: dataDir }, env: { ...(await databaseEnv(dataDir)), ...opts.env } }), {}, opts.engines);
   const running: RunningServer = await listen(createHttpServer({ wharf, log: pino({ level: 'silent' }) }), '127.0.0.1', 0);
   let stopped = false;
   const stop = async () => {
@@ -80,6 +81,7 @@ export async function startRegistry(opts: StartOptions = {}): Promise<Registry> 
     close: async () => {
       await stop();
       await rm(dataDir, { recursive: true, force: true });
+      await forgetDatabase(dataDir);
     },
   };
 }

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { mustRun, run, type RunOptions, type RunResult } from './command.js';
 import { rememberCredentials } from './registry-client.js';
+import { databaseEnv, forgetDatabase } from './database.js';
 
 /** The repository root: this file is compiled to dist/test/support/. */
 export const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -64,7 +65,7 @@ export async function startWharf(opts: StartOptions = {}): Promise<WharfServer> 
   const proc = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     // Test receivers listen on loopback, which webhooks refuse unless allowed (the SSRF tests unset this).
-    env: { ...process.env, WHARF_ADMIN_PASSWORD: admin.password, WHARF_WEBHOOK_ALLOW_TARGETS: '127.0.0.1', ...opts.env },
+    env: { ...process.env, WHARF_ADMIN_PASSWORD: admin.password, WHARF_WEBHOOK_ALLOW_TARGETS: '127.0.0.1', ...(await databaseEnv(dataDir)), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -137,7 +138,10 @@ export async function startWharf(opts: StartOptions = {}): Promise<WharfServer> 
         }
       }
     } finally {
-      if (ownDataDir) await rm(dataDir, { recursive: true, force: true });
+      if (ownDataDir) {
+        await rm(dataDir, { recursive: true, force: true });
+        await forgetDatabase(dataDir);
+      }
     }
   }
 
@@ -155,8 +159,11 @@ export async function withLogsOnFailure<T>(server: Pick<WharfServer, 'logs'>, fn
 }
 
 /** Runs `node bin/wharf.js <args>` (e.g. fsck) from the repository root. */
-export function runWharf(args: string[], opts: RunOptions = {}): Promise<RunResult> {
-  return run(process.execPath, [WHARF_BIN, ...args], { cwd: REPO_ROOT, timeoutMs: 120_000, ...opts });
+export async function runWharf(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  // On PostgreSQL (WHARF_TEST_DB), a command over a data directory finds that directory's database.
+  const data = args.indexOf('--data');
+  const db = data >= 0 && args[data + 1] ? await databaseEnv(args[data + 1]!) : {};
+  return run(process.execPath, [WHARF_BIN, ...args], { cwd: REPO_ROOT, timeoutMs: 120_000, ...opts, env: { ...db, ...opts.env } });
 }
 
 /** The server announces readiness with a pino line {"msg":"listening","url":"http://127.0.0.1:PORT"}. */

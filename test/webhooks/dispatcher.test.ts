@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import { openSqlite } from '../../src/metadata/sqlite.js';
+import { forgetDatabase, openTestStore } from '../support/database.js';
 import type { MetadataStore } from '../../src/metadata/store.js';
 import { Webhooks, type WebhookOptions } from '../../src/webhooks/service.js';
 import { eventually, startReceiver, type Receiver } from './receiver.js';
@@ -22,7 +22,7 @@ interface Opened {
 }
 
 async function open(dir: string, options: Partial<WebhookOptions> = {}): Promise<Opened> {
-  const meta = await openSqlite(join(dir, 'wharf.db'));
+  const meta = await openTestStore(join(dir, 'wharf.db'));
   const webhooks = new Webhooks(meta.db, { ...FAST, ...options });
   return {
     meta,
@@ -43,7 +43,10 @@ function fixture(t: { after(fn: () => Promise<void>): void }) {
   return {
     async dir() {
       const d = await mkdtemp(join(tmpdir(), 'wharf-webhooks-'));
-      closers.push(() => rm(d, { recursive: true, force: true }));
+      closers.push(async () => {
+        await rm(d, { recursive: true, force: true });
+        await forgetDatabase(d);
+      });
       return d;
     },
     async receiver(...args: Parameters<typeof startReceiver>): Promise<Receiver> {

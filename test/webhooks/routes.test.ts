@@ -12,6 +12,7 @@ import type { AccessCheck, Action } from '../../src/server/access.js';
 import { createHttpServer, listen } from '../../src/server/server.js';
 import { webhookRoutes } from '../../src/webhooks/routes.js';
 import { openWharf, type Wharf } from '../../src/wharf.js';
+import { databaseEnv, forgetDatabase } from '../support/database.js';
 import { digestOf, imageManifest, putManifest, type Init, type Registry } from '../server/v2-harness.js';
 import { eventually, startReceiver, type Receiver } from './receiver.js';
 
@@ -35,7 +36,7 @@ interface Hub extends Registry {
 
 async function startHub(t: { after(fn: () => Promise<void>): void }, webhooks: Partial<Config['webhooks']> = {}): Promise<Hub> {
   const dataDir = await mkdtemp(join(tmpdir(), 'wharf-webhook-api-'));
-  const config = loadConfig({ flags: { data: dataDir }, env: {} });
+  const config = loadConfig({ flags: { data: dataDir }, env: await databaseEnv(dataDir) });
   config.webhooks = { timeout: 2_000, backoffBase: 20, backoffMax: 100, maxAttempts: 5, pollInterval: 200, concurrency: 4, allowTargets: ['127.0.0.1'], ...webhooks };
   const wharf = await openWharf(config);
   const log = pino({ level: 'silent' });
@@ -46,6 +47,7 @@ async function startHub(t: { after(fn: () => Promise<void>): void }, webhooks: P
     await running.close();
     await wharf.close();
     await rm(dataDir, { recursive: true, force: true });
+    await forgetDatabase(dataDir);
   });
   const req = (path: string, init?: Init) => fetch(running.url + path, init as RequestInit);
   return {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LookupAddress } from 'node:dns';
 import { pino } from 'pino';
-import { openSqlite } from '../../src/metadata/sqlite.js';
+import { forgetDatabase, openTestStore } from '../support/database.js';
 import { Webhooks, type WebhookOptions } from '../../src/webhooks/service.js';
 import { DestinationPolicy, type Resolve } from '../../src/webhooks/destinations.js';
 import { startRegistry } from '../server/v2-harness.js';
@@ -29,13 +29,14 @@ function resolverOf(table: Record<string, string[]>): Resolve {
 
 async function webhooksWith(t: { after(fn: () => Promise<void>): void }, policy: DestinationPolicy): Promise<Webhooks> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-ssrf-'));
-  const meta = await openSqlite(join(dir, 'wharf.db'));
+  const meta = await openTestStore(join(dir, 'wharf.db'));
   const webhooks = new Webhooks(meta.db, FAST, policy);
   webhooks.startDispatcher(log);
   t.after(async () => {
     await webhooks.stop();
     await meta.close();
     await rm(dir, { recursive: true, force: true });
+    await forgetDatabase(dir);
   });
   return webhooks;
 }

@@ -1,0 +1,102 @@
+// Opens the metadata store on PostgreSQL (`--db postgres://…`): a pool of connections shared by every instance.
+import pg from 'pg';
+import { CompiledQuery, Kysely, PostgresDialect, PostgresDriver, type DatabaseConnection, type QueryResult } from 'kysely';
+import type { Database } from './schema.js';
+import { MetadataStore } from './store.js';
+import { ensureSchema } from './schema-version.js';
+import { ChangeFeed } from './postgres-changes.js';
+
+export interface PostgresOptions {
+  /** connections in the pool (requests beyond wait for one) */
+  poolSize: number;
+  /** apply missing migrations (`serve --migrate`, `wharf migrate`); otherwise a database that lacks some is refused */
+  migrate: boolean;
+  /** open without looking at the schema at all (`wharf migrate`, which decides itself) */
+  unchecked?: boolean;
+  /** a connection error outside any request (an idle connection dropped, the listener lost) */
+  onError?: (e: Error) => void;
+}
+
+/** INT8 (bigint columns, count(*)) and NUMERIC (sum of bigints): numbers, as SQLite gives; every value stays below 2^53. */
+const INT8 = 20;
+const NUMERIC = 1700;
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8 || oid === NUMERIC ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+export function isPostgresUrl(db: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(db);
+}
+
+/** The URL without its password, for messages and logs. */
+export function redactedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparsable URL)';
+  }
+}
+
+export async function openPostgres(url: string, options: PostgresOptions): Promise<MetadataStore> {
+  const onError = options.onError ?? (() => {});
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize, types, connectionTimeoutMillis: 30_000 });
+  // An idle connection that breaks is dropped by the pool; without a listener the error would end the process.
+  pool.on('error', onError);
+  const feed = new ChangeFeed(() => new pg.Client({ connectionString: url, types, keepAlive: true, application_name: 'wharf-changes' }), onError);
+  const db = new Kysely<Database>({ dialect: new CountingPostgresDialect(pool, feed) });
+  try {
+    if (!options.unchecked) await ensureSchema(db, 'postgres', redactedUrl(url), options.migrate);
+    await feed.start();
+  } catch (e) {
+    await db.destroy();
+    throw e;
+  }
+  return new MetadataStore(db, 'postgres', () => feed.stamp());
+}
+
+/**
+ * Kysely's PostgreSQL dialect, with every completed write and commit reported to the change feed (an instance
+ * reads its own writes at once), and the feed stopped when the store closes.
+ */
+class CountingPostgresDialect extends PostgresDialect {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly feed: ChangeFeed,
+  ) {
+    super({ pool });
+  }
+
+  override createDriver(): PostgresDriver {
+    const feed = this.feed;
+    const counted = new WeakSet<DatabaseConnection>();
+    return new (class extends PostgresDriver {
+      override async acquireConnection(): Promise<DatabaseConnection> {
+        const connection = await super.acquireConnection();
+        if (!counted.has(connection)) {
+          counted.add(connection);
+          const execute = connection.executeQuery.bind(connection);
+          connection.executeQuery = async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
+            const result = await execute<R>(query);
+            // INSERT, UPDATE, DELETE report the rows they touched; a COMMIT answers with its command.
+            if ((result.numAffectedRows ?? 0n) > 0n || (result.rows[0] as { command?: string } | undefined)?.command === 'COMMIT') feed.wrote();
+            return result;
+          };
+        }
+        return connection;
+      }
+
+      override async destroy(): Promise<void> {
+        await feed.stop();
+        await super.destroy();
+      }
+    })({ pool: this.pool });
+  }
+}
+
+/** Whether the database records no blob at all (openWharf refuses it beside a blob store that holds some). */
+export async function recordsNoBlobs(store: MetadataStore): Promise<boolean> {
+  return (await store.db.selectFrom('blobs').select('digest').limit(1).executeTakeFirst()) === undefined;
+}

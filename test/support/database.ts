@@ -1,0 +1,103 @@
+// The metadata database of a test Wharf: SQLite in its data directory (default), or, with WHARF_TEST_DB=postgres,
+// a fresh PostgreSQL database of its own on the cluster WHARF_TEST_POSTGRES names (scripts/postgres.sh starts one).
+// So the same test files run on either backend.
+import { dirname } from 'node:path';
+import pg from 'pg';
+import { openPostgres } from '../../src/metadata/postgres.js';
+import { openSqlite } from '../../src/metadata/sqlite.js';
+import type { MetadataStore } from '../../src/metadata/store.js';
+
+/** Whether this run's test Wharfs keep their metadata on PostgreSQL. */
+export const onPostgres = process.env.WHARF_TEST_DB === 'postgres';
+
+/** The admin URL of the test cluster (may CREATE DATABASE); fails loudly when a PostgreSQL run has none. */
+export function postgresAdminUrl(): string {
+  const url = process.env.WHARF_TEST_POSTGRES;
+  if (!url) throw new Error('WHARF_TEST_DB=postgres needs WHARF_TEST_POSTGRES (start a cluster: scripts/postgres.sh start DIR PORT)');
+  return url;
+}
+
+/**
+ * Whether tests that need PostgreSQL itself can run: false, or the reason they are skipped (pass it to `skip`).
+ * Under CI=true a missing cluster fails instead.
+ */
+export function postgresMissing(): string | false {
+  if (process.env.WHARF_TEST_POSTGRES) return false;
+  const reason = 'no PostgreSQL: set WHARF_TEST_POSTGRES (scripts/postgres.sh start DIR PORT prints it)';
+  if (process.env.CI === 'true') throw new Error(`CI=true but ${reason}`);
+  return reason;
+}
+
+/** Databases made for data directories, by directory: a restart over the same directory finds its metadata again. */
+const made = new Map<string, Promise<string>>();
+
+/** A new, empty database on the test cluster; its URL. */
+export async function createTestDatabase(): Promise<string> {
+  const admin = postgresAdminUrl();
+  const name = `wharf_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  try {
+    await client.query(`create database ${name}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export async function dropTestDatabase(url: string): Promise<void> {
+  const name = new URL(url).pathname.slice(1);
+  if (!/^wharf_test_\w+$/.test(name)) throw new Error(`refusing to drop ${name}: not a test database`);
+  const client = new pg.Client({ connectionString: postgresAdminUrl() });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists ${name} with (force)`);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * The WHARF_* environment that points a Wharf over `dataDir` at its metadata database: nothing on SQLite (the
+ * file lives in the directory), WHARF_DB on PostgreSQL (the same database every time for one directory).
+ */
+export async function databaseEnv(dataDir: string): Promise<Record<string, string>> {
+  if (!onPostgres) return {};
+  let url = made.get(dataDir);
+  if (!url) {
+    // Migrated at once, as an operator's `wharf migrate` would: CLI commands (fsck, user) refuse a bare database.
+    url = createTestDatabase().then(async (u) => {
+      await (await openPostgres(u, { poolSize: 1, migrate: true })).close();
+      return u;
+    });
+    made.set(dataDir, url);
+  }
+  return { WHARF_DB: await url };
+}
+
+/** Drops the database made for `dataDir` (when its directory is removed). */
+export async function forgetDatabase(dataDir: string): Promise<void> {
+  const url = made.get(dataDir);
+  if (!url) return;
+  made.delete(dataDir);
+  await dropTestDatabase(await url);
+}
+
+/**
+ * The metadata store a test opens directly where it would open `<dir>/wharf.db`: that file on SQLite, the
+ * directory's own database on PostgreSQL (migrated). Closing the store does not drop it: forgetDatabase does.
+ */
+export async function openTestStore(sqliteFile: string): Promise<MetadataStore> {
+  if (!onPostgres) return openSqlite(sqliteFile);
+  const { WHARF_DB } = await databaseEnv(dirname(sqliteFile));
+  return openPostgres(WHARF_DB!, { poolSize: 5, migrate: false });
+}
+
+// A test that forgot (or failed before) its clean-up leaves no database behind in a long-lived cluster.
+process.on('beforeExit', () => {
+  if (made.size === 0) return;
+  const dirs = [...made.keys()];
+  void Promise.all(dirs.map((d) => forgetDatabase(d).catch(() => {})));
+});
