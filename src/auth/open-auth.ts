@@ -16,14 +16,14 @@ import { ensureAdmin } from './bootstrap.js';
 import { LoginLimiter } from './login-limiter.js';
 import type { PolicyGrant } from './policy.js';
 import { PolicySource } from './policy-source.js';
-import { tokenEndpoint } from './token-endpoint.js';
+import { tokenEndpoint } from '../server/token.js';
 import { TokenService } from './token-service.js';
-import { tokenRoutes } from './token-routes.js';
+import { tokenRoutes } from '../server/api/tokens.js';
 import type { ApiRoute } from '../server/api.js';
 import { SessionStore } from '../metadata/session-store.js';
 import { Sessions } from './sessions.js';
 import { openSessionRoute, SessionCookies, sessionRoutes } from '../server/session.js';
-import { adminRoutes } from '../server/admin-routes.js';
+import { adminRoutes } from '../server/api/accounts.js';
 
 /** How long a browser session lasts from sign-in. */
 const SESSION_TTL_MS = 12 * 3600_000;

@@ -1,13 +1,13 @@
 // Management API routes for attestations: the server signs what an authenticated pipeline reports (push on
 // the app), lists and verifies the attestations of a digest or tag (pull), and publishes its public keys.
 import { z } from 'zod';
-import { parseDigest } from '../oci/digest.js';
-import { RegistryError } from '../oci/errors.js';
-import { isValidRepositoryName } from '../oci/reference.js';
-import type { ApiRequest, ApiRoute } from '../server/api.js';
-import type { Registry } from '../registry/registry.js';
-import type { Attestations } from './attestations.js';
-import type { Keyring } from './keyring.js';
+import { parseDigest } from '../../oci/digest.js';
+import { RegistryError } from '../../oci/errors.js';
+import { isValidRepositoryName } from '../../oci/reference.js';
+import type { ApiRequest, ApiRoute } from '../api.js';
+import type { Registry } from '../../registry/registry.js';
+import type { Attestations } from '../../attest/attestations.js';
+import type { Keyring } from '../../attest/keyring.js';
 
 const APP = '(?<app>[^?#]+?)';
 

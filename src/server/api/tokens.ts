@@ -5,16 +5,16 @@
 //   GET    /api/v1/tokens         → {items: [{id, name, scope, createdAt, createdBy, expiresAt, revokedAt, state}]}
 //   DELETE /api/v1/tokens/{name}  → 204
 import { z } from 'zod';
-import type { AuditLog } from '../audit/audit-log.js';
-import { parseDuration } from '../config.js';
-import { RegistryError } from '../oci/errors.js';
-import type { AccessCheck } from '../server/access.js';
-import type { ApiRequest, ApiRoute } from '../server/api.js';
-import { AccountError, Accounts } from './accounts.js';
-import type { AuthStore, TokenRow } from './auth-store.js';
-import type { Caller } from './access-policy.js';
-import { PERSONAL_SCOPE } from './policy.js';
-import type { PolicySource } from './policy-source.js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import { parseDuration } from '../../config.js';
+import { RegistryError } from '../../oci/errors.js';
+import type { AccessCheck } from '../access.js';
+import type { ApiRequest, ApiRoute } from '../api.js';
+import { AccountError, Accounts } from '../../auth/accounts.js';
+import type { AuthStore, TokenRow } from '../../auth/auth-store.js';
+import type { Caller } from '../../auth/access-policy.js';
+import { PERSONAL_SCOPE } from '../../auth/policy.js';
+import type { PolicySource } from '../../auth/policy-source.js';
 
 const createBody = z
   .object({
