@@ -1,7 +1,7 @@
 // Every management-API route of the hub, gathered from the feature modules in one place, so the server
 // and in-process tests serve exactly the same API.
 import type { Wharf } from '../wharf.js';
-import type { AccessCheck } from './access.js';
+import type { RequestAccess } from './access.js';
 import type { ApiRoute } from './api.js';
 import { deliveryRoutes } from './api/delivery.js';
 import { webhookRoutes } from './api/webhooks.js';
@@ -11,7 +11,7 @@ import { deployAfterRelease, deployRoutes, secretRoutes, targetRoutes } from './
 import { browseRoutes } from './api/browse.js';
 import { BrowseStore } from '../metadata/browse-store.js';
 
-export function hubRoutes(wharf: Wharf, access: AccessCheck): ApiRoute[] {
+export function hubRoutes(wharf: Wharf, access: RequestAccess): ApiRoute[] {
   return [
     ...deliveryRoutes(wharf.delivery, wharf.tagHistory, access, {
       approvals: wharf.approvals,

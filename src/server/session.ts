@@ -1,13 +1,12 @@
 // Browser sessions over HTTP: POST /api/v1/session exchanges a password for an HttpOnly, SameSite=Strict
 // session cookie (Secure over TLS) and a CSRF token; GET tells the page who is signed in; DELETE signs out.
 // Every state-changing request made with the cookie must carry the CSRF token in X-CSRF-Token, equal to the
-// readable wharf_csrf cookie (double submit) and to the token derived from the session id (checked here).
-import { timingSafeEqual } from 'node:crypto';
+// readable wharf_csrf cookie (double submit) and to the token derived from the session id (read here as a
+// SessionClaim, checked by auth/sessions.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import type { SessionCredential } from '../auth/access-policy.js';
+import type { Principal, SessionClaim } from '../auth/access.js';
 import { AuthFailure } from '../auth/authenticator.js';
-import type { Identity, Policy } from '../auth/policy.js';
 import { csrfTokenOf, type Sessions } from '../auth/sessions.js';
 import { RegistryError } from '../oci/errors.js';
 import type { ApiRoute } from './api.js';
@@ -31,37 +30,17 @@ export function cookie(req: IncomingMessage, name: string): string | undefined {
   return undefined;
 }
 
-function sameSecret(a: string | undefined, b: string): boolean {
-  if (a === undefined) return false;
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-/** The session cookie as a credential source of the access check (see AccessPolicy). */
-export class SessionCookies implements SessionCredential {
-  constructor(private readonly sessions: Sessions) {}
-
-  verify(req: IncomingMessage, policy: Policy): Promise<Identity> | undefined {
-    // Cheap test first: most requests (docker, scripts) carry no cookies at all.
-    if (req.headers.cookie === undefined) return undefined;
-    const id = cookie(req, SESSION_COOKIE);
-    if (id === undefined) return undefined;
-    return this.check(req, id, policy);
-  }
-
-  private async check(req: IncomingMessage, id: string, policy: Policy): Promise<Identity> {
-    const identity = await this.sessions.resolve(id, policy);
-    if (!identity) throw new AuthFailure('invalid_token', 'the session has ended: sign in again');
-    if (!SAFE_METHODS.has(req.method ?? 'GET')) {
-      const sent = req.headers[CSRF_HEADER];
-      const token = csrfTokenOf(id);
-      if (typeof sent !== 'string' || !sameSecret(sent, token) || !sameSecret(cookie(req, CSRF_COOKIE), token)) {
-        throw new RegistryError('DENIED', 'missing or wrong CSRF token (X-CSRF-Token): reload the page');
-      }
-    }
-    return identity;
-  }
+/**
+ * The session a request claims, for the access check: undefined, cheaply, when it carries no session cookie
+ * (most requests, from docker and scripts, carry no cookies at all).
+ */
+export function sessionClaimOf(req: IncomingMessage): SessionClaim | undefined {
+  if (req.headers.cookie === undefined) return undefined;
+  const id = cookie(req, SESSION_COOKIE);
+  if (id === undefined) return undefined;
+  const changes = !SAFE_METHODS.has(req.method ?? 'GET');
+  const sent = req.headers[CSRF_HEADER];
+  return { id, changes, csrfHeader: changes && typeof sent === 'string' ? sent : undefined, csrfCookie: changes ? cookie(req, CSRF_COOKIE) : undefined };
 }
 
 const SignIn = z.object({ username: z.string().min(1).max(256), password: z.string().min(1).max(1024) });
@@ -85,7 +64,7 @@ export interface SessionRouteDeps {
   sessions: Sessions;
   origin: ClientOrigin;
   /** whether a principal may administer the hub (registry-wide admin) */
-  isAdmin(principal: import('./access.js').Principal): boolean;
+  isAdmin(principal: Principal): boolean;
 }
 
 export function sessionRoutes({ sessions, origin, isAdmin }: SessionRouteDeps): ApiRoute[] {

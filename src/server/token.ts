@@ -8,7 +8,7 @@ import { isValidRepositoryName } from '../oci/reference.js';
 import { readBody } from './request-body.js';
 import { sendError } from './http-errors.js';
 import { ACTIONS, isGrantedAction, REGISTRY_CLAIM_TYPE, splitGrantedAction, type GrantedAction } from '../auth/actions.js';
-import type { Action } from './access.js';
+import type { Action } from '../auth/access.js';
 import { AuthFailure, generationOf, tokenSubject, type Authenticator } from '../auth/authenticator.js';
 import { rateLimited } from '../auth/access-policy.js';
 import type { ClientOrigin } from './client-origin.js';

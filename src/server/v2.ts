@@ -7,7 +7,8 @@ import { parseDigest } from '../oci/digest.js';
 import { isValidRepositoryName } from '../oci/reference.js';
 import type { Registry } from '../registry/registry.js';
 import type { ByteRange } from '../storage/blob-store.js';
-import type { AccessCheck, Action, Principal } from './access.js';
+import type { Action, Principal } from '../auth/access.js';
+import type { RequestAccess } from './access.js';
 import { readBody } from './request-body.js';
 import { sendError } from './http-errors.js';
 import { BufferPool, sendBlobFile } from './blob-sender.js';
@@ -35,7 +36,7 @@ interface Route {
 
 export interface V2Options {
   registry: Registry;
-  access: AccessCheck;
+  access: RequestAccess;
   log: Logger;
 }
 

@@ -7,7 +7,8 @@ import { parseManifest, type Descriptor } from '../../oci/manifest.js';
 import { RegistryError } from '../../oci/errors.js';
 import { isValidRepositoryName } from '../../oci/reference.js';
 import type { BlobStore } from '../../storage/blob-store.js';
-import type { AccessCheck, Action } from '../access.js';
+import type { Action } from '../../auth/access.js';
+import type { RequestAccess } from '../access.js';
 import type { ApiRoute } from '../api.js';
 import { DEFAULT_LIMIT, decodeCursor, encodeCursor, pageOf, pageQuery, parseQuery } from '../pagination.js';
 
@@ -100,7 +101,7 @@ async function describeTags(rows: TagSummary[], repository: string, store: Brows
   );
 }
 
-export function browseRoutes(store: BrowseStore, blobs: BlobStore, access: AccessCheck): ApiRoute[] {
+export function browseRoutes(store: BrowseStore, blobs: BlobStore, access: RequestAccess): ApiRoute[] {
   return [
     {
       method: 'GET',

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { RegistryError } from '../../oci/errors.js';
 import { isValidRepositoryName } from '../../oci/reference.js';
-import type { AccessCheck } from '../access.js';
+import type { RequestAccess } from '../access.js';
 import { httpErrorOf } from '../http-errors.js';
 import { limitParam, parseQuery, type ApiRequest, type ApiRoute } from '../api.js';
 import type { Release } from '../../delivery/releases.js';
@@ -64,7 +64,7 @@ export function deployAfterRelease(service: DeployService) {
   };
 }
 
-export function deployRoutes(service: DeployService, access: AccessCheck): ApiRoute[] {
+export function deployRoutes(service: DeployService, access: RequestAccess): ApiRoute[] {
   return [
     {
       method: 'POST',

@@ -8,7 +8,8 @@ import { createHmac } from 'node:crypto';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../../../src/config.js';
 import { RegistryError } from '../../../src/oci/errors.js';
-import type { AccessCheck, Action } from '../../../src/server/access.js';
+import type { Action } from '../../../src/auth/access.js';
+import type { RequestAccess } from '../../../src/server/access.js';
 import { createHttpServer, listen } from '../../../src/server/server.js';
 import { webhookRoutes } from '../../../src/server/api/webhooks.js';
 import { openWharf, type Wharf } from '../../../src/wharf.js';
@@ -16,7 +17,7 @@ import { digestOf, imageManifest, putManifest, type Init, type Registry } from '
 import { eventually, startReceiver, type Receiver } from '../../webhooks/receiver.js';
 
 /** Admin actions need `Authorization: Bearer admin`; everything else is open. Records what routes asked for. */
-function adminOnly(asked: Action[][]): AccessCheck {
+function adminOnly(asked: Action[][]): RequestAccess {
   return {
     async authorize(req, _repository, actions) {
       asked.push(actions);
