@@ -14,6 +14,7 @@ import { TagRules } from './delivery/tag-rules.js';
 import { Delivery } from './delivery/releases.js';
 import { TagHistory } from './delivery/tags.js';
 import { Webhooks } from './webhooks/service.js';
+import { postDelivery } from './server/webhook-delivery.js';
 import { withWebhooks } from './webhooks/registry-events.js';
 import { Keyring } from './attest/keyring.js';
 import { Attestations } from './attest/attestations.js';
@@ -97,7 +98,7 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
     meta = await openSqlite(dbPath);
     blobs = fs;
   }
-  const webhooks = new Webhooks(meta.db, config.webhooks);
+  const webhooks = new Webhooks(meta.db, config.webhooks, postDelivery);
   const deliveryStore = new DeliveryStore(meta);
   const tagRules = new TagRules(deliveryStore, config.delivery.immutableTags);
   const audit = new AuditLog(meta.db);

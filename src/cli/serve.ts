@@ -7,7 +7,7 @@ import { parseFlags } from './args.js';
 import { readFileSync } from 'node:fs';
 import { openAuth } from '../auth/open-auth.js';
 import { serveAuth } from '../server/access-control.js';
-import { RegistryAudit } from '../audit/registry-audit.js';
+import { RegistryAudit } from '../server/registry-audit.js';
 import { CliError } from './cli-error.js';
 import { Reconciler } from '../deploy/reconciler.js';
 import { GcSchedule } from '../delivery/gc-schedule.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { AuditLog, AuditQuery, AuditRecord } from '../../src/audit/audit-log.js';
-import { RegistryAudit } from '../../src/audit/registry-audit.js';
+import { RegistryAudit } from '../../src/server/registry-audit.js';
 import { Accounts } from '../../src/auth/accounts.js';
 import { AuthStore } from '../../src/auth/auth-store.js';
 import { openAuth } from '../../src/auth/open-auth.js';
