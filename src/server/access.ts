@@ -4,7 +4,37 @@
 import type { IncomingMessage } from 'node:http';
 import { openAccess, type AccessCheck, type Action, type Credentials, type Principal, type SessionClaim } from '../auth/access.js';
 import { ClientOrigin } from './client-origin.js';
-import { sessionClaimOf } from './session.js';
+
+// The browser session's cookies (server/session.ts sets them) and the CSRF header a change must carry.
+export const SESSION_COOKIE = 'wharf_session';
+export const CSRF_COOKIE = 'wharf_csrf';
+export const CSRF_HEADER = 'x-csrf-token';
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** One cookie's value from the Cookie header, undefined when absent. */
+export function cookie(req: IncomingMessage, name: string): string | undefined {
+  const header = req.headers.cookie;
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/**
+ * The session a request claims, for the access check: undefined, cheaply, when it carries no session cookie
+ * (most requests, from docker and scripts, carry no cookies at all).
+ */
+export function sessionClaimOf(req: IncomingMessage): SessionClaim | undefined {
+  if (req.headers.cookie === undefined) return undefined;
+  const id = cookie(req, SESSION_COOKIE);
+  if (id === undefined) return undefined;
+  const changes = !SAFE_METHODS.has(req.method ?? 'GET');
+  const sent = req.headers[CSRF_HEADER];
+  return { id, changes, csrfHeader: changes && typeof sent === 'string' ? sent : undefined, csrfCookie: changes ? cookie(req, CSRF_COOKIE) : undefined };
+}
 
 /** The check every registry and management route calls before acting (see AccessCheck in auth/access.ts). */
 export interface RequestAccess {

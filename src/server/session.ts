@@ -1,47 +1,18 @@
 // Browser sessions over HTTP: POST /api/v1/session exchanges a password for an HttpOnly, SameSite=Strict
 // session cookie (Secure over TLS) and a CSRF token; GET tells the page who is signed in; DELETE signs out.
 // Every state-changing request made with the cookie must carry the CSRF token in X-CSRF-Token, equal to the
-// readable wharf_csrf cookie (double submit) and to the token derived from the session id (read here as a
-// SessionClaim, checked by auth/sessions.ts).
+// readable wharf_csrf cookie (double submit) and to the token derived from the session id (read as a SessionClaim
+// in server/access.ts, checked by auth/sessions.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import type { Principal, SessionClaim } from '../auth/access.js';
+import type { Principal } from '../auth/access.js';
 import { AuthFailure } from '../auth/authenticator.js';
 import { csrfTokenOf, type Sessions } from '../auth/sessions.js';
 import { RegistryError } from '../oci/errors.js';
 import type { ApiRoute } from './api.js';
 import type { ClientOrigin } from './client-origin.js';
+import { cookie, SESSION_COOKIE, CSRF_COOKIE } from './access.js';
 import { rateLimited } from '../auth/access-policy.js';
-
-export const SESSION_COOKIE = 'wharf_session';
-export const CSRF_COOKIE = 'wharf_csrf';
-export const CSRF_HEADER = 'x-csrf-token';
-
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-/** One cookie's value from the Cookie header, undefined when absent. */
-export function cookie(req: IncomingMessage, name: string): string | undefined {
-  const header = req.headers.cookie;
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
-/**
- * The session a request claims, for the access check: undefined, cheaply, when it carries no session cookie
- * (most requests, from docker and scripts, carry no cookies at all).
- */
-export function sessionClaimOf(req: IncomingMessage): SessionClaim | undefined {
-  if (req.headers.cookie === undefined) return undefined;
-  const id = cookie(req, SESSION_COOKIE);
-  if (id === undefined) return undefined;
-  const changes = !SAFE_METHODS.has(req.method ?? 'GET');
-  const sent = req.headers[CSRF_HEADER];
-  return { id, changes, csrfHeader: changes && typeof sent === 'string' ? sent : undefined, csrfCookie: changes ? cookie(req, CSRF_COOKIE) : undefined };
-}
 
 const SignIn = z.object({ username: z.string().min(1).max(256), password: z.string().min(1).max(1024) });
 
