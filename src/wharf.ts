@@ -36,30 +36,9 @@ import { DeployTargetStore } from './metadata/deploy-target-store.js';
 import { DeployTargets } from './deploy/targets.js';
 import { ManagedSecrets } from './deploy/secrets.js';
 import { SecretBox } from './deploy/secret-box.js';
+import type { Wharf } from './hub.js';
 
-export interface Wharf {
-  config: Config;
-  blobs: BlobStore;
-  meta: MetadataStore;
-  registry: Registry;
-  webhooks: Webhooks;
-  delivery: Delivery;
-  tagHistory: TagHistory;
-  keyring: Keyring;
-  attestations: Attestations;
-  retention: Retention;
-  gc: GarbageCollector;
-  deploy: DeployService;
-  /** deploy targets registered by global admins (and the config file) */
-  targets: DeployTargets;
-  /** secrets of app environments, sealed at rest */
-  secrets: ManagedSecrets;
-  /** second-person approval of releases (`requiresApproval`) */
-  approvals: Approvals;
-  /** who changed what, from where: the append-only audit log */
-  audit: AuditLog;
-  close(): Promise<void>;
-}
+export type { Wharf } from './hub.js';
 
 /**
  * The database records no blob while the blob store holds some: it was lost or emptied (a deleted -wal after a

@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
-import type { Wharf } from '../wharf.js';
+import type { MetadataStore } from '../metadata/store.js';
 import { openAccess, type AccessCheck, type Principal } from './access.js';
 import { AccessPolicy, Caller } from './access-policy.js';
 import { parseSubject } from './accounts.js';
@@ -53,12 +53,19 @@ export function configGrants(auth: Config['auth']): PolicyGrant[] {
   });
 }
 
+/** What access control is built on: the hub's config, its audit log and its database (a Wharf has all three). */
+export interface AuthGround {
+  config: Config;
+  audit: AuditLog;
+  meta: MetadataStore;
+}
+
 export interface OpenAuthOptions {
   /** the clock of login throttling and of remembered credentials (tests move it instead of waiting) */
   now?: () => number;
 }
 
-export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv = process.env, options: OpenAuthOptions = {}): Promise<Auth> {
+export async function openAuth(wharf: AuthGround, log: Logger, env: NodeJS.ProcessEnv = process.env, options: OpenAuthOptions = {}): Promise<Auth> {
   const { config } = wharf;
   const audit = wharf.audit;
   if (!config.auth.enabled) {

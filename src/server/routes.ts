@@ -1,6 +1,6 @@
 // Every management-API route of the hub, gathered from the feature modules in one place, so the server
 // and in-process tests serve exactly the same API.
-import type { Wharf } from '../wharf.js';
+import type { Wharf } from '../hub.js';
 import type { RequestAccess } from './access.js';
 import type { ApiRoute } from './api.js';
 import { deliveryRoutes } from './api/delivery.js';

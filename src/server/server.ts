@@ -4,7 +4,7 @@ import { Server as HttpsServer, createServer as createHttpsServer } from 'node:h
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/errors.js';
-import type { Wharf } from '../wharf.js';
+import type { Wharf } from '../hub.js';
 import { openRequestAccess, type RequestAccess } from './access.js';
 import { sendError } from './http-errors.js';
 import { v2Api } from './v2.js';
