@@ -1,15 +1,34 @@
 // One configuration schema for the config file (YAML), the environment (WHARF_*) and command-line flags.
 // Precedence: flags over environment over file over defaults.
+import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { isGrantedAction, isRepositoryPattern } from './auth/actions.js';
 import { DEFAULT_IMMUTABLE_RULES } from './delivery/tag-rules.js';
-import { parseAddressOrCidr } from './server/client-origin.js';
 import { targetRegistrationSchema } from './deploy/target-registration.js';
 import { signerRegistrationSchema } from './attest/signers.js';
 import { isDestinationPattern } from './webhooks/destinations.js';
+
+// Addresses and CIDR ranges of trusted proxies (`trustedProxies`), as validated here and used by server/client-origin.ts.
+/** `10.0.0.1`, `::1`, `10.0.0.0/8`, `fd00::/8` → the address, its family and prefix length; undefined if malformed. */
+export function parseAddressOrCidr(value: string): { address: string; family: 'ipv4' | 'ipv6'; prefix: number } | undefined {
+  const [raw, prefixText, ...rest] = value.trim().split('/');
+  if (raw === undefined || rest.length > 0) return undefined;
+  const address = unmapped(raw);
+  const version = isIP(address);
+  if (version === 0) return undefined;
+  const max = version === 4 ? 32 : 128;
+  const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
+  if (!(prefix >= 0 && prefix <= max)) return undefined;
+  return { address, family: version === 4 ? 'ipv4' : 'ipv6', prefix };
+}
+
+/** `::ffff:10.0.0.1` (how a dual-stack socket reports an IPv4 peer) → `10.0.0.1`. */
+export function unmapped(address: string): string {
+  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+}
 
 function validRegExp(s: string): boolean {
   try {

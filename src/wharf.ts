@@ -15,6 +15,7 @@ import { TagRules } from './delivery/tag-rules.js';
 import { Delivery } from './delivery/releases.js';
 import { TagHistory } from './delivery/tags.js';
 import { Webhooks } from './webhooks/service.js';
+import { postDelivery } from './server/webhook-delivery.js';
 import { withWebhooks } from './webhooks/registry-events.js';
 import { TrustedSigners } from './attest/signers.js';
 import { SqlSignerStore } from './metadata/signer-store.js';
@@ -37,31 +38,9 @@ import { DeployTargetStore } from './metadata/deploy-target-store.js';
 import { DeployTargets } from './deploy/targets.js';
 import { ManagedSecrets } from './deploy/secrets.js';
 import { SecretBox } from './deploy/secret-box.js';
+import type { Wharf } from './hub.js';
 
-export interface Wharf {
-  config: Config;
-  blobs: BlobStore;
-  meta: MetadataStore;
-  registry: Registry;
-  webhooks: Webhooks;
-  delivery: Delivery;
-  tagHistory: TagHistory;
-  /** public keys a global admin trusts to sign attestations (and the config file's) */
-  signers: TrustedSigners;
-  attestations: Attestations;
-  retention: Retention;
-  gc: GarbageCollector;
-  deploy: DeployService;
-  /** deploy targets registered by global admins (and the config file) */
-  targets: DeployTargets;
-  /** secrets of app environments, sealed at rest */
-  secrets: ManagedSecrets;
-  /** second-person approval of releases (`requiresApproval`) */
-  approvals: Approvals;
-  /** who changed what, from where: the append-only audit log */
-  audit: AuditLog;
-  close(): Promise<void>;
-}
+export type { Wharf } from './hub.js';
 
 /**
  * The database records no blob while the blob store holds some: it was lost or emptied (a deleted -wal after a
@@ -123,7 +102,7 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
     }
     blobs = fs;
   }
-  const webhooks = new Webhooks(meta.db, config.webhooks);
+  const webhooks = new Webhooks(meta.db, config.webhooks, postDelivery);
   const deliveryStore = new DeliveryStore(meta);
   const tagRules = new TagRules(deliveryStore, config.delivery.immutableTags);
   const audit = new AuditLog(meta.db);

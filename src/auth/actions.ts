@@ -1,12 +1,12 @@
 // What a grant or a token scope may allow: the action vocabulary (`release` optionally narrowed to one
 // environment, `release:staging`) and the Docker scope syntax `repository:<pattern>:<action>,<action>`. Pure.
-import type { Action } from '../server/access.js';
+import type { Action } from './access.js';
 
 export const ACTIONS: readonly Action[] = ['pull', 'push', 'delete', 'release', 'admin'];
 
 /**
  * The claim type of registry-wide actions in an access token: `wharf:admin:*` (see registryScope in
- * server/access.ts). Repository actions are claimed as Distribution does, `repository:<name>:<actions>`.
+ * auth/access.ts). Repository actions are claimed as Distribution does, `repository:<name>:<actions>`.
  */
 export const REGISTRY_CLAIM_TYPE = 'wharf';
 

@@ -1,14 +1,12 @@
-// Assembles access control for a running server from the config: the policy source, the token service
-// (key in the data dir), the authenticator with its cache and login limits, the AccessCheck and /token.
-// With auth disabled (local development only) everyone may do everything and no /token is served.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+// Assembles access control from the config: the policy source, the token service (key in the data dir), the
+// authenticator with its cache and login limits, browser sessions and the access decision. server/access-control.ts
+// serves them over HTTP. With auth disabled (local development only) everyone may do everything.
 import type { Logger } from 'pino';
-import type { Actor, AuditLog } from '../audit/audit-log.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
-import type { Wharf } from '../wharf.js';
-import { openAccess, type AccessCheck, type Principal } from '../server/access.js';
-import { AccessPolicy, Caller, callerOf } from './access-policy.js';
-import { ClientOrigin } from '../server/client-origin.js';
+import type { MetadataStore } from '../metadata/store.js';
+import { openAccess, type AccessCheck, type Principal } from './access.js';
+import { AccessPolicy, Caller } from './access-policy.js';
 import { parseSubject } from './accounts.js';
 import { AuthStore } from './auth-store.js';
 import { Authenticator } from './authenticator.js';
@@ -16,25 +14,16 @@ import { ensureAdmin } from './bootstrap.js';
 import { LoginLimiter } from './login-limiter.js';
 import type { PolicyGrant } from './policy.js';
 import { PolicySource } from './policy-source.js';
-import { tokenEndpoint } from './token-endpoint.js';
 import { TokenService } from './token-service.js';
-import { tokenRoutes } from './token-routes.js';
-import type { ApiRoute } from '../server/api.js';
 import { SessionStore } from '../metadata/session-store.js';
 import { Sessions } from './sessions.js';
-import { openSessionRoute, SessionCookies, sessionRoutes } from '../server/session.js';
-import { adminRoutes } from '../server/admin-routes.js';
 
 /** How long a browser session lasts from sign-in. */
 const SESSION_TTL_MS = 12 * 3600_000;
 
 export interface Auth {
   access: AccessCheck;
-  /** GET/POST /token; absent when auth is disabled */
-  tokenEndpoint?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>;
   audit: AuditLog;
-  /** who made a request, for the audit log */
-  actorOf(req: IncomingMessage): Actor;
   /**
    * A short-lived token that may only pull `repository`, for the engines a deployment drives (sent to them as
    * X-Registry-Auth). Its subject is the user who deploys (or admin for robot- and schedule-triggered deploys),
@@ -43,8 +32,18 @@ export interface Auth {
   pullToken?(repository: string, actor: string | null): Promise<string>;
   /** how many passwords were checked with scrypt so far (absent when auth is off) */
   passwordVerifications?(): number;
-  /** the management-API routes of access control itself: browser sessions, users, groups, grants, audit */
-  routes: ApiRoute[];
+  /** what the /token endpoint and the management routes of access control work with; absent when auth is off */
+  services?: AuthServices;
+}
+
+export interface AuthServices {
+  store: AuthStore;
+  policies: PolicySource;
+  authn: Authenticator;
+  tokens: TokenService;
+  sessions: Sessions;
+  /** whether a principal may administer the hub (registry-wide admin) */
+  isAdmin(principal: Principal): boolean;
 }
 
 export function configGrants(auth: Config['auth']): PolicyGrant[] {
@@ -54,24 +53,24 @@ export function configGrants(auth: Config['auth']): PolicyGrant[] {
   });
 }
 
+/** What access control is built on: the hub's config, its audit log and its database (a Wharf has all three). */
+export interface AuthGround {
+  config: Config;
+  audit: AuditLog;
+  meta: MetadataStore;
+}
+
 export interface OpenAuthOptions {
   /** the clock of login throttling and of remembered credentials (tests move it instead of waiting) */
   now?: () => number;
 }
 
-export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv = process.env, options: OpenAuthOptions = {}): Promise<Auth> {
+export async function openAuth(wharf: AuthGround, log: Logger, env: NodeJS.ProcessEnv = process.env, options: OpenAuthOptions = {}): Promise<Auth> {
   const { config } = wharf;
   const audit = wharf.audit;
-  const origin = new ClientOrigin(config.trustedProxies);
-  const actorOf = (req: IncomingMessage): Actor => {
-    const caller = callerOf(req);
-    const address = origin.address(req);
-    if (!caller || caller.identity.kind === 'anonymous') return { name: 'anonymous', kind: 'anonymous', address };
-    return { name: caller.name ?? caller.identity.name, kind: caller.identity.kind, address };
-  };
   if (!config.auth.enabled) {
     log.warn('authentication is DISABLED (auth.enabled: false / WHARF_AUTH=off): anyone who can reach this server may push, pull and delete');
-    return { access: openAccess, audit, actorOf, routes: [openSessionRoute()] };
+    return { access: openAccess, audit };
   }
 
   const store = new AuthStore(wharf.meta.db);
@@ -101,14 +100,12 @@ export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv
   );
   const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl, now: options.now });
   const sessions = new Sessions(new SessionStore(wharf.meta.db), authn, policies, audit, { ttlMs: SESSION_TTL_MS });
-  const access = new AccessPolicy(policies, authn, { service: config.auth.service, externalUrl: config.externalUrl, origin }, new SessionCookies(sessions));
+  const access = new AccessPolicy(policies, authn, { service: config.auth.service }, sessions);
   const isAdmin = (p: Principal) => p instanceof Caller && p.policy.allows(p.identity, undefined, 'admin');
   return {
-    routes: [...tokenRoutes(store, audit, policies, access), ...sessionRoutes({ sessions, origin, isAdmin }), ...adminRoutes({ store, audit, policies, actorOf })],
     access,
-    tokenEndpoint: tokenEndpoint({ authn, policies, tokens, origin, log }),
+    services: { store, policies, authn, tokens, sessions, isAdmin },
     audit,
-    actorOf,
     passwordVerifications: () => authn.passwordVerifications,
     pullToken: async (repository, actor) => {
       const policy = await policies.current();

@@ -3,7 +3,7 @@
 // A decision is taken on every registry request, so each subject's grants (its own and its groups') are
 // gathered, with their globs compiled, once per policy and subject, not per request.
 import { globToRegExp } from '../oci/pattern.js';
-import type { Action } from '../server/access.js';
+import type { Action } from './access.js';
 import { covers } from './actions.js';
 import type { Membership, SubjectKind, TokenRow, UserRow } from './auth-store.js';
 

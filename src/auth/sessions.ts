@@ -1,8 +1,11 @@
 // Browser sessions: a password exchanged once for a random session id the browser keeps in a cookie. Only the
 // id's SHA-256 is stored; a session ends at its expiry, at sign-out, or when its user is removed or changes
 // password (it is bound to the password hash, as refresh tokens are). A CSRF token is derived from the id.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AuditLog } from '../audit/audit-log.js';
+import { RegistryError } from '../oci/errors.js';
+import type { SessionClaim } from './access.js';
+import type { SessionCredential } from './access-policy.js';
 import type { SessionStore } from '../metadata/session-store.js';
 import { AuthFailure, type Authenticator } from './authenticator.js';
 import type { Identity, Policy } from './policy.js';
@@ -31,7 +34,14 @@ export const csrfTokenOf = (id: string) => sha256(`csrf\n${id}`);
 
 const ID = /^[A-Za-z0-9_-]{43}$/;
 
-export class Sessions {
+function sameSecret(a: string | undefined, b: string): boolean {
+  if (a === undefined) return false;
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export class Sessions implements SessionCredential {
   private lastSweep = 0;
 
   constructor(
@@ -65,6 +75,22 @@ export class Sessions {
     const user = policy.users.get(row.user);
     if (!user || userBinding(user) !== row.binding) return undefined;
     return { kind: 'user', name: user.name };
+  }
+
+  /**
+   * A session as a credential of the access check: its user, if it is live and, for a request that changes
+   * something, carries the CSRF token in both the header and the readable cookie.
+   */
+  async verify(claim: SessionClaim, policy: Policy): Promise<Identity> {
+    const identity = await this.resolve(claim.id, policy);
+    if (!identity) throw new AuthFailure('invalid_token', 'the session has ended: sign in again');
+    if (claim.changes) {
+      const token = csrfTokenOf(claim.id);
+      if (!sameSecret(claim.csrfHeader, token) || !sameSecret(claim.csrfCookie, token)) {
+        throw new RegistryError('DENIED', 'missing or wrong CSRF token (X-CSRF-Token): reload the page');
+      }
+    }
+    return identity;
   }
 
   async signOut(id: string): Promise<boolean> {

@@ -7,7 +7,8 @@ import { hubRoutes } from '../server/routes.js';
 import { parseFlags } from './args.js';
 import { readFileSync } from 'node:fs';
 import { openAuth } from '../auth/open-auth.js';
-import { RegistryAudit } from '../audit/registry-audit.js';
+import { serveAuth } from '../server/access-control.js';
+import { RegistryAudit } from '../server/registry-audit.js';
 import { CliError } from './cli-error.js';
 import { Reconciler } from '../deploy/reconciler.js';
 import { GcSchedule } from '../delivery/gc-schedule.js';
@@ -106,17 +107,18 @@ export async function serveCommand(args: string[]): Promise<number> {
     throw e;
   }
   const auth = await openAuth(wharf, log);
+  const served = serveAuth(auth, config, log);
   logAudit(wharf.audit, log);
-  registryAudit.attach(auth.audit, auth.actorOf, log);
-  const access = auth.access;
+  registryAudit.attach(auth.audit, served.actorOf, log);
+  const access = served.access;
   const server = createHttpServer({
     wharf,
     log,
     access,
-    apiRoutes: [...hubRoutes(wharf, access), ...auth.routes],
-    tokenEndpoint: auth.tokenEndpoint,
+    apiRoutes: [...hubRoutes(wharf, access), ...served.routes],
+    tokenEndpoint: served.tokenEndpoint,
     onResponse: registryAudit.observe,
-    audit: { log: auth.audit, actorOf: auth.actorOf },
+    audit: { log: auth.audit, actorOf: served.actorOf },
     tls,
     accessLog: { pulls: config.log.pulls },
   });

@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Actor, AuditLog, AuditResult } from '../audit/audit-log.js';
 import { RegistryError } from '../oci/errors.js';
-import type { AccessCheck, Action, Principal } from './access.js';
+import type { Action, Principal } from '../auth/access.js';
+import type { RequestAccess } from './access.js';
 import { readBody } from './request-body.js';
 import { httpErrorOf, sendError } from './http-errors.js';
 
@@ -90,7 +91,7 @@ function resultOf(err: unknown): { result: AuditResult; detail: Record<string, u
   return { result: status === 403 ? 'denied' : 'failed', detail: { status, ...(known ? { error: known.code } : {}) } };
 }
 
-export function managementApi(routes: ApiRoute[], access: AccessCheck, log: Logger, audit?: ApiAudit) {
+export function managementApi(routes: ApiRoute[], access: RequestAccess, log: Logger, audit?: ApiAudit) {
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     let row: AuditRow | undefined;
     let failure: unknown;

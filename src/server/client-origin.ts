@@ -4,24 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-
-/** `10.0.0.1`, `::1`, `10.0.0.0/8`, `fd00::/8` → the address, its family and prefix length; undefined if malformed. */
-export function parseAddressOrCidr(value: string): { address: string; family: 'ipv4' | 'ipv6'; prefix: number } | undefined {
-  const [raw, prefixText, ...rest] = value.trim().split('/');
-  if (raw === undefined || rest.length > 0) return undefined;
-  const address = unmapped(raw);
-  const version = isIP(address);
-  if (version === 0) return undefined;
-  const max = version === 4 ? 32 : 128;
-  const prefix = prefixText === undefined ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
-  if (!(prefix >= 0 && prefix <= max)) return undefined;
-  return { address, family: version === 4 ? 'ipv4' : 'ipv6', prefix };
-}
-
-/** `::ffff:10.0.0.1` (how a dual-stack socket reports an IPv4 peer) → `10.0.0.1`. */
-function unmapped(address: string): string {
-  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
-}
+import { parseAddressOrCidr, unmapped } from '../config.js';
 
 /**
  * One hop of X-Forwarded-For as an address: proxies write `203.0.113.7`, `2001:db8::1`, and some add a port

@@ -1,17 +1,17 @@
 // Every management-API route of the hub, gathered from the feature modules in one place, so the server
 // and in-process tests serve exactly the same API.
-import type { Wharf } from '../wharf.js';
-import type { AccessCheck } from './access.js';
+import type { Wharf } from '../hub.js';
+import type { RequestAccess } from './access.js';
 import type { ApiRoute } from './api.js';
-import { deliveryRoutes } from '../delivery/routes.js';
-import { webhookRoutes } from '../webhooks/routes.js';
-import { attestationRoutes, signerRoutes } from '../attest/routes.js';
-import { gcRoutes } from '../delivery/gc-routes.js';
-import { deployAfterRelease, deployRoutes, secretRoutes, targetRoutes } from '../deploy/routes.js';
-import { browseRoutes } from './browse-routes.js';
+import { deliveryRoutes } from './api/delivery.js';
+import { webhookRoutes } from './api/webhooks.js';
+import { attestationRoutes, signerRoutes } from './api/attestations.js';
+import { gcRoutes } from './api/gc.js';
+import { deployAfterRelease, deployRoutes, secretRoutes, targetRoutes } from './api/deploy.js';
+import { browseRoutes } from './api/browse.js';
 import { BrowseStore } from '../metadata/browse-store.js';
 
-export function hubRoutes(wharf: Wharf, access: AccessCheck): ApiRoute[] {
+export function hubRoutes(wharf: Wharf, access: RequestAccess): ApiRoute[] {
   return [
     ...deliveryRoutes(wharf.delivery, wharf.tagHistory, access, {
       approvals: wharf.approvals,

@@ -4,8 +4,8 @@ import { Server as HttpsServer, createServer as createHttpsServer } from 'node:h
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/errors.js';
-import type { Wharf } from '../wharf.js';
-import { openAccess, type AccessCheck } from './access.js';
+import type { Wharf } from '../hub.js';
+import { openRequestAccess, type RequestAccess } from './access.js';
 import { sendError } from './http-errors.js';
 import { v2Api } from './v2.js';
 import { Metrics } from './metrics.js';
@@ -20,7 +20,7 @@ import { limitBodyIdle } from './body-timeout.js';
 export interface HttpServerOptions {
   wharf: Wharf;
   log: Logger;
-  access?: AccessCheck;
+  access?: RequestAccess;
   metrics?: Metrics;
   /** management API routes; default: every feature module's (server/routes.ts) */
   apiRoutes?: ApiRoute[];
@@ -58,7 +58,7 @@ export interface RunningServer {
 export function createHttpServer({
   wharf,
   log,
-  access = openAccess,
+  access = openRequestAccess,
   metrics = new Metrics(),
   apiRoutes,
   authRoutes = [],

@@ -1,68 +1,18 @@
 // Browser sessions over HTTP: POST /api/v1/session exchanges a password for an HttpOnly, SameSite=Strict
 // session cookie (Secure over TLS) and a CSRF token; GET tells the page who is signed in; DELETE signs out.
 // Every state-changing request made with the cookie must carry the CSRF token in X-CSRF-Token, equal to the
-// readable wharf_csrf cookie (double submit) and to the token derived from the session id (checked here).
-import { timingSafeEqual } from 'node:crypto';
+// readable wharf_csrf cookie (double submit) and to the token derived from the session id (read as a SessionClaim
+// in server/access.ts, checked by auth/sessions.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import type { SessionCredential } from '../auth/access-policy.js';
+import type { Principal } from '../auth/access.js';
 import { AuthFailure } from '../auth/authenticator.js';
-import type { Identity, Policy } from '../auth/policy.js';
 import { csrfTokenOf, type Sessions } from '../auth/sessions.js';
 import { RegistryError } from '../oci/errors.js';
 import type { ApiRoute } from './api.js';
 import type { ClientOrigin } from './client-origin.js';
+import { cookie, SESSION_COOKIE, CSRF_COOKIE } from './access.js';
 import { rateLimited } from '../auth/access-policy.js';
-
-export const SESSION_COOKIE = 'wharf_session';
-export const CSRF_COOKIE = 'wharf_csrf';
-export const CSRF_HEADER = 'x-csrf-token';
-
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-/** One cookie's value from the Cookie header, undefined when absent. */
-export function cookie(req: IncomingMessage, name: string): string | undefined {
-  const header = req.headers.cookie;
-  if (!header) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
-}
-
-function sameSecret(a: string | undefined, b: string): boolean {
-  if (a === undefined) return false;
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-/** The session cookie as a credential source of the access check (see AccessPolicy). */
-export class SessionCookies implements SessionCredential {
-  constructor(private readonly sessions: Sessions) {}
-
-  verify(req: IncomingMessage, policy: Policy): Promise<Identity> | undefined {
-    // Cheap test first: most requests (docker, scripts) carry no cookies at all.
-    if (req.headers.cookie === undefined) return undefined;
-    const id = cookie(req, SESSION_COOKIE);
-    if (id === undefined) return undefined;
-    return this.check(req, id, policy);
-  }
-
-  private async check(req: IncomingMessage, id: string, policy: Policy): Promise<Identity> {
-    const identity = await this.sessions.resolve(id, policy);
-    if (!identity) throw new AuthFailure('invalid_token', 'the session has ended: sign in again');
-    if (!SAFE_METHODS.has(req.method ?? 'GET')) {
-      const sent = req.headers[CSRF_HEADER];
-      const token = csrfTokenOf(id);
-      if (typeof sent !== 'string' || !sameSecret(sent, token) || !sameSecret(cookie(req, CSRF_COOKIE), token)) {
-        throw new RegistryError('DENIED', 'missing or wrong CSRF token (X-CSRF-Token): reload the page');
-      }
-    }
-    return identity;
-  }
-}
 
 const SignIn = z.object({ username: z.string().min(1).max(256), password: z.string().min(1).max(1024) });
 
@@ -85,7 +35,7 @@ export interface SessionRouteDeps {
   sessions: Sessions;
   origin: ClientOrigin;
   /** whether a principal may administer the hub (registry-wide admin) */
-  isAdmin(principal: import('./access.js').Principal): boolean;
+  isAdmin(principal: Principal): boolean;
 }
 
 export function sessionRoutes({ sessions, origin, isAdmin }: SessionRouteDeps): ApiRoute[] {

@@ -7,10 +7,12 @@ import { parseDigest } from '../oci/digest.js';
 import { isValidRepositoryName } from '../oci/reference.js';
 import type { Registry } from '../registry/registry.js';
 import type { ByteRange } from '../storage/blob-store.js';
-import type { AccessCheck, Action, Principal } from './access.js';
+import type { Action, Principal } from '../auth/access.js';
+import type { RequestAccess } from './access.js';
 import { readBody } from './request-body.js';
 import { sendError } from './http-errors.js';
 import { BufferPool, sendBlobFile } from './blob-sender.js';
+import { withOwnChunks } from '../storage/release-buffer.js';
 
 /** The most entries one tags/list or _catalog page answers. */
 const MAX_PAGE = 10_000;
@@ -35,7 +37,7 @@ interface Route {
 
 export interface V2Options {
   registry: Registry;
-  access: AccessCheck;
+  access: RequestAccess;
   log: Logger;
 }
 
@@ -191,7 +193,7 @@ export function v2Api(opts: V2Options): V2Api {
     }
     const digest = url.searchParams.get('digest');
     if (digest !== null) {
-      await registry.putBlob(name, digest, req, holder);
+      await registry.putBlob(name, digest, withOwnChunks(req), holder);
       return send(res, 201, { Location: `/v2/${name}/blobs/${digest}`, 'Docker-Content-Digest': digest });
     }
     req.resume();
@@ -203,7 +205,7 @@ export function v2Api(opts: V2Options): V2Api {
     const { req, res, name, param: id } = ctx;
     await withUploadPosition(ctx, id, async () => {
       const range = contentRange(req);
-      const s = await registry.appendUpload(name, id, req, range?.start);
+      const s = await registry.appendUpload(name, id, withOwnChunks(req), range?.start);
       send(res, 202, uploadHeaders(name, id, s.size));
     });
   };
@@ -217,7 +219,7 @@ export function v2Api(opts: V2Options): V2Api {
     }
     await withUploadPosition(ctx, id, async () => {
       const range = contentRange(req);
-      await registry.finishUpload(name, id, digest, hasBody(req) ? req : undefined, range?.start);
+      await registry.finishUpload(name, id, digest, hasBody(req) ? withOwnChunks(req) : undefined, range?.start);
       send(res, 201, { Location: `/v2/${name}/blobs/${digest}`, 'Docker-Content-Digest': digest });
     });
   };

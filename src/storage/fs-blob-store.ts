@@ -6,14 +6,13 @@ import { close as closeFdCb, createReadStream, createWriteStream, fdatasync as f
 import { promisify } from 'node:util';
 import { mkdir, open, readFile, readdir, rename, rm, stat, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { randomUUID, type Hash } from 'node:crypto';
-import { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { Transform, finished, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { newHasher, parseDigest, type DigestAlgorithm } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import type { BlobFile, BlobStore, ByteRange, UploadState } from './blob-store.js';
-import { canReleaseBuffers, releaseBuffer } from './release-buffer.js';
+import { canReleaseBuffers, hasOwnChunks, releaseBuffer } from './release-buffer.js';
 import { uploadWriters, type UploadWriter, type UploadWriters } from './upload-writer.js';
 
 const openFd = promisify(openFdCb);
@@ -401,12 +400,12 @@ async function hashFileState(path: string, algorithm: DigestAlgorithm = 'sha256'
 }
 
 /**
- * Whether a body's chunks may be freed once given to the writer (releaseBuffer): only a request's, whose chunks the
- * HTTP parser made for the one 'data' listener, feed()'s, and which nobody else holds. A stream of a caller's own
+ * Whether a body's chunks may be freed once given to the writer (releaseBuffer): only a request's (marked by
+ * withOwnChunks), whose chunks the HTTP parser made for the one 'data' listener, feed()'s, and which nobody else holds. A stream of a caller's own
  * buffers must keep them.
  */
 function ownChunks(body: Readable): boolean {
-  return canReleaseBuffers && body instanceof IncomingMessage && body.listenerCount('data') === 0;
+  return canReleaseBuffers && hasOwnChunks(body) && body.listenerCount('data') === 0;
 }
 
 /**

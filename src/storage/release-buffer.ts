@@ -44,3 +44,20 @@ export function releaseBuffer(chunk: Uint8Array): void {
     transfer.call(chunk.buffer as ArrayBuffer, 0);
   }
 }
+
+const OWN_CHUNKS = Symbol('wharf.ownChunks');
+type Marked = { [OWN_CHUNKS]?: true };
+
+/**
+ * Marks a stream whose chunks nobody else holds: a request body, whose chunks the HTTP parser made for its one
+ * reader. A blob store frees such chunks once copied; a stream of a caller's own buffers must keep them.
+ */
+export function withOwnChunks<T extends object>(stream: T): T {
+  (stream as Marked)[OWN_CHUNKS] = true;
+  return stream;
+}
+
+/** Whether `stream` was marked by withOwnChunks. */
+export function hasOwnChunks(stream: object): boolean {
+  return (stream as Marked)[OWN_CHUNKS] === true;
+}

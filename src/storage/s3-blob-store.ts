@@ -18,7 +18,6 @@
 // that moved to another instance (or outlived a restart) is verified at commit by reading the completed object
 // back, before its row is written: a rare re-read instead of a hash state of our own. (See docs/architecture.md.)
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import { IncomingMessage } from 'node:http';
 import { PassThrough, Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -39,7 +38,7 @@ import { newHasher, parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import type { BlobFile, BlobStore, ByteRange, PublishBlob, UploadState } from './blob-store.js';
 import { isNotFound, storeError } from './s3-errors.js';
-import { canReleaseBuffers, releaseBuffer } from './release-buffer.js';
+import { canReleaseBuffers, hasOwnChunks, releaseBuffer } from './release-buffer.js';
 
 export interface S3StoreOptions {
   /** http(s)://host:port of an S3-compatible server; unset: AWS's endpoint for the region */
@@ -428,9 +427,9 @@ export class S3BlobStore implements BlobStore {
       };
       let nextPart = record.parts.length + 1;
       const hash = live.hash;
-      // A request's chunks are the parser's alone once read: freed as soon as they are copied (release-buffer.ts), so a
+      // A request's chunks (withOwnChunks) are the parser's alone once read: freed as soon as they are copied (release-buffer.ts), so a
       // long push does not pile up spent 64 KiB chunks until V8's next collection.
-      const release = canReleaseBuffers && body instanceof IncomingMessage ? releaseBuffer : undefined;
+      const release = canReleaseBuffers && hasOwnChunks(body) ? releaseBuffer : undefined;
       for await (const chunk of body as AsyncIterable<Buffer>) {
         if (failed) throw failed;
         hash?.update(chunk);

@@ -2,7 +2,6 @@
 // and schedules retries. At-least-once: a delivery is done only after a 2xx answer.
 import type { Logger } from 'pino';
 import { retryDelay } from './backoff.js';
-import { postDelivery } from './post.js';
 import type { DestinationPolicy } from './destinations.js';
 import type { AttemptResult, DueDelivery, WebhookStore } from './store.js';
 
@@ -26,6 +25,28 @@ export interface DispatchOptions {
   allowTargets?: readonly string[];
 }
 
+/** One delivery attempt as the dispatcher hands it to the outbound HTTP adapter (server/webhook-delivery.ts). */
+export interface Outgoing {
+  url: string;
+  secret: string;
+  deliveryId: string;
+  event: string;
+  body: string;
+}
+
+export interface PostOutcome {
+  ok: boolean;
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+/**
+ * The port the dispatcher sends through: POST one delivery within `timeoutMs`, connecting only to addresses
+ * `policy` allows (judged on the address the socket really connects to); never throws, the outcome says.
+ */
+export type PostDelivery = (out: Outgoing, timeoutMs: number, policy: DestinationPolicy, stop?: AbortSignal) => Promise<PostOutcome>;
+
 /** A claimed attempt that outlives its deadline by this much is assumed lost (crash) and tried again. */
 const LEASE_MARGIN_MS = 30_000;
 
@@ -41,6 +62,7 @@ export class WebhookDispatcher {
     private readonly store: WebhookStore,
     private readonly options: DispatchOptions,
     private readonly policy: DestinationPolicy,
+    private readonly post: PostDelivery,
     private readonly log: Logger,
   ) {}
 
@@ -107,7 +129,7 @@ export class WebhookDispatcher {
   private send(d: DueDelivery): void {
     const attempt = d.attempts + 1;
     const run = async () => {
-      const out = await postDelivery({ url: d.url, secret: d.secret, deliveryId: d.id, event: d.event, body: d.body }, this.options.timeout, this.policy, this.stopping.signal);
+      const out = await this.post({ url: d.url, secret: d.secret, deliveryId: d.id, event: d.event, body: d.body }, this.options.timeout, this.policy, this.stopping.signal);
       const at = Date.now();
       if (!out.ok && this.stopping.signal.aborted) {
         await this.store.release(d.id, at);

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { RegistryError } from '../oci/errors.js';
 import type { Database } from '../metadata/schema.js';
 import type { Db } from '../metadata/store.js';
-import { WebhookDispatcher, type DispatchOptions } from './dispatcher.js';
+import { WebhookDispatcher, type DispatchOptions, type PostDelivery } from './dispatcher.js';
 import { eventMatches, type WebhookEvent } from './events.js';
 import { matchesGlob } from '../oci/pattern.js';
 import { DestinationPolicy } from './destinations.js';
@@ -35,6 +35,8 @@ export class Webhooks {
   constructor(
     db: Kysely<Database>,
     readonly options: WebhookOptions,
+    /** the outbound HTTP that delivers (server/webhook-delivery.ts, handed in by wharf.ts) */
+    private readonly post: PostDelivery,
     targets?: DestinationPolicy,
   ) {
     this.store = new WebhookStore(db);
@@ -136,7 +138,7 @@ export class Webhooks {
   /** Starts sending; deliveries left pending by an earlier run are picked up at once. */
   startDispatcher(log: Logger): WebhookDispatcher {
     this.log = log;
-    this.dispatcher ??= new WebhookDispatcher(this.store, this.options, this.targets, log);
+    this.dispatcher ??= new WebhookDispatcher(this.store, this.options, this.targets, this.post, log);
     this.dispatcher.start();
     return this.dispatcher;
   }

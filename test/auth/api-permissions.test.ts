@@ -4,7 +4,8 @@
 // credentials do suffice (Basic admin, an admin token that asked for `wharf:admin:*`).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { openAccess, type Action } from '../../src/server/access.js';
+import type { Action } from '../../src/auth/access.js';
+import { openRequestAccess as openAccess } from '../../src/server/access.js';
 import type { ApiRoute } from '../../src/server/api.js';
 import { hubRoutes } from '../../src/server/routes.js';
 import { ADMIN_PASSWORD, basic, bearer, pushImage, startAuthHub, type AuthHub } from './auth-harness.js';

@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { AuditLog, AuditQuery, AuditRecord } from '../../src/audit/audit-log.js';
-import { RegistryAudit } from '../../src/audit/registry-audit.js';
+import { RegistryAudit } from '../../src/server/registry-audit.js';
 import { Accounts } from '../../src/auth/accounts.js';
 import { AuthStore } from '../../src/auth/auth-store.js';
 import { openAuth } from '../../src/auth/open-auth.js';
+import { serveAuth } from '../../src/server/access-control.js';
 import { TokenService } from '../../src/auth/token-service.js';
 import { loadConfig } from '../../src/config.js';
 import { digestOf } from '../../src/oci/digest.js';
@@ -51,15 +52,16 @@ export async function startAuthHub(config = '', options: { now?: () => number } 
   const registryAudit = new RegistryAudit();
   const wharf = await openWharf(cfg, registryAudit.events);
   const auth = await openAuth(wharf, log, { WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD }, { now: options.now });
-  registryAudit.attach(auth.audit, auth.actorOf, log);
+  const served = serveAuth(auth, cfg, log);
+  registryAudit.attach(auth.audit, served.actorOf, log);
   const server = createHttpServer({
     wharf,
     log,
-    access: auth.access,
-    tokenEndpoint: auth.tokenEndpoint,
-    authRoutes: auth.routes,
+    access: served.access,
+    tokenEndpoint: served.tokenEndpoint,
+    authRoutes: served.routes,
     onResponse: registryAudit.observe,
-    audit: { log: auth.audit, actorOf: auth.actorOf },
+    audit: { log: auth.audit, actorOf: served.actorOf },
   });
   const running = await listen(server, '127.0.0.1', 0);
   const audit = wharf.audit;

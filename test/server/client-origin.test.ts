@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
-import { ClientOrigin, parseAddressOrCidr } from '../../src/server/client-origin.js';
+import { parseAddressOrCidr } from '../../src/config.js';
+import { ClientOrigin } from '../../src/server/client-origin.js';
 
 function req(peer: string, headers: Record<string, string | string[]> = {}, encrypted = false): IncomingMessage {
   return { socket: { remoteAddress: peer, encrypted }, headers } as unknown as IncomingMessage;

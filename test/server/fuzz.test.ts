@@ -9,7 +9,7 @@ import { Agent, request } from 'node:http';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { openAccess } from '../../src/server/access.js';
+import { openRequestAccess as openAccess } from '../../src/server/access.js';
 import { uploadWriters } from '../../src/storage/upload-writer.js';
 import { hubRoutes } from '../../src/server/routes.js';
 import { v2Api, V2_FIXED_PATHS } from '../../src/server/v2.js';

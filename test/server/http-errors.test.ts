@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { ERRORS, RegistryError, type ErrorCode } from '../../src/oci/errors.js';
-import { streamDeployment } from '../../src/deploy/routes.js';
+import { streamDeployment } from '../../src/server/api/deploy.js';
 import { HTTP_ERRORS, httpErrorOf, sendError } from '../../src/server/http-errors.js';
 
 const codes = Object.keys(ERRORS) as ErrorCode[];

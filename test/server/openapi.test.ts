@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { ADMIN_PASSWORD, basic, startAuthHub, type AuthHub } from '../auth/auth-harness.js';
 import { pathOf } from '../../src/server/openapi.js';
 import { hubRoutes } from '../../src/server/routes.js';
-import { openAccess } from '../../src/server/access.js';
+import { openRequestAccess as openAccess } from '../../src/server/access.js';
 
 const SAMPLE: Record<string, string> = { app: 'team/app', repo: 'team/app', tag: 'latest', ref: 'latest', env: 'staging', id: '1', user: 'nobody', group: 'nogroup' };
 

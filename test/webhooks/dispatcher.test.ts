@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { forgetDatabase, openTestStore } from '../support/database.js';
 import type { MetadataStore } from '../../src/metadata/store.js';
+import { postDelivery } from '../../src/server/webhook-delivery.js';
 import { Webhooks, type WebhookOptions } from '../../src/webhooks/service.js';
 import { eventually, startReceiver, type Receiver } from './receiver.js';
 
@@ -23,7 +24,7 @@ interface Opened {
 
 async function open(dir: string, options: Partial<WebhookOptions> = {}): Promise<Opened> {
   const meta = await openTestStore(join(dir, 'wharf.db'));
-  const webhooks = new Webhooks(meta.db, { ...FAST, ...options });
+  const webhooks = new Webhooks(meta.db, { ...FAST, ...options }, postDelivery);
   return {
     meta,
     webhooks,

@@ -1,23 +1,10 @@
-// One delivery attempt over HTTP: POST the signed body, with a deadline covering the whole exchange.
+// The webhook dispatcher's outbound HTTP: one delivery attempt, POSTing the signed body with a deadline covering
+// the whole exchange, connecting only where the destination policy allows (SSRF). Handed to the dispatcher by wharf.ts.
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { signBody, SIGNATURE_HEADER } from './signature.js';
-import { DestinationRefused, type DestinationPolicy } from './destinations.js';
-
-export interface Outgoing {
-  url: string;
-  secret: string;
-  deliveryId: string;
-  event: string;
-  body: string;
-}
-
-export interface PostOutcome {
-  ok: boolean;
-  statusCode: number | null;
-  error: string | null;
-  durationMs: number;
-}
+import { signBody, SIGNATURE_HEADER } from '../webhooks/signature.js';
+import { DestinationRefused, type DestinationPolicy } from '../webhooks/destinations.js';
+import type { Outgoing, PostDelivery, PostOutcome } from '../webhooks/dispatcher.js';
 
 const USER_AGENT = 'Wharf-Webhooks/0.1';
 /** How much of a failed response's body is kept in the log. */
@@ -30,7 +17,7 @@ const MAX_RESPONSE = 64 * 1024;
  * address the socket really connects to (fetch resolves names where nothing can look). Redirects are
  * answers to log, never followed: the receiver is what the admin configured.
  */
-export async function postDelivery(out: Outgoing, timeoutMs: number, policy: DestinationPolicy, stop?: AbortSignal): Promise<PostOutcome> {
+export const postDelivery: PostDelivery = async (out: Outgoing, timeoutMs: number, policy: DestinationPolicy, stop?: AbortSignal): Promise<PostOutcome> => {
   const started = performance.now();
   const signal = stop ? AbortSignal.any([AbortSignal.timeout(timeoutMs), stop]) : AbortSignal.timeout(timeoutMs);
   const elapsed = () => Math.round(performance.now() - started);
@@ -45,7 +32,7 @@ export async function postDelivery(out: Outgoing, timeoutMs: number, policy: Des
   } catch (e) {
     return { ok: false, statusCode: null, error: describe(e, signal, timeoutMs), durationMs: elapsed() };
   }
-}
+};
 
 function send(url: URL, out: Outgoing, policy: DestinationPolicy, signal: AbortSignal): Promise<{ status: number; text: string }> {
   const body = Buffer.from(out.body);

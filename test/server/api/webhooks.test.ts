@@ -6,18 +6,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHmac } from 'node:crypto';
 import { pino } from 'pino';
-import { loadConfig, type Config } from '../../src/config.js';
-import { RegistryError } from '../../src/oci/errors.js';
-import type { AccessCheck, Action } from '../../src/server/access.js';
-import { createHttpServer, listen } from '../../src/server/server.js';
-import { webhookRoutes } from '../../src/webhooks/routes.js';
-import { openWharf, type Wharf } from '../../src/wharf.js';
-import { databaseEnv, forgetDatabase } from '../support/database.js';
-import { digestOf, imageManifest, putManifest, type Init, type Registry } from '../server/v2-harness.js';
-import { eventually, startReceiver, type Receiver } from './receiver.js';
+import { loadConfig, type Config } from '../../../src/config.js';
+import { RegistryError } from '../../../src/oci/errors.js';
+import type { Action } from '../../../src/auth/access.js';
+import type { RequestAccess } from '../../../src/server/access.js';
+import { createHttpServer, listen } from '../../../src/server/server.js';
+import { webhookRoutes } from '../../../src/server/api/webhooks.js';
+import { openWharf, type Wharf } from '../../../src/wharf.js';
+import { databaseEnv, forgetDatabase } from '../../support/database.js';
+import { digestOf, imageManifest, putManifest, type Init, type Registry } from '../v2-harness.js';
+import { eventually, startReceiver, type Receiver } from '../../webhooks/receiver.js';
 
 /** Admin actions need `Authorization: Bearer admin`; everything else is open. Records what routes asked for. */
-function adminOnly(asked: Action[][]): AccessCheck {
+function adminOnly(asked: Action[][]): RequestAccess {
   return {
     async authorize(req, _repository, actions) {
       asked.push(actions);

@@ -3,16 +3,16 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { RegistryError } from '../oci/errors.js';
-import { isValidRepositoryName } from '../oci/reference.js';
-import type { AccessCheck } from '../server/access.js';
-import { httpErrorOf } from '../server/http-errors.js';
-import { limitParam, parseQuery, type ApiRequest, type ApiRoute } from '../server/api.js';
-import type { Release } from '../delivery/releases.js';
-import { parseAppFile, AppFileError } from './app-file.js';
-import type { DeployOutcome, DeployService } from './service.js';
-import type { DeployTargets } from './targets.js';
-import type { ManagedSecrets } from './secrets.js';
+import { RegistryError } from '../../oci/errors.js';
+import { isValidRepositoryName } from '../../oci/reference.js';
+import type { RequestAccess } from '../access.js';
+import { httpErrorOf } from '../http-errors.js';
+import { limitParam, parseQuery, type ApiRequest, type ApiRoute } from '../api.js';
+import type { Release } from '../../delivery/releases.js';
+import { parseAppFile, AppFileError } from '../../deploy/app-file.js';
+import type { DeployOutcome, DeployService } from '../../deploy/service.js';
+import type { DeployTargets } from '../../deploy/targets.js';
+import type { ManagedSecrets } from '../../deploy/secrets.js';
 
 const APP = '(?<app>[^?#]+?)';
 const applyBody = z.object({ file: z.string().max(1 << 20), dryRun: z.boolean().optional() }).strict();
@@ -64,7 +64,7 @@ export function deployAfterRelease(service: DeployService) {
   };
 }
 
-export function deployRoutes(service: DeployService, access: AccessCheck): ApiRoute[] {
+export function deployRoutes(service: DeployService, access: RequestAccess): ApiRoute[] {
   return [
     {
       method: 'POST',

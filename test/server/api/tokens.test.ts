@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runWharf, startWharf, type WharfServer } from '../support/server.js';
-import type { RunResult } from '../support/command.js';
+import { runWharf, startWharf, type WharfServer } from '../../support/server.js';
+import type { RunResult } from '../../support/command.js';
 
 let server: WharfServer;
 let config: string;

@@ -2,14 +2,15 @@
 // pull) and a repository's tags with digest, size, platforms and who pushed them; and what the caller may do
 // on a repository, so the UI shows only the actions the server would allow.
 import { z } from 'zod';
-import type { BrowseStore, TagSummary } from '../metadata/browse-store.js';
-import { parseManifest, type Descriptor } from '../oci/manifest.js';
-import { RegistryError } from '../oci/errors.js';
-import { isValidRepositoryName } from '../oci/reference.js';
-import type { BlobStore } from '../storage/blob-store.js';
-import type { AccessCheck, Action } from './access.js';
-import type { ApiRoute } from './api.js';
-import { DEFAULT_LIMIT, decodeCursor, encodeCursor, pageOf, pageQuery, parseQuery } from './pagination.js';
+import type { BrowseStore, TagSummary } from '../../metadata/browse-store.js';
+import { parseManifest, type Descriptor } from '../../oci/manifest.js';
+import { RegistryError } from '../../oci/errors.js';
+import { isValidRepositoryName } from '../../oci/reference.js';
+import type { BlobStore } from '../../storage/blob-store.js';
+import type { Action } from '../../auth/access.js';
+import type { RequestAccess } from '../access.js';
+import type { ApiRoute } from '../api.js';
+import { DEFAULT_LIMIT, decodeCursor, encodeCursor, pageOf, pageQuery, parseQuery } from '../pagination.js';
 
 const REPO = '(?<repo>[^?#]+?)';
 
@@ -100,7 +101,7 @@ async function describeTags(rows: TagSummary[], repository: string, store: Brows
   );
 }
 
-export function browseRoutes(store: BrowseStore, blobs: BlobStore, access: AccessCheck): ApiRoute[] {
+export function browseRoutes(store: BrowseStore, blobs: BlobStore, access: RequestAccess): ApiRoute[] {
   return [
     {
       method: 'GET',

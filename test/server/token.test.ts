@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { TokenService } from '../../src/auth/token-service.js';
-import { ADMIN_PASSWORD, basic, bearer, startAuthHub, type AuthHub } from './auth-harness.js';
+import { ADMIN_PASSWORD, basic, bearer, startAuthHub, type AuthHub } from '../auth/auth-harness.js';
 
 let hub: AuthHub;
 before(async () => {

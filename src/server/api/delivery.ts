@@ -1,13 +1,13 @@
 // Management API routes for delivery: tag history and restore, environments, releases, promote, rollback.
 import { z } from 'zod';
-import { RegistryError } from '../oci/errors.js';
-import { isValidRepositoryName, isValidTag } from '../oci/reference.js';
-import type { AccessCheck } from '../server/access.js';
-import { limitParam, parseQuery, type ApiRoute, type ApiRequest } from '../server/api.js';
-import type { Delivery, Release } from './releases.js';
-import type { Approvals, Operation } from './approvals.js';
-import { sendJson } from '../server/api.js';
-import type { TagHistory } from './tags.js';
+import { RegistryError } from '../../oci/errors.js';
+import { isValidRepositoryName, isValidTag } from '../../oci/reference.js';
+import type { RequestAccess } from '../access.js';
+import { limitParam, parseQuery, type ApiRoute, type ApiRequest } from '../api.js';
+import type { Delivery, Release } from '../../delivery/releases.js';
+import type { Approvals, Operation } from '../../delivery/approvals.js';
+import { sendJson } from '../api.js';
+import type { TagHistory } from '../../delivery/tags.js';
 
 const APP = '(?<app>[^?#]+?)';
 
@@ -76,7 +76,7 @@ export interface DeliveryRouteOptions {
   after?: AfterRelease;
 }
 
-export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: AccessCheck, opts: DeliveryRouteOptions = {}): ApiRoute[] {
+export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: RequestAccess, opts: DeliveryRouteOptions = {}): ApiRoute[] {
   const { attested, deployed, approvals } = opts;
   const after = opts.after ?? (async (_r, release) => release);
   /** In an environment that requires approval the operation waits: answered 202 with the request. */

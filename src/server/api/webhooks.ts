@@ -1,11 +1,11 @@
 // Management API routes for webhooks (/api/v1/webhooks…), admin only. Input is validated here, once.
 import { z } from 'zod';
-import { RegistryError } from '../oci/errors.js';
-import type { ApiRoute } from '../server/api.js';
-import { EVENT_TYPES, parseEventFilter } from './events.js';
-import { isRepositoryPattern } from '../auth/actions.js';
-import type { Webhooks } from './service.js';
-import type { DeliveryFilter } from './store.js';
+import { RegistryError } from '../../oci/errors.js';
+import type { ApiRoute } from '../api.js';
+import { EVENT_TYPES, parseEventFilter } from '../../webhooks/events.js';
+import { isRepositoryPattern } from '../../auth/actions.js';
+import type { Webhooks } from '../../webhooks/service.js';
+import type { DeliveryFilter } from '../../webhooks/store.js';
 
 const admin = { actions: ['admin' as const] };
 

@@ -5,16 +5,16 @@
 //   GET    /api/v1/tokens         → {items: [{id, name, scope, createdAt, createdBy, expiresAt, revokedAt, state}]}
 //   DELETE /api/v1/tokens/{name}  → 204
 import { z } from 'zod';
-import type { AuditLog } from '../audit/audit-log.js';
-import { parseDuration } from '../config.js';
-import { RegistryError } from '../oci/errors.js';
-import type { AccessCheck } from '../server/access.js';
-import type { ApiRequest, ApiRoute } from '../server/api.js';
-import { AccountError, Accounts } from './accounts.js';
-import type { AuthStore, TokenRow } from './auth-store.js';
-import type { Caller } from './access-policy.js';
-import { PERSONAL_SCOPE } from './policy.js';
-import type { PolicySource } from './policy-source.js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import { parseDuration } from '../../config.js';
+import { RegistryError } from '../../oci/errors.js';
+import type { RequestAccess } from '../access.js';
+import type { ApiRequest, ApiRoute } from '../api.js';
+import { AccountError, Accounts } from '../../auth/accounts.js';
+import type { AuthStore, TokenRow } from '../../auth/auth-store.js';
+import type { Caller } from '../../auth/access-policy.js';
+import { PERSONAL_SCOPE } from '../../auth/policy.js';
+import type { PolicySource } from '../../auth/policy-source.js';
 
 const createBody = z
   .object({
@@ -39,12 +39,12 @@ function shown(t: TokenRow, now = Date.now()) {
   };
 }
 
-export function tokenRoutes(store: AuthStore, audit: AuditLog, policies: PolicySource, access: AccessCheck): ApiRoute[] {
+export function tokenRoutes(store: AuthStore, audit: AuditLog, policies: PolicySource, access: RequestAccess): ApiRoute[] {
   /** The user a call acts for: the user who logged in, or the maker of the personal token it sends. */
   async function actingUser(r: ApiRequest): Promise<string> {
     // A Bearer access token carries claims (docker's, say, for pulling one repository): managing tokens is
     // beyond any claim it can hold, and a personal token minted from it would act as the whole user.
-    if (/^bearer\s/i.test(r.req.headers.authorization ?? '')) {
+    if (r.principal.credential === 'bearer') {
       throw new RegistryError('DENIED', 'an access token cannot manage tokens: sign in with a password');
     }
     if (r.principal.kind === 'user' && r.principal.name) return r.principal.name;

@@ -2,12 +2,12 @@
 // who may pull lists and verifies the attestations of a digest or tag, and global admins register and revoke
 // the signers whose keys count.
 import { z } from 'zod';
-import { RegistryError } from '../oci/errors.js';
-import { isValidRepositoryName } from '../oci/reference.js';
-import type { ApiRequest, ApiRoute } from '../server/api.js';
-import type { Registry } from '../registry/registry.js';
-import type { Attestations } from './attestations.js';
-import { signerRegistrationSchema, type TrustedSigners } from './signers.js';
+import { RegistryError } from '../../oci/errors.js';
+import { isValidRepositoryName } from '../../oci/reference.js';
+import type { ApiRequest, ApiRoute } from '../api.js';
+import type { Registry } from '../../registry/registry.js';
+import type { Attestations } from '../../attest/attestations.js';
+import { signerRegistrationSchema, type TrustedSigners } from '../../attest/signers.js';
 
 const APP = '(?<app>[^?#]+?)';
 const globalAdmin = { actions: ['admin' as const] };

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { parseDigest } from '../oci/digest.js';
 import type { RegistryEvents } from '../registry/registry.js';
-import type { Actor, AuditEntry, AuditLog, AuditResult } from './audit-log.js';
+import type { Actor, AuditEntry, AuditLog, AuditResult } from '../audit/audit-log.js';
 
 const MANIFEST = /^\/v2\/(.+)\/manifests\/([^/]+)$/;
 const BLOB = /^\/v2\/(.+)\/blobs\/([^/]+)$/;

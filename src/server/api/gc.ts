@@ -1,11 +1,11 @@
 // Management API routes for retention policies and garbage collection (/api/v1/retention…, /api/v1/gc…),
 // admin only. Policies are validated by the same schema as those of the config file.
 import { z } from 'zod';
-import { retentionPolicySchema } from '../config.js';
-import { RegistryError } from '../oci/errors.js';
-import type { ApiRoute } from '../server/api.js';
-import type { GarbageCollector } from './gc.js';
-import type { Retention } from './retention.js';
+import { retentionPolicySchema } from '../../config.js';
+import { RegistryError } from '../../oci/errors.js';
+import type { ApiRoute } from '../api.js';
+import type { GarbageCollector } from '../../delivery/gc.js';
+import type { Retention } from '../../delivery/retention.js';
 
 const admin = { actions: ['admin' as const] };
 

@@ -2,7 +2,7 @@
 // the caller may pull; tag summaries; what the caller may do; bad cursors and parameters refused with 400.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { ADMIN_PASSWORD, basic, member, pushImage, startAuthHub, type AuthHub } from '../auth/auth-harness.js';
+import { ADMIN_PASSWORD, basic, member, pushImage, startAuthHub, type AuthHub } from '../../auth/auth-harness.js';
 
 interface Page<T> {
   items: T[];

@@ -2,13 +2,13 @@
 // hub on another machine is administered with `wharf … --server` or from the UI, not only on its data dir.
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import type { Actor, AuditLog } from '../audit/audit-log.js';
-import { AccountError, Accounts } from '../auth/accounts.js';
-import type { AuthStore } from '../auth/auth-store.js';
-import type { PolicySource } from '../auth/policy-source.js';
-import { RegistryError } from '../oci/errors.js';
-import type { ApiRequest, ApiRoute } from './api.js';
-import { DEFAULT_LIMIT, decodeCursor, encodeCursor, pageList, pageOf, pageQuery, parseQuery } from './pagination.js';
+import type { Actor, AuditLog } from '../../audit/audit-log.js';
+import { AccountError, Accounts } from '../../auth/accounts.js';
+import type { AuthStore } from '../../auth/auth-store.js';
+import type { PolicySource } from '../../auth/policy-source.js';
+import { RegistryError } from '../../oci/errors.js';
+import type { ApiRequest, ApiRoute } from '../api.js';
+import { DEFAULT_LIMIT, decodeCursor, encodeCursor, pageList, pageOf, pageQuery, parseQuery } from '../pagination.js';
 
 const admin = { actions: ['admin' as const] };
 
