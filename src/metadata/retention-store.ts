@@ -2,7 +2,7 @@
 // sees them, and deletions that re-check, inside their transaction, what the plan assumed.
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, RetentionPoliciesTable } from './schema.js';
-import type { ManifestState, RetentionPolicy, TagState } from '../delivery/retention-policy.js';
+import type { ManifestState, RetentionPolicy, TagState } from './records.js';
 
 export type RetentionPolicyRow = Selectable<RetentionPoliciesTable>;
 
