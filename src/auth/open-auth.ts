@@ -10,7 +10,6 @@ import { openAccess, type AccessCheck, type Principal } from '../server/access.j
 import { AccessPolicy, Caller, callerOf } from './access-policy.js';
 import { ClientOrigin } from '../server/client-origin.js';
 import { parseSubject } from './accounts.js';
-import { AuthStore } from './auth-store.js';
 import { Authenticator } from './authenticator.js';
 import { ensureAdmin } from './bootstrap.js';
 import { LoginLimiter } from './login-limiter.js';
@@ -20,7 +19,6 @@ import { tokenEndpoint } from './token-endpoint.js';
 import { TokenService } from './token-service.js';
 import { tokenRoutes } from './token-routes.js';
 import type { ApiRoute } from '../server/api.js';
-import { SessionStore } from '../metadata/session-store.js';
 import { Sessions } from './sessions.js';
 import { openSessionRoute, SessionCookies, sessionRoutes } from '../server/session.js';
 import { adminRoutes } from '../server/admin-routes.js';
@@ -74,7 +72,7 @@ export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv
     return { access: openAccess, audit, actorOf, routes: [openSessionRoute()] };
   }
 
-  const store = new AuthStore(wharf.meta.db);
+  const store = wharf.meta.auth;
   await ensureAdmin(store, audit, config.data, log, env);
   const policies = new PolicySource(store, {
     configGrants: configGrants(config.auth),
@@ -100,7 +98,7 @@ export async function openAuth(wharf: Wharf, log: Logger, env: NodeJS.ProcessEnv
     options.now,
   );
   const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl, now: options.now });
-  const sessions = new Sessions(new SessionStore(wharf.meta.db), authn, policies, audit, { ttlMs: SESSION_TTL_MS });
+  const sessions = new Sessions(wharf.meta.sessions, authn, policies, audit, { ttlMs: SESSION_TTL_MS });
   const access = new AccessPolicy(policies, authn, { service: config.auth.service, externalUrl: config.externalUrl, origin }, new SessionCookies(sessions));
   const isAdmin = (p: Principal) => p instanceof Caller && p.policy.allows(p.identity, undefined, 'admin');
   return {

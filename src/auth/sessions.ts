@@ -3,7 +3,7 @@
 // password (it is bound to the password hash, as refresh tokens are). A CSRF token is derived from the id.
 import { createHash, randomBytes } from 'node:crypto';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { SessionStore } from '../metadata/session-store.js';
+import type { SessionMetadata } from '../metadata/metadata.js';
 import { AuthFailure, type Authenticator } from './authenticator.js';
 import type { Identity, Policy } from './policy.js';
 import type { PolicySource } from './policy-source.js';
@@ -35,7 +35,7 @@ export class Sessions {
   private lastSweep = 0;
 
   constructor(
-    private readonly store: SessionStore,
+    private readonly store: SessionMetadata,
     private readonly authn: Authenticator,
     private readonly policies: PolicySource,
     private readonly audit: AuditLog,

@@ -11,7 +11,7 @@ import { RegistryError } from '../oci/errors.js';
 import type { AccessCheck } from '../server/access.js';
 import type { ApiRequest, ApiRoute } from '../server/api.js';
 import { AccountError, Accounts } from './accounts.js';
-import type { AuthStore, TokenRow } from './auth-store.js';
+import type { AuthMetadata, TokenRow } from '../metadata/metadata.js';
 import type { Caller } from './access-policy.js';
 import { PERSONAL_SCOPE } from './policy.js';
 import type { PolicySource } from './policy-source.js';
@@ -39,7 +39,7 @@ function shown(t: TokenRow, now = Date.now()) {
   };
 }
 
-export function tokenRoutes(store: AuthStore, audit: AuditLog, policies: PolicySource, access: AccessCheck): ApiRoute[] {
+export function tokenRoutes(store: AuthMetadata, audit: AuditLog, policies: PolicySource, access: AccessCheck): ApiRoute[] {
   /** The user a call acts for: the user who logged in, or the maker of the personal token it sends. */
   async function actingUser(r: ApiRequest): Promise<string> {
     // A Bearer access token carries claims (docker's, say, for pulling one repository): managing tokens is

@@ -2,6 +2,7 @@
 // conditions the database re-checks in the statement that deletes (delivery/gc.ts has the argument).
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, GcRunsTable } from './schema.js';
+import { referenceKey } from './records.js';
 
 export interface LinkRow {
   repositoryId: number;
@@ -156,8 +157,4 @@ export class GcStore {
     const row = await this.db.selectFrom('gc_runs').select('finished_at').orderBy('id', 'desc').limit(1).executeTakeFirst();
     return row ? Number(row.finished_at) : null;
   }
-}
-
-export function referenceKey(repositoryId: number, digest: string): string {
-  return `${repositoryId} ${digest}`;
 }

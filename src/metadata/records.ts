@@ -1,5 +1,5 @@
-// Plain records the metadata store reads and writes on behalf of the domain (retention state, deploy targets,
-// deployment steps): defined here, below the domain folders, so metadata/ never imports one of them.
+// Plain records (and two pure functions over them) the metadata store reads and writes on behalf of the domain
+// (retention state, deploy targets, deployment steps): defined here, below the domain folders, so metadata/ never imports one of them.
 
 // --- retention -----------------------------------------------------------------------------------
 
@@ -80,4 +80,16 @@ export interface DeploymentOutcome {
   reason: string | null;
   steps: DeploymentStep[];
   finishedAt: number;
+}
+
+// --- environments and garbage collection -----------------------------------------------------------
+
+/** The attestation kinds an environment row requires. */
+export function requiredAttestations(row: { requires_attestations: string | null }): string[] {
+  return row.requires_attestations === null ? [] : (JSON.parse(row.requires_attestations) as string[]);
+}
+
+/** The key of a (repository, blob) reference in the GC's reference counts. */
+export function referenceKey(repositoryId: number, digest: string): string {
+  return `${repositoryId} ${digest}`;
 }

@@ -9,7 +9,6 @@ import { attestationRoutes } from '../attest/routes.js';
 import { gcRoutes } from '../delivery/gc-routes.js';
 import { deployAfterRelease, deployRoutes, secretRoutes, targetRoutes } from '../deploy/routes.js';
 import { browseRoutes } from './browse-routes.js';
-import { BrowseStore } from '../metadata/browse-store.js';
 
 export function hubRoutes(wharf: Wharf, access: AccessCheck): ApiRoute[] {
   return [
@@ -25,6 +24,6 @@ export function hubRoutes(wharf: Wharf, access: AccessCheck): ApiRoute[] {
     ...webhookRoutes(wharf.webhooks),
     ...attestationRoutes(wharf.attestations, wharf.registry, wharf.keyring),
     ...gcRoutes(wharf.retention, wharf.gc),
-    ...browseRoutes(new BrowseStore(wharf.meta.db), wharf.blobs, access),
+    ...browseRoutes(wharf.meta.browse, wharf.blobs, access),
   ];
 }

@@ -5,7 +5,7 @@ import type { ApiRoute } from '../server/api.js';
 import { EVENT_TYPES, parseEventFilter } from './events.js';
 import { isRepositoryPattern } from '../auth/actions.js';
 import type { Webhooks } from './service.js';
-import type { DeliveryFilter } from './store.js';
+import type { DeliveryFilter } from '../metadata/metadata.js';
 
 const admin = { actions: ['admin' as const] };
 

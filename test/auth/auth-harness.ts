@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import type { AuditLog, AuditQuery, AuditRecord } from '../../src/audit/audit-log.js';
 import { RegistryAudit } from '../../src/audit/registry-audit.js';
 import { Accounts } from '../../src/auth/accounts.js';
-import { AuthStore } from '../../src/auth/auth-store.js';
+import { AuthStore } from '../../src/metadata/auth-store.js';
 import { openAuth } from '../../src/auth/open-auth.js';
 import { TokenService } from '../../src/auth/token-service.js';
 import { loadConfig } from '../../src/config.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqlite } from '../../src/metadata/sqlite.js';
 import { DeliveryStore } from '../../src/metadata/delivery-store.js';
-import { DeploymentStore } from '../../src/deploy/deployment-store.js';
+import { DeploymentStore } from '../../src/metadata/deployment-store.js';
 import { RegistryError } from '../../src/oci/errors.js';
 import type { DeploymentResult } from '../../src/deploy/deployment.js';
 
