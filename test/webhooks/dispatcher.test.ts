@@ -23,7 +23,7 @@ interface Opened {
 
 async function open(dir: string, options: Partial<WebhookOptions> = {}): Promise<Opened> {
   const meta = await openSqlite(join(dir, 'wharf.db'));
-  const webhooks = new Webhooks(meta.db, { ...FAST, ...options });
+  const webhooks = new Webhooks(meta.webhooks, { ...FAST, ...options });
   return {
     meta,
     webhooks,
