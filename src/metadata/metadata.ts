@@ -18,8 +18,19 @@ import type { DeploymentOutcome, ManifestState, RetentionPolicy, TagState, Targe
 import type { Insertable } from 'kysely';
 import type { ApprovalRequestsTable } from './schema.js';
 
-export type { Tx, UnitOfWork };
-export type { StoredManifest, ManifestRecord, ReferrerRow, TagChange, TagGuard, EnvironmentRow, ReleaseRow, NewRelease, EnvironmentSettings, ApprovalRow, RetentionPolicyRow, LinkRow, GcRunRow, NewGcRun, Role, SubjectKind, UserRow, TokenRow, GrantRow, Membership, SessionRow, DeliveryStatus, Subscription, NewSubscription, WebhookDelivery, DeliveryAttempt, NewDelivery, DueDelivery, DeliveryFilter, AttemptResult, DeploymentRow, DeploymentRecord, NewDeployment, StoredTarget, StoredSecret, ActorKind, AuditResult, AuditRecord, AuditQuery, AuditPageQuery, RepositorySummary, TagSummary, TagOrder };
+export type { Tx, UnitOfWork } from './transaction.js';
+export type { ManifestRecord, ReferrerRow, StoredManifest, TagChange, TagGuard } from './registry-store.js';
+export type { EnvironmentRow, ReleaseRow, NewRelease, EnvironmentSettings } from './delivery-store.js';
+export type { ApprovalRow } from './approval-store.js';
+export type { RetentionPolicyRow } from './retention-store.js';
+export type { LinkRow, GcRunRow, NewGcRun } from './gc-store.js';
+export type { Role, SubjectKind, UserRow, TokenRow, GrantRow, Membership } from './auth-store.js';
+export type { SessionRow } from './session-store.js';
+export type { DeliveryStatus, Subscription, NewSubscription, WebhookDelivery, DeliveryAttempt, NewDelivery, DueDelivery, DeliveryFilter, AttemptResult } from './webhook-store.js';
+export type { DeploymentRow, DeploymentRecord, NewDeployment } from './deployment-store.js';
+export type { StoredTarget, StoredSecret } from './deploy-target-store.js';
+export type { ActorKind, AuditResult, AuditRecord, AuditQuery, AuditPageQuery } from './audit-store.js';
+export type { RepositorySummary, TagSummary, TagOrder } from './browse-store.js';
 
 /** Repositories, blobs and their links, manifests and tags with their history: what /v2 reads and writes. */
 export interface RegistryMetadata {
@@ -34,25 +45,14 @@ export interface RegistryMetadata {
    */
   commitBlob(repository: string, digest: string, size: number, reveal: () => Promise<void>, location?: string): Promise<string | null>;
   /** Where a blob's bytes are (see BlobsTable.location), or null when no row records the digest. */
-  blobLocation(digest: string): Promise<{
-    location: string | null;
-    size: number;
-  } | null>;
+  blobLocation(digest: string): Promise<{ location: string | null; size: number } | null>;
   /** Every blob row with its location, for listing a store that names objects by upload. */
-  blobLocations(): Promise<{
-    digest: string;
-    location: string | null;
-    size: number;
-  }[]>;
+  blobLocations(): Promise<{ digest: string; location: string | null; size: number }[]>;
   /** Links an already stored blob (a mount) and refreshes its row; false when it is gone (just collected). */
   linkStoredBlob(repository: string, digest: string): Promise<boolean>;
   /** Size of a blob `repository` may read, or null. */
-  linkedBlob(repository: string, digest: string): Promise<{
-    size: number;
-  } | null>;
-  blobKnown(digest: string): Promise<{
-    size: number;
-  } | null>;
+  linkedBlob(repository: string, digest: string): Promise<{ size: number } | null>;
+  blobKnown(digest: string): Promise<{ size: number } | null>;
   unlinkBlob(repository: string, digest: string): Promise<boolean>;
   /** Which of `digests` are linked to `repository` as blobs. */
   linkedBlobsOf(repository: string, digests: string[]): Promise<Set<string>>;
@@ -61,16 +61,12 @@ export interface RegistryMetadata {
    * Stores a manifest and, when `tag` is given, points the tag at it — in one transaction, so a crash
    * never leaves a tag pointing at a missing manifest. Returns the digest the tag pointed to before.
    */
-  putManifest(repository: string, m: ManifestRecord, tag?: string, actor?: string | null, guard?: TagGuard): Promise<{
-    previous: string | null;
-  }>;
+  putManifest(repository: string, m: ManifestRecord, tag?: string, actor?: string | null, guard?: TagGuard): Promise<{ previous: string | null }>;
   /**
    * Points an existing tag name at a manifest the repository has (restore, admin override, release tags).
    * The guard runs inside the transaction with the tag's current digest, so its decision cannot go stale.
    */
-  moveTag(repository: string, tag: string, digest: string, actor: string | null, guard?: TagGuard, tx?: Tx): Promise<{
-    previous: string | null;
-  }>;
+  moveTag(repository: string, tag: string, digest: string, actor: string | null, guard?: TagGuard, tx?: Tx): Promise<{ previous: string | null }>;
   /** The digest a tag points at now, or null. */
   tagDigest(repository: string, tag: string): Promise<string | null>;
   /** Tags pointing at a digest. */
@@ -93,33 +89,14 @@ export interface RegistryMetadata {
 
 /** What `wharf fsck` checks and repairs. */
 export interface FsckMetadata {
-  allBlobRows(): Promise<{
-    digest: string;
-    size: number;
-  }[]>;
+  allBlobRows(): Promise<{ digest: string; size: number }[]>;
   /** Links to blobs that have no blob row. */
-  danglingLinks(): Promise<{
-    repository: string;
-    digest: string;
-  }[]>;
+  danglingLinks(): Promise<{ repository: string; digest: string }[]>;
   /** Tags whose manifest is missing. */
-  danglingTags(): Promise<{
-    repository: string;
-    tag: string;
-    digest: string;
-  }[]>;
+  danglingTags(): Promise<{ repository: string; tag: string; digest: string }[]>;
   /** Manifest references to blobs the repository cannot read, or to child manifests it lacks. */
-  danglingReferences(): Promise<{
-    repository: string;
-    manifest: string;
-    kind: string;
-    target: string;
-  }[]>;
-  allManifests(): Promise<{
-    repository: string;
-    digest: string;
-    body: Buffer;
-  }[]>;
+  danglingReferences(): Promise<{ repository: string; manifest: string; kind: string; target: string }[]>;
+  allManifests(): Promise<{ repository: string; digest: string; body: Buffer }[]>;
   deleteBlobRow(digest: string): Promise<void>;
 }
 
@@ -146,10 +123,7 @@ export interface DeliveryMetadata {
    * Digests that retention and GC must keep: the current and the last `keep` releases of every environment,
    * per repository.
    */
-  protectedDigests(keep: number): Promise<{
-    repository: string;
-    digest: string;
-  }[]>;
+  protectedDigests(keep: number): Promise<{ repository: string; digest: string }[]>;
 }
 
 /** Approval requests: a release waiting for a second person. */
@@ -171,10 +145,7 @@ export interface RetentionMetadata {
   policies(): Promise<RetentionPolicyRow[]>;
   addPolicy(p: RetentionPolicy, actor: string | null): Promise<RetentionPolicyRow>;
   deletePolicy(id: number): Promise<boolean>;
-  repositories(): Promise<{
-    id: number;
-    name: string;
-  }[]>;
+  repositories(): Promise<{ id: number; name: string }[]>;
   tags(repositoryId: number): Promise<TagState[]>;
   manifests(repositoryId: number): Promise<ManifestState[]>;
   /** Deletes a tag (recorded in its history) only if it still points at `digest`: a tag pushed since stays. */
@@ -183,7 +154,7 @@ export interface RetentionMetadata {
    * Deletes a manifest only if, now, no tag points at it (a release also moves its environment's tag onto
    * it), no index of the repository lists it and no referrer names it as subject: whatever was pushed
    * since the plan was made wins. A push that checked for this manifest just before is refused instead,
-   * by the same check repeated in its own transaction (MetadataStore.putManifest).
+   * by the same check repeated in its own transaction (RegistryStore.putManifest).
    */
   deleteUnreferencedManifest(repositoryId: number, digest: string): Promise<boolean>;
 }
@@ -194,14 +165,8 @@ export interface GcMetadata {
   /** How many manifests of each repository reference each blob, keyed by `referenceKey`. */
   blobReferenceCounts(): Promise<Map<string, number>>;
   /** The blob references of some manifests of a repository (a dry run discounts those retention would delete). */
-  blobReferencesOf(repository: string, manifests: string[]): Promise<{
-    repositoryId: number;
-    digest: string;
-  }[]>;
-  blobRows(): Promise<Map<string, {
-    size: number;
-    createdAt: number;
-  }>>;
+  blobReferencesOf(repository: string, manifests: string[]): Promise<{ repositoryId: number; digest: string }[]>;
+  blobRows(): Promise<Map<string, { size: number; createdAt: number }>>;
   /** Drops links that are, at the moment of the statement, older than `cutoff` and referenced by no manifest of their repository. */
   dropLinks(repositoryId: number, digests: string[], cutoff: number): Promise<number>;
   /**
@@ -210,22 +175,13 @@ export interface GcMetadata {
    * writes the same row in its own transaction, so it runs wholly before or wholly after this one. A file
    * `remove` could not delete stays behind as an orphan, for the next run.
    */
-  deleteBlobs(digests: string[], cutoff: number, remove: (digest: string, location: string | null) => Promise<boolean>): Promise<{
-    digest: string;
-    size: number;
-  }[]>;
+  deleteBlobs(digests: string[], cutoff: number, remove: (digest: string, location: string | null) => Promise<boolean>): Promise<{ digest: string; size: number }[]>;
   /**
    * Deletes files that have no blob row. Each is claimed first by inserting its row: a commit in flight
    * holds that row (SQLite: the write lock; PostgreSQL: the key), so a claim either waits for the commit
    * and then finds the row (and leaves the file), or wins and the commit comes after the file is gone.
    */
-  deleteOrphans(files: {
-    digest: string;
-    size: number;
-  }[], remove: (digest: string) => Promise<boolean>): Promise<{
-    digest: string;
-    size: number;
-  }[]>;
+  deleteOrphans(files: { digest: string; size: number }[], remove: (digest: string) => Promise<boolean>): Promise<{ digest: string; size: number }[]>;
   recordRun(run: NewGcRun): Promise<void>;
   /** Newest first. */
   runs(limit: number): Promise<GcRunRow[]>;
@@ -240,10 +196,7 @@ export interface AuthMetadata {
   /** False when the name is taken. */
   addUser(name: string, role: Role, passwordHash: string): Promise<boolean>;
   /** A new password also moves the user's token generation on: every token issued before stops working. */
-  updateUser(name: string, change: {
-    passwordHash?: string;
-    role?: Role;
-  }): Promise<boolean>;
+  updateUser(name: string, change: { passwordHash?: string; role?: Role }): Promise<boolean>;
   /** Moves the user's token generation on (ends every token issued so far); false when there is no such user. */
   bumpTokenGeneration(name: string): Promise<boolean>;
   /** Removes the user with its memberships and grants, so a later user of the same name starts clean. */
@@ -255,10 +208,7 @@ export interface AuthMetadata {
   removeMembers(group: string, users: string[]): Promise<number>;
   tokens(includeRevoked?: boolean): Promise<TokenRow[]>;
   /** Stores a token with its scopes as grants, in one transaction. */
-  addToken(t: Omit<TokenRow, 'revokedAt'>, grants: {
-    pattern: string;
-    action: string;
-  }[]): Promise<void>;
+  addToken(t: Omit<TokenRow, 'revokedAt'>, grants: { pattern: string; action: string }[]): Promise<void>;
   /** Revokes the active tokens of that name; returns how many. */
   revokeToken(name: string): Promise<number>;
   grants(): Promise<GrantRow[]>;
@@ -298,10 +248,7 @@ export interface WebhookOutbox {
   /** Queues a finished delivery again, due now, with a fresh retry budget; false when it is still pending. */
   requeue(id: string, now: number): Promise<boolean>;
   listDeliveries(filter?: DeliveryFilter): Promise<WebhookDelivery[]>;
-  delivery(id: string): Promise<(WebhookDelivery & {
-    body: string;
-    log: DeliveryAttempt[];
-  }) | null>;
+  delivery(id: string): Promise<(WebhookDelivery & { body: string; log: DeliveryAttempt[] }) | null>;
 }
 
 /** The record of deployments and their steps; an unfinished one locks its environment. */
@@ -315,11 +262,7 @@ export interface DeploymentMetadata {
   running(environmentId: number): Promise<DeploymentRow | undefined>;
   get(id: number): Promise<DeploymentRecord | undefined>;
   /** The environment's newest deployment that matches: of a digest, with a status, before another deployment. */
-  newest(environmentId: number, match: {
-    digest?: string;
-    status?: DeploymentRow['status'];
-    before?: number;
-  }): Promise<DeploymentRow | undefined>;
+  newest(environmentId: number, match: { digest?: string; status?: DeploymentRow['status']; before?: number }): Promise<DeploymentRow | undefined>;
   /** The environment's newest deployment that has finished. */
   newestFinished(environmentId: number): Promise<DeploymentRow | undefined>;
   /** How many environments' newest finished deployment was paused or needs an operator. */
@@ -348,12 +291,7 @@ export interface DeployTargetMetadata {
   removeTarget(name: string): Promise<boolean>;
   /** Targets the config file registered before but names no more: the file is their only source. */
   removeConfigTargetsExcept(names: string[]): Promise<void>;
-  putSecret(s: {
-    app: string;
-    environment: string;
-    name: string;
-    sealed: string;
-  }, actor: string | null): Promise<void>;
+  putSecret(s: { app: string; environment: string; name: string; sealed: string }, actor: string | null): Promise<void>;
   sealedSecret(app: string, environment: string, name: string): Promise<string | undefined>;
   /** Names and times only. */
   secrets(app: string, environment?: string): Promise<StoredSecret[]>;
@@ -361,30 +299,15 @@ export interface DeployTargetMetadata {
 }
 
 /** The append-only audit log. */
-export interface AuditMetadata {
-  insert(r: Omit<AuditRecord, 'id'>): Promise<void>;
-  page(q: AuditPageQuery): Promise<AuditRecord[]>;
-  list(q?: AuditQuery): Promise<AuditRecord[]>;
-}
+export interface AuditMetadata { insert(r: Omit<AuditRecord, 'id'>): Promise<void>; page(q: AuditPageQuery): Promise<AuditRecord[]>; list(q?: AuditQuery): Promise<AuditRecord[]> }
 
 /** The read models of the web UI: repository and tag summaries. */
 export interface BrowseMetadata {
-  repositories(q: {
-    prefix?: string;
-    after?: string;
-    limit: number;
-  }): Promise<RepositorySummary[]>;
+  repositories(q: { prefix?: string; after?: string; limit: number }): Promise<RepositorySummary[]>;
   /** Null when the repository does not exist. */
-  tags(repository: string, q: {
-    prefix?: string;
-    order: TagOrder;
-    limit: number;
-  }): Promise<TagSummary[] | null>;
+  tags(repository: string, q: { prefix?: string; order: TagOrder; limit: number }): Promise<TagSummary[] | null>;
   /** The bodies of manifests of one repository (an index's children, for their sizes and platforms). */
-  manifestBodies(repository: string, digests: string[]): Promise<Map<string, {
-    mediaType: string;
-    body: Buffer;
-  }>>;
+  manifestBodies(repository: string, digests: string[]): Promise<Map<string, { mediaType: string; body: Buffer }>>;
 }
 
 /** Every concern of one metadata backend, with the unit of work spanning them. */

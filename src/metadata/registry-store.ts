@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely';
 import { RegistryError } from '../oci/errors.js';
 import type { Database } from './schema.js';
 import { precompile } from './precompiled.js';
-import { inTransaction, within, asTx, type Db } from './database.js';
+import { within, asTx, type Db } from './database.js';
 import type { Tx } from './transaction.js';
 import { TaggedManifestCache, TagListCache, type StoredManifest } from './read-cache.js';
 

@@ -91,7 +91,7 @@ export class RetentionStore {
    * Deletes a manifest only if, now, no tag points at it (a release also moves its environment's tag onto
    * it), no index of the repository lists it and no referrer names it as subject: whatever was pushed
    * since the plan was made wins. A push that checked for this manifest just before is refused instead,
-   * by the same check repeated in its own transaction (MetadataStore.putManifest).
+   * by the same check repeated in its own transaction (RegistryStore.putManifest).
    */
   async deleteUnreferencedManifest(repositoryId: number, digest: string): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
