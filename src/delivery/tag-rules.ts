@@ -2,8 +2,7 @@
 // pattern), and tags named after an environment are reserved for that environment's current release.
 import { RegistryError } from '../oci/errors.js';
 import { matchesGlob } from '../oci/pattern.js';
-import type { TagGuard } from '../metadata/metadata.js';
-import type { DeliveryMetadata } from '../metadata/metadata.js';
+import type { DeliveryMetadata, TagGuard } from '../metadata/metadata.js';
 
 export interface ImmutableTagRule {
   /** repository glob, e.g. `team-a/*` */

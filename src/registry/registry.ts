@@ -1,5 +1,5 @@
 // The registry domain: blobs, uploads, manifests, tags and referrers of repositories, independent of HTTP.
-// Bytes live in a BlobStore, everything else in the RegistryMetadata; a repository sees only blobs linked to it.
+// Bytes live in a BlobStore, everything else in the registry metadata (metadata/); a repository sees only blobs linked to it.
 import type { Readable } from 'node:stream';
 import { digestOf, parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
