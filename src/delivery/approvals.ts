@@ -2,8 +2,7 @@
 // recorded as a pending request, and only another person's `wharf approve` carries it out — as the requester's
 // operation, its note saying who approved it. The approver needs the same right as the requester (the route checks).
 import { RegistryError } from '../oci/errors.js';
-import type { ApprovalRow, ApprovalMetadata } from '../metadata/metadata.js';
-import type { DeliveryMetadata } from '../metadata/metadata.js';
+import type { ApprovalMetadata, ApprovalRow, DeliveryMetadata } from '../metadata/metadata.js';
 import type { Delivery, Release, ReleaseKind } from './releases.js';
 
 export interface ApprovalRequest {

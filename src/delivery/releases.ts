@@ -4,8 +4,7 @@
 import { parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { isValidTag } from '../oci/reference.js';
-import type { RegistryMetadata } from '../metadata/metadata.js';
-import type { DeliveryMetadata, EnvironmentRow, EnvironmentSettings, ReleaseRow, UnitOfWork } from '../metadata/metadata.js';
+import type { DeliveryMetadata, EnvironmentRow, EnvironmentSettings, RegistryMetadata, ReleaseRow, UnitOfWork } from '../metadata/metadata.js';
 import { requiredAttestations } from '../metadata/records.js';
 import { isAttestationKind } from '../attest/statement.js';
 import { isVersionTag } from './tag-rules.js';

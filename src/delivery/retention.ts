@@ -1,8 +1,7 @@
 // Retention: applies the policies (config file and management API) to every repository, deleting the tags
 // and untagged manifests they let go — never a protected release, nor what a kept manifest reaches.
 import { RegistryError } from '../oci/errors.js';
-import type { DeliveryMetadata } from '../metadata/metadata.js';
-import type { RetentionPolicyRow, RetentionMetadata } from '../metadata/metadata.js';
+import type { DeliveryMetadata, RetentionMetadata, RetentionPolicyRow } from '../metadata/metadata.js';
 import type { RegistryEvents } from '../registry/registry.js';
 import { formatDuration, planRetention, policiesFor, type RetentionPlan, type RetentionPolicy } from './retention-policy.js';
 

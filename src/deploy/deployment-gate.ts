@@ -2,8 +2,7 @@
 // back, paused, or failed outright) is not promoted, even if it is still that environment's current release.
 import { RegistryError } from '../oci/errors.js';
 import type { ReleaseGate } from '../delivery/releases.js';
-import type { DeliveryMetadata } from '../metadata/metadata.js';
-import type { DeploymentRow, DeploymentMetadata } from '../metadata/metadata.js';
+import type { DeliveryMetadata, DeploymentMetadata, DeploymentRow } from '../metadata/metadata.js';
 
 const FAILED: Partial<Record<DeploymentRow['status'], string>> = {
   failed: 'failed',

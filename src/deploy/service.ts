@@ -3,14 +3,13 @@
 // streamed to the caller, deploy.* webhooks; after a rollback on the hosts the environment's current release goes
 // back too), and `status` — what the live engines run against what Wharf intends.
 import { RegistryError } from '../oci/errors.js';
-import type { AppFileMetadata, DeliveryMetadata, DeploymentMetadata, EnvironmentRow, RegistryMetadata, ReleaseRow } from '../metadata/metadata.js';
+import type { AppFileMetadata, DeliveryMetadata, DeploymentMetadata, DeploymentRecord, EnvironmentRow, RegistryMetadata, ReleaseRow } from '../metadata/metadata.js';
 import type { Delivery, EnvironmentOptions, Release } from '../delivery/releases.js';
 import { AppFileError, parseAppFile, registeredTargets, resolveEnvironment, stringifyAppFile, targetNames, type AppFile, type EnvironmentPlan } from './app-file.js';
 import { diffAppFiles, type AppFileChange } from './app-file-diff.js';
 import type { Deployer } from './deployer.js';
 import { needsOperator, type DeployEvent, type DeploymentResult } from './deployment.js';
 import type { RegistryAuth } from './docker-host.js';
-import type { DeploymentRecord } from '../metadata/metadata.js';
 import type { EnvironmentStatus } from './status.js';
 import type { DeployTargets } from './targets.js';
 import { checkPlan, connectionOf, type PolicyRefusal, type TargetConnection, type TargetRegistration } from './target-policy.js';
