@@ -2,7 +2,7 @@
 // handed it. A type only, so that the HTTP layer depends on the services and not on how they are built.
 import type { Config } from './config.js';
 import type { BlobStore } from './storage/blob-store.js';
-import type { MetadataStore } from './metadata/store.js';
+import type { Metadata } from './metadata/metadata.js';
 import type { Registry } from './registry/registry.js';
 import type { Webhooks } from './webhooks/service.js';
 import type { Delivery } from './delivery/releases.js';
@@ -20,7 +20,7 @@ import type { AuditLog } from './audit/audit-log.js';
 export interface Wharf {
   config: Config;
   blobs: BlobStore;
-  meta: MetadataStore;
+  meta: Metadata;
   registry: Registry;
   webhooks: Webhooks;
   delivery: Delivery;

@@ -7,10 +7,10 @@ import { FsBlobStore } from './storage/fs-blob-store.js';
 import { S3BlobStore } from './storage/s3-blob-store.js';
 import type { BlobStore } from './storage/blob-store.js';
 import { openSqlite, sqliteRecordsNoBlobs } from './metadata/sqlite.js';
-import { openPostgres, recordsNoBlobs, redactedUrl } from './metadata/postgres.js';
+import { openPostgres, redactedUrl } from './metadata/postgres.js';
 import type { MetadataStore } from './metadata/store.js';
+import type { Metadata } from './metadata/metadata.js';
 import { Registry, type RegistryEvents } from './registry/registry.js';
-import { DeliveryStore } from './metadata/delivery-store.js';
 import { TagRules } from './delivery/tag-rules.js';
 import { Delivery } from './delivery/releases.js';
 import { TagHistory } from './delivery/tags.js';
@@ -18,23 +18,17 @@ import { Webhooks } from './webhooks/service.js';
 import { postDelivery } from './server/webhook-delivery.js';
 import { withWebhooks } from './webhooks/registry-events.js';
 import { TrustedSigners } from './attest/signers.js';
-import { SqlSignerStore } from './metadata/signer-store.js';
 import { Attestations } from './attest/attestations.js';
 import { attestationGate } from './attest/gate.js';
-import { RetentionStore } from './metadata/retention-store.js';
-import { GcStore } from './metadata/gc-store.js';
 import { Retention } from './delivery/retention.js';
 import { GarbageCollector } from './delivery/gc.js';
 import { DeployService } from './deploy/service.js';
-import { DeploymentStore } from './deploy/deployment-store.js';
 import { Deployer } from './deploy/deployer.js';
 import { dockerEngines } from './deploy/dockerode-engines.js';
 import { deploymentGate } from './deploy/deployment-gate.js';
 import type { Engines } from './deploy/engines.js';
 import { AuditLog } from './audit/audit-log.js';
 import { Approvals } from './delivery/approvals.js';
-import { ApprovalStore } from './metadata/approval-store.js';
-import { DeployTargetStore } from './metadata/deploy-target-store.js';
 import { DeployTargets } from './deploy/targets.js';
 import { ManagedSecrets } from './deploy/secrets.js';
 import { SecretBox } from './deploy/secret-box.js';
@@ -82,17 +76,17 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
   await mkdir(config.data, { recursive: true, mode: 0o700 });
   const dbPath = join(config.data, 'wharf.db');
   let blobs: BlobStore;
-  let meta: MetadataStore;
+  let meta: Metadata;
   if (config.storage.s3) {
     // Objects on S3 are named by the database (blobs.location): it is opened first and handed to the store.
     meta = await openMetadata(config, options);
-    blobs = new S3BlobStore(config.storage.s3, meta);
+    blobs = new S3BlobStore(config.storage.s3, meta.registry);
   } else {
     const fs = new FsBlobStore(config.data);
     await fs.init();
     if (config.db) {
       meta = await openMetadata(config, options);
-      if (!options.allowEmptyDatabase && (await recordsNoBlobs(meta)) && (await holdsBlobs(fs))) {
+      if (!options.allowEmptyDatabase && (await meta.recordsNoBlobs()) && (await holdsBlobs(fs))) {
         await meta.close();
         throw new EmptyDatabaseError(redactedUrl(config.db), true);
       }
@@ -102,13 +96,13 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
     }
     blobs = fs;
   }
-  const webhooks = new Webhooks(meta.db, config.webhooks, postDelivery);
-  const deliveryStore = new DeliveryStore(meta);
+  const webhooks = new Webhooks(meta.webhooks, config.webhooks, postDelivery);
+  const deliveryStore = meta.delivery;
   const tagRules = new TagRules(deliveryStore, config.delivery.immutableTags);
-  const audit = new AuditLog(meta.db);
+  const audit = new AuditLog(meta.audit);
   const registry = new Registry(
     blobs,
-    meta,
+    meta.registry,
     { maxManifestBytes: config.registry.maxManifestBytes, tagGuard: tagRules.guard, hashOnServe: config.integrity.hashOnServe, maxUploadSessionsPerHolder: config.uploads.maxSessionsPerUser },
     {
       ...withWebhooks(events, webhooks),
@@ -124,11 +118,11 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
       },
     },
   );
-  const signers = new TrustedSigners(new SqlSignerStore(meta.db));
+  const signers = new TrustedSigners(meta.signers);
   await signers.syncConfig(config.signers);
   const attestations = new Attestations(registry, signers);
-  const deployments = new DeploymentStore(meta.db);
-  const delivery: Delivery = new Delivery(meta, deliveryStore, {
+  const deployments = meta.deployments;
+  const delivery: Delivery = new Delivery(meta.registry, deliveryStore, meta, {
     gates: [attestationGate(attestations), deploymentGate(deliveryStore, deployments)],
     defers: (app: string, environment: string): Promise<boolean> => deploy.hasTargets(app, environment),
     released: (r) =>
@@ -146,35 +140,35 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
       }),
   });
   const retention = new Retention(
-    new RetentionStore(meta.db),
+    meta.retention,
     deliveryStore,
     { policies: config.retention, keepReleases: config.gc.keepReleases },
     registry.events,
   );
-  const targetStore = new DeployTargetStore(meta.db);
+  const targetStore = meta.deployTargets;
   const targets = new DeployTargets(targetStore);
   await targets.syncConfig(config.targets);
   const secrets = new ManagedSecrets(targetStore, await SecretBox.open(config.data));
-  const deploy: DeployService = new DeployService(meta, deliveryStore, delivery, deployments, new Deployer(engines, secrets.resolver()), targets, (e) => webhooks.notify(e));
+  const deploy: DeployService = new DeployService(meta.registry, deliveryStore, delivery, deployments, meta.appFiles, new Deployer(engines, secrets.resolver()), targets, (e) => webhooks.notify(e));
   return {
     config,
     deploy,
     targets,
     secrets,
-    approvals: new Approvals(delivery, deliveryStore, new ApprovalStore(meta)),
+    approvals: new Approvals(delivery, deliveryStore, meta.approvals),
     audit,
     blobs,
     meta,
     registry,
     webhooks,
     delivery,
-    tagHistory: new TagHistory(meta, tagRules, (m) =>
+    tagHistory: new TagHistory(meta.registry, tagRules, (m) =>
       webhooks.notify({ type: 'tag.moved', repository: m.repository, tag: m.tag, from: m.previous, to: m.digest, actor: m.actor }),
     ),
     signers,
     attestations,
     retention,
-    gc: new GarbageCollector(blobs, new GcStore(meta.db), retention, { grace: config.gc.grace }, audit),
+    gc: new GarbageCollector(blobs, meta.gc, retention, { grace: config.gc.grace }, audit),
     close: async () => {
       await webhooks.stop();
       await meta.close();

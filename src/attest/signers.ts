@@ -4,6 +4,7 @@
 // signed still names who signed it.
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import type { SignerMetadata, StoredSigner } from '../metadata/metadata.js';
 import { RegistryError } from '../oci/errors.js';
 import { matchesGlob } from '../oci/pattern.js';
 import type { TrustedKey } from './dsse.js';
@@ -56,25 +57,8 @@ export const signerRegistrationSchema = z.strictObject({
 });
 export type SignerRegistration = z.infer<typeof signerRegistrationSchema>;
 
-export interface StoredSigner extends SignerRegistration {
-  keyid: string;
-  algorithm: SignerAlgorithm;
-  source: 'api' | 'config';
-  createdBy: string | null;
-  createdAt: number;
-  revokedAt: number | null;
-  revokedBy: string | null;
-}
-
-/** The port the signers are kept behind (metadata/signer-store.ts). */
-export interface SignerStore {
-  signers(): Promise<StoredSigner[]>;
-  /** inserts, or replaces a row of the same name and source 'config' */
-  putSigner(s: StoredSigner): Promise<void>;
-  revokeSigner(name: string, at: number, by: string | null): Promise<boolean>;
-  /** config rows the file names no more */
-  removeConfigSignersExcept(names: string[]): Promise<void>;
-}
+/** What is stored of a signer, and the port it is kept behind (metadata/signer-store.ts). */
+export type { StoredSigner, SignerMetadata } from '../metadata/metadata.js';
 
 /** A registered key, ready to verify with, and the scope it is trusted for. */
 export interface Signer extends TrustedKey {
@@ -92,7 +76,7 @@ export function signerCovers(s: Pick<Signer, 'apps' | 'kinds' | 'environments'>,
 }
 
 export class TrustedSigners {
-  constructor(private readonly store: SignerStore) {}
+  constructor(private readonly store: SignerMetadata) {}
 
   list(): Promise<StoredSigner[]> {
     return this.store.signers();

@@ -2,7 +2,7 @@
 // recorded in the audit log with the actor who made it. Used by the CLI (and any management API).
 import type { Actor, AuditLog } from '../audit/audit-log.js';
 import { formatScope, isRepositoryPattern, parseActionList, parseRepositoryScope } from './actions.js';
-import type { AuthStore, Role, SubjectKind, TokenRow } from './auth-store.js';
+import type { AuthMetadata, Role, SubjectKind, TokenRow } from '../metadata/metadata.js';
 import { hashPassword } from './password.js';
 import { PERSONAL_SCOPE } from './policy.js';
 import { hashRobotSecret, newRobotSecret } from './robot-secret.js';
@@ -74,7 +74,7 @@ function actionsOf(list: string) {
 
 export class Accounts {
   constructor(
-    private readonly store: AuthStore,
+    private readonly store: AuthMetadata,
     private readonly audit: AuditLog,
     private readonly actor: Actor,
   ) {}

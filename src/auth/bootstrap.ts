@@ -4,13 +4,13 @@ import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
-import type { AuthStore } from './auth-store.js';
+import type { AuthMetadata } from '../metadata/metadata.js';
 import { generatePassword, hashPassword } from './password.js';
 
 export const ADMIN_USER = 'admin';
 export const INITIAL_PASSWORD_FILE = 'initial-admin-password';
 
-export async function ensureAdmin(store: AuthStore, audit: AuditLog, dataDir: string, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function ensureAdmin(store: AuthMetadata, audit: AuditLog, dataDir: string, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   if ((await store.userCount()) > 0) return;
   const fromEnv = env.WHARF_ADMIN_PASSWORD;
   const password = fromEnv !== undefined && fromEnv !== '' ? fromEnv : generatePassword();

@@ -4,18 +4,16 @@
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
-import type { MetadataStore } from '../metadata/store.js';
+import type { AuthMetadata, Metadata } from '../metadata/metadata.js';
 import { openAccess, type AccessCheck, type Principal } from './access.js';
 import { AccessPolicy, Caller } from './access-policy.js';
 import { parseSubject } from './accounts.js';
-import { AuthStore } from './auth-store.js';
 import { Authenticator } from './authenticator.js';
 import { ensureAdmin } from './bootstrap.js';
 import { LoginLimiter } from './login-limiter.js';
 import type { PolicyGrant } from './policy.js';
 import { PolicySource } from './policy-source.js';
 import { TokenService } from './token-service.js';
-import { SessionStore } from '../metadata/session-store.js';
 import { Sessions } from './sessions.js';
 
 /** How long a browser session lasts from sign-in. */
@@ -37,7 +35,7 @@ export interface Auth {
 }
 
 export interface AuthServices {
-  store: AuthStore;
+  store: AuthMetadata;
   policies: PolicySource;
   authn: Authenticator;
   tokens: TokenService;
@@ -57,7 +55,7 @@ export function configGrants(auth: Config['auth']): PolicyGrant[] {
 export interface AuthGround {
   config: Config;
   audit: AuditLog;
-  meta: MetadataStore;
+  meta: Metadata;
 }
 
 export interface OpenAuthOptions {
@@ -73,7 +71,7 @@ export async function openAuth(wharf: AuthGround, log: Logger, env: NodeJS.Proce
     return { access: openAccess, audit };
   }
 
-  const store = new AuthStore(wharf.meta.db);
+  const store = wharf.meta.auth;
   await ensureAdmin(store, audit, config.data, log, env);
   const policies = new PolicySource(store, {
     configGrants: configGrants(config.auth),
@@ -99,7 +97,7 @@ export async function openAuth(wharf: AuthGround, log: Logger, env: NodeJS.Proce
     options.now,
   );
   const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl, now: options.now });
-  const sessions = new Sessions(new SessionStore(wharf.meta.db), authn, policies, audit, { ttlMs: SESSION_TTL_MS });
+  const sessions = new Sessions(wharf.meta.sessions, authn, policies, audit, { ttlMs: SESSION_TTL_MS });
   const access = new AccessPolicy(policies, authn, { service: config.auth.service }, sessions);
   const isAdmin = (p: Principal) => p instanceof Caller && p.policy.allows(p.identity, undefined, 'admin');
   return {

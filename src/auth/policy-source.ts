@@ -1,6 +1,6 @@
 // Keeps the current Policy: reloaded from the database when older than `refreshMs`, so changes made by
 // `wharf user|token|grant` in another process reach a running server within that time.
-import type { AuthStore } from './auth-store.js';
+import type { AuthMetadata } from '../metadata/metadata.js';
 import { Policy, type PolicyGrant } from './policy.js';
 
 export interface PolicySourceOptions {
@@ -16,7 +16,7 @@ export class PolicySource {
   private loading: Promise<Policy> | undefined;
 
   constructor(
-    private readonly store: AuthStore,
+    private readonly store: AuthMetadata,
     private readonly options: PolicySourceOptions,
   ) {}
 

@@ -5,7 +5,7 @@
 import { globToRegExp } from '../oci/pattern.js';
 import type { Action } from './access.js';
 import { covers } from './actions.js';
-import type { Membership, SubjectKind, TokenRow, UserRow } from './auth-store.js';
+import type { Membership, SubjectKind, TokenRow, UserRow } from '../metadata/metadata.js';
 
 /** The scope text of a personal token: it has no grants of its own and acts as its creator (see allows). */
 export const PERSONAL_SCOPE = '';

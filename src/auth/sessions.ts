@@ -6,7 +6,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { RegistryError } from '../oci/errors.js';
 import type { SessionClaim } from './access.js';
 import type { SessionCredential } from './access-policy.js';
-import type { SessionStore } from '../metadata/session-store.js';
+import type { SessionMetadata } from '../metadata/metadata.js';
 import { AuthFailure, type Authenticator } from './authenticator.js';
 import type { Identity, Policy } from './policy.js';
 import type { PolicySource } from './policy-source.js';
@@ -45,7 +45,7 @@ export class Sessions implements SessionCredential {
   private lastSweep = 0;
 
   constructor(
-    private readonly store: SessionStore,
+    private readonly store: SessionMetadata,
     private readonly authn: Authenticator,
     private readonly policies: PolicySource,
     private readonly audit: AuditLog,

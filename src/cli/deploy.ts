@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { EnvironmentStatus } from '../deploy/status.js';
 import type { ApplyResult, DeployOutcome } from '../deploy/service.js';
 import { formatChanges } from '../deploy/app-file-diff.js';
-import type { DeploymentRecord } from '../deploy/deployment-store.js';
+import type { DeploymentRecord } from '../metadata/metadata.js';
 import type { DeployEvent } from '../deploy/deployment.js';
 import type { Release } from '../delivery/releases.js';
 import type { ApprovalRequest } from '../delivery/approvals.js';

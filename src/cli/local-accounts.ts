@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import type { Actor, AuditLog } from '../audit/audit-log.js';
 import { AccountError, Accounts } from '../auth/accounts.js';
-import { AuthStore } from '../auth/auth-store.js';
 import { loadConfig } from '../config.js';
 import { openWharf } from '../wharf.js';
 import { CliError } from './cli-error.js';
@@ -61,7 +60,7 @@ export async function withLocalData<T>(
   requireDataDir(config.data);
   const wharf = await openWharf(config);
   try {
-    return await fn({ accounts: new Accounts(new AuthStore(wharf.meta.db), wharf.audit, localActor()), audit: wharf.audit });
+    return await fn({ accounts: new Accounts(wharf.meta.auth, wharf.audit, localActor()), audit: wharf.audit });
   } catch (e) {
     if (e instanceof AccountError) throw new CliError(e.message);
     throw e;

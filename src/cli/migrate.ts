@@ -2,7 +2,7 @@
 import { loadConfig } from '../config.js';
 import { openPostgres, redactedUrl } from '../metadata/postgres.js';
 import { openSqlite } from '../metadata/sqlite.js';
-import { SchemaTooNewError, applyMigrations, schemaState } from '../metadata/schema-version.js';
+import { SchemaTooNewError } from '../metadata/schema-version.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
 import { join } from 'node:path';
@@ -54,13 +54,13 @@ export async function migrateCommand(args: string[]): Promise<number> {
     throw new CliError(`cannot reach ${name}: ${(e as Error).message}`, 1);
   }
   try {
-    const state = await schemaState(store.db, 'postgres');
+    const state = await store.schemaState();
     if (state.unknown.length > 0) throw new CliError(new SchemaTooNewError(name, state.unknown).message, 1);
     if (values.status) {
       process.stdout.write(state.pending.length === 0 ? `${name} is up to date\n` : `${name} lacks: ${state.pending.join(', ')}\n`);
       return state.pending.length === 0 ? 0 : 1;
     }
-    const applied = await applyMigrations(store.db, 'postgres', name);
+    const applied = await store.applyMigrations(name);
     process.stdout.write(applied.length === 0 ? `${name} is up to date\n` : `applied to ${name}: ${applied.join(', ')}\n`);
     return 0;
   } finally {

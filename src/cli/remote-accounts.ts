@@ -2,7 +2,7 @@
 // method names as the local Accounts, so each verb is written once for both modes.
 import type { AuditRecord } from '../audit/audit-log.js';
 import type { GrantInfo, UserInfo } from '../auth/accounts.js';
-import type { Role } from '../auth/auth-store.js';
+import type { Role } from '../metadata/metadata.js';
 import { ApiError, clientFor, type ApiClient } from './client.js';
 import { CliError } from './cli-error.js';
 

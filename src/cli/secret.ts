@@ -1,7 +1,7 @@
 // `wharf secret …`: set, list and remove the secrets of an app's environment on a server. A value is read on
 // this machine (stdin or --from-file) and sent once; the server keeps it sealed and never sends it back.
 import { readFile } from 'node:fs/promises';
-import type { StoredSecret } from '../metadata/deploy-target-store.js';
+import type { StoredSecret } from '../metadata/metadata.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
 import { clientFor } from './client.js';

@@ -1,5 +1,5 @@
 // Tag verbs that talk to a server: `wharf tags history REPO[:TAG]`, `wharf tag restore REPO:TAG`.
-import type { TagChange } from '../metadata/store.js';
+import type { TagChange } from '../metadata/metadata.js';
 import type { TagMove } from '../delivery/tags.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';

@@ -1,6 +1,6 @@
 // `wharf target …`: register, list and remove deploy targets on a server (global admins only): the engines app
 // files may name, the apps that may use each, and the privileged container options allowed there.
-import type { StoredTarget } from '../metadata/deploy-target-store.js';
+import type { StoredTarget } from '../metadata/metadata.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
 import { clientFor } from './client.js';

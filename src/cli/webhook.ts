@@ -1,5 +1,5 @@
 // `wharf webhook …`: manage webhook subscriptions and read their delivery log on a server.
-import type { WebhookDelivery, DeliveryAttempt, Subscription } from '../webhooks/store.js';
+import type { WebhookDelivery, DeliveryAttempt, Subscription } from '../metadata/metadata.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
 import { clientFor } from './client.js';

@@ -2,8 +2,7 @@
 // recorded as a pending request, and only another person's `wharf approve` carries it out — as the requester's
 // operation, its note saying who approved it. The approver needs the same right as the requester (the route checks).
 import { RegistryError } from '../oci/errors.js';
-import type { ApprovalRow, ApprovalStore } from '../metadata/approval-store.js';
-import type { DeliveryStore } from '../metadata/delivery-store.js';
+import type { ApprovalMetadata, ApprovalRow, DeliveryMetadata } from '../metadata/metadata.js';
 import type { Delivery, Release, ReleaseKind } from './releases.js';
 
 export interface ApprovalRequest {
@@ -54,8 +53,8 @@ function toRequest(app: string, r: ApprovalRow): ApprovalRequest {
 export class Approvals {
   constructor(
     private readonly delivery: Delivery,
-    private readonly deliveryStore: DeliveryStore,
-    private readonly store: ApprovalStore,
+    private readonly deliveryStore: DeliveryMetadata,
+    private readonly store: ApprovalMetadata,
   ) {}
 
   async request(app: string, op: Operation, actor: string | null): Promise<ApprovalRequest> {

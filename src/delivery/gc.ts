@@ -14,19 +14,19 @@
 // begins (metadata/sqlite.ts), so the transactions below are serialized, also across processes (a
 // `wharf gc` beside a running server); each deletion re-checks its conditions in the statement that deletes.
 //   - A manifest keeps its blobs. Registry.putManifest checks that every blob is linked, then
-//     MetadataStore.putManifest, in one transaction, updates those links (refreshing created_at), refuses
+//     RegistryMetadata.putManifest, in one transaction, updates those links (refreshing created_at), refuses
 //     if any is gone, and inserts the manifest's references. Step 2 is one DELETE whose NOT EXISTS sees
 //     those references. Either the DELETE runs first — the push's transaction then finds a link missing and
 //     the push is refused with MANIFEST_BLOB_UNKNOWN, nothing dangling is written — or the push runs first,
 //     and the DELETE sees the references (and a link younger than the cutoff) and keeps the link.
 //   - A linked blob keeps its row and file: step 3 deletes a row only while no link exists, in a statement,
 //     and deletes the file inside that same transaction.
-//   - A blob being pushed keeps its file. A commit (MetadataStore.commitBlob) writes the blob row (fresh
+//   - A blob being pushed keeps its file. A commit (RegistryMetadata.commitBlob) writes the blob row (fresh
 //     created_at), renames the file into place and writes the link, all in one transaction; a mount
 //     (linkStoredBlob) refreshes the row and writes the link, or falls back to an upload when the row is
 //     gone. Step 3's transaction (delete row, delete file) therefore runs wholly before such a commit — the
 //     commit then writes a new row and a new file — or wholly after it, when the row is fresh and linked.
-//     A file found without a row is claimed by inserting its row first (GcStore.deleteOrphans), which
+//     A file found without a row is claimed by inserting its row first (GcMetadata.deleteOrphans), which
 //     waits for a commit in flight and then conflicts with its row; only an unclaimed-by-anyone file goes.
 //   - An open upload session's bytes live under uploads/ and are no blob until that commit; sessions
 //     expire on their own schedule (uploads.ttl), not here.
@@ -36,7 +36,8 @@
 import type { Actor, AuditEntry, AuditLog } from '../audit/audit-log.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { RegistryError } from '../oci/errors.js';
-import { referenceKey, type GcRunRow, type GcStore, type LinkRow } from '../metadata/gc-store.js';
+import type { GcRunRow, GcMetadata, LinkRow } from '../metadata/metadata.js';
+import { referenceKey } from '../metadata/records.js';
 import type { PlannedManifest, PlannedTag } from './retention-policy.js';
 import type { Retention } from './retention.js';
 
@@ -98,7 +99,7 @@ export class GarbageCollector {
 
   constructor(
     private readonly blobs: BlobStore,
-    private readonly store: GcStore,
+    private readonly store: GcMetadata,
     private readonly retention: Retention,
     private readonly options: GcOptions,
     /** where each deletion retention makes, and each run, is recorded */

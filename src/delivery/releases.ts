@@ -4,8 +4,8 @@
 import { parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { isValidTag } from '../oci/reference.js';
-import type { MetadataStore } from '../metadata/store.js';
-import { requiredAttestations, type DeliveryStore, type EnvironmentRow, type EnvironmentSettings, type ReleaseRow } from '../metadata/delivery-store.js';
+import type { DeliveryMetadata, EnvironmentRow, EnvironmentSettings, RegistryMetadata, ReleaseRow, UnitOfWork } from '../metadata/metadata.js';
+import { requiredAttestations } from '../metadata/records.js';
 import { isAttestationKind } from '../attest/statement.js';
 import { isVersionTag } from './tag-rules.js';
 
@@ -127,8 +127,9 @@ export class Delivery {
   private readonly busy = new Set<string>();
 
   constructor(
-    private readonly meta: MetadataStore,
-    private readonly store: DeliveryStore,
+    private readonly meta: RegistryMetadata,
+    private readonly store: DeliveryMetadata,
+    private readonly work: UnitOfWork,
     readonly hooks: DeliveryHooks = {},
   ) {}
 
@@ -347,7 +348,7 @@ export class Delivery {
     }
     const expected = env.current_release_id === null ? null : Number(env.current_release_id);
     const deferred = gated && (await this.hooks.defers?.(app, env.name)) === true;
-    const release = await this.meta.db.transaction().execute(async (trx) => {
+    const release = await this.work.transaction(async (tx) => {
       const id = await this.store.insertRelease(
         {
           repositoryId: Number(env.repository_id),
@@ -363,17 +364,17 @@ export class Delivery {
           commit: r.commit ?? null,
           pipelineRun: r.pipelineRun ?? null,
         },
-        trx,
+        tx,
       );
       if (deferred) {
-        await this.store.setPending(Number(env.id), id, trx);
-        return (await this.store.release(id, trx))!;
+        await this.store.setPending(Number(env.id), id, tx);
+        return (await this.store.release(id, tx))!;
       }
-      if (!(await this.store.setCurrent(Number(env.id), expected, id, trx))) {
+      if (!(await this.store.setCurrent(Number(env.id), expected, id, tx))) {
         throw new RegistryError('CONFLICT', `${app}/${env.name} changed while releasing; retry`);
       }
-      await this.meta.moveTag(app, env.name, r.digest, opts.actor, undefined, trx);
-      return (await this.store.release(id, trx))!;
+      await this.meta.moveTag(app, env.name, r.digest, opts.actor, undefined, tx);
+      return (await this.store.release(id, tx))!;
     });
     const out = deferred ? { ...toRelease(app, release), pending: true } : toRelease(app, release);
     this.hooks.released?.(out);
@@ -389,10 +390,10 @@ export class Delivery {
     for (let attempt = 0; ; attempt++) {
       const env = await this.requireEnvironment(app, environment);
       const expected = env.current_release_id === null ? null : Number(env.current_release_id);
-      const row = await this.meta.db.transaction().execute(async (trx) => {
-        if (expected !== id && !(await this.store.setCurrent(Number(env.id), expected, id, trx))) return undefined;
-        const rel = (await this.store.release(id, trx))!;
-        await this.meta.moveTag(app, env.name, rel.digest, actor, undefined, trx);
+      const row = await this.work.transaction(async (tx) => {
+        if (expected !== id && !(await this.store.setCurrent(Number(env.id), expected, id, tx))) return undefined;
+        const rel = (await this.store.release(id, tx))!;
+        await this.meta.moveTag(app, env.name, rel.digest, actor, undefined, tx);
         return rel;
       });
       if (row) return toRelease(app, row);

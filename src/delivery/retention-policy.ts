@@ -2,36 +2,9 @@
 // tags and untagged manifests go. retention.ts gathers the state and applies the plan.
 import { matchesGlob } from '../oci/pattern.js';
 
-export interface RetentionPolicy {
-  /** repository glob */
-  repositories: string;
-  /** tag glob: the keep rules count and delete only among these */
-  tags: string;
-  /** keep the N most recently pushed matching tags */
-  keepLast?: number;
-  /** keep matching tags pushed within this many ms */
-  keepWithin?: number;
-  /** delete manifests untagged for at least this many ms */
-  untaggedOlderThan?: number;
-}
+import type { ManifestState, RetentionPolicy, TagState } from '../metadata/records.js';
 
-export interface TagState {
-  name: string;
-  digest: string;
-  /** when the tag was last set (pushed or moved) */
-  pushedAt: number;
-}
-
-export interface ManifestState {
-  digest: string;
-  /** the manifest it refers to (signatures, attestations), if any */
-  subject: string | null;
-  /** child manifests, for an index */
-  children: string[];
-  createdAt: number;
-  /** the last time a tag moved away from it or was deleted, if ever */
-  untaggedAt: number | null;
-}
+export type { ManifestState, RetentionPolicy, TagState };
 
 export interface RepositoryState {
   repository: string;

@@ -1,8 +1,7 @@
 // Retention: applies the policies (config file and management API) to every repository, deleting the tags
 // and untagged manifests they let go — never a protected release, nor what a kept manifest reaches.
 import { RegistryError } from '../oci/errors.js';
-import type { DeliveryStore } from '../metadata/delivery-store.js';
-import type { RetentionPolicyRow, RetentionStore } from '../metadata/retention-store.js';
+import type { DeliveryMetadata, RetentionMetadata, RetentionPolicyRow } from '../metadata/metadata.js';
 import type { RegistryEvents } from '../registry/registry.js';
 import { formatDuration, planRetention, policiesFor, type RetentionPlan, type RetentionPolicy } from './retention-policy.js';
 
@@ -54,8 +53,8 @@ function fromRow(r: RetentionPolicyRow): RetentionPolicy {
 
 export class Retention {
   constructor(
-    private readonly store: RetentionStore,
-    private readonly delivery: DeliveryStore,
+    private readonly store: RetentionMetadata,
+    private readonly delivery: DeliveryMetadata,
     private readonly options: RetentionOptions,
     private readonly events: RegistryEvents = {},
   ) {}

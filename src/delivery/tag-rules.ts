@@ -2,8 +2,7 @@
 // pattern), and tags named after an environment are reserved for that environment's current release.
 import { RegistryError } from '../oci/errors.js';
 import { matchesGlob } from '../oci/pattern.js';
-import type { TagGuard } from '../metadata/store.js';
-import type { DeliveryStore } from '../metadata/delivery-store.js';
+import type { DeliveryMetadata, TagGuard } from '../metadata/metadata.js';
 
 export interface ImmutableTagRule {
   /** repository glob, e.g. `team-a/*` */
@@ -26,7 +25,7 @@ export class TagRules {
   private readonly compiled: { repositories: string; tags: RegExp; immutable: boolean }[];
 
   constructor(
-    private readonly store: DeliveryStore,
+    private readonly store: DeliveryMetadata,
     rules: ImmutableTagRule[] = DEFAULT_IMMUTABLE_RULES,
   ) {
     this.compiled = rules.map((r) => ({ repositories: r.repositories, tags: new RegExp(r.tags), immutable: r.immutable }));
@@ -39,8 +38,8 @@ export class TagRules {
   }
 
   /** Environment tags move only with releases; not even an admin override moves them by hand. */
-  readonly reservedGuard: TagGuard = async ({ repositoryId, tag, db }) => {
-    if (await this.store.isEnvironmentTag(repositoryId, tag, db)) {
+  readonly reservedGuard: TagGuard = async ({ repositoryId, tag, tx }) => {
+    if (await this.store.isEnvironmentTag(repositoryId, tag, tx)) {
       throw new RegistryError('DENIED', `tag ${tag} is reserved: it follows the current release of environment ${tag}`);
     }
   };

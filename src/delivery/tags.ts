@@ -1,6 +1,6 @@
 // Tag history and restore: what a tag pointed to, when and by whom, and moving it back (itself recorded).
 import { RegistryError } from '../oci/errors.js';
-import type { MetadataStore, TagChange } from '../metadata/store.js';
+import type { RegistryMetadata, TagChange } from '../metadata/metadata.js';
 import type { TagRules } from './tag-rules.js';
 
 export interface TagMove {
@@ -12,7 +12,7 @@ export interface TagMove {
 
 export class TagHistory {
   constructor(
-    private readonly meta: MetadataStore,
+    private readonly meta: RegistryMetadata,
     private readonly rules: TagRules,
     /** told of every move made here (webhooks' tag.moved) */
     private readonly moved?: (m: TagMove & { actor: string | null }) => void,

@@ -2,8 +2,7 @@
 // back, paused, or failed outright) is not promoted, even if it is still that environment's current release.
 import { RegistryError } from '../oci/errors.js';
 import type { ReleaseGate } from '../delivery/releases.js';
-import type { DeliveryStore } from '../metadata/delivery-store.js';
-import type { DeploymentRow, DeploymentStore } from './deployment-store.js';
+import type { DeliveryMetadata, DeploymentMetadata, DeploymentRow } from '../metadata/metadata.js';
 
 const FAILED: Partial<Record<DeploymentRow['status'], string>> = {
   failed: 'failed',
@@ -12,7 +11,7 @@ const FAILED: Partial<Record<DeploymentRow['status'], string>> = {
   needs_operator: 'failed and needs an operator',
 };
 
-export function deploymentGate(deliveryStore: DeliveryStore, deployments: DeploymentStore): ReleaseGate {
+export function deploymentGate(deliveryStore: DeliveryMetadata, deployments: DeploymentMetadata): ReleaseGate {
   return async ({ app, environment, digest, kind, from }) => {
     if (kind !== 'promote' || from === undefined) return;
     const source = await deliveryStore.environment(app, from);

@@ -2,6 +2,9 @@
 // row per target step. Plain data, shared by the Docker-host rollout, the Swarm rollout and their callers.
 import type { EnvironmentPlan } from './app-file.js';
 import type { RegistryAuth } from './docker-host.js';
+import type { DeploymentStatus, DeploymentStep } from '../metadata/records.js';
+
+export type { DeploymentStatus, DeploymentStep };
 
 export interface DeploymentRequest {
   /** short id, part of container names and labels (e.g. the deployment row's id) */
@@ -41,28 +44,8 @@ export interface DeployEvent {
   message: string;
 }
 
-/**
- * `paused` and `needs_operator` leave the targets in a state no release describes (some replicas on each, or a
- * rollback that did not finish): the deployment is then loud about needing a person.
- */
-export type DeploymentStatus = 'succeeded' | 'failed' | 'rolled_back' | 'paused' | 'needs_operator';
-
 export function needsOperator(status: string): boolean {
   return status === 'paused' || status === 'needs_operator';
-}
-
-/** One thing done to one target: the deploy of the release, or bringing the previous one back. */
-export interface DeploymentStep {
-  target: string;
-  action: 'deploy' | 'restore';
-  /** container names on a Docker host, task ids on Swarm */
-  containers: string[];
-  /** the digest this step put (or tried to put) in place */
-  digest: string | null;
-  startedAt: number;
-  finishedAt: number;
-  result: 'succeeded' | 'failed' | 'skipped';
-  reason: string | null;
 }
 
 export interface DeploymentResult {

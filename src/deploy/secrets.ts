@@ -3,7 +3,7 @@
 // else. Nothing here reads the Wharf server's own files or environment: those hold its signing key and passwords.
 import { RegistryError } from '../oci/errors.js';
 import { isValidRepositoryName } from '../oci/reference.js';
-import type { DeployTargetStore, StoredSecret } from '../metadata/deploy-target-store.js';
+import type { DeployTargetMetadata, StoredSecret } from '../metadata/metadata.js';
 import { SECRET_NAME, type EnvironmentPlan } from './app-file.js';
 import type { SecretBox } from './secret-box.js';
 
@@ -18,7 +18,7 @@ export const MAX_SECRET_BYTES = 64 * 1024;
 
 export class ManagedSecrets {
   constructor(
-    private readonly store: DeployTargetStore,
+    private readonly store: DeployTargetMetadata,
     private readonly box: SecretBox,
   ) {}
 

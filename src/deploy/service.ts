@@ -3,15 +3,13 @@
 // streamed to the caller, deploy.* webhooks; after a rollback on the hosts the environment's current release goes
 // back too), and `status` — what the live engines run against what Wharf intends.
 import { RegistryError } from '../oci/errors.js';
-import type { MetadataStore } from '../metadata/store.js';
-import type { DeliveryStore, EnvironmentRow, ReleaseRow } from '../metadata/delivery-store.js';
+import type { AppFileMetadata, DeliveryMetadata, DeploymentMetadata, DeploymentRecord, EnvironmentRow, RegistryMetadata, ReleaseRow } from '../metadata/metadata.js';
 import type { Delivery, EnvironmentOptions, Release } from '../delivery/releases.js';
 import { AppFileError, parseAppFile, registeredTargets, resolveEnvironment, stringifyAppFile, targetNames, type AppFile, type EnvironmentPlan } from './app-file.js';
 import { diffAppFiles, type AppFileChange } from './app-file-diff.js';
 import type { Deployer } from './deployer.js';
 import { needsOperator, type DeployEvent, type DeploymentResult } from './deployment.js';
 import type { RegistryAuth } from './docker-host.js';
-import type { DeploymentRecord, DeploymentStore } from './deployment-store.js';
 import type { EnvironmentStatus } from './status.js';
 import type { DeployTargets } from './targets.js';
 import { checkPlan, connectionOf, type PolicyRefusal, type TargetConnection, type TargetRegistration } from './target-policy.js';
@@ -65,10 +63,11 @@ export class DeployService {
   readonly drifted = new Set<string>();
 
   constructor(
-    private readonly meta: MetadataStore,
-    private readonly deliveryStore: DeliveryStore,
+    private readonly meta: RegistryMetadata,
+    private readonly deliveryStore: DeliveryMetadata,
     private readonly delivery: Delivery,
-    private readonly deployments: DeploymentStore,
+    private readonly deployments: DeploymentMetadata,
+    private readonly appFiles: AppFileMetadata,
     private readonly deployer: Deployer,
     private readonly targets: DeployTargets,
     private readonly notify: DeployNotifier = () => {},
@@ -82,15 +81,10 @@ export class DeployService {
   // --- app files -------------------------------------------------------------------------------
 
   async appFile(app: string): Promise<{ text: string; file: AppFile } | null> {
-    const row = await this.meta.db
-      .selectFrom('app_files as f')
-      .innerJoin('repositories as r', 'r.id', 'f.repository_id')
-      .select('f.body')
-      .where('r.name', '=', app)
-      .executeTakeFirst();
-    if (!row) return null;
+    const text = await this.appFiles.get(app);
+    if (text === null) return null;
     try {
-      return { text: row.body, file: parseAppFile(row.body) };
+      return { text, file: parseAppFile(text) };
     } catch (e) {
       // A file stored before today's rules (or written around apply) deploys nothing until applied again.
       if (e instanceof AppFileError) throw new RegistryError('CONFLICT', `the stored app file of ${app} is refused: ${e.message}; apply a corrected file`);
@@ -136,12 +130,7 @@ export class DeployService {
       await this.delivery.ensureEnvironment(file.app, name, options);
       done.add(name);
     }
-    const now = Date.now();
-    await this.meta.db
-      .insertInto('app_files')
-      .values({ repository_id: repoId, body: text, actor: opts.actor, updated_at: now })
-      .onConflict((oc) => oc.column('repository_id').doUpdateSet({ body: text, actor: opts.actor, updated_at: now }))
-      .execute();
+    await this.appFiles.put(repoId, text, opts.actor);
     return { app: file.app, changes, applied: true };
   }
 
@@ -165,8 +154,7 @@ export class DeployService {
 
   /** Every application with an applied app file. */
   async apps(): Promise<string[]> {
-    const rows = await this.meta.db.selectFrom('app_files as f').innerJoin('repositories as r', 'r.id', 'f.repository_id').select('r.name').orderBy('r.name').execute();
-    return rows.map((r) => r.name);
+    return this.appFiles.apps();
   }
 
   /** Whether a deployment of the environment is running now. */

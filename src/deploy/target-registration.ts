@@ -4,10 +4,9 @@
 import { z } from 'zod';
 import { parseEndpoint } from './endpoint.js';
 import type { ConnectionSpec } from './engine-connection.js';
+import { PRIVILEGES, type Privilege } from '../metadata/records.js';
 
-/** Container options that give a container power over its host, each allowed by name on a target. */
-export const PRIVILEGES = ['bind-mounts', 'privileged', 'cap-add', 'host-pid', 'host-ipc', 'devices', 'network-host'] as const;
-export type Privilege = (typeof PRIVILEGES)[number];
+export { PRIVILEGES, type Privilege };
 
 /** How a registered deploy target is named: the only way an app file refers to an engine. */
 export const TARGET_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;

@@ -1,11 +1,11 @@
 // Registered deploy targets: added and removed by a global admin (API, CLI) or listed in the server config file,
 // and read at every apply and deploy, so a narrowed registration takes effect at once.
 import { RegistryError } from '../oci/errors.js';
-import type { DeployTargetStore, StoredTarget } from '../metadata/deploy-target-store.js';
+import type { DeployTargetMetadata, StoredTarget } from '../metadata/metadata.js';
 import { targetRegistrationSchema, type TargetRegistration } from './target-registration.js';
 
 export class DeployTargets {
-  constructor(private readonly store: DeployTargetStore) {}
+  constructor(private readonly store: DeployTargetMetadata) {}
 
   list(): Promise<StoredTarget[]> {
     return this.store.targets();

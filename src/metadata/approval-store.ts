@@ -1,16 +1,15 @@
 // Queries for approval requests: a release, promotion or rollback waiting for a second person, and its approval.
 // A request is approved once: the status moves from pending by compare-and-set.
-import type { Insertable, Selectable } from 'kysely';
-import type { ApprovalRequestsTable } from './schema.js';
-import type { Db, MetadataStore } from './store.js';
+import type { Insertable, Kysely, Selectable } from 'kysely';
+import type { ApprovalRequestsTable, Database } from './schema.js';
 
 export type ApprovalRow = Selectable<ApprovalRequestsTable> & { environment: string };
 
 export class ApprovalStore {
-  constructor(private readonly meta: MetadataStore) {}
+  constructor(private readonly db: Kysely<Database>) {}
 
   async create(r: Omit<Insertable<ApprovalRequestsTable>, 'id' | 'status' | 'approved_by' | 'approved_at' | 'release_id'>): Promise<number> {
-    const row = await this.meta.db
+    const row = await this.db
       .insertInto('approval_requests')
       .values({ ...r, status: 'pending', approved_by: null, approved_at: null, release_id: null })
       .returning('id')
@@ -18,8 +17,8 @@ export class ApprovalStore {
     return Number(row.id);
   }
 
-  private select(db: Db = this.meta.db) {
-    return db
+  private select() {
+    return this.db
       .selectFrom('approval_requests as a')
       .innerJoin('environments as e', 'e.id', 'a.environment_id')
       .innerJoin('repositories as r', 'r.id', 'e.repository_id')
@@ -28,8 +27,8 @@ export class ApprovalStore {
   }
 
   /** The request `id` of the app, if it is one of its environments'. */
-  async get(app: string, id: number, db: Db = this.meta.db): Promise<ApprovalRow | undefined> {
-    return this.select(db).where('r.name', '=', app).where('a.id', '=', id).executeTakeFirst();
+  async get(app: string, id: number): Promise<ApprovalRow | undefined> {
+    return this.select().where('r.name', '=', app).where('a.id', '=', id).executeTakeFirst();
   }
 
   /** Newest first; only pending ones unless `all`. */
@@ -41,7 +40,7 @@ export class ApprovalStore {
 
   /** pending → approved, once: false if someone else approved it first. */
   async claim(id: number, by: string | null): Promise<boolean> {
-    const r = await this.meta.db
+    const r = await this.db
       .updateTable('approval_requests')
       .set({ status: 'approved', approved_by: by, approved_at: Date.now() })
       .where('id', '=', id)
@@ -52,10 +51,10 @@ export class ApprovalStore {
 
   /** The approved operation was refused (a gate, a conflict): the request waits again. */
   async unclaim(id: number): Promise<void> {
-    await this.meta.db.updateTable('approval_requests').set({ status: 'pending', approved_by: null, approved_at: null }).where('id', '=', id).execute();
+    await this.db.updateTable('approval_requests').set({ status: 'pending', approved_by: null, approved_at: null }).where('id', '=', id).execute();
   }
 
   async recordRelease(id: number, releaseId: number): Promise<void> {
-    await this.meta.db.updateTable('approval_requests').set({ release_id: releaseId }).where('id', '=', id).execute();
+    await this.db.updateTable('approval_requests').set({ release_id: releaseId }).where('id', '=', id).execute();
   }
 }

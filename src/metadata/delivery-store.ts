@@ -1,8 +1,9 @@
 // Queries for environments and releases (the delivery history). Releases are append-only rows; an
 // environment's current release moves only by compare-and-set, so concurrent writers cannot lose an update.
-import type { Selectable } from 'kysely';
-import type { EnvironmentsTable, ReleasesTable } from './schema.js';
-import type { Db, MetadataStore } from './store.js';
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, EnvironmentsTable, ReleasesTable } from './schema.js';
+import { within } from './database.js';
+import type { Tx } from './transaction.js';
 
 export type EnvironmentRow = Selectable<EnvironmentsTable>;
 export type ReleaseRow = Selectable<ReleasesTable> & { environment: string };
@@ -35,17 +36,9 @@ function requiresColumn(kinds: string[]): string | null {
   return kinds.length === 0 ? null : JSON.stringify(kinds);
 }
 
-/** The attestation kinds an environment row requires. */
-export function requiredAttestations(row: Pick<EnvironmentsTable, 'requires_attestations'>): string[] {
-  return row.requires_attestations === null ? [] : (JSON.parse(row.requires_attestations) as string[]);
-}
 
 export class DeliveryStore {
-  constructor(readonly meta: MetadataStore) {}
-
-  private get db() {
-    return this.meta.db;
-  }
+  constructor(private readonly db: Kysely<Database>) {}
 
   async createEnvironment(repositoryId: number, name: string, opts: EnvironmentSettings): Promise<EnvironmentRow> {
     await this.db
@@ -79,12 +72,12 @@ export class DeliveryStore {
       .execute();
   }
 
-  private async environmentById(repositoryId: number, name: string, db: Db = this.db): Promise<EnvironmentRow | undefined> {
-    return db.selectFrom('environments').selectAll().where('repository_id', '=', repositoryId).where('name', '=', name).executeTakeFirst();
+  private async environmentById(repositoryId: number, name: string, tx?: Tx): Promise<EnvironmentRow | undefined> {
+    return within(this.db, tx).selectFrom('environments').selectAll().where('repository_id', '=', repositoryId).where('name', '=', name).executeTakeFirst();
   }
 
-  async environment(repository: string, name: string, db: Db = this.db): Promise<EnvironmentRow | undefined> {
-    return db
+  async environment(repository: string, name: string, tx?: Tx): Promise<EnvironmentRow | undefined> {
+    return within(this.db, tx)
       .selectFrom('environments as e')
       .innerJoin('repositories as r', 'r.id', 'e.repository_id')
       .selectAll('e')
@@ -104,20 +97,20 @@ export class DeliveryStore {
   }
 
   /** Whether `tag` names an environment of the repository (and is therefore reserved). */
-  async isEnvironmentTag(repositoryId: number, tag: string, db: Db = this.db): Promise<boolean> {
-    return (await this.environmentById(repositoryId, tag, db)) !== undefined;
+  async isEnvironmentTag(repositoryId: number, tag: string, tx?: Tx): Promise<boolean> {
+    return (await this.environmentById(repositoryId, tag, tx)) !== undefined;
   }
 
-  private releaseQuery(db: Db = this.db) {
-    return db
+  private releaseQuery(tx?: Tx) {
+    return within(this.db, tx)
       .selectFrom('releases as rel')
       .innerJoin('environments as e', 'e.id', 'rel.environment_id')
       .selectAll('rel')
       .select('e.name as environment');
   }
 
-  async release(id: number, db: Db = this.db): Promise<ReleaseRow | undefined> {
-    return this.releaseQuery(db).where('rel.id', '=', id).executeTakeFirst();
+  async release(id: number, tx?: Tx): Promise<ReleaseRow | undefined> {
+    return this.releaseQuery(tx).where('rel.id', '=', id).executeTakeFirst();
   }
 
   /** Newest first. */
@@ -131,8 +124,8 @@ export class DeliveryStore {
     return q.execute();
   }
 
-  async insertRelease(r: NewRelease, db: Db): Promise<number> {
-    const row = await db
+  async insertRelease(r: NewRelease, tx: Tx): Promise<number> {
+    const row = await within(this.db, tx)
       .insertInto('releases')
       .values({
         repository_id: r.repositoryId,
@@ -159,7 +152,8 @@ export class DeliveryStore {
    * Compare-and-set of the current release; false when someone else moved it first. The release is marked as
    * having been current, and stops being the pending one if it was.
    */
-  async setCurrent(environmentId: number, expected: number | null, next: number, db: Db): Promise<boolean> {
+  async setCurrent(environmentId: number, expected: number | null, next: number, tx: Tx): Promise<boolean> {
+    const db = within(this.db, tx);
     let q = db
       .updateTable('environments')
       .set((eb) => ({ current_release_id: next, pending_release_id: eb.case().when('pending_release_id', '=', next).then(null).else(eb.ref('pending_release_id')).end() }))
@@ -172,8 +166,8 @@ export class DeliveryStore {
   }
 
   /** Sets (or with null clears) the environment's pending release; clearing only if it is still `only`. */
-  async setPending(environmentId: number, release: number | null, db: Db = this.db, only?: number): Promise<void> {
-    let q = db.updateTable('environments').set({ pending_release_id: release }).where('id', '=', environmentId);
+  async setPending(environmentId: number, release: number | null, tx?: Tx, only?: number): Promise<void> {
+    let q = within(this.db, tx).updateTable('environments').set({ pending_release_id: release }).where('id', '=', environmentId);
     if (only !== undefined) q = q.where('pending_release_id', '=', only);
     await q.execute();
   }

@@ -2,7 +2,7 @@
 // Secret rows hold only what secret-box.ts sealed; this file never sees a value.
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
-import type { Privilege, TargetRegistration } from '../deploy/target-registration.js';
+import type { Privilege, TargetRegistration } from './records.js';
 
 export interface StoredTarget extends TargetRegistration {
   source: 'api' | 'config';

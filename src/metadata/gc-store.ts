@@ -2,6 +2,7 @@
 // conditions the database re-checks in the statement that deletes (delivery/gc.ts has the argument).
 import { PostgresAdapter, type Kysely, type Selectable, type Transaction } from 'kysely';
 import type { Database, GcRunsTable } from './schema.js';
+import { referenceKey } from './records.js';
 
 export interface LinkRow {
   repositoryId: number;
@@ -172,8 +173,4 @@ export class GcStore {
     const row = await this.db.selectFrom('gc_runs').select('finished_at').orderBy('id', 'desc').limit(1).executeTakeFirst();
     return row ? Number(row.finished_at) : null;
   }
-}
-
-export function referenceKey(repositoryId: number, digest: string): string {
-  return `${repositoryId} ${digest}`;
 }

@@ -96,7 +96,3 @@ class CountingPostgresDialect extends PostgresDialect {
   }
 }
 
-/** Whether the database records no blob at all (openWharf refuses it beside a blob store that holds some). */
-export async function recordsNoBlobs(store: MetadataStore): Promise<boolean> {
-  return (await store.db.selectFrom('blobs').select('digest').limit(1).executeTakeFirst()) === undefined;
-}

@@ -2,7 +2,7 @@
 // sees them, and deletions that re-check, inside their transaction, what the plan assumed.
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, RetentionPoliciesTable } from './schema.js';
-import type { ManifestState, RetentionPolicy, TagState } from '../delivery/retention-policy.js';
+import type { ManifestState, RetentionPolicy, TagState } from './records.js';
 
 export type RetentionPolicyRow = Selectable<RetentionPoliciesTable>;
 
@@ -91,7 +91,7 @@ export class RetentionStore {
    * Deletes a manifest only if, now, no tag points at it (a release also moves its environment's tag onto
    * it), no index of the repository lists it and no referrer names it as subject: whatever was pushed
    * since the plan was made wins. A push that checked for this manifest just before is refused instead,
-   * by the same check repeated in its own transaction (MetadataStore.putManifest).
+   * by the same check repeated in its own transaction (RegistryStore.putManifest).
    */
   async deleteUnreferencedManifest(repositoryId: number, digest: string): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {

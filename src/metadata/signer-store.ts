@@ -1,9 +1,34 @@
 // Queries for trusted attestation signers (public keys a global admin registered): the SignerStore of attest/.
 import type { Kysely } from 'kysely';
-import type { SignerStore, StoredSigner } from '../attest/signers.js';
 import type { Database } from './schema.js';
 
-export class SqlSignerStore implements SignerStore {
+/** A trusted signer as stored: its public key, the scope it counts for, and who added (or revoked) it. */
+export interface StoredSigner {
+  name: string;
+  publicKey: string;
+  apps: string[];
+  kinds: string[];
+  environments: string[];
+  keyid: string;
+  algorithm: 'ed25519' | 'ecdsa-p256';
+  source: 'api' | 'config';
+  createdBy: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+  revokedBy: string | null;
+}
+
+/** The port the signers are kept behind. */
+export interface SignerMetadata {
+  signers(): Promise<StoredSigner[]>;
+  /** inserts, or replaces a row of the same name and source 'config' */
+  putSigner(s: StoredSigner): Promise<void>;
+  revokeSigner(name: string, at: number, by: string | null): Promise<boolean>;
+  /** config rows the file names no more */
+  removeConfigSignersExcept(names: string[]): Promise<void>;
+}
+
+export class SignerStore implements SignerMetadata {
   constructor(private readonly db: Kysely<Database>) {}
 
   async signers(): Promise<StoredSigner[]> {

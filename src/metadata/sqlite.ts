@@ -4,7 +4,6 @@ import { statSync } from 'node:fs';
 import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type SqliteDialectConfig } from 'kysely';
 import type { Database } from './schema.js';
 import { MetadataStore } from './store.js';
-import { ensureSchema } from './schema-version.js';
 
 /**
  * SQLite applies its missing migrations at every open: the file belongs to one installation, `npm start` on a fresh
@@ -41,7 +40,7 @@ export async function openSqlite(path: string): Promise<MetadataStore> {
   const changeStamp = () => `${writes}:${dataVersion.get() as number}`;
   const store = new MetadataStore(new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }, () => conn.inTransaction) }), 'sqlite', changeStamp);
   try {
-    await ensureSchema(store.db, 'sqlite', path, true);
+    await store.ensureSchema(path, true);
   } catch (e) {
     await store.close();
     throw e;

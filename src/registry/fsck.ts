@@ -2,7 +2,7 @@
 // links, manifests and tags. With repair, removes orphans and dangling rows.
 import { digestOf, parseDigest } from '../oci/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import type { MetadataStore } from '../metadata/store.js';
+import type { Metadata } from '../metadata/metadata.js';
 
 export interface FsckProblem {
   kind: 'corrupt-blob' | 'missing-blob' | 'size-mismatch' | 'orphan-blob' | 'dangling-link' | 'dangling-tag' | 'dangling-reference' | 'manifest-digest';
@@ -22,9 +22,9 @@ export interface FsckOptions {
   orphanGraceMs: number;
 }
 
-export async function fsck(blobs: BlobStore, meta: MetadataStore, opts: FsckOptions): Promise<FsckReport> {
+export async function fsck(blobs: BlobStore, meta: Pick<Metadata, 'registry' | 'fsck'>, opts: FsckOptions): Promise<FsckReport> {
   const problems: FsckProblem[] = [];
-  const rows = new Map((await meta.allBlobRows()).map((r) => [r.digest, r.size]));
+  const rows = new Map((await meta.fsck.allBlobRows()).map((r) => [r.digest, r.size]));
   let blobsChecked = 0;
   const onDisk = new Set<string>();
   const now = Date.now();
@@ -39,7 +39,7 @@ export async function fsck(blobs: BlobStore, meta: MetadataStore, opts: FsckOpti
         // digest stores it again.
         if (blobs.quarantine) await blobs.quarantine(file.digest);
         else await blobs.delete(file.digest);
-        await meta.deleteBlobRow(file.digest);
+        await meta.fsck.deleteBlobRow(file.digest);
       }
       continue;
     }
@@ -62,20 +62,20 @@ export async function fsck(blobs: BlobStore, meta: MetadataStore, opts: FsckOpti
   for (const digest of rows.keys()) {
     if (onDisk.has(digest)) continue;
     problems.push({ kind: 'missing-blob', detail: `${digest}: recorded but its data is missing`, repaired: opts.repair });
-    if (opts.repair) await meta.deleteBlobRow(digest);
+    if (opts.repair) await meta.fsck.deleteBlobRow(digest);
   }
-  for (const l of await meta.danglingLinks()) {
+  for (const l of await meta.fsck.danglingLinks()) {
     problems.push({ kind: 'dangling-link', detail: `${l.repository}: link to unknown blob ${l.digest}`, repaired: opts.repair });
-    if (opts.repair) await meta.unlinkBlob(l.repository, l.digest);
+    if (opts.repair) await meta.registry.unlinkBlob(l.repository, l.digest);
   }
-  for (const t of await meta.danglingTags()) {
+  for (const t of await meta.fsck.danglingTags()) {
     problems.push({ kind: 'dangling-tag', detail: `${t.repository}:${t.tag} points at missing manifest ${t.digest}`, repaired: opts.repair });
-    if (opts.repair) await meta.deleteTag(t.repository, t.tag, 'fsck');
+    if (opts.repair) await meta.registry.deleteTag(t.repository, t.tag, 'fsck');
   }
-  for (const r of await meta.danglingReferences()) {
+  for (const r of await meta.fsck.danglingReferences()) {
     problems.push({ kind: 'dangling-reference', detail: `${r.repository}@${r.manifest} references missing ${r.kind} ${r.target}`, repaired: false });
   }
-  const manifests = await meta.allManifests();
+  const manifests = await meta.fsck.allManifests();
   for (const m of manifests) {
     const alg = parseDigest(m.digest)?.algorithm ?? 'sha256';
     if (digestOf(m.body, alg) !== m.digest) {

@@ -1,5 +1,5 @@
 // The registry domain: blobs, uploads, manifests, tags and referrers of repositories, independent of HTTP.
-// Bytes live in a BlobStore, everything else in the MetadataStore; a repository sees only blobs linked to it.
+// Bytes live in a BlobStore, everything else in the registry metadata (metadata/); a repository sees only blobs linked to it.
 import type { Readable } from 'node:stream';
 import { digestOf, parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
@@ -7,7 +7,7 @@ import { isExternalBlob, ManifestError, parseManifest, type Descriptor } from '.
 import { OCI_INDEX } from '../oci/media-types.js';
 import { isValidRepositoryName, isValidTag } from '../oci/reference.js';
 import type { BlobFile, BlobStore, ByteRange, UploadState } from '../storage/blob-store.js';
-import type { MetadataStore, StoredManifest, TagGuard } from '../metadata/store.js';
+import type { RegistryMetadata, StoredManifest, TagGuard } from '../metadata/metadata.js';
 import { BlobIntegrity, type HashOnServe, type QuarantineEvent } from './blob-integrity.js';
 import { UploadHolders } from './upload-holders.js';
 
@@ -45,7 +45,7 @@ export class Registry {
 
   constructor(
     readonly blobs: BlobStore,
-    readonly meta: MetadataStore,
+    readonly meta: RegistryMetadata,
     readonly options: RegistryOptions = { maxManifestBytes: 4 << 20 },
     readonly events: RegistryEvents = {},
   ) {

@@ -9,7 +9,6 @@ import { attestationRoutes, signerRoutes } from './api/attestations.js';
 import { gcRoutes } from './api/gc.js';
 import { deployAfterRelease, deployRoutes, secretRoutes, targetRoutes } from './api/deploy.js';
 import { browseRoutes } from './api/browse.js';
-import { BrowseStore } from '../metadata/browse-store.js';
 
 export function hubRoutes(wharf: Wharf, access: RequestAccess): ApiRoute[] {
   return [
@@ -26,6 +25,6 @@ export function hubRoutes(wharf: Wharf, access: RequestAccess): ApiRoute[] {
     ...attestationRoutes(wharf.attestations, wharf.registry),
     ...signerRoutes(wharf.signers),
     ...gcRoutes(wharf.retention, wharf.gc),
-    ...browseRoutes(new BrowseStore(wharf.meta.db), wharf.blobs, access),
+    ...browseRoutes(wharf.meta.browse, wharf.blobs, access),
   ];
 }

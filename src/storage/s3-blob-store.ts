@@ -62,7 +62,7 @@ export interface S3StoreOptions {
   requestTimeout: number;
 }
 
-/** Where the database says each blob's bytes are (MetadataStore implements it). */
+/** Where the database says each blob's bytes are (metadata/registry-store.ts implements it). */
 export interface BlobLocations {
   blobLocation(digest: string): Promise<{ location: string | null; size: number } | null>;
   blobLocations(): Promise<{ digest: string; location: string | null; size: number }[]>;

@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import { retryDelay } from './backoff.js';
 import type { DestinationPolicy } from './destinations.js';
-import type { AttemptResult, DueDelivery, WebhookStore } from './store.js';
+import type { AttemptResult, DueDelivery, WebhookOutbox } from '../metadata/metadata.js';
 
 /** Durations in milliseconds; the `webhooks` section of the configuration. */
 export interface DispatchOptions {
@@ -59,7 +59,7 @@ export class WebhookDispatcher {
   private stopping = new AbortController();
 
   constructor(
-    private readonly store: WebhookStore,
+    private readonly store: WebhookOutbox,
     private readonly options: DispatchOptions,
     private readonly policy: DestinationPolicy,
     private readonly post: PostDelivery,

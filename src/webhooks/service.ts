@@ -1,16 +1,14 @@
 // The Webhooks service: subscriptions, `emit` (queues one delivery per matching subscription — a database
 // insert, no network), the delivery log, and the dispatcher's lifecycle.
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/errors.js';
-import type { Database } from '../metadata/schema.js';
-import type { Db } from '../metadata/store.js';
+import type { Tx } from '../metadata/transaction.js';
 import { WebhookDispatcher, type DispatchOptions, type PostDelivery } from './dispatcher.js';
 import { eventMatches, type WebhookEvent } from './events.js';
 import { matchesGlob } from '../oci/pattern.js';
 import { DestinationPolicy } from './destinations.js';
-import { WebhookStore, type WebhookDelivery, type DeliveryAttempt, type DeliveryFilter, type Subscription } from './store.js';
+import type { WebhookOutbox, WebhookDelivery, DeliveryAttempt, DeliveryFilter, Subscription } from '../metadata/metadata.js';
 
 export type WebhookOptions = DispatchOptions;
 
@@ -24,7 +22,7 @@ export interface SubscriptionInput {
 }
 
 export class Webhooks {
-  readonly store: WebhookStore;
+  readonly store: WebhookOutbox;
   private dispatcher: WebhookDispatcher | undefined;
   private log: Logger | undefined;
   private readonly emitting = new Set<Promise<unknown>>();
@@ -33,13 +31,13 @@ export class Webhooks {
   readonly targets: DestinationPolicy;
 
   constructor(
-    db: Kysely<Database>,
+    store: WebhookOutbox,
     readonly options: WebhookOptions,
     /** the outbound HTTP that delivers (server/webhook-delivery.ts, handed in by wharf.ts) */
     private readonly post: PostDelivery,
     targets?: DestinationPolicy,
   ) {
-    this.store = new WebhookStore(db);
+    this.store = store;
     this.targets = targets ?? new DestinationPolicy(options.allowTargets);
   }
 
@@ -84,16 +82,16 @@ export class Webhooks {
    * transaction to queue atomically with the change itself; the dispatcher then sees the rows after the
    * commit (at its next poll, or at once after `wake()`).
    */
-  async emit(event: WebhookEvent, db: Db = this.store.db): Promise<string[]> {
+  async emit(event: WebhookEvent, tx?: Tx): Promise<string[]> {
     const { type, repository, ...payload } = event;
-    const subscriptions = (await this.store.listSubscriptions(db)).filter(
+    const subscriptions = (await this.store.listSubscriptions(tx)).filter(
       (s) => eventMatches(s.events, type) && (s.repository === null || matchesGlob(s.repository, repository)),
     );
     if (subscriptions.length === 0) return [];
     const body = JSON.stringify({ ...payload, event: type, repository, occurredAt: new Date().toISOString() });
     const deliveries = subscriptions.map((s) => ({ id: randomUUID(), subscriptionId: s.id, event: type, repository, body }));
-    await this.store.enqueue(deliveries, db);
-    if (db === this.store.db) this.wake();
+    await this.store.enqueue(deliveries, tx);
+    if (tx === undefined) this.wake();
     return deliveries.map((d) => d.id);
   }
 

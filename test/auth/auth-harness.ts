@@ -8,7 +8,6 @@ import { pino } from 'pino';
 import type { AuditLog, AuditQuery, AuditRecord } from '../../src/audit/audit-log.js';
 import { RegistryAudit } from '../../src/server/registry-audit.js';
 import { Accounts } from '../../src/auth/accounts.js';
-import { AuthStore } from '../../src/auth/auth-store.js';
 import { openAuth } from '../../src/auth/open-auth.js';
 import { serveAuth } from '../../src/server/access-control.js';
 import { TokenService } from '../../src/auth/token-service.js';
@@ -71,7 +70,7 @@ export async function startAuthHub(config = '', options: { now?: () => number } 
     wharf,
     audit,
     passwordVerifications: () => auth.passwordVerifications!(),
-    accounts: new Accounts(new AuthStore(wharf.meta.db), audit, { name: 'tester', kind: 'local', address: null }),
+    accounts: new Accounts(wharf.meta.auth, audit, { name: 'tester', kind: 'local', address: null }),
     tokens: (o = {}) => TokenService.open(dataDir, { service: cfg.auth.service, issuer: cfg.auth.issuer, accessTtlMs: cfg.auth.tokenTtl, refreshTtlMs: cfg.auth.refreshTokenTtl, ...o }),
     req: (path, init = {}) => {
       const { auth: authorization, ...rest } = init;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Policy, ANONYMOUS, type Identity } from '../../src/auth/policy.js';
 import { covers, parseActionList, parseRepositoryScope } from '../../src/auth/actions.js';
-import type { TokenRow, UserRow } from '../../src/auth/auth-store.js';
+import type { TokenRow, UserRow } from '../../src/metadata/auth-store.js';
 
 const user = (name: string, role: 'admin' | 'member' = 'member'): UserRow => ({ name, role, passwordHash: 'x', createdAt: 0, updatedAt: 0, tokenGeneration: 1 });
 const token = (id: string, name: string, expiresAt: number | null = null): TokenRow => ({

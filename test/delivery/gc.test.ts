@@ -14,6 +14,7 @@ import type { GcReport } from '../../src/delivery/gc.js';
 import { RegistryError } from '../../src/oci/errors.js';
 import { run } from '../support/command.js';
 import { REPO_ROOT, startWharf } from '../support/server.js';
+import { onDatabase } from '../support/database.js';
 import { digestOf, expectError, openUpload, pushBlob, putManifest, startRegistry, type Init, type Registry } from '../server/v2-harness.js';
 import { api } from './delivery-harness.js';
 import { assertFsckClean, assertPullable, blobBytes, blobFileExists, image, manifestStatus, pushImageOf, startHub } from './gc-harness.js';
@@ -110,11 +111,11 @@ describe('garbage collection without a grace period', () => {
     const img = image([randomBytes(2000)], 'race');
     for (const x of img.blobs) await pushBlob(r, repo, x);
     const meta = r.wharf.meta;
-    const check = meta.linkedBlobsOf;
+    const check = meta.registry.linkedBlobsOf;
     let collected: GcReport | undefined;
-    meta.linkedBlobsOf = async (...args) => {
-      const result = await check.apply(meta, args);
-      meta.linkedBlobsOf = check;
+    meta.registry.linkedBlobsOf = async (...args: Parameters<typeof check>) => {
+      const result = await check.apply(meta.registry, args);
+      meta.registry.linkedBlobsOf = check;
       await sleep(2);
       collected = await collect(r);
       return result;
@@ -122,7 +123,7 @@ describe('garbage collection without a grace period', () => {
     try {
       await expectError(await putManifest(r, repo, 'v', img.body), 400, 'MANIFEST_BLOB_UNKNOWN');
     } finally {
-      meta.linkedBlobsOf = check;
+      meta.registry.linkedBlobsOf = check;
     }
     assert.equal(collected!.blobs.length, 2, 'GC ran between the check and the write, and took both blobs');
     assert.equal(await manifestStatus(r, repo, img.digest), 404);
@@ -138,18 +139,18 @@ describe('garbage collection without a grace period', () => {
       const child = await pushImageOf(r, repo, image([randomBytes(100)], 'child'));
       const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: child.digest, size: child.body.length }] }));
       const meta = r.wharf.meta;
-      const check = meta.manifestsOf;
+      const check = meta.registry.manifestsOf;
       let collected: GcReport | undefined;
-      meta.manifestsOf = async (...args) => {
-        const result = await check.apply(meta, args);
-        meta.manifestsOf = check;
+      meta.registry.manifestsOf = async (...args: Parameters<typeof check>) => {
+        const result = await check.apply(meta.registry, args);
+        meta.registry.manifestsOf = check;
         collected = await collect(r);
         return result;
       };
       try {
         await expectError(await putManifest(r, repo, 'multi', index, 'application/vnd.oci.image.index.v1+json'), 400, 'MANIFEST_BLOB_UNKNOWN');
       } finally {
-        meta.manifestsOf = check;
+        meta.registry.manifestsOf = check;
       }
       assert.deepEqual(collected!.manifests.map((m) => m.digest), [child.digest]);
       assert.equal(await manifestStatus(r, repo, 'multi'), 404);
@@ -239,10 +240,12 @@ describe('garbage collection with a grace period', () => {
   after(() => r.close());
 
   const backdate = async (repo: string, digest: string) => {
-    const id = (await r.wharf.meta.repositoryId(repo))!;
+    const id = (await r.wharf.meta.registry.repositoryId(repo))!;
     const past = Date.now() - 2 * HOUR;
-    await r.wharf.meta.db.updateTable('repository_blobs').set({ created_at: past }).where('repository_id', '=', id).where('digest', '=', digest).execute();
-    await r.wharf.meta.db.updateTable('blobs').set({ created_at: past }).where('digest', '=', digest).execute();
+    await onDatabase(r.dataDir, async (db) => {
+      await db.updateTable('repository_blobs').set({ created_at: past }).where('repository_id', '=', id).where('digest', '=', digest).execute();
+      await db.updateTable('blobs').set({ created_at: past }).where('digest', '=', digest).execute();
+    });
   };
 
   it('keeps blobs pushed within the grace period (a push in flight), and collects them after it', async () => {
@@ -275,8 +278,8 @@ describe('garbage collection with a grace period', () => {
     }
     const before = Date.now();
     assert.equal((await putManifest(r, repo, 'v', img.body)).status, 201);
-    const id = (await r.wharf.meta.repositoryId(repo))!;
-    const rows = await r.wharf.meta.db.selectFrom('repository_blobs').select('created_at').where('repository_id', '=', id).execute();
+    const id = (await r.wharf.meta.registry.repositoryId(repo))!;
+    const rows = await onDatabase(r.dataDir, (db) => db.selectFrom('repository_blobs').select('created_at').where('repository_id', '=', id).execute());
     assert.equal(rows.length, 2);
     for (const row of rows) assert.ok(Number(row.created_at) >= before);
   });
@@ -309,7 +312,7 @@ describe('garbage collection with a grace period', () => {
     assert.ok(report.blobs.some((x) => x.digest === old && x.size === 700));
     assert.equal(await blobFileExists(r, old), false);
     assert.ok(await blobFileExists(r, young), 'a file younger than the grace period may be a commit in flight');
-    assert.equal(await r.wharf.meta.blobKnown(old), null);
+    assert.equal(await r.wharf.meta.registry.blobKnown(old), null);
   });
 
   it('wharf gc beside the running hub: --dry-run lists and keeps, then a run deletes', async () => {

@@ -11,6 +11,7 @@ import { expectError, expectStatus, type Registry } from '../server/v2-harness.j
 import { api, pushImage } from './delivery-harness.js';
 import { assertFsckClean, assertPullable, blobFileExists, manifestStatus, pushIndex, pushManifest, pushReferrer, startHub } from './gc-harness.js';
 import { startAuthHub, basic, ADMIN_PASSWORD } from '../auth/auth-harness.js';
+import { onDatabase } from '../support/database.js';
 
 const DAY = 86_400_000;
 const NOW = 1_700_000_000_000;
@@ -129,7 +130,7 @@ describe('retention policies in a running hub', () => {
   after(() => r.close());
 
   const collect = async (dryRun = false) => (await api(r, 'POST', '/api/v1/gc', { dryRun }, 200)).body;
-  const repoId = async (repo: string) => (await r.wharf.meta.repositoryId(repo))!;
+  const repoId = async (repo: string) => (await r.wharf.meta.registry.repositoryId(repo))!;
 
   it('lists the policies of the config file and manages those of the API', async () => {
     const listed = await api(r, 'GET', '/api/v1/retention/policies', undefined, 200);
@@ -152,7 +153,7 @@ describe('retention policies in a running hub', () => {
     await pushImage(r, repo, 'latest', 'latest');
     const id = await repoId(repo);
     for (let i = 1; i <= 6; i++) {
-      await r.wharf.meta.db.updateTable('tags').set({ updated_at: Date.now() - (7 - i) * 86_400_000 }).where('repository_id', '=', id).where('name', '=', `b${i}`).execute();
+      await onDatabase(r.dataDir, (db) => db.updateTable('tags').set({ updated_at: Date.now() - (7 - i) * 86_400_000 }).where('repository_id', '=', id).where('name', '=', `b${i}`).execute());
     }
     const policy = await api(r, 'POST', '/api/v1/retention/policies', { repositories: repo, tags: 'b*', keepLast: 2, keepWithin: '84h' }, 201);
     try {
@@ -179,7 +180,7 @@ describe('retention policies in a running hub', () => {
     await pushImage(r, repo, 'latest', 'second');
     const id = await repoId(repo);
     const twoDaysAgo = Date.now() - 2 * 86_400_000;
-    await r.wharf.meta.db.updateTable('manifests').set({ created_at: twoDaysAgo }).where('repository_id', '=', id).where('digest', 'in', [old.digest, moved]).execute();
+    await onDatabase(r.dataDir, (db) => db.updateTable('manifests').set({ created_at: twoDaysAgo }).where('repository_id', '=', id).where('digest', 'in', [old.digest, moved]).execute());
     const policy = await api(r, 'POST', '/api/v1/retention/policies', { repositories: repo, untaggedOlderThan: '1d' }, 201);
     try {
       const run = await collect();
@@ -188,7 +189,7 @@ describe('retention policies in a running hub', () => {
       assert.equal(await manifestStatus(r, repo, young.digest), 200);
       assert.equal(await manifestStatus(r, repo, moved), 200);
 
-      await r.wharf.meta.db.updateTable('tag_history').set({ at: twoDaysAgo }).where('repository_id', '=', id).where('old_digest', '=', moved).execute();
+      await onDatabase(r.dataDir, (db) => db.updateTable('tag_history').set({ at: twoDaysAgo }).where('repository_id', '=', id).where('old_digest', '=', moved).execute());
       assert.deepEqual((await collect()).manifests.map((m: any) => m.digest), [moved]);
       await assertPullable(r, repo, 'latest');
     } finally {

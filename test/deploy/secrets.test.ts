@@ -10,8 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { redact, ManagedSecrets } from '../../src/deploy/secrets.js';
 import { SecretBox, SECRET_KEY_FILE } from '../../src/deploy/secret-box.js';
 import { parseAppFile, resolveEnvironment } from '../../src/deploy/app-file.js';
-import { forgetDatabase, openTestStore } from '../support/database.js';
-import { DeployTargetStore } from '../../src/metadata/deploy-target-store.js';
+import { forgetDatabase, onDatabase, openTestStore } from '../support/database.js';
 
 const slot = { app: 'team/web', environment: 'production', name: 'db' };
 
@@ -53,12 +52,12 @@ test('managed secrets: stored sealed, listed by name, resolved per app and envir
   const dir = await mkdtemp(join(tmpdir(), 'wharf-secrets-'));
   const meta = await openTestStore(join(dir, 'wharf.db'));
   try {
-    const store = new DeployTargetStore(meta.db);
+    const store = meta.deployTargets;
     const secrets = new ManagedSecrets(store, SecretBox.fromKey(randomBytes(32)));
     await secrets.set('team/web', 'production', 'db', 'hunter2', 'alice');
     await secrets.set('team/web', 'staging', 'db', 'staging-pw', 'alice');
     await secrets.set('team/other', 'production', 'api', 'other-key', 'bob');
-    const rows = await meta.db.selectFrom('app_secrets').selectAll().execute();
+    const rows = await onDatabase(dir, (db) => db.selectFrom('app_secrets').selectAll().execute());
     assert.ok(rows.every((r) => !r.sealed.includes('hunter2') && !JSON.stringify(r).includes('hunter2')), 'nothing in the database holds the value');
     const listed = await secrets.list('team/web');
     assert.deepEqual(listed.map((s) => `${s.environment}/${s.name} by ${s.updatedBy}`), ['production/db by alice', 'staging/db by alice']);

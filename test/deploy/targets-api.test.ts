@@ -6,6 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ADMIN_PASSWORD, auditRows, basic, member, pushImage, startAuthHub, type AuthHub } from '../auth/auth-harness.js';
+import { onDatabase } from '../support/database.js';
 
 const ADMIN = basic('admin', ADMIN_PASSWORD);
 const SOCKET = 'unix:///var/run/wharf-test-never-dialled.sock';
@@ -136,12 +137,14 @@ describe('deploy targets, secrets and privileges over the API', () => {
     assert.equal((await call('GET', '/api/v1/apps/team/web/status', teamAdmin)).status, 403, 'status does not read engines the app may not use');
 
     // An app file written into the database around apply (raw endpoint, server-side secrets): never deployed.
-    const repo = await hub.wharf.meta.db.selectFrom('repositories').select('id').where('name', '=', 'team/web').executeTakeFirstOrThrow();
-    await hub.wharf.meta.db
-      .updateTable('app_files')
-      .set({ body: appFile('    targets: [unix:///var/run/docker.sock]', '{ secrets: { K: { file: /etc/shadow } } }') })
-      .where('repository_id', '=', repo.id)
-      .execute();
+    await onDatabase(hub.dataDir, async (db) => {
+      const repo = await db.selectFrom('repositories').select('id').where('name', '=', 'team/web').executeTakeFirstOrThrow();
+      await db
+        .updateTable('app_files')
+        .set({ body: appFile('    targets: [unix:///var/run/docker.sock]', '{ secrets: { K: { file: /etc/shadow } } }') })
+        .where('repository_id', '=', repo.id)
+        .execute();
+    });
     const around = await call('POST', '/api/v1/apps/team/web/deployments', teamAdmin, { environment: 'production' });
     assert.match(around.text, /"error":\{"code":"CONFLICT","message":"the stored app file of team\/web is refused: .*is an endpoint; app files name registered deploy targets/);
     assert.match(around.text, /refused: secrets come from Wharf's secret store/);

@@ -13,7 +13,7 @@ import { REPO_ROOT } from '../support/server.js';
 async function tagged(meta: MetadataStore, repository: string, tag: string, seed: string): Promise<string> {
   const body = Buffer.from(JSON.stringify({ seed }));
   const digest = `sha256:${Buffer.from(seed.padEnd(32, '0')).toString('hex').slice(0, 64)}`;
-  await meta.putManifest(repository, { digest, mediaType: 'application/vnd.oci.image.index.v1+json', artifactType: null, subjectDigest: null, body, blobs: [], children: [] }, tag);
+  await meta.registry.putManifest(repository, { digest, mediaType: 'application/vnd.oci.image.index.v1+json', artifactType: null, subjectDigest: null, body, blobs: [], children: [] }, tag);
   return digest;
 }
 
@@ -33,14 +33,14 @@ test('tags/list reflects writes made here and by another process', { skip: node2
   const server = await openSqlite(file);
   try {
     await tagged(server, 'app', 'a', 'one');
-    assert.deepEqual(await server.listTags('app', undefined, undefined), ['a']);
-    assert.deepEqual(await server.listTags('app', undefined, undefined), ['a'], 'answered again (from memory)');
+    assert.deepEqual(await server.registry.listTags('app', undefined, undefined), ['a']);
+    assert.deepEqual(await server.registry.listTags('app', undefined, undefined), ['a'], 'answered again (from memory)');
     await tagged(server, 'app', 'b', 'two');
-    assert.deepEqual(await server.listTags('app', undefined, undefined), ['a', 'b'], 'a write here is seen');
+    assert.deepEqual(await server.registry.listTags('app', undefined, undefined), ['a', 'b'], 'a write here is seen');
     writeFromAnotherProcess(file, "insert into tags (repository_id, name, digest, updated_at) select repository_id, 'c', digest, 0 from tags where name = 'a'");
-    assert.deepEqual(await server.listTags('app', undefined, undefined), ['a', 'b', 'c'], 'a write by another process is seen');
+    assert.deepEqual(await server.registry.listTags('app', undefined, undefined), ['a', 'b', 'c'], 'a write by another process is seen');
     writeFromAnotherProcess(file, "delete from tags where name = 'a'");
-    assert.deepEqual(await server.listTags('app', undefined, undefined), ['b', 'c']);
+    assert.deepEqual(await server.registry.listTags('app', undefined, undefined), ['b', 'c']);
   } finally {
     await server.close();
     await rm(dir, { recursive: true, force: true });
@@ -51,7 +51,7 @@ test('a manifest by tag reflects tag moves and deletions made here and by anothe
   const dir = await mkdtemp(join(tmpdir(), 'wharf-mancache-'));
   const file = join(dir, 'wharf.db');
   const server = await openSqlite(file);
-  const digestOf = async (tag: string) => (await server.manifestByTag('app', tag))?.digest ?? null;
+  const digestOf = async (tag: string) => (await server.registry.manifestByTag('app', tag))?.digest ?? null;
   try {
     const one = await tagged(server, 'app', 'x', 'one');
     assert.equal(await digestOf('x'), one);

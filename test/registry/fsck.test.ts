@@ -13,7 +13,7 @@ import { OCI_MANIFEST } from '../../src/oci/media-types.js';
 import { fsck, type FsckReport } from '../../src/registry/fsck.js';
 import { openWharf, type Wharf } from '../../src/wharf.js';
 import { runWharf } from '../support/server.js';
-import { databaseEnv, forgetDatabase } from '../support/database.js';
+import { databaseEnv, forgetDatabase, onDatabase } from '../support/database.js';
 
 let dir: string;
 let wharf: Wharf;
@@ -141,13 +141,13 @@ test('a blob whose file is missing is found; repair drops its rows', async () =>
 test('a tag pointing at a missing manifest is found; repair deletes the tag and records it', async () => {
   const image = await pushImage('app/t', 'v1', 'tagged');
   await pushImage('app/t', 'v2', 'kept');
-  await wharf.meta.db.deleteFrom('manifests').where('digest', '=', image.manifest).execute();
+  await onDatabase(wharf.config.data, (db) => db.deleteFrom('manifests').where('digest', '=', image.manifest).execute());
   const report = await check();
   assert.deepEqual(kinds(report), ['dangling-tag']);
   assert.match(report.problems[0]!.detail, /app\/t:v1/);
   await check(true);
   assert.deepEqual(await wharf.registry.listTags('app/t'), ['v2']);
-  const history = await wharf.meta.tagHistory('app/t', 'v1');
+  const history = await wharf.meta.registry.tagHistory('app/t', 'v1');
   assert.equal(history[0]!.newDigest, null);
   assert.equal(history[0]!.actor, 'fsck');
   assert.deepEqual((await check()).problems, []);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createHash } from 'node:crypto';
 import { ADMIN_PASSWORD, basic, member, startAuthHub, type AuthHub } from '../auth/auth-harness.js';
+import { onDatabase } from '../support/database.js';
 
 interface Browser {
   cookie: string;
@@ -38,7 +39,7 @@ describe('browser sessions', () => {
   it('stores only a hash of the session id', async () => {
     const b = await signIn(hub, 'admin', ADMIN_PASSWORD);
     const id = /wharf_session=([^;]+)/.exec(b.cookie)![1]!;
-    const rows = await hub.wharf.meta.db.selectFrom('browser_sessions').select('id_hash').execute();
+    const rows = await onDatabase(hub.dataDir, (db) => db.selectFrom('browser_sessions').select('id_hash').execute());
     assert.ok(rows.some((r) => r.id_hash === createHash('sha256').update(id).digest('base64url')));
     assert.ok(!rows.some((r) => r.id_hash === id));
   });
@@ -67,7 +68,7 @@ describe('browser sessions', () => {
     // The header alone, without the matching cookie (a forged form cannot set either): refused too.
     const noCookie = await hub.req('/api/v1/users', { method: 'POST', headers: { ...headers, cookie: b.cookie.replace(/; wharf_csrf=[^;]+/, ''), 'x-csrf-token': b.csrf }, body });
     assert.equal(noCookie.status, 403);
-    assert.equal((await hub.wharf.meta.db.selectFrom('users').select('name').where('name', '=', 'carol').execute()).length, 0);
+    assert.equal((await onDatabase(hub.dataDir, (db) => db.selectFrom('users').select('name').where('name', '=', 'carol').execute())).length, 0);
     const ok = await hub.req('/api/v1/users', { method: 'POST', headers: { ...headers, 'x-csrf-token': b.csrf }, body });
     assert.equal(ok.status, 201, await ok.text());
   });

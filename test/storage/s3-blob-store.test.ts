@@ -50,7 +50,7 @@ test('a committed upload is the blob: one object, written once, and no session o
   const digest = await pushBlob(r, 'nocopy/app', data);
   const added = (await blobKeys()).filter((k) => !before.includes(k));
   assert.equal(added.length, 1, 'exactly one new object');
-  const row = await r.wharf.meta.blobLocation(digest);
+  const row = await r.wharf.meta.registry.blobLocation(digest);
   assert.equal(`${row!.location}`, added[0], 'the database maps the digest to the upload object');
   assert.deepEqual(await sessionKeys(), []);
   assert.deepEqual(await bucket.multipartUploads(), []);
@@ -264,7 +264,7 @@ test('redirect: a blob GET answers 307 to a presigned URL that serves the bytes 
 test('GC deletes unlinked blobs’ objects and strays, and aborts abandoned multipart uploads', { skip }, async () => {
   const keep = await pushBlob(r, 'gc/app', randomBytes(1000));
   const doomed = await pushBlob(r, 'gc/app', randomBytes(2000));
-  const doomedKey = (await r.wharf.meta.blobLocation(doomed))!.location!;
+  const doomedKey = (await r.wharf.meta.registry.blobLocation(doomed))!.location!;
   await expectStatus(await r.req(`/v2/gc/app/blobs/${doomed}`, { method: 'DELETE' }), 202);
   // A stray: an object no row names (a crash between an upload's last write and its row).
   await bucket.client.send(new PutObjectCommand({ Bucket: bucket.name, Key: 'blobs/00000000-0000-4000-8000-000000000000', Body: 'stray' }));
@@ -293,7 +293,7 @@ test('fsck finds missing objects, size mismatches, corrupt and orphaned objects;
     const missing = randomBytes(6000);
     const resized = randomBytes(7000);
     const [okD, missingD, resizedD] = [await pushBlob(reg, 'f/app', ok), await pushBlob(reg, 'f/app', missing), await pushBlob(reg, 'f/app', resized)];
-    const key = async (d: string) => (await reg.wharf.meta.blobLocation(d))!.location!;
+    const key = async (d: string) => (await reg.wharf.meta.registry.blobLocation(d))!.location!;
     await b2.client.send(new DeleteObjectCommand({ Bucket: b2.name, Key: await key(missingD) }));
     await b2.client.send(new PutObjectCommand({ Bucket: b2.name, Key: await key(resizedD), Body: randomBytes(10) }));
     await b2.client.send(new PutObjectCommand({ Bucket: b2.name, Key: 'blobs/11111111-1111-4111-8111-111111111111', Body: 'orphan' }));

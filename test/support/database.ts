@@ -1,8 +1,11 @@
 // The metadata database of a test Wharf: SQLite in its data directory (default), or, with WHARF_TEST_DB=postgres,
 // a fresh PostgreSQL database of its own on the cluster WHARF_TEST_POSTGRES names (scripts/postgres.sh starts one).
 // So the same test files run on either backend.
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
+import type { Database } from '../../src/metadata/schema.js';
 import { openPostgres } from '../../src/metadata/postgres.js';
 import { openSqlite } from '../../src/metadata/sqlite.js';
 import type { MetadataStore } from '../../src/metadata/store.js';
@@ -101,3 +104,27 @@ process.on('beforeExit', () => {
   const dirs = [...made.keys()];
   void Promise.all(dirs.map((d) => forgetDatabase(d).catch(() => {})));
 });
+
+/**
+ * Runs `fn` over the metadata database of the data directory `dataDir` through a connection of its own (the way an
+ * operator's sqlite3 or psql shell would), for tests that set up what no API makes (backdated rows, a lost
+ * manifest) or look at rows themselves; then closes the connection.
+ */
+export async function onDatabase<T>(dataDir: string, fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  let db: Kysely<Database>;
+  if (onPostgres) {
+    const { WHARF_DB } = await databaseEnv(dataDir);
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: WHARF_DB, max: 1 }) }) });
+  } else {
+    const conn = new BetterSqlite3(join(dataDir, 'wharf.db'));
+    // As the hub's own connection (metadata/sqlite.ts): the same cascades, and waiting for its write lock.
+    conn.pragma('foreign_keys = ON');
+    conn.pragma('busy_timeout = 5000');
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: conn }) });
+  }
+  try {
+    return await fn(db);
+  } finally {
+    await db.destroy();
+  }
+}

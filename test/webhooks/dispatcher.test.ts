@@ -24,7 +24,7 @@ interface Opened {
 
 async function open(dir: string, options: Partial<WebhookOptions> = {}): Promise<Opened> {
   const meta = await openTestStore(join(dir, 'wharf.db'));
-  const webhooks = new Webhooks(meta.db, { ...FAST, ...options }, postDelivery);
+  const webhooks = new Webhooks(meta.webhooks, { ...FAST, ...options }, postDelivery);
   return {
     meta,
     webhooks,

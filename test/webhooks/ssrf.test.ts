@@ -31,7 +31,7 @@ function resolverOf(table: Record<string, string[]>): Resolve {
 async function webhooksWith(t: { after(fn: () => Promise<void>): void }, policy: DestinationPolicy): Promise<Webhooks> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-ssrf-'));
   const meta = await openTestStore(join(dir, 'wharf.db'));
-  const webhooks = new Webhooks(meta.db, FAST, postDelivery, policy);
+  const webhooks = new Webhooks(meta.webhooks, FAST, postDelivery, policy);
   webhooks.startDispatcher(log);
   t.after(async () => {
     await webhooks.stop();
@@ -155,7 +155,7 @@ test('a literal address written in a stored URL is refused at delivery too (poli
   const r = await receiver(t);
   const open = await webhooksWith(t, new DestinationPolicy(['127.0.0.1'], undefined, []));
   await open.addSubscription({ url: r.url, events: ['push'] });
-  const strict = new Webhooks(open.store.db, FAST, postDelivery, new DestinationPolicy([], undefined, []));
+  const strict = new Webhooks(open.store, FAST, postDelivery, new DestinationPolicy([], undefined, []));
   strict.startDispatcher(log);
   t.after(() => strict.stop());
   await open.stop();

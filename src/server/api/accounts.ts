@@ -4,7 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import type { Actor, AuditLog } from '../../audit/audit-log.js';
 import { AccountError, Accounts } from '../../auth/accounts.js';
-import type { AuthStore } from '../../auth/auth-store.js';
+import type { AuthMetadata } from '../../metadata/metadata.js';
 import type { PolicySource } from '../../auth/policy-source.js';
 import { RegistryError } from '../../oci/errors.js';
 import type { ApiRequest, ApiRoute } from '../api.js';
@@ -13,7 +13,7 @@ import { DEFAULT_LIMIT, decodeCursor, encodeCursor, pageList, pageOf, pageQuery,
 const admin = { actions: ['admin' as const] };
 
 export interface AdminRouteDeps {
-  store: AuthStore;
+  store: AuthMetadata;
   audit: AuditLog;
   policies: PolicySource;
   actorOf(req: IncomingMessage): Actor;

@@ -2,7 +2,7 @@
 // pull) and a repository's tags with digest, size, platforms and who pushed them; and what the caller may do
 // on a repository, so the UI shows only the actions the server would allow.
 import { z } from 'zod';
-import type { BrowseStore, TagSummary } from '../../metadata/browse-store.js';
+import type { BrowseMetadata, TagSummary } from '../../metadata/metadata.js';
 import { parseManifest, type Descriptor } from '../../oci/manifest.js';
 import { RegistryError } from '../../oci/errors.js';
 import { isValidRepositoryName } from '../../oci/reference.js';
@@ -74,7 +74,7 @@ async function readConfig(blobs: BlobStore, d: Descriptor): Promise<{ os?: strin
   }
 }
 
-async function describeTags(rows: TagSummary[], repository: string, store: BrowseStore, blobs: BlobStore): Promise<z.infer<typeof TagItem>[]> {
+async function describeTags(rows: TagSummary[], repository: string, store: BrowseMetadata, blobs: BlobStore): Promise<z.infer<typeof TagItem>[]> {
   const manifests = rows.map((t) => parsed(t.body, t.mediaType));
   const children = await store.manifestBodies(repository, [...new Set(manifests.flatMap((m) => (m?.kind === 'index' ? m.manifests.map((c) => c.digest) : [])))]);
   return Promise.all(
@@ -101,7 +101,7 @@ async function describeTags(rows: TagSummary[], repository: string, store: Brows
   );
 }
 
-export function browseRoutes(store: BrowseStore, blobs: BlobStore, access: RequestAccess): ApiRoute[] {
+export function browseRoutes(store: BrowseMetadata, blobs: BlobStore, access: RequestAccess): ApiRoute[] {
   return [
     {
       method: 'GET',

@@ -11,7 +11,7 @@ import { RegistryError } from '../../oci/errors.js';
 import type { RequestAccess } from '../access.js';
 import type { ApiRequest, ApiRoute } from '../api.js';
 import { AccountError, Accounts } from '../../auth/accounts.js';
-import type { AuthStore, TokenRow } from '../../auth/auth-store.js';
+import type { AuthMetadata, TokenRow } from '../../metadata/metadata.js';
 import type { Caller } from '../../auth/access-policy.js';
 import { PERSONAL_SCOPE } from '../../auth/policy.js';
 import type { PolicySource } from '../../auth/policy-source.js';
@@ -39,7 +39,7 @@ function shown(t: TokenRow, now = Date.now()) {
   };
 }
 
-export function tokenRoutes(store: AuthStore, audit: AuditLog, policies: PolicySource, access: RequestAccess): ApiRoute[] {
+export function tokenRoutes(store: AuthMetadata, audit: AuditLog, policies: PolicySource, access: RequestAccess): ApiRoute[] {
   /** The user a call acts for: the user who logged in, or the maker of the personal token it sends. */
   async function actingUser(r: ApiRequest): Promise<string> {
     // A Bearer access token carries claims (docker's, say, for pulling one repository): managing tokens is

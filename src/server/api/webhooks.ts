@@ -5,7 +5,7 @@ import type { ApiRoute } from '../api.js';
 import { EVENT_TYPES, parseEventFilter } from '../../webhooks/events.js';
 import { isRepositoryPattern } from '../../auth/actions.js';
 import type { Webhooks } from '../../webhooks/service.js';
-import type { DeliveryFilter } from '../../webhooks/store.js';
+import type { DeliveryFilter } from '../../metadata/metadata.js';
 
 const admin = { actions: ['admin' as const] };
 

@@ -2,7 +2,7 @@
 // same queries run on SQLite and PostgreSQL). No policy here, only rows.
 import { randomInt } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
-import type { Database, GrantsTable, RobotTokensTable, UsersTable } from '../metadata/schema.js';
+import type { Database, GrantsTable, RobotTokensTable, UsersTable } from './schema.js';
 
 export type Role = UsersTable['role'];
 export type SubjectKind = GrantsTable['subject_kind'];
@@ -73,7 +73,7 @@ const toToken = (r: RobotTokensTable): TokenRow => ({
 });
 
 export class AuthStore {
-  constructor(readonly db: Kysely<Database>) {}
+  constructor(private readonly db: Kysely<Database>) {}
 
   // --- users -----------------------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 // per target — what ran where, when, and why it failed. The database also holds the per-environment lock.
 import type { Kysely, Selectable } from 'kysely';
 import { RegistryError } from '../oci/errors.js';
-import type { Database, DeploymentsTable } from '../metadata/schema.js';
-import type { DeploymentResult, DeploymentStep } from './deployment.js';
+import type { Database, DeploymentsTable } from './schema.js';
+import type { DeploymentOutcome, DeploymentStep } from './records.js';
 
 export type DeploymentRow = Selectable<DeploymentsTable>;
 
@@ -53,7 +53,7 @@ export class DeploymentStore {
   }
 
   /** Writes the outcome and the steps, and releases the environment's lock. */
-  async finish(id: number, result: DeploymentResult): Promise<void> {
+  async finish(id: number, result: DeploymentOutcome): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
       if (result.steps.length > 0) {
         await tx

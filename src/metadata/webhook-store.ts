@@ -1,8 +1,9 @@
 // WebhookStore: subscriptions, the delivery outbox and the attempt log in the metadata database.
 // Plain Kysely builders, so the same queries run on SQLite and PostgreSQL.
 import type { Kysely } from 'kysely';
-import type { Database, WebhookDeliveriesTable } from '../metadata/schema.js';
-import type { Db } from '../metadata/store.js';
+import type { Database, WebhookDeliveriesTable } from './schema.js';
+import { within } from './database.js';
+import type { Tx } from './transaction.js';
 
 export type DeliveryStatus = WebhookDeliveriesTable['status'];
 
@@ -93,7 +94,7 @@ const DELIVERY_COLUMNS = [
 ] as const;
 
 export class WebhookStore {
-  constructor(readonly db: Kysely<Database>) {}
+  constructor(private readonly db: Kysely<Database>) {}
 
   // --- subscriptions ---------------------------------------------------------------------------
 
@@ -107,8 +108,8 @@ export class WebhookStore {
     return { id: num(row.id), url: s.url, events: s.events, repository: s.repository, createdBy: s.createdBy, createdAt: now };
   }
 
-  async listSubscriptions(db: Db = this.db): Promise<Subscription[]> {
-    const rows = await db
+  async listSubscriptions(tx?: Tx): Promise<Subscription[]> {
+    const rows = await within(this.db, tx)
       .selectFrom('webhook_subscriptions')
       .select(['id', 'url', 'events', 'repository_pattern', 'created_by', 'created_at'])
       .orderBy('id')
@@ -131,10 +132,10 @@ export class WebhookStore {
 
   // --- the outbox ------------------------------------------------------------------------------
 
-  async enqueue(deliveries: NewDelivery[], db: Db = this.db): Promise<void> {
+  async enqueue(deliveries: NewDelivery[], tx?: Tx): Promise<void> {
     if (deliveries.length === 0) return;
     const now = Date.now();
-    await db
+    await within(this.db, tx)
       .insertInto('webhook_deliveries')
       .values(
         deliveries.map((d) => ({

@@ -6,23 +6,22 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { forgetDatabase, openTestStore } from '../support/database.js';
-import { DeliveryStore } from '../../src/metadata/delivery-store.js';
-import { DeploymentStore } from '../../src/deploy/deployment-store.js';
+import type { DeploymentMetadata } from '../../src/metadata/metadata.js';
 import { RegistryError } from '../../src/oci/errors.js';
 import type { DeploymentResult } from '../../src/deploy/deployment.js';
 
 const DIGEST = `sha256:${'cd'.repeat(32)}`;
 
 /** Runs `fn` over a fresh database with the environments `names` of app myapp, then removes it. */
-async function withEnvironments(names: string[], fn: (store: DeploymentStore, environmentIds: number[]) => Promise<void>): Promise<void> {
+async function withEnvironments(names: string[], fn: (store: DeploymentMetadata, environmentIds: number[]) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-deploy-store-'));
   const meta = await openTestStore(join(dir, 'wharf.db'));
   try {
-    const repo = await meta.ensureRepository('myapp');
+    const repo = await meta.registry.ensureRepository('myapp');
     const settings = { requiresPromotionFrom: null, protected: false, autoDeploy: false, requiresAttestations: [], requiresApproval: false };
     const ids: number[] = [];
-    for (const name of names) ids.push(Number((await new DeliveryStore(meta).createEnvironment(repo, name, settings)).id));
-    await fn(new DeploymentStore(meta.db), ids);
+    for (const name of names) ids.push(Number((await meta.delivery.createEnvironment(repo, name, settings)).id));
+    await fn(meta.deployments, ids);
   } finally {
     await meta.close();
     await rm(dir, { recursive: true, force: true });
@@ -72,7 +71,8 @@ test('the newest deployment by digest, status and position, and the newest of ea
     const OTHER = `sha256:${'ef'.repeat(32)}`;
     const run = async (releaseId: number, digest: string, status: DeploymentResult['status']) => {
       const id = await store.begin({ environmentId: env!, releaseId, digest, image: '127.0.0.1:5000/myapp', kind: 'docker' });
-      await store.finish(id, { status, reason: status === 'succeeded' ? null : 'boom', steps: [], startedAt: 0, finishedAt: 1 });
+      const result: DeploymentResult = { status, reason: status === 'succeeded' ? null : 'boom', steps: [], startedAt: 0, finishedAt: 1 };
+      await store.finish(id, result);
       return id;
     };
     const a = await run(1, DIGEST, 'succeeded');

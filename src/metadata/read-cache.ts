@@ -1,0 +1,52 @@
+// The registry's two in-memory read caches (manifest by tag, full tag lists), each entry valid while the
+// database's change stamp is unchanged: a write anywhere, by this process or another, makes it stale.
+
+/** Manifest-by-tag cache bounds: most manifests are 0.5–5 KiB. */
+const CACHED_MANIFEST_BYTES = 64 << 10;
+const CACHED_MANIFESTS = 2000;
+const CACHED_MANIFESTS_TOTAL_BYTES = 4 << 20;
+const CACHED_TAG_LISTS = 1000;
+
+export interface StoredManifest {
+  digest: string;
+  mediaType: string;
+  body: Buffer;
+}
+
+/** Manifests (or their absence) by repository and tag. */
+export class TaggedManifestCache {
+  private readonly entries = new Map<string, { stamp: string; manifest: StoredManifest | null }>();
+  private bytes = 0;
+
+  /** The cached answer for `key` while `stamp` is the one it was stored under; undefined when unknown. */
+  get(key: string, stamp: string): StoredManifest | null | undefined {
+    const cached = this.entries.get(key);
+    return cached && cached.stamp === stamp ? cached.manifest : undefined;
+  }
+
+  set(key: string, stamp: string, manifest: StoredManifest | null): void {
+    if ((manifest?.body.length ?? 0) > CACHED_MANIFEST_BYTES) return;
+    // Bounded by entries and by bytes; a full cache starts over (a stamp change makes every entry stale anyway).
+    if (this.entries.size >= CACHED_MANIFESTS || this.bytes >= CACHED_MANIFESTS_TOTAL_BYTES) {
+      this.entries.clear();
+      this.bytes = 0;
+    }
+    this.bytes += (manifest?.body.length ?? 0) - (this.entries.get(key)?.manifest?.body.length ?? 0);
+    this.entries.set(key, { stamp, manifest });
+  }
+}
+
+/** Full tag lists by repository id. */
+export class TagListCache {
+  private readonly entries = new Map<number, { stamp: string; names: string[] }>();
+
+  get(repositoryId: number, stamp: string): string[] | undefined {
+    const cached = this.entries.get(repositoryId);
+    return cached?.stamp === stamp ? cached.names : undefined;
+  }
+
+  set(repositoryId: number, stamp: string, names: string[]): void {
+    if (this.entries.size >= CACHED_TAG_LISTS) this.entries.clear();
+    this.entries.set(repositoryId, { stamp, names });
+  }
+}
