@@ -12,10 +12,9 @@ import { ciInfo, detectCommit, runIdOf } from '../pipeline/run-context.js';
 import type { PipelineResult } from '../pipeline/runner.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
-import { ApiError, clientFor, type ApiClient } from './client.js';
-import { describeEvent } from './deploy.js';
+import { ApiError, appPath, clientFor, type ApiClient } from './client.js';
+import { describeEvent } from './follow-deployment.js';
 import { printJson, shortDigest } from './output.js';
-import { appPath } from './releases.js';
 
 const USAGE = `usage: wharf pipeline run [-f wharf.yaml] [--signing-key FILE] [--server URL] [--json]
 

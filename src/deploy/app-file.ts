@@ -243,7 +243,6 @@ const appFileSchema = z
   });
 
 export type AppFile = z.output<typeof appFileSchema>;
-export type EnvironmentSpec = AppFile['environments'][string];
 export type SwarmSpec = { target: string; service: string };
 export type SecretSource = z.output<typeof secret>;
 export type HealthcheckSpec = z.output<typeof healthcheck>;
@@ -361,11 +360,6 @@ export function parseAppFile(text: string): AppFile {
       return { path: formatPath(issue.code === 'unrecognized_keys' ? issue.path : path), message, line: lineOf(doc, lines, path) };
     }),
   );
-}
-
-/** Validates an app file already in object form, as written (e.g. the management API's JSON; durations as "30s"). */
-export function validateAppFile(value: unknown): AppFile {
-  return parseAppFile(stringify(value));
 }
 
 /** The app file as YAML, durations written back as "30s"; secrets appear as their sources, never values. */

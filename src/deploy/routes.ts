@@ -4,7 +4,7 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { RegistryError } from '../oci/errors.js';
-import { isValidRepositoryName } from '../oci/reference.js';
+import { requireRepositoryName } from '../oci/reference.js';
 import type { AccessCheck } from '../server/access.js';
 import { httpErrorOf } from '../server/http-errors.js';
 import { limitParam, parseQuery, type ApiRequest, type ApiRoute } from '../server/api.js';
@@ -23,8 +23,7 @@ const historyQuery = z.object({ environment: z.string({ error: 'environment is r
 
 function appOf(r: ApiRequest): string {
   const name = r.params.app!;
-  if (!isValidRepositoryName(name)) throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`);
-  return name;
+  return requireRepositoryName(name);
 }
 
 /**
