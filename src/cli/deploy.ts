@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { EnvironmentStatus } from '../deploy/status.js';
 import type { ApplyResult } from '../deploy/service.js';
-import { formatChanges } from '../deploy/app-file-diff.js';
+import { formatChanges } from '../app-file/diff.js';
 import type { DeploymentRecord } from '../deploy/deployment-store.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';

@@ -2,12 +2,12 @@
 // settings as Swarm's UpdateConfig, and follow UpdateStatus until Swarm says completed, paused or rolled back —
 // reporting what Swarm did, not what was hoped for. Swarm schedules and rolls back; Wharf only asks and watches.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LABELS } from './docker-host.js';
+import { LABELS } from '../engine/docker-host.js';
 import { dockerHealthcheck } from './container-create.js';
 import { redact, type SecretValues } from './secrets.js';
 import { digestOfRef, emitter, errorText, imageRef, type DeploymentRequest, type DeploymentResult, type DeploymentStep } from './deployment.js';
-import type { Orchestrator, ServiceSpec, SwarmService, SwarmTask, SwarmUpdateConfig } from './orchestrator.js';
-import { swarmTarget, type EnvironmentPlan } from './app-file.js';
+import type { Orchestrator, ServiceSpec, SwarmService, SwarmTask, SwarmUpdateConfig } from '../engine/orchestrator.js';
+import { swarmTarget, type EnvironmentPlan } from '../app-file/schema.js';
 import { specFingerprint } from './spec-fingerprint.js';
 
 const POLL_MS = 500;

@@ -2,8 +2,8 @@
 // file alike: a name, an engine endpoint with its credentials, the apps (patterns) that may deploy there and the
 // privileged container options they may use.
 import { z } from 'zod';
-import { parseEndpoint } from './endpoint.js';
-import type { ConnectionSpec } from './engine-connection.js';
+import { parseEndpoint } from '../engine/endpoint.js';
+import type { ConnectionSpec } from '../engine/connection.js';
 
 /** Container options that give a container power over its host, each allowed by name on a target. */
 export const PRIVILEGES = ['bind-mounts', 'privileged', 'cap-add', 'host-pid', 'host-ipc', 'devices', 'network-host'] as const;

@@ -2,8 +2,8 @@
 // the file's directory, and the targets the file gives the deploy environment.
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { AppFileError, parseAppFile, resolveEnvironment, targetNames } from '../deploy/app-file.js';
-import type { PipelineSpec } from './pipeline-schema.js';
+import { AppFileError, parseAppFile, resolveEnvironment, targetNames } from '../app-file/schema.js';
+import type { PipelineSpec } from '../app-file/pipeline-schema.js';
 
 export interface LoadedPipeline {
   /** the app file, as the user named it (for messages) */

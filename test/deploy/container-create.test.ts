@@ -2,7 +2,7 @@
 import { specFingerprint } from '../../src/deploy/spec-fingerprint.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAppFile, resolveEnvironment } from '../../src/deploy/app-file.js';
+import { parseAppFile, resolveEnvironment } from '../../src/app-file/schema.js';
 import { containerCreate, containerName } from '../../src/deploy/container-create.js';
 import type { DeploymentRequest } from '../../src/deploy/deployment.js';
 

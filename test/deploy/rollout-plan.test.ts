@@ -3,7 +3,7 @@
 // (The real-engine behaviour — pulls, health, rollback, hosts going down — is in rollout.test.ts.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAppFile, resolveEnvironment, type EnvironmentPlan } from '../../src/deploy/app-file.js';
+import { parseAppFile, resolveEnvironment, type EnvironmentPlan } from '../../src/app-file/schema.js';
 import { rollOut } from '../../src/deploy/rollout.js';
 import { MemoryHost } from '../support/memory-host.js';
 import type { DeployEvent } from '../../src/deploy/deployment.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { redact, ManagedSecrets } from '../../src/deploy/secrets.js';
 import { SecretBox, SECRET_KEY_FILE } from '../../src/deploy/secret-box.js';
-import { parseAppFile, resolveEnvironment } from '../../src/deploy/app-file.js';
+import { parseAppFile, resolveEnvironment } from '../../src/app-file/schema.js';
 import { forgetDatabase, openTestStore } from '../support/database.js';
 import { DeployTargetStore } from '../../src/metadata/deploy-target-store.js';
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { engineFromEnvironment } from '../../src/pipeline/docker-engine.js';
+import { engineFromEnvironment } from '../../src/engine/docker-pipeline-engine.js';
 import { ciInfo, detectCommit, runIdOf } from '../../src/pipeline/run-context.js';
 import { mustRun } from '../support/command.js';
 

@@ -1,9 +1,9 @@
 // Engines: how the deploy code reaches the engines of registered targets. Production wiring hands in
 // dockerEngines() (dockerode-engines.ts); tests may hand in their own. Deploy code sees them through
 // PlanEngines: by the target names of an app file, bound to the registrations checked for that deployment.
-import type { SwarmSpec } from './app-file.js';
-import type { DockerHost } from './docker-host.js';
-import type { Orchestrator } from './orchestrator.js';
+import type { SwarmSpec } from '../app-file/schema.js';
+import type { DockerHost } from '../engine/docker-host.js';
+import type { Orchestrator } from '../engine/orchestrator.js';
 import type { TargetConnection } from './target-policy.js';
 
 export interface Engines {

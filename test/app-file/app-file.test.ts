@@ -2,8 +2,8 @@
 // `wharf apply --dry-run` shows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AppFileError, SECRET_RULE, TARGET_RULE, parseAppFile, resolveEnvironment, stringifyAppFile } from '../../src/deploy/app-file.js';
-import { diffAppFiles, formatChanges } from '../../src/deploy/app-file-diff.js';
+import { AppFileError, SECRET_RULE, TARGET_RULE, parseAppFile, resolveEnvironment, stringifyAppFile } from '../../src/app-file/schema.js';
+import { diffAppFiles, formatChanges } from '../../src/app-file/diff.js';
 
 const GOOD = `
 app: team/myapp

@@ -1,7 +1,7 @@
 // The ports a pipeline run needs: a container engine to build, test in and push from (dockerode adapter in
 // docker-engine.ts), and the Wharf server to attest, release and deploy through (the CLI's API client).
 import type { Readable } from 'node:stream';
-import type { RegistryAuth } from '../deploy/docker-host.js';
+import type { RegistryAuth } from '../engine/docker-host.js';
 import type { DeployOutcome } from '../deploy/service.js';
 import type { EnvironmentStatus } from '../deploy/status.js';
 import type { Envelope } from '../attest/dsse.js';

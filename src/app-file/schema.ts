@@ -5,8 +5,8 @@ import { LineCounter, parseDocument, stringify } from 'yaml';
 import { z } from 'zod';
 import { duration } from '../config.js';
 import { isValidRepositoryName } from '../oci/reference.js';
-import { TARGET_NAME } from './target-registration.js';
-import { pipelineSchema } from '../pipeline/pipeline-schema.js';
+import { TARGET_NAME } from '../deploy/target-registration.js';
+import { pipelineSchema } from './pipeline-schema.js';
 
 const ENV_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
