@@ -29,7 +29,7 @@ import { DeploymentStore } from './deploy/deployment-store.js';
 import { Deployer } from './deploy/deployer.js';
 import { dockerEngines } from './engine/dockerode-engines.js';
 import { deploymentGate } from './deploy/deployment-gate.js';
-import type { Engines } from './deploy/plan-engines.js';
+import type { Engines } from './engine/engines.js';
 import { AuditLog } from './audit/audit-log.js';
 import { Approvals } from './delivery/approvals.js';
 import { ApprovalStore } from './metadata/approval-store.js';

@@ -44,7 +44,7 @@ export function pipelineServer(client: ApiClient): PipelineServer {
         if (e instanceof ApiError && e.status === 404) return null;
         throw e;
       }
-      const { parseAppFile, resolveEnvironment, targetNames } = await import('../app-file/schema.js');
+      const [{ parseAppFile }, { resolveEnvironment, targetNames }] = await Promise.all([import('../app-file/parse.js'), import('../app-file/plan.js')]);
       const file = parseAppFile(yaml);
       return file.environments[environment] ? targetNames(resolveEnvironment(file, environment)) : [];
     },
@@ -113,7 +113,7 @@ export async function pipelineCommand(args: string[]): Promise<number> {
 
   // The app-file schema and dockerode take a while to load: only this command pays for them.
   const [{ AppFileError }, { loadPipeline }, { runPipeline }, { DockerPipelineEngine }] = await Promise.all([
-    import('../app-file/schema.js'),
+    import('../app-file/parse.js'),
     import('../pipeline/pipeline-file.js'),
     import('../pipeline/runner.js'),
     import('../engine/docker-pipeline-engine.js'),

@@ -1,6 +1,6 @@
 // What a deployment is asked to do and what it reports: the request, progress events, and the result with one
 // row per target step. Plain data, shared by the Docker-host rollout, the Swarm rollout and their callers.
-import type { EnvironmentPlan } from '../app-file/schema.js';
+import type { EnvironmentPlan } from '../app-file/plan.js';
 import type { RegistryAuth } from '../engine/docker-host.js';
 
 export interface DeploymentRequest {

@@ -4,7 +4,8 @@
 // hosts already switched get their previous containers back as they were.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { endpointAddress, parseEndpoint } from '../engine/endpoint.js';
-import { LABELS, type ContainerState, type DockerHost } from '../engine/docker-host.js';
+import { LABELS } from './labels.js';
+import type { ContainerState, DockerHost } from '../engine/docker-host.js';
 import { containerCreate, replicaPort } from './container-create.js';
 import { waitHealthy, type HealthWait } from './health.js';
 import { redact, type SecretValues } from './secrets.js';

@@ -9,7 +9,7 @@ import type { AccessCheck } from '../server/access.js';
 import { httpErrorOf } from '../server/http-errors.js';
 import { limitParam, parseQuery, type ApiRequest, type ApiRoute } from '../server/api.js';
 import type { Release } from '../delivery/releases.js';
-import { parseAppFile, AppFileError } from '../app-file/schema.js';
+import { AppFileError, parseAppFile } from '../app-file/parse.js';
 import type { DeployOutcome, DeployService } from './service.js';
 import type { DeployTargets } from './targets.js';
 import type { ManagedSecrets } from './secrets.js';

@@ -2,15 +2,13 @@
 // file alike: a name, an engine endpoint with its credentials, the apps (patterns) that may deploy there and the
 // privileged container options they may use.
 import { z } from 'zod';
-import { parseEndpoint } from '../engine/endpoint.js';
+import { parseEndpoint, TARGET_NAME } from '../engine/endpoint.js';
 import type { ConnectionSpec } from '../engine/connection.js';
 
 /** Container options that give a container power over its host, each allowed by name on a target. */
 export const PRIVILEGES = ['bind-mounts', 'privileged', 'cap-add', 'host-pid', 'host-ipc', 'devices', 'network-host'] as const;
 export type Privilege = (typeof PRIVILEGES)[number];
 
-/** How a registered deploy target is named: the only way an app file refers to an engine. */
-export const TARGET_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const APP_PATTERN = /^[a-z0-9*?][a-z0-9._\/*?-]*$/;
 
 /** A Docker engine a global admin registered for deployments (stored in the database, or the server config). */

@@ -1,5 +1,5 @@
 // The production Engines: dockerode adapters for Docker hosts and Swarm managers.
-import type { Engines } from '../deploy/plan-engines.js';
+import type { Engines } from './engines.js';
 import { DockerodeHost } from './dockerode-host.js';
 import { SwarmOrchestrator } from './swarm-orchestrator.js';
 

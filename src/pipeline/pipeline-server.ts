@@ -1,56 +1,9 @@
-// The ports a pipeline run needs: a container engine to build, test in and push from (dockerode adapter in
-// docker-engine.ts), and the Wharf server to attest, release and deploy through (the CLI's API client).
-import type { Readable } from 'node:stream';
+// The Wharf server a pipeline run attests, releases and deploys through (the CLI's API client implements it);
+// the container engine it builds, tests in and pushes from is engine/pipeline-engine.ts.
 import type { RegistryAuth } from '../engine/docker-host.js';
 import type { DeployOutcome } from '../deploy/service.js';
 import type { EnvironmentStatus } from '../deploy/status.js';
 import type { Envelope } from '../attest/dsse.js';
-
-export type { RegistryAuth };
-
-export interface BuildRequest {
-  /** the build context as a tar stream */
-  context: Readable;
-  /** path of the Dockerfile inside the context */
-  dockerfile: string;
-  /** name:tag given to the image */
-  tag: string;
-  args: Record<string, string>;
-  target?: string;
-  network?: string;
-  labels: Record<string, string>;
-}
-
-export interface TestRun {
-  /** the image ID: the tests run in exactly the image just built, never in whatever a tag points at */
-  image: string;
-  command: string[];
-  env: Record<string, string>;
-  timeoutMs: number;
-  network?: string;
-  labels: Record<string, string>;
-}
-
-export interface TestOutcome {
-  exitCode: number;
-  timedOut: boolean;
-}
-
-export interface PushProgress {
-  /** bytes pushed so far, over all layers the engine reported */
-  current: number;
-  total: number;
-}
-
-export interface PipelineEngine {
-  /** Builds and returns the image ID (config digest); build output goes to onLog line by line. */
-  build(req: BuildRequest, onLog: (line: string) => void): Promise<{ imageId: string }>;
-  /** Runs one command in a fresh container from the image, removed afterwards. */
-  test(run: TestRun, onLog: (line: string) => void): Promise<TestOutcome>;
-  tag(image: string, repository: string, tag: string): Promise<void>;
-  /** Pushes repository:tag and returns the manifest digest the registry stored. */
-  push(repository: string, tag: string, auth: RegistryAuth | undefined, onProgress: (p: PushProgress) => void): Promise<{ digest: string }>;
-}
 
 /** A deployment the server runs for a release, followed from the pipeline as it goes. */
 export interface DeploymentProgress {

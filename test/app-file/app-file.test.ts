@@ -2,7 +2,10 @@
 // `wharf apply --dry-run` shows.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AppFileError, SECRET_RULE, TARGET_RULE, parseAppFile, resolveEnvironment, stringifyAppFile } from '../../src/app-file/schema.js';
+import { AppFileError, parseAppFile } from '../../src/app-file/parse.js';
+import { SECRET_RULE, TARGET_RULE } from '../../src/app-file/schema.js';
+import { resolveEnvironment } from '../../src/app-file/plan.js';
+import { stringifyAppFile } from '../../src/app-file/document.js';
 import { diffAppFiles, formatChanges } from '../../src/app-file/diff.js';
 
 const GOOD = `

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { redact, ManagedSecrets } from '../../src/deploy/secrets.js';
 import { SecretBox, SECRET_KEY_FILE } from '../../src/deploy/secret-box.js';
-import { parseAppFile, resolveEnvironment } from '../../src/app-file/schema.js';
+import { parseAppFile } from '../../src/app-file/parse.js';
+import { resolveEnvironment } from '../../src/app-file/plan.js';
 import { forgetDatabase, openTestStore } from '../support/database.js';
 import { DeployTargetStore } from '../../src/metadata/deploy-target-store.js';
 

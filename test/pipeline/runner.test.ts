@@ -12,7 +12,8 @@ import { keyIdOf } from '../../src/attest/signers.js';
 import { parseStatement, predicateTypeOf, type TestsPredicate } from '../../src/attest/statement.js';
 import type { DeployOutcome } from '../../src/deploy/service.js';
 import type { EnvironmentStatus } from '../../src/deploy/status.js';
-import type { PipelineEngine, PipelineServer, TestRun } from '../../src/pipeline/pipeline-server.js';
+import type { PipelineEngine, TestRun } from '../../src/engine/pipeline-engine.js';
+import type { PipelineServer } from '../../src/pipeline/pipeline-server.js';
 import { pipelineSchema } from '../../src/app-file/pipeline-schema.js';
 import { runPipeline, type Reporter, type StepResult } from '../../src/pipeline/runner.js';
 
