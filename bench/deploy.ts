@@ -7,9 +7,10 @@ import { startWharf } from '../test/support/server.js';
 import { pushTestReleases } from '../test/support/deploy-images.js';
 import { freePort } from '../test/support/net.js';
 import { mustRun } from '../test/support/command.js';
-import { parseAppFile, resolveEnvironment } from '../src/deploy/app-file.js';
+import { parseAppFile } from '../src/app-file/parse.js';
+import { resolveEnvironment } from '../src/app-file/plan.js';
 import { Deployer } from '../src/deploy/deployer.js';
-import { dockerEngines } from '../src/deploy/dockerode-engines.js';
+import { dockerEngines } from '../src/engine/dockerode-engines.js';
 
 const USAGE = 'usage: node dist/bench/deploy.js [--runs N] [--parallelism P] [--monitor 1s]';
 

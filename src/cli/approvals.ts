@@ -3,9 +3,9 @@ import type { ApprovalRequest } from '../delivery/approvals.js';
 import type { Release } from '../delivery/releases.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
-import { clientFor } from './client.js';
+import { appPath, clientFor } from './client.js';
+import { followDeployment } from './follow-deployment.js';
 import { printJson, printTable } from './output.js';
-import { appPath } from './releases.js';
 
 const common = { server: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } as const;
 
@@ -16,7 +16,6 @@ export async function approveCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 2 || !/^\d+$/.test(positionals[1]!)) throw new CliError('usage: wharf approve APP REQUEST_ID [--deploy]', 2);
-  const { followDeployment } = await import('./deploy.js');
   const body = values.deploy === undefined ? {} : { deploy: values.deploy };
   const describe = (r: Release) => `approved: release ${r.id} of ${r.app}/${r.environment} (${r.kind}) ${r.version ?? r.tag ?? ''} ${r.digest}`.replace(/ +/g, ' ');
   return followDeployment(clientFor(values.server), `${appPath(positionals[0]!)}/approvals/${positionals[1]}`, body, values.json, describe);

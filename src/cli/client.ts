@@ -20,6 +20,11 @@ interface CredentialsFile {
   servers: Record<string, Credentials>;
 }
 
+/** The management API path of an app: a repository name's slashes stay path separators, each part encoded. */
+export function appPath(app: string): string {
+  return `/api/v1/apps/${app.split('/').map(encodeURIComponent).join('/')}`;
+}
+
 export function configDir(): string {
   if (process.env.WHARF_CONFIG_DIR) return process.env.WHARF_CONFIG_DIR;
   return join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'wharf');

@@ -6,16 +6,15 @@ import { loadSigningKey } from '../attest/signing-key.js';
 import type { DeployEvent } from '../deploy/deployment.js';
 import type { DeployOutcome } from '../deploy/service.js';
 import type { EnvironmentStatus } from '../deploy/status.js';
-import type { DeploymentProgress, PipelineServer } from '../pipeline/engine.js';
+import type { DeploymentProgress, PipelineServer } from '../pipeline/pipeline-server.js';
 import { PlainReporter, seconds, TtyReporter } from '../pipeline/reporter.js';
 import { ciInfo, detectCommit, runIdOf } from '../pipeline/run-context.js';
 import type { PipelineResult } from '../pipeline/runner.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
-import { ApiError, clientFor, type ApiClient } from './client.js';
-import { describeEvent } from './deploy.js';
+import { ApiError, appPath, clientFor, type ApiClient } from './client.js';
+import { describeEvent } from './follow-deployment.js';
 import { printJson, shortDigest } from './output.js';
-import { appPath } from './releases.js';
 
 const USAGE = `usage: wharf pipeline run [-f wharf.yaml] [--signing-key FILE] [--server URL] [--json]
 
@@ -45,7 +44,7 @@ export function pipelineServer(client: ApiClient): PipelineServer {
         if (e instanceof ApiError && e.status === 404) return null;
         throw e;
       }
-      const { parseAppFile, resolveEnvironment, targetNames } = await import('../deploy/app-file.js');
+      const [{ parseAppFile }, { resolveEnvironment, targetNames }] = await Promise.all([import('../app-file/parse.js'), import('../app-file/plan.js')]);
       const file = parseAppFile(yaml);
       return file.environments[environment] ? targetNames(resolveEnvironment(file, environment)) : [];
     },
@@ -114,10 +113,10 @@ export async function pipelineCommand(args: string[]): Promise<number> {
 
   // The app-file schema and dockerode take a while to load: only this command pays for them.
   const [{ AppFileError }, { loadPipeline }, { runPipeline }, { DockerPipelineEngine }] = await Promise.all([
-    import('../deploy/app-file.js'),
+    import('../app-file/parse.js'),
     import('../pipeline/pipeline-file.js'),
     import('../pipeline/runner.js'),
-    import('../pipeline/docker-engine.js'),
+    import('../engine/docker-pipeline-engine.js'),
   ]);
   let loaded;
   try {

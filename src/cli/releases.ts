@@ -2,15 +2,12 @@
 import type { Environment, Release } from '../delivery/releases.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
-import { clientFor } from './client.js';
+import { appPath, clientFor } from './client.js';
+import { followDeployment } from './follow-deployment.js';
 import { printJson, printTable, shortDigest } from './output.js';
 import { requireApp, requireEnvironment, upstreamOf } from './known.js';
 
 const common = { server: { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } as const;
-
-export function appPath(app: string): string {
-  return `/api/v1/apps/${app.split('/').map(encodeURIComponent).join('/')}`;
-}
 
 function describeRelease(r: Release): string {
   const what = r.kind === 'promote' ? 'promoted' : r.kind === 'rollback' ? 'rolled back' : 'released';
@@ -89,7 +86,6 @@ export async function envCommand(args: string[]): Promise<number> {
 
 /** Release-like operations answer with the release, or stream a deployment when asked to (or autoDeploy). */
 async function releaseOperation(server: string | undefined, path: string, body: Record<string, unknown>, deploy: boolean, json: boolean): Promise<number> {
-  const { followDeployment } = await import('./deploy.js');
   return followDeployment(clientFor(server), path, deploy ? { ...body, deploy: true } : body, json, describeRelease);
 }
 

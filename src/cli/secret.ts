@@ -4,9 +4,8 @@ import { readFile } from 'node:fs/promises';
 import type { StoredSecret } from '../metadata/metadata.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
-import { clientFor } from './client.js';
+import { appPath, clientFor } from './client.js';
 import { printJson, printTable } from './output.js';
-import { appPath } from './releases.js';
 
 const USAGE = `usage: wharf secret set APP ENV NAME [--from-file FILE]   (the value from stdin unless --from-file)
        wharf secret list APP [ENV]

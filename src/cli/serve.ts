@@ -19,7 +19,7 @@ import { logAudit, serverLog } from './serve-log.js';
 
 import { ScrubSchedule } from '../registry/blob-scrub.js';
 import type { QuarantineEvent } from '../registry/blob-integrity.js';
-import { dockerEngines } from '../deploy/dockerode-engines.js';
+import { dockerEngines } from '../engine/dockerode-engines.js';
 
 /** The first scrub pass starts this long after the start (or one interval, if shorter); later ones one interval apart. */
 const FIRST_SCRUB_DELAY = 10 * 60_000;

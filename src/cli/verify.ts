@@ -2,9 +2,8 @@
 import type { AttestationRecord } from '../attest/attestations.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
-import { clientFor } from './client.js';
+import { appPath, clientFor } from './client.js';
 import { printJson, printTable, shortDigest } from './output.js';
-import { appPath } from './releases.js';
 
 const USAGE = 'usage: wharf verify APP@DIGEST|APP:TAG [--env ENV] [--server URL] [--json]';
 

@@ -320,12 +320,6 @@ export class Delivery {
     return (await this.store.releases(app, environment, limit)).map((r) => toRelease(app, r));
   }
 
-  async releaseById(app: string, id: number): Promise<Release> {
-    const r = await this.store.release(id);
-    if (!r || (await this.meta.repositoryId(app)) !== Number(r.repository_id)) throw new RegistryError('NOT_FOUND', `release ${id} of ${app} does not exist`);
-    return toRelease(app, r);
-  }
-
   private async requireManifest(app: string, digest: string): Promise<void> {
     if ((await this.meta.manifestsOf(app, [digest])).size === 0) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${digest} unknown to ${app}`);
   }

@@ -1,6 +1,7 @@
 // The engine's container spec for replica i of a release on a Docker host, from the environment's plan. Pure.
-import type { ContainerSpec } from './app-file.js';
-import { LABELS, type ContainerCreate, type DockerHealthConfig } from './docker-host.js';
+import type { ContainerSpec } from '../app-file/plan.js';
+import { LABELS } from './labels.js';
+import type { ContainerCreate, DockerHealthConfig } from '../engine/docker-host.js';
 import { imageRef, type DeploymentRequest } from './deployment.js';
 import type { SecretValues } from './secrets.js';
 import { specFingerprint } from './spec-fingerprint.js';

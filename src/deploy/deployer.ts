@@ -1,8 +1,9 @@
 // The deploy service: runs a deployment of one environment (Docker hosts or Swarm) and answers what runs where.
 // Engines and secrets are handed in, and each call names the registered targets checked for it; the caller
 // (server) records the result, holds the per-environment lock and streams the events.
-import { targetNames } from './app-file.js';
-import { planEngines, type Engines } from './engines.js';
+import { targetNames } from '../app-file/plan.js';
+import { planEngines } from './plan-engines.js';
+import type { Engines } from '../engine/engines.js';
 import type { SecretResolver } from './secrets.js';
 import type { TargetConnection } from './target-policy.js';
 import { rollOut } from './rollout.js';

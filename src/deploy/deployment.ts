@@ -1,7 +1,7 @@
 // What a deployment is asked to do and what it reports: the request, progress events, and the result with one
 // row per target step. Plain data, shared by the Docker-host rollout, the Swarm rollout and their callers.
-import type { EnvironmentPlan } from './app-file.js';
-import type { RegistryAuth } from './docker-host.js';
+import type { EnvironmentPlan } from '../app-file/plan.js';
+import type { RegistryAuth } from '../engine/docker-host.js';
 import type { DeploymentStatus, DeploymentStep } from '../metadata/records.js';
 
 export type { DeploymentStatus, DeploymentStep };

@@ -1,8 +1,9 @@
 // Containers on a Docker host that stand in an environment's way without being its own: one holding a host port
 // the environment's replicas bind, or one named like the app but not started by Wharf. `wharf status` shows them;
 // a deploy checks the ports before it pulls or stops anything, so it fails at once naming the holder.
-import type { EnvironmentPlan } from './app-file.js';
-import { LABELS, type ContainerState, type DockerHost, type HeldPort } from './docker-host.js';
+import type { EnvironmentPlan } from '../app-file/plan.js';
+import type { ContainerState, DockerHost, HeldPort } from '../engine/docker-host.js';
+import { LABELS } from './labels.js';
 import { replicaPort } from './container-create.js';
 
 export interface ForeignContainer {

@@ -1,8 +1,9 @@
 // Waiting for a new container to become healthy: the engine's HEALTHCHECK, or an HTTP GET / a command run by
 // Wharf, within the health timeout; then watching it stay healthy for the monitor period. Failures say why.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { formatDuration, type HealthcheckSpec } from './app-file.js';
-import type { ContainerState, DockerHost } from './docker-host.js';
+import { formatDuration } from '../app-file/document.js';
+import type { HealthcheckSpec } from '../app-file/schema.js';
+import type { ContainerState, DockerHost } from '../engine/docker-host.js';
 
 const ENGINE_POLL_MS = 250;
 const DEFAULT_PROBE_INTERVAL_MS = 1_000;

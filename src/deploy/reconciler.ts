@@ -2,7 +2,7 @@
 // environment's current release. A drift is announced once per change (a deployment.drift webhook, the
 // wharf_environments_drifted metric, a log line); with `autoHeal: true` the current release is deployed again —
 // never a pending or newer one. Environments with a deployment running are left alone until it ends.
-import { resolveEnvironment, targetNames } from './app-file.js';
+import { resolveEnvironment, targetNames } from '../app-file/plan.js';
 import type { DeployLog, DeployNotifier, DeployService } from './service.js';
 
 export const HEAL_ACTOR = 'wharf';

@@ -3,8 +3,9 @@
 // (start-first) or stop first (stop-first) — keeping the old containers until the end, so that on a failure the
 // hosts already switched get their previous containers back as they were.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { endpointAddress, parseEndpoint } from './endpoint.js';
-import { LABELS, type ContainerState, type DockerHost } from './docker-host.js';
+import { endpointAddress, parseEndpoint } from '../engine/endpoint.js';
+import { LABELS } from './labels.js';
+import type { ContainerState, DockerHost } from '../engine/docker-host.js';
 import { containerCreate, replicaPort } from './container-create.js';
 import { waitHealthy, type HealthWait } from './health.js';
 import { redact, type SecretValues } from './secrets.js';

@@ -4,7 +4,8 @@
 import { RegistryError } from '../oci/errors.js';
 import { isValidRepositoryName } from '../oci/reference.js';
 import type { DeployTargetMetadata, StoredSecret } from '../metadata/metadata.js';
-import { SECRET_NAME, type EnvironmentPlan } from './app-file.js';
+import { SECRET_NAME } from '../app-file/schema.js';
+import type { EnvironmentPlan } from '../app-file/plan.js';
 import type { SecretBox } from './secret-box.js';
 
 /** Resolved values by variable name. Never log, persist or return these. */

@@ -5,11 +5,14 @@
 import { RegistryError } from '../oci/errors.js';
 import type { AppFileMetadata, DeliveryMetadata, DeploymentMetadata, DeploymentRecord, EnvironmentRow, RegistryMetadata, ReleaseRow } from '../metadata/metadata.js';
 import type { Delivery, EnvironmentOptions, Release } from '../delivery/releases.js';
-import { AppFileError, parseAppFile, registeredTargets, resolveEnvironment, stringifyAppFile, targetNames, type AppFile, type EnvironmentPlan } from './app-file.js';
-import { diffAppFiles, type AppFileChange } from './app-file-diff.js';
+import { AppFileError, parseAppFile } from '../app-file/parse.js';
+import { type EnvironmentPlan, registeredTargets, resolveEnvironment, targetNames } from '../app-file/plan.js';
+import { stringifyAppFile } from '../app-file/document.js';
+import type { AppFile } from '../app-file/schema.js';
+import { diffAppFiles, type AppFileChange } from '../app-file/diff.js';
 import type { Deployer } from './deployer.js';
 import { needsOperator, type DeployEvent, type DeploymentResult } from './deployment.js';
-import type { RegistryAuth } from './docker-host.js';
+import type { RegistryAuth } from '../engine/docker-host.js';
 import type { EnvironmentStatus } from './status.js';
 import type { DeployTargets } from './targets.js';
 import { checkPlan, connectionOf, type PolicyRefusal, type TargetConnection, type TargetRegistration } from './target-policy.js';

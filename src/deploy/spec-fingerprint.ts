@@ -2,7 +2,7 @@
 // label on every container and Swarm service Wharf starts: a deploy of the release that already runs is a no-op
 // only while the running containers were made from the same plan. Secret values are not part of it (only names).
 import { createHash } from 'node:crypto';
-import type { EnvironmentPlan } from './app-file.js';
+import type { EnvironmentPlan } from '../app-file/plan.js';
 
 export function specFingerprint(plan: EnvironmentPlan): string {
   const wanted = { container: plan.container, replicas: plan.replicas, swarm: plan.swarm?.service ?? null };

@@ -1,9 +1,10 @@
 // What runs where, asked of the live engines: per target, the containers (or Swarm tasks) of the app with the
 // digest they actually run, compared with the release Wharf intends; differences are marked as drift.
-import { swarmTarget, type EnvironmentPlan } from './app-file.js';
-import { LABELS, type ContainerState, type DockerHost, type HealthStatus } from './docker-host.js';
-import type { Orchestrator } from './orchestrator.js';
-import type { PlanEngines } from './engines.js';
+import { type EnvironmentPlan, swarmTarget } from '../app-file/plan.js';
+import { LABELS } from './labels.js';
+import type { ContainerState, DockerHost, HealthStatus } from '../engine/docker-host.js';
+import type { Orchestrator } from '../engine/orchestrator.js';
+import type { PlanEngines } from './plan-engines.js';
 import { digestOfRef, errorText } from './deployment.js';
 import { describeHolder, foreignContainers } from './foreign-containers.js';
 

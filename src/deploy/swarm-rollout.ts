@@ -1,17 +1,14 @@
-// Deploying to a Swarm service: create it if missing, otherwise update its image to repo@digest with the rollout
-// settings as Swarm's UpdateConfig, and follow UpdateStatus until Swarm says completed, paused or rolled back —
-// reporting what Swarm did, not what was hoped for. Swarm schedules and rolls back; Wharf only asks and watches.
+// Deploying to a Swarm service: create it if missing, otherwise update it to the spec service-spec.ts computes
+// (repo@digest, the rollout settings as Swarm's UpdateConfig), and follow UpdateStatus until Swarm says completed,
+// paused or rolled back — reporting what Swarm did, not what was hoped for. Swarm schedules and rolls back; Wharf only asks and watches.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LABELS } from './docker-host.js';
-import { dockerHealthcheck } from './container-create.js';
 import { redact, type SecretValues } from './secrets.js';
 import { digestOfRef, emitter, errorText, imageRef, type DeploymentRequest, type DeploymentResult, type DeploymentStep } from './deployment.js';
-import type { Orchestrator, ServiceSpec, SwarmService, SwarmTask, SwarmUpdateConfig } from './orchestrator.js';
-import { swarmTarget, type EnvironmentPlan } from './app-file.js';
-import { specFingerprint } from './spec-fingerprint.js';
+import type { Orchestrator, SwarmService, SwarmTask } from '../engine/orchestrator.js';
+import { serviceSpec } from './service-spec.js';
+import { swarmTarget } from '../app-file/plan.js';
 
 const POLL_MS = 500;
-const NS_PER_MS = 1_000_000;
 /** How long Swarm may take to pick up an accepted update before Wharf calls it stuck. */
 const UPDATE_START_TIMEOUT_MS = 30_000;
 const SLACK_MS = 30_000;
@@ -19,65 +16,6 @@ const SLACK_MS = 30_000;
 const RESTART_SLACK_MS = 15_000;
 /** How long the restored tasks must keep running, at least, to count as restored. */
 const MIN_HOLD_MS = 3_000;
-
-/** The service spec for the release, laid over the current one so fields set outside Wharf survive. */
-export function serviceSpec(req: DeploymentRequest, secrets: SecretValues, current?: ServiceSpec): ServiceSpec {
-  const { plan } = req;
-  const c = plan.container;
-  const labels = {
-    [LABELS.app]: plan.app,
-    [LABELS.env]: plan.environment,
-    [LABELS.release]: req.release.id === null ? '' : String(req.release.id),
-    [LABELS.digest]: req.release.digest,
-    [LABELS.spec]: specFingerprint(plan),
-  };
-  const env = { ...c.env, ...secrets, ...(c.port !== undefined ? { PORT: String(c.port) } : {}), WHARF_REPLICA: '{{.Task.Slot}}' };
-  const image = imageRef(req.image, req.release.digest);
-  const task = current?.TaskTemplate;
-  const sameImage = task?.ContainerSpec.Image === image;
-  return {
-    ...current,
-    Name: plan.swarm!.service,
-    Labels: { ...current?.Labels, ...labels },
-    TaskTemplate: {
-      ...task,
-      ContainerSpec: {
-        ...task?.ContainerSpec,
-        Image: image,
-        Args: c.command,
-        Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-        Labels: { ...c.labels, ...labels },
-        Mounts: c.volumes.map((v) => ({ Type: v.source.startsWith('/') ? 'bind' : 'volume', Source: v.source, Target: v.target, ReadOnly: v.readOnly ?? false })),
-        Healthcheck: dockerHealthcheck(c),
-        StopGracePeriod: c.stopTimeout === undefined ? undefined : c.stopTimeout * NS_PER_MS,
-      },
-      Networks: c.network !== undefined ? [{ Target: c.network }] : task?.Networks,
-      // Deploying the release that already runs restarts its tasks, as it does on Docker hosts.
-      ForceUpdate: sameImage ? (task?.ForceUpdate ?? 0) + 1 : task?.ForceUpdate,
-    },
-    Mode: { Replicated: { Replicas: plan.replicas } },
-    UpdateConfig: updateConfig(plan, plan.rollout.failureAction),
-    RollbackConfig: rollbackConfig(plan),
-  };
-}
-
-/** The rollback's own parallelism, delay, order and monitor; it pauses on the first failure (Wharf then reports it). */
-function rollbackConfig(plan: EnvironmentPlan): SwarmUpdateConfig {
-  const r = plan.rollout.rollback;
-  return { Parallelism: r.parallelism, Delay: r.delay * NS_PER_MS, FailureAction: 'pause', Monitor: r.monitor * NS_PER_MS, MaxFailureRatio: 0, Order: r.order };
-}
-
-function updateConfig(plan: EnvironmentPlan, failureAction: SwarmUpdateConfig['FailureAction']): SwarmUpdateConfig {
-  const r = plan.rollout;
-  return {
-    Parallelism: r.parallelism,
-    Delay: r.delay * NS_PER_MS,
-    FailureAction: failureAction,
-    Monitor: r.monitor * NS_PER_MS,
-    MaxFailureRatio: 0,
-    Order: r.order,
-  };
-}
 
 export async function deployToSwarm(req: DeploymentRequest, orch: Orchestrator, secrets: SecretValues): Promise<DeploymentResult> {
   const startedAt = Date.now();

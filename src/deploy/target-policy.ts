@@ -2,8 +2,8 @@
 // options by name; an environment's plan is checked against the registrations of the targets it names. Pure:
 // the same check runs at `apply` and again at deploy time, against whatever the registrations say then.
 import { matchesGlob } from '../oci/pattern.js';
-import { registeredTargets, type ContainerSpec, type EnvironmentPlan } from './app-file.js';
-import type { ConnectionSpec } from './engine-connection.js';
+import { type ContainerSpec, type EnvironmentPlan, registeredTargets } from '../app-file/plan.js';
+import type { ConnectionSpec } from '../engine/connection.js';
 import type { Privilege, TargetRegistration } from './target-registration.js';
 
 export { PRIVILEGES, type Privilege, type TargetRegistration } from './target-registration.js';

@@ -2,14 +2,12 @@
 // file alike: a name, an engine endpoint with its credentials, the apps (patterns) that may deploy there and the
 // privileged container options they may use.
 import { z } from 'zod';
-import { parseEndpoint } from './endpoint.js';
-import type { ConnectionSpec } from './engine-connection.js';
+import { parseEndpoint, TARGET_NAME } from '../engine/endpoint.js';
+import type { ConnectionSpec } from '../engine/connection.js';
 import { PRIVILEGES, type Privilege } from '../metadata/records.js';
 
 export { PRIVILEGES, type Privilege };
 
-/** How a registered deploy target is named: the only way an app file refers to an engine. */
-export const TARGET_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const APP_PATTERN = /^[a-z0-9*?][a-z0-9._\/*?-]*$/;
 
 /** A Docker engine a global admin registered for deployments (stored in the database, or the server config). */

@@ -10,7 +10,3 @@ export const OCI_EMPTY_CONFIG = 'application/vnd.oci.empty.v1+json';
 
 export const IMAGE_MANIFEST_TYPES: ReadonlySet<string> = new Set([OCI_MANIFEST, DOCKER_MANIFEST]);
 export const INDEX_TYPES: ReadonlySet<string> = new Set([OCI_INDEX, DOCKER_MANIFEST_LIST]);
-
-export function isManifestMediaType(t: string): boolean {
-  return IMAGE_MANIFEST_TYPES.has(t) || INDEX_TYPES.has(t);
-}

@@ -2,8 +2,9 @@
 // the file's directory, and the targets the file gives the deploy environment.
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { AppFileError, parseAppFile, resolveEnvironment, targetNames } from '../deploy/app-file.js';
-import type { PipelineSpec } from './pipeline-schema.js';
+import { AppFileError, parseAppFile } from '../app-file/parse.js';
+import { resolveEnvironment, targetNames } from '../app-file/plan.js';
+import type { PipelineSpec } from '../app-file/pipeline-schema.js';
 
 export interface LoadedPipeline {
   /** the app file, as the user named it (for messages) */

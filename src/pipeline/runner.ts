@@ -8,8 +8,9 @@ import type { DeploymentStatus } from '../deploy/deployment.js';
 import type { DeployOutcome } from '../deploy/service.js';
 import type { EnvironmentStatus } from '../deploy/status.js';
 import { contextEntries, contextTar } from './build-context.js';
-import type { DeploymentProgress, PipelineEngine, PipelineServer } from './engine.js';
-import { DEFAULT_TEST_TIMEOUT_MS, type PipelineSpec, type TestStepSpec } from './pipeline-schema.js';
+import type { DeploymentProgress, PipelineServer } from './pipeline-server.js';
+import type { PipelineEngine } from '../engine/pipeline-engine.js';
+import { DEFAULT_TEST_TIMEOUT_MS, type PipelineSpec, type TestStepSpec } from '../app-file/pipeline-schema.js';
 
 export const RUN_LABEL = 'dev.wharf.pipeline.run';
 

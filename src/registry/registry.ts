@@ -5,7 +5,7 @@ import { digestOf, parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { isExternalBlob, ManifestError, parseManifest, type Descriptor } from '../oci/manifest.js';
 import { OCI_INDEX } from '../oci/media-types.js';
-import { isValidRepositoryName, isValidTag } from '../oci/reference.js';
+import { isValidRepositoryName, isValidTag, requireRepositoryName } from '../oci/reference.js';
 import type { BlobFile, BlobStore, ByteRange, UploadState } from '../storage/blob-store.js';
 import type { RegistryMetadata, StoredManifest, TagGuard } from '../metadata/metadata.js';
 import { BlobIntegrity, type HashOnServe, type QuarantineEvent } from './blob-integrity.js';
@@ -54,7 +54,7 @@ export class Registry {
   }
 
   checkName(repository: string): void {
-    if (!isValidRepositoryName(repository)) throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(repository)}`);
+    requireRepositoryName(repository);
   }
 
   private checkDigest(digest: string): void {

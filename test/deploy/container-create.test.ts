@@ -2,7 +2,8 @@
 import { specFingerprint } from '../../src/deploy/spec-fingerprint.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAppFile, resolveEnvironment } from '../../src/deploy/app-file.js';
+import { parseAppFile } from '../../src/app-file/parse.js';
+import { resolveEnvironment } from '../../src/app-file/plan.js';
 import { containerCreate, containerName } from '../../src/deploy/container-create.js';
 import type { DeploymentRequest } from '../../src/deploy/deployment.js';
 

@@ -4,10 +4,11 @@
 // (Against real engines, through the server and the CLI: test/e2e/port-check.test.ts.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAppFile, resolveEnvironment, type EnvironmentPlan } from '../../src/deploy/app-file.js';
+import { parseAppFile } from '../../src/app-file/parse.js';
+import { resolveEnvironment, type EnvironmentPlan } from '../../src/app-file/plan.js';
 import { appContainerNames, foreignContainers, neededPorts, portConflicts } from '../../src/deploy/foreign-containers.js';
 import { Deployer } from '../../src/deploy/deployer.js';
-import type { ContainerState, HeldPort } from '../../src/deploy/docker-host.js';
+import type { ContainerState, HeldPort } from '../../src/engine/docker-host.js';
 import { MemoryEngines, MemoryHost } from '../support/memory-host.js';
 
 const DIGEST = `sha256:${'1'.repeat(64)}`;

@@ -3,7 +3,8 @@
 // (The real-engine behaviour — pulls, health, rollback, hosts going down — is in rollout.test.ts.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAppFile, resolveEnvironment, type EnvironmentPlan } from '../../src/deploy/app-file.js';
+import { parseAppFile } from '../../src/app-file/parse.js';
+import { type EnvironmentPlan, resolveEnvironment } from '../../src/app-file/plan.js';
 import { rollOut } from '../../src/deploy/rollout.js';
 import { MemoryHost } from '../support/memory-host.js';
 import type { DeployEvent } from '../../src/deploy/deployment.js';

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { redact, ManagedSecrets } from '../../src/deploy/secrets.js';
 import { SecretBox, SECRET_KEY_FILE } from '../../src/deploy/secret-box.js';
-import { parseAppFile, resolveEnvironment } from '../../src/deploy/app-file.js';
+import { parseAppFile } from '../../src/app-file/parse.js';
+import { resolveEnvironment } from '../../src/app-file/plan.js';
 import { forgetDatabase, onDatabase, openTestStore } from '../support/database.js';
 
 const slot = { app: 'team/web', environment: 'production', name: 'db' };

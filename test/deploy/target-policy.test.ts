@@ -3,7 +3,8 @@
 // then the same options allowed. Also what a registration itself may say.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAppFile, resolveEnvironment, type EnvironmentPlan } from '../../src/deploy/app-file.js';
+import { parseAppFile } from '../../src/app-file/parse.js';
+import { type EnvironmentPlan, resolveEnvironment } from '../../src/app-file/plan.js';
 import { checkPlan, privilegesOf, PRIVILEGES, type Privilege, type TargetRegistration } from '../../src/deploy/target-policy.js';
 import { targetRegistrationSchema } from '../../src/deploy/target-registration.js';
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { DockerPipelineEngine } from '../../src/pipeline/docker-engine.js';
+import { DockerPipelineEngine } from '../../src/engine/docker-pipeline-engine.js';
 import { RUN_LABEL } from '../../src/pipeline/runner.js';
 import { needTool } from '../support/tools.js';
 import { mustRun } from '../support/command.js';

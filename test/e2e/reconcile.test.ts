@@ -3,42 +3,20 @@
 // deployed again — never the newer release that is only pending.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { daemonsUnavailable, startDaemons, type DaemonSet, type TestDaemon } from '../support/dockerd.js';
-import { pushTestReleases } from '../support/deploy-images.js';
-import { runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
-import { eventually, startReceiver, type Receiver } from '../webhooks/receiver.js';
+import { withDeployHub } from '../support/deploy-hub.js';
+import { eventually } from '../webhooks/receiver.js';
 
 test('a container removed by hand is healed with the current release, and the drift announced', { timeout: 300_000 }, async (t) => {
-  const why = await daemonsUnavailable();
-  if (why) return t.skip(why);
-  let daemons: DaemonSet | undefined;
-  let server: WharfServer | undefined;
-  let receiver: Receiver | undefined;
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-reconcile-'));
-  try {
-    [daemons, server] = await Promise.all([startDaemons(1), startWharf({ env: { WHARF_RECONCILE_INTERVAL: '1s' } })]);
-    const s = server;
-    const h1 = daemons.daemons[0] as TestDaemon;
-    await withLogsOnFailure(s, async () => {
-      await s.login('docker');
-      const rel = await pushTestReleases(s.host, 'heal', ['v1', 'v2']);
-      const env = { ...process.env, WHARF_SERVER: s.url, WHARF_CONFIG_DIR: join(dir, 'config') };
-      const ok = async (...args: string[]) => {
-        const r = await runWharf(args, { env, timeoutMs: 120_000 });
-        assert.equal(r.code, 0, `wharf ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
-        return r.stdout;
-      };
-      assert.equal((await runWharf(['login', s.url, '-u', s.admin.username, '--password-stdin'], { env, input: s.admin.password })).code, 0);
-      receiver = await startReceiver();
-      const hook = receiver;
-      await ok('webhook', 'add', hook.url, '--events', 'deployment.drift,deploy.*');
-      const file = join(dir, 'wharf.yaml');
-      await writeFile(
-        file,
-        `app: heal
+  await withDeployHub(t, { name: 'reconcile', hosts: 1, app: 'heal', versions: ['v1', 'v2'], wharf: { env: { WHARF_RECONCILE_INTERVAL: '1s' } } }, async ({ server: s, hosts, releases: rel, dir, ok, receiver }) => {
+    const h1 = hosts[0]!;
+    const hook = await receiver();
+    await ok('webhook', 'add', hook.url, '--events', 'deployment.drift,deploy.*');
+    const file = join(dir, 'wharf.yaml');
+    await writeFile(
+      file,
+      `app: heal
 container: { network: host, stopTimeout: 2s }
 rollout: { monitor: 300ms, healthTimeout: 20s }
 environments:
@@ -48,52 +26,46 @@ environments:
     replicas: 2
     targets: [host-1]
 `,
-      );
-      await ok('target', 'add', 'host-1', h1.endpoint, '--apps', 'heal', '--allow', 'network-host');
-      await ok('apply', '-f', file);
-      assert.match(await ok('release', 'heal', 'v1', '--env', 'production'), /succeeded/);
-      // v2 released without deploying: pending, so healing must not ship it.
-      const pending = await fetch(`${s.url}/api/v1/apps/heal/releases`, {
-        method: 'POST',
-        headers: { authorization: s.authorization, 'content-type': 'application/json' },
-        body: JSON.stringify({ environment: 'production', ref: 'v2', deploy: false }),
-      });
-      assert.equal(pending.status, 201, await pending.text());
-
-      const running = async () =>
-        (await h1.mustDocker(['ps', '--no-trunc', '--filter', 'label=wharf.app=heal', '--format', '{{.ID}} {{.Image}}'])).stdout.split('\n').filter(Boolean);
-      const before = await running();
-      assert.equal(before.length, 2);
-      const victim = before[0]!.split(' ')[0]!;
-      await h1.mustDocker(['rm', '-f', victim]);
-
-      const drift = await eventually(async () => hook.received.find((r) => r.body?.event === 'deployment.drift'), 'the deployment.drift webhook', 30_000);
-      assert.equal(drift.body.repository, 'heal');
-      assert.equal(drift.body.environment, 'production');
-      assert.equal(drift.body.digest, rel.releases.v1!.digest);
-      assert.ok((drift.body.drift as { kind: string }[]).some((d) => d.kind === 'missing_replica'), JSON.stringify(drift.body.drift));
-
-      const healed = await eventually(
-        async () => hook.received.find((r) => r.body?.event === 'deploy.succeeded' && r.body.actor === 'wharf'),
-        'the auto-heal deployment',
-        60_000,
-      );
-      assert.equal(healed.body.digest, rel.releases.v1!.digest, 'the current release, not the pending v2');
-      const after = await running();
-      assert.equal(after.length, 2);
-      for (const line of after) assert.equal(line.split(' ')[1], `${rel.image}@${rel.releases.v1!.digest}`);
-      assert.ok(!after.some((l) => l.startsWith(victim)));
-      const list = JSON.parse(await ok('deployments', 'heal', '--env', 'production', '--json')) as { trigger: string; status: string; actor: string }[];
-      assert.deepEqual([list[0]!.trigger, list[0]!.status, list[0]!.actor], ['auto-heal', 'succeeded', 'wharf']);
-      // In sync again: the metric goes back to 0, and v2 is still only pending.
-      await eventually(async () => ((await (await fetch(`${s.url}/metrics`)).text()).includes('wharf_environments_drifted 0') ? true : undefined), 'the drift metric back to 0', 15_000);
-      const envs = JSON.parse(await ok('env', 'list', 'heal', '--json')) as { name: string; current: { digest: string }; pending: { digest: string } | null }[];
-      assert.deepEqual([envs[0]!.current.digest, envs[0]!.pending?.digest], [rel.releases.v1!.digest, rel.releases.v2!.digest]);
+    );
+    await ok('target', 'add', 'host-1', h1.endpoint, '--apps', 'heal', '--allow', 'network-host');
+    await ok('apply', '-f', file);
+    assert.match(await ok('release', 'heal', 'v1', '--env', 'production'), /succeeded/);
+    // v2 released without deploying: pending, so healing must not ship it.
+    const pending = await fetch(`${s.url}/api/v1/apps/heal/releases`, {
+      method: 'POST',
+      headers: { authorization: s.authorization, 'content-type': 'application/json' },
+      body: JSON.stringify({ environment: 'production', ref: 'v2', deploy: false }),
     });
-  } finally {
-    await receiver?.close();
-    await daemons?.teardown();
-    await server?.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+    assert.equal(pending.status, 201, await pending.text());
+
+    const running = async () =>
+      (await h1.mustDocker(['ps', '--no-trunc', '--filter', 'label=wharf.app=heal', '--format', '{{.ID}} {{.Image}}'])).stdout.split('\n').filter(Boolean);
+    const before = await running();
+    assert.equal(before.length, 2);
+    const victim = before[0]!.split(' ')[0]!;
+    await h1.mustDocker(['rm', '-f', victim]);
+
+    const drift = await eventually(async () => hook.received.find((r) => r.body?.event === 'deployment.drift'), 'the deployment.drift webhook', 30_000);
+    assert.equal(drift.body.repository, 'heal');
+    assert.equal(drift.body.environment, 'production');
+    assert.equal(drift.body.digest, rel.releases.v1!.digest);
+    assert.ok((drift.body.drift as { kind: string }[]).some((d) => d.kind === 'missing_replica'), JSON.stringify(drift.body.drift));
+
+    const healed = await eventually(
+      async () => hook.received.find((r) => r.body?.event === 'deploy.succeeded' && r.body.actor === 'wharf'),
+      'the auto-heal deployment',
+      60_000,
+    );
+    assert.equal(healed.body.digest, rel.releases.v1!.digest, 'the current release, not the pending v2');
+    const after = await running();
+    assert.equal(after.length, 2);
+    for (const line of after) assert.equal(line.split(' ')[1], `${rel.image}@${rel.releases.v1!.digest}`);
+    assert.ok(!after.some((l) => l.startsWith(victim)));
+    const list = JSON.parse(await ok('deployments', 'heal', '--env', 'production', '--json')) as { trigger: string; status: string; actor: string }[];
+    assert.deepEqual([list[0]!.trigger, list[0]!.status, list[0]!.actor], ['auto-heal', 'succeeded', 'wharf']);
+    // In sync again: the metric goes back to 0, and v2 is still only pending.
+    await eventually(async () => ((await (await fetch(`${s.url}/metrics`)).text()).includes('wharf_environments_drifted 0') ? true : undefined), 'the drift metric back to 0', 15_000);
+    const envs = JSON.parse(await ok('env', 'list', 'heal', '--json')) as { name: string; current: { digest: string }; pending: { digest: string } | null }[];
+    assert.deepEqual([envs[0]!.current.digest, envs[0]!.pending?.digest], [rel.releases.v1!.digest, rel.releases.v2!.digest]);
+  });
 });

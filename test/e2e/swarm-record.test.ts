@@ -5,52 +5,28 @@
 // later deployment succeeds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { daemonsUnavailable, startDaemons, type DaemonSet } from '../support/dockerd.js';
-import { CRASH_MESSAGE, HEALTH_FAILURE, pushTestReleases } from '../support/deploy-images.js';
+import { CRASH_MESSAGE, HEALTH_FAILURE } from '../support/deploy-images.js';
+import { withDeployHub } from '../support/deploy-hub.js';
 import { getManifest } from '../support/registry-client.js';
-import { freePort } from '../support/net.js';
-import { runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
-import { eventually, startReceiver, type Receiver } from '../webhooks/receiver.js';
+import { eventually } from '../webhooks/receiver.js';
 
 const SERVICE = 'rec_production';
 
 test('a paused Swarm rollback ends in a true record: rolled back when every task is back, needs_operator when not', { timeout: 600_000 }, async (t) => {
-  const why = await daemonsUnavailable();
-  if (why) return t.skip(why);
-  let daemons: DaemonSet | undefined;
-  let server: WharfServer | undefined;
-  let receiver: Receiver | undefined;
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-swarm-record-'));
-  const shared = join(dir, 'shared');
-  try {
-    [daemons, server] = await Promise.all([startDaemons(1), startWharf()]);
-    const s = server;
-    const manager = daemons.daemons[0]!;
-    await withLogsOnFailure(s, async () => {
-      await manager.mustDocker(['swarm', 'init', '--advertise-addr', '127.0.0.1', '--listen-addr', `127.0.0.1:${await freePort()}`]);
-      await s.login('docker');
-      const rel = await pushTestReleases(s.host, 'rec', ['v1', 'bad']);
-      const digestOf = (v: string) => rel.releases[v]!.digest;
-      const env = { ...process.env, WHARF_SERVER: s.url, WHARF_CONFIG_DIR: join(dir, 'config') };
-      const wharf = (...args: string[]) => runWharf(args, { env, timeoutMs: 240_000 });
-      const ok = async (...args: string[]) => {
-        const r = await wharf(...args);
-        assert.equal(r.code, 0, `wharf ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
-        return r.stdout;
-      };
-      assert.equal((await runWharf(['login', s.url, '-u', s.admin.username, '--password-stdin'], { env, input: s.admin.password })).code, 0);
-      receiver = await startReceiver();
-      const hook = receiver;
-      await ok('webhook', 'add', hook.url, '--events', 'deploy.*');
+  await withDeployHub(t, { name: 'swarm-record', hosts: 1, swarm: true, app: 'rec', versions: ['v1', 'bad'], cliTimeoutMs: 240_000 }, async ({ server: s, hosts, releases: rel, dir, wharf, ok, receiver }) => {
+    const manager = hosts[0]!;
+    const shared = join(dir, 'shared');
+    const digestOf = (v: string) => rel.releases[v]!.digest;
+    const hook = await receiver();
+    await ok('webhook', 'add', hook.url, '--events', 'deploy.*');
 
-      await mkdir(shared);
-      const appFile = join(dir, 'wharf.yaml');
-      await writeFile(
-        appFile,
-        `app: rec
+    await mkdir(shared);
+    const appFile = join(dir, 'wharf.yaml');
+    await writeFile(
+      appFile,
+      `app: rec
 container:
   network: host
   stopTimeout: 2s
@@ -62,81 +38,75 @@ environments:
     replicas: 3
     swarm: { target: manager, service: ${SERVICE} }
 `,
-      );
-      // The manager is a registered deploy target (global admin) that lets this app use the host's network and a bind mount.
-      await ok('target', 'add', 'manager', manager.endpoint, '--apps', 'rec', '--allow', 'network-host,bind-mounts');
-      await ok('apply', '-f', appFile);
-      assert.match(await ok('release', 'rec', 'v1', '--env', 'production'), /succeeded/);
-      const v1 = await current();
+    );
+    // The manager is a registered deploy target (global admin) that lets this app use the host's network and a bind mount.
+    await ok('target', 'add', 'manager', manager.endpoint, '--apps', 'rec', '--allow', 'network-host,bind-mounts');
+    await ok('apply', '-f', appFile);
+    assert.match(await ok('release', 'rec', 'v1', '--env', 'production'), /succeeded/);
+    const v1 = await current();
 
-      const updateState = async () => (await manager.mustDocker(['service', 'inspect', SERVICE, '--format', '{{.UpdateStatus.State}}'])).stdout.trim();
-      const runningImages = async () =>
-        (await manager.mustDocker(['service', 'ps', SERVICE, '--no-trunc', '--filter', 'desired-state=running', '--format', '{{.Image}} {{.CurrentState}}'])).stdout
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => `${l.split(' ')[0]} ${l.split(' ')[1]}`);
-      async function current() {
-        const envs = JSON.parse(await ok('env', 'list', 'rec', '--json')) as { name: string; current: { id: number; digest: string; kind: string; actor: string } }[];
-        return envs.find((e) => e.name === 'production')!.current;
-      }
-      const metric = async (name: string) => {
-        const text = await (await fetch(`${s.url}/metrics`)).text();
-        const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
-        return line === undefined ? undefined : Number(line.split(' ').at(-1));
-      };
+    const updateState = async () => (await manager.mustDocker(['service', 'inspect', SERVICE, '--format', '{{.UpdateStatus.State}}'])).stdout.trim();
+    const runningImages = async () =>
+      (await manager.mustDocker(['service', 'ps', SERVICE, '--no-trunc', '--filter', 'desired-state=running', '--format', '{{.Image}} {{.CurrentState}}'])).stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => `${l.split(' ')[0]} ${l.split(' ')[1]}`);
+    async function current() {
+      const envs = JSON.parse(await ok('env', 'list', 'rec', '--json')) as { name: string; current: { id: number; digest: string; kind: string; actor: string } }[];
+      return envs.find((e) => e.name === 'production')!.current;
+    }
+    const metric = async (name: string) => {
+      const text = await (await fetch(`${s.url}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+      return line === undefined ? undefined : Number(line.split(' ').at(-1));
+    };
 
-      // 1. The first v1 task the rollback starts crashes once: Swarm pauses the rollback, then restarts the task,
-      //    and every replica runs v1 again. The record says rolled back, and production names v1 again.
-      // (every slot's first v1 task crashes once: whichever of them Swarm's rollback watches, it sees a failure)
-      for (const n of [1, 2, 3]) await writeFile(join(shared, `crash-once-v1.${n}`), '');
-      const bad = await wharf('release', 'rec', 'bad', '--env', 'production');
-      assert.equal(bad.code, 1, `${bad.stdout}\n${bad.stderr}`);
-      assert.equal(await updateState(), 'rollback_paused', 'the test provoked a paused rollback');
-      assert.match(bad.stderr, /rolled back — Swarm rolled the update back: update rolled back due to .*; the rollback paused: (update|rollback) paused due to .*task \w+/, bad.stderr);
-      assert.match(bad.stderr, new RegExp(`${CRASH_MESSAGE}|exit code 3`), 'why the rollback paused: the crashed task');
-      assert.match(bad.stderr, new RegExp(HEALTH_FAILURE), 'why the update failed');
-      assert.match(bad.stderr, /all 3 task\(s\) run the previous digest again/);
-      assert.deepEqual(await runningImages(), Array(3).fill(`${rel.image}@${digestOf('v1')} Running`));
-      const back = await current();
-      assert.deepEqual([back.id, back.digest], [v1.id, digestOf('v1')], 'the environment never left v1: the failed release was only pending');
-      assert.equal((await getManifest(s.url, 'rec', 'production')).digest, digestOf('v1'), 'rec:production names what runs');
-      const inSync = await wharf('status', 'rec', '--env', 'production');
-      assert.equal(inSync.code, 0, `status is in sync:\n${inSync.stdout}\n${inSync.stderr}`);
-      await eventually(async () => hook.received.find((r) => r.body?.event === 'deploy.rolled_back'), 'the deploy.rolled_back webhook');
+    // 1. The first v1 task the rollback starts crashes once: Swarm pauses the rollback, then restarts the task,
+    //    and every replica runs v1 again. The record says rolled back, and production names v1 again.
+    // (every slot's first v1 task crashes once: whichever of them Swarm's rollback watches, it sees a failure)
+    for (const n of [1, 2, 3]) await writeFile(join(shared, `crash-once-v1.${n}`), '');
+    const bad = await wharf('release', 'rec', 'bad', '--env', 'production');
+    assert.equal(bad.code, 1, `${bad.stdout}\n${bad.stderr}`);
+    assert.equal(await updateState(), 'rollback_paused', 'the test provoked a paused rollback');
+    assert.match(bad.stderr, /rolled back — Swarm rolled the update back: update rolled back due to .*; the rollback paused: (update|rollback) paused due to .*task \w+/, bad.stderr);
+    assert.match(bad.stderr, new RegExp(`${CRASH_MESSAGE}|exit code 3`), 'why the rollback paused: the crashed task');
+    assert.match(bad.stderr, new RegExp(HEALTH_FAILURE), 'why the update failed');
+    assert.match(bad.stderr, /all 3 task\(s\) run the previous digest again/);
+    assert.deepEqual(await runningImages(), Array(3).fill(`${rel.image}@${digestOf('v1')} Running`));
+    const back = await current();
+    assert.deepEqual([back.id, back.digest], [v1.id, digestOf('v1')], 'the environment never left v1: the failed release was only pending');
+    assert.equal((await getManifest(s.url, 'rec', 'production')).digest, digestOf('v1'), 'rec:production names what runs');
+    const inSync = await wharf('status', 'rec', '--env', 'production');
+    assert.equal(inSync.code, 0, `status is in sync:\n${inSync.stdout}\n${inSync.stderr}`);
+    await eventually(async () => hook.received.find((r) => r.body?.event === 'deploy.rolled_back'), 'the deploy.rolled_back webhook');
 
-      // 2. Every v1 task crashes: the paused rollback never brings v1 back. Needs an operator, everywhere one looks.
-      await writeFile(join(shared, 'crash-v1'), '');
-      const stuck = await wharf('release', 'rec', 'bad', '--env', 'production', '--json');
-      assert.equal(stuck.code, 1, `${stuck.stdout}\n${stuck.stderr}`);
-      const outcome = JSON.parse(stuck.stdout) as { deployment: number; result: { status: string; reason: string }; revert?: unknown };
-      assert.equal(outcome.result.status, 'needs_operator', outcome.result.reason);
-      // Swarm pauses the rollback, or finishes it with tasks that crash again: either way v1 does not hold.
-      assert.match(await updateState(), /^rollback_(paused|completed)$/);
-      assert.match(outcome.result.reason, /; \d of 3 task\(s\) run the previous digest sha256:[0-9a-f]{64}: an operator must restore the service/);
-      assert.equal(outcome.revert, undefined, 'no release is recorded for a state no release describes');
-      assert.equal((await current()).id, v1.id, 'the failed release never became current');
-      const needs = (await eventually(async () => hook.received.find((r) => r.body?.event === 'deploy.needs_operator' && r.body.deployment === outcome.deployment), 'the deploy.needs_operator webhook')).body;
-      assert.match(needs.reason, /an operator must restore the service/);
-      assert.equal(await metric('wharf_environments_needing_operator'), 1);
-      assert.equal(await metric('wharf_deployments_finished_total{status="needs_operator"}'), 1);
-      const status = await wharf('status', 'rec', '--env', 'production');
-      assert.equal(status.code, 1);
-      assert.match(status.stderr, new RegExp(`^production: deployment #${outcome.deployment} needs operator — `, 'm'));
-      const listed = await ok('deployments', 'rec', '--env', 'production', '--limit', '1');
-      assert.match(listed, /needs_operator/);
+    // 2. Every v1 task crashes: the paused rollback never brings v1 back. Needs an operator, everywhere one looks.
+    await writeFile(join(shared, 'crash-v1'), '');
+    const stuck = await wharf('release', 'rec', 'bad', '--env', 'production', '--json');
+    assert.equal(stuck.code, 1, `${stuck.stdout}\n${stuck.stderr}`);
+    const outcome = JSON.parse(stuck.stdout) as { deployment: number; result: { status: string; reason: string }; revert?: unknown };
+    assert.equal(outcome.result.status, 'needs_operator', outcome.result.reason);
+    // Swarm pauses the rollback, or finishes it with tasks that crash again: either way v1 does not hold.
+    assert.match(await updateState(), /^rollback_(paused|completed)$/);
+    assert.match(outcome.result.reason, /; \d of 3 task\(s\) run the previous digest sha256:[0-9a-f]{64}: an operator must restore the service/);
+    assert.equal(outcome.revert, undefined, 'no release is recorded for a state no release describes');
+    assert.equal((await current()).id, v1.id, 'the failed release never became current');
+    const needs = (await eventually(async () => hook.received.find((r) => r.body?.event === 'deploy.needs_operator' && r.body.deployment === outcome.deployment), 'the deploy.needs_operator webhook')).body;
+    assert.match(needs.reason, /an operator must restore the service/);
+    assert.equal(await metric('wharf_environments_needing_operator'), 1);
+    assert.equal(await metric('wharf_deployments_finished_total{status="needs_operator"}'), 1);
+    const status = await wharf('status', 'rec', '--env', 'production');
+    assert.equal(status.code, 1);
+    assert.match(status.stderr, new RegExp(`^production: deployment #${outcome.deployment} needs operator — `, 'm'));
+    const listed = await ok('deployments', 'rec', '--env', 'production', '--limit', '1');
+    assert.match(listed, /needs_operator/);
 
-      // 3. The operator fixes the cause and deploys v1: the mark goes away.
-      await rm(join(shared, 'crash-v1'));
-      const fixed = JSON.parse(await ok('rollback', 'rec', '--env', 'production', '--to', 'v1', '--deploy', '--json'));
-      assert.equal(fixed.result.status, 'succeeded', fixed.result.reason);
-      assert.deepEqual(await runningImages(), Array(3).fill(`${rel.image}@${digestOf('v1')} Running`));
-      assert.equal(await metric('wharf_environments_needing_operator'), 0);
-      assert.equal((await wharf('status', 'rec', '--env', 'production')).code, 0);
-    });
-  } finally {
-    await receiver?.close();
-    await daemons?.teardown();
-    await server?.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+    // 3. The operator fixes the cause and deploys v1: the mark goes away.
+    await rm(join(shared, 'crash-v1'));
+    const fixed = JSON.parse(await ok('rollback', 'rec', '--env', 'production', '--to', 'v1', '--deploy', '--json'));
+    assert.equal(fixed.result.status, 'succeeded', fixed.result.reason);
+    assert.deepEqual(await runningImages(), Array(3).fill(`${rel.image}@${digestOf('v1')} Running`));
+    assert.equal(await metric('wharf_environments_needing_operator'), 0);
+    assert.equal((await wharf('status', 'rec', '--env', 'production')).code, 0);
+  });
 });

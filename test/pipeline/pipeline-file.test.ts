@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppFileError } from '../../src/deploy/app-file.js';
+import { AppFileError } from '../../src/app-file/parse.js';
 import { loadPipeline } from '../../src/pipeline/pipeline-file.js';
 import { REPO_ROOT } from '../support/server.js';
 

@@ -1,10 +1,9 @@
-// Where a run comes from: the commit from CI variables or git, the run id, and the engine from DOCKER_HOST.
+// Where a run comes from: the commit from CI variables or git, and the run id.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { engineFromEnvironment } from '../../src/pipeline/docker-engine.js';
 import { ciInfo, detectCommit, runIdOf } from '../../src/pipeline/run-context.js';
 import { mustRun } from '../support/command.js';
 
@@ -36,13 +35,4 @@ test('the run id and CI description come from the CI system when there is one', 
   assert.equal(gh.system, 'github-actions');
   assert.equal(gh.url, 'https://github.com/o/r/actions/runs/42');
   assert.equal(ciInfo({}).system, 'local');
-});
-
-test('the engine is the one DOCKER_HOST names, with client certificates under DOCKER_TLS_VERIFY', () => {
-  assert.deepEqual(engineFromEnvironment({}), { endpoint: 'unix:///var/run/docker.sock' });
-  assert.deepEqual(engineFromEnvironment({ DOCKER_HOST: 'ssh://ci@builder' }), { endpoint: 'ssh://ci@builder' });
-  assert.deepEqual(engineFromEnvironment({ DOCKER_HOST: 'tcp://10.0.0.5:2376', DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: '/certs' }), {
-    endpoint: 'tcp://10.0.0.5:2376',
-    tls: { ca: '/certs/ca.pem', cert: '/certs/cert.pem', key: '/certs/key.pem' },
-  });
 });

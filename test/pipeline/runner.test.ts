@@ -12,8 +12,9 @@ import { keyIdOf } from '../../src/attest/signers.js';
 import { parseStatement, predicateTypeOf, type TestsPredicate } from '../../src/attest/statement.js';
 import type { DeployOutcome } from '../../src/deploy/service.js';
 import type { EnvironmentStatus } from '../../src/deploy/status.js';
-import type { PipelineEngine, PipelineServer, TestRun } from '../../src/pipeline/engine.js';
-import { pipelineSchema } from '../../src/pipeline/pipeline-schema.js';
+import type { PipelineEngine, TestRun } from '../../src/engine/pipeline-engine.js';
+import type { PipelineServer } from '../../src/pipeline/pipeline-server.js';
+import { pipelineSchema } from '../../src/app-file/pipeline-schema.js';
 import { runPipeline, type Reporter, type StepResult } from '../../src/pipeline/runner.js';
 
 const IMAGE_ID = `sha256:${'1'.repeat(64)}`;

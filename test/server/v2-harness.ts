@@ -11,7 +11,7 @@ import { digestOf } from '../../src/oci/digest.js';
 import { OCI_MANIFEST } from '../../src/oci/media-types.js';
 import { createHttpServer, listen, type RunningServer } from '../../src/server/server.js';
 import { openWharf, type Wharf } from '../../src/wharf.js';
-import type { Engines } from '../../src/deploy/engines.js';
+import type { Engines } from '../../src/engine/engines.js';
 import type { StoreVariant } from '../support/s3.js';
 import { databaseEnv, forgetDatabase } from '../support/database.js';
 

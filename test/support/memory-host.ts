@@ -1,8 +1,8 @@
 // Docker hosts in memory, for rollout decisions and deployments that are awkward or slow to stage on real engines:
 // containers of a digest listed in `failing` report unhealthy with that probe output.
 import type { TargetConnection } from '../../src/deploy/target-policy.js';
-import type { ContainerCreate, ContainerState, DockerHost, EngineInfo, PortHolder, ProbeResult } from '../../src/deploy/docker-host.js';
-import type { Engines } from '../../src/deploy/engines.js';
+import type { ContainerCreate, ContainerState, DockerHost, EngineInfo, PortHolder, ProbeResult } from '../../src/engine/docker-host.js';
+import type { Engines } from '../../src/engine/engines.js';
 
 /** An engine in memory: containers of a digest listed in `failing` report unhealthy with that probe output. */
 export class MemoryHost implements DockerHost {

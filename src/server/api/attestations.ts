@@ -3,7 +3,7 @@
 // the signers whose keys count.
 import { z } from 'zod';
 import { RegistryError } from '../../oci/errors.js';
-import { isValidRepositoryName } from '../../oci/reference.js';
+import { requireRepositoryName } from '../../oci/reference.js';
 import type { ApiRequest, ApiRoute } from '../api.js';
 import type { Registry } from '../../registry/registry.js';
 import type { Attestations } from '../../attest/attestations.js';
@@ -17,8 +17,7 @@ const attestBody = z.strictObject({ envelope: z.record(z.string(), z.unknown()) 
 
 function app(r: ApiRequest): string {
   const name = r.params.app!;
-  if (!isValidRepositoryName(name)) throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`);
-  return name;
+  return requireRepositoryName(name);
 }
 
 export function attestationRoutes(attestations: Attestations, registry: Registry): ApiRoute[] {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { BrowseMetadata, TagSummary } from '../../metadata/metadata.js';
 import { parseManifest, type Descriptor } from '../../oci/manifest.js';
 import { RegistryError } from '../../oci/errors.js';
-import { isValidRepositoryName } from '../../oci/reference.js';
+import { requireRepositoryName } from '../../oci/reference.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Action } from '../../auth/access.js';
 import type { RequestAccess } from '../access.js';
@@ -35,8 +35,7 @@ const AccessQuery = z.object({ repository: z.string().max(256).optional(), envir
 const ACTIONS: Action[] = ['pull', 'push', 'delete', 'release', 'admin'];
 
 function repoName(value: string): string {
-  if (!isValidRepositoryName(value)) throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(value)}`);
-  return value;
+  return requireRepositoryName(value);
 }
 
 function parsed(body: Buffer, mediaType: string) {

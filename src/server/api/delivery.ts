@@ -1,7 +1,7 @@
 // Management API routes for delivery: tag history and restore, environments, releases, promote, rollback.
 import { z } from 'zod';
 import { RegistryError } from '../../oci/errors.js';
-import { isValidRepositoryName, isValidTag } from '../../oci/reference.js';
+import { isValidTag, requireRepositoryName } from '../../oci/reference.js';
 import type { RequestAccess } from '../access.js';
 import { limitParam, parseQuery, type ApiRoute, type ApiRequest } from '../api.js';
 import type { Delivery, Release } from '../../delivery/releases.js';
@@ -45,8 +45,7 @@ const restoreBody = z
 
 function app(r: ApiRequest, key = 'app'): string {
   const name = r.params[key]!;
-  if (!isValidRepositoryName(name)) throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`);
-  return name;
+  return requireRepositoryName(name);
 }
 
 /** The audit detail of a release: the environment's reserved tag moves to its digest. */

@@ -4,12 +4,12 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { RegistryError } from '../../oci/errors.js';
-import { isValidRepositoryName } from '../../oci/reference.js';
+import { requireRepositoryName } from '../../oci/reference.js';
 import type { RequestAccess } from '../access.js';
 import { httpErrorOf } from '../http-errors.js';
 import { limitParam, parseQuery, type ApiRequest, type ApiRoute } from '../api.js';
 import type { Release } from '../../delivery/releases.js';
-import { parseAppFile, AppFileError } from '../../deploy/app-file.js';
+import { AppFileError, parseAppFile } from '../../app-file/parse.js';
 import type { DeployOutcome, DeployService } from '../../deploy/service.js';
 import type { DeployTargets } from '../../deploy/targets.js';
 import type { ManagedSecrets } from '../../deploy/secrets.js';
@@ -23,8 +23,7 @@ const historyQuery = z.object({ environment: z.string({ error: 'environment is r
 
 function appOf(r: ApiRequest): string {
   const name = r.params.app!;
-  if (!isValidRepositoryName(name)) throw new RegistryError('NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`);
-  return name;
+  return requireRepositoryName(name);
 }
 
 /**

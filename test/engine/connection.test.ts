@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { endpointAddress, parseEndpoint } from '../../src/deploy/endpoint.js';
-import { dockerodeOptions, negotiateApiVersion } from '../../src/deploy/engine-connection.js';
+import { endpointAddress, parseEndpoint } from '../../src/engine/endpoint.js';
+import { dockerodeOptions, negotiateApiVersion } from '../../src/engine/connection.js';
 
 test('endpoints: unix sockets, tcp host:port, ssh user@host[:port]; anything else is refused by name', () => {
   assert.deepEqual(parseEndpoint('unix:///var/run/docker.sock'), { scheme: 'unix', socketPath: '/var/run/docker.sock' });

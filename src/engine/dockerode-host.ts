@@ -1,6 +1,6 @@
 // DockerHost over the Docker Engine API (dockerode), for one engine.
 import type Docker from 'dockerode';
-import { EngineClient, withTimeout } from './engine-connection.js';
+import { EngineClient, withTimeout } from './connection.js';
 import type { ContainerCreate, ContainerState, DockerHost, HealthStatus, HeldPort, PortHolder, ProbeResult, RegistryAuth } from './docker-host.js';
 
 /** Health output and logs end up in deployment records: keep the tail, where the error usually is. */

@@ -4,8 +4,8 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type Docker from 'dockerode';
-import { EngineConnection, type ConnectionSpec } from '../deploy/engine-connection.js';
-import type { BuildRequest, PipelineEngine, PushProgress, RegistryAuth, TestOutcome, TestRun } from './engine.js';
+import { EngineConnection, type ConnectionSpec } from './connection.js';
+import type { BuildRequest, PipelineEngine, PushProgress, RegistryAuth, TestOutcome, TestRun } from './pipeline-engine.js';
 
 /** Push statuses that mean a layer is in the registry. */
 const LAYER_DONE = new Set(['Pushed', 'Layer already exists', 'Mounted from']);

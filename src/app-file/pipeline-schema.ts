@@ -1,5 +1,5 @@
 // The `pipeline` section of the app file (wharf.yaml): how the image is built, which tests run inside it, and
-// where a validated image is released. Validated with the rest of the app file (deploy/app-file.ts).
+// where a validated image is released. Validated with the rest of the app file (schema.ts).
 import { z } from 'zod';
 import { duration } from '../config.js';
 

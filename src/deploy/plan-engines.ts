@@ -1,15 +1,10 @@
-// Engines: how the deploy code reaches the engines of registered targets. Production wiring hands in
-// dockerEngines() (dockerode-engines.ts); tests may hand in their own. Deploy code sees them through
-// PlanEngines: by the target names of an app file, bound to the registrations checked for that deployment.
-import type { SwarmSpec } from './app-file.js';
-import type { DockerHost } from './docker-host.js';
-import type { Orchestrator } from './orchestrator.js';
+// PlanEngines: how a deployment reaches the engines of its environment, by the target names of the app file,
+// bound to the registrations checked for that deployment (the Engines themselves come from engine/).
+import type { SwarmSpec } from '../app-file/schema.js';
+import type { DockerHost } from '../engine/docker-host.js';
+import type { Engines } from '../engine/engines.js';
+import type { Orchestrator } from '../engine/orchestrator.js';
 import type { TargetConnection } from './target-policy.js';
-
-export interface Engines {
-  dockerHost(target: TargetConnection): DockerHost;
-  orchestrator(manager: TargetConnection): Orchestrator;
-}
 
 /** The engines of one environment's targets, by name. */
 export interface PlanEngines {

@@ -1,5 +1,5 @@
 // Orchestrator over a Swarm manager's Engine API (dockerode).
-import { EngineClient } from './engine-connection.js';
+import { EngineClient } from './connection.js';
 import type { ProbeResult, RegistryAuth } from './docker-host.js';
 import type { Orchestrator, ServiceSpec, SwarmService, SwarmTask, UpdateState } from './orchestrator.js';
 

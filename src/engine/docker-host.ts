@@ -1,5 +1,5 @@
-// The DockerHost port: what a rollout needs from one Docker Engine. The dockerode adapter implements it;
-// the rollout and status code see only this.
+// The DockerHost port: what a rollout needs from one Docker Engine. The dockerode adapter (dockerode-host.ts)
+// implements it; deploy's rollout and status code see only this.
 
 /** Registry credentials for a pull, sent to the engine as X-Registry-Auth (never logged). */
 export interface RegistryAuth {
@@ -126,15 +126,3 @@ export interface DockerHost {
   /** The last `lines` lines of the container's output (stdout and stderr). */
   logs(id: string, lines: number): Promise<string>;
 }
-
-/** The labels every container Wharf starts carries, so status and later deploys can find it. */
-export const LABELS = {
-  app: 'wharf.app',
-  env: 'wharf.env',
-  release: 'wharf.release',
-  digest: 'wharf.digest',
-  deployment: 'wharf.deployment',
-  replica: 'wharf.replica',
-  /** the plan's fingerprint (spec-fingerprint.ts) */
-  spec: 'wharf.spec',
-} as const;

@@ -1,5 +1,7 @@
 // What `wharf apply` would change: a located diff between the stored app file and a new one (for --dry-run).
-import { appFileDocument, formatPath, type AppFile } from './app-file.js';
+import { appFileDocument } from './document.js';
+import { formatPath } from './parse.js';
+import type { AppFile } from './schema.js';
 
 export interface AppFileChange {
   /** e.g. `environments.production.replicas` */

@@ -1,4 +1,8 @@
-// Docker Engine endpoints as written in the app file: unix:///path, tcp://host:port, ssh://user@host[:port]. Pure.
+// How a Docker Engine is named and reached: the registered target name an app file uses, and the endpoint a
+// registration gives (unix:///path, tcp://host:port, ssh://user@host[:port]). Pure.
+
+/** How a registered deploy target is named: the only way an app file refers to an engine. */
+export const TARGET_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 export type Endpoint =
   | { scheme: 'unix'; socketPath: string }

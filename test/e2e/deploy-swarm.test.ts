@@ -7,10 +7,11 @@ import { daemonsUnavailable, startDaemons, type DaemonSet, type TestDaemon } fro
 import { startWharf, type WharfServer } from '../support/server.js';
 import { HEALTH_FAILURE, pushTestReleases, type TestReleases } from '../support/deploy-images.js';
 import { freePort } from '../support/net.js';
-import { parseAppFile, resolveEnvironment, type EnvironmentPlan } from '../../src/deploy/app-file.js';
+import { parseAppFile } from '../../src/app-file/parse.js';
+import { type EnvironmentPlan, resolveEnvironment } from '../../src/app-file/plan.js';
 import { Deployer } from '../../src/deploy/deployer.js';
 import type { TargetConnection } from '../../src/deploy/target-policy.js';
-import { dockerEngines } from '../../src/deploy/dockerode-engines.js';
+import { dockerEngines } from '../../src/engine/dockerode-engines.js';
 import type { DeployEvent, DeploymentResult } from '../../src/deploy/deployment.js';
 
 const unavailable = await daemonsUnavailable();
