@@ -16,8 +16,9 @@ const src = join(root, 'src');
 const FLOORS: readonly (readonly string[])[] = [
   ['oci', 'units'], // pure knowledge: digests, references, manifests, media types; durations and sizes
   ['storage', 'metadata', 'engine'], // the ports' adapters: blob bytes, every SQL statement, the Docker Engine
-  ['registry', 'audit', 'auth', 'webhooks', 'attest', 'delivery', 'deploy', 'pipeline'], // the domain
+  ['registry', 'audit', 'auth', 'webhooks', 'attest', 'delivery', 'app-file', 'deploy', 'pipeline'], // the domain
   ['config'], // one schema for file + env + flags, validated at the boundary with the domain's own rules
+  ['hub'], // the type of the assembled hub: the services the server and the CLI are handed
   ['server'], // every HTTP route, inbound and outbound
   ['wharf'], // the composition root
   ['cli'], // the wharf command

@@ -1,7 +1,7 @@
 // The `pipeline` section of the app file (wharf.yaml): how the image is built, which tests run inside it, and
 // where a validated image is released. Validated with the rest of the app file (schema.ts).
 import { z } from 'zod';
-import { duration } from '../config.js';
+import { duration } from '../units.js';
 
 const nonEmpty = z.string().min(1);
 const scalar = z.union([z.string(), z.number(), z.boolean()]).transform(String);

@@ -3,7 +3,7 @@
 // settings, field by field. The checks across fields and the YAML reading are parse.ts; the plan of one
 // environment is plan.ts.
 import { z } from 'zod';
-import { duration } from '../config.js';
+import { duration } from '../units.js';
 import { isValidRepositoryName } from '../oci/reference.js';
 import { TARGET_NAME } from '../engine/endpoint.js';
 import { pipelineSchema } from './pipeline-schema.js';
