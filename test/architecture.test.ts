@@ -37,6 +37,8 @@ interface Import {
   from: string; // src-relative file
   to: string; // src-relative file, or a package name
   local: boolean;
+  /** `import type …`: gone after compilation, a dependency on a shape only */
+  typeOnly: boolean;
 }
 
 function sourceFiles(dir: string): string[] {
@@ -52,13 +54,14 @@ function importsOf(file: string): Import[] {
     .replace(/\/\*[\s\S]*?\*\//g, '')
     .replace(/^\s*\/\/.*$/gm, '');
   const found: Import[] = [];
-  for (const m of text.matchAll(/(?:^|[;\s])(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|(?:^|[;\s])import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)) {
-    const spec = m[1] ?? m[2] ?? m[3]!;
+  for (const m of text.matchAll(/(?:^|[;\s])((?:import|export)\s[^'"`;]*?)from\s*['"]([^'"]+)['"]|(?:^|[;\s])import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+    const spec = m[2] ?? m[3] ?? m[4]!;
+    const typeOnly = m[1] !== undefined && /^(?:import|export)\s+type\s/.test(m[1]);
     if (spec.startsWith('.')) {
       const to = normalize(join(dirname(file), spec)).split('\\').join('/').replace(/\.js$/, '.ts');
-      found.push({ from: file, to, local: true });
+      found.push({ from: file, to, local: true, typeOnly });
     } else {
-      found.push({ from: file, to: spec, local: false });
+      found.push({ from: file, to: spec, local: false, typeOnly });
     }
   }
   return found;
@@ -108,6 +111,11 @@ test('each outside system is reached from one folder only', () => {
     }
   }
   assert.deepEqual(breaches, []);
+});
+
+test('the pipeline runs against a deploy only through the API: it takes nothing from deploy/ but result types', () => {
+  const code = imports.filter((i) => i.local && place(i.from) === 'pipeline' && place(i.to) === 'deploy' && !i.typeOnly).map((i) => `${i.from} -> ${i.to}`);
+  assert.deepEqual(code, []);
 });
 
 /** Tarjan's strongly connected components over a graph given as adjacency lists; a component of two or more is a circle. */
@@ -181,4 +189,5 @@ test('the rules catch what they are written for', () => {
   assert.equal(place('wharf.ts'), 'wharf');
   assert.ok(imports.length > 200, 'the import reader finds the imports');
   assert.ok(imports.some((i) => !i.local && i.to === 'kysely'), 'package imports are read');
+  assert.ok(imports.some((i) => i.typeOnly) && imports.some((i) => !i.typeOnly), 'type-only imports are told apart');
 });
