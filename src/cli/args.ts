@@ -21,3 +21,13 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(ar
     throw new CliError(err.message.split('. ')[0]!, 2);
   }
 }
+
+/**
+ * A verb group asked for its usage (`wharf target`, `wharf target help`, `wharf target --help`): prints it and gives the
+ * exit code (2 when no subcommand was named at all: that is a usage error); undefined when the command goes on.
+ */
+export function usageAsked(sub: string | undefined, help: boolean | undefined, usage: string): number | undefined {
+  if (!help && sub !== undefined && sub !== 'help' && sub !== '--help' && sub !== '-h') return undefined;
+  process.stdout.write(usage + '\n');
+  return sub === undefined ? 2 : 0;
+}

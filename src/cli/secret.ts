@@ -2,7 +2,7 @@
 // this machine (stdin or --from-file) and sent once; the server keeps it sealed and never sends it back.
 import { readFile } from 'node:fs/promises';
 import type { StoredSecret } from '../metadata/metadata.js';
-import { parseFlags } from './args.js';
+import { parseFlags, usageAsked } from './args.js';
 import { CliError } from './cli-error.js';
 import { appPath, clientFor } from './client.js';
 import { printJson, printTable } from './output.js';
@@ -25,10 +25,8 @@ async function readStdin(): Promise<string> {
 export async function secretCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
   const { values, positionals } = parseFlags(rest, { ...common, 'from-file': { type: 'string' } }, true);
-  if (values.help || sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') {
-    process.stdout.write(USAGE + '\n');
-    return sub === undefined ? 2 : 0;
-  }
+  const asked = usageAsked(sub, values.help, USAGE);
+  if (asked !== undefined) return asked;
   const client = () => clientFor(values.server);
   const slot = () => {
     if (positionals.length !== 3) throw new CliError(`usage: wharf secret ${sub} APP ENV NAME`, 2);

@@ -3,7 +3,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { StoredSigner } from '../attest/signers.js';
 import { newKeyPair } from '../attest/signing-key.js';
-import { parseFlags } from './args.js';
+import { parseFlags, usageAsked } from './args.js';
 import { CliError } from './cli-error.js';
 import { clientFor } from './client.js';
 import { printJson, printTable } from './output.js';
@@ -38,10 +38,8 @@ export async function signerCommand(args: string[]): Promise<number> {
     },
     true,
   );
-  if (values.help || sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') {
-    process.stdout.write(USAGE + '\n');
-    return sub === undefined ? 2 : 0;
-  }
+  const asked = usageAsked(sub, values.help, USAGE);
+  if (asked !== undefined) return asked;
   const client = () => clientFor(values.server);
   switch (sub) {
     case 'add': {

@@ -1,7 +1,7 @@
 // `wharf target …`: register, list and remove deploy targets on a server (global admins only): the engines app
 // files may name, the apps that may use each, and the privileged container options allowed there.
 import type { StoredTarget } from '../metadata/metadata.js';
-import { parseFlags } from './args.js';
+import { parseFlags, usageAsked } from './args.js';
 import { CliError } from './cli-error.js';
 import { clientFor } from './client.js';
 import { printJson, printTable } from './output.js';
@@ -36,10 +36,8 @@ export async function targetCommand(args: string[]): Promise<number> {
     },
     true,
   );
-  if (values.help || sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') {
-    process.stdout.write(USAGE + '\n');
-    return sub === undefined ? 2 : 0;
-  }
+  const asked = usageAsked(sub, values.help, USAGE);
+  if (asked !== undefined) return asked;
   const client = () => clientFor(values.server);
   switch (sub) {
     case 'add': {

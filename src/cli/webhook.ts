@@ -1,6 +1,6 @@
 // `wharf webhook …`: manage webhook subscriptions and read their delivery log on a server.
 import type { WebhookDelivery, DeliveryAttempt, Subscription } from '../metadata/metadata.js';
-import { parseFlags } from './args.js';
+import { parseFlags, usageAsked } from './args.js';
 import { CliError } from './cli-error.js';
 import { clientFor } from './client.js';
 import { printJson, printTable } from './output.js';
@@ -48,10 +48,8 @@ export async function webhookCommand(args: string[]): Promise<number> {
     },
     true,
   );
-  if (values.help || sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') {
-    process.stdout.write(USAGE + '\n');
-    return sub === undefined ? 2 : 0;
-  }
+  const asked = usageAsked(sub, values.help, USAGE);
+  if (asked !== undefined) return asked;
   const one = () => {
     if (positionals.length !== 1) throw new CliError(`usage: wharf webhook ${sub} ${sub === 'remove' ? 'ID' : sub === 'add' ? 'URL --events …' : 'DELIVERY_ID'}`, 2);
     return positionals[0]!;
