@@ -12,7 +12,7 @@ import type { Login } from './credentials.js';
  * `wharf` runs with authentication on, as users run it, its clients logged in; `wharf-anon` is the same process with
  * clients that send no credentials (bench/* may be pulled anonymously), the baseline authentication is held to.
  */
-export type ServerName = 'wharf' | 'wharf-anon' | 'distribution' | 'nginx';
+export type ServerName = 'wharf' | 'wharf-anon' | 'wharf-pg' | 'distribution' | 'nginx';
 
 export interface Server {
   name: ServerName;
@@ -123,8 +123,8 @@ function server(name: ServerName, url: string, child: ChildProcess): Server {
 }
 
 /** Runs a `wharf` CLI verb on a data dir, beside the running server, as an operator would. */
-function wharfCli(repoRoot: string, args: string[], input?: string): void {
-  const result = spawnSync(process.execPath, ['bin/wharf.js', ...args], { cwd: repoRoot, input, encoding: 'utf8' });
+function wharfCli(repoRoot: string, args: string[], input?: string, env: NodeJS.ProcessEnv = {}): void {
+  const result = spawnSync(process.execPath, ['bin/wharf.js', ...args], { cwd: repoRoot, input, encoding: 'utf8', env: { ...process.env, ...env } });
   if (result.status !== 0) throw new Error(`wharf ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
 }
 
@@ -133,18 +133,20 @@ function wharfCli(repoRoot: string, args: string[], input?: string): void {
  * bench/* — not the admin, whose role skips the grant lookup every other user pays for. bench/* may also be pulled
  * without credentials (`auth.anonymousPull`), so the same process serves the anonymous baseline: two Wharf processes
  * of one configuration differ by a few percent between themselves, as much as what is measured. Ready when it logs
- * its `listening` line with the URL it bound.
+ * its `listening` line with the URL it bound. With `db` (a PostgreSQL URL) it keeps its metadata there (`wharf-pg`),
+ * everything else the same.
  */
-export async function startWharf(repoRoot: string, dir: string, nodeArgs: string[] = []): Promise<Server> {
-  const name: ServerName = 'wharf';
+export async function startWharf(repoRoot: string, dir: string, nodeArgs: string[] = [], db?: string): Promise<Server> {
+  const name: ServerName = db ? 'wharf-pg' : 'wharf';
   const data = join(dir, 'data');
   const logFile = join(dir, 'wharf.log');
   const config = join(dir, 'wharf.yaml');
   writeFileSync(config, `auth:\n  anonymousPull: ["${BENCH_REPOSITORIES}"]\n`);
-  const args = [...nodeArgs, 'bin/wharf.js', 'serve', '--listen', '127.0.0.1:0', '--data', data, '--config', config];
-  const { WHARF_CONFIG: _config, WHARF_AUTH: _auth, WHARF_ADMIN_PASSWORD: _password, ...env } = process.env;
+  const args = [...nodeArgs, 'bin/wharf.js', 'serve', '--listen', '127.0.0.1:0', '--data', data, '--config', config, ...(db ? ['--db', db, '--migrate'] : [])];
+  const { WHARF_CONFIG: _config, WHARF_AUTH: _auth, WHARF_ADMIN_PASSWORD: _password, WHARF_DB: _db, ...env } = process.env;
   const password = randomBytes(18).toString('base64url');
   const child = startProcess(process.execPath, args, logFile, repoRoot, { ...env, WHARF_ADMIN_PASSWORD: password });
+  const cliEnv = db ? { WHARF_DB: db } : {};
   const listening = (async () => {
     for (;;) {
       for (const line of readFileSync(logFile, 'utf8').split('\n')) {
@@ -161,8 +163,8 @@ export async function startWharf(repoRoot: string, dir: string, nodeArgs: string
   })();
   try {
     const url = await withStartTimeout(name, logFile, Promise.race([listening, exitedEarly(child, name, logFile)]));
-    wharfCli(repoRoot, ['user', 'add', 'bench', '--password-stdin', '--data', data], password);
-    wharfCli(repoRoot, ['grant', 'bench', 'pull,push', BENCH_REPOSITORIES, '--data', data]);
+    wharfCli(repoRoot, ['user', 'add', 'bench', '--password-stdin', '--data', data], password, cliEnv);
+    wharfCli(repoRoot, ['grant', 'bench', 'pull,push', BENCH_REPOSITORIES, '--data', data], undefined, cliEnv);
     return { ...server(name, url.replace(/\/$/, ''), child), login: { user: 'bench', password } };
   } catch (err) {
     await stopProcess(child);
@@ -265,4 +267,45 @@ http {
     await stopProcess(child);
     throw err;
   }
+}
+
+/**
+ * A PostgreSQL cluster of the bench's own (scripts/postgres.sh, in `dir`) and one empty database on it for `wharf-pg`;
+ * WHARF_BENCH_POSTGRES (an admin URL) uses a running cluster instead. Returns the database URL and how to stop.
+ */
+export async function startPostgres(repoRoot: string, dir: string): Promise<{ url: string; stop(): Promise<void> }> {
+  let admin = process.env.WHARF_BENCH_POSTGRES;
+  let stopCluster = async () => {};
+  if (!admin) {
+    const port = await freePort();
+    const clusterDir = join(dir, 'cluster');
+    const started = spawnSync('scripts/postgres.sh', ['start', clusterDir, String(port)], { cwd: repoRoot, encoding: 'utf8' });
+    if (started.status !== 0) throw new Error(`scripts/postgres.sh start failed (${started.status}): ${started.stderr}`);
+    admin = /WHARF_TEST_POSTGRES=(\S+)/.exec(started.stdout)?.[1]?.replace(/^['"]|['"]$/g, '');
+    if (!admin) throw new Error(`scripts/postgres.sh printed no URL: ${started.stdout}`);
+    stopCluster = async () => {
+      spawnSync('scripts/postgres.sh', ['stop', clusterDir], { cwd: repoRoot, stdio: 'ignore' });
+    };
+  }
+  const name = `wharf_bench_${process.pid}`;
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: admin });
+  await client.connect();
+  try {
+    await client.query(`drop database if exists ${name} with (force)`);
+    await client.query(`create database ${name}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    stop: async () => {
+      const c = new pg.Client({ connectionString: admin });
+      await c.connect().then(() => c.query(`drop database if exists ${name} with (force)`)).catch(() => undefined);
+      await c.end().catch(() => undefined);
+      await stopCluster();
+    },
+  };
 }

@@ -181,10 +181,10 @@ export function authTable(figures: Figure[], results: Result[]): string {
  * wall-clock second), medians over the runs.
  */
 export function cpuTable(figures: Figure[], results: Result[]): string {
-  const servers: ServerName[] = ['wharf', 'wharf-anon', 'distribution', 'nginx'];
+  const servers: ServerName[] = ['wharf', 'wharf-anon', 'wharf-pg', 'distribution', 'nginx'];
   const lines = [
-    '| figure | Wharf: client / server / other | Wharf anonymous | Distribution | nginx |',
-    '| --- | ---: | ---: | ---: | ---: |',
+    '| figure | Wharf: client / server / other | Wharf anonymous | Wharf on PostgreSQL | Distribution | nginx |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const figure of figures) {
     const mine = results.filter((r) => r.figure === figure.id);
@@ -197,6 +197,43 @@ export function cpuTable(figures: Figure[], results: Result[]): string {
       return `${cores((s) => s.clientCpu)} / ${cores((s) => s.serverCpu)} / ${cores((s) => s.otherCpu)}`;
     });
     lines.push(`| ${figure.label} | ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+/** PostgreSQL must keep the registry's hot reads at 70% of SQLite's or better (issue 16); pushes and pulls within noise. */
+export const POSTGRES_GOAL = 0.7;
+const POSTGRES_HOT_READS = /^(manifest-get|manifest-head|tags-list)/;
+
+/**
+ * The same Wharf with its metadata on PostgreSQL against SQLite (medians, `better` way round: > 1 is PostgreSQL
+ * better), with server CPU per unit of work, which a neighbour's load disturbs less than throughput.
+ */
+export function postgresTable(figures: Figure[], results: Result[]): string {
+  const compared = figures.filter((f) => results.some((r) => r.figure === f.id && r.server === 'wharf-pg' && r.measurement));
+  if (compared.length === 0) return '';
+  const lines = [
+    `Metadata on PostgreSQL (one local cluster, scripts/postgres.sh) against the embedded SQLite, same Wharf, same clients; medians. Hot reads (manifest GET/HEAD, tags/list) must stay at ≥ ${POSTGRES_GOAL.toFixed(2)}× of SQLite's, pushes and pulls within noise.`,
+    '',
+    '| figure | SQLite | PostgreSQL | PostgreSQL vs SQLite | server CPU, SQLite / PostgreSQL | target | met |',
+    '| --- | ---: | ---: | ---: | ---: | --- | --- |',
+  ];
+  for (const figure of compared) {
+    const of = (server: ServerName, pick: (m: Measurement) => number) => {
+      const values = results.flatMap((r) => (r.figure === figure.id && r.server === server && r.measurement ? [pick(r.measurement)] : []));
+      return values.length ? median(values) : undefined;
+    };
+    const sqlite = of('wharf', (m) => m.value);
+    const postgres = of('wharf-pg', (m) => m.value);
+    const ratio = sqlite !== undefined && postgres !== undefined ? (figure.better === 'higher' ? postgres / sqlite : sqlite / postgres) : undefined;
+    const cpu = cpuPerUnit(figure);
+    const digits = (v: number | undefined) => (v === undefined ? '—' : v < 10 ? v.toFixed(2) : v.toFixed(1));
+    const hot = POSTGRES_HOT_READS.test(figure.id);
+    const target = hot ? `≥ ${POSTGRES_GOAL.toFixed(2)}×` : 'within noise (≥ 0.85×)';
+    const met = ratio === undefined ? '—' : ratio >= (hot ? POSTGRES_GOAL : 0.85) ? 'yes' : '**no**';
+    lines.push(
+      `| ${figure.label} | ${format(sqlite, figure.unit)} | ${format(postgres, figure.unit)} | ${ratio === undefined ? '—' : `${ratio.toFixed(2)}×`} | ${digits(of('wharf', cpu.of))} / ${digits(of('wharf-pg', cpu.of))} ${cpu.unit} | ${target} | ${met} |`,
+    );
   }
   return lines.join('\n');
 }

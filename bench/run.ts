@@ -7,21 +7,25 @@ import { fileURLToPath } from 'node:url';
 import { BlobSource } from './blobs.js';
 import { figures, FULL, MiB, QUICK, type Context, type Figure, type Target } from './figures.js';
 import { makeFixtures, seedRegistry, writeStaticRoot, type Needs } from './fixtures.js';
-import { distributionVersion, killAll, startDistribution, startNginx, startWharf, type Server, type ServerName } from './registries.js';
+import { distributionVersion, killAll, startDistribution, startNginx, startPostgres, startWharf, type Server, type ServerName } from './registries.js';
 import { basicAuthorization } from './credentials.js';
-import { authTable, cpuTable, figuresTable, type Result } from './report.js';
+import { authTable, cpuTable, figuresTable, postgresTable, type Result } from './report.js';
 import { writeWrkScript } from './wrk.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ALL_SERVERS: ServerName[] = ['wharf', 'wharf-anon', 'distribution', 'nginx'];
+const ALL_SERVERS: ServerName[] = ['wharf', 'wharf-anon', 'wharf-pg', 'distribution', 'nginx'];
+/** What runs without --servers: wharf-pg needs a PostgreSQL cluster (started by the bench) and is asked for by --pg. */
+const DEFAULT_SERVERS: ServerName[] = ['wharf', 'wharf-anon', 'distribution', 'nginx'];
 
 const USAGE = `usage: npm run bench -- [--quick] [--only FIGURE,…] [--servers wharf,wharf-anon,distribution,nginx] [--runs N]
-                       [--json FILE] [--keep] [--wharf-node-args "ARGS"]
+                       [--json FILE] [--keep] [--wharf-node-args "ARGS"] [--pg]
   --quick            1 run with smaller sizes: a smoke check
   --only             figures by id or id prefix (e.g. --only pull,manifest-get)
   --servers          which servers to run (default: all four); wharf has authentication on and its clients log in;
                      wharf-anon is the same Wharf with clients that send no credentials (it needs wharf), for the
-                     figures that compare the two
+                     figures that compare the two; wharf-pg is Wharf with its metadata on PostgreSQL
+  --pg               add wharf-pg: the same figures with the metadata on PostgreSQL (the bench starts a cluster
+                     with scripts/postgres.sh, or uses the admin URL in WHARF_BENCH_POSTGRES), against SQLite
   --runs             runs per figure (default 3; 1 with --quick); the median is reported
   --json             also write every run's measurements to FILE
   --keep             keep the temp dir (server logs) and print where it is
@@ -40,7 +44,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { quick: false, only: [], servers: ALL_SERVERS, keep: false, wharfNodeArgs: [] };
+  const options: Options = { quick: false, only: [], servers: DEFAULT_SERVERS, keep: false, wharfNodeArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -53,6 +57,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--only') options.only.push(...value().split(',').filter(Boolean));
     else if (arg === '--json') options.json = value();
     else if (arg === '--wharf-node-args') options.wharfNodeArgs = value().split(' ').filter(Boolean);
+    else if (arg === '--pg') options.servers = [...new Set([...options.servers, 'wharf-pg' as const])];
     else if (arg === '--runs') {
       options.runs = Number(value());
       if (!Number.isInteger(options.runs) || options.runs < 1) throw new Error(`--runs must be a positive integer`);
@@ -126,9 +131,12 @@ async function main(): Promise<number> {
   const root = mkdtempSync(join(tmpdir(), 'wharf-bench-'));
   chmodSync(root, 0o755); // nginx workers run as nobody and must reach the static files
   const servers: Server[] = [];
+  /** what runs beside the servers (the PostgreSQL cluster of wharf-pg), stopped after them */
+  const stoppers: (() => Promise<void>)[] = [];
   const cleanUp = async () => {
     await Promise.all(servers.map((server) => server.stop()));
     servers.length = 0;
+    for (const stop of stoppers.splice(0)) await stop();
     if (options.keep) log(`kept ${root}`);
     else rmSync(root, { recursive: true, force: true });
   };
@@ -167,7 +175,13 @@ async function main(): Promise<number> {
         writeStaticRoot(staticRoot, fixtures, needs);
         servers.push(await startNginx(dir, staticRoot));
       } else {
-        const server = name === 'distribution' ? await startDistribution(dir) : await startWharf(REPO_ROOT, dir, options.wharfNodeArgs);
+        let db: string | undefined;
+        if (name === 'wharf-pg') {
+          const postgres = await startPostgres(REPO_ROOT, dir);
+          stoppers.push(postgres.stop);
+          db = postgres.url;
+        }
+        const server = name === 'distribution' ? await startDistribution(dir) : await startWharf(REPO_ROOT, dir, options.wharfNodeArgs, db);
         servers.push(server);
         registries.push(server);
         log(`${name} listening at ${server.url} (pid ${server.pid})${server.login ? `, authentication on (user ${server.login.user})` : ''}; pushing fixtures`);
@@ -216,6 +230,8 @@ async function main(): Promise<number> {
         figuresTable(selected, results),
         '',
         authTable(selected, results),
+        '',
+        postgresTable(selected, results),
         '',
         'CPU in cores (CPU seconds per second of wall time), medians: the load generator (client) competes with the server for the same cores; "other" is every other process, kernel threads such as disk writeback included (interrupt time is not counted anywhere): a high one means a noisy run.',
         '',

@@ -441,15 +441,16 @@ export class RegistryStore {
   }
 
   async listTags(repository: string, limit: number | undefined, last: string | undefined): Promise<string[] | null> {
+    // tags/list of a large repository is a hot read that changes rarely: answer from memory until any write.
+    const whole = limit === undefined && last === undefined;
+    const stamp = whole ? this.changeStamp?.() : undefined;
+    const cached = stamp === undefined ? undefined : this.tagLists.get(repository, stamp);
+    if (cached !== undefined) return cached;
     const repoId = await this.repositoryId(repository);
     if (repoId === null) return null;
-    if (limit === undefined && last === undefined) {
-      // tags/list of a large repository is a hot read that changes rarely: answer from memory until any write.
-      const stamp = this.changeStamp?.();
-      const cached = stamp === undefined ? undefined : this.tagLists.get(repoId, stamp);
-      if (cached !== undefined) return cached;
+    if (whole) {
       const names = (await this.hot.allTags(repoId)).map((r) => r.name);
-      if (stamp !== undefined) this.tagLists.set(repoId, stamp, names);
+      if (stamp !== undefined) this.tagLists.set(repository, stamp, names);
       return names;
     }
     let q = this.db.selectFrom('tags').select('name').where('repository_id', '=', repoId).orderBy('name');
