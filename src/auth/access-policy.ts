@@ -18,6 +18,8 @@ export class Caller implements Principal {
     readonly identity: Identity,
     readonly policy: Policy,
     readonly credential?: Principal['credential'],
+    /** what a Bearer access token claims (absent for every other credential: their grants alone decide) */
+    readonly claims?: AccessClaim[],
   ) {
     this.kind = identity.kind;
     // What a personal token does is its maker's doing: releases, tag moves and the audit name the user.
@@ -71,7 +73,7 @@ export class AccessPolicy implements AccessCheck {
       }
     }
     const { identity } = verified;
-    const caller = new Caller(identity, policy, verified.scheme);
+    const caller = new Caller(identity, policy, verified.scheme, verified.access);
     credentials.caller = caller;
 
     const access = verified.access;
@@ -103,6 +105,26 @@ export class AccessPolicy implements AccessCheck {
     return caller;
   }
 
+  async authorizeCatalog(credentials: Credentials): Promise<Principal> {
+    let caller: Principal;
+    try {
+      caller = await this.authorize(credentials, undefined, []);
+    } catch (e) {
+      // The challenge names the scope to fetch, so a client comes back with a token that may list.
+      if (e instanceof RegistryError && e.code === 'UNAUTHORIZED' && e.headers?.['WWW-Authenticate']) {
+        e.headers['WWW-Authenticate'] = withScope(e.headers['WWW-Authenticate'], CATALOG_SCOPE);
+      }
+      throw e;
+    }
+    const claims = caller instanceof Caller ? caller.claims : undefined;
+    if (claims && !claims.some((c) => c.type === 'registry' && c.name === 'catalog' && c.actions.includes('*'))) {
+      const err = this.challenge(credentials, undefined, [], `the token does not grant listing the catalog (${CATALOG_SCOPE})`, 'insufficient_scope');
+      err.headers = { 'WWW-Authenticate': withScope(err.headers!['WWW-Authenticate']!, CATALOG_SCOPE) };
+      throw err;
+    }
+    return caller;
+  }
+
   canPull(principal: Principal, repository: string): boolean {
     return principal instanceof Caller && principal.policy.allows(principal.identity, repository, 'pull');
   }
@@ -124,6 +146,17 @@ export class AccessPolicy implements AccessCheck {
     err.headers = { 'WWW-Authenticate': value };
     return err;
   }
+}
+
+/** The scope a token needs to list the catalog, as Distribution names it. */
+const CATALOG_SCOPE = 'registry:catalog:*';
+
+/** A Bearer challenge with `scope` added (before its `error`, where Distribution puts it). */
+function withScope(challenge: string, scope: string): string {
+  if (challenge.includes(',scope=')) return challenge;
+  const at = challenge.indexOf(',error=');
+  const part = `,scope=${quote(scope)}`;
+  return at < 0 ? challenge + part : challenge.slice(0, at) + part + challenge.slice(at);
 }
 
 function claimCovers(access: AccessClaim[], repository: string, action: Action, environment?: string): boolean {

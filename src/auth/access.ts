@@ -75,6 +75,12 @@ export interface AccessCheck {
    * role nor a grant of `admin` or of plain `release`.
    */
   authorize(credentials: Credentials, repository: string | undefined, actions: Action[], environment?: string, explicit?: boolean): Promise<Principal>;
+  /**
+   * `GET /v2/_catalog`: a caller who proved who it is, as for `authorize(…, undefined, [])`; one that came with a
+   * Bearer token needs the token to claim `registry:catalog:*` (as Distribution asks), so a token issued to pull one
+   * repository does not list the others. The listing is then filtered by `canPull`.
+   */
+  authorizeCatalog(credentials: Credentials): Promise<Principal>;
   /** Whether the principal may pull `repository` (filters the catalog). */
   canPull(principal: Principal, repository: string): boolean;
   /** Whether the principal may do `action` (for showing only what the server would allow); absent: yes. */
@@ -83,6 +89,9 @@ export interface AccessCheck {
 
 export const openAccess: AccessCheck = {
   async authorize() {
+    return { name: null, kind: 'anonymous' };
+  },
+  async authorizeCatalog() {
     return { name: null, kind: 'anonymous' };
   },
   canPull() {

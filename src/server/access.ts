@@ -39,6 +39,8 @@ export function sessionClaimOf(req: IncomingMessage): SessionClaim | undefined {
 /** The check every registry and management route calls before acting (see AccessCheck in auth/access.ts). */
 export interface RequestAccess {
   authorize(req: IncomingMessage, repository: string | undefined, actions: Action[], environment?: string, explicit?: boolean): Promise<Principal>;
+  /** `GET /v2/_catalog` (AccessCheck.authorizeCatalog). */
+  authorizeCatalog(req: IncomingMessage): Promise<Principal>;
   /** Whether the principal may pull `repository` (filters the catalog). */
   canPull(principal: Principal, repository: string): boolean;
   /** Whether the principal may do `action` (for showing only what the server would allow); absent: yes. */
@@ -102,6 +104,14 @@ export function requestAccess(check: AccessCheck, options: RequestAccessOptions)
       const credentials = new RequestCredentials(req, options);
       try {
         return await check.authorize(credentials, repository, actions, environment, explicit);
+      } finally {
+        if (credentials.caller !== undefined) (req as WithCaller)[CALLER] = credentials.caller;
+      }
+    },
+    async authorizeCatalog(req) {
+      const credentials = new RequestCredentials(req, options);
+      try {
+        return await check.authorizeCatalog(credentials);
       } finally {
         if (credentials.caller !== undefined) (req as WithCaller)[CALLER] = credentials.caller;
       }

@@ -312,7 +312,7 @@ export function v2Api(opts: V2Options): V2Api {
       }
       if (path === '/v2/_catalog') {
         if (req.method !== 'GET') throw new RegistryError('UNSUPPORTED', `method ${req.method} not allowed`);
-        const principal = await access.authorize(req, undefined, []);
+        const principal = await access.authorizeCatalog(req);
         const ctx = { req, res, url, name: '', param: '', principal };
         const { items, link } = await paginate(
           ctx,

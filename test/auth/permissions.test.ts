@@ -101,6 +101,7 @@ async function expectOutcome(e: Endpoint, who: string, auth: string | undefined,
   }
   let expected = `Bearer realm="${hub.url}/token",service="wharf"`;
   if (e.scope) expected += `,scope="repository:${REPO}:${e.scope}"`;
+  else if (e.name === 'catalog') expected += `,scope="registry:catalog:*"`;
   if (outcome === 'insufficient_scope' || outcome === 'invalid_token') expected += `,error="${outcome}"`;
   assert.equal(challenge, expected, where);
 }
@@ -133,15 +134,20 @@ for (const [who, auth, can] of CALLERS) {
   });
 }
 
+/** A token that claims only repositories may not list the catalog: it is sent back for `registry:catalog:*`. */
+function withoutCatalogClaim(e: Endpoint, outcome: Outcome): Outcome {
+  return e.name === 'catalog' && outcome === 'ok' ? 'insufficient_scope' : outcome;
+}
+
 test('Bearer: a token from /token grants what was asked and allowed, and nothing more', async () => {
   const writer = await bearer(hub, creds.writer, `repository:${REPO}:pull,push,delete`);
-  for (const e of ENDPOINTS) await expectOutcome(e, 'writer bearer', writer, expected(e, { login: true, pull: true, push: true, delete: false }));
+  for (const e of ENDPOINTS) await expectOutcome(e, 'writer bearer', writer, withoutCatalogClaim(e, expected(e, { login: true, pull: true, push: true, delete: false })));
   const pullOnly = await bearer(hub, creds.writer, `repository:${REPO}:pull`);
   for (const e of ENDPOINTS) {
     // The writer may push, so a pull-only token gets the challenge to come back with a better one;
     // the writer may not delete, so no token would help there: 403.
     const outcome: Outcome = e.scope === 'pull,push' ? 'insufficient_scope' : e.scope === 'delete' ? 403 : 'ok';
-    await expectOutcome(e, 'writer pull-only bearer', pullOnly, outcome);
+    await expectOutcome(e, 'writer pull-only bearer', pullOnly, withoutCatalogClaim(e, outcome));
   }
 });
 
@@ -149,7 +155,7 @@ test('Bearer: a token minted for another repository', async () => {
   const forOther = await bearer(hub, creds.writer, 'repository:team/other:pull,push');
   for (const e of ENDPOINTS) {
     const outcome: Outcome = e.scope === undefined ? 'ok' : e.scope === 'delete' ? 403 : 'insufficient_scope';
-    await expectOutcome(e, 'writer bearer for team/other', forOther, outcome);
+    await expectOutcome(e, 'writer bearer for team/other', forOther, withoutCatalogClaim(e, outcome));
   }
   // A reader's token for a repository they cannot read grants nothing there, and is refused there.
   const res = await hub.req(`/v2/other/app/manifests/v1`, { auth: await bearer(hub, creds.reader, 'repository:other/app:pull') });
@@ -223,6 +229,23 @@ test('the catalog lists only what the caller may pull', async () => {
   assert.deepEqual(await list(creds.narrow), ['team/app']);
   assert.deepEqual(await list(creds.outsider), []);
   assert.deepEqual(await list(await bearer(hub, creds.reader, 'registry:catalog:*')), ['team/app']);
+});
+
+test('a token lists the catalog only when it claims registry:catalog:*, and the challenge says so', async () => {
+  // A token issued to pull one repository is not a licence to enumerate the others (Distribution asks the same).
+  const narrow = await hub.req('/v2/_catalog', { auth: await bearer(hub, creds.admin, 'repository:team/app:pull') });
+  assert.equal(narrow.status, 401);
+  const challenge = narrow.headers.get('www-authenticate') ?? '';
+  assert.match(challenge, /scope="registry:catalog:\*"/);
+  assert.match(challenge, /error="insufficient_scope"/);
+  assert.equal(((await narrow.json()) as { errors: { code: string }[] }).errors[0]!.code, 'UNAUTHORIZED');
+  const empty = await hub.req('/v2/_catalog', { auth: await bearer(hub, creds.admin) });
+  assert.equal(empty.status, 401, 'a token with no claims lists nothing either');
+  // Anonymous callers are told which scope to fetch; Basic credentials carry no claims and list what they may pull.
+  const anonymous = await hub.req('/v2/_catalog');
+  assert.equal(anonymous.status, 401);
+  assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Bearer realm="[^"]+",service="[^"]+",scope="registry:catalog:\*"$/);
+  assert.equal((await hub.req('/v2/_catalog', { auth: creds.reader })).status, 200);
 });
 
 test('grants changed while the server runs apply to the next request', async () => {
