@@ -47,7 +47,7 @@ export const QUICK: Settings = {
 export interface Target {
   name: ServerName;
   url: string;
-  pid: number;
+  pid: number | number[];
   /** whom the clients log in as; absent when the server has no authentication */
   login?: Login;
 }
@@ -91,7 +91,7 @@ const mib = (bytes: number) => (bytes % (1024 * MiB) === 0 ? `${bytes / 1024 / M
 
 /** Runs a load generator that reports its own CPU (wrk, the HEAD load), adding the server's and the rest of the machine's. */
 async function withServerCpu<T extends { clientCpu: number; wallSeconds: number }>(
-  pid: number,
+  pid: number | number[],
   run: () => Promise<T>,
 ): Promise<{ result: T; sample: Sample }> {
   const meter = new CpuMeter(pid);

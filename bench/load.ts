@@ -45,7 +45,7 @@ async function withConnections(url: string, count: number, work: (connections: R
 }
 
 /** Times `run`, with this process's CPU as the client's and the server's CPU and, if asked, its peak RSS. */
-export async function timed(serverPid: number, run: () => Promise<void>, peakRss = false): Promise<Sample> {
+export async function timed(serverPid: number | number[], run: () => Promise<void>, peakRss = false): Promise<Sample> {
   const rss = peakRss ? new PeakRss(serverPid) : undefined;
   const meter = new CpuMeter(serverPid);
   const clientBefore = process.cpuUsage();

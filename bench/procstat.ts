@@ -21,7 +21,7 @@ function statFields(pid: number): string[] | undefined {
 }
 
 /** The pid and all its descendants (nginx workers, or any worker process a registry forks). */
-export function processTree(root: number): number[] {
+export function processTree(root: number | number[]): number[] {
   const parentOf = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     const pid = Number(entry);
@@ -29,7 +29,7 @@ export function processTree(root: number): number[] {
     const fields = statFields(pid);
     if (fields) parentOf.set(pid, Number(fields[1]));
   }
-  const tree = [root];
+  const tree = Array.isArray(root) ? [...root] : [root];
   for (let i = 0; i < tree.length; i++) {
     for (const [pid, parent] of parentOf) if (parent === tree[i]) tree.push(pid);
   }
@@ -37,7 +37,7 @@ export function processTree(root: number): number[] {
 }
 
 /** User + system CPU seconds used so far by the process tree. */
-export function cpuSeconds(root: number): number {
+export function cpuSeconds(root: number | number[]): number {
   let ticks = 0;
   for (const pid of processTree(root)) {
     const fields = statFields(pid);
@@ -59,7 +59,7 @@ function statusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   }
 }
 
-export function rssMiB(root: number): number {
+export function rssMiB(root: number | number[]): number {
   return processTree(root).reduce((sum, pid) => sum + statusKiB(pid, 'VmRSS'), 0) / 1024;
 }
 
@@ -72,7 +72,7 @@ export class PeakRss {
   private readonly pids: number[];
   private readonly timer?: NodeJS.Timeout;
 
-  constructor(root: number) {
+  constructor(root: number | number[]) {
     this.pids = processTree(root);
     let reset = true;
     for (const pid of this.pids) {
@@ -118,7 +118,7 @@ export class CpuMeter {
   private readonly server: number;
   private readonly machine: number;
 
-  constructor(private readonly pid: number) {
+  constructor(private readonly pid: number | number[]) {
     this.server = cpuSeconds(pid);
     this.machine = machineBusySeconds();
   }

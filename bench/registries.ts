@@ -12,12 +12,13 @@ import type { Login } from './credentials.js';
  * `wharf` runs with authentication on, as users run it, its clients logged in; `wharf-anon` is the same process with
  * clients that send no credentials (bench/* may be pulled anonymously), the baseline authentication is held to.
  */
-export type ServerName = 'wharf' | 'wharf-anon' | 'wharf-pg' | 'distribution' | 'nginx';
+export type ServerName = 'wharf' | 'wharf-anon' | 'wharf-pg' | 'wharf-pg2' | 'distribution' | 'nginx';
 
 export interface Server {
   name: ServerName;
   url: string;
-  pid: number;
+  /** the process whose tree is measured (CPU, RSS); several for a cluster (its instances and its proxy) */
+  pid: number | number[];
   /** whom the clients log in as; absent when the server has no authentication */
   login?: Login;
   stop(): Promise<void>;
@@ -136,15 +137,27 @@ function wharfCli(repoRoot: string, args: string[], input?: string, env: NodeJS.
  * its `listening` line with the URL it bound. With `db` (a PostgreSQL URL) it keeps its metadata there (`wharf-pg`),
  * everything else the same.
  */
-export async function startWharf(repoRoot: string, dir: string, nodeArgs: string[] = [], db?: string): Promise<Server> {
+export async function startWharf(repoRoot: string, dir: string, nodeArgs: string[] = [], db?: string, instance?: WharfInstance): Promise<Server> {
   const name: ServerName = db ? 'wharf-pg' : 'wharf';
-  const data = join(dir, 'data');
-  const logFile = join(dir, 'wharf.log');
+  const data = instance?.data ?? join(dir, 'data');
+  const logFile = join(dir, instance ? `wharf-${instance.index}.log` : 'wharf.log');
   const config = join(dir, 'wharf.yaml');
   writeFileSync(config, `auth:\n  anonymousPull: ["${BENCH_REPOSITORIES}"]\n`);
-  const args = [...nodeArgs, 'bin/wharf.js', 'serve', '--listen', '127.0.0.1:0', '--data', data, '--config', config, ...(db ? ['--db', db, '--migrate'] : [])];
+  const args = [
+    ...nodeArgs,
+    'bin/wharf.js',
+    'serve',
+    '--listen',
+    '127.0.0.1:0',
+    '--data',
+    data,
+    '--config',
+    config,
+    ...(db ? ['--db', db, '--migrate'] : []),
+    ...(instance ? ['--external-url', instance.externalUrl] : []),
+  ];
   const { WHARF_CONFIG: _config, WHARF_AUTH: _auth, WHARF_ADMIN_PASSWORD: _password, WHARF_DB: _db, ...env } = process.env;
-  const password = randomBytes(18).toString('base64url');
+  const password = instance?.password ?? randomBytes(18).toString('base64url');
   const child = startProcess(process.execPath, args, logFile, repoRoot, { ...env, WHARF_ADMIN_PASSWORD: password });
   const cliEnv = db ? { WHARF_DB: db } : {};
   const listening = (async () => {
@@ -163,9 +176,103 @@ export async function startWharf(repoRoot: string, dir: string, nodeArgs: string
   })();
   try {
     const url = await withStartTimeout(name, logFile, Promise.race([listening, exitedEarly(child, name, logFile)]));
-    wharfCli(repoRoot, ['user', 'add', 'bench', '--password-stdin', '--data', data], password, cliEnv);
-    wharfCli(repoRoot, ['grant', 'bench', 'pull,push', BENCH_REPOSITORIES, '--data', data], undefined, cliEnv);
+    if (!instance || instance.index === 0) {
+      wharfCli(repoRoot, ['user', 'add', 'bench', '--password-stdin', '--data', data], password, cliEnv);
+      wharfCli(repoRoot, ['grant', 'bench', 'pull,push', BENCH_REPOSITORIES, '--data', data], undefined, cliEnv);
+    }
     return { ...server(name, url.replace(/\/$/, ''), child), login: { user: 'bench', password } };
+  } catch (err) {
+    await stopProcess(child);
+    throw err;
+  }
+}
+
+/** One of several Wharf instances that share a data directory and a database behind a proxy. */
+export interface WharfInstance {
+  index: number;
+  data: string;
+  /** the admin's (and the bench user's) password, the same for every instance */
+  password: string;
+  /** the proxy's URL: the token realm every instance names */
+  externalUrl: string;
+}
+
+/**
+ * `wharf-pg2`: two Wharf instances over one PostgreSQL database and one data directory, nginx in front as a
+ * round-robin load balancer (the cluster of docs/configuration.md), as one server: its URL is nginx's, its CPU and
+ * memory the three processes'.
+ */
+export async function startWharfCluster(repoRoot: string, dir: string, db: string, nodeArgs: string[] = [], instances = 2): Promise<Server> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const shared = { data: join(dir, 'data'), password: randomBytes(18).toString('base64url'), externalUrl: url };
+  const started: Server[] = [];
+  try {
+    // One after the other: the first creates the keys and the admin in the shared data directory and database.
+    for (let index = 0; index < instances; index++) started.push(await startWharf(repoRoot, dir, nodeArgs, db, { ...shared, index }));
+    const proxy = await startProxy(dir, port, started.map((s) => s.url));
+    return {
+      name: 'wharf-pg2',
+      url,
+      pid: [proxy.pid as number, ...started.map((s) => s.pid as number)],
+      login: started[0]!.login,
+      stop: async () => {
+        await proxy.stop();
+        await Promise.all(started.map((s) => s.stop()));
+      },
+    };
+  } catch (err) {
+    await Promise.all(started.map((s) => s.stop()));
+    throw err;
+  }
+}
+
+/** nginx as a round-robin HTTP load balancer in front of `upstreams`, streaming bodies both ways (the docs' config). */
+async function startProxy(dir: string, port: number, upstreams: string[]): Promise<Server> {
+  const prefix = join(dir, 'proxy');
+  mkdirSync(join(prefix, 'logs'), { recursive: true });
+  const config = join(prefix, 'nginx.conf');
+  writeFileSync(
+    config,
+    `daemon off;
+worker_processes auto;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/client_body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  upstream wharf {
+${upstreams.map((u) => `    server ${new URL(u).host};`).join('\n')}
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    client_max_body_size 0;
+    location / {
+      proxy_pass http://wharf;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_request_buffering off;
+      proxy_buffering off;
+      proxy_read_timeout 900s;
+      proxy_send_timeout 900s;
+    }
+  }
+}
+`,
+  );
+  const logFile = join(prefix, 'logs', 'stderr.log');
+  const child = startProcess(NGINX_BIN, ['-p', prefix, '-e', join(prefix, 'logs', 'error.log'), '-c', config], logFile);
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await withStartTimeout('nginx proxy', logFile, Promise.race([waitForStatus(`${url}/healthz`), exitedEarly(child, 'nginx proxy', logFile)]));
+    return server('nginx', url, child);
   } catch (err) {
     await stopProcess(child);
     throw err;
@@ -273,7 +380,7 @@ http {
  * A PostgreSQL cluster of the bench's own (scripts/postgres.sh, in `dir`) and one empty database on it for `wharf-pg`;
  * WHARF_BENCH_POSTGRES (an admin URL) uses a running cluster instead. Returns the database URL and how to stop.
  */
-export async function startPostgres(repoRoot: string, dir: string): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startPostgres(repoRoot: string, dir: string, server = 'wharf-pg'): Promise<{ url: string; stop(): Promise<void> }> {
   let admin = process.env.WHARF_BENCH_POSTGRES;
   let stopCluster = async () => {};
   if (!admin) {
@@ -287,7 +394,7 @@ export async function startPostgres(repoRoot: string, dir: string): Promise<{ ur
       spawnSync('scripts/postgres.sh', ['stop', clusterDir], { cwd: repoRoot, stdio: 'ignore' });
     };
   }
-  const name = `wharf_bench_${process.pid}`;
+  const name = `wharf_bench_${process.pid}_${server.replace(/\W/g, '_')}`;
   const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: admin });
   await client.connect();

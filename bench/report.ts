@@ -181,10 +181,10 @@ export function authTable(figures: Figure[], results: Result[]): string {
  * wall-clock second), medians over the runs.
  */
 export function cpuTable(figures: Figure[], results: Result[]): string {
-  const servers: ServerName[] = ['wharf', 'wharf-anon', 'wharf-pg', 'distribution', 'nginx'];
+  const servers: ServerName[] = ['wharf', 'wharf-anon', 'wharf-pg', 'wharf-pg2', 'distribution', 'nginx'];
   const lines = [
-    '| figure | Wharf: client / server / other | Wharf anonymous | Wharf on PostgreSQL | Distribution | nginx |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    '| figure | Wharf: client / server / other | Wharf anonymous | Wharf on PostgreSQL | two Wharf on PostgreSQL behind nginx | Distribution | nginx |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const figure of figures) {
     const mine = results.filter((r) => r.figure === figure.id);
@@ -233,6 +233,39 @@ export function postgresTable(figures: Figure[], results: Result[]): string {
     const met = ratio === undefined ? '—' : ratio >= (hot ? POSTGRES_GOAL : 0.85) ? 'yes' : '**no**';
     lines.push(
       `| ${figure.label} | ${format(sqlite, figure.unit)} | ${format(postgres, figure.unit)} | ${ratio === undefined ? '—' : `${ratio.toFixed(2)}×`} | ${digits(of('wharf', cpu.of))} / ${digits(of('wharf-pg', cpu.of))} ${cpu.unit} | ${target} | ${met} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Two instances over one PostgreSQL database behind nginx against one instance on the same database, and against
+ * Distribution; server CPU per unit of work counts both instances and nginx (what N machines would each carry is
+ * the one-instance CPU per request: the database round trips stay per request, see docs/benchmarks.md).
+ */
+export function clusterTable(figures: Figure[], results: Result[]): string {
+  const compared = figures.filter((f) => results.some((r) => r.figure === f.id && r.server === 'wharf-pg2' && r.measurement));
+  if (compared.length === 0) return '';
+  const lines = [
+    'Two Wharf instances over one PostgreSQL database and one data directory, nginx round-robin in front (the cluster of docs/configuration.md), against one instance on PostgreSQL and against Distribution; on this 2-core machine the two instances, nginx and the load generator share the same cores. Medians.',
+    '',
+    '| figure | one instance | two behind nginx | two vs one | two vs Distribution | server CPU, one / two + nginx |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const figure of compared) {
+    const of = (server: ServerName, pick: (m: Measurement) => number) => {
+      const values = results.flatMap((r) => (r.figure === figure.id && r.server === server && r.measurement ? [pick(r.measurement)] : []));
+      return values.length ? median(values) : undefined;
+    };
+    const ratio = (a?: number, b?: number) => (a === undefined || b === undefined ? undefined : figure.better === 'higher' ? a / b : b / a);
+    const one = of('wharf-pg', (m) => m.value);
+    const two = of('wharf-pg2', (m) => m.value);
+    const dist = of('distribution', (m) => m.value);
+    const cpu = cpuPerUnit(figure);
+    const digits = (v: number | undefined) => (v === undefined ? '—' : v < 10 ? v.toFixed(2) : v.toFixed(1));
+    const times = (v?: number) => (v === undefined ? '—' : `${v.toFixed(2)}×`);
+    lines.push(
+      `| ${figure.label} | ${format(one, figure.unit)} | ${format(two, figure.unit)} | ${times(ratio(two, one))} | ${times(ratio(two, dist))} | ${digits(of('wharf-pg', cpu.of))} / ${digits(of('wharf-pg2', cpu.of))} ${cpu.unit} |`,
     );
   }
   return lines.join('\n');

@@ -7,13 +7,13 @@ import { fileURLToPath } from 'node:url';
 import { BlobSource } from './blobs.js';
 import { figures, FULL, MiB, QUICK, type Context, type Figure, type Target } from './figures.js';
 import { makeFixtures, seedRegistry, writeStaticRoot, type Needs } from './fixtures.js';
-import { distributionVersion, killAll, startDistribution, startNginx, startPostgres, startWharf, type Server, type ServerName } from './registries.js';
+import { distributionVersion, killAll, startDistribution, startNginx, startPostgres, startWharf, startWharfCluster, type Server, type ServerName } from './registries.js';
 import { basicAuthorization } from './credentials.js';
-import { authTable, cpuTable, figuresTable, postgresTable, type Result } from './report.js';
+import { authTable, clusterTable, cpuTable, figuresTable, postgresTable, type Result } from './report.js';
 import { writeWrkScript } from './wrk.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ALL_SERVERS: ServerName[] = ['wharf', 'wharf-anon', 'wharf-pg', 'distribution', 'nginx'];
+const ALL_SERVERS: ServerName[] = ['wharf', 'wharf-anon', 'wharf-pg', 'wharf-pg2', 'distribution', 'nginx'];
 /** What runs without --servers: wharf-pg needs a PostgreSQL cluster (started by the bench) and is asked for by --pg. */
 const DEFAULT_SERVERS: ServerName[] = ['wharf', 'wharf-anon', 'distribution', 'nginx'];
 
@@ -25,7 +25,8 @@ const USAGE = `usage: npm run bench -- [--quick] [--only FIGURE,…] [--servers 
                      wharf-anon is the same Wharf with clients that send no credentials (it needs wharf), for the
                      figures that compare the two; wharf-pg is Wharf with its metadata on PostgreSQL
   --pg               add wharf-pg: the same figures with the metadata on PostgreSQL (the bench starts a cluster
-                     with scripts/postgres.sh, or uses the admin URL in WHARF_BENCH_POSTGRES), against SQLite
+                     with scripts/postgres.sh, or uses the admin URL in WHARF_BENCH_POSTGRES), against SQLite; and
+                     wharf-pg2: two instances over that database and one data directory behind nginx
   --runs             runs per figure (default 3; 1 with --quick); the median is reported
   --json             also write every run's measurements to FILE
   --keep             keep the temp dir (server logs) and print where it is
@@ -57,7 +58,7 @@ function parseArgs(argv: string[]): Options {
     else if (arg === '--only') options.only.push(...value().split(',').filter(Boolean));
     else if (arg === '--json') options.json = value();
     else if (arg === '--wharf-node-args') options.wharfNodeArgs = value().split(' ').filter(Boolean);
-    else if (arg === '--pg') options.servers = [...new Set([...options.servers, 'wharf-pg' as const])];
+    else if (arg === '--pg') options.servers = [...new Set([...options.servers, 'wharf-pg' as const, 'wharf-pg2' as const])];
     else if (arg === '--runs') {
       options.runs = Number(value());
       if (!Number.isInteger(options.runs) || options.runs < 1) throw new Error(`--runs must be a positive integer`);
@@ -176,12 +177,17 @@ async function main(): Promise<number> {
         servers.push(await startNginx(dir, staticRoot));
       } else {
         let db: string | undefined;
-        if (name === 'wharf-pg') {
-          const postgres = await startPostgres(REPO_ROOT, dir);
+        if (name === 'wharf-pg' || name === 'wharf-pg2') {
+          const postgres = await startPostgres(REPO_ROOT, dir, name);
           stoppers.push(postgres.stop);
           db = postgres.url;
         }
-        const server = name === 'distribution' ? await startDistribution(dir) : await startWharf(REPO_ROOT, dir, options.wharfNodeArgs, db);
+        const server =
+          name === 'distribution'
+            ? await startDistribution(dir)
+            : name === 'wharf-pg2'
+              ? await startWharfCluster(REPO_ROOT, dir, db!, options.wharfNodeArgs)
+              : await startWharf(REPO_ROOT, dir, options.wharfNodeArgs, db);
         servers.push(server);
         registries.push(server);
         log(`${name} listening at ${server.url} (pid ${server.pid})${server.login ? `, authentication on (user ${server.login.user})` : ''}; pushing fixtures`);
@@ -232,6 +238,8 @@ async function main(): Promise<number> {
         authTable(selected, results),
         '',
         postgresTable(selected, results),
+        '',
+        clusterTable(selected, results),
         '',
         'CPU in cores (CPU seconds per second of wall time), medians: the load generator (client) competes with the server for the same cores; "other" is every other process, kernel threads such as disk writeback included (interrupt time is not counted anywhere): a high one means a noisy run.',
         '',
