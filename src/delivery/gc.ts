@@ -164,8 +164,8 @@ export class GarbageCollector {
   }
 
   /** Finished runs, newest first. */
-  async runs(limit = 50): Promise<GcRun[]> {
-    return (await this.store.runs(limit)).map(toRun);
+  async runs(limit = 50, before?: number): Promise<GcRun[]> {
+    return (await this.store.runs(limit, before)).map(toRun);
   }
 
   async lastRunFinishedAt(): Promise<number | null> {

@@ -18,9 +18,9 @@ export class TagHistory {
     private readonly moved?: (m: TagMove & { actor: string | null }) => void,
   ) {}
 
-  async history(repository: string, tag?: string): Promise<TagChange[]> {
+  async history(repository: string, tag?: string, page?: { before?: number; limit?: number }): Promise<TagChange[]> {
     if ((await this.meta.repositoryId(repository)) === null) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} not known to registry`);
-    return this.meta.tagHistory(repository, tag);
+    return this.meta.tagHistory(repository, tag, page);
   }
 
   /**

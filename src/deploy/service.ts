@@ -329,10 +329,10 @@ export class DeployService {
     return this.deployments.countNeedingOperator();
   }
 
-  async history(app: string, environment: string, limit?: number): Promise<DeploymentRecord[]> {
+  async history(app: string, environment: string, limit?: number, before?: number): Promise<DeploymentRecord[]> {
     const env = await this.deliveryStore.environment(app, environment);
     if (!env) throw new RegistryError('NOT_FOUND', `environment ${app}/${environment} does not exist`);
-    return this.deployments.list(Number(env.id), limit);
+    return this.deployments.list(Number(env.id), limit, before);
   }
 }
 

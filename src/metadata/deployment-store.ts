@@ -136,8 +136,10 @@ export class DeploymentStore {
   }
 
   /** Newest first. */
-  async list(environmentId: number, limit = 50): Promise<DeploymentRecord[]> {
-    const rows = await this.db.selectFrom('deployments').selectAll().where('environment_id', '=', environmentId).orderBy('id', 'desc').limit(limit).execute();
+  async list(environmentId: number, limit = 50, before?: number): Promise<DeploymentRecord[]> {
+    let q = this.db.selectFrom('deployments').selectAll().where('environment_id', '=', environmentId).orderBy('id', 'desc').limit(limit);
+    if (before !== undefined) q = q.where('id', '<', before);
+    const rows = await q.execute();
     return Promise.all(rows.map(async (r) => ({ ...r, steps: await this.steps(Number(r.id)) })));
   }
 

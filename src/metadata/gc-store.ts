@@ -165,8 +165,10 @@ export class GcStore {
   }
 
   /** Newest first. */
-  async runs(limit: number): Promise<GcRunRow[]> {
-    return this.db.selectFrom('gc_runs').selectAll().orderBy('id', 'desc').limit(limit).execute();
+  async runs(limit: number, before?: number): Promise<GcRunRow[]> {
+    let q = this.db.selectFrom('gc_runs').selectAll().orderBy('id', 'desc').limit(limit);
+    if (before !== undefined) q = q.where('id', '<', before);
+    return q.execute();
   }
 
   async lastRunFinishedAt(): Promise<number | null> {

@@ -85,7 +85,8 @@ export interface RegistryMetadata {
   deleteManifest(repository: string, digest: string, actor?: string | null, guard?: TagGuard): Promise<boolean>;
   deleteTag(repository: string, tag: string, actor?: string | null, guard?: TagGuard): Promise<boolean>;
   listTags(repository: string, limit: number | undefined, last: string | undefined): Promise<string[] | null>;
-  tagHistory(repository: string, tag?: string): Promise<TagChange[]>;
+  /** Newest first; `before` (a change's id) and `limit` page it by keyset. */
+  tagHistory(repository: string, tag?: string, page?: { before?: number; limit?: number }): Promise<TagChange[]>;
   referrers(repository: string, subject: string): Promise<ReferrerRow[]>;
 }
 
@@ -112,7 +113,8 @@ export interface DeliveryMetadata {
   isEnvironmentTag(repositoryId: number, tag: string, tx?: Tx): Promise<boolean>;
   release(id: number, tx?: Tx): Promise<ReleaseRow | undefined>;
   /** Newest first. */
-  releases(repository: string, environment?: string, limit?: number): Promise<ReleaseRow[]>;
+  /** Newest first; `before` (a release id) pages by keyset. */
+  releases(repository: string, environment?: string, limit?: number, before?: number): Promise<ReleaseRow[]>;
   insertRelease(r: NewRelease, tx: Tx): Promise<number>;
   /**
    * Compare-and-set of the current release; false when someone else moved it first. The release is marked as
@@ -186,7 +188,8 @@ export interface GcMetadata {
   deleteOrphans(files: { digest: string; size: number }[], remove: (digest: string) => Promise<boolean>): Promise<{ digest: string; size: number }[]>;
   recordRun(run: NewGcRun): Promise<void>;
   /** Newest first. */
-  runs(limit: number): Promise<GcRunRow[]>;
+  /** Newest first; `before` (a run id) pages by keyset. */
+  runs(limit: number, before?: number): Promise<GcRunRow[]>;
   lastRunFinishedAt(): Promise<number | null>;
 }
 
@@ -272,7 +275,8 @@ export interface DeploymentMetadata {
   /** The newest deployment of each of these releases (releases never deployed are absent). */
   latestOfReleases(releaseIds: number[]): Promise<Map<number, DeploymentRow>>;
   /** Newest first. */
-  list(environmentId: number, limit?: number): Promise<DeploymentRecord[]>;
+  /** Newest first; `before` (a deployment id) pages by keyset. */
+  list(environmentId: number, limit?: number, before?: number): Promise<DeploymentRecord[]>;
 }
 
 /** Applied app files, one per application. */

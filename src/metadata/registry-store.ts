@@ -30,6 +30,8 @@ export interface ReferrerRow {
 }
 
 export interface TagChange {
+  /** the change's position in the history (cursor pages keep to it) */
+  id: number;
   repository: string;
   tag: string;
   oldDigest: string | null;
@@ -459,15 +461,18 @@ export class RegistryStore {
     return (await q.execute()).map((r) => r.name);
   }
 
-  async tagHistory(repository: string, tag?: string): Promise<TagChange[]> {
+  async tagHistory(repository: string, tag?: string, page: { before?: number; limit?: number } = {}): Promise<TagChange[]> {
     let q = this.db
       .selectFrom('tag_history as h')
       .innerJoin('repositories as r', 'r.id', 'h.repository_id')
-      .select(['r.name', 'h.tag', 'h.old_digest', 'h.new_digest', 'h.actor', 'h.at'])
+      .select(['h.id', 'r.name', 'h.tag', 'h.old_digest', 'h.new_digest', 'h.actor', 'h.at'])
       .where('r.name', '=', repository)
       .orderBy('h.id', 'desc');
     if (tag !== undefined) q = q.where('h.tag', '=', tag);
+    if (page.before !== undefined) q = q.where('h.id', '<', page.before);
+    if (page.limit !== undefined) q = q.limit(page.limit);
     return (await q.execute()).map((r) => ({
+      id: Number(r.id),
       repository: r.name,
       tag: r.tag,
       oldDigest: r.old_digest,

@@ -71,6 +71,8 @@ export interface DeliveryFilter {
   status?: DeliveryStatus;
   event?: string;
   limit?: number;
+  /** keyset position: deliveries after this one in the list's order (newest first, then id) */
+  after?: { createdAt: number; id: string };
 }
 
 /** What an attempt leads to: done, another try at a time, or given up. */
@@ -245,6 +247,10 @@ export class WebhookStore {
     if (filter.subscriptionId !== undefined) q = q.where('subscription_id', '=', filter.subscriptionId);
     if (filter.status !== undefined) q = q.where('status', '=', filter.status);
     if (filter.event !== undefined) q = q.where('event', '=', filter.event);
+    const after = filter.after;
+    if (after !== undefined) {
+      q = q.where((eb) => eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '>', after.id)])]));
+    }
     const rows = await q.limit(filter.limit ?? 100).execute();
     return rows.map(toDelivery);
   }

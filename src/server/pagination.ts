@@ -29,28 +29,71 @@ export function parseQuery<T extends z.ZodType>(url: URL, schema: T): z.infer<T>
   return parsed.data;
 }
 
-export function encodeCursor(position: unknown): string {
-  return Buffer.from(JSON.stringify(position)).toString('base64url');
+/**
+ * A cursor names the list it pages (`list`) beside the keyset position, so a cursor of another list is refused
+ * rather than read as a position that merely looks right there.
+ */
+export function encodeCursor(list: string, position: unknown): string {
+  return Buffer.from(JSON.stringify({ l: list, p: position })).toString('base64url');
 }
 
-/** The position a cursor holds, checked against `schema`; 400 for a cursor this server did not write. */
-export function decodeCursor<T extends z.ZodType>(cursor: string | undefined, schema: T): z.infer<T> | undefined {
+/** The position a cursor of `list` holds, checked against `schema`; 400 for a cursor this list did not write. */
+export function decodeCursor<T extends z.ZodType>(list: string, cursor: string | undefined, schema: T): z.infer<T> | undefined {
   if (cursor === undefined) return undefined;
+  let position: unknown;
   try {
-    const parsed = schema.safeParse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
-    if (parsed.success) return parsed.data;
-  } catch {
-    // fall through
+    const raw = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { l?: unknown; p?: unknown } | null;
+    if (raw && typeof raw === 'object' && raw.l !== list && typeof raw.l === 'string') {
+      throw new RegistryError('INVALID', `invalid cursor: it pages ${raw.l}, not ${list}; pass the \`next\` of the previous page`);
+    }
+    if (raw && typeof raw === 'object' && raw.l === list) position = raw.p;
+  } catch (e) {
+    if (e instanceof RegistryError) throw e;
   }
+  const parsed = position === undefined ? undefined : schema.safeParse(position);
+  if (parsed?.success) return parsed.data;
   throw new RegistryError('INVALID', 'invalid cursor: pass the `next` of the previous page');
 }
 
+/**
+ * Lists whose answer was a bare JSON array before they were paged keep that body (the CLI and scripts read it)
+ * and carry the next page in an RFC 8288 `Link: <…?cursor=…>; rel="next"` header, as /v2's catalog does.
+ */
+export function linkNext(url: URL, next: string | null): Record<string, string> {
+  if (next === null) return {};
+  const to = new URL(url.pathname + url.search, 'http://hub.invalid');
+  to.searchParams.set('cursor', next);
+  return { Link: `<${to.pathname}${to.search}>; rel="next"` };
+}
+
+/**
+ * Answers one page of a list whose body stays a bare array: reads `limit + 1` rows through `read`, sets the
+ * `Link` header when more remain, and returns the page.
+ */
+export async function arrayPage<T>(
+  r: { url: URL; res: { setHeader(name: string, value: string): unknown } },
+  list: string,
+  limit: number,
+  rows: T[],
+  position: (t: T) => unknown,
+): Promise<T[]> {
+  const page = keysetPage(list, rows, limit, position);
+  for (const [k, v] of Object.entries(linkNext(r.url, page.next))) r.res.setHeader(k, v);
+  return page.items;
+}
+
+/** The first `limit` rows of `rows` (read with limit + 1) and the cursor after the last, if more remain. */
+export function keysetPage<T>(list: string, rows: T[], limit: number, position: (t: T) => unknown): { items: T[]; next: string | null } {
+  const items = rows.slice(0, limit);
+  return { items, next: rows.length > limit && items.length > 0 ? encodeCursor(list, position(items[items.length - 1]!)) : null };
+}
+
 /** Pages an in-memory list sorted by `key` (small lists: users, groups, grants). */
-export function pageList<T>(items: T[], key: (t: T) => string, limit = DEFAULT_LIMIT, cursor?: string): { items: T[]; next: string | null } {
-  const after = decodeCursor(cursor, z.string());
+export function pageList<T>(list: string, items: T[], key: (t: T) => string, limit = DEFAULT_LIMIT, cursor?: string): { items: T[]; next: string | null } {
+  const after = decodeCursor(list, cursor, z.string());
   const sorted = [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   const start = after === undefined ? 0 : sorted.findIndex((t) => key(t) > after);
   const rest = start < 0 ? [] : sorted.slice(start);
   const page = rest.slice(0, limit);
-  return { items: page, next: rest.length > limit ? encodeCursor(key(page[page.length - 1]!)) : null };
+  return { items: page, next: rest.length > limit ? encodeCursor(list, key(page[page.length - 1]!)) : null };
 }

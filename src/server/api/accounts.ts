@@ -78,7 +78,7 @@ export function adminRoutes(deps: AdminRouteDeps): ApiRoute[] {
       async handle(r) {
         const q = parseQuery(r.url, pageQuery.extend({ prefix: z.string().max(64).optional() }));
         const users = await accounts(r, deps, (a) => a.users());
-        return pageList(users.filter((u) => !q.prefix || u.name.startsWith(q.prefix)), (u) => u.name, q.limit, q.cursor);
+        return pageList('users', users.filter((u) => !q.prefix || u.name.startsWith(q.prefix)), (u) => u.name, q.limit, q.cursor);
       },
     },
     {
@@ -127,7 +127,7 @@ export function adminRoutes(deps: AdminRouteDeps): ApiRoute[] {
       response: pageOf(Group),
       async handle(r) {
         const q = parseQuery(r.url, pageQuery);
-        return pageList(await accounts(r, deps, (a) => a.groups()), (g) => g.group, q.limit, q.cursor);
+        return pageList('groups', await accounts(r, deps, (a) => a.groups()), (g) => g.group, q.limit, q.cursor);
       },
     },
     {
@@ -173,7 +173,7 @@ export function adminRoutes(deps: AdminRouteDeps): ApiRoute[] {
       async handle(r) {
         const q = parseQuery(r.url, pageQuery.extend({ subject: z.string().max(65).optional() }));
         const grants = (await accounts(r, deps, (a) => a.grants())).filter((g) => q.subject === undefined || g.subject === q.subject);
-        return pageList(grants, (g) => `${g.subject}\0${g.pattern}`, q.limit, q.cursor);
+        return pageList('grants', grants, (g) => `${g.subject}\0${g.pattern}`, q.limit, q.cursor);
       },
     },
     {
@@ -210,7 +210,7 @@ export function adminRoutes(deps: AdminRouteDeps): ApiRoute[] {
       response: pageOf(AuditRow),
       async handle(r) {
         const q = parseQuery(r.url, AuditQuery);
-        const before = decodeCursor(q.cursor, z.number().int().positive());
+        const before = decodeCursor('audit', q.cursor, z.number().int().positive());
         const limit = q.limit ?? DEFAULT_LIMIT;
         const rows = await deps.audit.page({
           before,
@@ -222,7 +222,7 @@ export function adminRoutes(deps: AdminRouteDeps): ApiRoute[] {
           until: q.until,
         });
         const items = rows.slice(0, limit);
-        return { items, next: rows.length > limit ? encodeCursor(items[items.length - 1]!.id) : null };
+        return { items, next: rows.length > limit ? encodeCursor('audit', items[items.length - 1]!.id) : null };
       },
     },
   ];

@@ -112,7 +112,7 @@ export function browseRoutes(store: BrowseMetadata, blobs: BlobStore, access: Re
       async handle(r) {
         const q = parseQuery(r.url, RepositoriesQuery);
         const limit = q.limit ?? DEFAULT_LIMIT;
-        let after = decodeCursor(q.cursor, z.string());
+        let after = decodeCursor('repositories', q.cursor, z.string());
         const items: z.infer<typeof RepositoryItem>[] = [];
         // Repositories the caller may not pull are skipped; read on until the page is full or the list ends.
         for (let round = 0; round < 20 && items.length <= limit; round++) {
@@ -126,7 +126,7 @@ export function browseRoutes(store: BrowseMetadata, blobs: BlobStore, access: Re
         }
         const page = items.slice(0, limit);
         const more = items.length > limit || after !== undefined;
-        return { items: page, next: more && page.length > 0 ? encodeCursor(page[page.length - 1]!.name) : null };
+        return { items: page, next: more && page.length > 0 ? encodeCursor('repositories', page[page.length - 1]!.name) : null };
       },
     },
     {
@@ -143,12 +143,12 @@ export function browseRoutes(store: BrowseMetadata, blobs: BlobStore, access: Re
         const sort = q.sort ?? 'name';
         const rows =
           sort === 'name'
-            ? await store.tags(repository, { prefix: q.prefix, order: { by: 'name', after: decodeCursor(q.cursor, z.string()) }, limit: limit + 1 })
-            : await store.tags(repository, { prefix: q.prefix, order: { by: 'pushed', after: decodeCursor(q.cursor, z.object({ at: z.number(), name: z.string() })) }, limit: limit + 1 });
+            ? await store.tags(repository, { prefix: q.prefix, order: { by: 'name', after: decodeCursor('tags', q.cursor, z.string()) }, limit: limit + 1 })
+            : await store.tags(repository, { prefix: q.prefix, order: { by: 'pushed', after: decodeCursor('tags by push', q.cursor, z.object({ at: z.number(), name: z.string() })) }, limit: limit + 1 });
         if (rows === null) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} not known to registry`);
         const page = rows.slice(0, limit);
         const last = page[page.length - 1];
-        const next = rows.length > limit && last ? encodeCursor(sort === 'name' ? last.name : { at: last.updatedAt, name: last.name }) : null;
+        const next = rows.length > limit && last ? (sort === 'name' ? encodeCursor('tags', last.name) : encodeCursor('tags by push', { at: last.updatedAt, name: last.name })) : null;
         return { items: await describeTags(page, repository, store, blobs), next };
       },
     },

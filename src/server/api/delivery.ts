@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { RegistryError } from '../../oci/errors.js';
 import { isValidTag, requireRepositoryName } from '../../oci/reference.js';
 import type { RequestAccess } from '../access.js';
-import { limitParam, parseQuery, type ApiRoute, type ApiRequest } from '../api.js';
+import { parseQuery, type ApiRoute, type ApiRequest } from '../api.js';
+import { DEFAULT_LIMIT, arrayPage, decodeCursor, pageQuery } from '../pagination.js';
 import type { Delivery, Release } from '../../delivery/releases.js';
 import type { Approvals, Operation } from '../../delivery/approvals.js';
 import { sendJson } from '../api.js';
@@ -38,7 +39,9 @@ const promoteBody = z
   .refine((b) => b.from !== b.to, { message: 'cannot promote an environment to itself (from and to are the same)', path: ['to'] });
 const rollbackBody = z.object({ environment: z.string(), to: z.string().optional(), note: z.string().optional(), deploy: z.boolean().optional() }).strict();
 const approveBody = z.object({ deploy: z.boolean().optional() }).strict();
-const releasesQuery = z.object({ environment: z.string().min(1).optional(), limit: limitParam(1000) });
+const releasesQuery = pageQuery.extend({ environment: z.string().min(1).optional().describe('only the releases of this environment') }).strict();
+const historyQuery = pageQuery.extend({ tag: z.string().min(1).max(128).optional().describe('only the changes of this tag') }).strict();
+const position = z.number().int().positive();
 const restoreBody = z
   .object({ to: z.string().optional(), at: z.union([z.number(), z.string()]).optional(), force: z.boolean().optional() })
   .strict();
@@ -124,7 +127,14 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Req
       method: 'GET',
       pattern: new RegExp(`^/api/v1/repositories/${APP.replace('app', 'repo')}/tags/history$`),
       access: { repositoryParam: 'repo', actions: ['pull'] },
-      handle: async (r) => tags.history(app(r, 'repo'), r.url.searchParams.get('tag') ?? undefined),
+      summary: 'Tag history of a repository, newest first (more pages: the `Link: rel="next"` header)',
+      query: historyQuery,
+      handle: async (r) => {
+        const q = parseQuery(r.url, historyQuery);
+        const limit = q.limit ?? DEFAULT_LIMIT;
+        const rows = await tags.history(app(r, 'repo'), q.tag, { before: decodeCursor('tag history', q.cursor, position), limit: limit + 1 });
+        return arrayPage(r, 'tag history', limit, rows, (c) => c.id);
+      },
     },
     {
       method: 'POST',
@@ -173,9 +183,13 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Req
       method: 'GET',
       pattern: new RegExp(`^/api/v1/apps/${APP}/releases$`),
       access: { repositoryParam: 'app', actions: ['pull'] },
+      summary: 'Releases of an app, newest first (more pages: the `Link: rel="next"` header)',
+      query: releasesQuery,
       handle: async (r) => {
         const q = parseQuery(r.url, releasesQuery);
-        const list = await delivery.releases(app(r), q.environment, q.limit);
+        const limit = q.limit ?? DEFAULT_LIMIT;
+        const rows = await delivery.releases(app(r), q.environment, limit + 1, decodeCursor('releases', q.cursor, position));
+        const list = await arrayPage(r, 'releases', limit, rows, (rel) => rel.id);
         const byDigest = new Map<string, Promise<string[]>>();
         if (attested) for (const rel of list) if (!byDigest.has(rel.digest)) byDigest.set(rel.digest, attested(rel.app, rel.digest));
         const deployments = deployed ? await deployed(list.map((rel) => rel.id)) : undefined;

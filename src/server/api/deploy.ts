@@ -7,7 +7,8 @@ import { RegistryError } from '../../oci/errors.js';
 import { requireRepositoryName } from '../../oci/reference.js';
 import type { RequestAccess } from '../access.js';
 import { httpErrorOf } from '../http-errors.js';
-import { limitParam, parseQuery, type ApiRequest, type ApiRoute } from '../api.js';
+import { parseQuery, type ApiRequest, type ApiRoute } from '../api.js';
+import { DEFAULT_LIMIT, arrayPage, decodeCursor, pageQuery } from '../pagination.js';
 import type { Release } from '../../delivery/releases.js';
 import { AppFileError, parseAppFile } from '../../app-file/parse.js';
 import type { DeployOutcome, DeployService } from '../../deploy/service.js';
@@ -19,7 +20,7 @@ const applyBody = z.object({ file: z.string().max(1 << 20), dryRun: z.boolean().
 const secretBody = z.object({ value: z.string() }).strict();
 const globalAdmin = { actions: ['admin' as const] };
 const deployBody = z.object({ environment: z.string(), force: z.boolean().optional() }).strict();
-const historyQuery = z.object({ environment: z.string({ error: 'environment is required' }).min(1, 'environment is required'), limit: limitParam(1000) });
+const historyQuery = pageQuery.extend({ environment: z.string({ error: 'environment is required' }).min(1, 'environment is required') });
 
 function appOf(r: ApiRequest): string {
   const name = r.params.app!;
@@ -114,7 +115,9 @@ export function deployRoutes(service: DeployService, access: RequestAccess): Api
       access: { repositoryParam: 'app', actions: ['pull'] },
       handle: async (r) => {
         const q = parseQuery(r.url, historyQuery);
-        return service.history(appOf(r), q.environment, q.limit);
+        const limit = q.limit ?? DEFAULT_LIMIT;
+        const rows = await service.history(appOf(r), q.environment, limit + 1, decodeCursor('deployments', q.cursor, z.number().int().positive()));
+        return arrayPage(r, 'deployments', limit, rows, (d) => Number(d.id));
       },
     },
     {

@@ -3,7 +3,8 @@
 import { z } from 'zod';
 import { retentionPolicySchema } from '../../config.js';
 import { RegistryError } from '../../oci/errors.js';
-import type { ApiRoute } from '../api.js';
+import { parseQuery, type ApiRoute } from '../api.js';
+import { DEFAULT_LIMIT, arrayPage, decodeCursor, pageQuery } from '../pagination.js';
 import type { GarbageCollector } from '../../delivery/gc.js';
 import type { Retention } from '../../delivery/retention.js';
 
@@ -11,12 +12,7 @@ const admin = { actions: ['admin' as const] };
 
 const collectBody = z.object({ dryRun: z.boolean().optional() }).strict();
 
-function limitOf(url: URL): number {
-  const raw = url.searchParams.get('limit');
-  const limit = raw === null ? 50 : Number(raw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new RegistryError('INVALID', 'limit must be an integer from 1 to 1000');
-  return limit;
-}
+const listQuery = pageQuery.strict();
 
 export function gcRoutes(retention: Retention, gc: GarbageCollector): ApiRoute[] {
   return [
@@ -24,7 +20,20 @@ export function gcRoutes(retention: Retention, gc: GarbageCollector): ApiRoute[]
       method: 'GET',
       pattern: /^\/api\/v1\/retention\/policies$/,
       access: admin,
-      handle: async () => retention.policies(),
+      summary: 'Retention policies, oldest first (more pages: the `Link: rel="next"` header)',
+      query: listQuery,
+      handle: async (r) => {
+        const q = parseQuery(r.url, listQuery);
+        const limit = q.limit ?? DEFAULT_LIMIT;
+        const after = decodeCursor('retention policies', q.cursor, z.number().int()) ?? Number.NEGATIVE_INFINITY;
+        // Few policies, in memory already, but paged like every list. The config file's (no id) come first, in
+        // file order, at negative positions; then the stored ones by id.
+        const all = await retention.policies();
+        const configured = all.filter((p) => p.id === null).length;
+        const keyed = all.map((p, i) => ({ p, key: p.id ?? i - configured })).sort((x, y) => x.key - y.key);
+        const rows = keyed.filter((k) => k.key > after).slice(0, limit + 1);
+        return (await arrayPage(r, 'retention policies', limit, rows, (k) => k.key)).map((k) => k.p);
+      },
     },
     {
       method: 'POST',
@@ -64,7 +73,13 @@ export function gcRoutes(retention: Retention, gc: GarbageCollector): ApiRoute[]
       method: 'GET',
       pattern: /^\/api\/v1\/gc\/runs$/,
       access: admin,
-      handle: async (r) => gc.runs(limitOf(r.url)),
+      summary: 'Garbage collection runs, newest first (more pages: the `Link: rel="next"` header)',
+      query: listQuery,
+      handle: async (r) => {
+        const q = parseQuery(r.url, listQuery);
+        const limit = q.limit ?? DEFAULT_LIMIT;
+        return arrayPage(r, 'gc runs', limit, await gc.runs(limit + 1, decodeCursor('gc runs', q.cursor, z.number().int().positive())), (run) => run.id);
+      },
     },
   ];
 }

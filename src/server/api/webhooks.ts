@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { RegistryError } from '../../oci/errors.js';
 import type { ApiRoute } from '../api.js';
+import { DEFAULT_LIMIT, arrayPage, decodeCursor, pageQuery } from '../pagination.js';
 import { EVENT_TYPES, parseEventFilter } from '../../webhooks/events.js';
 import { isRepositoryPattern } from '../../auth/actions.js';
 import type { Webhooks } from '../../webhooks/service.js';
@@ -27,14 +28,14 @@ export const subscriptionInput = z
   })
   .strict();
 
-const deliveryQuery = z
-  .object({
+const deliveryQuery = pageQuery
+  .extend({
     subscription: z.coerce.number().int().positive().optional(),
     status: z.enum(['pending', 'succeeded', 'failed']).optional(),
     event: z.string().optional(),
-    limit: z.coerce.number().int().min(1).max(1000).optional(),
   })
   .strict();
+const deliveryPosition = z.object({ createdAt: z.number().int(), id: z.string().min(1).max(200) });
 
 function deliveryFilter(url: URL): DeliveryFilter {
   const parsed = deliveryQuery.safeParse(Object.fromEntries(url.searchParams));
@@ -42,8 +43,8 @@ function deliveryFilter(url: URL): DeliveryFilter {
     const issue = parsed.error.issues[0]!;
     throw new RegistryError('INVALID', `query ${issue.path.join('.') || ''}: ${issue.message}`);
   }
-  const { subscription, ...rest } = parsed.data;
-  return { ...rest, subscriptionId: subscription };
+  const { subscription, cursor, limit, ...rest } = parsed.data;
+  return { ...rest, subscriptionId: subscription, limit: (limit ?? DEFAULT_LIMIT) + 1, after: decodeCursor('webhook deliveries', cursor, deliveryPosition) };
 }
 
 const subscriptionId = (params: Record<string, string>) => Number(params.id);
@@ -89,7 +90,13 @@ export function webhookRoutes(webhooks: Webhooks): ApiRoute[] {
       method: 'GET',
       pattern: /^\/api\/v1\/webhooks\/deliveries$/,
       access: admin,
-      handle: (r) => webhooks.listDeliveries(deliveryFilter(r.url)),
+      summary: 'Webhook deliveries, newest first, with filters (more pages: the `Link: rel="next"` header)',
+      query: deliveryQuery,
+      handle: async (r) => {
+        const filter = deliveryFilter(r.url);
+        const rows = await webhooks.listDeliveries(filter);
+        return arrayPage(r, 'webhook deliveries', filter.limit! - 1, rows, (d) => ({ createdAt: d.createdAt, id: d.id }));
+      },
     },
     {
       method: 'GET',
