@@ -119,6 +119,22 @@ export class ApiClient {
   }
 
   /**
+   * Every row of a list the server answers as a JSON array page by page: follows its `Link: rel="next"`
+   * header (the lists of releases, tag history, deployments, deliveries, GC runs) to the end.
+   */
+  async all<T>(path: string): Promise<T[]> {
+    const rows: T[] = [];
+    let next: string | null = path;
+    for (let pages = 0; next !== null; pages++) {
+      if (pages >= 10_000) throw new CliError(`${path}: the server kept answering more pages`);
+      const res: Response = await this.send('GET', next, undefined, 'application/json');
+      rows.push(...((await res.json()) as T[]));
+      next = nextLink(res.headers.get('link'));
+    }
+    return rows;
+  }
+
+  /**
    * A request whose answer may be a stream of JSON lines (a deployment's progress): each line goes to
    * `onLine` as it arrives. A plain JSON answer is handed to `onLine` once.
    */
@@ -193,4 +209,10 @@ export function clientFor(serverFlag?: string, override?: Credentials): ApiClien
   const token = process.env.WHARF_TOKEN;
   const creds = override ?? (token ? { username: 'token', password: token } : file.servers[server]);
   return new ApiClient(server, creds);
+}
+
+/** The target of an RFC 8288 `rel="next"` link: a path on the same server (the hub writes only those). */
+export function nextLink(header: string | null): string | null {
+  const m = header === null ? null : /<(\/[^>]*)>\s*;\s*rel="?next"?/.exec(header);
+  return m ? m[1]! : null;
 }

@@ -146,7 +146,9 @@ export async function releasesCommand(args: string[]): Promise<number> {
   if (values.limit) q.set('limit', values.limit);
   type Listed = Release & { attestations?: string[]; deployment?: { id: number; status: string } | null };
   const client = clientFor(values.server);
-  const list = await client.request<Listed[]>('GET', `${appPath(positionals[0]!)}/releases${q.size ? `?${q}` : ''}`);
+  // Without --limit, every release (page by page), as before the list was paged.
+  const path = `${appPath(positionals[0]!)}/releases`;
+  const list = values.limit ? await client.request<Listed[]>('GET', `${path}?${q}`) : await client.all<Listed>(`${path}?${q.toString() ? `${q}&` : ''}limit=1000`);
   if (list.length === 0) {
     const envs = await client.request<Environment[]>('GET', `${appPath(positionals[0]!)}/environments`);
     await requireApp(client, positionals[0]!, envs);

@@ -27,7 +27,7 @@ export async function tagsCommand(args: string[]): Promise<number> {
   }
   const { repo, tag } = splitRepoTag(positionals[0]!);
   const client = clientFor(values.server);
-  const list = await client.request<TagChange[]>('GET', `${repoPath(repo)}/tags/history${tag ? `?tag=${encodeURIComponent(tag)}` : ''}`);
+  const list = await client.all<TagChange>(`${repoPath(repo)}/tags/history?limit=1000${tag ? `&tag=${encodeURIComponent(tag)}` : ''}`);
   if (list.length === 0) {
     const exists = await repositoryExists(client, repo);
     if (exists === false) throw new CliError(`no repository named ${repo} on ${client.server}`);

@@ -13,6 +13,11 @@ export const pageQuery = z.object({
   cursor: z.string().max(1024).optional().describe('the `next` of the previous page'),
 });
 
+/** The page query of the lists that answered up to 1,000 rows before they were paged: that bound stays. */
+export const arrayPageQuery = pageQuery.extend({
+  limit: z.coerce.number().int().min(1).max(1000).optional().describe(`page size, 1–1000 (default ${DEFAULT_LIMIT})`),
+});
+
 export function pageOf<T extends z.ZodType>(item: T) {
   return z.object({ items: z.array(item), next: z.string().nullable().describe('cursor of the next page; null on the last') });
 }

@@ -4,7 +4,7 @@ import { RegistryError } from '../../oci/errors.js';
 import { isValidTag, requireRepositoryName } from '../../oci/reference.js';
 import type { RequestAccess } from '../access.js';
 import { parseQuery, type ApiRoute, type ApiRequest } from '../api.js';
-import { DEFAULT_LIMIT, arrayPage, decodeCursor, pageQuery } from '../pagination.js';
+import { DEFAULT_LIMIT, arrayPage, arrayPageQuery, decodeCursor } from '../pagination.js';
 import type { Delivery, Release } from '../../delivery/releases.js';
 import type { Approvals, Operation } from '../../delivery/approvals.js';
 import { sendJson } from '../api.js';
@@ -39,8 +39,8 @@ const promoteBody = z
   .refine((b) => b.from !== b.to, { message: 'cannot promote an environment to itself (from and to are the same)', path: ['to'] });
 const rollbackBody = z.object({ environment: z.string(), to: z.string().optional(), note: z.string().optional(), deploy: z.boolean().optional() }).strict();
 const approveBody = z.object({ deploy: z.boolean().optional() }).strict();
-const releasesQuery = pageQuery.extend({ environment: z.string().min(1).optional().describe('only the releases of this environment') }).strict();
-const historyQuery = pageQuery.extend({ tag: z.string().min(1).max(128).optional().describe('only the changes of this tag') }).strict();
+const releasesQuery = arrayPageQuery.extend({ environment: z.string().min(1).optional().describe('only the releases of this environment') });
+const historyQuery = arrayPageQuery.extend({ tag: z.string().min(1).max(128).optional().describe('only the changes of this tag') });
 const position = z.number().int().positive();
 const restoreBody = z
   .object({ to: z.string().optional(), at: z.union([z.number(), z.string()]).optional(), force: z.boolean().optional() })

@@ -8,7 +8,7 @@ import { requireRepositoryName } from '../../oci/reference.js';
 import type { RequestAccess } from '../access.js';
 import { httpErrorOf } from '../http-errors.js';
 import { parseQuery, type ApiRequest, type ApiRoute } from '../api.js';
-import { DEFAULT_LIMIT, arrayPage, decodeCursor, pageQuery } from '../pagination.js';
+import { DEFAULT_LIMIT, arrayPage, arrayPageQuery, decodeCursor } from '../pagination.js';
 import type { Release } from '../../delivery/releases.js';
 import { AppFileError, parseAppFile } from '../../app-file/parse.js';
 import type { DeployOutcome, DeployService } from '../../deploy/service.js';
@@ -20,7 +20,7 @@ const applyBody = z.object({ file: z.string().max(1 << 20), dryRun: z.boolean().
 const secretBody = z.object({ value: z.string() }).strict();
 const globalAdmin = { actions: ['admin' as const] };
 const deployBody = z.object({ environment: z.string(), force: z.boolean().optional() }).strict();
-const historyQuery = pageQuery.extend({ environment: z.string({ error: 'environment is required' }).min(1, 'environment is required') });
+const historyQuery = arrayPageQuery.extend({ environment: z.string({ error: 'environment is required' }).min(1, 'environment is required') });
 
 function appOf(r: ApiRequest): string {
   const name = r.params.app!;

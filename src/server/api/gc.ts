@@ -2,9 +2,8 @@
 // admin only. Policies are validated by the same schema as those of the config file.
 import { z } from 'zod';
 import { retentionPolicySchema } from '../../config.js';
-import { RegistryError } from '../../oci/errors.js';
 import { parseQuery, type ApiRoute } from '../api.js';
-import { DEFAULT_LIMIT, arrayPage, decodeCursor, pageQuery } from '../pagination.js';
+import { DEFAULT_LIMIT, arrayPage, arrayPageQuery, decodeCursor } from '../pagination.js';
 import type { GarbageCollector } from '../../delivery/gc.js';
 import type { Retention } from '../../delivery/retention.js';
 
@@ -12,7 +11,7 @@ const admin = { actions: ['admin' as const] };
 
 const collectBody = z.object({ dryRun: z.boolean().optional() }).strict();
 
-const listQuery = pageQuery.strict();
+const listQuery = arrayPageQuery;
 
 export function gcRoutes(retention: Retention, gc: GarbageCollector): ApiRoute[] {
   return [

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { RegistryError } from '../../oci/errors.js';
 import type { ApiRoute } from '../api.js';
-import { DEFAULT_LIMIT, arrayPage, decodeCursor, pageQuery } from '../pagination.js';
+import { arrayPage, arrayPageQuery, decodeCursor } from '../pagination.js';
 import { EVENT_TYPES, parseEventFilter } from '../../webhooks/events.js';
 import { isRepositoryPattern } from '../../auth/actions.js';
 import type { Webhooks } from '../../webhooks/service.js';
@@ -28,13 +28,15 @@ export const subscriptionInput = z
   })
   .strict();
 
-const deliveryQuery = pageQuery
+const deliveryQuery = arrayPageQuery
   .extend({
     subscription: z.coerce.number().int().positive().optional(),
     status: z.enum(['pending', 'succeeded', 'failed']).optional(),
     event: z.string().optional(),
   })
   .strict();
+/** The page the delivery log answered before it was paged (the CLI shows it without --limit). */
+const DELIVERIES_DEFAULT = 100;
 const deliveryPosition = z.object({ createdAt: z.number().int(), id: z.string().min(1).max(200) });
 
 function deliveryFilter(url: URL): DeliveryFilter {
@@ -44,7 +46,7 @@ function deliveryFilter(url: URL): DeliveryFilter {
     throw new RegistryError('INVALID', `query ${issue.path.join('.') || ''}: ${issue.message}`);
   }
   const { subscription, cursor, limit, ...rest } = parsed.data;
-  return { ...rest, subscriptionId: subscription, limit: (limit ?? DEFAULT_LIMIT) + 1, after: decodeCursor('webhook deliveries', cursor, deliveryPosition) };
+  return { ...rest, subscriptionId: subscription, limit: (limit ?? DELIVERIES_DEFAULT) + 1, after: decodeCursor('webhook deliveries', cursor, deliveryPosition) };
 }
 
 const subscriptionId = (params: Record<string, string>) => Number(params.id);
