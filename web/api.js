@@ -46,6 +46,18 @@ export async function api(path, init) {
   return text ? JSON.parse(text) : undefined;
 }
 
+/**
+ * One page of a list: `{items, next}`, whether the server answers that shape or a JSON array with the next
+ * page in its `Link: <…?cursor=…>; rel="next"` header (the lists that were arrays before they were paged).
+ */
+export async function apiPage(path) {
+  const res = await send(path);
+  const body = await res.json();
+  if (!Array.isArray(body)) return body;
+  const link = /<([^>]*)>\s*;\s*rel="?next"?/.exec(res.headers.get('link') ?? '')?.[1];
+  return { items: body, next: link ? new URL(link, location.href).searchParams.get('cursor') : null };
+}
+
 /** A raw response (manifests and blobs from /v2). */
 export function fetchRaw(path, accept) {
   return send(path, { accept });

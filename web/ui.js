@@ -1,6 +1,6 @@
 // Small shared pieces of the UI: formatting, copy buttons, paged lists, confirmation dialogs, empty states.
 import { html, useEffect, useState, useRef, useCallback } from './vendor/preact-htm.js';
-import { api, query } from './api.js';
+import { api, apiPage, query } from './api.js';
 
 export const shortDigest = (d) => (d ? d.replace(/^sha256:/, '').slice(0, 12) : '–');
 export const when = (t) => (t ? new Date(t).toLocaleString() : '–');
@@ -82,7 +82,7 @@ export function usePages(path, params, keys) {
     const mine = ++gen.current;
     setLoading(true);
     try {
-      const page = await api(path + query({ ...params, cursor }));
+      const page = await apiPage(path + query({ ...params, cursor }));
       if (mine !== gen.current) return;
       setItems((old) => (cursor ? [...old, ...page.items] : page.items));
       setNext(page.next);
@@ -98,6 +98,9 @@ export function usePages(path, params, keys) {
   }, keys);
   return { items, error, loading, more: next ? () => load(next) : null, reload: () => load(undefined) };
 }
+
+/** The rows of `pages` once the first page is in (undefined before, or when it failed): for empty states. */
+export const loadedItems = (pages) => (pages.error || (pages.loading && pages.items.length === 0) ? undefined : pages.items);
 
 export const More = ({ pages }) =>
   pages.more ? html`<div class="more"><button type="button" class="secondary" onClick=${pages.more} disabled=${pages.loading}>${pages.loading ? 'Loading…' : 'Load more'}</button></div>` : null;

@@ -118,6 +118,19 @@ export class ApiClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
+  /** Every item of a cursor-paginated list (`{items, next}`), read 500 at a time. */
+  async items<T>(path: string): Promise<T[]> {
+    const items: T[] = [];
+    let cursor: string | null = null;
+    do {
+      const sep = path.includes('?') ? '&' : '?';
+      const page: { items: T[]; next: string | null } = await this.request('GET', `${path}${sep}limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      items.push(...page.items);
+      cursor = page.next;
+    } while (cursor);
+    return items;
+  }
+
   /**
    * Every row of a list the server answers as a JSON array page by page: follows its `Link: rel="next"`
    * header (the lists of releases, tag history, deployments, deliveries, GC runs) to the end.

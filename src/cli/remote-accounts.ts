@@ -9,17 +9,7 @@ import { CliError } from './cli-error.js';
 const enc = encodeURIComponent;
 
 /** Every page of a cursor-paginated list. */
-async function all<T>(client: ApiClient, path: string): Promise<T[]> {
-  const items: T[] = [];
-  let cursor: string | null = null;
-  do {
-    const sep = path.includes('?') ? '&' : '?';
-    const page: { items: T[]; next: string | null } = await client.request('GET', `${path}${sep}limit=500${cursor ? `&cursor=${enc(cursor)}` : ''}`);
-    items.push(...page.items);
-    cursor = page.next;
-  } while (cursor);
-  return items;
-}
+const all = <T>(client: ApiClient, path: string): Promise<T[]> => client.items<T>(path);
 
 export class RemoteAccounts {
   constructor(private readonly client: ApiClient) {}

@@ -125,7 +125,7 @@ async function serverTokens(
     return 0;
   }
   if (verb === 'list' && rest.length === 0) {
-    const { items } = await client.request<{ items: ServerToken[] }>('GET', '/api/v1/tokens');
+    const items = await client.items<ServerToken>('/api/v1/tokens');
     if (values.json) printJson(items);
     else
       printTable(

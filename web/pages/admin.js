@@ -2,7 +2,7 @@
 // delivery log and redeliver, retention policies, garbage collection runs, and the audit log with filters.
 import { html, useState } from '../vendor/preact-htm.js';
 import { api, query } from '../api.js';
-import { Copy, Empty, ErrorLine, More, Tabs, Time, bytes, useLoad, usePages } from '../ui.js';
+import { Copy, Empty, ErrorLine, More, Tabs, Time, bytes, loadedItems, useLoad, usePages } from '../ui.js';
 
 const TABS = [
   ['users', 'Users'],
@@ -158,7 +158,9 @@ function Tokens() {
 
 function Webhooks() {
   const [subs, error, reload] = useLoad(() => api('/api/v1/webhooks'), []);
-  const [deliveries, dError, reloadDeliveries] = useLoad(() => api('/api/v1/webhooks/deliveries?limit=50'), []);
+  const deliveryPages = usePages('/api/v1/webhooks/deliveries', { limit: 50 }, []);
+  const deliveries = loadedItems(deliveryPages);
+  const { error: dError, reload: reloadDeliveries } = deliveryPages;
   const [created, setCreated] = useState();
   const [remove, removeError] = useRemove(reload);
   const [redeliverError, setRedeliverError] = useState();
@@ -197,11 +199,14 @@ function Webhooks() {
           <td data-label="Status"><span class=${`badge ${d.status === 'succeeded' ? 'good' : d.status === 'failed' ? 'bad' : ''}`}>${d.status}</span> ${d.lastStatusCode ? html`<span class="small muted">HTTP ${d.lastStatusCode}</span>` : null} ${d.lastError ? html`<div class="small bad">${d.lastError}</div>` : null}</td>
           <td data-label="Attempts">${d.attempts}</td>
           <td><button type="button" class="secondary small" onClick=${() => redeliver(d.id)}>Redeliver</button></td></tr>`,
-      )}</tbody></table>` : null}`;
+      )}</tbody></table>` : null}
+    <${More} pages=${deliveryPages} />`;
 }
 
 function Retention() {
-  const [policies, error, reload] = useLoad(() => api('/api/v1/retention/policies'), []);
+  const pages = usePages('/api/v1/retention/policies', { limit: 100 }, []);
+  const policies = loadedItems(pages);
+  const { error, reload } = pages;
   const [remove, removeError] = useRemove(reload);
   return html`
     <${Form} submit="Add policy" onSubmit=${async (f, form) => {
@@ -227,11 +232,14 @@ function Retention() {
           <td data-label="Rule">${[p.keepLast !== undefined ? `keep last ${p.keepLast}` : null, p.keepWithin ? `keep within ${p.keepWithin}` : null, p.untaggedOlderThan ? `untagged older than ${p.untaggedOlderThan}` : null].filter(Boolean).join(', ')}</td>
           <td data-label="Source">${p.source}</td>
           <td>${p.id !== null ? html`<button type="button" class="secondary small" onClick=${() => remove(`/api/v1/retention/policies/${p.id}`, 'this policy')}>Remove</button>` : html`<span class="muted small">config file</span>`}</td></tr>`,
-      )}</tbody></table>` : null}`;
+      )}</tbody></table>` : null}
+    <${More} pages=${pages} />`;
 }
 
 function Gc() {
-  const [runs, error, reload] = useLoad(() => api('/api/v1/gc/runs?limit=50'), []);
+  const pages = usePages('/api/v1/gc/runs', { limit: 50 }, []);
+  const runs = loadedItems(pages);
+  const { error, reload } = pages;
   const [report, setReport] = useState();
   const [busy, setBusy] = useState(false);
   const [runError, setRunError] = useState();
@@ -256,7 +264,8 @@ function Gc() {
       <tbody>${runs.map(
         (r) => html`<tr><td data-label="#">${r.id}</td><td data-label="When"><${Time} t=${r.startedAt} /></td><td data-label="Trigger">${r.trigger}${r.actor ? ` by ${r.actor}` : ''}</td>
           <td data-label="Tags" class="num">${r.tags}</td><td data-label="Manifests" class="num">${r.manifests}</td><td data-label="Blobs" class="num">${r.blobs}</td><td data-label="Reclaimed" class="num">${bytes(r.bytes)}</td><td data-label="Error" class="bad">${r.error ?? ''}</td></tr>`,
-      )}</tbody></table>` : null}`;
+      )}</tbody></table>` : null}
+    <${More} pages=${pages} />`;
 }
 
 function Audit() {

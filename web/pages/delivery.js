@@ -3,7 +3,7 @@
 // confirmation that shows from-digest → to-digest and the gates, then the deployment's live progress.
 import { html, useState } from '../vendor/preact-htm.js';
 import { api, repoPath, stream, query } from '../api.js';
-import { Dialog, Digest, Empty, ErrorLine, RepoHeader, Time, reasonFor, useAccess, useLoad } from '../ui.js';
+import { Dialog, Digest, Empty, ErrorLine, More, RepoHeader, Time, reasonFor, useAccess, useLoad, usePages } from '../ui.js';
 
 /** Environments in promotion order: each after the one it is promoted from. */
 export function promotionOrder(envs) {
@@ -42,7 +42,7 @@ export function Delivery({ name }) {
         <//>`
       : null}
     ${data ? html`<div class="envs">${data.envs.map((env, i) => html`<${EnvCard} name=${name} env=${env} prev=${data.envs[i - 1]} releases=${data.releases} onAction=${setAction} />`)}</div>` : null}
-    ${data && data.releases.length ? html`<${Timeline} name=${name} releases=${data.releases} envs=${data.envs} onAction=${setAction} />` : null}
+    ${data && data.releases.length ? html`<${Timeline} name=${name} envs=${data.envs} loaded=${data} onAction=${setAction} />` : null}
     ${action ? html`<${Confirm} name=${name} action=${action} onClose=${() => setAction(undefined)} onDone=${reload} />` : null}
   </main>`;
 }
@@ -104,14 +104,18 @@ function EnvCard({ name, env, prev, releases, onAction }) {
 /** Absent when the user may do nothing here at all; disabled with the reason when only this is refused. */
 const ActionButton = ({ can, why, onClick, children }) => html`<button type="button" class="secondary" disabled=${!can} title=${can ? '' : why} onClick=${onClick}>${children}</button>`;
 
-function Timeline({ name, releases, envs, onAction }) {
+/** The release timeline, a page at a time (filtered by the server); read again whenever the page's data is. */
+function Timeline({ name, envs, loaded, onAction }) {
   const [env, setEnv] = useState('');
-  const shown = releases.filter((r) => !env || r.environment === env);
+  const pages = usePages(`/api/v1/apps/${repoPath(name)}/releases`, { environment: env, limit: 50 }, [name, env, loaded]);
+  const shown = pages.items;
   return html`<section>
     <div class="title-row"><h2>Releases</h2>
       <label class="inline">Environment <select value=${env} onChange=${(e) => setEnv(e.target.value)}><option value="">all</option>${envs.map((e) => html`<option>${e.name}</option>`)}</select></label>
     </div>
+    <${ErrorLine} error=${pages.error} />
     <ol class="timeline">${shown.map((r) => html`<${TimelineItem} name=${name} r=${r} env=${envs.find((e) => e.name === r.environment)} onAction=${onAction} />`)}</ol>
+    <${More} pages=${pages} />
   </section>`;
 }
 

@@ -1,8 +1,8 @@
 // Deployments of an app: per environment, recent deployments with status, duration and reason, and per
 // target the digest intended against what each step put in place.
 import { html } from '../vendor/preact-htm.js';
-import { api, repoPath, query } from '../api.js';
-import { Digest, Empty, ErrorLine, RepoHeader, Time, useLoad } from '../ui.js';
+import { api, repoPath } from '../api.js';
+import { Digest, Empty, ErrorLine, More, RepoHeader, Time, loadedItems, useLoad, usePages } from '../ui.js';
 import { promotionOrder } from './delivery.js';
 
 export function Deployments({ name }) {
@@ -16,7 +16,9 @@ export function Deployments({ name }) {
 }
 
 function EnvDeployments({ name, env }) {
-  const [rows, error] = useLoad(() => api(`/api/v1/apps/${repoPath(name)}/deployments${query({ environment: env.name, limit: 20 })}`), [name, env.name]);
+  const pages = usePages(`/api/v1/apps/${repoPath(name)}/deployments`, { environment: env.name, limit: 20 }, [name, env.name]);
+  const { error } = pages;
+  const rows = loadedItems(pages);
   return html`<section>
     <h2>${env.name}</h2>
     <${ErrorLine} error=${error} />
@@ -39,5 +41,6 @@ function EnvDeployments({ name, env }) {
           )}</tbody>
         </table>`
       : null}
+    <${More} pages=${pages} />
   </section>`;
 }

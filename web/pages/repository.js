@@ -2,7 +2,7 @@
 // docker pull lines by tag and by digest, and the tag history timeline with "restore this tag".
 import { html, useState, useEffect } from '../vendor/preact-htm.js';
 import { api, repoPath, query } from '../api.js';
-import { Copy, Digest, Empty, ErrorLine, More, RepoHeader, Time, bytes, reasonFor, useAccess, useLoad, usePages, Dialog } from '../ui.js';
+import { Copy, Digest, Empty, ErrorLine, More, loadedItems, RepoHeader, Time, bytes, reasonFor, useAccess, useLoad, usePages, Dialog } from '../ui.js';
 
 export function Repository({ name, view }) {
   return html`<main>
@@ -58,7 +58,9 @@ function Tags({ name }) {
 
 function History({ name }) {
   const access = useAccess(name);
-  const [rows, error, reload] = useLoad(() => api(`/api/v1/repositories/${repoPath(name)}/tags/history`), [name]);
+  const pages = usePages(`/api/v1/repositories/${repoPath(name)}/tags/history`, { limit: 100 }, [name]);
+  const { error, reload } = pages;
+  const rows = loadedItems(pages);
   const [tag, setTag] = useState('');
   const [restoring, setRestoring] = useState();
   const current = new Map();
@@ -69,7 +71,7 @@ function History({ name }) {
     <${ErrorLine} error=${error} />
     ${rows && shown.length === 0 ? html`<${Empty} title="No tag changes recorded yet." />` : null}
     <ol class="timeline">
-      ${shown.slice(0, 300).map(
+      ${shown.map(
         (h) => html`<li>
           <div class="when"><${Time} t=${h.at} /></div>
           <div class="what">
@@ -86,6 +88,7 @@ function History({ name }) {
         </li>`,
       )}
     </ol>
+    <${More} pages=${pages} />
     ${restoring ? html`<${Restore} name=${name} change=${restoring} current=${current.get(restoring.tag)} onClose=${() => setRestoring(undefined)} onDone=${() => (setRestoring(undefined), reload())} />` : null}`;
 }
 

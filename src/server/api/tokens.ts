@@ -2,7 +2,7 @@
 // sees and revokes everyone's). Without a scope a token acts as its maker (what `wharf login` keeps); a scoped robot
 // token is for CI and only an admin gives one, since its grants are its own and could reach past the maker's.
 //   POST   /api/v1/tokens         {name, scope?: string[], expires?: "30d"} → 201 {id, name, secret, scope, createdAt, expiresAt}
-//   GET    /api/v1/tokens         → {items: [{id, name, scope, createdAt, createdBy, expiresAt, revokedAt, state}]}
+//   GET    /api/v1/tokens         → {items: [{id, name, scope, createdAt, createdBy, expiresAt, revokedAt, state}], next} (?limit=&cursor=)
 //   DELETE /api/v1/tokens/{name}  → 204
 import { z } from 'zod';
 import type { AuditLog } from '../../audit/audit-log.js';
@@ -15,6 +15,7 @@ import type { AuthMetadata, TokenRow } from '../../metadata/metadata.js';
 import type { Caller } from '../../auth/access-policy.js';
 import { PERSONAL_SCOPE } from '../../auth/policy.js';
 import type { PolicySource } from '../../auth/policy-source.js';
+import { pageList, pageOf, pageQuery, parseQuery } from '../pagination.js';
 
 const createBody = z
   .object({
@@ -23,6 +24,18 @@ const createBody = z
     expires: z.string().max(32).optional(),
   })
   .strict();
+
+const TokenItem = z.object({
+  id: z.string(),
+  name: z.string(),
+  /** empty: a personal token, acting as its maker */
+  scope: z.array(z.string()),
+  createdAt: z.string().nullable(),
+  createdBy: z.string().nullable(),
+  expiresAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+  state: z.enum(['active', 'revoked', 'expired']),
+});
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -98,11 +111,16 @@ export function tokenRoutes(store: AuthMetadata, audit: AuditLog, policies: Poli
       method: 'GET',
       pattern: /^\/api\/v1\/tokens$/,
       access: 'handler',
+      summary: "The caller's tokens (every token, for a global admin), by name",
+      query: pageQuery,
+      response: pageOf(TokenItem),
       handle: async (r) => {
         const user = await actingUser(r);
         const all = await isAdmin(r);
         const now = Date.now();
-        return { items: (await store.tokens()).filter((t) => all || t.createdBy === user).map((t) => shown(t, now)) };
+        const q = parseQuery(r.url, pageQuery);
+        const mine = (await store.tokens()).filter((t) => all || t.createdBy === user).map((t) => shown(t, now));
+        return pageList('tokens', mine, (t) => t.name, q.limit, q.cursor);
       },
     },
     {
