@@ -249,6 +249,54 @@ environments:
       await page.getByRole('cell', { name: 'tag.move' }).first().waitFor();
       await shoot(page, 'admin-audit');
 
+      // --- tokens: made in the browser, the secret shown once and working, listed, revoked --------------------
+      const basicOf = (user: string, secret: string) => `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}`;
+      await page.getByRole('link', { name: 'Tokens' }).click();
+      await page.getByLabel('Name').fill('ci-deploy');
+      await page.getByLabel('Expires').fill('30d');
+      await page.getByRole('button', { name: 'Create token' }).click();
+      const notice = page.getByRole('status').filter({ hasText: 'ci-deploy' });
+      await notice.waitFor();
+      const secret = (await notice.locator('code[data-copy]').innerText()).trim();
+      assert.ok(secret.length >= 20, `a secret is shown: ${secret}`);
+      const row = page.getByRole('row').filter({ hasText: 'ci-deploy' });
+      await row.waitFor();
+      assert.match(await row.innerText(), /acts as admin[\s\S]*active/);
+      // A personal token acts as its maker: it reads what admin reads.
+      const asToken = await fetch(`${s.url}/api/v1/repositories`, { headers: { authorization: basicOf('admin', secret) } });
+      assert.equal(asToken.status, 200, await asToken.text());
+      // A robot token with a scope: the scope is listed as given.
+      await page.getByLabel('Name').fill('web-puller');
+      await page.getByLabel('Scope').fill('repository:web:pull');
+      await page.getByRole('button', { name: 'Create token' }).click();
+      await page.getByRole('row').filter({ hasText: 'web-puller' }).getByText('repository:web:pull').waitFor();
+      await shoot(page, 'admin-tokens');
+      // Shown once: after a reload the secret is nowhere on the page.
+      await page.reload();
+      await page.getByRole('row').filter({ hasText: 'ci-deploy' }).waitFor();
+      assert.equal(await page.getByText(secret).count(), 0, 'the secret is not shown again');
+      page.once('dialog', (d) => void d.accept());
+      await page.getByRole('row').filter({ hasText: 'ci-deploy' }).getByRole('button', { name: 'Revoke' }).click();
+      await page.getByRole('row').filter({ hasText: 'ci-deploy' }).getByText('revoked').waitFor();
+      assert.equal(await page.getByRole('row').filter({ hasText: 'ci-deploy' }).getByRole('button', { name: 'Revoke' }).count(), 0);
+      const revoked = await fetch(`${s.url}/api/v1/repositories`, { headers: { authorization: basicOf('admin', secret) } });
+      assert.equal(revoked.status, 401, 'a revoked token no longer signs in');
+
+      // --- a list longer than a page: "Load more" brings the next page by cursor ------------------------------
+      for (let i = 0; i < 51; i++) {
+        const gc = await fetch(`${s.url}/api/v1/gc`, { method: 'POST', headers: { authorization: s.authorization, 'content-type': 'application/json' }, body: '{}' });
+        assert.equal(gc.status, 200, await gc.text());
+      }
+      await page.getByRole('link', { name: 'Garbage collection' }).click();
+      const runRows = page.locator('table.list tbody tr');
+      await page.getByRole('button', { name: 'Load more' }).waitFor();
+      assert.equal(await runRows.count(), 50);
+      await page.getByRole('button', { name: 'Load more' }).click();
+      await page.waitForFunction(() => document.querySelectorAll('table.list tbody tr').length === 51);
+      assert.equal(await page.getByRole('button', { name: 'Load more' }).count(), 0, 'no more pages');
+      const ids = await runRows.locator('td[data-label="#"]').allInnerTexts();
+      assert.equal(new Set(ids).size, 51, 'each run once');
+
       // --- CSRF: the session cookie without the token is refused; with it, accepted ----------------------------
       const noToken = await forge(page, '/api/v1/users', { name: 'mallory', password: 'mallory-password' }, false);
       assert.equal(noToken.status, 403, noToken.text);

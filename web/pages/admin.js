@@ -130,30 +130,36 @@ function Grants() {
 }
 
 function Tokens() {
-  const [list, error, reload] = useLoad(() => api('/api/v1/tokens'), []);
+  const pages = usePages('/api/v1/tokens', { limit: 100 }, []);
+  const list = loadedItems(pages);
+  const { error, reload } = pages;
   const [created, setCreated] = useState();
   const [remove, removeError] = useRemove(reload);
   return html`
     <${Form} submit="Create token" onSubmit=${async (f, form) => {
       const body = { name: f.name };
-      if (f.scope) body.scope = f.scope;
+      // One scope per space-separated word: repository:NAME:ACTIONS (the actions themselves are comma-separated).
+      if (f.scope.trim()) body.scope = f.scope.trim().split(/\s+/);
       if (f.expires) body.expires = f.expires;
       setCreated(await api('/api/v1/tokens', { method: 'POST', body }));
       form.reset();
       reload();
     }}>
       <label>Name <input name="name" required placeholder="ci-deploy" /></label>
-      <label>Scope <input name="scope" placeholder="repository:myapp:pull,push" /></label>
+      <label>Scope <input name="scope" placeholder="empty: acts as you; or repository:myapp:pull,push" /></label>
       <label>Expires <input name="expires" placeholder="90d" /></label>
     <//>
     ${created ? html`<div class="card notice" role="status">Token <strong>${created.name}</strong> created. Its secret is shown this once: <${Copy} text=${created.secret} label="token secret" /></div>` : null}
     <${ErrorLine} error=${error || removeError} />
-    ${list?.items?.length === 0 ? html`<${Empty} title="No tokens. CI and scripts use tokens rather than passwords." />` : null}
-    ${list?.items?.length ? html`<table class="list"><thead><tr><th>Name</th><th>Scope</th><th>Created</th><th>Expires</th><th></th></tr></thead>
-      <tbody>${list.items.map(
-        (t) => html`<tr><td data-label="Name">${t.name}</td><td data-label="Scope"><code>${t.scope}</code></td><td data-label="Created"><${Time} t=${t.createdAt} /></td><td data-label="Expires">${t.expiresAt ? new Date(t.expiresAt).toLocaleDateString() : 'never'}</td>
-          <td><button type="button" class="secondary small" onClick=${() => remove(`/api/v1/tokens/${encodeURIComponent(t.name)}`, `token ${t.name}`)}>Revoke</button></td></tr>`,
-      )}</tbody></table>` : null}`;
+    ${list?.length === 0 ? html`<${Empty} title="No tokens. CI and scripts use tokens rather than passwords." />` : null}
+    ${list?.length ? html`<table class="list"><thead><tr><th>Name</th><th>Scope</th><th>State</th><th>Created</th><th>Expires</th><th></th></tr></thead>
+      <tbody>${list.map(
+        (t) => html`<tr><td data-label="Name">${t.name}</td><td data-label="Scope">${t.scope.length ? t.scope.map((s) => html`<code>${s}</code> `) : html`<span class="muted">acts as ${t.createdBy ?? '–'}</span>`}</td>
+          <td data-label="State"><span class=${`badge ${t.state === 'active' ? 'good' : 'bad'}`}>${t.state}</span></td>
+          <td data-label="Created"><${Time} t=${t.createdAt} /></td><td data-label="Expires">${t.expiresAt ? new Date(t.expiresAt).toLocaleDateString() : 'never'}</td>
+          <td>${t.state === 'active' ? html`<button type="button" class="secondary small" onClick=${() => remove(`/api/v1/tokens/${encodeURIComponent(t.name)}`, `token ${t.name}`)}>Revoke</button>` : null}</td></tr>`,
+      )}</tbody></table>` : null}
+    <${More} pages=${pages} />`;
 }
 
 function Webhooks() {
