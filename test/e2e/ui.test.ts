@@ -259,9 +259,9 @@ environments:
       await notice.waitFor();
       const secret = (await notice.locator('code[data-copy]').innerText()).trim();
       assert.ok(secret.length >= 20, `a secret is shown: ${secret}`);
-      const row = page.getByRole('row').filter({ hasText: 'ci-deploy' });
-      await row.waitFor();
-      assert.match(await row.innerText(), /acts as admin[\s\S]*active/);
+      const tokenRow = page.getByRole('row').filter({ hasText: 'ci-deploy' });
+      await tokenRow.waitFor();
+      assert.match(await tokenRow.innerText(), /acts as admin[\s\S]*active/);
       // A personal token acts as its maker: it reads what admin reads.
       const asToken = await fetch(`${s.url}/api/v1/repositories`, { headers: { authorization: basicOf('admin', secret) } });
       assert.equal(asToken.status, 200, await asToken.text());
