@@ -55,6 +55,8 @@ export interface ApiRoute {
   request?: z.ZodType;
   query?: z.ZodType;
   response?: z.ZodType;
+  /** the answer is a JSON array, its next page named by a `Link: <…?cursor=…>; rel="next"` header */
+  linkPaged?: true;
   /**
    * A route that changes what the audit log answers for (tags, manifests, policies) names its row: every
    * call is one row, ok, denied (403) or failed, with the repository and target from these params or from

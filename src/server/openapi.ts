@@ -45,6 +45,11 @@ function pathPart(src: string): string {
 
 const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' });
 
+const LINK_NEXT = {
+  description: 'RFC 8288 `<…?cursor=…>; rel="next"`: the next page of this list (absent on the last page)',
+  schema: { type: 'string' },
+};
+
 export function openApiDocument(routes: ApiRoute[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
@@ -68,7 +73,7 @@ export function openApiDocument(routes: ApiRoute[]): Record<string, unknown> {
       ...(params.length + query.length > 0 ? { parameters: [...params, ...query] } : {}),
       ...(route.request ? { requestBody: { required: true, content: { 'application/json': { schema: schema(route.request) } } } } : {}),
       responses: {
-        [status]: status === '204' ? { description: 'done' } : { description: 'ok', ...(route.response ? { content: { 'application/json': { schema: z.toJSONSchema(route.response, { io: 'output', unrepresentable: 'any' }) } } } : {}) },
+        [status]: status === '204' ? { description: 'done' } : { description: 'ok', ...(route.linkPaged ? { headers: { Link: LINK_NEXT } } : {}), ...(route.response ? { content: { 'application/json': { schema: z.toJSONSchema(route.response, { io: 'output', unrepresentable: 'any' }) } } } : {}) },
         default: { description: 'error', content: { 'application/json': { schema: schema(ErrorBody) } } },
       },
       security: route.access === 'public' ? [] : [{ basic: [] }, { bearer: [] }, { session: [] }],

@@ -35,6 +35,14 @@ describe('OpenAPI document', () => {
     for (const p of ['/api/v1/session', '/api/v1/users', '/api/v1/grants', '/api/v1/audit', '/api/v1/openapi.json', '/api/v1/repositories']) assert.ok(doc.paths[p], p);
     const tags = doc.paths['/api/v1/repositories/{repo}/tags']!.get!;
     assert.deepEqual(tags.parameters!.map((p) => `${p.in}:${p.name}`).sort(), ['path:repo', 'query:cursor', 'query:limit', 'query:prefix', 'query:sort']);
+    // The lists that stayed JSON arrays when they were paged: cursor and limit, and the Link header of the next page.
+    for (const p of ['/api/v1/apps/{app}/releases', '/api/v1/apps/{app}/deployments', '/api/v1/repositories/{repo}/tags/history', '/api/v1/webhooks/deliveries', '/api/v1/gc/runs', '/api/v1/retention/policies']) {
+      const op = doc.paths[p]!.get! as { parameters?: { name: string; in: string }[]; responses: Record<string, { headers?: Record<string, unknown> }> };
+      const names = op.parameters!.map((x) => `${x.in}:${x.name}`);
+      assert.ok(names.includes('query:cursor') && names.includes('query:limit'), `${p}: ${names.join(' ')}`);
+      assert.ok(op.responses['200']!.headers?.Link, `${p} documents its Link header`);
+    }
+    assert.deepEqual((doc.paths['/api/v1/tokens']!.get!.parameters ?? []).map((x) => x.name).sort(), ['cursor', 'limit']);
   });
 
   it('every documented path and method is served (no "no route" or "method not allowed")', async () => {

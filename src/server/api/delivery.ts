@@ -129,6 +129,7 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Req
       access: { repositoryParam: 'repo', actions: ['pull'] },
       summary: 'Tag history of a repository, newest first (more pages: the `Link: rel="next"` header)',
       query: historyQuery,
+      linkPaged: true,
       handle: async (r) => {
         const q = parseQuery(r.url, historyQuery);
         const limit = q.limit ?? DEFAULT_LIMIT;
@@ -185,6 +186,7 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Req
       access: { repositoryParam: 'app', actions: ['pull'] },
       summary: 'Releases of an app, newest first (more pages: the `Link: rel="next"` header)',
       query: releasesQuery,
+      linkPaged: true,
       handle: async (r) => {
         const q = parseQuery(r.url, releasesQuery);
         const limit = q.limit ?? DEFAULT_LIMIT;

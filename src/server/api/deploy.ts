@@ -113,6 +113,9 @@ export function deployRoutes(service: DeployService, access: RequestAccess): Api
       method: 'GET',
       pattern: new RegExp(`^/api/v1/apps/${APP}/deployments$`),
       access: { repositoryParam: 'app', actions: ['pull'] },
+      summary: "An environment's deployments, newest first, with their steps per target",
+      query: historyQuery,
+      linkPaged: true,
       handle: async (r) => {
         const q = parseQuery(r.url, historyQuery);
         const limit = q.limit ?? DEFAULT_LIMIT;

@@ -21,6 +21,7 @@ export function gcRoutes(retention: Retention, gc: GarbageCollector): ApiRoute[]
       access: admin,
       summary: 'Retention policies, oldest first (more pages: the `Link: rel="next"` header)',
       query: listQuery,
+      linkPaged: true,
       handle: async (r) => {
         const q = parseQuery(r.url, listQuery);
         const limit = q.limit ?? DEFAULT_LIMIT;
@@ -74,6 +75,7 @@ export function gcRoutes(retention: Retention, gc: GarbageCollector): ApiRoute[]
       access: admin,
       summary: 'Garbage collection runs, newest first (more pages: the `Link: rel="next"` header)',
       query: listQuery,
+      linkPaged: true,
       handle: async (r) => {
         const q = parseQuery(r.url, listQuery);
         const limit = q.limit ?? DEFAULT_LIMIT;

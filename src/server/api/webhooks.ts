@@ -94,6 +94,7 @@ export function webhookRoutes(webhooks: Webhooks): ApiRoute[] {
       access: admin,
       summary: 'Webhook deliveries, newest first, with filters (more pages: the `Link: rel="next"` header)',
       query: deliveryQuery,
+      linkPaged: true,
       handle: async (r) => {
         const filter = deliveryFilter(r.url);
         const rows = await webhooks.listDeliveries(filter);
