@@ -19,7 +19,7 @@ import { postDelivery } from './server/webhook-delivery.js';
 import { withWebhooks } from './webhooks/registry-events.js';
 import { TrustedSigners } from './attest/signers.js';
 import { Attestations } from './attest/attestations.js';
-import { attestationGate } from './attest/gate.js';
+import { attestationGate } from './delivery/attestation-gate.js';
 import { Retention } from './delivery/retention.js';
 import { GarbageCollector } from './delivery/gc.js';
 import { DeployService } from './deploy/service.js';

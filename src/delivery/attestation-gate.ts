@@ -1,9 +1,10 @@
-// The release gate of environments that require attestations (`requires: [tests]`): a release, promotion or
-// rollback of a digest goes through only if the digest has an attestation of every required kind whose
-// signature verifies under a signer trusted for that app, kind and environment.
+// The release gate of environments that require attestations (`requires: [tests]`).
+// A release, promotion or rollback of a digest goes through only if the digest has an attestation of every required
+// kind whose signature verifies under a signer trusted for that app, kind and environment. A release rule, so it lives
+// in delivery/ and the arrow runs one way: delivery -> attest (releases read the attestation kinds too).
 import { RegistryError } from '../oci/errors.js';
-import type { ReleaseGate } from '../delivery/releases.js';
-import type { AttestationRecord, Attestations } from './attestations.js';
+import type { ReleaseGate } from './releases.js';
+import type { AttestationRecord, Attestations } from '../attest/attestations.js';
 
 export function attestationGate(attestations: Attestations): ReleaseGate {
   return async ({ app, environment, digest, kind, requires }) => {
