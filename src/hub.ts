@@ -16,6 +16,7 @@ import type { DeployTargets } from './deploy/targets.js';
 import type { ManagedSecrets } from './deploy/secrets.js';
 import type { Approvals } from './delivery/approvals.js';
 import type { AuditLog } from './audit/audit-log.js';
+import type { Auth } from './auth/access-control.js';
 
 export interface Wharf {
   config: Config;
@@ -37,6 +38,8 @@ export interface Wharf {
   secrets: ManagedSecrets;
   /** second-person approval of releases (`requiresApproval`) */
   approvals: Approvals;
+  /** the access decision and, with authentication on, the services behind it */
+  auth: Auth;
   /** who changed what, from where: the append-only audit log */
   audit: AuditLog;
   close(): Promise<void>;

@@ -1,5 +1,5 @@
-// Opens a Wharf data directory: the blob store, the metadata database and the domain services over them.
-// Both the server and the CLI's local commands (fsck) start here.
+// The composition root: opens a Wharf data directory (blob store, metadata database) and builds every domain service
+// over it with its real dependencies, access control included. Both the server and the CLI's local commands start here.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config.js';
@@ -33,6 +33,17 @@ import { DeployTargets } from './deploy/targets.js';
 import { ManagedSecrets } from './deploy/secrets.js';
 import { SecretBox } from './deploy/secret-box.js';
 import type { Wharf } from './hub.js';
+import { pino, type Logger } from 'pino';
+import { openAccess, type Principal } from './auth/access.js';
+import { pullTokens, type Auth } from './auth/access-control.js';
+import { AccessPolicy, Caller } from './auth/access-policy.js';
+import { parseSubject } from './auth/accounts.js';
+import { Authenticator } from './auth/authenticator.js';
+import { LoginLimiter } from './auth/login-limiter.js';
+import type { PolicyGrant } from './auth/policy.js';
+import { PolicySource } from './auth/policy-source.js';
+import { TokenService } from './auth/token-service.js';
+import { Sessions } from './auth/sessions.js';
 
 export type { Wharf } from './hub.js';
 
@@ -63,6 +74,23 @@ export interface OpenOptions {
   migrate?: boolean;
   /** errors of the database connections outside any request (PostgreSQL), for the log */
   onDatabaseError?: (e: Error) => void;
+  /** where the services tell what they decided by themselves (default: nowhere) */
+  log?: Logger;
+  /**
+   * host[:port] clients reach the registry at, which deploy targets pull from. Default: the external URL's, else the
+   * configured listen address; a server listening on port 0 knows its port only once bound, and passes it here.
+   */
+  registryHost?: string;
+  /** the clock of login throttling and of remembered credentials (tests move it instead of waiting) */
+  now?: () => number;
+}
+
+/** How long a browser session lasts from sign-in. */
+const SESSION_TTL_MS = 12 * 3600_000;
+
+/** The registry address clients use, as far as the config tells it. */
+export function configuredRegistryHost(config: Config): string {
+  return new URL(config.externalUrl ?? `http://${config.listen}`).host;
 }
 
 /** The metadata store `config` names: PostgreSQL at `config.db`, else SQLite in the data directory. */
@@ -149,9 +177,22 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
   const targets = new DeployTargets(targetStore);
   await targets.syncConfig(config.targets);
   const secrets = new ManagedSecrets(targetStore, await SecretBox.open(config.data));
-  const deploy: DeployService = new DeployService(meta.registry, deliveryStore, delivery, deployments, meta.appFiles, new Deployer(engines, secrets.resolver()), targets, (e) => webhooks.notify(e));
+  const log = options.log ?? pino({ level: 'silent' });
+  const auth = await openAccessControl(config, meta, audit, log, options.now);
+  const deploy: DeployService = new DeployService(
+    meta.registry,
+    deliveryStore,
+    delivery,
+    deployments,
+    meta.appFiles,
+    new Deployer(engines, secrets.resolver()),
+    targets,
+    (e) => webhooks.notify(e),
+    { registryHost: options.registryHost ?? configuredRegistryHost(config), pullToken: auth.pullToken, log },
+  );
   return {
     config,
+    auth,
     deploy,
     targets,
     secrets,
@@ -180,4 +221,59 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
 async function holdsBlobs(blobs: FsBlobStore): Promise<boolean> {
   for await (const _ of blobs.list()) return true;
   return false;
+}
+
+/** The config file's grants, as the policy holds them beside the database's. */
+export function configGrants(auth: Config['auth']): PolicyGrant[] {
+  return auth.grants.flatMap((g) => {
+    const s = parseSubject(g.to);
+    return g.actions.map((action) => ({ subjectKind: s.kind, subject: s.name, pattern: g.repositories, action }));
+  });
+}
+
+/**
+ * Access control from the config: the policy source, the token service (key in the data dir), the authenticator
+ * with its cache and login limits, browser sessions and the access decision. Building it writes no user: the
+ * first start's admin is created by the server (ensureAdmin), not by every local command that opens the data dir.
+ */
+async function openAccessControl(config: Config, meta: Metadata, audit: AuditLog, log: Logger, now?: () => number): Promise<Auth> {
+  if (!config.auth.enabled) {
+    log.warn('authentication is DISABLED (auth.enabled: false / WHARF_AUTH=off): anyone who can reach this server may push, pull and delete');
+    return { access: openAccess, audit };
+  }
+  const store = meta.auth;
+  const policies = new PolicySource(store, {
+    configGrants: configGrants(config.auth),
+    anonymousPull: config.auth.anonymousPull,
+    refreshMs: config.auth.policyRefresh,
+  });
+  const tokens = await TokenService.open(config.data, {
+    service: config.auth.service,
+    issuer: config.auth.issuer,
+    accessTtlMs: config.auth.tokenTtl,
+    refreshTtlMs: config.auth.refreshTokenTtl,
+  });
+  const failures = config.auth.loginFailures;
+  const limiter = new LoginLimiter(
+    {
+      perUser: failures.perUser,
+      perAddress: failures.perAddress,
+      delayMs: failures.delay,
+      maxDelayMs: failures.maxDelay,
+      maxAddressDelayMs: failures.maxAddressDelay,
+      windowMs: failures.window,
+    },
+    now,
+  );
+  const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl, now });
+  const sessions = new Sessions(meta.sessions, authn, policies, audit, { ttlMs: SESSION_TTL_MS });
+  const access = new AccessPolicy(policies, authn, { service: config.auth.service }, sessions);
+  const isAdmin = (p: Principal) => p instanceof Caller && p.policy.allows(p.identity, undefined, 'admin');
+  return {
+    access,
+    services: { store, policies, authn, tokens, sessions, isAdmin },
+    audit,
+    passwordVerifications: () => authn.passwordVerifications,
+    pullToken: pullTokens(policies, tokens),
+  };
 }

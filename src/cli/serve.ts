@@ -2,11 +2,10 @@
 import { loadConfig, splitListen } from '../config.js';
 import { EmptyDatabaseError, openWharf } from '../wharf.js';
 import { MigrationsPendingError, SchemaTooNewError } from '../metadata/schema-version.js';
-import { createHttpServer, listen } from '../server/server.js';
+import { listen, serveHub, startingServer } from '../server/server.js';
 import { hubRoutes } from '../server/routes.js';
 import { parseFlags } from './args.js';
 import { readFileSync } from 'node:fs';
-import { openAuth } from '../auth/open-auth.js';
 import { serveAuth } from '../server/access-control.js';
 import { RegistryAudit } from '../server/registry-audit.js';
 import { CliError } from './cli-error.js';
@@ -14,7 +13,7 @@ import { Reconciler } from '../deploy/reconciler.js';
 import { GcSchedule } from '../delivery/gc-schedule.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { INITIAL_PASSWORD_FILE } from '../auth/bootstrap.js';
+import { ensureAdmin, INITIAL_PASSWORD_FILE } from '../auth/bootstrap.js';
 import { logAudit, serverLog } from './serve-log.js';
 
 import { ScrubSchedule } from '../registry/blob-scrub.js';
@@ -94,6 +93,12 @@ export async function serveCommand(args: string[]): Promise<number> {
     throw new CliError(`cannot read the TLS certificate or key: ${(e as Error).message}`, 2);
   }
   const registryAudit = new RegistryAudit();
+  // The socket is bound before the hub is built: deploy targets pull from the address clients use (the external URL,
+  // else the listening address, whose port --listen …:0 leaves to the kernel), and the hub takes it in its
+  // constructor. Until serveHub below, a request is answered 503 (starting).
+  const server = startingServer(log, tls);
+  const { host, port } = splitListen(config.listen);
+  const running = await listen(server, host, port);
   let wharf;
   try {
     const events = { ...registryAudit.events, blobQuarantined: (e: QuarantineEvent) => log.error(e, 'blob quarantined: its bytes do not match its digest') };
@@ -101,17 +106,21 @@ export async function serveCommand(args: string[]): Promise<number> {
       allowEmptyDatabase: values.init,
       migrate: values.migrate,
       onDatabaseError: (err) => log.warn({ err }, 'database connection error'),
+      log,
+      registryHost: new URL(config.externalUrl ?? running.url).host,
     });
   } catch (e) {
+    await running.close();
     if (e instanceof EmptyDatabaseError || e instanceof SchemaTooNewError || e instanceof MigrationsPendingError) throw new CliError(`refusing to start: ${e.message}`, 1);
     throw e;
   }
-  const auth = await openAuth(wharf, log);
+  const auth = wharf.auth;
+  if (auth.services) await ensureAdmin(auth.services.store, auth.audit, config.data, log);
   const served = serveAuth(auth, config, log);
   logAudit(wharf.audit, log);
   registryAudit.attach(auth.audit, served.actorOf, log);
   const access = served.access;
-  const server = createHttpServer({
+  serveHub(server, {
     wharf,
     log,
     access,
@@ -119,11 +128,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     tokenEndpoint: served.tokenEndpoint,
     onResponse: registryAudit.observe,
     audit: { log: auth.audit, actorOf: served.actorOf },
-    tls,
     accessLog: { pulls: config.log.pulls },
   });
-  const { host, port } = splitListen(config.listen);
-  const running = await listen(server, host, port);
 
   const sweep = async () => {
     const removed = await wharf.blobs.expireUploads(Date.now() - config.uploads.ttl);
@@ -133,13 +139,6 @@ export async function serveCommand(args: string[]): Promise<number> {
   const sweeper = setInterval(() => sweep().catch((err) => log.error({ err }, 'upload sweep failed')), config.uploads.sweepInterval);
   sweeper.unref();
 
-  // Deploy targets pull from the address clients use (the external URL when behind a proxy).
-  wharf.deploy.registryHost = new URL(config.externalUrl ?? running.url).host;
-  const pullToken = auth.pullToken;
-  if (pullToken) {
-    wharf.deploy.pullAuth = async (app, actor) => ({ serveraddress: wharf.deploy.registryHost, registrytoken: await pullToken(app, actor) });
-  }
-  wharf.deploy.log = log;
   const interrupted = await wharf.deploy.interruptRunning();
   if (interrupted > 0) log.warn({ interrupted }, 'deployments cut off by the last stop are recorded as interrupted');
   wharf.webhooks.startDispatcher(log);

@@ -54,12 +54,23 @@ export interface ApplyResult {
   applied: boolean;
 }
 
+/** What deployments need from the hub around them, handed in by the composition root. */
+export interface DeployServiceOptions {
+  /** host[:port] the deploy targets pull from: the address clients use (the external URL's, else the listening one) */
+  registryHost: string;
+  /**
+   * A short-lived token that may only pull the app, for the engines (X-Registry-Auth); absent when authentication
+   * is off, and then the engines pull anonymously.
+   */
+  pullToken?: (repository: string, actor: string | null) => Promise<string>;
+  log?: DeployLog;
+}
+
 export class DeployService {
-  /** host[:port] the deploy targets pull from (set by the server once it knows its address) */
-  registryHost = '127.0.0.1:5000';
-  /** credentials handed to the engines for the pull (a short-lived pull token when auth is on) */
-  pullAuth: (app: string, actor: string | null) => Promise<RegistryAuth | undefined> = async () => undefined;
-  log: DeployLog = { info: () => {}, warn: () => {} };
+  /** host[:port] the deploy targets pull from */
+  readonly registryHost: string;
+  private readonly pullToken: DeployServiceOptions['pullToken'];
+  private readonly log: DeployLog;
   /** finished deployments since the start, by status (for the metrics) */
   readonly outcomes = new Map<string, number>();
   /** `app/env` of environments the reconcile loop last found drifted (for the metrics) */
@@ -73,8 +84,19 @@ export class DeployService {
     private readonly appFiles: AppFileMetadata,
     private readonly deployer: Deployer,
     private readonly targets: DeployTargets,
-    private readonly notify: DeployNotifier = () => {},
-  ) {}
+    private readonly notify: DeployNotifier,
+    options: DeployServiceOptions,
+  ) {
+    this.registryHost = options.registryHost;
+    this.pullToken = options.pullToken;
+    this.log = options.log ?? { info: () => {}, warn: () => {} };
+  }
+
+  /** The credentials handed to the engines for the pull: a pull token when authentication is on. */
+  private async pullAuth(app: string, actor: string | null): Promise<RegistryAuth | undefined> {
+    if (!this.pullToken) return undefined;
+    return { serveraddress: this.registryHost, registrytoken: await this.pullToken(app, actor) };
+  }
 
   /** At server start: a deployment cut off by a crash or restart is recorded as interrupted, freeing its environment. */
   interruptRunning(): Promise<number> {

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Actor } from '../audit/audit-log.js';
-import type { Auth } from '../auth/open-auth.js';
+import type { Auth } from '../auth/access-control.js';
 import type { Config } from '../config.js';
 import { callerOf, requestAccess, type RequestAccess } from './access.js';
 import type { ApiRoute } from './api.js';

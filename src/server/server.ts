@@ -32,7 +32,7 @@ export interface HttpServerOptions {
   onResponse?: (req: IncomingMessage, res: ServerResponse) => void;
   /** the audit log of management-API changes, and who a request's caller is */
   audit?: ApiAudit;
-  /** serve HTTPS (HTTP/1.1) with this PEM certificate chain and key */
+  /** serve HTTPS (HTTP/1.1) with this PEM certificate chain and key (createHttpServer; see startingServer) */
   tls?: { cert: Buffer; key: Buffer };
   /** collects garbage when a burst of requests is over (default: one per server) */
   idle?: IdleCollector;
@@ -55,7 +55,39 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export function createHttpServer({
+/** A server over `opts.wharf`, not yet listening. */
+export function createHttpServer(opts: HttpServerOptions): Server {
+  const server = startingServer(opts.log, opts.tls);
+  serveHub(server, opts);
+  return server;
+}
+
+/**
+ * An HTTP(S) server that may listen before the hub exists: until serveHub hands it one, every request is answered
+ * 503 (the hub is starting). `wharf serve` binds first so that the hub is built knowing the address clients reach it
+ * at (with --listen …:0 the port is known only once bound), rather than finishing a service after it is built.
+ */
+export function startingServer(log: Logger, tls?: { cert: Buffer; key: Buffer }): Server {
+  const server = tls ? createHttpsServer({ ...tls, keepAliveTimeout: 65_000 }) : createServer({ keepAliveTimeout: 65_000 });
+  const starting = (req: IncomingMessage, res: ServerResponse) => {
+    req.resume();
+    sendError(res, new RegistryError('UNAVAILABLE', 'the hub is starting'), log, { 'Retry-After': '1' });
+  };
+  startingHandlers.set(server, starting);
+  server.on('request', starting);
+  // Blob uploads can be slow; rely on the socket idle timeout rather than a whole-request deadline.
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  return server;
+}
+
+/** The 503 handler of each server that waits for its hub. */
+const startingHandlers = new WeakMap<Server, RequestListener>();
+
+/** Serves the hub on `server` (made by startingServer, listening or not): from now on requests reach it. */
+export function serveHub(
+  server: Server,
+  {
   wharf,
   log,
   access = openRequestAccess,
@@ -65,11 +97,11 @@ export function createHttpServer({
   tokenEndpoint,
   onResponse,
   audit,
-  tls,
   idle = new IdleCollector(),
   bodyIdleTimeoutMs = wharf.config?.uploads?.idleTimeout ?? 60_000,
   accessLog = {},
-}: HttpServerOptions): Server {
+}: HttpServerOptions,
+): void {
   const requestLevel = accessLog.level ?? 'info';
   const pullLevel = accessLog.pulls ?? 'info';
   metrics.watchDeployments(wharf.deploy);
@@ -121,12 +153,11 @@ export function createHttpServer({
     });
     handle(req, res).catch((e) => sendError(res, e, log));
   };
-  const server = tls ? createHttpsServer({ ...tls, keepAliveTimeout: 65_000 }, listener) : createServer({ keepAliveTimeout: 65_000 }, listener);
   server.once('close', () => idle.stop());
-  // Blob uploads can be slow; rely on the socket idle timeout rather than a whole-request deadline.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
-  return server;
+  const starting = startingHandlers.get(server);
+  if (starting) server.off('request', starting);
+  startingHandlers.delete(server);
+  server.on('request', listener);
 }
 
 export async function listen(server: Server, host: string, port: number): Promise<RunningServer> {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import type { Credentials, SessionClaim } from '../../src/auth/access.js';
-import { openAuth } from '../../src/auth/open-auth.js';
+import { ensureAdmin } from '../../src/auth/bootstrap.js';
 import { loadConfig } from '../../src/config.js';
 import { RegistryError } from '../../src/oci/errors.js';
 import { openWharf } from '../../src/wharf.js';
@@ -31,7 +31,8 @@ test('the access decision takes plain credentials and says who called and how', 
     await wharf.close();
     await rm(dataDir, { recursive: true, force: true });
   });
-  const auth = await openAuth(wharf, pino({ level: 'silent' }), { WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD });
+  const auth = wharf.auth;
+  await ensureAdmin(wharf.meta.auth, wharf.audit, dataDir, pino({ level: 'silent' }), { WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD });
 
   const admin = credentials(basic('admin', ADMIN_PASSWORD));
   const principal = await auth.access.authorize(admin, 'shop', ['push']);

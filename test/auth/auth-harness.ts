@@ -8,13 +8,13 @@ import { pino } from 'pino';
 import type { AuditLog, AuditQuery, AuditRecord } from '../../src/audit/audit-log.js';
 import { RegistryAudit } from '../../src/server/registry-audit.js';
 import { Accounts } from '../../src/auth/accounts.js';
-import { openAuth } from '../../src/auth/open-auth.js';
+import { ensureAdmin } from '../../src/auth/bootstrap.js';
 import { serveAuth } from '../../src/server/access-control.js';
 import { TokenService } from '../../src/auth/token-service.js';
 import { loadConfig } from '../../src/config.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { OCI_MANIFEST } from '../../src/oci/media-types.js';
-import { createHttpServer, listen } from '../../src/server/server.js';
+import { listen, serveHub, startingServer } from '../../src/server/server.js';
 import { openWharf, type Wharf } from '../../src/wharf.js';
 import { databaseEnv, forgetDatabase } from '../support/database.js';
 
@@ -49,11 +49,14 @@ export async function startAuthHub(config = '', options: { now?: () => number } 
   const cfg = loadConfig({ flags: { data: dataDir, config: configFile }, env: await databaseEnv(dataDir) });
   const log = pino({ level: 'silent' });
   const registryAudit = new RegistryAudit();
-  const wharf = await openWharf(cfg, registryAudit.events);
-  const auth = await openAuth(wharf, log, { WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD }, { now: options.now });
+  const server = startingServer(log);
+  const running = await listen(server, '127.0.0.1', 0);
+  const wharf = await openWharf(cfg, registryAudit.events, undefined, { log, now: options.now, registryHost: new URL(running.url).host });
+  const auth = wharf.auth;
+  if (auth.services) await ensureAdmin(auth.services.store, auth.audit, cfg.data, log, { WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD });
   const served = serveAuth(auth, cfg, log);
   registryAudit.attach(auth.audit, served.actorOf, log);
-  const server = createHttpServer({
+  serveHub(server, {
     wharf,
     log,
     access: served.access,
@@ -62,7 +65,6 @@ export async function startAuthHub(config = '', options: { now?: () => number } 
     onResponse: registryAudit.observe,
     audit: { log: auth.audit, actorOf: served.actorOf },
   });
-  const running = await listen(server, '127.0.0.1', 0);
   const audit = wharf.audit;
   return {
     url: running.url,

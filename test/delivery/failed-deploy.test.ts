@@ -1,6 +1,7 @@
 // Releases and deployments agree, over the HTTP API with Docker hosts in memory: in an environment with targets a
 // release is pending until its deployment succeeds, and only then becomes current with its APP:ENV tag; a failed
 // deployment leaves the current release (and the tag) where they were; a release made meanwhile stays pending.
+import { pino } from 'pino';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startRegistry, type Registry } from '../server/v2-harness.js';
@@ -50,13 +51,19 @@ describe('a failed deployment in the delivery history', () => {
   const running = (endpoint: string) => engines.hosts.get(endpoint)!.running();
 
   before(async () => {
-    r = await startRegistry({ engines, env: { WHARF_WEBHOOK_ALLOW_TARGETS: '127.0.0.1' } });
+    // What the deploy service warns about (its records name an app and an environment).
+    const log = pino({ level: 'warn' }, {
+      write: (line: string) => {
+        const fields = JSON.parse(line) as { app?: string; environment?: string; why: string };
+        if (fields.app !== undefined && fields.environment !== undefined) warnings.push(fields);
+      },
+    });
+    r = await startRegistry({ engines, env: { WHARF_WEBHOOK_ALLOW_TARGETS: '127.0.0.1' }, log });
     for (const v of ['1.0.0', '1.1.0', '1.2.0', 'bad']) digests[v] = await pushImage(r, APP, v);
     engines.failing.set(digests.bad!, 'boom');
     for (const name of ['staging-1', 'production-1', 'qa-1']) await r.wharf.targets.add({ name, endpoint: `unix:///${name}`, apps: ['shop/*'] }, 'admin');
     await api(r, 'POST', '/api/v1/apply', { file: APP_FILE }, 200);
     await r.wharf.webhooks.addSubscription({ url: 'http://127.0.0.1:9/hook', events: ['*'] });
-    r.wharf.deploy.log = { info: () => {}, warn: (fields) => warnings.push(fields as { why: string }) };
   });
   after(() => r.close());
 

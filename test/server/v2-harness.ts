@@ -5,11 +5,11 @@ import { after, before } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { loadConfig } from '../../src/config.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { OCI_MANIFEST } from '../../src/oci/media-types.js';
-import { createHttpServer, listen, type RunningServer } from '../../src/server/server.js';
+import { listen, serveHub, startingServer, type RunningServer } from '../../src/server/server.js';
 import { openWharf, type Wharf } from '../../src/wharf.js';
 import type { Engines } from '../../src/engine/engines.js';
 import type { StoreVariant } from '../support/s3.js';
@@ -38,6 +38,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** the engines deployments reach (default: the real ones) */
   engines?: Engines;
+  /** where the hub's services log (default: nowhere) */
+  log?: Logger;
 }
 
 /**
@@ -59,8 +61,18 @@ export function registryOn(store: StoreVariant, started: (r: Registry) => void):
 
 export async function startRegistry(opts: StartOptions = {}): Promise<Registry> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'wharf-v2-')));
-  const wharf = await openWharf(loadConfig({ flags: { data: dataDir }, env: { ...(await databaseEnv(dataDir)), ...opts.env } }), {}, opts.engines);
-  const running: RunningServer = await listen(createHttpServer({ wharf, log: pino({ level: 'silent' }) }), '127.0.0.1', 0);
+  const log = opts.log ?? pino({ level: 'silent' });
+  // Bound first, as `wharf serve` does: the hub is built knowing the address deploy targets pull from.
+  const server = startingServer(log);
+  const running: RunningServer = await listen(server, '127.0.0.1', 0);
+  const wharf = await openWharf(loadConfig({ flags: { data: dataDir }, env: { ...(await databaseEnv(dataDir)), ...opts.env } }), {}, opts.engines, {
+    log,
+    registryHost: new URL(running.url).host,
+  }).catch(async (e: unknown) => {
+    await running.close();
+    throw e;
+  });
+  serveHub(server, { wharf, log });
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
