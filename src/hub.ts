@@ -12,6 +12,7 @@ import type { Attestations } from './attest/attestations.js';
 import type { Retention } from './delivery/retention.js';
 import type { GarbageCollector } from './delivery/gc.js';
 import type { DeployService } from './deploy/service.js';
+import type { ReleaseWorkflow } from './deploy/release-workflow.js';
 import type { DeployTargets } from './deploy/targets.js';
 import type { ManagedSecrets } from './deploy/secrets.js';
 import type { Approvals } from './delivery/approvals.js';
@@ -32,6 +33,8 @@ export interface Wharf {
   retention: Retention;
   gc: GarbageCollector;
   deploy: DeployService;
+  /** release / promote / rollback → optional deploy → settle (current, abandoned, reverted): the one way releases ship */
+  releases: ReleaseWorkflow;
   /** deploy targets registered by global admins (and the config file) */
   targets: DeployTargets;
   /** secrets of app environments, sealed at rest */

@@ -23,6 +23,7 @@ import { attestationGate } from './delivery/attestation-gate.js';
 import { Retention } from './delivery/retention.js';
 import { GarbageCollector } from './delivery/gc.js';
 import { DeployService } from './deploy/service.js';
+import { ReleaseWorkflow } from './deploy/release-workflow.js';
 import { Deployer } from './deploy/deployer.js';
 import { dockerEngines } from './engine/dockerode-engines.js';
 import { deploymentGate } from './deploy/deployment-gate.js';
@@ -190,13 +191,15 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
     (e) => webhooks.notify(e),
     { registryHost: options.registryHost ?? configuredRegistryHost(config), pullToken: auth.pullToken, log },
   );
+  const approvals = new Approvals(delivery, deliveryStore, meta.approvals);
   return {
     config,
     auth,
+    releases: new ReleaseWorkflow(delivery, approvals, deploy, deployments, log),
     deploy,
     targets,
     secrets,
-    approvals: new Approvals(delivery, deliveryStore, meta.approvals),
+    approvals,
     audit,
     blobs,
     meta,

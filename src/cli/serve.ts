@@ -151,7 +151,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     log,
   );
   scrub.start();
-  const reconciler = new Reconciler(wharf.deploy, (e) => wharf.webhooks.notify(e), log, config.deploy.reconcileInterval);
+  const reconciler = new Reconciler(wharf.deploy, wharf.releases, (e) => wharf.webhooks.notify(e), log, config.deploy.reconcileInterval);
   reconciler.start();
   log.info({ url: running.url, data: config.data }, 'listening');
   log.info(welcome(running.url, config.data, config.auth.enabled));

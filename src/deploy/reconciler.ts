@@ -4,6 +4,7 @@
 // never a pending or newer one. Environments with a deployment running are left alone until it ends.
 import { resolveEnvironment, targetNames } from '../app-file/plan.js';
 import type { DeployLog, DeployNotifier, DeployService } from './service.js';
+import type { ReleaseWorkflow } from './release-workflow.js';
 
 export const HEAL_ACTOR = 'wharf';
 
@@ -16,6 +17,8 @@ export class Reconciler {
 
   constructor(
     private readonly service: DeployService,
+    /** heals through the release workflow, as any deployment goes: a rollback on the hosts settles the releases too */
+    private readonly releases: ReleaseWorkflow,
     private readonly notify: DeployNotifier,
     private readonly log: DeployLog,
     /** ms; 0 or less: never */
@@ -80,7 +83,7 @@ export class Reconciler {
     // Only drift a deployment can fix: an unreachable host stays drifted until it answers again; a container that is
     // not Wharf's is for a person to remove (a deployment is refused while it holds a port the app needs).
     if (drift.some((d) => d.kind === 'port_taken') || drift.every((d) => d.kind === 'host_down' || d.kind === 'foreign')) return;
-    const outcome = await this.service.deploy(app, environment, { actor: HEAL_ACTOR, trigger: 'auto-heal', currentOnly: true });
+    const outcome = await this.releases.deploy(app, environment, { actor: HEAL_ACTOR, trigger: 'auto-heal', currentOnly: true });
     this.log.info({ app, environment, deployment: outcome.deployment, status: outcome.result.status }, 'auto-heal deployed the current release');
   }
 }

@@ -1,7 +1,6 @@
-// Deployments as the server runs them: the applied app file of each application, `deploy` of an
-// environment's current release through the Deployer (recorded, one at a time per environment, progress
-// streamed to the caller, deploy.* webhooks; after a rollback on the hosts the environment's current release goes
-// back too), and `status` — what the live engines run against what Wharf intends.
+// Deployments as the server runs them: the applied app file of each application, the rollout of an environment's
+// release through the Deployer (recorded, progress streamed to the caller, deploy.* webhooks), and `status` — what
+// the live engines run against what Wharf intends. The release workflow (release-workflow.ts) drives rollouts.
 import { RegistryError } from '../oci/errors.js';
 import type { AppFileMetadata, DeliveryMetadata, DeploymentMetadata, DeploymentRecord, EnvironmentRow, RegistryMetadata, ReleaseRow } from '../metadata/metadata.js';
 import type { Delivery, EnvironmentOptions, Release } from '../delivery/releases.js';
@@ -40,6 +39,17 @@ export interface DeployOutcome {
   revert?: { release: Release } | { skipped: string };
   /** a pending release whose deployment succeeded: now the environment's current release */
   current?: Release;
+}
+
+/** One finished deployment, with what the release workflow settles the environment's releases by. */
+export interface Rollout {
+  app: string;
+  outcome: DeployOutcome;
+  environment: EnvironmentRow;
+  /** the release it shipped */
+  release: ReleaseRow;
+  /** whether that release was already the environment's current one (a redeploy), not a pending one */
+  wasCurrent: boolean;
 }
 
 /** Where the service tells what it decided by itself (the server's logger). */
@@ -213,9 +223,13 @@ export class DeployService {
 
   // --- deploying -------------------------------------------------------------------------------
 
-  /** Deploys the environment's current release. Resolves when the deployment has finished (whatever its outcome). */
-  /** `currentOnly`: deploy the current release even when another is pending (healing never ships something newer). */
-  async deploy(app: string, environment: string, opts: { actor: string | null; trigger: string; force?: boolean; currentOnly?: boolean; onEvent?: (e: DeployEvent) => void }): Promise<DeployOutcome> {
+  /**
+   * Rolls out the environment's pending release, else its current one (a redeploy); `currentOnly`: the current one
+   * even when another is pending (healing never ships something newer). Resolves when the deployment has finished,
+   * whatever its outcome, recorded; what the outcome means for the environment's releases (current, abandoned,
+   * reverted) is the release workflow's to settle (release-workflow.ts).
+   */
+  async rollout(app: string, environment: string, opts: { actor: string | null; trigger: string; force?: boolean; currentOnly?: boolean; onEvent?: (e: DeployEvent) => void }): Promise<Rollout> {
     const { file } = await this.requireAppFile(app);
     if (!file.environments[environment]) throw new RegistryError('NOT_FOUND', `the app file of ${app} has no environment ${environment}`);
     const plan = resolveEnvironment(file, environment);
@@ -262,54 +276,7 @@ export class DeployService {
     this.outcomes.set(result.status, (this.outcomes.get(result.status) ?? 0) + 1);
     this.notify({ type: finishedEvent(result.status), ...base, status: result.status, reason: result.reason });
     if (needsOperator(result.status)) this.log.warn({ app, environment, deployment: id, status: result.status, reason: result.reason }, 'a deployment needs an operator');
-    const outcome: DeployOutcome = { deployment: id, environment, digest: release.digest, release: Number(release.id), result };
-    if (result.status === 'succeeded') {
-      // Only now does the environment name it, and APP:ENV follow: what runs is what the environment says.
-      if (!wasCurrent) outcome.current = await this.delivery.deployed(app, environment, Number(release.id), opts.actor);
-    } else if (!wasCurrent && triedOnTargets(result)) {
-      // It ran somewhere and did not hold: the next plain deploy must not ship it again. A deployment refused
-      // or cut short before any container started (a pull failure, a policy refusal) leaves it pending.
-      await this.delivery.abandonPending(app, environment, Number(release.id));
-    } else if (result.status === 'rolled_back') {
-      outcome.revert = await this.revertCurrent(app, env, id, release, result.reason, result.restoredDigest);
-    }
-    return outcome;
-  }
-
-  /**
-   * After deployment `deployment` of release `failed` was rolled back: the hosts run again what the environment's
-   * newest earlier successful deployment put there, so its release becomes current again (a rollback by the system,
-   * through Delivery: its lock, its compare-and-set, its tag move and webhooks).
-   */
-  private async revertCurrent(
-    app: string,
-    env: EnvironmentRow,
-    deployment: number,
-    failed: ReleaseRow,
-    reason: string | null,
-    restoredDigest?: string,
-  ): Promise<NonNullable<DeployOutcome['revert']>> {
-    const fields = { app, environment: env.name, deployment, release: Number(failed.id) };
-    const skip = (why: string) => {
-      this.log.warn({ ...fields, why }, 'the current release stays after a rolled-back deployment');
-      return { skipped: why };
-    };
-    // What the hosts ran until this deployment: the newest earlier one that succeeded — of the digest the rollout saw
-    // running again, when it says (the service may have been changed by hand since).
-    const good = await this.deployments.newest(Number(env.id), { status: 'succeeded', before: deployment, ...(restoredDigest ? { digest: restoredDigest } : {}) });
-    if (!good || good.release_id === null) {
-      return skip(`no earlier successful deployment of ${app}/${env.name} is recorded, so the release the hosts went back to is unknown`);
-    }
-    if (good.digest === failed.digest) return { skipped: `the hosts went back to ${failed.digest}, the digest of the current release` };
-    const note = `deployment #${deployment} of release #${failed.id} failed: ${reason ?? 'no reason given'}; rolled back`;
-    try {
-      const r = await this.delivery.revertFailedDeployment(app, env.name, { failed: Number(failed.id), to: Number(good.release_id), note });
-      if ('skipped' in r) return skip(r.skipped);
-      this.log.info({ ...fields, current: r.release.id, digest: r.release.digest }, 'the current release went back with the hosts');
-      return r;
-    } catch (e) {
-      return skip((e as Error).message);
-    }
+    return { app, outcome: { deployment: id, environment, digest: release.digest, release: Number(release.id), result }, environment: env, release, wasCurrent };
   }
 
   /** The newest deployment of each release, for release listings. */
@@ -370,9 +337,4 @@ function connectionsOf(plan: EnvironmentPlan, lookup: (name: string) => TargetRe
     if (t) out.set(name, connectionOf(t));
   }
   return out;
-}
-
-/** Whether the deployment started the release anywhere (the rollout got past pulling and checks). */
-function triedOnTargets(result: DeploymentResult): boolean {
-  return result.status !== 'failed' || result.steps.some((s) => s.containers.length > 0);
 }

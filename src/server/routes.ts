@@ -7,18 +7,16 @@ import { deliveryRoutes } from './api/delivery.js';
 import { webhookRoutes } from './api/webhooks.js';
 import { attestationRoutes, signerRoutes } from './api/attestations.js';
 import { gcRoutes } from './api/gc.js';
-import { deployAfterRelease, deployRoutes, secretRoutes, targetRoutes } from './api/deploy.js';
+import { deployRoutes, secretRoutes, streamDeployment, targetRoutes } from './api/deploy.js';
 import { browseRoutes } from './api/browse.js';
 
 export function hubRoutes(wharf: Wharf, access: RequestAccess): ApiRoute[] {
   return [
-    ...deliveryRoutes(wharf.delivery, wharf.tagHistory, access, {
-      approvals: wharf.approvals,
+    ...deliveryRoutes(wharf.delivery, wharf.releases, wharf.approvals, wharf.tagHistory, access, (r, run, release) => streamDeployment(r.res, r.log, run, release), {
       attested: (app, digest) => wharf.attestations.verifiedKinds(app, digest),
       deployed: (releaseIds) => wharf.deploy.latestDeployments(releaseIds),
-      after: deployAfterRelease(wharf.deploy),
     }),
-    ...deployRoutes(wharf.deploy, access),
+    ...deployRoutes(wharf.deploy, wharf.releases, access),
     ...targetRoutes(wharf.targets),
     ...secretRoutes(wharf.secrets),
     ...webhookRoutes(wharf.webhooks),

@@ -6,7 +6,9 @@ import type { RequestAccess } from '../access.js';
 import { parseQuery, type ApiRoute, type ApiRequest } from '../api.js';
 import { DEFAULT_LIMIT, arrayPage, arrayPageQuery, decodeCursor } from '../pagination.js';
 import type { Delivery, Release } from '../../delivery/releases.js';
-import type { Approvals, Operation } from '../../delivery/approvals.js';
+import type { Approvals } from '../../delivery/approvals.js';
+import type { ReleaseOperation, ReleaseStep, ReleaseWorkflow } from '../../deploy/release-workflow.js';
+import type { DeployOutcome } from '../../deploy/service.js';
 import { sendJson } from '../api.js';
 import type { TagHistory } from '../../delivery/tags.js';
 
@@ -65,29 +67,46 @@ function parseTime(v: number | string): number {
 /** The attestation kinds a digest carries, verified (releases list them so people see what is attested). */
 export type AttestedKinds = (app: string, digest: string) => Promise<string[]>;
 
-/** What a release route does after recording the release: answer it, or deploy it too (`deploy`, autoDeploy). */
-export type AfterRelease = (r: ApiRequest, release: Release, deploy: boolean | undefined) => Promise<Release | undefined>;
+/** Streams a deployment that follows a release (server/api/deploy.ts: NDJSON). */
+export type StreamDeployment = (r: ApiRequest, run: (onEvent: (e: unknown) => void) => Promise<DeployOutcome>, release: Release) => Promise<void>;
 
 /** The newest deployment of each release (releases listings show whether it ran, failed or was rolled back). */
 export type LatestDeployments = (releaseIds: number[]) => Promise<Map<number, { id: number; status: string; reason: string | null }>>;
 
 export interface DeliveryRouteOptions {
-  approvals?: Approvals;
   attested?: AttestedKinds;
   deployed?: LatestDeployments;
-  after?: AfterRelease;
 }
 
-export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: RequestAccess, opts: DeliveryRouteOptions = {}): ApiRoute[] {
-  const { attested, deployed, approvals } = opts;
-  const after = opts.after ?? (async (_r, release) => release);
-  /** In an environment that requires approval the operation waits: answered 202 with the request. */
-  const pending = async (r: ApiRequest, op: Operation, actor: string | null): Promise<boolean> => {
-    if (!approvals || !(await delivery.requiresApproval(app(r), op.environment))) return false;
-    const request = await approvals.request(app(r), op, actor);
-    r.audited({ detail: { approval: request.id, pending: true }, done: true });
-    sendJson(r.res, 202, { approval: request });
-    return true;
+/**
+ * `releases` carries out releases, promotions and rollbacks (and approved requests), deploying them when asked or
+ * by autoDeploy; `stream` sends such a deployment's progress.
+ */
+export function deliveryRoutes(
+  delivery: Delivery,
+  releases: ReleaseWorkflow,
+  approvals: Approvals,
+  tags: TagHistory,
+  access: RequestAccess,
+  stream: StreamDeployment,
+  opts: DeliveryRouteOptions = {},
+): ApiRoute[] {
+  const { attested, deployed } = opts;
+  /** Answers a recorded release: the release, or (deploying) nothing after streaming the deployment. */
+  const answer = async (r: ApiRequest, step: ReleaseStep): Promise<Release | undefined> => {
+    if (!step.deployment) return step.release;
+    await stream(r, step.deployment, step.release);
+    return undefined;
+  };
+  /** Carries out an operation; in an environment that requires approval it waits: answered 202 with the request. */
+  const carryOut = async (r: ApiRequest, op: ReleaseOperation, actor: string | null): Promise<Release | undefined> => {
+    const step = await releases.carryOut(app(r), op, actor, (release) => r.audited({ detail: releaseDetail(release), done: true }));
+    if ('approval' in step) {
+      r.audited({ detail: { approval: step.approval.id, pending: true }, done: true });
+      sendJson(r.res, 202, { approval: step.approval });
+      return undefined;
+    }
+    return answer(r, step);
   };
   return [
     {
@@ -95,7 +114,6 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Req
       pattern: new RegExp(`^/api/v1/apps/${APP}/approvals$`),
       access: { repositoryParam: 'app', actions: ['pull'] },
       handle: async (r) => {
-        if (!approvals) throw new RegistryError('NOT_FOUND', 'approvals are not available');
         return approvals.list(app(r), r.url.searchParams.get('all') === 'true');
       },
     },
@@ -107,7 +125,6 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Req
       status: 201,
       audit: { action: 'approval.approve', repositoryParam: 'app', detail: {} },
       handle: async (r) => {
-        if (!approvals) throw new RegistryError('NOT_FOUND', 'approvals are not available');
         const id = Number(r.params.id);
         const b = await r.body(approveBody);
         // Approving needs the same right as making the request; a caller without it learns nothing, not even
@@ -118,9 +135,7 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Req
         });
         r.audited({ target: request.environment, detail: { request: id, kind: request.kind, requestedBy: request.requestedBy } });
         const principal = await access.authorize(r.req, app(r), ['release'], request.environment, await delivery.isProtected(app(r), request.environment));
-        const { release } = await approvals.approve(app(r), id, principal.name);
-        r.audited({ detail: releaseDetail(release), done: true });
-        return after(r, release, b.deploy ?? request.deploy ?? undefined);
+        return answer(r, await releases.approve(app(r), id, principal.name, b.deploy, (release) => r.audited({ detail: releaseDetail(release), done: true })));
       },
     },
     {
@@ -215,10 +230,7 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Req
         const b = await r.body(releaseBody);
         r.audited({ target: b.environment, detail: { ref: b.ref } });
         const principal = await access.authorize(r.req, app(r), ['release'], b.environment, await delivery.isProtected(app(r), b.environment));
-        if (await pending(r, { kind: 'release', environment: b.environment, ref: b.ref, note: b.note, deploy: b.deploy }, principal.name)) return undefined;
-        const release = await delivery.release(app(r), b.environment, b.ref, { actor: principal.name, note: b.note, commit: b.commit?.toLowerCase(), pipelineRun: b.pipelineRun });
-        r.audited({ detail: releaseDetail(release), done: true });
-        return after(r, release, b.deploy);
+        return carryOut(r, { kind: 'release', environment: b.environment, ref: b.ref, note: b.note, deploy: b.deploy, commit: b.commit?.toLowerCase(), pipelineRun: b.pipelineRun }, principal.name);
       },
     },
     {
@@ -232,10 +244,7 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Req
         const b = await r.body(promoteBody);
         r.audited({ target: b.to, detail: { from: b.from } });
         const principal = await access.authorize(r.req, app(r), ['release'], b.to, await delivery.isProtected(app(r), b.to));
-        if (await pending(r, { kind: 'promote', environment: b.to, from: b.from, note: b.note, deploy: b.deploy }, principal.name)) return undefined;
-        const release = await delivery.promote(app(r), b.from, b.to, { actor: principal.name, note: b.note });
-        r.audited({ detail: releaseDetail(release), done: true });
-        return after(r, release, b.deploy);
+        return carryOut(r, { kind: 'promote', environment: b.to, from: b.from, note: b.note, deploy: b.deploy }, principal.name);
       },
     },
     {
@@ -249,10 +258,7 @@ export function deliveryRoutes(delivery: Delivery, tags: TagHistory, access: Req
         const b = await r.body(rollbackBody);
         r.audited({ target: b.environment });
         const principal = await access.authorize(r.req, app(r), ['release'], b.environment, await delivery.isProtected(app(r), b.environment));
-        if (await pending(r, { kind: 'rollback', environment: b.environment, ref: b.to, note: b.note, deploy: b.deploy }, principal.name)) return undefined;
-        const release = await delivery.rollback(app(r), b.environment, { actor: principal.name, note: b.note, to: b.to });
-        r.audited({ detail: releaseDetail(release), done: true });
-        return after(r, release, b.deploy);
+        return carryOut(r, { kind: 'rollback', environment: b.environment, ref: b.to, note: b.note, deploy: b.deploy }, principal.name);
       },
     },
   ];

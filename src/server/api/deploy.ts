@@ -1,5 +1,5 @@
 // Management API routes for deploys: apply and read the app file, deploy an environment (progress streamed as
-// NDJSON), deployment history, and live status. Also the "deploy after release" step of release routes.
+// NDJSON, also of a deployment that follows a release), deployment history, and live status.
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -12,6 +12,7 @@ import { DEFAULT_LIMIT, arrayPage, arrayPageQuery, decodeCursor } from '../pagin
 import type { Release } from '../../delivery/releases.js';
 import { AppFileError, parseAppFile } from '../../app-file/parse.js';
 import type { DeployOutcome, DeployService } from '../../deploy/service.js';
+import type { ReleaseWorkflow } from '../../deploy/release-workflow.js';
 import type { DeployTargets } from '../../deploy/targets.js';
 import type { ManagedSecrets } from '../../deploy/secrets.js';
 
@@ -49,22 +50,7 @@ export async function streamDeployment(res: ServerResponse, log: Logger, run: (o
   res.end();
 }
 
-/** Returns what a release route answers: the release, or (deploying) nothing after streaming the deployment. */
-export function deployAfterRelease(service: DeployService) {
-  return async (r: ApiRequest, release: Release, requested: boolean | undefined): Promise<Release | undefined> => {
-    const wanted = requested ?? (await service.autoDeploys(release.app, release.environment));
-    if (!wanted) return release;
-    await streamDeployment(
-      r.res,
-      r.log,
-      (onEvent) => service.deploy(release.app, release.environment, { actor: r.principal.name, trigger: release.kind, onEvent }),
-      release,
-    );
-    return undefined;
-  };
-}
-
-export function deployRoutes(service: DeployService, access: RequestAccess): ApiRoute[] {
+export function deployRoutes(service: DeployService, releases: ReleaseWorkflow, access: RequestAccess): ApiRoute[] {
   return [
     {
       method: 'POST',
@@ -105,7 +91,7 @@ export function deployRoutes(service: DeployService, access: RequestAccess): Api
         r.audited({ target: b.environment });
         const principal = await access.authorize(r.req, app, ['release'], b.environment, await service.isProtected(app, b.environment));
         r.audited({ done: true });
-        await streamDeployment(r.res, r.log, (onEvent) => service.deploy(app, b.environment, { actor: principal.name, trigger: b.force ? 'deploy --force' : 'deploy', force: b.force, onEvent }));
+        await streamDeployment(r.res, r.log, (onEvent) => releases.deploy(app, b.environment, { actor: principal.name, trigger: b.force ? 'deploy --force' : 'deploy', force: b.force, onEvent }));
         return undefined;
       },
     },
