@@ -23,6 +23,7 @@ import { attestationGate } from './delivery/attestation-gate.js';
 import { Retention } from './delivery/retention.js';
 import { GarbageCollector } from './delivery/gc.js';
 import { DeployService } from './deploy/service.js';
+import { AppliedAppFiles } from './deploy/applied-app-files.js';
 import { ReleaseWorkflow } from './deploy/release-workflow.js';
 import { Deployer } from './deploy/deployer.js';
 import { dockerEngines } from './engine/dockerode-engines.js';
@@ -151,9 +152,10 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
   await signers.syncConfig(config.signers);
   const attestations = new Attestations(registry, signers);
   const deployments = meta.deployments;
+  const appliedFiles = new AppliedAppFiles(meta.appFiles);
   const delivery: Delivery = new Delivery(meta.registry, deliveryStore, meta, {
     gates: [attestationGate(attestations), deploymentGate(deliveryStore, deployments)],
-    defers: (app: string, environment: string): Promise<boolean> => deploy.hasTargets(app, environment),
+    defers: (app: string, environment: string): Promise<boolean> => appliedFiles.hasTargets(app, environment),
     released: (r) =>
       webhooks.notify({
         type: 'release.created',

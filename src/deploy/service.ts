@@ -5,11 +5,12 @@ import { RegistryError } from '../oci/errors.js';
 import type { AppFileMetadata, DeliveryMetadata, DeploymentMetadata, DeploymentRecord, EnvironmentRow, RegistryMetadata, ReleaseRow } from '../metadata/metadata.js';
 import type { Delivery, EnvironmentOptions, Release } from '../delivery/releases.js';
 import { AppFileError, parseAppFile } from '../app-file/parse.js';
-import { type EnvironmentPlan, registeredTargets, resolveEnvironment, targetNames } from '../app-file/plan.js';
+import { type EnvironmentPlan, registeredTargets, resolveEnvironment } from '../app-file/plan.js';
 import { stringifyAppFile } from '../app-file/document.js';
 import type { AppFile } from '../app-file/schema.js';
 import { diffAppFiles, type AppFileChange } from '../app-file/diff.js';
 import type { Deployer } from './deployer.js';
+import { AppliedAppFiles } from './applied-app-files.js';
 import { needsOperator, type DeployEvent, type DeploymentResult } from './deployment.js';
 import type { RegistryAuth } from '../engine/docker-host.js';
 import type { EnvironmentStatus } from './status.js';
@@ -81,6 +82,7 @@ export class DeployService {
   readonly registryHost: string;
   private readonly pullToken: DeployServiceOptions['pullToken'];
   private readonly log: DeployLog;
+  private readonly applied: AppliedAppFiles;
   /** finished deployments since the start, by status (for the metrics) */
   readonly outcomes = new Map<string, number>();
   /** `app/env` of environments the reconcile loop last found drifted (for the metrics) */
@@ -100,6 +102,7 @@ export class DeployService {
     this.registryHost = options.registryHost;
     this.pullToken = options.pullToken;
     this.log = options.log ?? { info: () => {}, warn: () => {} };
+    this.applied = new AppliedAppFiles(appFiles);
   }
 
   /** The credentials handed to the engines for the pull: a pull token when authentication is on. */
@@ -115,16 +118,8 @@ export class DeployService {
 
   // --- app files -------------------------------------------------------------------------------
 
-  async appFile(app: string): Promise<{ text: string; file: AppFile } | null> {
-    const text = await this.appFiles.get(app);
-    if (text === null) return null;
-    try {
-      return { text, file: parseAppFile(text) };
-    } catch (e) {
-      // A file stored before today's rules (or written around apply) deploys nothing until applied again.
-      if (e instanceof AppFileError) throw new RegistryError('CONFLICT', `the stored app file of ${app} is refused: ${e.message}; apply a corrected file`);
-      throw e;
-    }
+  appFile(app: string): Promise<{ text: string; file: AppFile } | null> {
+    return this.applied.get(app);
   }
 
   /** Validates and stores an app file, and creates or updates its environments with their rules. */
@@ -199,10 +194,8 @@ export class DeployService {
   }
 
   /** Whether the environment deploys somewhere (Docker hosts or a Swarm service) per the applied app file. */
-  async hasTargets(app: string, environment: string): Promise<boolean> {
-    const f = await this.appFile(app);
-    if (!f?.file.environments[environment]) return false;
-    return targetNames(resolveEnvironment(f.file, environment)).length > 0;
+  hasTargets(app: string, environment: string): Promise<boolean> {
+    return this.applied.hasTargets(app, environment);
   }
 
   isProtected(app: string, environment: string): Promise<boolean> {
