@@ -24,7 +24,7 @@ export interface HttpServerOptions {
   metrics?: Metrics;
   /** management API routes; default: every feature module's (server/routes.ts) */
   apiRoutes?: ApiRoute[];
-  /** access control's own routes (sessions, users, grants …; see openAuth), added to apiRoutes */
+  /** access control's own routes (sessions, users, grants …; see server/access-control.ts), added to apiRoutes */
   authRoutes?: ApiRoute[];
   /** the Docker token endpoint (GET/POST /token), when authentication is on */
   tokenEndpoint?: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>;
