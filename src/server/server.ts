@@ -85,23 +85,21 @@ export function startingServer(log: Logger, tls?: { cert: Buffer; key: Buffer })
 const startingHandlers = new WeakMap<Server, RequestListener>();
 
 /** Serves the hub on `server` (made by startingServer, listening or not): from now on requests reach it. */
-export function serveHub(
-  server: Server,
-  {
-  wharf,
-  log,
-  access = openRequestAccess,
-  metrics = new Metrics(),
-  apiRoutes,
-  authRoutes = [],
-  tokenEndpoint,
-  onResponse,
-  audit,
-  idle = new IdleCollector(),
-  bodyIdleTimeoutMs = wharf.config?.uploads?.idleTimeout ?? 60_000,
-  accessLog = {},
-}: HttpServerOptions,
-): void {
+export function serveHub(server: Server, opts: HttpServerOptions): void {
+  const {
+    wharf,
+    log,
+    access = openRequestAccess,
+    metrics = new Metrics(),
+    apiRoutes,
+    authRoutes = [],
+    tokenEndpoint,
+    onResponse,
+    audit,
+    idle = new IdleCollector(),
+    bodyIdleTimeoutMs = wharf.config?.uploads?.idleTimeout ?? 60_000,
+    accessLog = {},
+  } = opts;
   const requestLevel = accessLog.level ?? 'info';
   const pullLevel = accessLog.pulls ?? 'info';
   metrics.watchDeployments(wharf.deploy);
