@@ -130,8 +130,11 @@ function runFile(file) {
         signalGroup('SIGKILL');
       }, 3_000).unref();
     }, fileTimeoutS * 1000);
-    // Ctrl-C or a CI cancel: take the file's processes down too, not only this one.
-    const forward = (sig) => signalGroup(sig);
+    // Ctrl-C or a CI cancel: take the file's processes down too, not only this one, and run no further file.
+    const forward = (sig) => {
+      interrupted = sig;
+      signalGroup(sig);
+    };
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
     child.on('exit', (code, signal) => {
@@ -146,7 +149,16 @@ function runFile(file) {
 }
 
 const results = [];
-for (const file of files) results.push(await runFile(file));
+/** The signal that stopped the run (Ctrl-C, a CI cancel): the file then running gets it, and no further file runs. */
+let interrupted;
+for (const file of files) {
+  if (interrupted) break;
+  results.push(await runFile(file));
+}
+if (interrupted) {
+  process.stdout.write(`\n[scripts/test.js] stopped by ${interrupted} after ${results.length} of ${files.length} files\n`);
+  process.exit(1);
+}
 
 const failed = results.filter((r) => r.code !== 0);
 const total = results.reduce((s, r) => s + r.seconds, 0);

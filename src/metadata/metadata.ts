@@ -18,6 +18,7 @@ import type { Tx, UnitOfWork } from './transaction.js';
 import type { DeploymentOutcome, ManifestState, RetentionPolicy, TagState, TargetRegistration } from './records.js';
 import type { Insertable } from 'kysely';
 import type { ApprovalRequestsTable } from './schema.js';
+import type { SchemaState } from './schema-version.js';
 
 export type { Tx, UnitOfWork } from './transaction.js';
 export type { ManifestRecord, ReferrerRow, StoredManifest, TagChange, TagGuard } from './registry-store.js';
@@ -240,8 +241,9 @@ export interface WebhookOutbox {
   deleteSubscription(id: number): Promise<boolean>;
   enqueue(deliveries: NewDelivery[], tx?: Tx): Promise<void>;
   /**
-   * Claims up to `limit` due deliveries by moving their next attempt to `leaseUntil`: a conditional update,
-   * so two dispatchers on one database never take the same row, and a crashed attempt comes back after the lease.
+   * Claims up to `limit` due deliveries by moving their next attempt to `leaseUntil`, so two dispatchers on one
+   * database never take the same row (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: a conditional update), and a
+   * crashed attempt comes back after the lease.
    */
   claimDue(now: number, limit: number, leaseUntil: number): Promise<DueDelivery[]>;
   /** Hands a claimed delivery back untried (the dispatcher is stopping): due again at once. */
@@ -337,5 +339,7 @@ export interface Metadata extends UnitOfWork {
   recordsNoBlobs(): Promise<boolean>;
   /** Throws unless the database answers a query (/readyz). */
   ping(): Promise<void>;
+  /** Which migrations the database has and lacks: /readyz wants neither pending nor unknown ones. */
+  schemaState(): Promise<SchemaState>;
   close(): Promise<void>;
 }

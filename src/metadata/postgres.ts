@@ -1,6 +1,7 @@
 // Opens the metadata store on PostgreSQL (`--db postgres://…`): a pool of connections shared by every instance.
 import pg from 'pg';
 import { CompiledQuery, Kysely, PostgresDialect, PostgresDriver, type DatabaseConnection, type QueryResult } from 'kysely';
+import { RegistryError } from '../oci/errors.js';
 import type { Database } from './schema.js';
 import { MetadataStore } from './store.js';
 import { ensureSchema } from './schema-version.js';
@@ -79,7 +80,9 @@ class CountingPostgresDialect extends PostgresDialect {
           counted.add(connection);
           const execute = connection.executeQuery.bind(connection);
           connection.executeQuery = async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
-            const result = await execute<R>(query);
+            const result = await execute<R>(query).catch((e: unknown) => {
+              throw refusedValue(e) ?? e;
+            });
             // INSERT, UPDATE, DELETE report the rows they touched; a COMMIT answers with its command.
             if ((result.numAffectedRows ?? 0n) > 0n || (result.rows[0] as { command?: string } | undefined)?.command === 'COMMIT') feed.wrote();
             return result;
@@ -96,3 +99,19 @@ class CountingPostgresDialect extends PostgresDialect {
   }
 }
 
+/**
+ * Values PostgreSQL refuses where SQLite just finds no row (an id beyond bigint, a NUL character in a name: a
+ * fuzzer's or a typo's input that got past the boundary's checks): bad input, answered as such, never a 500.
+ */
+const REFUSED_VALUES: Record<string, string> = {
+  '22003': 'a number is out of range',
+  '22021': 'a value holds a character that cannot be stored (NUL)',
+  '22P02': 'a value is not of the type expected',
+  '22P05': 'a value holds a character that cannot be stored',
+};
+
+function refusedValue(e: unknown): RegistryError | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  const why = typeof code === 'string' ? REFUSED_VALUES[code] : undefined;
+  return why === undefined ? undefined : new RegistryError('INVALID', why);
+}

@@ -58,7 +58,7 @@ export class MetadataStore implements Metadata {
     this.gc = new GcStore(db);
     this.auth = new AuthStore(db);
     this.sessions = new SessionStore(db);
-    this.webhooks = new WebhookStore(db);
+    this.webhooks = new WebhookStore(db, dialect);
     this.deployments = new DeploymentStore(db);
     this.appFiles = new AppFileStore(db);
     this.deployTargets = new DeployTargetStore(db);

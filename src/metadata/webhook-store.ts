@@ -1,6 +1,7 @@
 // WebhookStore: subscriptions, the delivery outbox and the attempt log in the metadata database.
-// Plain Kysely builders, so the same queries run on SQLite and PostgreSQL.
+// Plain Kysely builders, so the same queries run on SQLite and PostgreSQL; only the outbox's claim differs.
 import type { Kysely } from 'kysely';
+import type { Dialect } from './migrations.js';
 import type { Database, WebhookDeliveriesTable } from './schema.js';
 import { within } from './database.js';
 import type { Tx } from './transaction.js';
@@ -96,7 +97,10 @@ const DELIVERY_COLUMNS = [
 ] as const;
 
 export class WebhookStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly dialect: Dialect = 'sqlite',
+  ) {}
 
   // --- subscriptions ---------------------------------------------------------------------------
 
@@ -160,10 +164,44 @@ export class WebhookStore {
   }
 
   /**
-   * Claims up to `limit` due deliveries by moving their next attempt to `leaseUntil`: a conditional update,
-   * so two dispatchers on one database never take the same row, and a crashed attempt comes back after the lease.
+   * Claims up to `limit` due deliveries by moving their next attempt to `leaseUntil`, so a crashed attempt comes
+   * back after the lease and two dispatchers on one database never take the same row. PostgreSQL: the due rows
+   * are locked with FOR UPDATE SKIP LOCKED, so instances claiming at once each take other rows (none waits, none
+   * gets nothing while rows are due). SQLite has one writer at a time: a conditional update per row suffices.
    */
   async claimDue(now: number, limit: number, leaseUntil: number): Promise<DueDelivery[]> {
+    return this.dialect === 'postgres' ? this.claimLocked(now, limit, leaseUntil) : this.claimConditional(now, limit, leaseUntil);
+  }
+
+  private async claimLocked(now: number, limit: number, leaseUntil: number): Promise<DueDelivery[]> {
+    return this.db.transaction().execute(async (trx) => {
+      const due = await trx
+        .selectFrom('webhook_deliveries as d')
+        .innerJoin('webhook_subscriptions as s', 's.id', 'd.subscription_id')
+        .select(['d.id', 'd.event', 'd.body', 'd.attempts', 'd.budget_from', 's.url', 's.secret'])
+        .where('d.status', '=', 'pending')
+        .where('d.next_attempt_at', '<=', now)
+        .orderBy('d.next_attempt_at')
+        .limit(limit)
+        // Only the deliveries' rows: a subscription is shared by many, and other instances claim its others.
+        .forUpdate('d')
+        .skipLocked()
+        .execute();
+      if (due.length === 0) return [];
+      await trx
+        .updateTable('webhook_deliveries')
+        .set({ next_attempt_at: leaseUntil })
+        .where(
+          'id',
+          'in',
+          due.map((d) => d.id),
+        )
+        .execute();
+      return due.map((d) => ({ id: d.id, event: d.event, body: d.body, url: d.url, secret: d.secret, attempts: num(d.attempts), budgetFrom: num(d.budget_from) }));
+    });
+  }
+
+  private async claimConditional(now: number, limit: number, leaseUntil: number): Promise<DueDelivery[]> {
     return this.db.transaction().execute(async (trx) => {
       const due = await trx
         .selectFrom('webhook_deliveries as d')

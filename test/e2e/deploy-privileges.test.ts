@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { sql } from 'kysely';
+import { onDatabase } from '../support/database.js';
 import { mustRun } from '../support/command.js';
 import { withDeployHub } from '../support/deploy-hub.js';
 import { runWharf } from '../support/server.js';
@@ -126,15 +127,11 @@ environments:
     assert.deepEqual((await running()).map((l) => l.split(' ')[1]), [`${rel.image}@${rel.releases.v1!.digest}`], 'v1 still runs, untouched');
 
     // --- refused at deploy time: the exploit written into the database around apply -----------------------
-    const db = new Database(join(s.dataDir, 'wharf.db'));
-    try {
-      const changed = db
-        .prepare('UPDATE app_files SET body = ? WHERE repository_id = (SELECT id FROM repositories WHERE name = ?)')
-        .run(exploitText.replace('autoDeploy: true', 'autoDeploy: false'), APP);
-      assert.equal(changed.changes, 1);
-    } finally {
-      db.close();
-    }
+    // Through a connection of its own, as an operator's sqlite3 or psql shell would (either backend).
+    const changed = await onDatabase(s.dataDir, (db) =>
+      sql`update app_files set body = ${exploitText.replace('autoDeploy: true', 'autoDeploy: false')} where repository_id = (select id from repositories where name = ${APP})`.execute(db),
+    );
+    assert.equal(Number(changed.numAffectedRows), 1);
     const around = await alice(['deploy', APP, '--env', 'production']);
     assert.notEqual(around.code, 0, around.stdout);
     assert.match(around.stderr, /the stored app file of team\/web is refused: .*is an endpoint; app files name registered deploy targets/s);

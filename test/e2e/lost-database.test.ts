@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { onPostgres } from '../support/database.js';
 import { runWharf, startWharf, type WharfServer } from '../support/server.js';
 import { sha256 } from '../support/registry-client.js';
 
@@ -25,7 +26,12 @@ async function blobStatus(s: WharfServer, repo: string, digest: string): Promise
   return res.status;
 }
 
-test('an emptied database beside stored blobs is refused; restoring the -wal recovers; --init starts over', { timeout: 120_000 }, async () => {
+// SQLite's by nature: the database is a file (and its -wal) in the data directory, lost with it. A PostgreSQL database
+// lives elsewhere and is restored by its own tools; the same start-up refusal over an empty PostgreSQL database beside
+// stored blobs is not tested yet.
+const sqliteOnly = onPostgres ? 'the lost database here is a deleted SQLite -wal file in the data directory; PostgreSQL keeps none there' : false;
+
+test('an emptied database beside stored blobs is refused; restoring the -wal recovers; --init starts over', { timeout: 120_000, skip: sqliteOnly }, async () => {
   const work = await mkdtemp(join(tmpdir(), 'wharf-test-lost-db-'));
   const dataDir = join(work, 'data');
   const db = join(dataDir, 'wharf.db');
