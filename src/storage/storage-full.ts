@@ -1,7 +1,7 @@
 // Recognises "the disk is full" among storage and database failures, wherever it was raised.
 
-/** errno codes of a write refused for lack of space (or of quota), and SQLite's own. */
-const FULL = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+/** errno codes of a write refused for lack of space (or of quota), SQLite's own, and PostgreSQL's disk_full (SQLSTATE 53100). */
+const FULL = new Set(['ENOSPC', 'EDQUOT', 'SQLITE_FULL', '53100']);
 
 /** Whether `err` (or an error it wraps) says the storage has no space left. */
 export function isStorageFull(err: unknown): boolean {

@@ -12,6 +12,7 @@ import { runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../su
 import { sha256 } from '../support/registry-client.js';
 import { addImage, initLayout, makeLayer, tagInLayout } from '../support/oci-layout.js';
 import { missingReason } from '../support/tools.js';
+import { onPostgres } from '../support/database.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
@@ -118,8 +119,12 @@ test('a full disk answers 507 on every write, leaves nothing partial, and works 
 
       await expectFull(await pushBlob(fresh), 'monolithic blob upload');
       await expectFull(await patch(pending, chunk), 'chunk of an upload');
-      await expectFull(await putManifest('v1', manifest), 'manifest put');
-      await expectFull(await createEnv('staging'), 'management API write');
+      // On PostgreSQL the metadata lives on the database's own disk, not this full one: manifests and management
+      // writes go on (a full database disk is SQLSTATE 53100, answered 507 by the same mapping: test/server/http-errors).
+      if (!onPostgres) {
+        await expectFull(await putManifest('v1', manifest), 'manifest put');
+        await expectFull(await createEnv('staging'), 'management API write');
+      }
       // A real client: skopeo's push fails saying why (it reports the status of a failed upload start, not its body).
       const skopeoPush = async () => run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${layout}:v2`, `docker://${s.host}/${repo}:v2`], { timeoutMs: 120_000 });
       if (layout) {
@@ -127,10 +132,12 @@ test('a full disk answers 507 on every write, leaves nothing partial, and works 
         assert.notEqual(pushed.code, 0, 'skopeo must fail on a full disk');
         assert.match(pushed.stderr, /507 Insufficient Storage|storage is full/, pushed.stderr);
       }
-      const byCli = await cli('env', 'create', repo, 'prod');
-      assert.notEqual(byCli.code, 0, `the CLI must fail: ${byCli.stdout}`);
-      assert.match(byCli.stderr, /^wharf env: storage is full/);
-      assert.equal(byCli.stderr.trim().split('\n').length, 1, `one plain line: ${byCli.stderr}`);
+      if (!onPostgres) {
+        const byCli = await cli('env', 'create', repo, 'prod');
+        assert.notEqual(byCli.code, 0, `the CLI must fail: ${byCli.stdout}`);
+        assert.match(byCli.stderr, /^wharf env: storage is full/);
+        assert.equal(byCli.stderr.trim().split('\n').length, 1, `one plain line: ${byCli.stderr}`);
+      }
 
       const full = await readyz();
       assert.equal(full.status, 503, JSON.stringify(full.body));
@@ -146,9 +153,11 @@ test('a full disk answers 507 on every write, leaves nothing partial, and works 
       // Nothing of the refused writes is visible.
       assert.equal((await v2(`/blobs/${sha256(fresh)}`, { method: 'HEAD' })).status, 404);
       assert.equal((await v2(`/blobs/${sha256(chunk)}`, { method: 'HEAD' })).status, 404);
-      assert.equal((await v2('/manifests/v1', { method: 'HEAD' })).status, 404);
-      const envs = (await (await fetch(`${s.url}/api/v1/apps/${repo}/environments`, { headers: auth })).json()) as { name: string }[];
-      assert.deepEqual(envs, []);
+      if (!onPostgres) {
+        assert.equal((await v2('/manifests/v1', { method: 'HEAD' })).status, 404);
+        const envs = (await (await fetch(`${s.url}/api/v1/apps/${repo}/environments`, { headers: auth })).json()) as { name: string }[];
+        assert.deepEqual(envs, []);
+      }
 
       // And the same writes now succeed.
       assert.equal((await pushBlob(fresh)).status, 201);
@@ -156,7 +165,7 @@ test('a full disk answers 507 on every write, leaves nothing partial, and works 
       assert.equal((await patch(resumed, chunk)).status, 202);
       assert.equal((await commit(resumed, sha256(chunk))).status, 201);
       assert.equal((await putManifest('v1', manifest)).status, 201);
-      assert.equal((await createEnv('staging')).status, 201);
+      if (!onPostgres) assert.equal((await createEnv('staging')).status, 201);
       if (layout) {
         const pushed = await skopeoPush();
         assert.equal(pushed.code, 0, pushed.stderr);

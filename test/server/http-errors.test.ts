@@ -71,7 +71,7 @@ test('an error that is not a RegistryError is a 500 UNKNOWN that leaks nothing o
 
 test('a full disk anywhere below is a 507 the client can act on, wrapped or not', () => {
   const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-  for (const failure of [enospc, new Error('commit failed', { cause: enospc }), Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })]) {
+  for (const failure of [enospc, new Error('commit failed', { cause: enospc }), Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }), Object.assign(new Error('could not extend file: No space left on device'), { code: '53100' })]) {
     const answer = httpErrorOf(failure);
     assert.equal(answer.status, 507);
     assert.equal(answer.error.code, 'UNKNOWN');
