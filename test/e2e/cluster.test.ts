@@ -16,7 +16,7 @@ import { buildTestApp, removeImages } from '../support/images.js';
 import { startWharf, type WharfServer } from '../support/server.js';
 import { createTestDatabase, dropTestDatabase, postgresMissing } from '../support/database.js';
 import { openPostgres } from '../../src/metadata/postgres.js';
-import { getManifest, hashBlob, rememberCredentials, sha256, verifyManifest } from '../support/registry-client.js';
+import { getManifest, hashBlob, pushImage, rememberCredentials, sha256, verifyManifest } from '../support/registry-client.js';
 import { freePort } from '../support/net.js';
 import { addImage, addIndex, initLayout, makeLayer, tagInLayout } from '../support/oci-layout.js';
 
@@ -123,44 +123,6 @@ after(async () => {
 
 function headers(extra: Record<string, string> = {}): Record<string, string> {
   return { authorization, ...extra };
-}
-
-/** Pushes one blob in a single POST + PUT; the digest. */
-async function pushBlob(base: string, repo: string, data: Buffer): Promise<string> {
-  const digest = sha256(data);
-  const start = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: headers() });
-  assert.equal(start.status, 202, await start.text());
-  const location = new URL(start.headers.get('location')!, base);
-  location.searchParams.set('digest', digest);
-  const put = await fetch(`${base}${location.pathname}${location.search}`, {
-    method: 'PUT',
-    headers: headers({ 'content-type': 'application/octet-stream' }),
-    body: new Uint8Array(data),
-  });
-  assert.equal(put.status, 201, await put.text());
-  return digest;
-}
-
-/** An image of one layer of `layer`'s bytes pushed to `base` as repo:tag; the manifest's digest. */
-async function pushImage(base: string, repo: string, tag: string, layer: Buffer): Promise<string> {
-  const layerDigest = await pushBlob(base, repo, layer);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layerDigest] } }));
-  const configDigest = await pushBlob(base, repo, config);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layer.length }],
-    }),
-  );
-  const res = await fetch(`${base}/v2/${repo}/manifests/${tag}`, {
-    method: 'PUT',
-    headers: headers({ 'content-type': 'application/vnd.oci.image.manifest.v1+json' }),
-    body: new Uint8Array(manifest),
-  });
-  assert.equal(res.status, 201, await res.text());
-  return sha256(manifest);
 }
 
 test('docker push and pull through nginx', { skip, timeout: 300_000 }, async () => {
