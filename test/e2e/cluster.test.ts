@@ -1,7 +1,7 @@
 // Three Wharf instances over one PostgreSQL database and one shared data directory, behind nginx as a round-robin
 // load balancer (the configuration docs/configuration.md shows): docker push/pull and skopeo through nginx, a chunked
-// upload spread over the instances, a tag moved on one seen by another, racing releases and promotions, and kill -9
-// of one instance in the middle of concurrent pushes.
+// upload spread over the instances, a tag moved on one seen by another, racing releases and promotions, GC on one
+// instance while pushes go through the others, and kill -9 of one instance in the middle of concurrent pushes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,7 +16,7 @@ import { buildTestApp, removeImages } from '../support/images.js';
 import { startWharf, type WharfServer } from '../support/server.js';
 import { createTestDatabase, dropTestDatabase, postgresMissing } from '../support/database.js';
 import { openPostgres } from '../../src/metadata/postgres.js';
-import { getManifest, hashBlob, pushImage, rememberCredentials, sha256, verifyManifest } from '../support/registry-client.js';
+import { getManifest, hashBlob, pushBlob, pushImage, rememberCredentials, sha256, verifyManifest } from '../support/registry-client.js';
 import { freePort } from '../support/net.js';
 import { addImage, addIndex, initLayout, makeLayer, tagInLayout } from '../support/oci-layout.js';
 
@@ -59,6 +59,7 @@ let nginx: ChildProcess | undefined;
 let lb: string;
 let lbHost: string;
 let authorization: string;
+let data: string;
 
 async function startNode(dataDir: string, env: Record<string, string>): Promise<WharfServer> {
   return startWharf({ dataDir, env, args: ['--external-url', lb, '--trusted-proxies', '127.0.0.1'] });
@@ -70,7 +71,7 @@ before(async () => {
   dbUrl = await createTestDatabase();
   // As an operator would: `wharf migrate` once, then the instances start without --migrate.
   await (await openPostgres(dbUrl, { poolSize: 1, migrate: true })).close();
-  const data = join(work, 'data');
+  data = join(work, 'data');
   await mkdir(data, { mode: 0o700 });
   const port = await freePort();
   lb = `http://127.0.0.1:${port}`;
@@ -275,6 +276,45 @@ test('releases and promotions racing on two instances: one wins, the other gets 
     for (const [i, r] of releases.entries()) assert.equal(r.replaces, i === 0 ? null : releases[i - 1]!.id, `${env}: release ${r.id} replaces the one before it`);
   }
   assert.ok(conflicts > 0, 'the two instances raced at least once (else this test showed nothing)');
+});
+
+test('GC on a fourth instance while pushes go through nginx: the orphan goes, nothing acknowledged is lost', { skip, timeout: 180_000 }, async () => {
+  // Its own grace (3 s) so that the orphan below is old enough; pushes take well under a second each.
+  const collector = await startNode(data, { WHARF_DB: dbUrl, WHARF_GC_GRACE: '3s', WHARF_GC_INTERVAL: '0' });
+  try {
+    const orphan = randomBytes(4000);
+    const orphanDigest = sha256(orphan);
+    await pushBlob(nodes[0]!.url, 'cluster/gc', orphan);
+    await sleep(3_500);
+    const acknowledged: { repo: string; tag: string; digest: string }[] = [];
+    let pushing = true;
+    const clients = Array.from({ length: 4 }, async (_, id) => {
+      for (let i = 0; i < 6; i++) {
+        const repo = `cluster/gc${id}`;
+        const tag = `t${i}`;
+        acknowledged.push({ repo, tag, digest: await pushImage(lb, repo, tag, randomBytes(200_000)) });
+      }
+    });
+    const all = Promise.all(clients).finally(() => (pushing = false));
+    let runs = 0;
+    while (pushing) {
+      const res = await fetch(`${collector.url}/api/v1/gc`, { method: 'POST', headers: headers({ 'content-type': 'application/json' }), body: '{}' });
+      assert.ok(res.status === 200 || res.status === 409, `gc answered ${res.status}: ${await res.text()}`);
+      runs++;
+    }
+    await all;
+    assert.ok(runs > 1, `GC ran ${runs} times during the pushes`);
+    assert.equal(acknowledged.length, 24);
+    for (const ack of acknowledged) {
+      const v = await verifyManifest(nodes[1]!.url, ack.repo, ack.tag);
+      assert.deepEqual(v.problems, [], `${ack.repo}:${ack.tag}`);
+      assert.equal(v.digest, ack.digest);
+    }
+    const head = await fetch(`${nodes[1]!.url}/v2/cluster/gc/blobs/${orphanDigest}`, { method: 'HEAD', headers: headers() });
+    assert.equal(head.status, 404, 'the orphan blob was collected');
+  } finally {
+    await collector.stop();
+  }
 });
 
 test('kill -9 of one instance in the middle of 8 concurrent pushes through nginx', { skip, timeout: 240_000 }, async () => {
