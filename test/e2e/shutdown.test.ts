@@ -17,8 +17,9 @@ function slowPatch(url: string, authorization: string, chunks: Buffer[], gapMs: 
     req.on('error', reject);
     void (async () => {
       for (const [i, chunk] of chunks.entries()) {
-        req.write(chunk);
-        if (i === 0) onFirst();
+        await new Promise((r) => req.write(chunk, r));
+        // The signal only once the server has surely accepted this connection and is reading its body.
+        if (i === 0) await sleep(200).then(onFirst);
         await sleep(gapMs);
       }
       req.end();
