@@ -251,6 +251,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    shutdown: z
+      .object({
+        /** on SIGTERM, how long requests in flight (a push's upload) may take to finish before their connections are cut */
+        drainTimeout: duration.default(30_000),
+      })
+      .strict()
+      .prefault({}),
     /**
      * deploy targets (deploy/target-registration.ts): engines app files may name, the apps that may use each and
      * the privileged container options allowed there; managed here, they cannot be changed over the API
@@ -334,6 +341,7 @@ export function loadConfig({ flags = {}, env = process.env }: ConfigSources = {}
   set(['integrity', 'scrubInterval'], env.WHARF_SCRUB_INTERVAL);
   set(['integrity', 'scrubRate'], env.WHARF_SCRUB_RATE);
   set(['health', 'minFreeBytes'], env.WHARF_MIN_FREE_BYTES);
+  set(['shutdown', 'drainTimeout'], env.WHARF_DRAIN_TIMEOUT);
   set(['externalUrl'], env.WHARF_EXTERNAL_URL);
   set(['trustedProxies'], list(env.WHARF_TRUSTED_PROXIES));
   set(['tls', 'cert'], env.WHARF_TLS_CERT);

@@ -9,6 +9,7 @@ commands:
   serve   run the hub (registry API, management API, UI)
   fsck    check (and with --repair, mend) a data directory
   migrate apply the metadata database's missing migrations (PostgreSQL: before starting a new version)
+  migrate-db  move the metadata from SQLite (a data directory) into an empty PostgreSQL database
   gc      apply retention policies and collect unreferenced blobs (--dry-run lists them)
   login   save credentials for a server (logout forgets them)
   env     create or list an application's environments
@@ -44,6 +45,7 @@ const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<number>
   serve: async () => (await import('./serve.js')).serveCommand,
   fsck: async () => (await import('./fsck.js')).fsckCommand,
   migrate: async () => (await import('./migrate.js')).migrateCommand,
+  'migrate-db': async () => (await import('./migrate-db.js')).migrateDbCommand,
   gc: async () => (await import('./gc.js')).gcCommand,
   login: async () => (await import('./login.js')).loginCommand,
   logout: async () => (await import('./login.js')).logoutCommand,

@@ -164,11 +164,14 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  // The drain starts first: no new connection from here on, and requests in flight finish (up to the deadline)
+  // while the schedules stop; the database closes only after the last answer.
+  const drained = running.close(config.shutdown.drainTimeout);
   clearInterval(sweeper);
   await gcSchedule.stop();
   await scrub.stop();
   await reconciler.stop();
-  await running.close();
+  await drained;
   await wharf.close();
   log.info('stopped');
   return 0;

@@ -52,7 +52,11 @@ const PULL = /^\/v2\/.+\/(blobs|manifests)\/[^/]+$/;
 export interface RunningServer {
   server: Server;
   url: string;
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections and drains: requests in flight may finish for up to `drainMs` (default 5 s), their
+   * answers close their connections, idle connections close at once; what is left after the deadline is cut.
+   */
+  close(drainMs?: number): Promise<void>;
 }
 
 /** A server over `opts.wharf`, not yet listening. */
@@ -168,15 +172,31 @@ export async function listen(server: Server, host: string, port: number): Promis
   });
   const addr = server.address() as AddressInfo;
   const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  // Answers not yet begun when the drain starts say `Connection: close`: a proxy's keep-alive connection must not
+  // carry its next request into a process about to exit (it would be cut, and a PUT or PATCH is not retried).
+  const open = new Set<ServerResponse>();
+  let draining = false;
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (draining && !res.headersSent) res.setHeader('connection', 'close');
+    open.add(res);
+    res.once('close', () => open.delete(res));
+  });
   return {
     server,
     url: `${server instanceof HttpsServer ? 'https' : 'http'}://${hostPart}:${addr.port}`,
-    close: () =>
+    close: (drainMs = 5_000) =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        draining = true;
+        for (const res of open) if (!res.headersSent) res.setHeader('connection', 'close');
+        server.close(() => {
+          clearInterval(idle);
+          resolve();
+        });
         server.closeIdleConnections();
-        // In-flight uploads get a moment to finish before their connections are cut.
-        setTimeout(() => server.closeAllConnections(), 5_000).unref();
+        // A keep-alive connection whose answer went out before the drain began turns idle afterwards.
+        const idle = setInterval(() => server.closeIdleConnections(), 100);
+        idle.unref();
+        setTimeout(() => server.closeAllConnections(), drainMs).unref();
       }),
   };
 }

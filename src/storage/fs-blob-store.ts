@@ -172,9 +172,31 @@ export class FsBlobStore implements BlobStore {
     return { ...state };
   }
 
-  /** Loads a session from disk (after a restart) or memory. */
+  /**
+   * Loads a session from disk (after a restart, or one another instance over the same directory started) or memory.
+   * A cached session is checked against its file first: with several instances on one directory, a chunk may have
+   * been appended (or the session committed or cancelled) by another one since this one last wrote to it.
+   */
   private async load(id: string): Promise<LiveUpload | null> {
     const cached = this.live.get(id);
+    if (cached && !cached.busy) {
+      const size = await stat(join(this.uploadDir(id), 'data')).then(
+        (s) => s.size,
+        () => null,
+      );
+      if (this.live.get(id) !== cached || cached.busy) return this.load(id);
+      if (size === null) {
+        this.forget(id);
+        return null;
+      }
+      if (size !== cached.state.size) {
+        // Someone else's bytes: this instance's running digest and worker position no longer describe the file.
+        this.dropWriter(cached);
+        cached.hash = null;
+        cached.state.size = size;
+      }
+      return cached;
+    }
     if (cached) return cached;
     if (!UPLOAD_ID_RE.test(id)) return null;
     try {

@@ -134,6 +134,24 @@ test('a new store on the same directory resumes a session with the right size an
   await assert.doesNotReject((await openStore()).commitUpload(u.id, digestOf('whole')));
 });
 
+test('two stores on one directory (two instances) take turns on a session, each seeing the other\'s chunks', async () => {
+  const other = await openStore();
+  const s = await store.startUpload('team/app');
+  await store.appendUpload(s.id, body('one '), 0);
+  assert.equal((await other.appendUpload(s.id, body('two '), 4)).size, 8);
+  // The first store cached the session at 4 bytes: it follows the file, not its memory.
+  assert.equal((await store.getUpload(s.id))?.size, 8);
+  await assert.rejects(store.appendUpload(s.id, body('x'), 4), registryError('RANGE_INVALID'));
+  assert.equal((await store.appendUpload(s.id, body('three '), 8)).size, 14);
+  await other.appendUpload(s.id, body('four'), 14);
+  await store.commitUpload(s.id, digestOf('one two three four'));
+  assert.equal(await text(other.read(digestOf('one two three four'))), 'one two three four');
+  // Committed by one, the session is gone for the other too, though it had it cached.
+  assert.equal(await other.getUpload(s.id), null);
+  await assert.rejects(other.appendUpload(s.id, body('late'), 18), registryError('BLOB_UPLOAD_UNKNOWN'));
+  await other.close();
+});
+
 test('expiry removes old sessions and their data, crash debris too, and keeps young ones', async () => {
   const old = await store.startUpload('a/app');
   await store.appendUpload(old.id, body('stale bytes'));

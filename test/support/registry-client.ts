@@ -133,3 +133,41 @@ export async function verifyRepository(base: string, repo: string): Promise<{ ta
   }
   return { tags, problems };
 }
+
+/** Pushes one blob in a single POST + PUT; the digest. */
+export async function pushBlob(base: string, repo: string, data: Buffer): Promise<string> {
+  const digest = sha256(data);
+  const start = await fetch(`${base}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: authHeaders(base) });
+  if (start.status !== 202) throw new Error(`POST upload: ${start.status} ${await start.text()}`);
+  const location = new URL(start.headers.get('location')!, base);
+  location.searchParams.set('digest', digest);
+  const put = await fetch(`${base}${location.pathname}${location.search}`, {
+    method: 'PUT',
+    headers: { ...authHeaders(base), 'content-type': 'application/octet-stream' },
+    body: new Uint8Array(data),
+  });
+  if (put.status !== 201) throw new Error(`PUT blob: ${put.status} ${await put.text()}`);
+  return digest;
+}
+
+/** An image of one layer of `layer`'s bytes pushed to `base` as repo:tag; the manifest's digest. */
+export async function pushImage(base: string, repo: string, tag: string, layer: Buffer): Promise<string> {
+  const layerDigest = await pushBlob(base, repo, layer);
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layerDigest] } }));
+  const configDigest = await pushBlob(base, repo, config);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layer.length }],
+    }),
+  );
+  const res = await fetch(`${base}/v2/${repo}/manifests/${tag}`, {
+    method: 'PUT',
+    headers: { ...authHeaders(base), 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+    body: new Uint8Array(manifest),
+  });
+  if (res.status !== 201) throw new Error(`PUT manifest: ${res.status} ${await res.text()}`);
+  return sha256(manifest);
+}
