@@ -227,14 +227,9 @@ export async function startWharfCluster(repoRoot: string, dir: string, db: strin
   }
 }
 
-/** nginx as a round-robin HTTP load balancer in front of `upstreams`, streaming bodies both ways (the docs' config). */
-async function startProxy(dir: string, port: number, upstreams: string[]): Promise<Server> {
-  const prefix = join(dir, 'proxy');
-  mkdirSync(join(prefix, 'logs'), { recursive: true });
-  const config = join(prefix, 'nginx.conf');
-  writeFileSync(
-    config,
-    `daemon off;
+/** The part of an nginx configuration every nginx of the bench shares: one process tree under `prefix`, up to `http {`. */
+function nginxMain(prefix: string): string {
+  return `daemon off;
 worker_processes auto;
 pid ${prefix}/nginx.pid;
 error_log ${prefix}/logs/error.log warn;
@@ -245,7 +240,17 @@ http {
   proxy_temp_path ${prefix}/proxy;
   fastcgi_temp_path ${prefix}/fastcgi;
   uwsgi_temp_path ${prefix}/uwsgi;
-  scgi_temp_path ${prefix}/scgi;
+  scgi_temp_path ${prefix}/scgi;`;
+}
+
+/** nginx as a round-robin HTTP load balancer in front of `upstreams`, streaming bodies both ways (the docs' config). */
+async function startProxy(dir: string, port: number, upstreams: string[]): Promise<Server> {
+  const prefix = join(dir, 'proxy');
+  mkdirSync(join(prefix, 'logs'), { recursive: true });
+  const config = join(prefix, 'nginx.conf');
+  writeFileSync(
+    config,
+    `${nginxMain(prefix)}
   upstream wharf {
 ${upstreams.map((u) => `    server ${new URL(u).host};`).join('\n')}
     keepalive 64;
@@ -334,21 +339,10 @@ export async function startNginx(dir: string, root: string): Promise<Server> {
   const config = join(prefix, 'nginx.conf');
   writeFileSync(
     config,
-    `daemon off;
-worker_processes auto;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
+    `${nginxMain(prefix)}
   sendfile on;
   tcp_nopush on;
   keepalive_requests 1000000;
-  client_body_temp_path ${prefix}/client_body;
-  proxy_temp_path ${prefix}/proxy;
-  fastcgi_temp_path ${prefix}/fastcgi;
-  uwsgi_temp_path ${prefix}/uwsgi;
-  scgi_temp_path ${prefix}/scgi;
   types { }
   default_type application/octet-stream;
   server {

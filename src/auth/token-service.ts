@@ -3,9 +3,10 @@
 // Verification trusts only its own keys by id and refuses other algorithms (so `alg: none`), other
 // audiences and issuers, and tokens outside their validity window.
 import { createPrivateKey, randomBytes, sign as cryptoSign, type KeyObject } from 'node:crypto';
-import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, jwtVerify, type JWK, type JWTPayload } from 'jose';
+import { createOnce } from '../storage/create-once.js';
 
 const ALG = 'ES256';
 /** Leeway for clocks of clients and servers that disagree a little. */
@@ -72,18 +73,9 @@ export class TokenService {
     const file = join(dir, 'signing-key.json');
     let keyFile = await readKeyFile(file);
     if (!keyFile) {
-      // Written whole under a temporary name, then hard-linked into place: of two processes racing on a
-      // fresh data dir, one link wins and both go on with the winner's key.
+      // Of two processes racing on a fresh data dir, one key wins and both go on with it.
       await mkdir(dir, { recursive: true, mode: 0o700 });
-      const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-      await writeFile(tmp, JSON.stringify(await generateKeyFile()), { mode: 0o600, flag: 'wx' });
-      try {
-        await link(tmp, file);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      } finally {
-        await unlink(tmp);
-      }
+      await createOnce(file, JSON.stringify(await generateKeyFile()));
       keyFile = (await readKeyFile(file))!;
     }
     const privateKey = createPrivateKey({ key: keyFile.privateJwk as import('node:crypto').JsonWebKey, format: 'jwk' });

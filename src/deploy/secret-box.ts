@@ -2,8 +2,9 @@
 // file in the data directory, mode 0600), each value bound to its app, environment and name so that a sealed
 // value copied into another row does not open.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { chmod, link, readFile, unlink, writeFile } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createOnce } from '../storage/create-once.js';
 
 const VERSION = 'v1';
 const IV_BYTES = 12;
@@ -34,17 +35,7 @@ export class SecretBox {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
     const key = randomBytes(KEY_BYTES);
-    // Written whole under a temporary name, then hard-linked into place: of several servers starting on one (shared)
-    // directory, one link wins, none overwrites another's key, and none reads a key half-written.
-    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, key.toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
-    try {
-      await link(tmp, file);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    } finally {
-      await unlink(tmp);
-    }
+    await createOnce(file, key.toString('hex') + '\n');
     await chmod(file, 0o600);
     return new SecretBox(decodeKey((await readFile(file, 'utf8')).trim(), file));
   }
