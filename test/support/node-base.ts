@@ -1,5 +1,6 @@
 // A Node base image made on this machine, standing in for node:24-bookworm-slim (nothing can be pulled here): a
-// Debian bookworm rootfs from Debian's mirror (debootstrap) with this machine's own Node in /usr/local, as the
+// Debian bookworm rootfs from Debian's mirror (debootstrap, made once per machine and shared by every Node version)
+// with this machine's own Node in /usr/local, as the
 // official image has it. Made once and kept under a tag naming its recipe, so later runs reuse it (and the
 // Docker build cache of every image built on it).
 import { createHash } from 'node:crypto';
@@ -12,7 +13,7 @@ import { mustRun, run } from './command.js';
 const MIRROR = process.env.WHARF_TEST_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
 const SUITE = 'bookworm';
 /** Changing how the base is made changes this, and so the tag. */
-const RECIPE = 1;
+const RECIPE = 2;
 
 /** Why the base cannot be made here, or undefined. */
 export async function nodeBaseUnavailable(): Promise<string | undefined> {
@@ -44,20 +45,41 @@ export async function nodeBaseTag(): Promise<string> {
   return `wharf-test/node-base:${process.version.slice(1)}-${SUITE}-${key}`;
 }
 
+/**
+ * The Debian rootfs under every Node version's base, made once per machine: CI's two suites (Node 20 and Node 24)
+ * start at the same moment and would otherwise each run debootstrap (minutes of one core each). A file lock makes the
+ * second wait for the first and reuse its image.
+ */
+async function ensureDebianBase(work: string): Promise<string> {
+  const key = createHash('sha256').update(`${RECIPE} ${SUITE} ${MIRROR}`).digest('hex').slice(0, 12);
+  const tag = `wharf-test/debian-base:${SUITE}-${key}`;
+  const root = join(work, 'rootfs');
+  const script = [
+    'set -e',
+    `docker image inspect "$0" >/dev/null 2>&1 && exit 0`,
+    `debootstrap --variant=minbase ${SUITE} "$1" ${MIRROR} >/dev/null`,
+    'rm -rf "$1/var/cache/apt/archives" && mkdir -p "$1/var/cache/apt/archives/partial"',
+    'tar -C "$1" --numeric-owner -c . | docker import - "$0" >/dev/null',
+  ].join('\n');
+  await mustRun('flock', [join(tmpdir(), 'wharf-test-debian-base.lock'), 'sh', '-c', script, tag, root], { timeoutMs: 1_200_000 });
+  return tag;
+}
+
 /** Makes the base if the engine does not have it yet; returns its tag and whether it was made now. */
 export async function ensureNodeBase(): Promise<{ tag: string; made: boolean }> {
   const tag = await nodeBaseTag();
   if ((await run('docker', ['image', 'inspect', tag], { timeoutMs: 30_000 })).code === 0) return { tag, made: false };
   const work = await mkdtemp(join(tmpdir(), 'wharf-node-base-'));
+  const container = `wharf-node-base-${process.pid}-${Date.now()}`;
   try {
-    const root = join(work, 'rootfs');
-    await mustRun('debootstrap', ['--variant=minbase', SUITE, root, MIRROR], { timeoutMs: 900_000 });
+    const debian = await ensureDebianBase(work);
     // Node, npm and the headers where the official image keeps them.
     const prefix = await nodePrefix();
-    const local = join(root, 'usr', 'local');
+    const local = join(work, 'stage', 'usr', 'local');
     await mkdir(join(local, 'bin'), { recursive: true });
     await mkdir(join(local, 'lib', 'node_modules'), { recursive: true });
     await mkdir(join(local, 'include'), { recursive: true });
+    await mkdir(join(local, 'share'), { recursive: true });
     await cp(await realpath(process.execPath), join(local, 'bin', 'node'));
     await cp(await npmDir(prefix), join(local, 'lib', 'node_modules', 'npm'), { recursive: true, verbatimSymlinks: true });
     await cp(join(prefix, 'include', 'node'), join(local, 'include', 'node'), { recursive: true, verbatimSymlinks: true });
@@ -65,20 +87,18 @@ export async function ensureNodeBase(): Promise<{ tag: string; made: boolean }> 
     await symlink('../lib/node_modules/npm/bin/npx-cli.js', join(local, 'bin', 'npx'));
     // This machine reaches the npm registry through its own certificate authorities (an egress proxy may sign for
     // it); the official image reaches it directly. Kept apart from Debian's bundle, which a package may rewrite.
-    const cas = join(root, 'usr', 'local', 'share', 'wharf-test-ca.crt');
-    await writeFile(cas, await readFile('/etc/ssl/certs/ca-certificates.crt'));
-    await rm(join(root, 'var', 'cache', 'apt', 'archives'), { recursive: true, force: true });
-    await mkdir(join(root, 'var', 'cache', 'apt', 'archives', 'partial'), { recursive: true });
-    const tar = join(work, 'rootfs.tar');
-    await mustRun('tar', ['-C', root, '--numeric-owner', '-cf', tar, '.'], { timeoutMs: 300_000 });
+    await writeFile(join(local, 'share', 'wharf-test-ca.crt'), await readFile('/etc/ssl/certs/ca-certificates.crt'));
+    // The Debian base plus this Node: a container of the base, the files copied in, committed under the tag.
+    await mustRun('docker', ['create', '--name', container, '--network', 'none', debian, 'true'], { timeoutMs: 60_000 });
+    await mustRun('docker', ['cp', `${local}/.`, `${container}:/usr/local/`], { timeoutMs: 300_000 });
     await mustRun(
       'docker',
       [
-        'import',
+        'commit',
         '--change', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
         '--change', 'ENV NODE_EXTRA_CA_CERTS=/usr/local/share/wharf-test-ca.crt',
         '--change', 'CMD ["node"]',
-        tar,
+        container,
         tag,
       ],
       { timeoutMs: 300_000 },
@@ -87,6 +107,7 @@ export async function ensureNodeBase(): Promise<{ tag: string; made: boolean }> 
     await mustRun('docker', ['run', '--rm', '--network', 'none', tag, 'node', '-e', 'process.exit(0)'], { timeoutMs: 60_000 });
     return { tag, made: true };
   } finally {
+    await run('docker', ['rm', '-f', container], { timeoutMs: 60_000 });
     await rm(work, { recursive: true, force: true });
   }
 }
