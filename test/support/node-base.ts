@@ -1,8 +1,7 @@
 // A Node base image made on this machine, standing in for node:24-bookworm-slim (nothing can be pulled here): a
 // Debian bookworm rootfs from Debian's mirror (debootstrap, made once per machine and shared by every Node version)
-// with this machine's own Node in /usr/local, as the
-// official image has it. Made once and kept under a tag naming its recipe, so later runs reuse it (and the
-// Docker build cache of every image built on it).
+// with this machine's own Node in /usr/local, as the official image has it. Made once and kept under a tag naming its
+// recipe, so later runs reuse it (and the Docker build cache of every image built on it).
 import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
