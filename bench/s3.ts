@@ -1,12 +1,14 @@
 // The S3 figures: Wharf and Distribution (Debian's docker-registry, s3-aws driver) over the same Ceph RGW, side by side:
 // push monolithic and chunked, pull through the registry and redirected to the RGW, and peak RSS during a 1 GiB push.
 //
-//   npm run bench -- --s3 [--blobs N] [--size MiB] [--concurrency N] [--big MiB] [--runs N]
+//   npm run bench -- --s3 [--blobs N] [--size MiB] [--concurrency N] [--big MiB] [--runs N] [--wharf-node-args "ARGS"]
+//   npm run bench -- --s3 --count [--size MiB]: S3 requests per push and pull instead (a counting proxy before the RGW)
 // Needs WHARF_TEST_S3_ENDPOINT, _ACCESS_KEY, _SECRET_KEY (eval "$(scripts/ceph-rgw.sh start DIR)").
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,9 +60,14 @@ async function waitUp(url: string): Promise<void> {
   throw new Error(`${url} did not come up`);
 }
 
+const wharfNodeArgs = (() => {
+  const i = process.argv.indexOf('--wharf-node-args');
+  return i >= 0 ? process.argv[i + 1]!.split(' ').filter(Boolean) : [];
+})();
+
 async function startWharf(dir: string, bucket: TestBucket, redirect: boolean): Promise<Running> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['bin/wharf.js', 'serve', '--listen', `127.0.0.1:${port}`, '--data', join(dir, 'data')], {
+  const child = spawn(process.execPath, [...wharfNodeArgs, 'bin/wharf.js', 'serve', '--listen', `127.0.0.1:${port}`, '--data', join(dir, 'data')], {
     cwd: REPO_ROOT,
     env: { ...process.env, ...bucket.env, WHARF_AUTH: 'off', WHARF_S3_REDIRECT: String(redirect), WHARF_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -210,6 +217,84 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+/** The S3 operation of a request, by method and query (path-style: /bucket/key). */
+function operation(method: string, url: URL): string {
+  const q = url.searchParams;
+  const onKey = url.pathname.split('/').filter(Boolean).length > 1;
+  if (q.has('uploadId')) {
+    if (method === 'PUT') return 'UploadPart';
+    if (method === 'POST') return 'CompleteMultipartUpload';
+    if (method === 'DELETE') return 'AbortMultipartUpload';
+    return 'ListParts';
+  }
+  if (q.has('uploads')) return method === 'POST' ? 'CreateMultipartUpload' : 'ListMultipartUploads';
+  if (!onKey) return method === 'GET' ? 'ListObjects' : `${method} bucket`;
+  if (method === 'PUT') return url.searchParams.has('x-id') && url.searchParams.get('x-id') === 'CopyObject' ? 'CopyObject' : 'PutObject';
+  return { GET: 'GetObject', HEAD: 'HeadObject', DELETE: 'DeleteObject', POST: 'PostObject' }[method] ?? method;
+}
+
+/** An HTTP relay to the RGW that counts the S3 operations passing through it. */
+async function countingProxy(target: string): Promise<{ endpoint: string; counts: Map<string, number>; close(): Promise<void> }> {
+  const counts = new Map<string, number>();
+  const to = new URL(target);
+  const srv = createHttpServer((req, res) => {
+    let op = operation(req.method!, new URL(req.url!, target));
+    // Distribution copies with a PUT carrying x-amz-copy-source.
+    if (op === 'PutObject' && req.headers['x-amz-copy-source']) op = 'CopyObject';
+    if (op === 'UploadPart' && req.headers['x-amz-copy-source']) op = 'UploadPartCopy';
+    counts.set(op, (counts.get(op) ?? 0) + 1);
+    const up = httpRequest({ host: to.hostname, port: to.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode!, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  srv.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(srv.address() as { port: number }).port}`,
+    counts,
+    close: () => new Promise((resolve) => { srv.closeAllConnections(); srv.close(() => resolve()); }),
+  };
+}
+
+/** S3 requests per push (monolithic, chunked) and per pull, for each registry, through a counting proxy. */
+async function countRequests(): Promise<void> {
+  const s3 = s3Server();
+  if (typeof s3 === 'string') throw new Error(s3);
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-s3-count-'));
+  const table: string[] = [`S3 requests per operation, one blob of ${SIZE / MiB} MiB (chunks ${CHUNK / MiB} MiB), RGW at ${s3.endpoint}`, ''];
+  try {
+    for (const n of ['wharf', 'distribution'] as const) {
+      const proxy = await countingProxy(s3.endpoint);
+      const viaProxy = { ...s3, endpoint: proxy.endpoint };
+      const bucket = await createBucket(s3);
+      const b = { ...bucket, env: { ...bucket.env, WHARF_S3_ENDPOINT: proxy.endpoint } };
+      const srv = n === 'wharf' ? await startWharf(mkdtempSync(join(dir, 'w-')), b, false) : await startDistribution(mkdtempSync(join(dir, 'd-')), viaProxy, bucket, false);
+      try {
+        const step = async (label: string, run: () => Promise<void>) => {
+          proxy.counts.clear();
+          await run();
+          const ops = [...proxy.counts].sort((x, y) => y[1] - x[1]);
+          table.push(`- ${n}, ${label}: ${ops.reduce((t, [, c]) => t + c, 0)} requests (${ops.map(([o, c]) => `${o} ${c}`).join(', ')})`);
+        };
+        const mono = randomBytes(SIZE);
+        await step('push monolithic', () => pushMonolithic(srv.url, 'count/mono', mono));
+        await step('push chunked', () => pushChunked(srv.url, 'count/chunked', randomBytes(SIZE)));
+        await step('pull', () => pullAll(srv.url, 'count/mono', [mono]));
+      } finally {
+        await srv.stop();
+        await proxy.close();
+        await bucket.remove().catch(() => undefined);
+      }
+    }
+    console.log(table.join('\n'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const RUNS = arg('runs', 3);
 
 /**
@@ -249,6 +334,11 @@ async function main(): Promise<void> {
       for (const n of order(run)) {
         add(n, 'pullThrough', mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pullAll(through[n].url, `bench/r${run}mono${i}`, [b])))));
       }
+      // The same blobs again: Wharf hashes a blob's first whole GET after a push (integrity.hashOnServe:
+      // unverified), not the next ones, so this second pass shows what that check costs the first.
+      for (const n of order(run)) {
+        add(n, 'pullThroughAgain', mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pullAll(through[n].url, `bench/r${run}mono${i}`, [b])))));
+      }
       for (const n of names) await through[n].stop();
       const redirected = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await start(n, true)] as const))) as Record<Name, Running>;
       for (const n of order(run)) {
@@ -275,6 +365,7 @@ async function main(): Promise<void> {
     row('push, monolithic (POST + PUT)', 'pushMono', 'MiB/s');
     row('push, chunked (PATCH 8 MiB)', 'pushChunked', 'MiB/s');
     row('pull through the registry', 'pullThrough', 'MiB/s');
+    row('pull through again (verified already)', 'pullThroughAgain', 'MiB/s');
     row('pull, redirect to the RGW', 'pullRedirect', 'MiB/s');
     row(`push of ${BIG / MiB} MiB`, 'bigPush', 'MiB/s');
     row(`peak RSS of that push's process`, 'bigPeakRss', 'MiB', false);
@@ -285,4 +376,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+if (process.argv.includes('--count')) await countRequests();
+else await main();

@@ -94,12 +94,19 @@ interface LiveUpload {
   /** a tail held in memory for the commit that follows in this request (appendUpload's commitFollows) */
   heldTail: Buffer | null;
   busy: boolean;
+  /** when `record` was read from the bucket for a request that has not claimed the session yet (0: claimed) */
+  readAt: number;
 }
 
 const UPLOAD_ID_RE = /^[a-f0-9-]{36}$/;
 const MiB = 1 << 20;
 /** Parts being sent while the next one fills: the upload's pace is the store's, its memory (2 + 1) parts. */
 const PARTS_IN_FLIGHT = 2;
+/**
+ * The registry checks a session (getUpload: its repository) just before it appends to it or commits it: the claim
+ * that follows uses that read instead of repeating it, once, if it comes within this.
+ */
+const FRESH_MS = 1_000;
 /** Bytes a pull reads ahead of the client from the object's response. */
 const READ_AHEAD = 4 * MiB;
 
@@ -334,7 +341,7 @@ export class S3BlobStore implements BlobStore {
     const id = randomUUID();
     const record: SessionRecord = { repository, startedAt: Date.now(), mpu: null, parts: [], tail: null };
     await this.writeRecord(id, record);
-    this.live.set(id, { id, record, hash: createHash('sha256'), hashed: 0, heldTail: null, busy: false });
+    this.live.set(id, { id, record, hash: createHash('sha256'), hashed: 0, heldTail: null, busy: false, readAt: 0 });
     return { id, repository, size: 0, startedAt: record.startedAt };
   }
 
@@ -343,21 +350,29 @@ export class S3BlobStore implements BlobStore {
    * no other instance (or failed request) moved the session on.
    */
   private async load(id: string): Promise<LiveUpload | null> {
+    const readAt = Date.now();
     const record = await this.readRecord(id);
     const live = this.live.get(id);
     if (!record) {
       if (live && !live.busy) this.live.delete(id);
       return null;
     }
+    // A session with no bytes yet can be hashed from its start by whichever instance gets its first bytes, not
+    // only by the one that opened it (behind a balancer, a client's POST and PATCH often land apart).
+    const empty = sizeOf(record) === 0;
     if (!live) {
-      const fresh: LiveUpload = { id, record, hash: null, hashed: 0, heldTail: null, busy: false };
+      const fresh: LiveUpload = { id, record, hash: empty ? createHash('sha256') : null, hashed: 0, heldTail: null, busy: false, readAt };
       this.live.set(id, fresh);
       return fresh;
     }
     if (!live.busy) {
       live.record = record;
+      live.readAt = readAt;
       live.heldTail = null;
-      if (live.hashed !== sizeOf(record)) live.hash = null;
+      if (empty) {
+        live.hash = createHash('sha256');
+        live.hashed = 0;
+      } else if (live.hashed !== sizeOf(record)) live.hash = null;
     }
     return live;
   }
@@ -370,8 +385,11 @@ export class S3BlobStore implements BlobStore {
 
   private async claim(id: string, fresh = true): Promise<LiveUpload> {
     const held = this.live.get(id);
-    // The commit right after this process's own append (commitFollows) trusts what it holds.
-    const live = !fresh && held?.heldTail && !held.busy ? held : await this.load(id);
+    // The commit right after this process's own append (commitFollows) trusts what it holds, and so does a request
+    // whose session was just read (the registry's check of it).
+    const trusted = held && !held.busy && ((!fresh && held.heldTail) || Date.now() - held.readAt < FRESH_MS);
+    const live = trusted ? held : await this.load(id);
+    if (live) live.readAt = 0;
     if (!live) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
     if (live.busy) throw new RegistryError('RANGE_INVALID', 'another request is writing to this upload');
     live.busy = true;
