@@ -8,7 +8,9 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { S3BlobStore } from '../../src/storage/s3-blob-store.js';
 import { fsck } from '../../src/registry/fsck.js';
 import { digestOf, expectError, expectStatus, locationPath, openUpload, pushBlob, startRegistry, withQuery, type Registry } from '../server/v2-harness.js';
 import { createBucket, s3Server, type S3Server, type TestBucket } from '../support/s3.js';
@@ -367,5 +369,71 @@ test('kill -9 during a push and before its commit leaves no visible blob; GC the
     await first.kill('SIGKILL').catch(() => undefined);
     await rm(dataDir, { recursive: true, force: true });
     await b3.remove();
+  }
+});
+
+test('an upload opened on one store and written on another is hashed there: its commit reads nothing back', { skip }, async () => {
+  const options = {
+    endpoint: (server as S3Server).endpoint,
+    region: (server as S3Server).region,
+    bucket: bucket.name,
+    prefix: 'direct/',
+    accessKey: (server as S3Server).accessKey,
+    secretKey: (server as S3Server).secretKey,
+    forcePathStyle: true,
+    redirect: false,
+    redirectTtl: 60_000,
+    partSize: 5 * MiB,
+    requestTimeout: 30_000,
+  };
+  const rows = new Map<string, { location: string; size: number }>();
+  const locations = {
+    blobLocation: async (digest: string) => rows.get(digest) ?? null,
+    blobLocations: async () => [...rows].map(([digest, r]) => ({ digest, ...r })),
+  };
+  const opener = new S3BlobStore(options, locations);
+  const writer = new S3BlobStore(options, locations);
+  // Every GetObject of a blob object each store sends.
+  const readsOf = (store: S3BlobStore) => {
+    const keys: string[] = [];
+    store.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const key = (args.input as { Key?: string }).Key ?? '';
+        if (context.commandName === 'GetObjectCommand' && key.startsWith('direct/blobs/')) keys.push(key);
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    return keys;
+  };
+  const openerReads = readsOf(opener);
+  const writerReads = readsOf(writer);
+  try {
+    const data = randomBytes(7 * MiB + 3);
+    const session = await opener.startUpload('direct/app');
+    await writer.appendUpload(session.id, Readable.from([data.subarray(0, 4 * MiB), data.subarray(4 * MiB)]));
+    await writer.commitUpload(session.id, digestOf(data), async (size, reveal, location) => {
+      await reveal();
+      rows.set(digestOf(data), { location: location!, size });
+      return location;
+    });
+    assert.deepEqual(writerReads, [], 'the object was not read back');
+    // Bytes written by one store and committed by the other are verified by reading the object back.
+    const other = randomBytes(6 * MiB);
+    const s2 = await opener.startUpload('direct/app');
+    await writer.appendUpload(s2.id, Readable.from([other]));
+    await opener.commitUpload(s2.id, digestOf(other), async (size, reveal, location) => {
+      await reveal();
+      rows.set(digestOf(other), { location: location!, size });
+      return location;
+    });
+    assert.equal(openerReads.length, 1, 'the committing store read the object back');
+    const stored = opener.read(digestOf(data));
+    const chunks: Buffer[] = [];
+    for await (const c of stored) chunks.push(c as Buffer);
+    assert.ok(Buffer.concat(chunks).equals(data));
+  } finally {
+    await opener.close();
+    await writer.close();
   }
 });
