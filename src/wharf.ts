@@ -252,11 +252,12 @@ async function openAccessControl(config: Config, meta: Metadata, audit: AuditLog
     anonymousPull: config.auth.anonymousPull,
     refreshMs: config.auth.policyRefresh,
   });
-  const tokens = await TokenService.open(config.data, {
+  const tokens = await TokenService.open(meta.signingKeys, config.data, {
     service: config.auth.service,
     issuer: config.auth.issuer,
     accessTtlMs: config.auth.tokenTtl,
     refreshTtlMs: config.auth.refreshTokenTtl,
+    keyRefreshMs: config.auth.policyRefresh,
   });
   const failures = config.auth.loginFailures;
   const limiter = new LoginLimiter(

@@ -46,6 +46,8 @@ interface CacheEntry {
   checkedAgainst?: Policy;
   /** for an access token: the whole Authorization header, which a request's must equal */
   bearer?: string;
+  /** for an access token: the key that signed it (a retired key's tokens stop answering) */
+  kid?: string;
   /** for Basic credentials: the name login throttling counts them under (see recall) */
   limitKey?: string;
   /** a password login being verified again before it expires */
@@ -194,13 +196,14 @@ export class Authenticator {
    * then skips the ES256 check, which in a pull storm waits in libuv's thread pool behind the blob reads.
    * Its claims are known without verifying: they were just signed here.
    */
-  rememberIssued(token: string, identity: Identity, access: AccessClaim[], expiresAt: number, policy: Policy): void {
+  rememberIssued(token: string, kid: string, identity: Identity, access: AccessClaim[], expiresAt: number, policy: Policy): void {
     const header = `Bearer ${token}`;
     const verified: Verified = { identity, scheme: 'bearer', access };
     this.remember(this.keyOf(header, true), {
       verified,
       expiresAt: Math.min(expiresAt, this.now() + this.options.cacheTtlMs, robotExpiry(identity, policy)),
       bearer: header,
+      kid,
       generation: generationOf(identity, policy),
     });
   }
@@ -312,7 +315,7 @@ export class Authenticator {
       const generation = generationOf(identity, policy);
       if (generation !== undefined && (token.generation ?? 0) !== generation) throw new AuthFailure('invalid_token', 'the token was revoked (the password changed or sessions were ended)');
       const expiresAt = Math.min(token.expiresAt, this.now() + this.options.cacheTtlMs, robotExpiry(identity, policy));
-      return { verified: { identity, scheme: 'bearer', access: token.access }, expiresAt, generation };
+      return { verified: { identity, scheme: 'bearer', access: token.access }, expiresAt, generation, kid: token.kid };
     }
     throw new AuthFailure('invalid_credentials', 'unsupported authorization scheme');
   }
@@ -337,6 +340,8 @@ export class Authenticator {
    */
   private stillValid(entry: CacheEntry, policy: Policy): boolean {
     if (entry.expiresAt <= this.now()) return false;
+    // Keys are retired apart from the policy (wharf keys rotate --retire): checked on every use, a Map lookup.
+    if (entry.kid !== undefined && !this.tokens.trusts(entry.kid)) return false;
     if (entry.checkedAgainst === policy) return true;
     const { identity } = entry.verified;
     if (!policy.isCurrent(identity)) return false;

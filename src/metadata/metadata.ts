@@ -19,6 +19,9 @@ import type { DeploymentOutcome, ManifestState, RetentionPolicy, TagState, Targe
 import type { Insertable } from 'kysely';
 import type { ApprovalRequestsTable } from './schema.js';
 import type { SchemaState } from './schema-version.js';
+import type { NewSigningKey, SigningKeyRow } from './signing-key-store.js';
+import type { LeaseHolder } from './lease-store.js';
+import type { LoginFailureRow } from './login-failure-store.js';
 
 export type { Tx, UnitOfWork } from './transaction.js';
 export type { ManifestRecord, ReferrerRow, StoredManifest, TagChange, TagGuard } from './registry-store.js';
@@ -34,6 +37,41 @@ export type { StoredTarget, StoredSecret } from './deploy-target-store.js';
 export type { ActorKind, AuditResult, AuditRecord, AuditQuery, AuditPageQuery } from './audit-store.js';
 export type { RepositorySummary, TagSummary, TagOrder } from './browse-store.js';
 export type { StoredSigner, SignerMetadata } from './signer-store.js';
+export type { NewSigningKey, SigningKeyRow } from './signing-key-store.js';
+export type { LeaseHolder } from './lease-store.js';
+export type { LoginFailureRow } from './login-failure-store.js';
+
+/** The token signing keys every instance shares (auth/token-service.ts). */
+export interface SigningKeyMetadata {
+  /** Every key, oldest first. */
+  keys(): Promise<SigningKeyRow[]>;
+  /** Stores the first key unless one exists (several instances starting at once: one wins, all read it). */
+  createFirst(key: NewSigningKey): Promise<void>;
+  /** Makes `key` the signing key; the others only verify from now on, or (`retire`) not at all. */
+  rotate(key: NewSigningKey, retire: boolean): Promise<void>;
+}
+
+/** Work one instance at a time does, claimed with a lease that runs out unless renewed. */
+export interface LeaseMetadata {
+  /** Null when `holder` now holds `name` until now + ttl; else who holds it. */
+  claim(name: string, holder: string, now: number, ttlMs: number): Promise<LeaseHolder | null>;
+  /** False when the lease ran out and someone else took it. */
+  renew(name: string, holder: string, now: number, ttlMs: number): Promise<boolean>;
+  release(name: string, holder: string): Promise<void>;
+}
+
+/** Failed-login counters shared by every instance (auth/login-limiter.ts). */
+export interface LoginFailureMetadata {
+  get(keys: string[]): Promise<LoginFailureRow[]>;
+  /** Counts one failure (an atomic increment), forgetting earlier ones older than the window first. */
+  count(key: string, now: number, windowMs: number): Promise<LoginFailureRow>;
+  /** Delays `key` until `until`, unless a longer delay runs. */
+  delay(key: string, until: number): Promise<void>;
+  clear(key: string): Promise<void>;
+  /** Counters whose delay runs at `now`. */
+  delayed(now: number): Promise<LoginFailureRow[]>;
+  prune(now: number, windowMs: number): Promise<void>;
+}
 
 /** Repositories, blobs and their links, manifests and tags with their history: what /v2 reads and writes. */
 export interface RegistryMetadata {
@@ -335,6 +373,9 @@ export interface Metadata extends UnitOfWork {
   readonly audit: AuditMetadata;
   readonly browse: BrowseMetadata;
   readonly signers: SignerMetadata;
+  readonly signingKeys: SigningKeyMetadata;
+  readonly leases: LeaseMetadata;
+  readonly loginFailures: LoginFailureMetadata;
   /** Whether the database records no blob at all (a lost database beside a blob store that holds some). */
   recordsNoBlobs(): Promise<boolean>;
   /** Throws unless the database answers a query (/readyz). */

@@ -437,6 +437,42 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0018_instance_coordination': {
+      async up(db: Kysely<any>) {
+        // What several instances over one database must agree on (docs/configuration.md, "Several instances").
+        // The token signing keys, in order (seq): the newest unretired one signs, the others still verify the
+        // tokens they signed until those expire. A key's private half is wiped once a newer key signs.
+        await db.schema
+          .createTable('signing_keys')
+          .addColumn('kid', 'text', (c) => c.primaryKey())
+          .addColumn('seq', 'integer', (c) => c.notNull().unique())
+          .addColumn('algorithm', 'text', (c) => c.notNull())
+          .addColumn('public_jwk', 'text', (c) => c.notNull())
+          .addColumn('private_jwk', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('superseded_at', 'bigint')
+          .addColumn('retired_at', 'bigint')
+          .execute();
+        // Work one instance at a time does (garbage collection): held until expires_at, renewed while the work
+        // runs, so a holder that dies stops blocking the others when its lease runs out.
+        await db.schema
+          .createTable('leases')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('holder', 'text', (c) => c.notNull())
+          .addColumn('acquired_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        // Failed-login counters (auth/login-limiter.ts), shared so that a delay started on one instance holds on all.
+        await db.schema
+          .createTable('login_failures')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('failures', 'integer', (c) => c.notNull())
+          .addColumn('last_at', 'bigint', (c) => c.notNull())
+          .addColumn('until_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('login_failures_until').on('login_failures').columns(['until_at']).execute();
+      },
+    },
   };
 }
 

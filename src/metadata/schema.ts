@@ -366,7 +366,40 @@ export interface BrowserSessionsTable {
   expires_at: number;
 }
 
+export interface SigningKeysTable {
+  /** the JWK thumbprint of the public key (the JWT header's kid) */
+  kid: string;
+  /** the order keys were made in: the highest unretired one signs */
+  seq: number;
+  algorithm: string;
+  public_jwk: string;
+  /** null once a newer key signs (only the current key's private half is kept) */
+  private_jwk: string | null;
+  created_at: number;
+  /** when a newer key started signing: tokens of this one stop being valid a token lifetime later */
+  superseded_at: number | null;
+  /** when it stopped being trusted at all (`wharf keys rotate --retire`) */
+  retired_at: number | null;
+}
+
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  acquired_at: number;
+  expires_at: number;
+}
+
+export interface LoginFailuresTable {
+  key: string;
+  failures: number;
+  last_at: number;
+  until_at: number;
+}
+
 export interface Database {
+  signing_keys: SigningKeysTable;
+  leases: LeasesTable;
+  login_failures: LoginFailuresTable;
   browser_sessions: BrowserSessionsTable;
   repositories: RepositoriesTable;
   blobs: BlobsTable;

@@ -23,6 +23,9 @@ import { DeployTargetStore } from './deploy-target-store.js';
 import { AuditStore } from './audit-store.js';
 import { BrowseStore } from './browse-store.js';
 import { SignerStore } from './signer-store.js';
+import { SigningKeyStore } from './signing-key-store.js';
+import { LeaseStore } from './lease-store.js';
+import { LoginFailureStore } from './login-failure-store.js';
 
 export class MetadataStore implements Metadata {
   readonly registry: RegistryStore;
@@ -40,6 +43,9 @@ export class MetadataStore implements Metadata {
   readonly audit: AuditStore;
   readonly browse: BrowseStore;
   readonly signers: SignerStore;
+  readonly signingKeys: SigningKeyStore;
+  readonly leases: LeaseStore;
+  readonly loginFailures: LoginFailureStore;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -65,6 +71,9 @@ export class MetadataStore implements Metadata {
     this.audit = new AuditStore(db);
     this.browse = new BrowseStore(db);
     this.signers = new SignerStore(db);
+    this.signingKeys = new SigningKeyStore(db);
+    this.leases = new LeaseStore(db);
+    this.loginFailures = new LoginFailureStore(db);
   }
 
   transaction<T>(work: (tx: Tx) => Promise<T>): Promise<T> {

@@ -75,7 +75,7 @@ export function tokenEndpoint({ authn, policies, tokens, origin, log }: TokenEnd
     const issued = await tokens.issueAccess(subject, access, Date.now(), generationOf(identity, policy));
     // The token's exp, to the second it was written in.
     const expiresAt = (Math.floor(Date.parse(issued.issuedAt) / 1000) + issued.expiresIn) * 1000;
-    authn.rememberIssued(issued.token, identity, access, expiresAt, policy);
+    authn.rememberIssued(issued.token, issued.kid, identity, access, expiresAt, policy);
     const body: Record<string, unknown> = {
       token: issued.token,
       access_token: issued.token,

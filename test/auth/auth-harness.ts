@@ -73,7 +73,7 @@ export async function startAuthHub(config = '', options: { now?: () => number } 
     audit,
     passwordVerifications: () => auth.passwordVerifications!(),
     accounts: new Accounts(wharf.meta.auth, audit, { name: 'tester', kind: 'local', address: null }),
-    tokens: (o = {}) => TokenService.open(dataDir, { service: cfg.auth.service, issuer: cfg.auth.issuer, accessTtlMs: cfg.auth.tokenTtl, refreshTtlMs: cfg.auth.refreshTokenTtl, ...o }),
+    tokens: (o = {}) => TokenService.open(wharf.meta.signingKeys, dataDir, { service: cfg.auth.service, issuer: cfg.auth.issuer, accessTtlMs: cfg.auth.tokenTtl, refreshTtlMs: cfg.auth.refreshTokenTtl, ...o }),
     req: (path, init = {}) => {
       const { auth: authorization, ...rest } = init;
       const headers = new Headers(rest.headers);
