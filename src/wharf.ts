@@ -214,7 +214,7 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
     signers,
     attestations,
     retention,
-    gc: new GarbageCollector(blobs, meta.gc, retention, { grace: config.gc.grace }, audit),
+    gc: new GarbageCollector(blobs, meta.gc, retention, { grace: config.gc.grace }, audit, meta.leases),
     close: async () => {
       await webhooks.stop();
       await meta.close();

@@ -25,6 +25,7 @@ commands:
   user    add, list, remove users and change passwords (local data dir)
   group   put users in groups, to grant to them together
   token   create, list and revoke CI tokens limited to repository scopes
+  keys    list and rotate the token signing keys every instance shares (--retire: refuse all earlier tokens)
   grant   allow a user or @group actions on a repository pattern (revoke takes them back)
   audit   who pushed, moved, deleted, failed to log in or changed access
   pipeline run  build, test in the image, push, attest, release and deploy (wharf.yaml's pipeline section)
@@ -63,6 +64,7 @@ const COMMANDS: Record<string, () => Promise<(args: string[]) => Promise<number>
   group: async () => (await import('./group.js')).groupCommand,
   token: async () => (await import('./token.js')).tokenCommand,
   grant: async () => (await import('./grant.js')).grantCommand,
+  keys: async () => (await import('./keys.js')).keysCommand,
   revoke: async () => (await import('./grant.js')).revokeCommand,
   audit: async () => (await import('./audit.js')).auditCommand,
   pipeline: async () => (await import('./pipeline.js')).pipelineCommand,

@@ -1,5 +1,6 @@
 // Runs retention and garbage collection in the server every `gc.interval`, counted from the last run (also
-// across restarts, so a server restarted more often than the interval still collects).
+// across restarts, so a server restarted more often than the interval still collects, and across the instances
+// over one database, so they take turns rather than each collecting every interval).
 import type { Logger } from 'pino';
 import { RegistryError } from '../oci/errors.js';
 import { summarize, type GarbageCollector } from './gc.js';
@@ -25,20 +26,33 @@ export class GcSchedule {
   private arm(delay: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      this.current = this.gc
-        .collect({ trigger: 'schedule' })
-        .then((r) => this.log.info(summarize(r), 'garbage collected'))
-        .catch((err) => {
-          // A collection started over the API is running: this turn is skipped, not failed.
-          if (err instanceof RegistryError && err.code === 'CONFLICT') this.log.info('garbage collection skipped: another one is running');
-          else this.log.error({ err }, 'garbage collection failed');
-        })
-        .finally(() => {
-          this.current = undefined;
-          this.arm(this.interval);
-        });
+      this.current = this.turn().finally(() => (this.current = undefined));
     }, delay);
     this.timer.unref();
+  }
+
+  /**
+   * One turn. Several instances over one database each run a schedule, and the interval counts from the last run of
+   * any of them (gc_runs): a turn finding a newer run than it was armed for waits for that one's next turn instead,
+   * so together they collect about once per interval. Two turns that still meet: the second is skipped (CONFLICT
+   * from the lease), not queued.
+   */
+  private async turn(): Promise<void> {
+    let next = this.interval;
+    try {
+      const last = await this.gc.lastRunFinishedAt();
+      const due = last === null ? 0 : last + this.interval - Date.now();
+      if (due > 0) {
+        next = due;
+        return;
+      }
+      this.log.info(summarize(await this.gc.collect({ trigger: 'schedule' })), 'garbage collected');
+    } catch (err) {
+      if (err instanceof RegistryError && err.code === 'CONFLICT') this.log.info(`garbage collection skipped: ${err.message}`);
+      else this.log.error({ err }, 'garbage collection failed');
+    } finally {
+      this.arm(next);
+    }
   }
 
   /** Stops the schedule, waiting for a run in progress. */

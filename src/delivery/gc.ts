@@ -36,7 +36,9 @@
 import type { Actor, AuditEntry, AuditLog } from '../audit/audit-log.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { RegistryError } from '../oci/errors.js';
-import type { GcRunRow, GcMetadata, LinkRow } from '../metadata/metadata.js';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { GcRunRow, GcMetadata, LeaseMetadata, LinkRow } from '../metadata/metadata.js';
 import { referenceKey } from '../metadata/records.js';
 import type { PlannedManifest, PlannedTag } from './retention-policy.js';
 import type { Retention } from './retention.js';
@@ -94,6 +96,14 @@ export function summarize(r: GcReport) {
   return { dryRun: r.dryRun, tags: r.tags.length, manifests: r.manifests.length, linksDropped: r.linksDropped, blobs: r.blobs.length, bytes: r.bytes, durationMs: r.durationMs };
 }
 
+/** The lease one collection at a time holds, across every instance and `wharf gc` over the database. */
+const GC_LEASE = 'gc';
+/**
+ * How long the lease lasts unless renewed (every third of it while the run goes on): an instance killed in the middle
+ * of a collection blocks the others' for at most this long.
+ */
+export const GC_LEASE_TTL_MS = 30_000;
+
 export class GarbageCollector {
   private running = false;
 
@@ -104,13 +114,43 @@ export class GarbageCollector {
     private readonly options: GcOptions,
     /** where each deletion retention makes, and each run, is recorded */
     private readonly audit: AuditLog,
+    /** where the one-at-a-time lease is taken (the database every instance shares) */
+    private readonly leases: LeaseMetadata,
   ) {}
 
-  /** Retention, then the sweep. One run at a time per process; another process may run beside it safely. */
+  /**
+   * Retention, then the sweep. One run at a time across every process over the database: a second is refused
+   * (CONFLICT) while the first holds the lease. Not for correctness — two runs side by side would be safe (see above)
+   * — but so that retention's deletions and the reclaimed totals are one run's, and instances do not repeat the work.
+   * A dry run changes nothing and takes no lease.
+   */
   async collect(req: GcRequest): Promise<GcReport> {
-    if (this.running) throw new RegistryError('CONFLICT', 'a garbage collection is already running');
+    if (this.running) throw new RegistryError('CONFLICT', 'a garbage collection is already running on this instance');
     this.running = true;
     const dryRun = req.dryRun ?? false;
+    let renewal: NodeJS.Timeout | undefined;
+    const holder = `${hostname()} pid ${process.pid} ${randomBytes(4).toString('hex')}`;
+    if (!dryRun) {
+      let taken;
+      try {
+        taken = await this.leases.claim(GC_LEASE, holder, Date.now(), GC_LEASE_TTL_MS);
+      } catch (e) {
+        this.running = false;
+        throw e;
+      }
+      if (taken) {
+        this.running = false;
+        throw new RegistryError(
+          'CONFLICT',
+          `a garbage collection is already running (${taken.holder}, since ${new Date(taken.acquiredAt).toISOString()}); ` +
+            `if that process died, its lease runs out at ${new Date(taken.expiresAt).toISOString()}`,
+        );
+      }
+      // A renewal that fails (the database unreachable a moment) is tried again at the next tick; the lease is long
+      // enough for two to fail.
+      renewal = setInterval(() => void this.leases.renew(GC_LEASE, holder, Date.now(), GC_LEASE_TTL_MS).catch(() => undefined), GC_LEASE_TTL_MS / 3);
+      renewal.unref();
+    }
     const started = Date.now();
     const now = req.now ?? started;
     const report: GcReport = { dryRun, trigger: req.trigger, startedAt: new Date(started).toISOString(), durationMs: 0, tags: [], manifests: [], linksDropped: 0, blobs: [], bytes: 0 };
@@ -130,22 +170,28 @@ export class GarbageCollector {
       throw e;
     } finally {
       report.durationMs = Date.now() - started;
-      this.running = false;
+      clearInterval(renewal);
       if (!dryRun) {
-        await this.store.recordRun({
-          trigger: req.trigger,
-          actor: req.actor?.name ?? null,
-          started_at: started,
-          finished_at: Date.now(),
-          tags_deleted: report.tags.length,
-          manifests_deleted: report.manifests.length,
-          links_dropped: report.linksDropped,
-          blobs_deleted: report.blobs.length,
-          bytes_reclaimed: report.bytes,
-          error,
-        });
-        await this.record(req.actor ?? SERVER_ACTOR, req.trigger, report, error);
-      }
+        try {
+          await this.store.recordRun({
+            trigger: req.trigger,
+            actor: req.actor?.name ?? null,
+            started_at: started,
+            finished_at: Date.now(),
+            tags_deleted: report.tags.length,
+            manifests_deleted: report.manifests.length,
+            links_dropped: report.linksDropped,
+            blobs_deleted: report.blobs.length,
+            bytes_reclaimed: report.bytes,
+            error,
+          });
+          await this.record(req.actor ?? SERVER_ACTOR, req.trigger, report, error);
+        } finally {
+          // Released after the run is recorded, so the next one (any instance's schedule) counts from it.
+          await this.leases.release(GC_LEASE, holder).catch(() => undefined);
+          this.running = false;
+        }
+      } else this.running = false;
     }
   }
 

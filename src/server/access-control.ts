@@ -1,6 +1,6 @@
 // Access control served over HTTP: the request-facing access check (with the client's address through trusted
 // proxies), the Docker /token endpoint, who a request's caller is for the audit, and the management routes of
-// access control itself (browser sessions, tokens, users, groups, grants, audit).
+// access control itself (browser sessions, tokens, users, groups, grants, audit, signing keys).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Actor } from '../audit/audit-log.js';
@@ -10,6 +10,7 @@ import { callerOf, requestAccess, type RequestAccess } from './access.js';
 import type { ApiRoute } from './api.js';
 import { adminRoutes } from './api/accounts.js';
 import { tokenRoutes } from './api/tokens.js';
+import { keyRoutes } from './api/keys.js';
 import { ClientOrigin } from './client-origin.js';
 import { openSessionRoute, sessionRoutes } from './session.js';
 import { tokenEndpoint } from './token.js';
@@ -40,6 +41,6 @@ export function serveAuth(auth: Auth, config: Config, log: Logger): ServedAuth {
     access,
     actorOf,
     tokenEndpoint: tokenEndpoint({ authn, policies, tokens, origin, log }),
-    routes: [...tokenRoutes(store, auth.audit, policies, access), ...sessionRoutes({ sessions, origin, isAdmin }), ...adminRoutes({ store, audit: auth.audit, policies, actorOf })],
+    routes: [...tokenRoutes(store, auth.audit, policies, access), ...sessionRoutes({ sessions, origin, isAdmin }), ...adminRoutes({ store, audit: auth.audit, policies, actorOf }), ...keyRoutes(tokens)],
   };
 }
