@@ -270,6 +270,7 @@ async function openAccessControl(config: Config, meta: Metadata, audit: AuditLog
       windowMs: failures.window,
     },
     now,
+    meta.loginFailures,
   );
   const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl, now });
   const sessions = new Sessions(meta.sessions, authn, policies, audit, { ttlMs: SESSION_TTL_MS });

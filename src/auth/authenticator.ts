@@ -227,7 +227,7 @@ export class Authenticator {
   async login(username: string, password: string, address: string, via: string): Promise<LoginResult> {
     const tokenId = robotSecretId(password);
     const limitKey = tokenId === undefined ? username : tokenSubject(tokenId);
-    const retryAfter = this.limiter.blocked(limitKey, address);
+    const retryAfter = await this.limiter.check(limitKey, address);
     if (retryAfter !== undefined) throw new AuthFailure('rate_limited', `too many failed logins from this address; try again in ${retryAfter} s`, retryAfter);
 
     const policy = await this.policies.current();
@@ -240,12 +240,12 @@ export class Authenticator {
       if (row(fresh) !== row(policy)) result = await this.check(username, password, tokenId, fresh);
     }
     if (!result) {
-      const delayed = this.limiter.failed(limitKey, address);
+      const delayed = await this.limiter.fail(limitKey, address);
       const actor = { name: tokenId === undefined ? username : (policy.tokens.get(tokenId)?.name ?? tokenId), kind: tokenId === undefined ? 'user' : 'token', address } as const;
       this.loginFailed(actor, { via, ...(delayed !== undefined ? { delayedSeconds: delayed } : {}) });
       throw new AuthFailure('invalid_credentials', 'incorrect username or password');
     }
-    this.limiter.succeeded(limitKey, address);
+    await this.limiter.succeed(limitKey, address);
     return result;
   }
 

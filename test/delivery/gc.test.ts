@@ -201,13 +201,18 @@ describe('garbage collection without a grace period', () => {
         } catch (e) {
           if (!(e instanceof RegistryError && e.code === 'CONFLICT')) throw e;
         }
-        await sleep(5);
+        // Room between runs for the `wharf gc` processes: one collection at a time takes the database's lease.
+        await sleep(40);
       }
     };
-    const cli = { runs: 0, blobs: 0 };
+    const cli = { runs: 0, blobs: 0, refused: 0 };
     const cliLoop = async () => {
       while (pushing) {
         const res = await run(process.execPath, [join(REPO_ROOT, 'bin', 'wharf.js'), 'gc', '--data', r.dataDir, '--grace', '0', '--json'], { timeoutMs: 60_000, env: { WHARF_CONFIG: '', ...(await databaseEnv(r.dataDir)) } });
+        if (res.code === 1 && /a garbage collection is already running \(.* pid \d+/.test(res.stderr)) {
+          cli.refused++;
+          continue;
+        }
         assert.equal(res.code, 0, res.stderr);
         const report = JSON.parse(res.stdout) as GcReport;
         cli.runs++;
@@ -228,7 +233,7 @@ describe('garbage collection without a grace period', () => {
     await assertFsckClean(r);
     assert.ok(inProcess.runs >= 3 && cli.runs >= 1, `GC ran ${inProcess.runs} times in-process, ${cli.runs} times as wharf gc`);
     assert.ok(inProcess.blobs + cli.blobs > 0, 'the collections reclaimed blobs while the pushes went on');
-    console.log(`push loop: ${expected.size} manifests kept, ${refusals} pushes refused and retried; GC ${inProcess.runs} in-process runs (${inProcess.blobs} blobs), ${cli.runs} wharf gc runs (${cli.blobs} blobs)`);
+    console.log(`push loop: ${expected.size} manifests kept, ${refusals} pushes refused and retried; GC ${inProcess.runs} in-process runs (${inProcess.blobs} blobs), ${cli.runs} wharf gc runs (${cli.blobs} blobs), ${cli.refused} refused while another ran`);
   });
 });
 
@@ -331,6 +336,45 @@ describe('garbage collection with a grace period', () => {
     assert.match(real.stdout, new RegExp(`^deleted blob ${digest} `, 'm'));
     assert.equal(await blobFileExists(r, digest), false);
     assert.equal(await linked(r, repo, digest), false);
+  });
+
+  it('one collection at a time over the database: a second is refused (409) while the lease is held, a dead holder’s lease runs out', async () => {
+    const lease = (holder: string, expiresAt: number) =>
+      onDatabase(r.dataDir, async (db) => {
+        await db.deleteFrom('leases').where('name', '=', 'gc').execute();
+        await db.insertInto('leases').values({ name: 'gc', holder, acquired_at: Date.now() - 1_000, expires_at: expiresAt }).execute();
+      });
+    // Another instance holds it (as its own run would, renewing it).
+    await lease('other-host pid 4242 abcd', Date.now() + 60_000);
+    await assert.rejects(r.wharf.gc.collect({ trigger: 'api' }), (e: unknown) => e instanceof RegistryError && e.code === 'CONFLICT' && /other-host pid 4242/.test(e.message));
+    const res = await api(r, 'POST', '/api/v1/gc', {}, 409);
+    assert.match(JSON.stringify(res.body), /already running \(other-host pid 4242/);
+    // A dry run changes nothing and takes no lease.
+    assert.equal((await r.wharf.gc.collect({ trigger: 'api', dryRun: true })).dryRun, true);
+    // The schedule skips its turn and says why.
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    const runsBefore = (await r.wharf.gc.runs(100)).length;
+    const schedule = new GcSchedule(r.wharf.gc, 30, log);
+    await schedule.start();
+    for (let i = 0; i < 100 && !lines.some((l) => /skipped/.test(l)); i++) await sleep(20);
+    await schedule.stop();
+    assert.ok(lines.some((l) => /garbage collection skipped: a garbage collection is already running \(other-host/.test(l)), lines.join(''));
+    assert.equal((await r.wharf.gc.runs(100)).length, runsBefore, 'no run recorded while the lease was held elsewhere');
+    // The holder died: once its lease has run out, a collection takes it over, and gives it back when done.
+    await lease('other-host pid 4242 abcd', Date.now() - 1);
+    assert.equal((await r.wharf.gc.collect({ trigger: 'api' })).dryRun, false);
+    assert.deepEqual(await onDatabase(r.dataDir, (db) => db.selectFrom('leases').selectAll().execute()), []);
+  });
+
+  it('a schedule waits for the interval counted from a run another instance just made', async () => {
+    await r.wharf.gc.collect({ trigger: 'api' });
+    const runsBefore = (await r.wharf.gc.runs(100)).length;
+    const schedule = new GcSchedule(r.wharf.gc, 60_000, pino({ level: 'silent' }));
+    // Armed as if started long ago: its turn comes at once, finds the fresh run, and waits.
+    await (schedule as unknown as { turn(): Promise<void> }).turn();
+    await schedule.stop();
+    assert.equal((await r.wharf.gc.runs(100)).length, runsBefore);
   });
 
   it('runs on a schedule, counted from the last run', async () => {
