@@ -103,8 +103,11 @@ export class LoginLimiter {
 
   /** A correct login: as succeeded(), in the shared store too. */
   async succeed(user: string, address: string): Promise<void> {
+    const key = this.userKey(user, address);
+    // check() copied the shared counter here just before: without one there is nothing to clear (no write per login).
+    const counted = this.counters.has(key);
     this.succeeded(user, address);
-    await this.shared?.clear(this.userKey(user, address));
+    if (counted) await this.shared?.clear(key);
   }
 
   /** Takes the shared store's counter as this instance's copy. */
