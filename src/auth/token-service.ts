@@ -175,9 +175,10 @@ export class TokenService {
    * credentials are checked with it on every request). A stale view is read again in the background.
    */
   trusts(kid: string): boolean {
-    if (Date.now() - this.set.loadedAt >= this.refreshMs && !this.loading) void Promise.resolve(this.keys()).catch(() => undefined);
+    const now = Date.now();
+    if (now - this.set.loadedAt >= this.refreshMs && !this.loading) void Promise.resolve(this.keys()).catch(() => undefined);
     const entry = this.set.trusted.get(kid);
-    return entry !== undefined && entry.until > Date.now();
+    return entry !== undefined && entry.until > now;
   }
 
   /** Every key, oldest first, with its state. */

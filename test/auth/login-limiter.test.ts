@@ -71,3 +71,44 @@ test('failures are forgotten after the window without one, not while a delay run
   assert.equal(l.blocked('alice', '10.0.0.1'), undefined);
   assert.equal(l.failed('alice', '10.0.0.1'), undefined, 'counting starts over');
 });
+
+test('two limiters over one database (two instances) add up their failures and share the delays', async () => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { forgetDatabase, openTestStore } = await import('../support/database.js');
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-limiter-'));
+  const stores = [await openTestStore(join(dir, 'wharf.db')), await openTestStore(join(dir, 'wharf.db'))];
+  try {
+    let now = 1_000_000;
+    const limits = { perUser: 3, perAddress: 100, delayMs: 1_000, maxDelayMs: 60_000, maxAddressDelayMs: 10_000, windowMs: 3_600_000 };
+    const [a, b] = stores.map((s) => new LoginLimiter(limits, () => now, s.loginFailures)) as [LoginLimiter, LoginLimiter];
+    // Failures at once on both: an increment each, none lost.
+    assert.deepEqual(await Promise.all([a.fail('alice', '10.0.0.1'), b.fail('alice', '10.0.0.1')]), [undefined, undefined]);
+    assert.equal(await b.check('alice', '10.0.0.1'), undefined);
+    assert.equal(await a.fail('alice', '10.0.0.1'), 1, 'the third failure, wherever it was counted, starts the delay');
+    assert.equal(await b.check('alice', '10.0.0.1'), 1, 'B refuses the next login: the counter is the database’s');
+    // B's remembered credentials are checked against its copy, which reads the running delays in the background.
+    const fresh = new LoginLimiter(limits, () => now, stores[1]!.loginFailures);
+    assert.equal(fresh.delaying(), false, 'the first look starts the read');
+    for (let i = 0; i < 100 && !fresh.delaying(); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(fresh.delaying(), true);
+    assert.equal(fresh.blocked('alice', '10.0.0.1'), 1);
+    assert.equal(fresh.blocked('bob', '10.0.0.1'), undefined);
+    // A correct login on B after the delay clears the name's failures for A too.
+    now += 1_000;
+    assert.equal(await a.check('alice', '10.0.0.1'), undefined);
+    await b.succeed('alice', '10.0.0.1');
+    assert.equal(await a.fail('alice', '10.0.0.1'), undefined, 'counting starts again from one');
+    // Forgotten after the window.
+    now += limits.windowMs;
+    await a.fail('carol', '10.0.0.2');
+    await a.fail('carol', '10.0.0.2');
+    now += limits.windowMs + 1;
+    assert.equal(await b.fail('carol', '10.0.0.2'), undefined, 'failures older than the window do not count');
+  } finally {
+    for (const s of stores) await s.close();
+    await forgetDatabase(dir);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
