@@ -164,9 +164,13 @@ export class TokenService {
       if (now - this.forcedAt < UNKNOWN_KID_RELOAD_MS) return this.loading ?? this.set;
       this.forcedAt = now;
     } else if (now - this.set.loadedAt < this.refreshMs) return this.set;
+    // The database unreachable for a moment: verify and sign with the keys known (read again at the next call).
     return (this.loading ??= this.store
       .keys()
-      .then((rows) => (this.set = this.keySet(rows, Date.now())))
+      .then(
+        (rows) => (this.set = this.keySet(rows, Date.now())),
+        () => this.set,
+      )
       .finally(() => (this.loading = undefined)));
   }
 
