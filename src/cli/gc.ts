@@ -13,7 +13,8 @@ const HELP = `usage: wharf gc [--dry-run] [--data DIR] [--config FILE] [--grace 
        wharf gc --server URL [--dry-run] [--json]   (a running hub collects, as admin over its API)
 
 Applies the retention policies (config file and API), then deletes blob links, blobs and files nothing
-references any more. Safe while the server runs and pushes continue.
+references any more. Safe while the server runs and pushes continue. One collection at a time over the database:
+while another runs (a server's schedule, any instance), this one is refused, naming it.
   --dry-run  list what would be deleted; delete nothing
   --grace    leave links, blobs and files younger than this alone (default: gc.grace, 1h)
   --json     print the report as JSON`;
