@@ -1,4 +1,4 @@
-// `wharf user|group|grant|revoke|audit|gc --server`: administering a running hub over its API, as admin, and
+// `wharf user|group|grant|revoke|audit|gc|keys --server`: administering a running hub over its API, as admin, and
 // refused for a member; the local --data mode is untouched (test/cli/access.test.ts).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,6 +55,10 @@ test('an admin manages users, groups and grants of a remote hub; reads its audit
     assert.match(audit.stdout, /grant\.remove/);
     const gc = ok(await as('admin', 'gc', '--dry-run'));
     assert.match(gc.stdout, /would reclaim: 0 tags/);
+    const rotated = ok(await as('admin', 'keys', 'rotate')).stdout;
+    const kid = /signing with key (\S+) from now on; earlier keys verify their tokens until those expire/.exec(rotated)?.[1];
+    assert.ok(kid, rotated);
+    assert.match(ok(await as('admin', 'keys', 'list')).stdout, new RegExp(`^\\S+\\s+verifying\\s.*\\n${kid}\\s+signing\\s`, 'm'));
 
     // A member's credentials are refused by the server, with one plain line.
     ok(await runWharf(['login', server.url, '-u', 'erin', '--password-stdin'], { env: envFor('erin'), input: 'erin-password' }));
@@ -63,6 +67,11 @@ test('an admin manages users, groups and grants of a remote hub; reads its audit
     assert.match(denied.stderr, /denied/);
     assert.equal((await as('erin', 'gc')).code, 1);
     assert.equal((await as('erin', 'audit')).code, 1);
+    for (const keys of [['keys', 'list'], ['keys', 'rotate', '--retire']]) {
+      const refused = await as('erin', ...keys);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /^wharf keys: .*denied/i);
+    }
 
     ok(await as('admin', 'user', 'remove', 'erin'));
     assert.equal((await fetch(`${server.url}/v2/`, { headers: { authorization: basic('erin', 'erin-password') } })).status, 401);
