@@ -437,6 +437,13 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    '0018_target_proxy': {
+      async up(db: Kysely<any>) {
+        // The reverse proxy a global admin allows on a deploy target (JSON {image, address, ports}), for apps
+        // whose app file asks for zero-downtime switches behind it; null: none.
+        await db.schema.alterTable('deploy_targets').addColumn('proxy', 'text').execute();
+      },
+    },
   };
 }
 
