@@ -5,11 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
+import { get } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestDaemon } from '../support/dockerd.js';
 import { withDeployHub } from '../support/deploy-hub.js';
-import { freePort } from '../support/net.js';
+import { freePorts } from '../support/net.js';
 import { importNginxImage, removeNginxTarball } from '../support/nginx-image.js';
 
 const NGINX_IMAGE = 'wharf-test/nginx:1';
@@ -18,29 +19,65 @@ const POLL_EVERY_MS = 10;
 interface PollCount {
   ok: number;
   failed: number;
+  /** keep-alive client: requests sent again after the proxy closed the idle connection they went out on */
+  retried: number;
   /** the first few failures, for the assertion message */
   errors: string[];
   /** versions served, in the order first seen */
   versions: string[];
 }
 
-/** GET /version through the proxy every 10 ms until stopped, counting answers and failures. */
-function poll(url: string): { stop: () => Promise<PollCount> } {
-  const count: PollCount = { ok: 0, failed: 0, errors: [], versions: [] };
+/** Pollers not stopped yet: a failed assertion must not leave one running. */
+const pollers = new Set<() => Promise<PollCount>>();
+
+/** One GET on a connection of its own (as `curl` in a loop): the status and body. */
+function getOnce(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { agent: false, timeout: 5_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
+}
+
+/**
+ * GET /version through the proxy every 10 ms until stopped, counting answers and failures. `fresh`: a new
+ * connection per request. `keep-alive`: one reused connection (fetch), and a request that went out on an idle
+ * connection the proxy was closing is sent again once — what browsers and RFC 9112 §9.3.1 do for a GET.
+ */
+function poll(url: string, client: 'fresh' | 'keep-alive'): { stop: () => Promise<PollCount> } {
+  const count: PollCount = { ok: 0, failed: 0, retried: 0, errors: [], versions: [] };
+  const keepAlive = async () => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+        return { status: res.status, body: await res.text() };
+      } catch (e) {
+        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+        const closed = cause?.code === 'UND_ERR_SOCKET' || cause?.code === 'ECONNRESET';
+        if (!closed || attempt > 0) throw e;
+        count.retried++;
+      }
+    }
+  };
   let running = true;
   const loop = (async () => {
     while (running) {
       const began = Date.now();
       try {
-        const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
-        const body = (await res.text()).trim();
-        if (res.status === 200) {
+        const { status, body } = client === 'fresh' ? await getOnce(url) : await keepAlive();
+        if (status === 200) {
           count.ok++;
-          const version = body.split('-')[0]!;
+          const version = body.trim().split('-')[0]!;
           if (count.versions.at(-1) !== version) count.versions.push(version);
         } else {
           count.failed++;
-          if (count.errors.length < 5) count.errors.push(`HTTP ${res.status}`);
+          if (count.errors.length < 5) count.errors.push(`HTTP ${status}`);
         }
       } catch (e) {
         count.failed++;
@@ -49,21 +86,42 @@ function poll(url: string): { stop: () => Promise<PollCount> } {
       await sleep(Math.max(0, POLL_EVERY_MS - (Date.now() - began)));
     }
   })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return count;
-    },
+  const stop = async () => {
+    running = false;
+    pollers.delete(stop);
+    await loop;
+    return count;
   };
+  pollers.add(stop);
+  return { stop };
+}
+
+/** Both clients at once, through `during`; asserts that neither saw a failed request or a version out of order. */
+async function polled(url: string, what: string, versions: string[], during: () => Promise<void>): Promise<string> {
+  const fresh = poll(url, 'fresh');
+  const reused = poll(url, 'keep-alive');
+  await sleep(200);
+  await during();
+  await sleep(200);
+  const [f, k] = [await fresh.stop(), await reused.stop()];
+  for (const [name, c] of [['new connection per request', f], ['keep-alive', k]] as const) {
+    assert.equal(c.failed, 0, `${what}, ${name}: ${c.failed} of ${c.ok + c.failed} requests failed: ${c.errors.join('; ')}`);
+    assert.deepEqual(c.versions, versions, `${what}, ${name}: served ${versions.join(', then ')}`);
+  }
+  return `${what}: ${f.ok} ok / ${f.failed} failed (new connections), ${k.ok} ok / ${k.failed} failed / ${k.retried} sent again on a closed idle connection (keep-alive)`;
 }
 
 test('a deploy and a rollback behind nginx drop no request; a failing release leaves the proxy on the old one', { timeout: 300_000 }, async (t) => {
-  t.after(removeNginxTarball);
+  t.after(async () => {
+    await Promise.all([...pollers].map((stop) => stop()));
+    await removeNginxTarball();
+  });
   await withDeployHub(t, { name: 'proxy', hosts: 1, app: 'proxied', versions: ['v1', 'v2', 'bad'] }, async ({ hosts, dir, ok, wharf }) => {
     const began = Date.now();
     const h1 = hosts[0] as TestDaemon;
-    const [publicPort, appPort] = [await freePort(), await freePort()];
+    // The public port, then the app's two sets of two ports: five in a row, free.
+    const publicPort = await freePorts(5);
+    const appPort = publicPort + 1;
     await importNginxImage(['-H', h1.endpoint], NGINX_IMAGE);
     const file = join(dir, 'wharf.yaml');
     await writeFile(
@@ -95,43 +153,29 @@ environments:
     const proxies = (await h1.mustDocker(['ps', '-q', '--filter', 'label=wharf.proxy.app=proxied'])).stdout.split('\n').filter(Boolean);
     assert.equal(proxies.length, 1, 'one proxy container');
 
-    // A new release, while a client polls every 10 ms.
-    let poller = poll(url);
-    await sleep(200);
-    assert.match(await ok('release', 'proxied', 'v2', '--env', 'production'), /succeeded/);
-    await sleep(200);
-    const deploy = await poller.stop();
-    assert.equal(deploy.failed, 0, `deploy: ${deploy.failed} of ${deploy.ok + deploy.failed} requests failed: ${deploy.errors.join('; ')}`);
-    assert.deepEqual(deploy.versions, ['v1', 'v2'], 'served v1, then v2 only');
+    // A new release, while the clients poll every 10 ms.
+    const counts: string[] = [];
+    counts.push(await polled(url, 'deploy', ['v1', 'v2'], async () => void assert.match(await ok('release', 'proxied', 'v2', '--env', 'production'), /succeeded/)));
 
     // Only the new replicas run; the proxy container is the same one (reloaded, not restarted).
     const running = async () => (await h1.mustDocker(['ps', '--filter', 'label=wharf.app=proxied', '--format', '{{.Label "wharf.port"}}'])).stdout.split('\n').filter(Boolean).sort();
     assert.deepEqual(await running(), [String(appPort + 2), String(appPort + 3)], 'v2 on the second set of ports');
     assert.deepEqual((await h1.mustDocker(['ps', '-q', '--filter', 'label=wharf.proxy.app=proxied'])).stdout.split('\n').filter(Boolean), proxies);
 
-    // A rollback to v1, while the client polls.
-    poller = poll(url);
-    await sleep(200);
-    assert.match(await ok('rollback', 'proxied', '--env', 'production', '--deploy'), /succeeded/);
-    await sleep(200);
-    const rollback = await poller.stop();
-    assert.equal(rollback.failed, 0, `rollback: ${rollback.failed} of ${rollback.ok + rollback.failed} requests failed: ${rollback.errors.join('; ')}`);
-    assert.deepEqual(rollback.versions, ['v2', 'v1']);
+    // A rollback to v1, while the clients poll.
+    counts.push(await polled(url, 'rollback', ['v2', 'v1'], async () => void assert.match(await ok('rollback', 'proxied', '--env', 'production', '--deploy'), /succeeded/)));
     assert.deepEqual(await running(), [String(appPort), String(appPort + 1)], 'v1 back on the first set of ports');
 
     // A release whose new containers never get healthy: rolled back, and the proxy never left v1.
-    poller = poll(url);
-    const bad = await wharf('release', 'proxied', 'bad', '--env', 'production');
-    const failed = await poller.stop();
-    assert.equal(bad.code, 1, bad.stdout + bad.stderr);
-    assert.match(bad.stdout + bad.stderr, /health check failed .*HTTP 404/);
-    assert.equal(failed.failed, 0, `failed release: ${failed.errors.join('; ')}`);
-    assert.deepEqual(failed.versions, ['v1'], 'the proxy stayed on v1');
+    counts.push(
+      await polled(url, 'failed release', ['v1'], async () => {
+        const bad = await wharf('release', 'proxied', 'bad', '--env', 'production');
+        assert.equal(bad.code, 1, bad.stdout + bad.stderr);
+        assert.match(bad.stdout + bad.stderr, /health check failed .*HTTP 404/);
+      }),
+    );
     assert.deepEqual(await running(), [String(appPort), String(appPort + 1)]);
 
-    t.diagnostic(
-      `through the proxy, polled every ${POLL_EVERY_MS} ms: deploy ${deploy.ok} ok / ${deploy.failed} failed; rollback ${rollback.ok} ok / ${rollback.failed} failed; ` +
-        `failed release ${failed.ok} ok / ${failed.failed} failed; test body ${((Date.now() - began) / 1000).toFixed(1)} s`,
-    );
+    t.diagnostic(`through the proxy, polled every ${POLL_EVERY_MS} ms — ${counts.join('; ')}; test body ${((Date.now() - began) / 1000).toFixed(1)} s`);
   });
 });
