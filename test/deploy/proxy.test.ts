@@ -148,3 +148,10 @@ test('a proxied replica is told its port in portEnv and labelled with it; the pr
   const without = resolveEnvironment(parseAppFile(FILE('{ port: 8080 }').replace('proxy: { port: 8080 }\n', '')), 'production');
   assert.equal(specFingerprint(without), specFingerprint({ ...without, proxy: undefined }), 'plans without a proxy keep their fingerprint');
 });
+
+test('the proxy section is written back as written (wharf get, the stored copy, the dry-run diff)', async () => {
+  const { stringifyAppFile } = await import('../../src/app-file/document.js');
+  const text = stringifyAppFile(parseAppFile(FILE('{ port: 8080, drain: 5s, healthPath: /healthz }')));
+  assert.match(text, /proxy:\n {2}port: 8080\n {2}healthPath: \/healthz\n {2}drain: 5s\n/);
+  assert.deepEqual(parseAppFile(text).proxy, { port: 8080, drain: 5_000, healthPath: '/healthz' });
+});
