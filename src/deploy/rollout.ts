@@ -10,7 +10,7 @@ import type { ContainerState, DockerHost } from '../engine/docker-host.js';
 import { containerCreate, replicaPort } from './container-create.js';
 import { waitHealthy, type HealthWait } from './health.js';
 import { redact, type SecretValues } from './secrets.js';
-import { HostProxy, ProxyFailure } from './proxy.js';
+import { HostProxy, PROXY_LABELS, ProxyFailure } from './proxy.js';
 import type { ProxyRegistration } from './target-registration.js';
 import { digestOfRef, emitter, errorText, imageRef, type DeploymentRequest, type DeploymentResult, type DeploymentStep } from './deployment.js';
 
@@ -105,6 +105,11 @@ export async function rollOut(req: DeploymentRequest, hosts: DockerHost[], secre
   // Every host runs the release: only now are the previous containers removed.
   await Promise.all(
     switched.map(async (s) => {
+      // An app file that dropped its proxy: the replicas serve themselves now, the proxy of before goes.
+      if (!req.plan.proxy) {
+        const proxies = await s.host.listContainers({ labels: { [PROXY_LABELS.app]: req.plan.app, [PROXY_LABELS.env]: req.plan.environment }, all: true }).catch(() => []);
+        await Promise.all(proxies.map((p) => s.host.removeContainer(p.id).catch(() => undefined)));
+      }
       const old = s.previous.filter((c) => !s.created.some((n) => n.id === c.id));
       if (old.length === 0) return;
       emit('cleanup', s.host.endpoint, `removing ${old.length} previous container(s)`);
