@@ -16,6 +16,8 @@ import { importNginxImage, removeNginxTarball } from '../support/nginx-image.js'
 
 const NGINX_IMAGE = 'wharf-test/nginx:1';
 const POLL_EVERY_MS = 10;
+/** what /version holds: the release's name and a random suffix */
+const VERSION = /^[a-z0-9]+-[0-9a-f]{12}\n?$/;
 
 interface PollCount {
   ok: number;
@@ -72,13 +74,13 @@ function poll(url: string, client: 'fresh' | 'keep-alive'): { stop: () => Promis
       const began = Date.now();
       try {
         const { status, body } = client === 'fresh' ? await getOnce(url) : await keepAlive();
-        if (status === 200) {
+        if (status === 200 && VERSION.test(body)) {
           count.ok++;
           const version = body.trim().split('-')[0]!;
           if (count.versions.at(-1) !== version) count.versions.push(version);
         } else {
           count.failed++;
-          if (count.errors.length < 5) count.errors.push(`HTTP ${status}`);
+          if (count.errors.length < 5) count.errors.push(`HTTP ${status} ${JSON.stringify(body.slice(0, 40))}`);
         }
       } catch (e) {
         count.failed++;
@@ -97,21 +99,61 @@ function poll(url: string, client: 'fresh' | 'keep-alive'): { stop: () => Promis
   return { stop };
 }
 
+/**
+ * A GET of /cgi-bin/slow (a second in flight) on a new connection every 100 ms until stopped: those in flight when
+ * the proxy switches are answered only if the old containers are kept until nginx's old workers have finished.
+ */
+function slowRequests(url: string): { stop: () => Promise<PollCount> } {
+  const count: PollCount = { ok: 0, failed: 0, retried: 0, errors: [], versions: [] };
+  const inFlight: Promise<void>[] = [];
+  const send = () =>
+    inFlight.push(
+      getOnce(url).then(
+        ({ status, body }) => {
+          // a reply cut short (the container stopped under it) is a failure too
+          if (status !== 200 || !VERSION.test(body)) throw new Error(`HTTP ${status} ${JSON.stringify(body.slice(0, 40))}`);
+          count.ok++;
+          const version = body.trim().split('-')[0]!;
+          if (!count.versions.includes(version)) count.versions.push(version);
+        },
+        (e: unknown) => {
+          count.failed++;
+          if (count.errors.length < 5) count.errors.push(String(e));
+        },
+      ).catch((e: unknown) => {
+        count.failed++;
+        if (count.errors.length < 5) count.errors.push(String(e));
+      }),
+    );
+  const timer = setInterval(send, 100);
+  const stop = async () => {
+    clearInterval(timer);
+    pollers.delete(stop);
+    await Promise.all(inFlight);
+    return count;
+  };
+  pollers.add(stop);
+  return { stop };
+}
+
 /** Both clients at once, through `during`; asserts that neither saw a failed request or a version out of order. */
 async function polled(url: string, what: string, versions: string[], during: () => Promise<void>): Promise<string> {
   const fresh = poll(url, 'fresh');
   const reused = poll(url, 'keep-alive');
+  const slow = slowRequests(url.replace(/\/version$/, '/cgi-bin/slow'));
   await sleep(200);
   await during();
   await sleep(200);
-  const [f, k] = [await fresh.stop(), await reused.stop()];
+  const [f, k, w] = [await fresh.stop(), await reused.stop(), await slow.stop()];
+  assert.equal(w.failed, 0, `${what}, requests in flight for a second: ${w.failed} of ${w.ok + w.failed} failed: ${w.errors.join('; ')}`);
+  assert.deepEqual([...w.versions].sort(), [...versions].sort(), `${what}: slow requests answered by ${w.versions.join(', ')}`);
   for (const [name, c] of [['new connection per request', f], ['keep-alive', k]] as const) {
     assert.equal(c.failed, 0, `${what}, ${name}: ${c.failed} of ${c.ok + c.failed} requests failed: ${c.errors.join('; ')}`);
     // While nginx's old workers finish, both may answer for a moment; it starts on the one and ends on the other.
     assert.deepEqual([c.versions[0], c.versions.at(-1)], [versions[0], versions.at(-1)], `${what}, ${name}: served ${c.versions.join(', ')}`);
     assert.ok(c.versions.every((v) => versions.includes(v)), `${what}, ${name}: served ${c.versions.join(', ')}`);
   }
-  return `${what}: ${f.ok} ok / ${f.failed} failed (new connections), ${k.ok} ok / ${k.failed} failed / ${k.retried} sent again on a closed idle connection (keep-alive)`;
+  return `${what}: ${f.ok} ok / ${f.failed} failed (new connections), ${k.ok} ok / ${k.failed} failed / ${k.retried} sent again on a closed idle connection (keep-alive), ${w.ok} ok / ${w.failed} failed (1 s in flight)`;
 }
 
 test('a deploy and a rollback behind nginx drop no request; a failing release leaves the proxy on the old one', { timeout: 300_000 }, async (t) => {
