@@ -49,9 +49,11 @@ export class HostProxy {
   async switchTo(ports: number[]): Promise<void> {
     const config = proxyConfig({ address: this.registration.address, port: this.plan.proxy.port, upstreams: ports, drainMs: this.plan.proxy.drain });
     let current = await this.container();
-    if (current !== undefined && current.image !== this.registration.image) {
+    // The reference it was created from (a list shows an image ID once the tag moved, e.g. after a pull of nginx:stable).
+    const createdFrom = current && (await this.host.inspectContainer(current.id)).image;
+    if (current !== undefined && createdFrom !== this.registration.image) {
       // The admin named another image: a new container (a short gap, said in the deployment's events).
-      this.say(`replacing the proxy: it runs ${current.image}, the target's registration names ${this.registration.image}`);
+      this.say(`replacing the proxy: it runs ${createdFrom}, the target's registration names ${this.registration.image}`);
       await this.host.removeContainer(current.id);
       current = undefined;
     }
