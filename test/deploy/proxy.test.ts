@@ -155,3 +155,8 @@ test('the proxy section is written back as written (wharf get, the stored copy, 
   assert.match(text, /proxy:\n {2}port: 8080\n {2}healthPath: \/healthz\n {2}drain: 5s\n/);
   assert.deepEqual(parseAppFile(text).proxy, { port: 8080, drain: 5_000, healthPath: '/healthz' });
 });
+
+test("behind a proxy a deploy needs both sets of the app's ports and the public port free of other containers", async () => {
+  const { neededPorts } = await import('../../src/deploy/foreign-containers.js');
+  assert.deepEqual(neededPorts(plan(FILE('{ port: 8080 }'))), [9000, 9001, 9002, 9003, 8080]);
+});
