@@ -8,7 +8,7 @@ export function stringifyAppFile(file: AppFile): string {
   return stringify(appFileDocument(file), { lineWidth: 0 });
 }
 
-const DURATION_KEYS = new Set(['delay', 'healthTimeout', 'monitor', 'stopTimeout', 'interval', 'timeout', 'startPeriod']);
+const DURATION_KEYS = new Set(['delay', 'healthTimeout', 'monitor', 'stopTimeout', 'interval', 'timeout', 'startPeriod', 'drain']);
 
 /** The app file as plain data in its written form (durations as text), for YAML output and diffs. */
 export function appFileDocument(file: AppFile): unknown {

@@ -1,7 +1,7 @@
 // Reading an app file: YAML text parsed and validated once, the checks that span fields and environments
 // included, with every problem located by path and line; the rest of Wharf trusts the resulting AppFile.
 import { LineCounter, parseDocument } from 'yaml';
-import { fixedHostPort, resolveEnvironment } from './plan.js';
+import { type EnvironmentPlan, fixedHostPort, resolveEnvironment } from './plan.js';
 import { type AppFile, appFileShape } from './schema.js';
 
 /** The checks across fields and environments, which the field schemas cannot make alone. */
@@ -13,7 +13,8 @@ const appFileSchema = appFileShape.superRefine((file, ctx) => {
       ctx.addIssue({ code: 'custom', message: from === name ? 'an environment cannot require promotion from itself' : `no environment named '${from}'`, path: [...at, 'requiresPromotionFrom'] });
     }
     const plan = resolveEnvironment(file as AppFile, name);
-    if (plan.rollout.order === 'start-first' && fixedHostPort(plan.container)) {
+    if (file.proxy !== undefined || env.proxy !== undefined) checkProxy(plan, (message, ...path) => ctx.addIssue({ code: 'custom', message, path: [...at, ...path] }));
+    if (plan.rollout.order === 'start-first' && fixedHostPort(plan.container) && plan.proxy === undefined) {
       ctx.addIssue({
         code: 'custom',
         message: 'start-first needs a free port for each new container; with network host and a fixed port use stop-first',
@@ -38,6 +39,23 @@ const appFileSchema = appFileShape.superRefine((file, ctx) => {
     }
   }
 });
+
+/** A proxy switches new containers in beside the old ones, on the host's network, on ports of their own. */
+function checkProxy(plan: EnvironmentPlan, issue: (message: string, ...path: string[]) => void): void {
+  if (plan.proxy === undefined) return issue('give the public port the proxy listens on', 'proxy', 'port');
+  if (plan.swarm !== undefined) issue('a proxy is for Docker hosts (targets); Swarm routes to its tasks itself', 'proxy');
+  const c = plan.container;
+  if (c.network !== 'host') issue('the proxy reaches the app on the host network: set container.network: host', 'container', 'network');
+  if (c.port === undefined) {
+    issue('behind a proxy the app needs container.port: its replicas get that port and the ones after it', 'container', 'port');
+  } else {
+    const last = c.port + 2 * plan.replicas - 1;
+    if (last > 65535) issue(`the app's ports ${c.port}-${last} (two sets of ${plan.replicas} replicas) go past 65535`, 'container', 'port');
+    if (plan.proxy.port >= c.port && plan.proxy.port <= last) issue(`the public port is among the app's own ports ${c.port}-${last}`, 'proxy', 'port');
+  }
+  if (plan.rollout.order !== 'start-first' || plan.rollout.rollback.order !== 'start-first') issue('behind a proxy the new containers start beside the old ones: order must be start-first', 'rollout', 'order');
+  if (c.healthcheck !== undefined) issue("behind a proxy Wharf checks proxy.healthPath on each new container before switching; leave container.healthcheck out", 'container', 'healthcheck');
+}
 
 export interface AppFileIssue {
   /** e.g. `environments.production.targets[1]` */

@@ -1,6 +1,6 @@
 // The plan of one environment: the app file's container spec and rollout settings merged (app level, then the
 // environment's own) with defaults filled in — everything a deployment needs to know. Pure.
-import type { AppFile, ContainerInput, HealthcheckSpec, SecretSource, SwarmSpec, VolumeSpec } from './schema.js';
+import type { AppFile, ContainerInput, HealthcheckSpec, ProxyInput, SecretSource, SwarmSpec, VolumeSpec } from './schema.js';
 
 /** The container spec of one environment: the app-level spec with the environment's laid over it. */
 export interface ContainerSpec {
@@ -52,8 +52,20 @@ export interface EnvironmentPlan {
   swarm?: SwarmSpec;
   replicas: number;
   container: ContainerSpec;
+  /** switches behind the target's reverse proxy (deploy/proxy.ts); undefined: containers are replaced in place */
+  proxy?: ProxySpec;
   rollout: RolloutSettings;
 }
+
+/** The app file's `proxy` with its defaults (durations in milliseconds). */
+export interface ProxySpec {
+  port: number;
+  portEnv: string;
+  healthPath: string;
+  drain: number;
+}
+
+export const DEFAULT_PROXY = { portEnv: 'PORT', healthPath: '/up', drain: 30_000 } as const;
 
 export const DEFAULT_ROLLOUT: Omit<RolloutSettings, 'rollback'> = {
   parallelism: 1,
@@ -87,11 +99,16 @@ export function resolveEnvironment(file: AppFile, environment: string): Environm
     ipc: merged.ipc,
     devices: merged.devices,
   };
+  const proxyInput: Partial<ProxyInput> | undefined = file.proxy || env.proxy ? { ...file.proxy, ...env.proxy } : undefined;
+  const proxy: ProxySpec | undefined =
+    proxyInput?.port === undefined
+      ? undefined
+      : { port: proxyInput.port, portEnv: proxyInput.portEnv ?? DEFAULT_PROXY.portEnv, healthPath: proxyInput.healthPath ?? DEFAULT_PROXY.healthPath, drain: proxyInput.drain ?? DEFAULT_PROXY.drain };
   const settings = { ...file.rollout, ...env.rollout };
   const { rollback, ...forward } = settings;
   const rolloutSettings = {
     ...DEFAULT_ROLLOUT,
-    order: fixedHostPort(containerSpec) ? 'stop-first' : DEFAULT_ROLLOUT.order,
+    order: fixedHostPort(containerSpec) && proxy === undefined ? 'stop-first' : DEFAULT_ROLLOUT.order,
     ...Object.fromEntries(Object.entries(forward).filter(([, v]) => v !== undefined)),
   } as RolloutSettings;
   rolloutSettings.rollback = {
@@ -115,6 +132,7 @@ export function resolveEnvironment(file: AppFile, environment: string): Environm
     swarm: env.swarm && { target: env.swarm.target, service: env.swarm.service },
     replicas: env.replicas ?? 1,
     container: containerSpec,
+    ...(proxy ? { proxy } : {}),
     rollout: rolloutSettings,
   };
 }

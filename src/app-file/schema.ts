@@ -153,6 +153,27 @@ const container = z.strictObject({
   devices: z.array(nonEmpty).optional(),
 });
 
+/**
+ * Zero-downtime switches on Docker hosts behind the reverse proxy the target's registration names (nginx): the
+ * public port it listens on, the variable the app learns its port from, the path Wharf checks before switching,
+ * how long the old containers keep finishing requests. Only numbers and a strictly checked path: nothing here
+ * reaches the proxy's configuration as text (deploy/proxy-config.ts writes it from numbers).
+ */
+const proxy = z.strictObject({
+  /** the public port the proxy listens on (within the ports the target's registration allows); required once merged */
+  port: z.number().int().min(1).max(65535).optional(),
+  /** the variable the app is told its port in (default PORT); the port is container.port or the one after its replicas */
+  portEnv: varName.optional(),
+  /** GET by Wharf on each new container before the proxy switches to it; 2xx is healthy (default /up) */
+  healthPath: z
+    .string()
+    .max(256)
+    .regex(/^\/[A-Za-z0-9._~\/-]*$/, 'a path such as /up: /, letters, digits, ., _, ~ and - only')
+    .optional(),
+  /** how long the old containers may take to finish the requests they have, after the switch (default 30s) */
+  drain: duration.optional(),
+});
+
 const rollout = z.strictObject({
   /** Docker hosts updated at once (Swarm: tasks at once) */
   parallelism: z.number().int().min(1).optional(),
@@ -192,6 +213,7 @@ const environment = z
     /** per host for Docker targets; in total for Swarm */
     replicas: z.number().int().min(0).optional(),
     container: container.optional(),
+    proxy: proxy.optional(),
     rollout: rollout.optional(),
   })
   .superRefine((e, ctx) => {
@@ -202,6 +224,8 @@ export const appFileShape = z.strictObject({
   /** the repository in Wharf */
   app: z.string().refine(isValidRepositoryName, { message: 'not a valid repository name' }),
   container: container.optional(),
+  /** laid over field by field by an environment's own `proxy` */
+  proxy: proxy.optional(),
   rollout: rollout.optional(),
   environments: z.record(envName, environment).refine((envs) => Object.keys(envs).length > 0, { message: 'name at least one environment' }),
   /** build → test → push → attest → release → deploy, run by `wharf pipeline run` (src/pipeline/) */
@@ -214,3 +238,4 @@ export type SecretSource = z.output<typeof secret>;
 export type HealthcheckSpec = z.output<typeof healthcheck>;
 export type VolumeSpec = z.output<typeof volume>;
 export type ContainerInput = z.output<typeof container>;
+export type ProxyInput = z.output<typeof proxy>;

@@ -19,10 +19,15 @@ export function containerName(req: Pick<DeploymentRequest, 'id' | 'plan'>, repli
   return `${req.plan.app.replaceAll('/', '_')}-${req.plan.environment}-${req.id}-${replica}`;
 }
 
-export function containerCreate(req: DeploymentRequest, replica: number, secrets: SecretValues): ContainerCreate {
+/**
+ * `proxiedPort`: behind a proxy, the port Wharf chose for this replica (proxy.ts), told to the app in the
+ * proxy's `portEnv` and kept as a label for the next switch.
+ */
+export function containerCreate(req: DeploymentRequest, replica: number, secrets: SecretValues, proxiedPort?: number): ContainerCreate {
   const c = req.plan.container;
-  const port = replicaPort(c, replica);
-  const env = { ...c.env, ...secrets, ...(port !== undefined ? { PORT: String(port) } : {}), WHARF_REPLICA: String(replica) };
+  const port = proxiedPort ?? replicaPort(c, replica);
+  const portEnv = req.plan.proxy?.portEnv ?? 'PORT';
+  const env = { ...c.env, ...secrets, ...(port !== undefined ? { [portEnv]: String(port) } : {}), WHARF_REPLICA: String(replica) };
   return {
     name: containerName(req, replica),
     image: imageRef(req.image, req.release.digest),
@@ -37,6 +42,7 @@ export function containerCreate(req: DeploymentRequest, replica: number, secrets
       [LABELS.deployment]: req.id,
       [LABELS.replica]: String(replica),
       [LABELS.spec]: specFingerprint(req.plan),
+      ...(proxiedPort !== undefined ? { [LABELS.port]: String(proxiedPort) } : {}),
     },
     network: c.network,
     mounts: c.volumes.map((v) => ({ source: v.source, target: v.target, readOnly: v.readOnly ?? false })),

@@ -70,7 +70,9 @@ export class Deployer {
       }
     }
     if (plan.swarm) return deployToSwarm(req, engines.orchestrator(plan.swarm), secrets);
-    return rollOut(req, plan.targets.map((t) => engines.dockerHost(t)), secrets);
+    const hosts = plan.targets.map((t) => engines.dockerHost(t));
+    const proxies = new Map(plan.targets.flatMap((t, i) => (connections.get(t)?.proxy ? [[hosts[i]!.endpoint, connections.get(t)!.proxy!] as const] : [])));
+    return rollOut(req, hosts, secrets, proxies);
   }
 
   status(query: StatusQuery, connections: ReadonlyMap<string, TargetConnection>): Promise<EnvironmentStatus> {

@@ -5,6 +5,7 @@ import type { EnvironmentPlan } from '../app-file/plan.js';
 import type { ContainerState, DockerHost, HeldPort } from '../engine/docker-host.js';
 import { LABELS } from './labels.js';
 import { replicaPort } from './container-create.js';
+import { PROXY_LABELS } from './proxy.js';
 
 export interface ForeignContainer {
   container: ContainerState;
@@ -22,6 +23,8 @@ export interface ForeignContainer {
  */
 export function neededPorts(plan: EnvironmentPlan): number[] {
   if (plan.container.network !== 'host' || plan.container.port === undefined) return [];
+  // Behind a proxy the replicas alternate between two sets of ports, and the proxy holds the public one.
+  if (plan.proxy) return [...Array.from({ length: 2 * plan.replicas }, (_, i) => plan.container.port! + i), plan.proxy.port];
   return Array.from({ length: plan.replicas }, (_, i) => replicaPort(plan.container, i)!);
 }
 
@@ -41,7 +44,9 @@ export async function foreignContainers(host: DockerHost, plan: EnvironmentPlan)
   const names = new Set(appContainerNames(plan.app));
   const out: ForeignContainer[] = [];
   for (const { container, ports } of await host.portHolders()) {
-    const own = container.labels[LABELS.app] === plan.app && container.labels[LABELS.env] === plan.environment;
+    const own =
+      (container.labels[LABELS.app] === plan.app && container.labels[LABELS.env] === plan.environment) ||
+      (container.labels[PROXY_LABELS.app] === plan.app && container.labels[PROXY_LABELS.env] === plan.environment);
     if (own) continue;
     const held = ports.filter((p) => p.protocol === 'tcp' && needed.has(p.port));
     const named = container.labels[LABELS.app] === undefined && names.has(container.name);

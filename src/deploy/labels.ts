@@ -11,4 +11,6 @@ export const LABELS = {
   replica: 'wharf.replica',
   /** the plan's fingerprint (spec-fingerprint.ts) */
   spec: 'wharf.spec',
+  /** behind a proxy: the host port the replica listens on (the proxy's upstream) */
+  port: 'wharf.port',
 } as const;

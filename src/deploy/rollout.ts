@@ -1,7 +1,8 @@
 // Rolling a release out to Docker hosts: pull everywhere first (nothing changes if a host cannot get the image),
 // then switch hosts in batches of `parallelism` — start the new replicas, wait until healthy, stop the old ones
 // (start-first) or stop first (stop-first) — keeping the old containers until the end, so that on a failure the
-// hosts already switched get their previous containers back as they were.
+// hosts already switched get their previous containers back as they were. Behind a proxy (proxy.ts) the new
+// replicas get ports of their own, and the proxy switches to them once they are healthy, then drains the old ones.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { endpointAddress, parseEndpoint } from '../engine/endpoint.js';
 import { LABELS } from './labels.js';
@@ -9,11 +10,14 @@ import type { ContainerState, DockerHost } from '../engine/docker-host.js';
 import { containerCreate, replicaPort } from './container-create.js';
 import { waitHealthy, type HealthWait } from './health.js';
 import { redact, type SecretValues } from './secrets.js';
+import { HostProxy, PROXY_LABELS, ProxyFailure } from './proxy.js';
+import type { ProxyRegistration } from './target-registration.js';
 import { digestOfRef, emitter, errorText, imageRef, type DeploymentRequest, type DeploymentResult, type DeploymentStep } from './deployment.js';
 
 /** What a switched host needs for a rollback or the final cleanup. */
 interface SwitchedHost {
   host: DockerHost;
+  proxy?: HostProxy;
   created: ContainerState[];
   /** the app's containers on the host before this deployment; `running` as it was then */
   previous: ContainerState[];
@@ -24,7 +28,8 @@ type SwitchOutcome =
   /** `hadPrevious`: something of the app ran on the host before, so there was a release to fall back to */
   | { ok: false; step: DeploymentStep; hadPrevious: boolean };
 
-export async function rollOut(req: DeploymentRequest, hosts: DockerHost[], secrets: SecretValues): Promise<DeploymentResult> {
+/** `proxies`: the proxy each host's registration allows, by endpoint (checked by target-policy.ts when the plan has a proxy). */
+export async function rollOut(req: DeploymentRequest, hosts: DockerHost[], secrets: SecretValues, proxies: ReadonlyMap<string, ProxyRegistration> = new Map()): Promise<DeploymentResult> {
   const startedAt = Date.now();
   const emit = emitter(req);
   const { rollout } = req.plan;
@@ -69,7 +74,7 @@ export async function rollOut(req: DeploymentRequest, hosts: DockerHost[], secre
   for (let i = 0; i < hosts.length; i += rollout.parallelism) {
     if (i > 0 && rollout.delay > 0) await sleep(rollout.delay);
     const batch = hosts.slice(i, i + rollout.parallelism);
-    const outcomes = await Promise.all(batch.map((host) => switchHost(req, host, secrets, emit, clean)));
+    const outcomes = await Promise.all(batch.map((host) => switchHost(req, host, proxyOn(req, host, proxies, emit), secrets, emit, clean)));
     for (const o of outcomes) {
       steps.push(o.step);
       if (o.ok) switched.push(o.switched);
@@ -100,6 +105,11 @@ export async function rollOut(req: DeploymentRequest, hosts: DockerHost[], secre
   // Every host runs the release: only now are the previous containers removed.
   await Promise.all(
     switched.map(async (s) => {
+      // An app file that dropped its proxy: the replicas serve themselves now, the proxy of before goes.
+      if (!req.plan.proxy) {
+        const proxies = await s.host.listContainers({ labels: { [PROXY_LABELS.app]: req.plan.app, [PROXY_LABELS.env]: req.plan.environment }, all: true }).catch(() => []);
+        await Promise.all(proxies.map((p) => s.host.removeContainer(p.id).catch(() => undefined)));
+      }
       const old = s.previous.filter((c) => !s.created.some((n) => n.id === c.id));
       if (old.length === 0) return;
       emit('cleanup', s.host.endpoint, `removing ${old.length} previous container(s)`);
@@ -110,9 +120,34 @@ export async function rollOut(req: DeploymentRequest, hosts: DockerHost[], secre
   return finish('succeeded', null);
 }
 
+function proxyOn(req: DeploymentRequest, host: DockerHost, proxies: ReadonlyMap<string, ProxyRegistration>, emit: ReturnType<typeof emitter>): HostProxy | undefined {
+  const { plan } = req;
+  if (plan.proxy === undefined) return undefined;
+  const registration = proxies.get(host.endpoint);
+  // checkPlan refuses a plan with a proxy on a target without one; reaching this is a bug, not a fallback
+  if (registration === undefined) throw new Error(`target ${host.endpoint} has no proxy registered`);
+  return new HostProxy(host, registration, { ...plan, proxy: plan.proxy }, (m) => emit('progress', host.endpoint, m));
+}
+
+/**
+ * Behind a proxy: the ports for the new replicas, a set that none of the running containers holds — the app's
+ * port and the ones after it, or the next `replicas` ports after those (so old and new alternate between two sets).
+ */
+export function proxiedPorts(base: number, replicas: number, running: ContainerState[]): number[] {
+  const held = new Set(running.map((c) => portOf(c, base)).filter((p) => p !== undefined));
+  for (const set of [0, 1]) {
+    const ports = Array.from({ length: replicas }, (_, r) => base + set * replicas + r);
+    if (!ports.some((p) => held.has(p))) return ports;
+  }
+  // Both sets partly held (replicas changed between deployments): past everything held.
+  const from = Math.max(base + replicas, ...held) + 1;
+  return Array.from({ length: replicas }, (_, r) => from + r);
+}
+
 async function switchHost(
   req: DeploymentRequest,
   host: DockerHost,
+  proxy: HostProxy | undefined,
   secrets: SecretValues,
   emit: ReturnType<typeof emitter>,
   clean: (s: string) => string,
@@ -122,6 +157,9 @@ async function switchHost(
   const created: ContainerState[] = [];
   let previous: ContainerState[] = [];
   let stoppedOld = false;
+  /** the proxy forwards to the new replicas (an undo must point it back first) */
+  let proxySwitched = false;
+  let ports: number[] | undefined;
   const step = (result: DeploymentStep['result'], reason: string | null): DeploymentStep => ({
     target: host.endpoint,
     action: 'deploy',
@@ -146,11 +184,12 @@ async function switchHost(
     previous = await host.listContainers({ labels: { [LABELS.app]: plan.app, [LABELS.env]: plan.environment }, all: true });
     if (plan.rollout.order === 'stop-first') await stopPrevious();
 
-    emit('starting', host.endpoint, `starting ${plan.replicas} replica(s)`);
+    if (proxy) ports = proxiedPorts(plan.container.port!, plan.replicas, previous.filter((c) => c.running));
+    emit('starting', host.endpoint, `starting ${plan.replicas} replica(s)${ports ? ` on port(s) ${ports.join(', ')}` : ''}`);
     const replicas = Array.from({ length: plan.replicas }, (_, r) => r);
     await Promise.all(
       replicas.map(async (r) => {
-        const spec = containerCreate(req, r, secrets);
+        const spec = containerCreate(req, r, secrets, ports?.[r]);
         const id = await host.createContainer(spec);
         // recorded before it starts, so that a failure anywhere after this removes it again
         created.push({ id, name: spec.name, image: spec.image, imageId: '', labels: spec.labels, status: 'created', running: false });
@@ -162,25 +201,58 @@ async function switchHost(
     await requireHealthy(created, (c) => ({
       host,
       containerId: c.id,
-      check: plan.container.healthcheck,
+      check: proxy ? proxiedCheck(plan) : plan.container.healthcheck,
       address,
-      port: replicaPort(plan.container, replicaOf(c)),
+      port: ports ? ports[replicaOf(c)] : replicaPort(plan.container, replicaOf(c)),
       timeoutMs: plan.rollout.healthTimeout,
       monitorMs: plan.rollout.monitor,
     }));
     emit('healthy', host.endpoint, `${created.length} replica(s) healthy`);
     await Promise.all(created.map((c) => host.keepRunning(c.id)));
+    if (proxy) {
+      // Marked before the switch: a switch that fails half-way is pointed back too.
+      proxySwitched = true;
+      await proxy.switchTo(ports!);
+    }
     if (plan.rollout.order === 'start-first') await stopPrevious();
     emit('switched', host.endpoint, `now on ${req.release.digest}`);
-    return { ok: true, switched: { host, created, previous }, step: step('succeeded', null) };
+    return { ok: true, switched: { host, proxy, created, previous }, step: step('succeeded', null) };
   } catch (e) {
-    const reason = clean(e instanceof RolloutFailure ? e.message : errorText(e));
+    const reason = clean(e instanceof RolloutFailure || e instanceof ProxyFailure ? e.message : errorText(e));
     emit('failed', host.endpoint, reason);
     // Undo on this host: the new containers go, the previous ones run again (if the host still answers).
     const toStart = stoppedOld ? previous.filter((c) => c.running) : [];
-    const undo = await undoHost(host, created, toStart, plan.rollout.healthTimeout).catch((u) => `; undo failed: ${clean(errorText(u))}`);
+    const undo = await (async () => {
+      if (!(proxy && proxySwitched)) return undoHost(host, created, toStart, plan.rollout.healthTimeout);
+      // The proxy forwards to the new replicas: the previous ones serve again, the proxy turns back, then they go.
+      await startPrevious(host, toStart, plan.rollout.healthTimeout);
+      await pointBack(proxy, plan, previous.filter((c) => c.running));
+      await Promise.all(created.map((c) => host.removeContainer(c.id)));
+      return undefined;
+    })().catch((u) => `; undo failed: ${clean(errorText(u))}`);
     return { ok: false, step: step('failed', reason + (undo ?? '')), hadPrevious: previous.some((c) => c.running) };
   }
+}
+
+/** The host port a running replica holds: its label behind a proxy, else (host network) the app's port + replica. */
+function portOf(c: ContainerState, base: number): number | undefined {
+  const label = c.labels[LABELS.port];
+  if (label !== undefined) return Number(label);
+  const replica = c.labels[LABELS.replica];
+  return replica === undefined ? undefined : base + Number(replica);
+}
+
+/** The health check of a replica behind a proxy: its healthPath, on the port Wharf gave it. */
+function proxiedCheck(plan: DeploymentRequest['plan']): HealthWait['check'] {
+  return { http: `http://{host}:{port}${plan.proxy!.healthPath}`, interval: PROXIED_PROBE_MS };
+}
+
+const PROXIED_PROBE_MS = 250;
+
+/** Points the proxy back at the containers that ran before (their ports are labels); nothing ran: left as it is. */
+async function pointBack(proxy: HostProxy, plan: DeploymentRequest['plan'], running: ContainerState[]): Promise<void> {
+  const ports = running.map((c) => portOf(c, plan.container.port!)).filter((p) => p !== undefined);
+  if (ports.length > 0) await proxy.switchTo(ports);
 }
 
 async function undoHost(host: DockerHost, created: ContainerState[], toStart: ContainerState[], healthTimeout: number): Promise<undefined> {
@@ -221,15 +293,22 @@ async function restoreHost(req: DeploymentRequest, s: SwitchedHost, emit: Return
   });
   emit('restoring', s.host.endpoint, wasRunning.length ? `bringing back ${digest ?? 'the previous containers'}` : 'removing the new containers (nothing ran before)');
   try {
-    const { rollout } = req.plan;
+    const { plan } = req;
+    const { rollout } = plan;
     const order = rollout.rollback.order;
     if (order === 'stop-first') await Promise.all(s.created.map((c) => s.host.removeContainer(c.id)));
     await startPrevious(s.host, wasRunning, rollout.healthTimeout);
+    if (s.proxy) {
+      // Serving before the proxy turns to them: their healthPath answers on the ports they hold.
+      const address = endpointAddress(parseEndpoint(s.host.endpoint));
+      await requireHealthy(wasRunning, (c) => ({ host: s.host, containerId: c.id, check: proxiedCheck(plan), address, port: portOf(c, plan.container.port!), timeoutMs: rollout.healthTimeout, monitorMs: 0 }));
+      await pointBack(s.proxy, plan, wasRunning);
+    }
     if (order === 'start-first') await Promise.all(s.created.map((c) => s.host.removeContainer(c.id)));
     emit('restored', s.host.endpoint, 'previous containers running again');
     return step('succeeded', null);
   } catch (e) {
-    const reason = clean(e instanceof RolloutFailure ? e.message : errorText(e));
+    const reason = clean(e instanceof RolloutFailure || e instanceof ProxyFailure ? e.message : errorText(e));
     emit('failed', s.host.endpoint, `restore failed: ${reason}`);
     return step('failed', reason);
   }

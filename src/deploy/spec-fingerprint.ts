@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { EnvironmentPlan } from '../app-file/plan.js';
 
 export function specFingerprint(plan: EnvironmentPlan): string {
-  const wanted = { container: plan.container, replicas: plan.replicas, swarm: plan.swarm?.service ?? null };
+  const wanted = { container: plan.container, replicas: plan.replicas, swarm: plan.swarm?.service ?? null, proxy: plan.proxy };
   return createHash('sha256').update(canonical(wanted)).digest('hex').slice(0, 20);
 }
 

@@ -7,9 +7,13 @@ import type { Orchestrator } from '../engine/orchestrator.js';
 import type { PlanEngines } from './plan-engines.js';
 import { digestOfRef, errorText } from './deployment.js';
 import { describeHolder, foreignContainers } from './foreign-containers.js';
+import { PROXY_LABELS, proxyContainerName } from './proxy.js';
 
-/** `port_taken`: another container holds a host port the replicas bind; `foreign`: a container named like the app, not Wharf's. */
-export type DriftKind = 'host_down' | 'missing_replica' | 'extra_replica' | 'wrong_image' | 'unmanaged' | 'unhealthy' | 'missing_service' | 'port_taken' | 'foreign';
+/**
+ * `port_taken`: another container holds a host port the replicas bind; `foreign`: a container named like the app,
+ * not Wharf's; `proxy_down`: behind a proxy, its container is not running, so nothing serves the public port.
+ */
+export type DriftKind = 'host_down' | 'missing_replica' | 'extra_replica' | 'wrong_image' | 'unmanaged' | 'unhealthy' | 'missing_service' | 'port_taken' | 'foreign' | 'proxy_down';
 
 export interface Drift {
   kind: DriftKind;
@@ -101,6 +105,10 @@ async function hostStatus(q: StatusQuery, host: DockerHost): Promise<TargetStatu
       const name = f.container.name;
       if (f.ports.length > 0) drift.push({ kind: 'port_taken', container: name, message: `${describeHolder(f)}: a deploy cannot start here` });
       else if (!unmanaged.some((u) => u.id === f.container.id)) drift.push({ kind: 'foreign', container: name, message: `${name} is named like the app but was not started by Wharf (runs ${f.container.image})` });
+    }
+    if (q.plan.proxy) {
+      const proxy = await host.listContainers({ labels: { [PROXY_LABELS.app]: q.plan.app, [PROXY_LABELS.env]: q.plan.environment } });
+      if (proxy.length === 0) drift.push({ kind: 'proxy_down', container: proxyContainerName(q.plan), message: `the proxy is not running: nothing serves port ${q.plan.proxy.port} (a deploy starts it again)` });
     }
     return drift;
   });

@@ -4,12 +4,12 @@
 import { matchesGlob } from '../oci/pattern.js';
 import { type ContainerSpec, type EnvironmentPlan, registeredTargets } from '../app-file/plan.js';
 import type { ConnectionSpec } from '../engine/connection.js';
-import type { Privilege, TargetRegistration } from './target-registration.js';
+import type { Privilege, ProxyRegistration, TargetRegistration } from './target-registration.js';
 
 export { PRIVILEGES, type Privilege, type TargetRegistration } from './target-registration.js';
 
-/** An engine connection with the target's name, as deploy code opens it. */
-export type TargetConnection = ConnectionSpec & { name: string };
+/** An engine connection with the target's name (and the proxy it allows), as deploy code opens it. */
+export type TargetConnection = ConnectionSpec & { name: string; proxy?: ProxyRegistration };
 
 export interface PrivilegeUse {
   privilege: Privilege;
@@ -64,6 +64,15 @@ export function checkPlan(plan: EnvironmentPlan, lookup: (name: string) => Targe
       refusals.push({ path, message: `target '${name}' is not for app ${plan.app}: it takes apps ${target.apps.join(', ')} (the global admin's registration decides which apps a target takes)` });
       return;
     }
+    if (plan.proxy !== undefined && !opts.targetsOnly) {
+      // The proxy's image and address are the admin's; the app file only asks for a port among those allowed.
+      const proxyAt = `${at}.proxy.port`;
+      if (target.proxy === undefined) {
+        refusals.push({ path: proxyAt, message: `target '${name}' has no proxy (a global admin allows one: 'wharf target add ${name} … --proxy-image nginx:stable')` });
+      } else if (plan.proxy.port < target.proxy.ports.from || plan.proxy.port > target.proxy.ports.to) {
+        refusals.push({ path: proxyAt, message: `port ${plan.proxy.port} is not among the public ports target '${name}' allows (${target.proxy.ports.from}-${target.proxy.ports.to})` });
+      }
+    }
     for (const use of uses) {
       if (!target.allow.includes(use.privilege)) {
         refusals.push({
@@ -81,5 +90,5 @@ export function covers(target: Pick<TargetRegistration, 'apps'>, app: string): b
 }
 
 export function connectionOf(t: TargetRegistration): TargetConnection {
-  return { name: t.name, endpoint: t.endpoint, ...(t.tls ? { tls: t.tls } : {}), ...(t.identityFile ? { identityFile: t.identityFile } : {}) };
+  return { name: t.name, endpoint: t.endpoint, ...(t.tls ? { tls: t.tls } : {}), ...(t.identityFile ? { identityFile: t.identityFile } : {}), ...(t.proxy ? { proxy: t.proxy } : {}) };
 }

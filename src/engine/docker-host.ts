@@ -96,6 +96,13 @@ export interface PortHolder {
   ports: HeldPort[];
 }
 
+/** A process of a running container, as the engine's `top` lists it. */
+export interface ContainerProcess {
+  pid: number;
+  /** the command line, as the process shows it (nginx retitles its workers: `nginx: worker process`) */
+  command: string;
+}
+
 export interface DockerHost {
   /** the endpoint as written in the app file, used to name the host in events and results */
   readonly endpoint: string;
@@ -125,4 +132,10 @@ export interface DockerHost {
   exec(id: string, command: string[], timeoutMs: number): Promise<ProbeResult>;
   /** The last `lines` lines of the container's output (stdout and stderr). */
   logs(id: string, lines: number): Promise<string>;
+  /** Whether the engine has the image (any reference: name:tag, name@digest, an id). */
+  hasImage(image: string): Promise<boolean>;
+  /** Writes one file (mode 0644, owned by root) into a container, created or running, through the engine's archive API. */
+  putFile(id: string, path: string, content: string): Promise<void>;
+  /** The processes of a running container (the engine's `top`). */
+  processes(id: string): Promise<ContainerProcess[]>;
 }

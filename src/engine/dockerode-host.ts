@@ -1,7 +1,9 @@
 // DockerHost over the Docker Engine API (dockerode), for one engine.
 import type Docker from 'dockerode';
+import { posix } from 'node:path';
+import tar from 'tar-stream';
 import { EngineClient, withTimeout } from './connection.js';
-import type { ContainerCreate, ContainerState, DockerHost, HealthStatus, HeldPort, PortHolder, ProbeResult, RegistryAuth } from './docker-host.js';
+import type { ContainerCreate, ContainerProcess, ContainerState, DockerHost, HealthStatus, HeldPort, PortHolder, ProbeResult, RegistryAuth } from './docker-host.js';
 
 /** Health output and logs end up in deployment records: keep the tail, where the error usually is. */
 const MAX_OUTPUT_CHARS = 4_000;
@@ -143,10 +145,41 @@ export class DockerodeHost extends EngineClient implements DockerHost {
     return { exitCode: info.ExitCode ?? -1, output: tail(Buffer.concat(chunks).toString('utf8')) };
   }
 
+  async hasImage(image: string): Promise<boolean> {
+    try {
+      await (await this.conn.client()).getImage(image).inspect();
+      return true;
+    } catch (e) {
+      if (statusOf(e) === 404) return false;
+      throw e;
+    }
+  }
+
+  async putFile(id: string, path: string, content: string): Promise<void> {
+    const pack = tar.pack();
+    pack.entry({ name: posix.basename(path), mode: 0o644, uid: 0, gid: 0, mtime: new Date() }, content);
+    pack.finalize();
+    const archive = await streamToBuffer(pack);
+    await (await this.conn.client()).getContainer(id).putArchive(archive, { path: posix.dirname(path) });
+  }
+
+  async processes(id: string): Promise<ContainerProcess[]> {
+    const top = (await (await this.conn.client()).getContainer(id).top({ ps_args: '-o pid,args' })) as { Titles: string[]; Processes: string[][] };
+    const pid = top.Titles.indexOf('PID');
+    const command = top.Titles.findIndex((t) => t === 'COMMAND' || t === 'CMD');
+    return top.Processes.map((p) => ({ pid: Number(p[pid]), command: p[command] ?? '' }));
+  }
+
   async logs(id: string, lines: number): Promise<string> {
     const raw = (await (await this.conn.client()).getContainer(id).logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
     return tail(demux(raw));
   }
+}
+
+async function streamToBuffer(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 function listedState(c: Docker.ContainerInfo): ContainerState {

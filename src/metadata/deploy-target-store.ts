@@ -2,7 +2,7 @@
 // Secret rows hold only what secret-box.ts sealed; this file never sees a value.
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
-import type { Privilege, TargetRegistration } from './records.js';
+import type { Privilege, ProxyRegistration, TargetRegistration } from './records.js';
 
 export interface StoredTarget extends TargetRegistration {
   source: 'api' | 'config';
@@ -32,6 +32,7 @@ export class DeployTargetStore {
       ...(r.identity_file ? { identityFile: r.identity_file } : {}),
       apps: JSON.parse(r.apps) as string[],
       allow: JSON.parse(r.allow) as Privilege[],
+      ...(r.proxy ? { proxy: JSON.parse(r.proxy) as ProxyRegistration } : {}),
       source: r.source,
       createdBy: r.created_by,
       updatedAt: Number(r.updated_at),
@@ -46,6 +47,7 @@ export class DeployTargetStore {
       identity_file: t.identityFile ?? null,
       apps: JSON.stringify(t.apps),
       allow: JSON.stringify(t.allow),
+      proxy: t.proxy ? JSON.stringify(t.proxy) : null,
       source,
       created_by: actor,
       updated_at: Date.now(),

@@ -473,6 +473,13 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('login_failures_until').on('login_failures').columns(['until_at']).execute();
       },
     },
+    '0019_target_proxy': {
+      async up(db: Kysely<any>) {
+        // The reverse proxy a global admin allows on a deploy target (JSON {image, address, ports}), for apps
+        // whose app file asks for zero-downtime switches behind it; null: none.
+        await db.schema.alterTable('deploy_targets').addColumn('proxy', 'text').execute();
+      },
+    },
   };
 }
 

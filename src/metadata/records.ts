@@ -50,6 +50,18 @@ export interface TargetRegistration {
   apps: string[];
   /** privileged options the apps covered may use here */
   allow: Privilege[];
+  /** the reverse proxy Wharf runs in front of apps that ask for one (zero-downtime switches); none: refused */
+  proxy?: ProxyRegistration;
+}
+
+/** What a global admin allows for an app file's `proxy` on a target: the image, where it listens, which ports. */
+export interface ProxyRegistration {
+  /** an nginx image, e.g. nginx:stable: run as the proxy container, reconfigured and reloaded by Wharf */
+  image: string;
+  /** the address nginx listens on (an IP literal) */
+  address: string;
+  /** the public ports app files may ask for, inclusive */
+  ports: { from: number; to: number };
 }
 
 // --- deployments ---------------------------------------------------------------------------------

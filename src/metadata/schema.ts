@@ -339,6 +339,8 @@ export interface DeployTargetsTable {
   apps: string;
   /** JSON array of allowed privileges */
   allow: string;
+  /** JSON {image, address, ports: {from, to}}: the proxy apps may ask for here; null: none */
+  proxy: string | null;
   /** 'api' (wharf target add) or 'config' (the server config file, re-read at each start) */
   source: 'api' | 'config';
   created_by: string | null;

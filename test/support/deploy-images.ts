@@ -34,6 +34,9 @@ if [ -n "$PORT" ]; then httpd -f -p "127.0.0.1:$PORT" -h /www & fi
 while :; do sleep 1 & wait $!; done
 `;
 
+/** GET /cgi-bin/slow answers the version after a second: a request in flight while a proxy switches. */
+const SLOW_CGI = `mkdir /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\nsleep 1\\ncat /www/version\\n' > /www/cgi-bin/slow && chmod 755 /www/cgi-bin/slow`;
+
 export interface TestRelease {
   /** the version written into /www/version */
   version: string;
@@ -66,7 +69,7 @@ export async function pushTestReleases(registryHost: string, repository: string,
           `FROM ${BASE_IMAGE}`,
           'COPY app.sh /app.sh',
           // unique content per build, so each version has its own digest
-          `RUN echo ${version} > /www/release && echo ${version}-${randomBytes(6).toString('hex')} > /www/version && echo ok > /www/health${bad ? ' && rm /www/health && touch /www/fail' : ''}`,
+          `RUN echo ${version} > /www/release && echo ${version}-${randomBytes(6).toString('hex')} > /www/version && echo ok > /www/health${bad ? ' && rm /www/health && touch /www/fail' : ''} && ${SLOW_CGI}`,
           `HEALTHCHECK --interval=300ms --timeout=2s --retries=2 CMD ${JSON.stringify(['/bin/sh', '-c', HEALTH_SCRIPT])}`,
           'CMD ["/bin/sh", "/app.sh"]',
           '',

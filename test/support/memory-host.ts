@@ -58,6 +58,16 @@ export class MemoryHost implements DockerHost {
   async logs(): Promise<string> {
     return '';
   }
+  // No reverse proxy in memory: proxy switches are tested on real engines (test/e2e/deploy-proxy.test.ts).
+  async hasImage(): Promise<boolean> {
+    return false;
+  }
+  async putFile(): Promise<void> {
+    throw new Error('no files in memory containers');
+  }
+  async processes(): Promise<never[]> {
+    return [];
+  }
   /** digests of running containers */
   running(): string[] {
     return [...this.containers.values()].filter((c) => c.running).map((c) => c.labels['wharf.digest']!);
