@@ -100,9 +100,10 @@ export async function serveCommand(args: string[]): Promise<number> {
   const { host, port } = splitListen(config.listen);
   const running = await listen(server, host, port);
   let wharf;
+  const engines = dockerEngines();
   try {
     const events = { ...registryAudit.events, blobQuarantined: (e: QuarantineEvent) => log.error(e, 'blob quarantined: its bytes do not match its digest') };
-    wharf = await openWharf(config, events, dockerEngines(), {
+    wharf = await openWharf(config, events, engines, {
       allowEmptyDatabase: values.init,
       migrate: values.migrate,
       onDatabaseError: (err) => log.warn({ err }, 'database connection error'),
@@ -151,7 +152,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     log,
   );
   scrub.start();
-  const reconciler = new Reconciler(wharf.deploy, wharf.releases, (e) => wharf.webhooks.notify(e), log, config.deploy.reconcileInterval);
+  const reconciler = new Reconciler(wharf.deploy, wharf.releases, (e) => wharf.webhooks.notify(e), log, { interval: config.deploy.reconcileInterval, engines });
   reconciler.start();
   log.info({ url: running.url, data: config.data }, 'listening');
   log.info(welcome(running.url, config.data, config.auth.enabled));

@@ -1,19 +1,54 @@
-// The reconcile loop of the server: every `interval` it compares what runs on each environment's targets with the
-// environment's current release. A drift is announced once per change (a deployment.drift webhook, the
-// wharf_environments_drifted metric, a log line); with `autoHeal: true` the current release is deployed again —
-// never a pending or newer one. Environments with a deployment running are left alone until it ends.
+// The reconcile loop of the server: it compares what runs on each environment's targets with the environment's
+// current release every `interval`, and within seconds of an engine event that may have changed what runs (a
+// container of the app died, stopped or was removed; a Swarm service changed). A drift is announced once per change
+// (a deployment.drift webhook, the wharf_environments_drifted metric, a log line); with `autoHeal: true` the current
+// release is deployed again — never a pending or newer one. Wharf's own deployments are not fought: an environment
+// being deployed or settled is looked at again only once that is over.
 import { resolveEnvironment, targetNames } from '../app-file/plan.js';
+import type { Engines } from '../engine/engines.js';
+import { EngineWatch, type EnvironmentKey } from './engine-watch.js';
 import type { DeployLog, DeployNotifier, DeployService } from './service.js';
 import type { ReleaseWorkflow } from './release-workflow.js';
 
 export const HEAL_ACTOR = 'wharf';
 
+/** Events come in bursts (kill, die, destroy; several replicas): one look after the burst is quiet. */
+const QUIET_MS = 500;
+/** …but no later than this after the first event of a burst that does not end. */
+const MAX_WAIT_MS = 3_000;
+/** How often an environment being deployed is asked again whether the deployment is over. */
+const BUSY_RETRY_MS = 1_000;
+/**
+ * After a deployment's record is finished, another server may still be settling the environment's releases
+ * (a pending release becoming current): drift is not acted on until this long after.
+ */
+const SETTLE_MS = 3_000;
+/** How often the set of watched targets follows the applied app files and the registrations. */
+const WATCH_REFRESH_MS = 5_000;
+/** A heal that did not succeed is not tried again for this long, doubling up to MAX_HEAL_BACKOFF_MS. */
+const HEAL_BACKOFF_MS = 30_000;
+const MAX_HEAL_BACKOFF_MS = 600_000;
+
+export interface ReconcilerOptions {
+  /** ms between scheduled passes; 0 or less: no loop at all (neither schedule nor events) */
+  interval: number;
+  /** the engines' event streams; without them only the schedule runs */
+  engines?: Pick<Engines, 'events'>;
+}
+
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
-  private current: Promise<void> | undefined;
+  private refresher: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** one reconcile at a time, scheduled and event-triggered alike: two never heal the same environment at once */
+  private queue: Promise<void> = Promise.resolve();
   /** the drift last announced per `app/env`, so that an unchanged drift is not announced again */
   private readonly announced = new Map<string, string>();
+  /** environments to look at soon (after an event, or once a deployment is over), by `app/env` */
+  private readonly soon = new Map<string, { timer: NodeJS.Timeout; first: number }>();
+  /** `app/env` → when a heal may be tried again, and the pause after the next failure */
+  private readonly healBackoff = new Map<string, { until: number; next: number }>();
+  private readonly watch: EngineWatch | undefined;
 
   constructor(
     private readonly service: DeployService,
@@ -21,69 +56,132 @@ export class Reconciler {
     private readonly releases: ReleaseWorkflow,
     private readonly notify: DeployNotifier,
     private readonly log: DeployLog,
-    /** ms; 0 or less: never */
-    private readonly interval: number,
-  ) {}
-
-  start(): void {
-    if (this.interval > 0) this.arm();
+    private readonly options: ReconcilerOptions,
+  ) {
+    if (options.engines) {
+      this.watch = new EngineWatch(options.engines, (env, why) => this.lookSoon(env, why, QUIET_MS), log, service.eventStreams);
+    }
   }
 
-  private arm(): void {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.current = this.runOnce()
-        .catch((err) => this.log.warn({ err }, 'reconcile failed'))
-        .finally(() => {
-          this.current = undefined;
-          this.arm();
-        });
-    }, this.interval);
-    this.timer.unref();
+  start(): void {
+    if (this.options.interval <= 0) return;
+    this.arm();
+    if (this.watch) void this.refreshWatch();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.current;
+    clearTimeout(this.refresher);
+    for (const s of this.soon.values()) clearTimeout(s.timer);
+    this.soon.clear();
+    this.watch?.stop();
+    await this.queue;
+  }
+
+  private arm(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.enqueue(() => this.runOnce()).finally(() => this.arm());
+    }, this.options.interval);
+    this.timer.unref();
+  }
+
+  /** Follows the applied app files: the targets of environments added since are watched, those of removed ones no more. */
+  private async refreshWatch(): Promise<void> {
+    try {
+      this.watch!.update(await this.service.watchedEnvironments());
+    } catch (err) {
+      this.log.warn({ err }, 'the watched deploy targets could not be read');
+    }
+    if (this.stopped) return this.watch!.stop();
+    this.refresher = setTimeout(() => void this.refreshWatch(), WATCH_REFRESH_MS);
+    this.refresher.unref();
+  }
+
+  private enqueue(work: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(work).catch((err) => this.log.warn({ err }, 'reconcile failed'));
+    this.queue = next;
+    return next;
+  }
+
+  /** Looks at the environment once `delay` passed without another call for it (at most MAX_WAIT_MS after the first). */
+  private lookSoon(env: EnvironmentKey, why: string, delay: number): void {
+    if (this.stopped) return;
+    const key = `${env.app}/${env.environment}`;
+    const now = Date.now();
+    const waiting = this.soon.get(key);
+    const first = waiting?.first ?? now;
+    clearTimeout(waiting?.timer);
+    const timer = setTimeout(() => {
+      this.soon.delete(key);
+      void this.enqueue(() => this.reconcileEnvironment(env, why));
+    }, Math.max(0, Math.min(delay, first + Math.max(delay, MAX_WAIT_MS) - now)));
+    timer.unref();
+    this.soon.set(key, { timer, first });
   }
 
   /** One pass over every environment with targets and a current release. */
   async runOnce(): Promise<void> {
     for (const app of await this.service.apps()) {
-      const f = await this.service.appFile(app);
+      const f = await this.service.appFile(app).catch(() => null);
       if (!f) continue;
       for (const name of Object.keys(f.file.environments)) {
-        const plan = resolveEnvironment(f.file, name);
-        if (targetNames(plan).length === 0) continue;
-        await this.reconcile(app, name, plan.rules.autoHeal).catch((err) => this.log.warn({ err, app, environment: name }, 'reconcile of an environment failed'));
+        if (this.stopped) return;
+        await this.reconcileEnvironment({ app, environment: name }, 'schedule');
       }
     }
   }
 
-  private async reconcile(app: string, environment: string, autoHeal: boolean): Promise<void> {
+  private async reconcileEnvironment(env: EnvironmentKey, why: string): Promise<void> {
+    if (this.stopped) return;
+    const f = await this.service.appFile(env.app).catch(() => null);
+    if (!f?.file.environments[env.environment]) return;
+    const plan = resolveEnvironment(f.file, env.environment);
+    if (targetNames(plan).length === 0) return;
+    await this.reconcile(env, plan.rules.autoHeal, why).catch((err) => this.log.warn({ err, app: env.app, environment: env.environment }, 'reconcile of an environment failed'));
+  }
+
+  private async reconcile(env: EnvironmentKey, autoHeal: boolean, why: string): Promise<void> {
+    const { app, environment } = env;
     const key = `${app}/${environment}`;
-    if (await this.service.deploying(app, environment)) return;
+    // A deployment changes what runs on purpose, and its own stops and removals are events too: look once it is over.
+    if (this.releases.busy(app, environment) || (await this.service.deploying(app, environment))) {
+      return this.lookSoon(env, why, BUSY_RETRY_MS);
+    }
+    const last = await this.service.lastFinished(app, environment);
+    if (last !== undefined && Date.now() - last.at < SETTLE_MS) return this.lookSoon(env, why, Math.min(SETTLE_MS, last.at + SETTLE_MS - Date.now()));
     const [status] = await this.service.status(app, environment);
     if (!status || status.intended === null) return;
     const drift = status.targets.flatMap((t) => t.drift.map((d) => ({ target: t.target, ...d })));
     if (drift.length === 0) {
       this.service.drifted.delete(key);
       this.announced.delete(key);
+      this.healBackoff.delete(key);
       return;
     }
     this.service.drifted.add(key);
     const signature = JSON.stringify(drift.map((d) => [d.target, d.kind, d.container ?? null]));
     if (this.announced.get(key) !== signature) {
       this.announced.set(key, signature);
-      this.log.warn({ app, environment, drift }, 'what runs drifted from the current release');
+      this.log.warn({ app, environment, drift, seen: why }, 'what runs drifted from the current release');
       this.notify({ type: 'deployment.drift', repository: app, environment, release: status.intended.releaseId, digest: status.intended.digest, drift, autoHeal });
     }
     if (!autoHeal) return;
     // Only drift a deployment can fix: an unreachable host stays drifted until it answers again; a container that is
     // not Wharf's is for a person to remove (a deployment is refused while it holds a port the app needs).
     if (drift.some((d) => d.kind === 'port_taken') || drift.every((d) => d.kind === 'host_down' || d.kind === 'foreign')) return;
+    // A rollout paused on a failure waits for its operator (failureAction: pause): healing would undo the pause.
+    if (status.attention?.status === 'paused') return;
+    const backoff = this.healBackoff.get(key);
+    if (backoff && Date.now() < backoff.until) return;
     const outcome = await this.releases.deploy(app, environment, { actor: HEAL_ACTOR, trigger: 'auto-heal', currentOnly: true });
-    this.log.info({ app, environment, deployment: outcome.deployment, status: outcome.result.status }, 'auto-heal deployed the current release');
+    const healed = outcome.result.status === 'succeeded';
+    // A heal that does not hold (an image that no longer pulls, a release that crashes again) is not retried at
+    // every event of its crashing containers.
+    const pause = backoff?.next ?? HEAL_BACKOFF_MS;
+    if (healed) this.healBackoff.delete(key);
+    else this.healBackoff.set(key, { until: Date.now() + pause, next: Math.min(pause * 2, MAX_HEAL_BACKOFF_MS) });
+    this.log.info({ app, environment, deployment: outcome.deployment, status: outcome.result.status, seen: why }, 'auto-heal deployed the current release');
   }
 }

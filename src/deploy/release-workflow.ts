@@ -31,6 +31,9 @@ export interface DeployOptions {
 }
 
 export class ReleaseWorkflow {
+  /** `app/env` → deployments of it running here, from their start until their releases are settled */
+  private readonly inFlight = new Map<string, number>();
+
   constructor(
     private readonly delivery: Delivery,
     private readonly approvals: Approvals,
@@ -65,7 +68,23 @@ export class ReleaseWorkflow {
 
   /** Deploys the environment's pending release, else its current one, and settles its releases by the outcome. */
   async deploy(app: string, environment: string, opts: DeployOptions): Promise<DeployOutcome> {
-    return this.settle(await this.deploys.rollout(app, environment, opts), opts.actor);
+    const key = `${app}/${environment}`;
+    this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
+    try {
+      return await this.settle(await this.deploys.rollout(app, environment, opts), opts.actor);
+    } finally {
+      const n = this.inFlight.get(key)! - 1;
+      if (n === 0) this.inFlight.delete(key);
+      else this.inFlight.set(key, n);
+    }
+  }
+
+  /**
+   * Whether this server is deploying the environment or settling its releases after a deployment: the deployment's
+   * record is finished before the environment names what now runs, and in between what runs is no drift.
+   */
+  busy(app: string, environment: string): boolean {
+    return this.inFlight.has(`${app}/${environment}`);
   }
 
   /** What follows a recorded release: its deployment when asked for, or when the environment deploys automatically. */

@@ -53,6 +53,16 @@ export interface Rollout {
   wasCurrent: boolean;
 }
 
+/** An environment that deploys to registered targets, as the reconcile loop watches it. */
+export interface WatchedEnvironment {
+  app: string;
+  environment: string;
+  /** its registered targets, checked to be for the app: the Docker hosts, or the Swarm manager */
+  targets: TargetConnection[];
+  /** the Swarm service, when it runs on Swarm (on its only target) */
+  service?: string;
+}
+
 /** Where the service tells what it decided by itself (the server's logger). */
 export interface DeployLog {
   info(fields: object, message: string): void;
@@ -87,6 +97,8 @@ export class DeployService {
   readonly outcomes = new Map<string, number>();
   /** `app/env` of environments the reconcile loop last found drifted (for the metrics) */
   readonly drifted = new Set<string>();
+  /** registered target → whether the reconcile loop's event stream from its engine is open now (for the metrics) */
+  readonly eventStreams = new Map<string, boolean>();
 
   constructor(
     private readonly meta: RegistryMetadata,
@@ -185,6 +197,32 @@ export class DeployService {
   /** Every application with an applied app file. */
   async apps(): Promise<string[]> {
     return this.appFiles.apps();
+  }
+
+  /**
+   * Every environment that deploys to registered targets the app may use, with their connections: what the
+   * reconcile loop listens to. A file today's rules refuse, or a target not registered for the app, is left out.
+   */
+  async watchedEnvironments(): Promise<WatchedEnvironment[]> {
+    const lookup = await this.targets.lookup();
+    const out: WatchedEnvironment[] = [];
+    for (const app of await this.apps()) {
+      const f = await this.appFile(app).catch(() => null);
+      if (!f) continue;
+      for (const name of Object.keys(f.file.environments)) {
+        const plan = resolveEnvironment(f.file, name);
+        if (registeredTargets(plan).length === 0 || checkPlan(plan, lookup, { targetsOnly: true }).length > 0) continue;
+        out.push({ app, environment: name, targets: [...connectionsOf(plan, lookup).values()], ...(plan.swarm ? { service: plan.swarm.service } : {}) });
+      }
+    }
+    return out;
+  }
+
+  /** When the environment's newest deployment finished (ms since the epoch), and how, if it has one. */
+  async lastFinished(app: string, environment: string): Promise<{ at: number; status: string } | undefined> {
+    const env = await this.deliveryStore.environment(app, environment);
+    const last = env && (await this.deployments.newestFinished(Number(env.id)));
+    return last ? { at: Number(last.finished_at), status: last.status } : undefined;
   }
 
   /** Whether a deployment of the environment is running now. */

@@ -6,6 +6,8 @@ import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetr
 export interface DeploymentCounts {
   readonly outcomes: ReadonlyMap<string, number>;
   readonly drifted: ReadonlySet<string>;
+  /** registered target → whether the reconcile loop's event stream from its engine is open */
+  readonly eventStreams: ReadonlyMap<string, boolean>;
   needingOperator(): Promise<number>;
 }
 
@@ -49,6 +51,17 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(source.drifted.size);
+      },
+    });
+    new Gauge({
+      name: 'wharf_engine_event_streams',
+      help: 'Deploy targets whose engine events the reconcile loop listens to, by whether the stream is open now',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        const open = [...source.eventStreams.values()].filter(Boolean).length;
+        this.set({ state: 'open' }, open);
+        this.set({ state: 'down' }, source.eventStreams.size - open);
       },
     });
     new Gauge({

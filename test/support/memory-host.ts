@@ -87,4 +87,7 @@ export class MemoryEngines implements Engines {
   orchestrator(): never {
     throw new Error('no Swarm in memory');
   }
+  events(): never {
+    throw new Error('no engine events in memory');
+  }
 }
