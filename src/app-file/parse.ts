@@ -1,7 +1,7 @@
 // Reading an app file: YAML text parsed and validated once, the checks that span fields and environments
 // included, with every problem located by path and line; the rest of Wharf trusts the resulting AppFile.
 import { LineCounter, parseDocument } from 'yaml';
-import { type EnvironmentPlan, fixedHostPort, resolveEnvironment } from './plan.js';
+import { type EnvironmentPlan, fixedHostPort, resolveEnvironment, targetPlans } from './plan.js';
 import { type AppFile, appFileShape } from './schema.js';
 
 /** The checks across fields and environments, which the field schemas cannot make alone. */
@@ -14,7 +14,7 @@ const appFileSchema = appFileShape.superRefine((file, ctx) => {
     }
     const plan = resolveEnvironment(file as AppFile, name);
     if (file.proxy !== undefined || env.proxy !== undefined) checkProxy(plan, (message, ...path) => ctx.addIssue({ code: 'custom', message, path: [...at, ...path] }));
-    if (plan.rollout.order === 'start-first' && fixedHostPort(plan.container) && plan.proxy === undefined) {
+    if (plan.rollout.order === 'start-first' && targetPlans(plan).some((p) => fixedHostPort(p.container)) && plan.proxy === undefined) {
       ctx.addIssue({
         code: 'custom',
         message: 'start-first needs a free port for each new container; with network host and a fixed port use stop-first',
@@ -36,6 +36,11 @@ const appFileSchema = appFileShape.superRefine((file, ctx) => {
     const secrets = Object.keys(plan.container.secrets);
     for (const key of secrets.filter((k) => k in plan.container.env)) {
       ctx.addIssue({ code: 'custom', message: `${key} is both an env variable and a secret`, path: [...at, 'container', 'secrets', key] });
+    }
+    for (const [target, o] of Object.entries(env.overrides ?? {})) {
+      for (const key of secrets.filter((k) => k in (o.env ?? {}))) {
+        ctx.addIssue({ code: 'custom', message: `${key} is a secret; an override cannot set it as an env variable`, path: [...at, 'overrides', target, 'env', key] });
+      }
     }
   }
 });

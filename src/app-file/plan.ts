@@ -1,6 +1,7 @@
 // The plan of one environment: the app file's container spec and rollout settings merged (app level, then the
-// environment's own) with defaults filled in — everything a deployment needs to know. Pure.
-import type { AppFile, ContainerInput, HealthcheckSpec, ProxyInput, SecretSource, SwarmSpec, VolumeSpec } from './schema.js';
+// environment's own, then per target its overrides) with defaults filled in — everything a deployment needs to
+// know. Pure.
+import type { AppFile, ContainerInput, HealthcheckSpec, ProxyInput, SecretSource, SwarmSpec, TargetOverride, VolumeSpec } from './schema.js';
 
 /** The container spec of one environment: the app-level spec with the environment's laid over it. */
 export interface ContainerSpec {
@@ -54,6 +55,11 @@ export interface EnvironmentPlan {
   container: ContainerSpec;
   /** switches behind the target's reverse proxy (deploy/proxy.ts); undefined: containers are replaced in place */
   proxy?: ProxySpec;
+  /**
+   * Docker hosts that differ (the environment's `overrides`), by target name: their own container spec and replicas.
+   * A Swarm environment has one target, so its override is already laid into `container` and `replicas`.
+   */
+  overrides: Record<string, TargetSpec>;
   rollout: RolloutSettings;
 }
 
@@ -66,6 +72,12 @@ export interface ProxySpec {
 }
 
 export const DEFAULT_PROXY = { portEnv: 'PORT', healthPath: '/up', drain: 30_000 } as const;
+
+/** What runs on one target. */
+export interface TargetSpec {
+  container: ContainerSpec;
+  replicas: number;
+}
 
 export const DEFAULT_ROLLOUT: Omit<RolloutSettings, 'rollback'> = {
   parallelism: 1,
@@ -104,11 +116,19 @@ export function resolveEnvironment(file: AppFile, environment: string): Environm
     proxyInput?.port === undefined
       ? undefined
       : { port: proxyInput.port, portEnv: proxyInput.portEnv ?? DEFAULT_PROXY.portEnv, healthPath: proxyInput.healthPath ?? DEFAULT_PROXY.healthPath, drain: proxyInput.drain ?? DEFAULT_PROXY.drain };
+  const overrides: Record<string, TargetSpec> = {};
+  let replicas = env.replicas ?? 1;
+  let ownContainer = containerSpec;
+  for (const [target, o] of Object.entries(env.overrides ?? {})) {
+    const spec = { container: overlay(containerSpec, o), replicas: o.replicas ?? replicas };
+    if (env.swarm) [ownContainer, replicas] = [spec.container, spec.replicas];
+    else overrides[target] = spec;
+  }
   const settings = { ...file.rollout, ...env.rollout };
   const { rollback, ...forward } = settings;
   const rolloutSettings = {
     ...DEFAULT_ROLLOUT,
-    order: fixedHostPort(containerSpec) && proxy === undefined ? 'stop-first' : DEFAULT_ROLLOUT.order,
+    order: [ownContainer, ...Object.values(overrides).map((o) => o.container)].some(fixedHostPort) && proxy === undefined ? 'stop-first' : DEFAULT_ROLLOUT.order,
     ...Object.fromEntries(Object.entries(forward).filter(([, v]) => v !== undefined)),
   } as RolloutSettings;
   rolloutSettings.rollback = {
@@ -130,11 +150,34 @@ export function resolveEnvironment(file: AppFile, environment: string): Environm
     },
     targets: env.targets ?? [],
     swarm: env.swarm && { target: env.swarm.target, service: env.swarm.service },
-    replicas: env.replicas ?? 1,
-    container: containerSpec,
+    replicas,
+    container: ownContainer,
     ...(proxy ? { proxy } : {}),
+    overrides,
     rollout: rolloutSettings,
   };
+}
+
+/** The environment's container spec with a target's override laid over it: env and labels by key, the rest replaced. */
+function overlay(c: ContainerSpec, o: TargetOverride): ContainerSpec {
+  return {
+    ...c,
+    env: { ...c.env, ...o.env },
+    labels: { ...c.labels, ...o.labels },
+    ...(o.port !== undefined ? { port: o.port } : {}),
+    ...(o.volumes !== undefined ? { volumes: o.volumes } : {}),
+  };
+}
+
+/** The plan as one target runs it: its own container spec and replicas when its override makes it differ. */
+export function targetPlan(plan: EnvironmentPlan, target: string): EnvironmentPlan {
+  const own = plan.overrides[target];
+  return own === undefined ? plan : { ...plan, container: own.container, replicas: own.replicas };
+}
+
+/** The plan of every target it runs on (Docker hosts each with its overrides; a Swarm service as is). */
+export function targetPlans(plan: EnvironmentPlan): EnvironmentPlan[] {
+  return plan.swarm ? [plan] : plan.targets.map((t) => targetPlan(plan, t));
 }
 
 /** How pipelines name an environment's targets: each host's registered target, or the Swarm service. */

@@ -174,6 +174,15 @@ const proxy = z.strictObject({
   drain: duration.optional(),
 });
 
+/**
+ * What may differ on one target, so that hosts need not be identical: laid over the environment's container spec
+ * there (env and labels key by key; port and volumes replace), and its own replica count.
+ */
+const targetOverride = container.pick({ port: true, env: true, labels: true, volumes: true }).extend({
+  /** on this Docker host; on a Swarm target, the service's total */
+  replicas: z.number().int().min(0).optional(),
+});
+
 const rollout = z.strictObject({
   /** Docker hosts updated at once (Swarm: tasks at once) */
   parallelism: z.number().int().min(1).optional(),
@@ -214,10 +223,18 @@ const environment = z
     replicas: z.number().int().min(0).optional(),
     container: container.optional(),
     proxy: proxy.optional(),
+    /** per registered target (one of `targets`, or the `swarm` target): what differs there */
+    overrides: z.record(z.string(), targetOverride).optional(),
     rollout: rollout.optional(),
   })
   .superRefine((e, ctx) => {
     if (e.targets !== undefined && e.swarm !== undefined) ctx.addIssue({ code: 'custom', message: 'give targets or swarm, not both' });
+    const names = e.swarm ? [e.swarm.target] : (e.targets ?? []);
+    for (const name of Object.keys(e.overrides ?? {})) {
+      if (names.includes(name)) continue;
+      const which = names.length === 0 ? 'this environment deploys to no target' : `this environment's targets are ${names.join(', ')}`;
+      ctx.addIssue({ code: 'custom', message: `'${name}' is not a target of this environment (${which})`, path: ['overrides', name] });
+    }
   });
 
 export const appFileShape = z.strictObject({
@@ -239,3 +256,4 @@ export type HealthcheckSpec = z.output<typeof healthcheck>;
 export type VolumeSpec = z.output<typeof volume>;
 export type ContainerInput = z.output<typeof container>;
 export type ProxyInput = z.output<typeof proxy>;
+export type TargetOverride = z.output<typeof targetOverride>;

@@ -1,7 +1,7 @@
 // The deploy service: runs a deployment of one environment (Docker hosts or Swarm) and answers what runs where.
 // Engines and secrets are handed in, and each call names the registered targets checked for it; the caller
 // (server) records the result, holds the per-environment lock and streams the events.
-import { targetNames } from '../app-file/plan.js';
+import { targetNames, targetPlan, targetPlans } from '../app-file/plan.js';
 import { planEngines } from './plan-engines.js';
 import type { Engines } from '../engine/engines.js';
 import type { SecretResolver } from './secrets.js';
@@ -17,10 +17,11 @@ import { portConflicts } from './foreign-containers.js';
  * Why a deployment of the intended release would change nothing (every target reachable and in sync: the
  * release's digest on every replica, healthy, made from this plan), or null when it would.
  */
-function alreadyRunning(s: EnvironmentStatus, spec: string): string | null {
+function alreadyRunning(s: EnvironmentStatus, specs: string[]): string | null {
   // A container merely named like the app is shown by status, but a deployment neither changes nor needs it.
   if (s.targets.some((t) => t.drift.some((d) => d.kind !== 'foreign')) || s.targets.length === 0) return null;
-  if (!s.targets.every((t) => t.reachable && t.containers.length > 0 && t.containers.every((c) => c.managed && c.spec === spec && c.health !== 'starting'))) return null;
+  // Targets are in the plan's order: each is compared with its own plan (its overrides laid in).
+  if (!s.targets.every((t, i) => t.reachable && t.containers.length > 0 && t.containers.every((c) => c.managed && c.spec === specs[i] && c.health !== 'starting'))) return null;
   const n = s.targets.reduce((sum, t) => sum + t.containers.length, 0);
   return `${s.intended!.digest} already runs on every target (${n} replica(s), healthy, same app file): nothing restarted; --force restarts`;
 }
@@ -56,13 +57,14 @@ export class Deployer {
     }
     const engines = planEngines(this.engines, connections);
     // A port held by another container would fail every new replica after the old ones stopped: refuse first.
+    const hosts = plan.swarm ? [] : plan.targets.map((t) => ({ host: engines.dockerHost(t), plan: targetPlan(plan, t) }));
     if (!plan.swarm) {
-      const taken = await portConflicts(plan, plan.targets.map((t) => engines.dockerHost(t)));
+      const taken = await portConflicts(hosts);
       if (taken !== null) return refuse(taken);
     }
     if (!req.force) {
       const now = await environmentStatus({ plan, image: req.image, intended: { releaseId: req.release.id, digest: req.release.digest } }, engines);
-      const why = alreadyRunning(now, specFingerprint(plan));
+      const why = alreadyRunning(now, targetPlans(plan).map(specFingerprint));
       if (why !== null) {
         emitter(req)('finished', undefined, `unchanged: ${why}`);
         const steps = now.targets.map((t) => ({ target: t.target, action: 'deploy' as const, containers: t.containers.map((c) => c.name), digest: req.release.digest, startedAt, finishedAt: Date.now(), result: 'skipped' as const, reason: why }));
@@ -70,8 +72,7 @@ export class Deployer {
       }
     }
     if (plan.swarm) return deployToSwarm(req, engines.orchestrator(plan.swarm), secrets);
-    const hosts = plan.targets.map((t) => engines.dockerHost(t));
-    const proxies = new Map(plan.targets.flatMap((t, i) => (connections.get(t)?.proxy ? [[hosts[i]!.endpoint, connections.get(t)!.proxy!] as const] : [])));
+    const proxies = new Map(plan.targets.flatMap((t, i) => (connections.get(t)?.proxy ? [[hosts[i]!.host.endpoint, connections.get(t)!.proxy!] as const] : [])));
     return rollOut(req, hosts, secrets, proxies);
   }
 

@@ -65,12 +65,13 @@ export function describeHolder(f: ForeignContainer): string {
 
 /**
  * Why the environment cannot start on these hosts because another container holds a port it needs, or null.
- * Hosts that do not answer are left to the rollout, which reports them as unreachable.
+ * Each host with its own plan (its overrides may give it another port). Hosts that do not answer are left to the
+ * rollout, which reports them as unreachable.
  */
-export async function portConflicts(plan: EnvironmentPlan, hosts: DockerHost[]): Promise<string | null> {
-  if (neededPorts(plan).length === 0) return null;
+export async function portConflicts(hosts: { host: DockerHost; plan: EnvironmentPlan }[]): Promise<string | null> {
   const found = await Promise.all(
-    hosts.map(async (host) => {
+    hosts.map(async ({ host, plan }) => {
+      if (neededPorts(plan).length === 0) return [];
       const foreign = await foreignContainers(host, plan).catch(() => []);
       return foreign.filter((f) => f.ports.length > 0).map((f) => `on ${host.endpoint} ${describeHolder(f)}`);
     }),

@@ -9,6 +9,7 @@ import { LABELS } from './labels.js';
 import type { ContainerState, DockerHost } from '../engine/docker-host.js';
 import { containerCreate, replicaPort } from './container-create.js';
 import { waitHealthy, type HealthWait } from './health.js';
+import type { EnvironmentPlan } from '../app-file/plan.js';
 import { redact, type SecretValues } from './secrets.js';
 import { HostProxy, PROXY_LABELS, ProxyFailure } from './proxy.js';
 import type { ProxyRegistration } from './target-registration.js';
@@ -28,8 +29,16 @@ type SwitchOutcome =
   /** `hadPrevious`: something of the app ran on the host before, so there was a release to fall back to */
   | { ok: false; step: DeploymentStep; hadPrevious: boolean };
 
+/** One Docker host of the rollout, with the plan it runs (the environment's, with the host's overrides laid in). */
+export interface RolloutHost {
+  host: DockerHost;
+  plan: EnvironmentPlan;
+}
+
 /** `proxies`: the proxy each host's registration allows, by endpoint (checked by target-policy.ts when the plan has a proxy). */
-export async function rollOut(req: DeploymentRequest, hosts: DockerHost[], secrets: SecretValues, proxies: ReadonlyMap<string, ProxyRegistration> = new Map()): Promise<DeploymentResult> {
+export async function rollOut(req: DeploymentRequest, targets: RolloutHost[], secrets: SecretValues, proxies: ReadonlyMap<string, ProxyRegistration> = new Map()): Promise<DeploymentResult> {
+  const hosts = targets.map((t) => t.host);
+  const planOf = (host: DockerHost) => targets.find((t) => t.host === host)!.plan;
   const startedAt = Date.now();
   const emit = emitter(req);
   const { rollout } = req.plan;
@@ -44,7 +53,8 @@ export async function rollOut(req: DeploymentRequest, hosts: DockerHost[], secre
     for (const h of rest) steps.push({ target: h.endpoint, action: 'deploy', containers: [], digest: req.release.digest, startedAt: now, finishedAt: now, result: 'skipped', reason: why });
   };
 
-  emit('started', undefined, `deploying ${imageRef(req.image, req.release.digest)} to ${hosts.length} host(s), ${req.plan.replicas} replica(s) each`);
+  const counts = [...new Set(targets.map((t) => t.plan.replicas))];
+  emit('started', undefined, `deploying ${imageRef(req.image, req.release.digest)} to ${hosts.length} host(s), ${counts.length === 1 ? `${counts[0]} replica(s) each` : `${counts.join(' or ')} replica(s) a host`}`);
 
   // Pull on every host at once: a host that is down or cannot pull stops the deployment before anything changed.
   const pulls = await Promise.all(
@@ -74,7 +84,12 @@ export async function rollOut(req: DeploymentRequest, hosts: DockerHost[], secre
   for (let i = 0; i < hosts.length; i += rollout.parallelism) {
     if (i > 0 && rollout.delay > 0) await sleep(rollout.delay);
     const batch = hosts.slice(i, i + rollout.parallelism);
-    const outcomes = await Promise.all(batch.map((host) => switchHost(req, host, proxyOn(req, host, proxies, emit), secrets, emit, clean)));
+    const outcomes = await Promise.all(
+      batch.map((host) => {
+        const own = { ...req, plan: planOf(host) };
+        return switchHost(own, host, proxyOn(own, host, proxies, emit), secrets, emit, clean);
+      }),
+    );
     for (const o of outcomes) {
       steps.push(o.step);
       if (o.ok) switched.push(o.switched);

@@ -1,6 +1,6 @@
 // What runs where, asked of the live engines: per target, the containers (or Swarm tasks) of the app with the
 // digest they actually run, compared with the release Wharf intends; differences are marked as drift.
-import { type EnvironmentPlan, swarmTarget } from '../app-file/plan.js';
+import { type EnvironmentPlan, swarmTarget, targetPlan } from '../app-file/plan.js';
 import { LABELS } from './labels.js';
 import type { ContainerState, DockerHost, HealthStatus } from '../engine/docker-host.js';
 import type { Orchestrator } from '../engine/orchestrator.js';
@@ -67,7 +67,7 @@ export async function environmentStatus(
 ): Promise<EnvironmentStatus> {
   const targets = q.plan.swarm
     ? [await swarmStatus(q, engines.orchestrator(q.plan.swarm))]
-    : await Promise.all(q.plan.targets.map((t) => hostStatus(q, engines.dockerHost(t))));
+    : await Promise.all(q.plan.targets.map((t) => hostStatus({ ...q, plan: targetPlan(q.plan, t) }, engines.dockerHost(t))));
   return {
     app: q.plan.app,
     environment: q.plan.environment,

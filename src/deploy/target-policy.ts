@@ -2,7 +2,7 @@
 // options by name; an environment's plan is checked against the registrations of the targets it names. Pure:
 // the same check runs at `apply` and again at deploy time, against whatever the registrations say then.
 import { matchesGlob } from '../oci/pattern.js';
-import { type ContainerSpec, type EnvironmentPlan, registeredTargets } from '../app-file/plan.js';
+import { type ContainerSpec, type EnvironmentPlan, registeredTargets, targetPlan } from '../app-file/plan.js';
 import type { ConnectionSpec } from '../engine/connection.js';
 import type { Privilege, ProxyRegistration, TargetRegistration } from './target-registration.js';
 
@@ -52,8 +52,11 @@ export interface PolicyRefusal {
 export function checkPlan(plan: EnvironmentPlan, lookup: (name: string) => TargetRegistration | undefined, opts: { targetsOnly?: boolean } = {}): PolicyRefusal[] {
   const at = `environments.${plan.environment}`;
   const refusals: PolicyRefusal[] = [];
-  const uses = opts.targetsOnly ? [] : privilegesOf(plan.container);
+  const base = privilegesOf(plan.container);
   registeredTargets(plan).forEach((name, i) => {
+    // A target's overrides may ask for more (a bind mount of a path only that host has): checked against that target.
+    const own = plan.swarm ? base : privilegesOf(targetPlan(plan, name).container);
+    const uses = opts.targetsOnly ? [] : own.map((u) => (base.some((b) => b.path === u.path && b.what === u.what) ? { ...u, at: `container.${u.path}` } : { ...u, at: `overrides.${name}.${u.path}` }));
     const path = plan.swarm ? `${at}.swarm.target` : `${at}.targets[${i}]`;
     const target = lookup(name);
     if (target === undefined) {
@@ -76,7 +79,7 @@ export function checkPlan(plan: EnvironmentPlan, lookup: (name: string) => Targe
     for (const use of uses) {
       if (!target.allow.includes(use.privilege)) {
         refusals.push({
-          path: `${at}.container.${use.path}`,
+          path: `${at}.${use.at}`,
           message: `${use.what} needs '${use.privilege}', which target '${name}' does not allow (a global admin allows it: 'wharf target add ${name} … --allow ${use.privilege}')`,
         });
       }

@@ -83,7 +83,7 @@ test('a deploy whose port is held is refused before anything is pulled, naming t
 
   // Gone, the same deploy goes ahead.
   host.others = [];
-  assert.equal(await portConflicts(p, [host]), null);
+  assert.equal(await portConflicts([{ host, plan: p }]), null);
   const again = await new Deployer(engines).deploy({ id: 'd2', plan: p, image: 'x', release: { id: 1, digest: DIGEST } }, connections);
   assert.equal(again.status, 'succeeded', again.reason ?? '');
   assert.equal(pulled, true);

@@ -36,7 +36,7 @@ test('hosts are switched in batches of `parallelism`, with the delay between bat
   const hosts = ['unix:///h1', 'unix:///h2', 'unix:///h3'].map((e) => new MemoryHost(e));
   await seed(hosts);
   const events: DeployEvent[] = [];
-  const result = await rollOut({ id: 'd1', plan: plan('{ parallelism: 2, delay: 300ms, monitor: 0s }'), image: 'x', release: { id: 1, digest: NEW }, onEvent: (e) => events.push(e) }, hosts, {});
+  const result = await rollOut({ id: 'd1', plan: plan('{ parallelism: 2, delay: 300ms, monitor: 0s }'), image: 'x', release: { id: 1, digest: NEW }, onEvent: (e) => events.push(e) }, hosts.map((host) => ({ host, plan: plan('{ parallelism: 2, delay: 300ms, monitor: 0s }') })), {});
   assert.equal(result.status, 'succeeded');
   const index = (kind: string, target: string) => events.findIndex((e) => e.kind === kind && e.target === target);
   const at = (kind: string, target: string) => events[index(kind, target)]!.at;
@@ -49,7 +49,7 @@ test('hosts are switched in batches of `parallelism`, with the delay between bat
 test('failureAction pause: the failing host gets its old containers back, switched hosts stay, the rest is untouched', async () => {
   const hosts = [new MemoryHost('unix:///h1'), new MemoryHost('unix:///h2', new Map([[NEW, 'boom']])), new MemoryHost('unix:///h3')];
   await seed(hosts);
-  const result = await rollOut({ id: 'd2', plan: plan('{ failureAction: pause, monitor: 0s }', '{ stopTimeout: 1s }'), image: 'x', release: { id: 1, digest: NEW } }, hosts, {});
+  const result = await rollOut({ id: 'd2', plan: plan('{ failureAction: pause, monitor: 0s }', '{ stopTimeout: 1s }'), image: 'x', release: { id: 1, digest: NEW } }, hosts.map((host) => ({ host, plan: plan('{ failureAction: pause, monitor: 0s }', '{ stopTimeout: 1s }') })), {});
   assert.equal(result.status, 'paused');
   assert.match(result.reason!, /^unix:\/\/\/h2: myapp-production-d2-\d: health check failed: exit code 1: boom$/);
   assert.deepEqual(result.steps.map((s) => [s.target, s.action, s.result]), [
@@ -68,7 +68,7 @@ test('secret values reach the containers but never a reason or an event; a faile
   const hosts = [new MemoryHost('unix:///h1', new Map([[NEW, 'cannot log in with password hunter2']]))];
   const events: DeployEvent[] = [];
   const p = { ...plan('{ monitor: 0s }'), targets: plan('{}').targets.slice(0, 1) };
-  const result = await rollOut({ id: 'd3', plan: p, image: 'x', release: { id: 1, digest: NEW }, onEvent: (e) => events.push(e) }, hosts, { DB_PASSWORD: 'hunter2' });
+  const result = await rollOut({ id: 'd3', plan: p, image: 'x', release: { id: 1, digest: NEW }, onEvent: (e) => events.push(e) }, hosts.map((host) => ({ host, plan: p })), { DB_PASSWORD: 'hunter2' });
   assert.equal(result.status, 'failed', 'nothing ran before');
   assert.match(result.reason!, /password \[secret\]$/);
   assert.equal(hosts[0]!.containers.size, 0, 'and nothing is left behind');
