@@ -74,3 +74,33 @@ test('secret values reach the containers but never a reason or an event; a faile
   assert.equal(hosts[0]!.containers.size, 0, 'and nothing is left behind');
   assert.doesNotMatch(JSON.stringify({ result, events }), /hunter2/);
 });
+
+test("a rollback on Docker hosts goes by its own settings: rollback.parallelism hosts at once, rollback.order", async () => {
+  for (const [settings, together, firstOnHost] of [
+    ['{ parallelism: 2, order: stop-first }', true, 'remove'],
+    ['{ parallelism: 1, order: start-first }', false, 'start'],
+  ] as const) {
+    const hosts = [new MemoryHost('unix:///h1'), new MemoryHost('unix:///h2'), new MemoryHost('unix:///h3', new Map([[NEW, 'boom']]))];
+    await seed(hosts);
+    // What each host is asked during the restore, in order.
+    const ops: string[] = [];
+    for (const h of hosts.slice(0, 2)) {
+      const [start, remove] = [h.startContainer.bind(h), h.removeContainer.bind(h)];
+      h.startContainer = async (id) => (ops.push(`${h.endpoint} start ${h.containers.get(id)!.labels['wharf.digest'] === OLD ? 'old' : 'new'}`), start(id));
+      h.removeContainer = async (id) => (ops.push(`${h.endpoint} remove ${h.containers.get(id)!.labels['wharf.digest'] === OLD ? 'old' : 'new'}`), remove(id));
+    }
+    const events: DeployEvent[] = [];
+    const p = plan(`{ parallelism: 1, order: start-first, monitor: 0s, rollback: ${settings} }`);
+    const result = await rollOut({ id: 'r', plan: p, image: 'x', release: { id: 1, digest: NEW }, onEvent: (e) => events.push(e) }, hosts.map((host) => ({ host, plan: p })), {});
+    assert.equal(result.status, 'rolled_back', settings);
+    for (const h of hosts) assert.deepEqual(h.running(), [OLD, OLD], `${settings}: ${h.endpoint} runs the previous release again`);
+    const restore = events.filter((e) => e.kind === 'restoring' || e.kind === 'restored').map((e) => `${e.kind} ${e.target}`);
+    // Newest switched first; with parallelism 2 both hosts are restored at once.
+    assert.deepEqual(restore, together
+      ? ['restoring unix:///h2', 'restoring unix:///h1', 'restored unix:///h2', 'restored unix:///h1']
+      : ['restoring unix:///h2', 'restored unix:///h2', 'restoring unix:///h1', 'restored unix:///h1'], settings);
+    // stop-first removes the new containers before the old ones start again; start-first the other way round.
+    const onH2 = ops.filter((o) => o.startsWith('unix:///h2') && (o.endsWith('start old') || o.endsWith('remove new'))).slice(-4);
+    assert.equal(onH2[0], `unix:///h2 ${firstOnHost} ${firstOnHost === 'remove' ? 'new' : 'old'}`, `${settings}: ${onH2.join(', ')}`);
+  }
+});

@@ -44,7 +44,8 @@ export class MemoryHost implements DockerHost {
     return { ...this.containers.get(id)! };
   }
   async listContainers(opts: { labels?: Record<string, string>; all?: boolean }): Promise<ContainerState[]> {
-    return [...this.containers.values()].filter((c) => (opts.all || c.running) && Object.entries(opts.labels ?? {}).every(([k, v]) => c.labels[k] === v));
+    // Copies, as an engine's answer is: what a rollout listed must not change when the containers do.
+    return [...this.containers.values()].filter((c) => (opts.all || c.running) && Object.entries(opts.labels ?? {}).every(([k, v]) => c.labels[k] === v)).map((c) => ({ ...c }));
   }
   /** containers started outside Wharf, with the host ports they hold (a test puts them here) */
   others: PortHolder[] = [];
