@@ -34,6 +34,8 @@ export interface ReconcilerOptions {
   interval: number;
   /** the engines' event streams; without them only the schedule runs */
   engines?: Pick<Engines, 'events'>;
+  /** ms after a deployment's end before its environment is acted on (SETTLE_MS unless given) */
+  settleMs?: number;
 }
 
 export class Reconciler {
@@ -150,7 +152,8 @@ export class Reconciler {
       return this.lookSoon(env, why, BUSY_RETRY_MS);
     }
     const last = await this.service.lastFinished(app, environment);
-    if (last !== undefined && Date.now() - last.at < SETTLE_MS) return this.lookSoon(env, why, Math.min(SETTLE_MS, last.at + SETTLE_MS - Date.now()));
+    const settle = this.options.settleMs ?? SETTLE_MS;
+    if (last !== undefined && Date.now() - last.at < settle) return this.lookSoon(env, why, Math.min(settle, last.at + settle - Date.now()));
     const [status] = await this.service.status(app, environment);
     if (!status || status.intended === null) return;
     const drift = status.targets.flatMap((t) => t.drift.map((d) => ({ target: t.target, ...d })));

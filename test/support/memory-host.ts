@@ -3,6 +3,7 @@
 import type { TargetConnection } from '../../src/deploy/target-policy.js';
 import type { ContainerCreate, ContainerState, DockerHost, EngineInfo, PortHolder, ProbeResult } from '../../src/engine/docker-host.js';
 import type { Engines } from '../../src/engine/engines.js';
+import type { EngineEvent, EngineEvents, EventFilters, EventListener } from '../../src/engine/engine-events.js';
 
 /** An engine in memory: containers of a digest listed in `failing` report unhealthy with that probe output. */
 export class MemoryHost implements DockerHost {
@@ -35,10 +36,25 @@ export class MemoryHost implements DockerHost {
   }
   async keepRunning(): Promise<void> {}
   async stopContainer(id: string): Promise<void> {
-    Object.assign(this.containers.get(id)!, { status: 'exited', running: false });
+    const c = this.containers.get(id)!;
+    const was = c.running;
+    Object.assign(c, { status: 'exited', running: false });
+    if (was) this.announce(c, 'die');
   }
   async removeContainer(id: string): Promise<void> {
+    const c = this.containers.get(id);
     this.containers.delete(id);
+    if (c?.running) this.announce(c, 'die');
+    if (c) this.announce(c, 'destroy');
+  }
+  /** the event streams open on this host, as the engine would filter them (type, label key, action) */
+  readonly watchers = new Set<{ filters: EventFilters; listener: EventListener }>();
+  private announce(c: ContainerState, action: string): void {
+    const e: EngineEvent = { type: 'container', action, id: c.id, attributes: { ...c.labels, name: c.name }, time: Date.now() };
+    for (const w of this.watchers) {
+      const label = (w.filters.label ?? []).every((l) => (l.includes('=') ? e.attributes[l.slice(0, l.indexOf('='))] === l.slice(l.indexOf('=') + 1) : l in e.attributes));
+      if (w.filters.type.includes('container') && label && (w.filters.event ?? [action]).includes(action)) w.listener.event(e);
+    }
   }
   async inspectContainer(id: string): Promise<ContainerState> {
     return { ...this.containers.get(id)! };
@@ -88,7 +104,17 @@ export class MemoryEngines implements Engines {
   orchestrator(): never {
     throw new Error('no Swarm in memory');
   }
-  events(): never {
-    throw new Error('no engine events in memory');
+  /** the events of a memory host: its containers stopping and going away */
+  events(target: TargetConnection): EngineEvents {
+    const host = this.dockerHost(target);
+    return {
+      endpoint: target.endpoint,
+      watch: (filters, listener) => {
+        const w = { filters, listener };
+        host.watchers.add(w);
+        setImmediate(() => host.watchers.has(w) && listener.connected(false));
+        return { close: () => void host.watchers.delete(w) };
+      },
+    };
   }
 }

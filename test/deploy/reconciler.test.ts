@@ -1,0 +1,101 @@
+// The reconcile loop woken by engine events, with Docker hosts (and their event streams) in memory and the schedule
+// an hour away: a removed container is healed with the current release; a burst of events heals once; a deployment
+// of Wharf's own, whose stops and removals are events too, is waited out and starts no heal; a heal that fails is
+// not retried at every event. (test/e2e/reconcile.test.ts: the same on real dockerd.)
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startRegistry, type Registry } from '../server/v2-harness.js';
+import { MemoryEngines } from '../support/memory-host.js';
+import { eventually } from '../webhooks/receiver.js';
+import { pushImage } from '../delivery/delivery-harness.js';
+import { Reconciler } from '../../src/deploy/reconciler.js';
+import type { ReleaseStep } from '../../src/deploy/release-workflow.js';
+
+const APP = 'shop/web';
+const FILE = (failureAction = 'rollback') => `app: ${APP}
+rollout: { healthTimeout: 2s, monitor: 0s, failureAction: ${failureAction} }
+environments:
+  production:
+    autoHeal: true
+    replicas: 2
+    targets: [h1, h2]
+`;
+
+let r: Registry;
+let reconciler: Reconciler;
+const engines = new MemoryEngines();
+const digests: Record<string, string> = {};
+const notified: { type: string; environment?: unknown }[] = [];
+const quiet = { info: () => {}, warn: () => {} };
+
+const h1 = () => engines.hosts.get('unix:///h1')!;
+const deployments = async () => (await r.wharf.deploy.history(APP, 'production')).map((d) => `${d.trigger}:${d.status}`);
+const heals = async () => (await deployments()).filter((d) => d.startsWith('auto-heal'));
+const removeOne = async () => {
+  const [c] = await h1().listContainers({ labels: { 'wharf.app': APP } });
+  await h1().removeContainer(c!.id);
+};
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** past the loop's debounce and its wait after a deployment's end */
+const SETTLE_MS = 300;
+const SETTLED_MS = SETTLE_MS + 1_500;
+
+before(async () => {
+  r = await startRegistry({ engines });
+  for (const v of ['v1', 'v2']) digests[v] = await pushImage(r, APP, v);
+  for (const name of ['h1', 'h2']) await r.wharf.targets.add({ name, endpoint: `unix:///${name}`, apps: ['shop/*'] }, 'admin');
+  await r.wharf.deploy.apply(FILE(), { dryRun: false, actor: 'admin' });
+  const step = (await r.wharf.releases.carryOut(APP, { kind: 'release', environment: 'production', ref: 'v1', deploy: true }, 'admin')) as ReleaseStep;
+  assert.equal((await step.deployment!()).result.status, 'succeeded');
+  reconciler = new Reconciler(r.wharf.deploy, r.wharf.releases, (e) => notified.push(e), quiet, { interval: 3_600_000, engines, settleMs: SETTLE_MS });
+  reconciler.start();
+  await eventually(async () => (r.wharf.deploy.eventStreams.get('h1') && r.wharf.deploy.eventStreams.get('h2') ? true : undefined), 'both event streams', 10_000);
+});
+after(async () => {
+  await reconciler.stop();
+  await r.close();
+});
+
+test('a removed container is healed with the current release, once for a burst of events', async () => {
+  await sleep(SETTLED_MS);
+  // Both replicas of h1 go at once: kill, die, destroy twice over; one look after the burst, one heal.
+  for (const c of await h1().listContainers({ labels: { 'wharf.app': APP } })) await h1().removeContainer(c.id);
+  await eventually(async () => ((await heals()).length > 0 ? true : undefined), 'the heal', 10_000);
+  assert.deepEqual(await heals(), ['auto-heal:succeeded']);
+  assert.deepEqual(h1().running(), [digests.v1, digests.v1]);
+  assert.equal(notified.filter((e) => e.type === 'deployment.drift').length, 1);
+  await sleep(SETTLED_MS);
+  assert.deepEqual(await heals(), ['auto-heal:succeeded'], 'the heal itself (its stops and removals) starts none');
+});
+
+test("a deployment of Wharf's own is waited out: events during it start no heal", async () => {
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  h1().onPull = () => held;
+  const running = r.wharf.releases.deploy(APP, 'production', { actor: 'admin', trigger: 'deploy --force', force: true });
+  await eventually(async () => ((await r.wharf.deploy.deploying(APP, 'production')) ? true : undefined), 'the deployment to start', 5_000);
+  // What a deploy does to the old containers, and a removal by hand besides: it replaces them all anyway.
+  await removeOne();
+  await sleep(1_500);
+  h1().onPull = undefined;
+  release();
+  assert.equal((await running).result.status, 'succeeded');
+  await sleep(SETTLED_MS);
+  assert.deepEqual(await heals(), ['auto-heal:succeeded'], 'still only the first test’s heal');
+  assert.deepEqual(h1().running(), [digests.v1, digests.v1]);
+});
+
+test('a heal that fails is not tried again at every event', async () => {
+  // The current release no longer gets healthy anywhere: the heal fails (nothing better to go back to).
+  engines.failing.set(digests.v1!, 'boom');
+  try {
+    await removeOne();
+    await eventually(async () => ((await heals()).length === 2 ? true : undefined), 'the second heal', 10_000);
+    await sleep(SETTLED_MS);
+    await removeOne();
+    await sleep(SETTLED_MS);
+    assert.equal((await heals()).length, 2, `backed off: ${(await heals()).join(', ')}`);
+  } finally {
+    engines.failing.delete(digests.v1!);
+  }
+});
