@@ -25,6 +25,14 @@ const BUSY_RETRY_MS = 1_000;
 const SETTLE_MS = 3_000;
 /** How often the set of watched targets follows the applied app files and the registrations. */
 const WATCH_REFRESH_MS = 5_000;
+/**
+ * States in which the engine is itself bringing a replica back: a container its restart policy restarts, a Swarm
+ * task being scheduled or started in place of one that died. Healing then would restart everything for nothing.
+ */
+const CONVERGING = new Set(['restarting', 'new', 'pending', 'assigned', 'accepted', 'preparing', 'ready', 'starting']);
+/** How often a converging environment is looked at again, and how long it may converge before it counts as drift. */
+const CONVERGE_RETRY_MS = 3_000;
+const MAX_CONVERGE_MS = 60_000;
 /** A heal that did not succeed is not tried again for this long, doubling up to MAX_HEAL_BACKOFF_MS. */
 const HEAL_BACKOFF_MS = 30_000;
 const MAX_HEAL_BACKOFF_MS = 600_000;
@@ -48,6 +56,8 @@ export class Reconciler {
   private readonly announced = new Map<string, string>();
   /** environments to look at soon (after an event, or once a deployment is over), by `app/env` */
   private readonly soon = new Map<string, { timer: NodeJS.Timeout; first: number }>();
+  /** `app/env` → since when the engines have been bringing replicas back by themselves */
+  private readonly convergingSince = new Map<string, number>();
   /** `app/env` → when a heal may be tried again, and the pause after the next failure */
   private readonly healBackoff = new Map<string, { until: number; next: number }>();
   private readonly watch: EngineWatch | undefined;
@@ -161,7 +171,16 @@ export class Reconciler {
       this.service.drifted.delete(key);
       this.announced.delete(key);
       this.healBackoff.delete(key);
+      this.convergingSince.delete(key);
       return;
+    }
+    // The engine's restart policy (or Swarm) is bringing a replica back: give it time before calling it drift.
+    if (status.targets.some((t) => t.containers.some((c) => CONVERGING.has(c.state)))) {
+      const since = this.convergingSince.get(key) ?? Date.now();
+      this.convergingSince.set(key, since);
+      if (Date.now() - since < MAX_CONVERGE_MS) return this.lookSoon(env, why, CONVERGE_RETRY_MS);
+    } else {
+      this.convergingSince.delete(key);
     }
     this.service.drifted.add(key);
     const signature = JSON.stringify(drift.map((d) => [d.target, d.kind, d.container ?? null]));
