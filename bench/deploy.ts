@@ -1,6 +1,9 @@
 // `node dist/bench/deploy.js`: how long a deployment takes until 5 replicas run the new release healthy —
 // Wharf deploying to a Swarm service, next to `docker service update` with the same settings, and Wharf's own
-// rolling deploy of 5 replicas on a Docker host — on one throwaway dockerd (never the machine's own daemon).
+// rolling deploy of 5 replicas on a Docker host — and how long a rollback takes until they run the previous release
+// healthy again: Wharf deploying the older release's digest next to `docker service rollback` (same rollback
+// settings). Run after run, Wharf and docker alternate, on one throwaway dockerd (never the machine's own daemon).
+import { readFile } from 'node:fs/promises';
 import { median } from './report.js';
 import { startDaemons } from '../test/support/dockerd.js';
 import { startWharf } from '../test/support/server.js';
@@ -69,14 +72,24 @@ environments:
     await deploy('swarm', 'a');
     await deploy('hosts', 'a');
     await mustRun('docker', ['-H', host.endpoint, 'service', 'create', '--detach=false', '--quiet', '--with-registry-auth', '--name', 'bycli', '--replicas', String(REPLICAS), '--network', 'host',
-      '--stop-grace-period', '2s', `${rel.image}@${rel.releases.a!.digest}`], { timeoutMs: 300_000 });
+      '--stop-grace-period', '2s', '--rollback-parallelism', String(PARALLELISM), '--rollback-order', 'start-first', '--rollback-monitor', MONITOR,
+      `${rel.image}@${rel.releases.a!.digest}`], { timeoutMs: 300_000 });
+    const cliRollback = async () => {
+      const t0 = performance.now();
+      await host.mustDocker(['service', 'rollback', '--detach=false', '--quiet', 'bycli'], 300_000);
+      return performance.now() - t0;
+    };
 
-    const times = { wharfSwarm: [] as number[], cli: [] as number[], wharfHosts: [] as number[] };
+    const times = { wharfSwarm: [] as number[], cli: [] as number[], wharfHosts: [] as number[], wharfBack: [] as number[], cliBack: [] as number[] };
+    const loads: string[] = [];
     for (let i = 0; i < RUNS; i++) {
-      const version = i % 2 === 0 ? 'b' : 'a';
-      times.wharfSwarm.push(await deploy('swarm', version));
-      times.cli.push(await cliUpdate(version));
-      times.wharfHosts.push(await deploy('hosts', version));
+      loads.push((await readFile('/proc/loadavg', 'utf8')).split(' ')[0]!);
+      // Swarm: a → b, then back to a (Wharf deploys a's digest, as `wharf rollback --deploy` does; docker rolls back).
+      times.wharfSwarm.push(await deploy('swarm', 'b'));
+      times.cli.push(await cliUpdate('b'));
+      times.wharfBack.push(await deploy('swarm', 'a'));
+      times.cliBack.push(await cliRollback());
+      times.wharfHosts.push(await deploy('hosts', i % 2 === 0 ? 'b' : 'a'));
     }
     const row = (what: string, xs: number[]) => `| ${what} | ${(median(xs) / 1000).toFixed(1)} s | ${xs.map((x) => (x / 1000).toFixed(1)).join(', ')} |`;
     console.log(`\n${REPLICAS} replicas, parallelism ${PARALLELISM}, start-first, monitor ${MONITOR}, health check every 300 ms; ${RUNS} runs\n`);
@@ -85,6 +98,11 @@ environments:
     console.log(row('`wharf deploy` to a Swarm service (follows UpdateStatus to completed)', times.wharfSwarm));
     console.log(row('`docker service update --detach=false` (same UpdateConfig)', times.cli));
     console.log(row('`wharf deploy` to a Docker host (Wharf\'s own rollout, 5 replicas at once)', times.wharfHosts));
+    console.log(row('rollback: Wharf deploys the previous release to the Swarm service', times.wharfBack));
+    console.log(row('rollback: `docker service rollback --detach=false` (same RollbackConfig)', times.cliBack));
+    const ratios = times.wharfSwarm.map((w, i) => w / times.cli[i]!);
+    console.log(`\nWharf / docker service update, run by run: ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)})`);
+    console.log(`load average (1 min) at the start of each run: ${loads.join(', ')}`);
   } finally {
     await daemons.teardown();
     await server.stop();
