@@ -1,4 +1,4 @@
-// `node dist/bench/deploy.js`: how long a deployment takes until 5 replicas run the new release healthy —
+// `npm run bench -- --deploy` (or `--only deploy`, or `node dist/bench/deploy.js`): how long a deployment takes until 5 replicas run the new release healthy —
 // Wharf deploying to a Swarm service, next to `docker service update` with the same settings, and Wharf's own
 // rolling deploy of 5 replicas on a Docker host — and how long a rollback takes until they run the previous release
 // healthy again: Wharf deploying the older release's digest next to `docker service rollback` (same rollback
@@ -15,7 +15,7 @@ import { resolveEnvironment } from '../src/app-file/plan.js';
 import { Deployer } from '../src/deploy/deployer.js';
 import { dockerEngines } from '../src/engine/dockerode-engines.js';
 
-const USAGE = 'usage: node dist/bench/deploy.js [--runs N] [--parallelism P] [--monitor 1s]';
+const USAGE = 'usage: npm run bench -- --deploy [--runs N] [--parallelism P] [--monitor 1s] (or node dist/bench/deploy.js …)';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
@@ -29,6 +29,7 @@ const RUNS = Number(option('--runs', '3'));
 const PARALLELISM = Number(option('--parallelism', '2'));
 const MONITOR = option('--monitor', '1s');
 const REPLICAS = 5;
+if (!Number.isInteger(RUNS) || RUNS < 1 || !Number.isInteger(PARALLELISM) || PARALLELISM < 1) throw new Error(`--runs and --parallelism are positive integers\n${USAGE}`);
 
 async function main(): Promise<void> {
   const [daemons, server] = await Promise.all([startDaemons(1), startWharf()]);
@@ -109,7 +110,8 @@ environments:
   }
 }
 
-main().catch((e) => {
+// Awaited at the top, so that `npm run bench -- --deploy` (bench/run.ts imports this file) waits for the runs.
+await main().catch((e) => {
   console.error(e instanceof Error ? e.message : e);
   process.exitCode = 1;
 });

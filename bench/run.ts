@@ -32,7 +32,9 @@ const USAGE = `usage: npm run bench -- [--quick] [--only FIGURE,…] [--servers 
   --keep             keep the temp dir (server logs) and print where it is
   --wharf-node-args  extra node flags for the Wharf servers, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
   --s3               the S3 figures instead (bench/s3.ts: Wharf vs Distribution's s3-aws driver on one Ceph RGW;
-                     needs WHARF_TEST_S3_*; options --blobs N --size MiB --concurrency N --big MiB --runs N)`;
+                     needs WHARF_TEST_S3_*; options --blobs N --size MiB --concurrency N --big MiB --runs N)
+  --deploy           the deploy figures instead (bench/deploy.ts, also --only deploy: Wharf vs docker service
+                     update / rollback; needs root and dockerd; options --runs N --parallelism P --monitor 1s)`;
 
 interface Options {
   quick: boolean;
@@ -109,6 +111,11 @@ async function main(): Promise<number> {
   if (process.argv.includes('--s3')) {
     await import('./s3.js');
     return 0;
+  }
+  // So are the deploy figures (bench/deploy.ts): Wharf and docker side by side on a throwaway dockerd and Swarm.
+  if (process.argv.includes('--deploy') || process.argv[process.argv.indexOf('--only') + 1] === 'deploy') {
+    await import('./deploy.js');
+    return Number(process.exitCode ?? 0);
   }
   const options = parseArgs(process.argv.slice(2));
   const settings = { ...(options.quick ? QUICK : FULL) };
