@@ -1,7 +1,8 @@
 // The reconcile loop woken by engine events, with Docker hosts (and their event streams) in memory and the schedule
 // an hour away: a removed container is healed with the current release; a burst of events heals once; a deployment
 // of Wharf's own, whose stops and removals are events too, is waited out and starts no heal; a heal that fails is
-// not retried at every event. (test/e2e/reconcile.test.ts: the same on real dockerd.)
+// not retried at every event; a replica the engine is restarting by itself is not healed. (test/e2e/reconcile.test.ts:
+// the same on real dockerd.)
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRegistry, type Registry } from '../server/v2-harness.js';
@@ -83,6 +84,19 @@ test("a deployment of Wharf's own is waited out: events during it start no heal"
   await sleep(SETTLED_MS);
   assert.deepEqual(await heals(), ['auto-heal:succeeded'], 'still only the first test’s heal');
   assert.deepEqual(h1().running(), [digests.v1, digests.v1]);
+});
+
+test('a replica its restart policy is bringing back is given time: no drift, no heal', async () => {
+  const [c] = await h1().listContainers({ labels: { 'wharf.app': APP } });
+  const live = h1().containers.get(c!.id)!;
+  // What dockerd lists for a container that exited and is being restarted: State "restarting".
+  Object.assign(live, { status: 'restarting' });
+  const drifts = notified.filter((e) => e.type === 'deployment.drift').length;
+  for (const w of h1().watchers) w.listener.event({ type: 'container', action: 'die', id: c!.id, attributes: { ...live.labels }, time: Date.now() });
+  await sleep(SETTLED_MS + 1_000);
+  Object.assign(live, { status: 'running' });
+  assert.deepEqual(await heals(), ['auto-heal:succeeded']);
+  assert.equal(notified.filter((e) => e.type === 'deployment.drift').length, drifts, 'not announced as drift');
 });
 
 test('a heal that fails is not tried again at every event', async () => {
