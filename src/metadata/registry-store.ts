@@ -66,9 +66,10 @@ export class RegistryStore {
     private readonly changeStamp?: () => string,
   ) {
     this.hot = {
-      repositoryId: precompile(db, (name: string) => db.selectFrom('repositories').select('id').where('name', '=', name), 1),
+      repositoryId: precompile(db, 'repository_id', (name: string) => db.selectFrom('repositories').select('id').where('name', '=', name), 1),
       linkedBlob: precompile(
         db,
+        'linked_blob',
         (repository: string, digest: string) =>
           db
             .selectFrom('repository_blobs as rb')
@@ -81,6 +82,7 @@ export class RegistryStore {
       ),
       manifestByDigest: precompile(
         db,
+        'manifest_by_digest',
         (repository: string, digest: string) =>
           db
             .selectFrom('manifests as m')
@@ -92,6 +94,7 @@ export class RegistryStore {
       ),
       manifestByTag: precompile(
         db,
+        'manifest_by_tag',
         (repository: string, tag: string) =>
           db
             .selectFrom('tags as t')
@@ -102,7 +105,7 @@ export class RegistryStore {
             .where('t.name', '=', tag),
         2,
       ),
-      allTags: precompile(db, (repoId: number) => db.selectFrom('tags').select('name').where('repository_id', '=', repoId).orderBy('name'), 1),
+      allTags: precompile(db, 'tag_list', (repoId: number) => db.selectFrom('tags').select('name').where('repository_id', '=', repoId).orderBy('name'), 1),
     };
   }
 
@@ -113,7 +116,7 @@ export class RegistryStore {
   }
 
   private async repositoryIdOn(db: Db, name: string): Promise<number | null> {
-    const row = db === this.db ? (await this.hot.repositoryId(name))[0] : await db.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
+    const [row] = await this.hot.repositoryId.on(db, name);
     return row ? Number(row.id) : null;
   }
 
