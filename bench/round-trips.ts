@@ -21,19 +21,21 @@ const REPO = 'bench/rt';
 const TAG = 'latest';
 const TAG_COUNT = 100;
 
-const USAGE = `usage: node dist/bench/round-trips.js [--pg] [--requests N] [--connections C]
+const USAGE = `usage: node dist/bench/round-trips.js [--pg] [--requests N] [--connections C] [--runs R]
   --pg           also Wharf with its metadata on PostgreSQL (a cluster of scripts/postgres.sh, or WHARF_BENCH_POSTGRES)
-  --requests     requests per kind of small request (default 2000; pushes: a tenth, at least 20)
-  --connections  keep-alive connections the requests are spread over (default 8)`;
+  --requests     requests per kind of small request and run (default 2000; pushes: a tenth, at least 20)
+  --connections  keep-alive connections the requests are spread over (default 8)
+  --runs         runs per kind and server, alternating the servers' order (default 3); medians are reported`;
 
 interface Options {
   pg: boolean;
   requests: number;
   connections: number;
+  runs: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { pg: false, requests: 2000, connections: 8 };
+  const options: Options = { pg: false, requests: 2000, connections: 8, runs: 3 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const number = () => {
@@ -44,6 +46,7 @@ function parseArgs(argv: string[]): Options {
     if (arg === '--pg') options.pg = true;
     else if (arg === '--requests') options.requests = number();
     else if (arg === '--connections') options.connections = number();
+    else if (arg === '--runs') options.runs = number();
     else if (arg === '--help' || arg === '-h') {
       console.log(USAGE);
       process.exit(0);
@@ -188,7 +191,15 @@ function kinds(server: Server, options: Options, image: Image, source: BlobSourc
   return out;
 }
 
-async function run(server: Server, options: Options, source: BlobSource): Promise<Row[]> {
+/** A server seeded with the bench image, and the kinds of work to measure on it. */
+interface Prepared {
+  name: string;
+  server: Server;
+  kinds: Kind[];
+  bearerPush: Headers;
+}
+
+async function prepare(name: string, server: Server, options: Options, source: BlobSource): Promise<Prepared> {
   const login = server.login!;
   const basic = basicAuthorization(login);
   const seed = new Client(server.url, 8, basic);
@@ -201,15 +212,20 @@ async function run(server: Server, options: Options, source: BlobSource): Promis
   }
   const bearerPull = await authorization(server.url, login, 'bearer', REPO, ['pull']);
   const bearerPush = await authorization(server.url, login, 'bearer', REPO, ['pull', 'push']);
-  const rows: Row[] = [];
-  for (const kind of kinds(server, options, image, source, { bearerPull, bearerPush, basic })) {
-    // Pushes run through the bench's HTTP client with the push token, 4 at a time (as docker pushes layers).
-    const pushing = kind.perOperation === 'blob' || kind.kind.startsWith('manifest PUT');
-    const row = await measure(server, kind, pushing ? Math.min(4, options.connections) : options.connections, bearerPush);
-    rows.push(row);
-    process.stderr.write(`${server.name} ${describe(row)}\n`);
-  }
-  return rows;
+  return { name, server, kinds: kinds(server, options, image, source, { bearerPull, bearerPush, basic }), bearerPush };
+}
+
+/** Kind i on one server; pushes run through the bench's HTTP client with the push token, 4 at a time (as docker pushes layers). */
+function measureKind(p: Prepared, i: number, options: Options): Promise<Row> {
+  const kind = p.kinds[i]!;
+  const pushing = kind.perOperation === 'blob' || kind.kind.startsWith('manifest PUT');
+  return measure(p.server, kind, pushing ? Math.min(4, options.connections) : options.connections, p.bearerPush);
+}
+
+/** The run with the median CPU per operation (its statements too: they hardly vary between runs). */
+function medianRow(rows: Row[]): Row {
+  const sorted = [...rows].sort((a, b) => a.cpuSeconds / a.operations - b.cpuSeconds / b.operations);
+  return sorted[(sorted.length - 1) >> 1]!;
 }
 
 function perOp(row: Row): { statements: number; cpuUs: number } {
@@ -257,24 +273,37 @@ async function main(): Promise<void> {
   const load = loadavg()[0]!;
   const source = new BlobSource(4 << 20);
   try {
-    const results = new Map<string, Row[]>();
-    for (const name of options.pg ? ['sqlite', 'postgres'] : ['sqlite']) {
+    const prepared: Prepared[] = [];
+    for (const name of options.pg ? ['SQLite', 'PostgreSQL'] : ['SQLite']) {
       const dir = join(root, name);
       mkdirSync(dir);
       let db: string | undefined;
-      if (name === 'postgres') {
+      if (name === 'PostgreSQL') {
         const postgres = await startPostgres(REPO_ROOT, dir, 'round-trips');
         stoppers.push(postgres.stop);
         db = postgres.url;
       }
       const server = await startWharf(REPO_ROOT, dir, [], db);
       servers.push(server);
-      results.set(name === 'sqlite' ? 'SQLite' : 'PostgreSQL', await run(server, options, source));
-      await server.stop();
+      prepared.push(await prepare(name, server, options, source));
+    }
+    // Both servers run side by side; each kind is measured on one, then the other, the order swapped every run, so
+    // the machine's other load falls on both alike.
+    const results = new Map<string, Row[]>(prepared.map((p) => [p.name, []]));
+    for (let i = 0; i < prepared[0]!.kinds.length; i++) {
+      const runs = new Map<string, Row[]>(prepared.map((p) => [p.name, []]));
+      for (let run = 0; run < options.runs; run++) {
+        for (const p of run % 2 ? [...prepared].reverse() : prepared) {
+          const row = await measureKind(p, i, options);
+          runs.get(p.name)!.push(row);
+          process.stderr.write(`${p.name} run ${run + 1}: ${describe(row)}\n`);
+        }
+      }
+      for (const p of prepared) results.get(p.name)!.push(medianRow(runs.get(p.name)!));
     }
     console.log(
       [
-        `\`node dist/bench/round-trips.js ${process.argv.slice(2).join(' ')}\` — ${options.requests} requests per kind over ${options.connections} connections (pushes: ${Math.max(20, Math.round(options.requests / 10))} blobs), load average ${load.toFixed(2)} at the start; round trips are statements sent to the metadata database (wharf_db_queries_total), CPU is the server's process.cpuUsage (process_cpu_seconds_total), both per request or per pushed blob.`,
+        `\`node dist/bench/round-trips.js ${process.argv.slice(2).join(' ')}\` — ${options.requests} requests per kind and run over ${options.connections} connections, medians of ${options.runs} alternating runs (pushes: ${Math.max(20, Math.round(options.requests / 10))} blobs), load average ${load.toFixed(2)} at the start; round trips are statements sent to the metadata database (wharf_db_queries_total), CPU is the server's process.cpuUsage (process_cpu_seconds_total), both per request or per pushed blob.`,
         '',
         table(results),
       ].join('\n'),

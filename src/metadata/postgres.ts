@@ -101,6 +101,8 @@ class CountingPostgresDialect extends PostgresDialect {
     const feed = this.feed;
     const roundTrips = this.roundTrips;
     const counted = new WeakSet<DatabaseConnection>();
+    /** connections whose statements wrote since their last COMMIT */
+    const dirty = new WeakSet<DatabaseConnection>();
     return new (class extends PostgresDriver {
       override async acquireConnection(): Promise<DatabaseConnection> {
         const connection = await super.acquireConnection();
@@ -108,12 +110,21 @@ class CountingPostgresDialect extends PostgresDialect {
           counted.add(connection);
           const execute = connection.executeQuery.bind(connection);
           connection.executeQuery = async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
-            roundTrips.count(statementName(query.sql));
+            const name = statementName(query.sql);
+            roundTrips.count(name);
             const result = await execute<R>(query).catch((e: unknown) => {
               throw refusedValue(e) ?? e;
             });
-            // INSERT, UPDATE, DELETE report the rows they touched; a COMMIT answers with its command.
-            if ((result.numAffectedRows ?? 0n) > 0n || (result.rows[0] as { command?: string } | undefined)?.command === 'COMMIT') feed.wrote();
+            // A write moves the stamp when it completes and again at its COMMIT: a read between the two, on another
+            // connection, saw the data before it and may have cached it under the moved stamp. A transaction that
+            // wrote nothing (the webhook outbox's poll, every few seconds) leaves the caches alone.
+            if (name === 'commit') {
+              if (dirty.has(connection)) feed.wrote();
+              dirty.delete(connection);
+            } else if (wrote(name, query.sql, result)) {
+              feed.wrote();
+              dirty.add(connection);
+            }
             return result;
           };
         }
@@ -126,6 +137,18 @@ class CountingPostgresDialect extends PostgresDialect {
       }
     })({ pool: this.pool });
   }
+}
+
+/** Statements that change no row: reads and transaction control (a ROLLBACK changes nothing that was visible). */
+const CHANGING_NOTHING = new Set(['select', 'begin', 'start', 'rollback', 'savepoint', 'release', 'show', 'listen']);
+
+/**
+ * Whether a statement may have changed a row: INSERT, UPDATE, DELETE and MERGE report the rows they touched;
+ * anything else but a read or transaction control (DDL, a raw statement, a CTE) counts as a write.
+ */
+function wrote(name: string, sql: string, result: QueryResult<unknown>): boolean {
+  if (result.numAffectedRows !== undefined) return result.numAffectedRows > 0n;
+  return !CHANGING_NOTHING.has(name) && statementTag(sql) === undefined;
 }
 
 /**
