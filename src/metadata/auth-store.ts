@@ -3,6 +3,7 @@
 import { randomInt } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database, GrantsTable, RobotTokensTable, UsersTable } from './schema.js';
+import { precompile } from './precompiled.js';
 
 export type Role = UsersTable['role'];
 export type SubjectKind = GrantsTable['subject_kind'];
@@ -73,13 +74,25 @@ const toToken = (r: RobotTokensTable): TokenRow => ({
 });
 
 export class AuthStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  /**
+   * The four reads the access policy is built from (auth/policy-source.ts), again every `auth.policyRefresh` while
+   * requests come: compiled once, and prepared on PostgreSQL.
+   */
+  private readonly policy;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.policy = {
+      users: precompile(db, 'policy_users', () => db.selectFrom('users').select(USER_COLUMNS).orderBy('name'), 0),
+      activeTokens: precompile(db, 'policy_tokens', () => db.selectFrom('robot_tokens').selectAll().where('revoked_at', 'is', null).orderBy('created_at'), 0),
+      memberships: precompile(db, 'policy_memberships', () => db.selectFrom('group_members').select(['group_name', 'user_name']).orderBy('group_name').orderBy('user_name'), 0),
+      grants: precompile(db, 'policy_grants', () => db.selectFrom('grants').selectAll().orderBy('subject_kind').orderBy('subject').orderBy('pattern').orderBy('action'), 0),
+    };
+  }
 
   // --- users -----------------------------------------------------------------------------------
 
   async users(): Promise<UserRow[]> {
-    const rows = await this.db.selectFrom('users').select(USER_COLUMNS).orderBy('name').execute();
-    return rows.map(toUser);
+    return (await this.policy.users()).map(toUser);
   }
 
   async user(name: string): Promise<UserRow | undefined> {
@@ -140,8 +153,7 @@ export class AuthStore {
   // --- groups ----------------------------------------------------------------------------------
 
   async memberships(): Promise<Membership[]> {
-    const rows = await this.db.selectFrom('group_members').select(['group_name', 'user_name']).orderBy('group_name').orderBy('user_name').execute();
-    return rows.map((r) => ({ group: r.group_name, user: r.user_name }));
+    return (await this.policy.memberships()).map((r) => ({ group: r.group_name, user: r.user_name }));
   }
 
   /** Returns the users newly added. */
@@ -172,9 +184,8 @@ export class AuthStore {
   // --- robot tokens ----------------------------------------------------------------------------
 
   async tokens(includeRevoked = true): Promise<TokenRow[]> {
-    let q = this.db.selectFrom('robot_tokens').selectAll().orderBy('created_at');
-    if (!includeRevoked) q = q.where('revoked_at', 'is', null);
-    return (await q.execute()).map(toToken);
+    if (!includeRevoked) return (await this.policy.activeTokens()).map(toToken);
+    return (await this.db.selectFrom('robot_tokens').selectAll().orderBy('created_at').execute()).map(toToken);
   }
 
   /** Stores a token with its scopes as grants, in one transaction. */
@@ -212,7 +223,7 @@ export class AuthStore {
   // --- grants ----------------------------------------------------------------------------------
 
   async grants(): Promise<GrantRow[]> {
-    const rows = await this.db.selectFrom('grants').selectAll().orderBy('subject_kind').orderBy('subject').orderBy('pattern').orderBy('action').execute();
+    const rows = await this.policy.grants();
     return rows.map((r) => ({
       subjectKind: r.subject_kind,
       subject: r.subject,

@@ -22,6 +22,7 @@ import type { SchemaState } from './schema-version.js';
 import type { NewSigningKey, SigningKeyRow } from './signing-key-store.js';
 import type { LeaseHolder } from './lease-store.js';
 import type { LoginFailureRow } from './login-failure-store.js';
+import type { RoundTrips } from './round-trips.js';
 
 export type { Tx, UnitOfWork } from './transaction.js';
 export type { ManifestRecord, ReferrerRow, StoredManifest, TagChange, TagGuard } from './registry-store.js';
@@ -380,6 +381,8 @@ export interface Metadata extends UnitOfWork {
   recordsNoBlobs(): Promise<boolean>;
   /** Throws unless the database answers a query (/readyz). */
   ping(): Promise<void>;
+  /** The statements sent to the database so far, by statement (/metrics: wharf_db_queries_total). */
+  readonly roundTrips?: Pick<RoundTrips, 'backend' | 'total' | 'byStatement'>;
   /** Which migrations the database has and lacks: /readyz wants neither pending nor unknown ones. */
   schemaState(): Promise<SchemaState>;
   close(): Promise<void>;

@@ -480,6 +480,17 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('deploy_targets').addColumn('proxy', 'text').execute();
       },
     },
+    '0020_blob_change_notifications': {
+      async up(db: Kysely<any>) {
+        // PostgreSQL only: blob links are cached too now (every blob GET and HEAD, metadata/read-cache.ts), so
+        // a blob unlinked or collected through one instance stops being served by the others within the bound.
+        if (dialect !== 'postgres') return;
+        for (const table of ['blobs', 'repository_blobs']) {
+          await sql`create trigger ${sql.id(`${table}_changed`)} after insert or update or delete or truncate on ${sql.table(table)}
+            for each statement execute function wharf_notify_change()`.execute(db);
+        }
+      },
+    },
   };
 }
 

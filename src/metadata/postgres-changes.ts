@@ -1,8 +1,9 @@
 // The change stamp of a PostgreSQL metadata store: what keeps the read caches of several instances coherent.
 //
-// Every transaction that changes repositories, manifests or tags sends NOTIFY wharf_changes when it commits (migration
-// 0017). Each instance LISTENs on one connection of its own and moves its stamp on every notification; its own
-// writes move the stamp as soon as they complete (its notification may arrive after the client saw the answer).
+// Every transaction that changes repositories, manifests, tags, blobs or blob links sends NOTIFY wharf_changes when it
+// commits (migrations 0017 and 0020). Each instance LISTENs on one connection of its own and moves its stamp on every
+// notification; its own writes move the stamp as soon as they complete (its notification may arrive after the client
+// saw the answer).
 //
 // Staleness, documented in docs/configuration.md: another instance's commit is seen when its notification arrives
 // (milliseconds on a LAN). The listening connection answers a heartbeat every HEARTBEAT_MS; when it drops or

@@ -7,7 +7,7 @@ import type { Database } from './schema.js';
 import { precompile } from './precompiled.js';
 import { within, asTx, type Db } from './database.js';
 import type { Tx } from './transaction.js';
-import { TaggedManifestCache, TagListCache, type StoredManifest } from './read-cache.js';
+import { BlobLinkCache, ManifestCache, TagListCache, type StoredManifest } from './read-cache.js';
 
 export type { StoredManifest };
 
@@ -55,7 +55,13 @@ export class RegistryStore {
   private readonly tagLists = new TagListCache();
 
   /** Manifests (or their absence) by repository and tag, valid while `changeStamp` is unchanged. */
-  private readonly taggedManifests = new TaggedManifestCache();
+  private readonly taggedManifests = new ManifestCache();
+
+  /** Manifests by repository and digest (a pull by digest, an index's children), likewise. */
+  private readonly manifestsByDigest = new ManifestCache();
+
+  /** Blobs linked to repositories, with their size (every blob GET and HEAD), likewise. */
+  private readonly blobLinks = new BlobLinkCache();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -66,9 +72,10 @@ export class RegistryStore {
     private readonly changeStamp?: () => string,
   ) {
     this.hot = {
-      repositoryId: precompile(db, (name: string) => db.selectFrom('repositories').select('id').where('name', '=', name), 1),
+      repositoryId: precompile(db, 'repository_id', (name: string) => db.selectFrom('repositories').select('id').where('name', '=', name), 1),
       linkedBlob: precompile(
         db,
+        'linked_blob',
         (repository: string, digest: string) =>
           db
             .selectFrom('repository_blobs as rb')
@@ -81,6 +88,7 @@ export class RegistryStore {
       ),
       manifestByDigest: precompile(
         db,
+        'manifest_by_digest',
         (repository: string, digest: string) =>
           db
             .selectFrom('manifests as m')
@@ -92,6 +100,7 @@ export class RegistryStore {
       ),
       manifestByTag: precompile(
         db,
+        'manifest_by_tag',
         (repository: string, tag: string) =>
           db
             .selectFrom('tags as t')
@@ -102,7 +111,7 @@ export class RegistryStore {
             .where('t.name', '=', tag),
         2,
       ),
-      allTags: precompile(db, (repoId: number) => db.selectFrom('tags').select('name').where('repository_id', '=', repoId).orderBy('name'), 1),
+      allTags: precompile(db, 'tag_list', (repoId: number) => db.selectFrom('tags').select('name').where('repository_id', '=', repoId).orderBy('name'), 1),
     };
   }
 
@@ -113,7 +122,7 @@ export class RegistryStore {
   }
 
   private async repositoryIdOn(db: Db, name: string): Promise<number | null> {
-    const row = db === this.db ? (await this.hot.repositoryId(name))[0] : await db.selectFrom('repositories').select('id').where('name', '=', name).executeTakeFirst();
+    const [row] = await this.hot.repositoryId.on(db, name);
     return row ? Number(row.id) : null;
   }
 
@@ -205,8 +214,16 @@ export class RegistryStore {
 
   /** Size of a blob `repository` may read, or null. */
   async linkedBlob(repository: string, digest: string): Promise<{ size: number } | null> {
+    const stamp = this.changeStamp?.();
+    // Neither a repository name nor a digest can contain '@'.
+    const key = `${repository}@${digest}`;
+    const cached = stamp === undefined ? undefined : this.blobLinks.get(key, stamp);
+    if (cached !== undefined) return cached;
     const [row] = await this.hot.linkedBlob(repository, digest);
-    return row ? { size: Number(row.size) } : null;
+    if (!row) return null;
+    const size = Number(row.size);
+    if (stamp !== undefined) this.blobLinks.set(key, stamp, size);
+    return { size };
   }
 
   async blobKnown(digest: string): Promise<{ size: number } | null> {
@@ -386,9 +403,17 @@ export class RegistryStore {
     return { previous: current?.digest ?? null };
   }
 
+  /** As manifestByTag, answered from memory until any write; a manifest unknown is asked again each time. */
   async manifestByDigest(repository: string, digest: string): Promise<StoredManifest | null> {
+    const stamp = this.changeStamp?.();
+    const key = `${repository}@${digest}`;
+    const cached = stamp === undefined ? undefined : this.manifestsByDigest.get(key, stamp);
+    if (cached) return cached;
     const [row] = await this.hot.manifestByDigest(repository, digest);
-    return row ? { digest: row.digest, mediaType: row.media_type, body: asBuffer(row.body) } : null;
+    if (!row) return null;
+    const manifest = { digest: row.digest, mediaType: row.media_type, body: asBuffer(row.body) };
+    if (stamp !== undefined) this.manifestsByDigest.set(key, stamp, manifest);
+    return manifest;
   }
 
   /**

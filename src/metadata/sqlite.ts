@@ -1,9 +1,10 @@
 // Opens the embedded SQLite metadata database (the default backend).
 import BetterSqlite3 from 'better-sqlite3';
 import { statSync } from 'node:fs';
-import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type SqliteDialectConfig } from 'kysely';
+import { CompiledQuery, Kysely, SqliteDialect, SqliteDriver, type DatabaseConnection, type QueryResult, type SqliteDialectConfig } from 'kysely';
 import type { Database } from './schema.js';
 import { MetadataStore } from './store.js';
+import { RoundTrips, statementName } from './round-trips.js';
 
 /**
  * SQLite applies its missing migrations at every open: the file belongs to one installation, `npm start` on a fresh
@@ -36,9 +37,15 @@ export async function openSqlite(path: string): Promise<MetadataStore> {
   // A stamp that moves on any write: this connection's counted above (a superset of its changes: a statement that
   // may write counts even when it changed nothing), another process's through data_version. One statement per
   // call: the cached reads (manifest by tag, tags/list) ask for it on every request.
+  // Counted as a statement (it is one, if in-process and about a microsecond): the one a cached read costs here.
+  const roundTrips = new RoundTrips('sqlite');
   const dataVersion = conn.prepare('pragma data_version').pluck();
-  const changeStamp = () => `${writes}:${dataVersion.get() as number}`;
-  const store = new MetadataStore(new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database }, () => conn.inTransaction) }), 'sqlite', changeStamp);
+  const changeStamp = () => {
+    roundTrips.count('data_version');
+    return `${writes}:${dataVersion.get() as number}`;
+  };
+  const dialect = new ImmediateSqliteDialect({ database }, () => conn.inTransaction, roundTrips);
+  const store = new MetadataStore(new Kysely<Database>({ dialect }), 'sqlite', changeStamp, roundTrips);
   try {
     await store.ensureSchema(path, true);
   } catch (e) {
@@ -86,13 +93,30 @@ class ImmediateSqliteDialect extends SqliteDialect {
   constructor(
     private readonly settings: SqliteDialectConfig,
     private readonly inTransaction: () => boolean,
+    private readonly roundTrips: RoundTrips,
   ) {
     super(settings);
   }
 
   override createDriver(): SqliteDriver {
     const inTransaction = this.inTransaction;
+    const roundTrips = this.roundTrips;
+    const wrapped = new WeakSet<DatabaseConnection>();
     return new (class extends SqliteDriver {
+      /** Every statement through the one connection is counted (round-trips.ts), BEGIN and COMMIT included. */
+      override async acquireConnection(): Promise<DatabaseConnection> {
+        const connection = await super.acquireConnection();
+        if (!wrapped.has(connection)) {
+          wrapped.add(connection);
+          const execute = connection.executeQuery.bind(connection);
+          connection.executeQuery = <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
+            roundTrips.count(statementName(query.sql));
+            return execute<R>(query);
+          };
+        }
+        return connection;
+      }
+
       override async beginTransaction(connection: DatabaseConnection): Promise<void> {
         await connection.executeQuery(CompiledQuery.raw('begin immediate'));
       }

@@ -26,6 +26,7 @@ import { SignerStore } from './signer-store.js';
 import { SigningKeyStore } from './signing-key-store.js';
 import { LeaseStore } from './lease-store.js';
 import { LoginFailureStore } from './login-failure-store.js';
+import type { RoundTrips } from './round-trips.js';
 
 export class MetadataStore implements Metadata {
   readonly registry: RegistryStore;
@@ -55,6 +56,8 @@ export class MetadataStore implements Metadata {
      * other process's (SQLite: total_changes() and data_version). Without one, the registry caches nothing.
      */
     changeStamp?: () => string,
+    /** the statements sent to the database, counted by the backend's driver */
+    readonly roundTrips?: RoundTrips,
   ) {
     this.registry = new RegistryStore(db, changeStamp);
     this.fsck = new FsckStore(db);

@@ -114,6 +114,27 @@ export class Metrics {
     });
   }
 
+  private watchingDatabase = false;
+
+  /**
+   * The statements the metadata store sent to its database, by backend and statement (a hot query's name, else the
+   * statement's first keyword): on PostgreSQL each is a round trip. Read from the store's own counts at each scrape.
+   */
+  watchDatabase(roundTrips: { readonly backend: string; byStatement(): ReadonlyMap<string, number> } | undefined): void {
+    if (this.watchingDatabase || roundTrips === undefined) return;
+    this.watchingDatabase = true;
+    new Counter({
+      name: 'wharf_db_queries_total',
+      help: 'Statements sent to the metadata database (on PostgreSQL each is a round trip; BEGIN and COMMIT included), by statement',
+      labelNames: ['backend', 'statement'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [statement, n] of roundTrips.byStatement()) this.inc({ backend: roundTrips.backend, statement }, n);
+      },
+    });
+  }
+
   get contentType(): string {
     return this.registry.contentType;
   }

@@ -109,6 +109,7 @@ export function serveHub(server: Server, opts: HttpServerOptions): void {
   metrics.watchDeployments(wharf.deploy);
   const v2 = v2Api({ registry: wharf.registry, access, log });
   metrics.watch(wharf.config.data, wharf.registry.integrity.counts);
+  metrics.watchDatabase(wharf.meta.roundTrips);
   const probes = { meta: wharf.meta, blobs: wharf.blobs, dataDir: wharf.config.data, minFreeBytes: wharf.config.health.minFreeBytes };
   const routes = [...(apiRoutes ?? hubRoutes(wharf, access)), ...authRoutes];
   const api = managementApi([...routes, openApiRoute(routes)], access, log, audit);

@@ -167,6 +167,39 @@ test('concurrent pushes of one tag through two instances all succeed, and its hi
   assert.equal(await a.registry.tagDigest('race', 'latest'), history[7]!.newDigest);
 });
 
+test('a read between a write and its commit is not served after the commit', { skip }, async () => {
+  const one = await tagged(a, 'mid', 'v');
+  const two = await tagged(a, 'mid', 'other');
+  assert.equal((await a.registry.manifestByTag('mid', 'v'))?.digest, one);
+  await a.transaction(async (tx) => {
+    await a.registry.moveTag('mid', 'v', two, null, undefined, tx);
+    // Another connection of the pool, outside the transaction: still the committed digest, cached under the stamp
+    // the write has just moved.
+    assert.equal((await a.registry.manifestByTag('mid', 'v'))?.digest, one);
+  });
+  assert.equal((await a.registry.manifestByTag('mid', 'v'))?.digest, two, 'not the answer read before the commit');
+});
+
+test('a transaction that writes nothing (the webhook outbox poll) leaves the read caches warm', { skip }, async () => {
+  const digest = await tagged(a, 'quiet', 'v');
+  const queries = () => a.roundTrips!.byStatement().get('manifest_by_tag') ?? 0;
+  // Warm: a read that sends no query (the instance's own notification has arrived and been taken into account).
+  for (let i = 0; ; i++) {
+    const before = queries();
+    assert.equal((await a.registry.manifestByTag('quiet', 'v'))?.digest, digest);
+    if (queries() === before) break;
+    assert.ok(i < 100, 'the cache never got warm');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const before = queries();
+  await a.transaction(async (tx) => {
+    await a.registry.repositoryId('quiet', tx);
+  });
+  await a.webhooks.claimDue(Date.now(), 4, Date.now() + 1000);
+  assert.equal((await a.registry.manifestByTag('quiet', 'v'))?.digest, digest);
+  assert.equal(queries(), before, 'answered from memory');
+});
+
 /** The store's own Kysely instance: what the adapter hands back for int8 and sum() is the point of the test above. */
 function internals(store: MetadataStore): { db: Kysely<Database> } {
   return store as unknown as { db: Kysely<Database> };
