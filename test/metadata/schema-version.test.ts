@@ -56,7 +56,7 @@ test('PostgreSQL: missing migrations are refused unless asked for; `wharf migrat
     assert.match(res.stdout, /lacks: 0001_registry/);
     res = await runWharf(['migrate', '--db', url]);
     assert.equal(res.code, 0, res.stderr);
-    assert.match(res.stdout, /applied to .*0001_registry.*0019_target_proxy/);
+    assert.match(res.stdout, /applied to .*0001_registry.*0020_blob_change_notifications/);
     res = await runWharf(['migrate', '--db', url]);
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stdout, /is up to date/);
