@@ -58,6 +58,20 @@ export async function apiPage(path) {
   return { items: body, next: link ? new URL(link, location.href).searchParams.get('cursor') : null };
 }
 
+/**
+ * Every row of a list the server pages by its `Link` header, read page after page (the environments of an
+ * app: promotion order needs them all, and an app has a handful).
+ */
+export async function apiAll(path) {
+  const rows = [];
+  for (let next = path, pages = 0; next && pages < 100; pages++) {
+    const res = await send(next);
+    rows.push(...(await res.json()));
+    next = /<([^>]*)>\s*;\s*rel="?next"?/.exec(res.headers.get('link') ?? '')?.[1];
+  }
+  return rows;
+}
+
 /** A raw response (manifests and blobs from /v2). */
 export function fetchRaw(path, accept) {
   return send(path, { accept });

@@ -27,7 +27,7 @@ export async function approvalsCommand(args: string[]): Promise<number> {
     process.stdout.write('usage: wharf approvals APP [--all] [--json]\n');
     return values.help ? 0 : 2;
   }
-  const list = await clientFor(values.server).request<ApprovalRequest[]>('GET', `${appPath(positionals[0]!)}/approvals${values.all ? '?all=true' : ''}`);
+  const list = await clientFor(values.server).all<ApprovalRequest>(`${appPath(positionals[0]!)}/approvals${values.all ? '?all=true' : ''}`);
   if (values.json) printJson(list);
   else
     printTable(

@@ -51,7 +51,7 @@ export async function envCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (sub === 'list' && positionals.length === 1) {
-    const envs = await client.request<Environment[]>('GET', `${appPath(positionals[0]!)}/environments`);
+    const envs = await client.all<Environment>(`${appPath(positionals[0]!)}/environments`);
     await requireApp(client, positionals[0]!, envs);
     if (values.json) printJson(envs);
     else
@@ -109,7 +109,7 @@ export async function promoteCommand(args: string[]): Promise<number> {
   if (!values.from || !values.to) throw new CliError(`promote needs --from ENV and --to ENV: the environment whose release goes, and where it goes`, 2);
   if (values.from === values.to) throw new CliError(`cannot promote an environment to itself: --from and --to are both ${values.from}`, 2);
   const app = positionals[0]!;
-  const envs = await clientFor(values.server).request<Environment[]>('GET', `${appPath(app)}/environments`);
+  const envs = await clientFor(values.server).all<Environment>(`${appPath(app)}/environments`);
   await requireApp(clientFor(values.server), app, envs);
   requireEnvironment(app, values.from, envs);
   requireEnvironment(app, values.to, envs);
@@ -150,7 +150,7 @@ export async function releasesCommand(args: string[]): Promise<number> {
   const path = `${appPath(positionals[0]!)}/releases`;
   const list = values.limit ? await client.request<Listed[]>('GET', `${path}?${q}`) : await client.all<Listed>(`${path}?${q.toString() ? `${q}&` : ''}limit=1000`);
   if (list.length === 0) {
-    const envs = await client.request<Environment[]>('GET', `${appPath(positionals[0]!)}/environments`);
+    const envs = await client.all<Environment>(`${appPath(positionals[0]!)}/environments`);
     await requireApp(client, positionals[0]!, envs);
     if (values.env) requireEnvironment(positionals[0]!, values.env, envs);
   }

@@ -57,7 +57,7 @@ export async function secretCommand(args: string[]): Promise<number> {
       if (positionals.length < 1 || positionals.length > 2) throw new CliError('usage: wharf secret list APP [ENV]', 2);
       const [app, env] = positionals as [string, string | undefined];
       const q = env === undefined ? '' : `?environment=${encodeURIComponent(env)}`;
-      const list = await client().request<StoredSecret[]>('GET', `${appPath(app)}/secrets${q}`);
+      const list = await client().all<StoredSecret>(`${appPath(app)}/secrets${q}`);
       if (values.json) printJson(list);
       else
         printTable(

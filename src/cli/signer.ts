@@ -64,7 +64,7 @@ export async function signerCommand(args: string[]): Promise<number> {
     }
     case 'list': {
       if (positionals.length !== 0) throw new CliError('usage: wharf signer list', 2);
-      const signers = await client().request<StoredSigner[]>('GET', '/api/v1/signers');
+      const signers = await client().all<StoredSigner>('/api/v1/signers');
       if (values.json) printJson(signers);
       else
         printTable(

@@ -79,7 +79,7 @@ export async function targetCommand(args: string[]): Promise<number> {
     }
     case 'list': {
       if (positionals.length !== 0) throw new CliError('usage: wharf target list', 2);
-      const targets = await client().request<StoredTarget[]>('GET', '/api/v1/targets');
+      const targets = await client().all<StoredTarget>('/api/v1/targets');
       if (values.json) printJson(targets);
       else
         printTable(

@@ -77,7 +77,7 @@ export async function webhookCommand(args: string[]): Promise<number> {
       return 0;
     }
     case 'list': {
-      const subs = await client().request<Subscription[]>('GET', '/api/v1/webhooks');
+      const subs = await client().all<Subscription>('/api/v1/webhooks');
       if (values.json) printJson(subs);
       else
         printTable(

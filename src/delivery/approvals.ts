@@ -2,7 +2,7 @@
 // recorded as a pending request, and only another person's `wharf approve` carries it out — as the requester's
 // operation, its note saying who approved it. The approver needs the same right as the requester (the route checks).
 import { RegistryError } from '../oci/errors.js';
-import type { ApprovalMetadata, ApprovalRow, DeliveryMetadata } from '../metadata/metadata.js';
+import type { ApprovalListQuery, ApprovalMetadata, ApprovalRow, DeliveryMetadata } from '../metadata/metadata.js';
 import type { Delivery, Release, ReleaseKind } from './releases.js';
 
 export interface ApprovalRequest {
@@ -79,8 +79,9 @@ export class Approvals {
     return toRequest(app, row);
   }
 
-  async list(app: string, all = false): Promise<ApprovalRequest[]> {
-    return (await this.store.list(app, all)).map((r) => toRequest(app, r));
+  /** Newest first; only pending ones unless `all`; paged by keyset (`before` a request id). */
+  async list(app: string, q: ApprovalListQuery = {}): Promise<ApprovalRequest[]> {
+    return (await this.store.list(app, q)).map((r) => toRequest(app, r));
   }
 
   /** Carries out a pending request as `approver`, who must not be the requester. */

@@ -37,6 +37,8 @@ export interface Release {
 }
 
 export interface Environment {
+  /** the order environments were made in; the position their list is paged by */
+  id: number;
   app: string;
   name: string;
   requiresPromotionFrom: string | null;
@@ -158,8 +160,9 @@ export class Delivery {
     return this.environment(app, name);
   }
 
-  async environments(app: string): Promise<Environment[]> {
-    return Promise.all((await this.store.environments(app)).map((e) => this.toEnvironment(app, e)));
+  /** In the order they were made; `after` (an environment id) and `limit` page them by keyset. */
+  async environments(app: string, page?: { after?: number; limit?: number }): Promise<Environment[]> {
+    return Promise.all((await this.store.environments(app, page)).map((e) => this.toEnvironment(app, e)));
   }
 
   async environment(app: string, name: string): Promise<Environment> {
@@ -176,6 +179,7 @@ export class Delivery {
     const current = e.current_release_id === null ? undefined : await this.store.release(Number(e.current_release_id));
     const pending = e.pending_release_id === null ? undefined : await this.store.release(Number(e.pending_release_id));
     return {
+      id: Number(e.id),
       app,
       name: e.name,
       requiresPromotionFrom: e.requires_promotion_from,

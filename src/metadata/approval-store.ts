@@ -5,6 +5,15 @@ import type { ApprovalRequestsTable, Database } from './schema.js';
 
 export type ApprovalRow = Selectable<ApprovalRequestsTable> & { environment: string };
 
+export interface ApprovalListQuery {
+  /** approved requests too, not only pending ones */
+  all?: boolean;
+  environment?: string;
+  /** a request id: only older ones */
+  before?: number;
+  limit?: number;
+}
+
 export class ApprovalStore {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -31,11 +40,13 @@ export class ApprovalStore {
     return this.select().where('r.name', '=', app).where('a.id', '=', id).executeTakeFirst();
   }
 
-  /** Newest first; only pending ones unless `all`. */
-  async list(app: string, all = false): Promise<ApprovalRow[]> {
+  /** Newest first; only pending ones unless `all`; `before` (a request id) and `limit` page it by keyset. */
+  async list(app: string, { all = false, environment, before, limit = 100 }: ApprovalListQuery = {}): Promise<ApprovalRow[]> {
     let q = this.select().where('r.name', '=', app);
     if (!all) q = q.where('a.status', '=', 'pending');
-    return q.orderBy('a.id', 'desc').limit(100).execute();
+    if (environment !== undefined) q = q.where('e.name', '=', environment);
+    if (before !== undefined) q = q.where('a.id', '<', before);
+    return q.orderBy('a.id', 'desc').limit(limit).execute();
   }
 
   /** pending → approved, once: false if someone else approved it first. */

@@ -86,14 +86,15 @@ export class DeliveryStore {
       .executeTakeFirst();
   }
 
-  async environments(repository: string): Promise<EnvironmentRow[]> {
-    return this.db
+  async environments(repository: string, page: { after?: number; limit?: number } = {}): Promise<EnvironmentRow[]> {
+    let q = this.db
       .selectFrom('environments as e')
       .innerJoin('repositories as r', 'r.id', 'e.repository_id')
       .selectAll('e')
-      .where('r.name', '=', repository)
-      .orderBy('e.id')
-      .execute();
+      .where('r.name', '=', repository);
+    if (page.after !== undefined) q = q.where('e.id', '>', page.after);
+    if (page.limit !== undefined) q = q.limit(page.limit);
+    return q.orderBy('e.id').execute();
   }
 
   /** Whether `tag` names an environment of the repository (and is therefore reserved). */

@@ -3,7 +3,7 @@
 // implementation (store.ts) serves SQLite and PostgreSQL alike.
 import type { ManifestRecord, ReferrerRow, StoredManifest, TagChange, TagGuard } from './registry-store.js';
 import type { EnvironmentRow, ReleaseRow, NewRelease, EnvironmentSettings } from './delivery-store.js';
-import type { ApprovalRow } from './approval-store.js';
+import type { ApprovalListQuery, ApprovalRow } from './approval-store.js';
 import type { RetentionPolicyRow } from './retention-store.js';
 import type { LinkRow, GcRunRow, NewGcRun } from './gc-store.js';
 import type { Role, SubjectKind, UserRow, TokenRow, GrantRow, Membership } from './auth-store.js';
@@ -27,7 +27,7 @@ import type { RoundTrips } from './round-trips.js';
 export type { Tx, UnitOfWork } from './transaction.js';
 export type { ManifestRecord, ReferrerRow, StoredManifest, TagChange, TagGuard } from './registry-store.js';
 export type { EnvironmentRow, ReleaseRow, NewRelease, EnvironmentSettings } from './delivery-store.js';
-export type { ApprovalRow } from './approval-store.js';
+export type { ApprovalRow, ApprovalListQuery } from './approval-store.js';
 export type { RetentionPolicyRow } from './retention-store.js';
 export type { LinkRow, GcRunRow, NewGcRun } from './gc-store.js';
 export type { Role, SubjectKind, UserRow, TokenRow, GrantRow, Membership } from './auth-store.js';
@@ -148,7 +148,8 @@ export interface DeliveryMetadata {
   createEnvironment(repositoryId: number, name: string, opts: EnvironmentSettings): Promise<EnvironmentRow>;
   updateEnvironment(id: number, opts: EnvironmentSettings): Promise<void>;
   environment(repository: string, name: string, tx?: Tx): Promise<EnvironmentRow | undefined>;
-  environments(repository: string): Promise<EnvironmentRow[]>;
+  /** In the order they were made; `after` (an environment id) and `limit` page it by keyset. */
+  environments(repository: string, page?: { after?: number; limit?: number }): Promise<EnvironmentRow[]>;
   /** Whether `tag` names an environment of the repository (and is therefore reserved). */
   isEnvironmentTag(repositoryId: number, tag: string, tx?: Tx): Promise<boolean>;
   release(id: number, tx?: Tx): Promise<ReleaseRow | undefined>;
@@ -175,8 +176,8 @@ export interface ApprovalMetadata {
   create(r: Omit<Insertable<ApprovalRequestsTable>, 'id' | 'status' | 'approved_by' | 'approved_at' | 'release_id'>): Promise<number>;
   /** The request `id` of the app, if it is one of its environments'. */
   get(app: string, id: number): Promise<ApprovalRow | undefined>;
-  /** Newest first; only pending ones unless `all`. */
-  list(app: string, all?: boolean): Promise<ApprovalRow[]>;
+  /** Newest first; only pending ones unless `all`; `before` (a request id) and `limit` page it by keyset. */
+  list(app: string, q?: ApprovalListQuery): Promise<ApprovalRow[]>;
   /** pending → approved, once: false if someone else approved it first. */
   claim(id: number, by: string | null): Promise<boolean>;
   /** The approved operation was refused (a gate, a conflict): the request waits again. */

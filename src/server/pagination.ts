@@ -102,3 +102,25 @@ export function pageList<T>(list: string, items: T[], key: (t: T) => string, lim
   const page = rest.slice(0, limit);
   return { items: page, next: rest.length > limit ? encodeCursor(list, key(page[page.length - 1]!)) : null };
 }
+
+/**
+ * One page of a small list read whole (targets, secrets, environments, webhook subscriptions, signers: the
+ * configuration of a hub, tens of rows), answered as a bare array with a `Link` header like the lists paged
+ * in SQL: sorted by `key`, the cursor holds the last key shown, so a row added or removed between two pages
+ * moves no other row across the page boundary. `position` checks a cursor's key (a string or a number list).
+ */
+export async function keyedArrayPage<T, K extends string | number>(
+  r: { url: URL; res: { setHeader(name: string, value: string): unknown } },
+  list: string,
+  q: { limit?: number; cursor?: string },
+  rows: T[],
+  key: (t: T) => K,
+  position: z.ZodType<K>,
+): Promise<T[]> {
+  const after = decodeCursor(list, q.cursor, position);
+  const order = (a: K, b: K) => (a < b ? -1 : a > b ? 1 : 0);
+  const keyed = rows.map((t) => ({ t, k: key(t) })).sort((x, y) => order(x.k, y.k));
+  const rest = after === undefined ? keyed : keyed.filter((x) => order(x.k, after) > 0);
+  const limit = q.limit ?? DEFAULT_LIMIT;
+  return (await arrayPage(r, list, limit, rest.slice(0, limit + 1), (x) => x.k)).map((x) => x.t);
+}

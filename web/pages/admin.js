@@ -2,7 +2,7 @@
 // delivery log and redeliver, retention policies, garbage collection runs, and the audit log with filters.
 import { html, useState } from '../vendor/preact-htm.js';
 import { api, query } from '../api.js';
-import { Copy, Empty, ErrorLine, More, Tabs, Time, bytes, loadedItems, useLoad, usePages } from '../ui.js';
+import { Copy, Empty, ErrorLine, More, Tabs, Time, bytes, loadedItems, usePages } from '../ui.js';
 
 const TABS = [
   ['users', 'Users'],
@@ -163,7 +163,9 @@ function Tokens() {
 }
 
 function Webhooks() {
-  const [subs, error, reload] = useLoad(() => api('/api/v1/webhooks'), []);
+  const subPages = usePages('/api/v1/webhooks', { limit: 50 }, []);
+  const subs = loadedItems(subPages);
+  const { error, reload } = subPages;
   const deliveryPages = usePages('/api/v1/webhooks/deliveries', { limit: 50 }, []);
   const deliveries = loadedItems(deliveryPages);
   const { error: dError, reload: reloadDeliveries } = deliveryPages;
@@ -197,6 +199,7 @@ function Webhooks() {
         (s) => html`<tr><td data-label="#">${s.id}</td><td data-label="URL"><code>${s.url}</code></td><td data-label="Events">${s.events.map((e) => html`<span class="chip">${e}</span>`)}</td><td data-label="Repositories">${s.repository ?? 'all'}</td>
           <td><button type="button" class="secondary small" onClick=${() => remove(`/api/v1/webhooks/${s.id}`, `webhook #${s.id}`)}>Remove</button></td></tr>`,
       )}</tbody></table>` : null}
+    <${More} pages=${subPages} />
     <h2>Deliveries</h2>
     ${deliveries?.length === 0 ? html`<p class="muted">Nothing sent yet.</p>` : null}
     ${deliveries?.length ? html`<table class="list"><thead><tr><th>When</th><th>Webhook</th><th>Event</th><th>Status</th><th>Attempts</th><th></th></tr></thead>

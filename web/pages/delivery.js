@@ -2,7 +2,7 @@
 // the release timeline, and the actions — release a tag, promote, roll back, deploy — each behind a
 // confirmation that shows from-digest → to-digest and the gates, then the deployment's live progress.
 import { html, useState } from '../vendor/preact-htm.js';
-import { api, repoPath, stream, query } from '../api.js';
+import { api, apiAll, repoPath, stream, query } from '../api.js';
 import { Dialog, Digest, Empty, ErrorLine, More, RepoHeader, Time, reasonFor, useAccess, useLoad, usePages } from '../ui.js';
 
 /** Environments in promotion order: each after the one it is promoted from. */
@@ -29,7 +29,7 @@ function rollbackTarget(releases, env) {
 
 export function Delivery({ name }) {
   const [data, error, reload] = useLoad(async () => {
-    const [envs, releases] = await Promise.all([api(`/api/v1/apps/${repoPath(name)}/environments`), api(`/api/v1/apps/${repoPath(name)}/releases?limit=200`)]);
+    const [envs, releases] = await Promise.all([apiAll(`/api/v1/apps/${repoPath(name)}/environments?limit=500`), api(`/api/v1/apps/${repoPath(name)}/releases?limit=200`)]);
     return { envs: promotionOrder(envs), releases };
   }, [name]);
   const [action, setAction] = useState();

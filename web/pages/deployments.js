@@ -1,12 +1,12 @@
 // Deployments of an app: per environment, recent deployments with status, duration and reason, and per
 // target the digest intended against what each step put in place.
 import { html } from '../vendor/preact-htm.js';
-import { api, repoPath } from '../api.js';
+import { apiAll, repoPath } from '../api.js';
 import { Digest, Empty, ErrorLine, More, RepoHeader, Time, loadedItems, useLoad, usePages } from '../ui.js';
 import { promotionOrder } from './delivery.js';
 
 export function Deployments({ name }) {
-  const [envs, error] = useLoad(async () => promotionOrder(await api(`/api/v1/apps/${repoPath(name)}/environments`)), [name]);
+  const [envs, error] = useLoad(async () => promotionOrder(await apiAll(`/api/v1/apps/${repoPath(name)}/environments?limit=500`)), [name]);
   return html`<main>
     <${RepoHeader} name=${name} view="deployments" />
     <${ErrorLine} error=${error} />

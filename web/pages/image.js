@@ -2,7 +2,7 @@
 // cmd, env names, labels, exposed ports, created), attestations with their verification, and every
 // environment and release it is in. Read through /v2 and /api/v1 with the session, like any client.
 import { html } from '../vendor/preact-htm.js';
-import { api, fetchRaw, repoPath } from '../api.js';
+import { api, apiAll, fetchRaw, repoPath } from '../api.js';
 import { Copy, Digest, Empty, ErrorLine, RepoHeader, Time, bytes, useLoad } from '../ui.js';
 
 const MANIFEST_TYPES = [
@@ -26,7 +26,7 @@ async function loadImage(name, digest) {
   const [attestations, releases, environments] = await Promise.all([
     api(`/api/v1/apps/${repoPath(name)}/attestations/${digest}`).then((a) => a.attestations, () => []),
     api(`/api/v1/apps/${repoPath(name)}/releases?limit=500`).catch(() => []),
-    api(`/api/v1/apps/${repoPath(name)}/environments`).catch(() => []),
+    apiAll(`/api/v1/apps/${repoPath(name)}/environments?limit=500`).catch(() => []),
   ]);
   return { manifest, isIndex, config, attestations, releases: releases.filter((r) => r.digest === digest), environments: environments.filter((e) => e.current?.digest === digest) };
 }

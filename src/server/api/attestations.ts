@@ -4,7 +4,8 @@
 import { z } from 'zod';
 import { RegistryError } from '../../oci/errors.js';
 import { requireRepositoryName } from '../../oci/reference.js';
-import type { ApiRequest, ApiRoute } from '../api.js';
+import { parseQuery, type ApiRequest, type ApiRoute } from '../api.js';
+import { arrayPageQuery, keyedArrayPage } from '../pagination.js';
 import type { Registry } from '../../registry/registry.js';
 import type { Attestations } from '../../attest/attestations.js';
 import { signerRegistrationSchema, type TrustedSigners } from '../../attest/signers.js';
@@ -14,6 +15,8 @@ const globalAdmin = { actions: ['admin' as const] };
 
 /** A DSSE envelope as JSON; its shape is checked by dsse.parseEnvelope, its signature by the signers. */
 const attestBody = z.strictObject({ envelope: z.record(z.string(), z.unknown()) });
+
+const signersQuery = arrayPageQuery.extend({ prefix: z.string().min(1).max(256).optional().describe('only the names that begin so') });
 
 function app(r: ApiRequest): string {
   const name = r.params.app!;
@@ -58,7 +61,19 @@ export function attestationRoutes(attestations: Attestations, registry: Registry
 /** Trusted signers: registered and revoked by a global admin only; listed to anyone signed in (public keys). */
 export function signerRoutes(signers: TrustedSigners): ApiRoute[] {
   return [
-    { method: 'GET', pattern: /^\/api\/v1\/signers$/, access: { actions: [] }, summary: 'Trusted attestation signers', handle: async () => signers.list() },
+    {
+      method: 'GET',
+      pattern: /^\/api\/v1\/signers$/,
+      access: { actions: [] },
+      summary: 'Trusted attestation signers by name, revoked ones too (more pages: the `Link: rel="next"` header)',
+      query: signersQuery,
+      linkPaged: true,
+      handle: async (r) => {
+        const q = parseQuery(r.url, signersQuery);
+        const rows = (await signers.list()).filter((s) => q.prefix === undefined || s.name.startsWith(q.prefix));
+        return keyedArrayPage(r, 'signers', q, rows, (s) => s.name, z.string().max(600));
+      },
+    },
     {
       method: 'POST',
       pattern: /^\/api\/v1\/signers$/,

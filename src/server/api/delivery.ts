@@ -44,6 +44,12 @@ const approveBody = z.object({ deploy: z.boolean().optional() }).strict();
 const releasesQuery = arrayPageQuery.extend({ environment: z.string().min(1).optional().describe('only the releases of this environment') });
 const historyQuery = arrayPageQuery.extend({ tag: z.string().min(1).max(128).optional().describe('only the changes of this tag') });
 const position = z.number().int().positive();
+const approvalsQuery = arrayPageQuery.extend({
+  all: z.enum(['true', 'false']).optional().describe('true: approved requests too, not only the pending ones'),
+  environment: z.string().min(1).max(128).optional().describe('only the requests of this environment'),
+});
+/** The most the approvals list answered before it was paged: a first page stays that long. */
+const APPROVALS_DEFAULT = 100;
 const restoreBody = z
   .object({ to: z.string().optional(), at: z.union([z.number(), z.string()]).optional(), force: z.boolean().optional() })
   .strict();
@@ -113,8 +119,14 @@ export function deliveryRoutes(
       method: 'GET',
       pattern: new RegExp(`^/api/v1/apps/${APP}/approvals$`),
       access: { repositoryParam: 'app', actions: ['pull'] },
+      summary: 'Approval requests of an app, newest first: pending ones, or all with ?all=true (more pages: the `Link: rel="next"` header)',
+      query: approvalsQuery,
+      linkPaged: true,
       handle: async (r) => {
-        return approvals.list(app(r), r.url.searchParams.get('all') === 'true');
+        const q = parseQuery(r.url, approvalsQuery);
+        const limit = q.limit ?? APPROVALS_DEFAULT;
+        const rows = await approvals.list(app(r), { all: q.all === 'true', environment: q.environment, limit: limit + 1, before: decodeCursor('approvals', q.cursor, position) });
+        return arrayPage(r, 'approvals', limit, rows, (a) => a.id);
       },
     },
     {
@@ -174,7 +186,15 @@ export function deliveryRoutes(
       method: 'GET',
       pattern: new RegExp(`^/api/v1/apps/${APP}/environments$`),
       access: { repositoryParam: 'app', actions: ['pull'] },
-      handle: async (r) => delivery.environments(app(r)),
+      summary: 'Environments of an app, in the order they were made (more pages: the `Link: rel="next"` header)',
+      query: arrayPageQuery,
+      linkPaged: true,
+      handle: async (r) => {
+        const q = parseQuery(r.url, arrayPageQuery);
+        const limit = q.limit ?? DEFAULT_LIMIT;
+        const rows = await delivery.environments(app(r), { after: decodeCursor('environments', q.cursor, position), limit: limit + 1 });
+        return arrayPage(r, 'environments', limit, rows, (e) => e.id);
+      },
     },
     {
       method: 'POST',

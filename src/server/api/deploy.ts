@@ -8,7 +8,7 @@ import { requireRepositoryName } from '../../oci/reference.js';
 import type { RequestAccess } from '../access.js';
 import { httpErrorOf } from '../http-errors.js';
 import { parseQuery, type ApiRequest, type ApiRoute } from '../api.js';
-import { DEFAULT_LIMIT, arrayPage, arrayPageQuery, decodeCursor } from '../pagination.js';
+import { DEFAULT_LIMIT, arrayPage, arrayPageQuery, decodeCursor, keyedArrayPage } from '../pagination.js';
 import type { Release } from '../../delivery/releases.js';
 import { AppFileError, parseAppFile } from '../../app-file/parse.js';
 import type { DeployOutcome, DeployService } from '../../deploy/service.js';
@@ -21,6 +21,10 @@ const applyBody = z.object({ file: z.string().max(1 << 20), dryRun: z.boolean().
 const secretBody = z.object({ value: z.string() }).strict();
 const globalAdmin = { actions: ['admin' as const] };
 const deployBody = z.object({ environment: z.string(), force: z.boolean().optional() }).strict();
+const prefix = z.string().min(1).max(256).optional().describe('only the names that begin so');
+const targetsQuery = arrayPageQuery.extend({ prefix });
+const secretsQuery = arrayPageQuery.extend({ environment: z.string().min(1).max(128).optional().describe('only the secrets of this environment'), prefix });
+const namePosition = z.string().max(600);
 const historyQuery = arrayPageQuery.extend({ environment: z.string({ error: 'environment is required' }).min(1, 'environment is required') });
 
 function appOf(r: ApiRequest): string {
@@ -121,7 +125,19 @@ export function deployRoutes(service: DeployService, releases: ReleaseWorkflow, 
 /** Deploy targets: registered, listed and removed by a global admin only (an engine is root on its host). */
 export function targetRoutes(targets: DeployTargets): ApiRoute[] {
   return [
-    { method: 'GET', pattern: /^\/api\/v1\/targets$/, access: globalAdmin, handle: async () => targets.list() },
+    {
+      method: 'GET',
+      pattern: /^\/api\/v1\/targets$/,
+      access: globalAdmin,
+      summary: 'Deploy targets by name (more pages: the `Link: rel="next"` header)',
+      query: targetsQuery,
+      linkPaged: true,
+      handle: async (r) => {
+        const q = parseQuery(r.url, targetsQuery);
+        const rows = (await targets.list()).filter((t) => q.prefix === undefined || t.name.startsWith(q.prefix));
+        return keyedArrayPage(r, 'targets', q, rows, (t) => t.name, namePosition);
+      },
+    },
     {
       method: 'POST',
       pattern: /^\/api\/v1\/targets$/,
@@ -160,7 +176,15 @@ export function secretRoutes(secrets: ManagedSecrets): ApiRoute[] {
       method: 'GET',
       pattern: new RegExp(`^/api/v1/apps/${APP}/secrets$`),
       access: { repositoryParam: 'app', actions: ['admin'] },
-      handle: async (r) => secrets.list(appOf(r), r.url.searchParams.get('environment') ?? undefined),
+      summary: "An app's secrets by environment and name, without their values (more pages: the `Link: rel=\"next\"` header)",
+      query: secretsQuery,
+      linkPaged: true,
+      handle: async (r) => {
+        const q = parseQuery(r.url, secretsQuery);
+        const rows = (await secrets.list(appOf(r), q.environment)).filter((s) => q.prefix === undefined || s.name.startsWith(q.prefix));
+        // NUL sorts before every character a name may hold: the key orders by environment, then name.
+        return keyedArrayPage(r, 'secrets', q, rows, (s) => `${s.environment}\u0000${s.name}`, namePosition);
+      },
     },
     {
       method: 'PUT',

@@ -1,8 +1,8 @@
 // Management API routes for webhooks (/api/v1/webhooks…), admin only. Input is validated here, once.
 import { z } from 'zod';
 import { RegistryError } from '../../oci/errors.js';
-import type { ApiRoute } from '../api.js';
-import { arrayPage, arrayPageQuery, decodeCursor } from '../pagination.js';
+import { parseQuery, type ApiRoute } from '../api.js';
+import { arrayPage, arrayPageQuery, decodeCursor, keyedArrayPage } from '../pagination.js';
 import { EVENT_TYPES, parseEventFilter } from '../../webhooks/events.js';
 import { isRepositoryPattern } from '../../auth/actions.js';
 import type { Webhooks } from '../../webhooks/service.js';
@@ -28,6 +28,7 @@ export const subscriptionInput = z
   })
   .strict();
 
+const subscriptionsQuery = arrayPageQuery.extend({ repository: z.string().min(1).max(256).optional().describe('only the subscriptions of this repository pattern') });
 const deliveryQuery = arrayPageQuery
   .extend({
     subscription: z.coerce.number().int().positive().optional(),
@@ -70,7 +71,19 @@ export function webhookRoutes(webhooks: Webhooks): ApiRoute[] {
         return secret === undefined ? subscription : { ...subscription, secret };
       },
     },
-    { method: 'GET', pattern: /^\/api\/v1\/webhooks$/, access: admin, handle: () => webhooks.listSubscriptions() },
+    {
+      method: 'GET',
+      pattern: /^\/api\/v1\/webhooks$/,
+      access: admin,
+      summary: 'Webhook subscriptions, oldest first (more pages: the `Link: rel="next"` header)',
+      query: subscriptionsQuery,
+      linkPaged: true,
+      handle: async (r) => {
+        const q = parseQuery(r.url, subscriptionsQuery);
+        const rows = (await webhooks.listSubscriptions()).filter((s) => q.repository === undefined || s.repository === q.repository);
+        return keyedArrayPage(r, 'webhooks', q, rows, (s) => s.id, z.number().int().positive());
+      },
+    },
     {
       method: 'GET',
       pattern: /^\/api\/v1\/webhooks\/(?<id>\d+)$/,

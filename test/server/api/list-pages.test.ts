@@ -1,9 +1,11 @@
 // The lists paged since issue 18 (releases, deployments, tag history, webhook deliveries, GC runs, retention
-// policies), over a real in-process hub: each keeps its JSON array body and names the next page in a `Link:
-// rel="next"` header; pages are keyset positions, so rows added between two pages neither repeat nor hide
-// one; a cursor of another list, or one the server never wrote, is a 400 with a message.
+// policies; approvals, environments, targets, secrets, webhook subscriptions, signers), over a real in-process
+// hub: each keeps its JSON array body and names the next page in a `Link: rel="next"` header; pages are keyset
+// positions, so rows added between two pages neither repeat nor hide one; a cursor of another list, or one the
+// server never wrote, is a 400 with a message; the filters narrow the pages.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { generateKeyPairSync } from 'node:crypto';
 import { startRegistry, type Registry } from '../v2-harness.js';
 import { MemoryEngines } from '../../support/memory-host.js';
 import { eventually } from '../../webhooks/receiver.js';
@@ -164,5 +166,175 @@ describe('cursor pages of the array lists', () => {
     const releases = await r.req(LISTS.releases);
     assert.equal(releases.headers.get('link'), null, 'one page only: no next link');
     assert.ok(((await releases.json()) as unknown[]).length > 7);
+  });
+});
+
+describe('cursor pages of the configuration lists', () => {
+  let r: Registry;
+  const engines = new MemoryEngines();
+  const CONFIG_APP = 'shop/config';
+
+  async function page(path: string): Promise<{ rows: Record<string, unknown>[]; next: string | null }> {
+    const res = await r.req(path);
+    const text = await res.text();
+    assert.equal(res.status, 200, `${path}: ${text}`);
+    const rows = JSON.parse(text) as Record<string, unknown>[];
+    assert.ok(Array.isArray(rows), `${path} answers an array`);
+    const link = nextLink(res.headers.get('link'));
+    if (link === null) return { rows, next: null };
+    const to = new URL(link, 'http://x');
+    assert.equal(to.pathname, new URL(path, 'http://x').pathname, 'the next page is of the same list');
+    for (const [k, v] of new URL(path, 'http://x').searchParams) if (k !== 'cursor') assert.equal(to.searchParams.get(k), v, `the next page keeps ${k}`);
+    return { rows, next: to.searchParams.get('cursor') };
+  }
+  const withCursor = (path: string, limit: number, cursor: string | null) =>
+    `${path}${path.includes('?') ? '&' : '?'}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+  async function all(path: string, limit: number, cursor: string | null = null): Promise<Record<string, unknown>[]> {
+    const rows: Record<string, unknown>[] = [];
+    for (let n = 0; ; n++) {
+      assert.ok(n < 100, 'the pages end');
+      const p = await page(withCursor(path, limit, cursor));
+      rows.push(...p.rows);
+      if (p.next === null) return rows;
+      assert.equal(p.rows.length, limit, 'only the last page is short');
+      cursor = p.next;
+    }
+  }
+
+  const publicKey = () => generateKeyPairSync('ed25519').publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  let added = 0;
+  /**
+   * Each list: its path, a row's identity, and how to add a row whose key sorts first (`head`) and one that sorts
+   * last (`tail`) — for the newest-first approvals a new row is always at the head.
+   */
+  const LISTS: Record<string, { path: string; id: (x: Record<string, unknown>) => unknown; add: (where: 'head' | 'tail') => Promise<void>; newestFirst?: true }> = {
+    approvals: {
+      path: `/api/v1/apps/${CONFIG_APP}/approvals?all=true`,
+      id: (x) => x.id,
+      newestFirst: true,
+      add: async () => void (await api(r, 'POST', `/api/v1/apps/${CONFIG_APP}/releases`, { environment: 'gated', ref: 'v1' }, 202)),
+    },
+    environments: {
+      path: `/api/v1/apps/${CONFIG_APP}/environments`,
+      id: (x) => x.name,
+      // made later, so after every other whatever its name
+      add: async (where) => void (await api(r, 'POST', `/api/v1/apps/${CONFIG_APP}/environments`, { name: `${where === 'head' ? 'a' : 'z'}-env-${added++}` }, 201)),
+    },
+    targets: {
+      path: '/api/v1/targets',
+      id: (x) => x.name,
+      add: async (where) => void (await r.wharf.targets.add({ name: `${where === 'head' ? 'a' : 'z'}-host-${added++}`, endpoint: 'unix:///late', apps: ['shop/*'] }, 'admin')),
+    },
+    secrets: {
+      path: `/api/v1/apps/${CONFIG_APP}/secrets`,
+      id: (x) => `${String(x.environment)}/${String(x.name)}`,
+      add: async (where) => {
+        const res = await r.req(`/api/v1/apps/${CONFIG_APP}/secrets/${where === 'head' ? 'aaa' : 'zzz'}/S${added++}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: 'x' }) });
+        assert.equal(res.status, 204, await res.text());
+      },
+    },
+    webhooks: {
+      path: '/api/v1/webhooks',
+      id: (x) => x.id,
+      add: async () => void (await r.wharf.webhooks.addSubscription({ url: `http://127.0.0.1:9/late-${added++}`, events: ['*'] })),
+    },
+    signers: {
+      path: '/api/v1/signers',
+      id: (x) => x.name,
+      add: async (where) => void (await r.wharf.signers.add({ name: `${where === 'head' ? 'a' : 'z'}-bot-${added++}`, publicKey: publicKey(), apps: ['shop/*'], kinds: ['sbom'], environments: ['*'] }, 'admin')),
+    },
+  };
+
+  before(async () => {
+    r = await startRegistry({ engines, env: { WHARF_WEBHOOK_ALLOW_TARGETS: '127.0.0.1' } });
+    await pushImage(r, CONFIG_APP, 'v1');
+    await api(r, 'POST', `/api/v1/apps/${CONFIG_APP}/environments`, { name: 'gated', requiresApproval: true }, 201);
+    for (let i = 0; i < 7; i++) {
+      await api(r, 'POST', `/api/v1/apps/${CONFIG_APP}/releases`, { environment: 'gated', ref: 'v1', note: `request ${i}` }, 202);
+      await api(r, 'POST', `/api/v1/apps/${CONFIG_APP}/environments`, { name: `env-${i}` }, 201);
+      await r.wharf.targets.add({ name: `host-${i}`, endpoint: `unix:///host-${i}`, apps: ['shop/*'] }, 'admin');
+      for (const env of ['prod', 'stage']) {
+        const res = await r.req(`/api/v1/apps/${CONFIG_APP}/secrets/${env}/KEY_${i}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ value: `v${i}` }) });
+        assert.equal(res.status, 204, await res.text());
+      }
+      await r.wharf.webhooks.addSubscription({ url: `http://127.0.0.1:9/hook-${i}`, events: ['*'], repository: i % 2 ? 'shop/*' : null });
+      await r.wharf.signers.add({ name: `bot-${i}`, publicKey: publicKey(), apps: ['shop/*'], kinds: ['sbom'], environments: ['*'] }, 'admin');
+    }
+  });
+  after(() => r.close());
+
+  it('pages every list to the same rows as one big page, each row once, in a stable order', async () => {
+    for (const [name, list] of Object.entries(LISTS)) {
+      const whole = (await page(withCursor(list.path, 1000, null))).rows.map(list.id);
+      assert.ok(whole.length >= 7, `${name}: ${whole.length} rows`);
+      assert.equal(new Set(whole).size, whole.length, `${name}: each row once`);
+      for (const limit of [1, 2, 3]) assert.deepEqual((await all(list.path, limit)).map(list.id), whole, `${name} by ${limit}`);
+    }
+  });
+
+  it('keeps its place while rows are added on both sides of the cursor (keyset, not offset)', async () => {
+    for (const [name, list] of Object.entries(LISTS)) {
+      const whole = (await page(withCursor(list.path, 1000, null))).rows.map(list.id);
+      const first = await page(withCursor(list.path, 3, null));
+      assert.ok(first.next, `${name} has a second page`);
+      await list.add('head');
+      await list.add('tail');
+      const seen = [...first.rows.map(list.id), ...(await all(list.path, 3, first.next)).map(list.id)];
+      if (list.newestFirst) assert.deepEqual(seen, whole, `${name}: the requests made after the first page are not on later ones`);
+      else {
+        assert.deepEqual(seen.slice(0, whole.length), whole, `${name}: no row repeated or skipped`);
+        // Environments and webhooks are ordered by when they were made: both new rows come last.
+        assert.ok(seen.length === whole.length + 1 || (['environments', 'webhooks'].includes(name) && seen.length === whole.length + 2), `${name}: ${seen.slice(whole.length).join(', ')}`);
+      }
+    }
+  });
+
+  it('refuses a cursor of another list, and a forged one, with 400 and a message', async () => {
+    const nexts = new Map<string, string>();
+    for (const [name, list] of Object.entries(LISTS)) nexts.set(name, (await page(withCursor(list.path, 1, null))).next!);
+    const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    for (const [name, list] of Object.entries(LISTS)) {
+      for (const [other, cursor] of nexts) {
+        if (other === name) continue;
+        const res = await api(r, 'GET', withCursor(list.path, 2, cursor));
+        assert.equal(res.status, 400, `${name} with a cursor of ${other}: ${JSON.stringify(res.body)}`);
+        assert.match(errorMessage(res.body), /invalid cursor: it pages .+, not /);
+      }
+      const own = JSON.parse(Buffer.from(nexts.get(name)!, 'base64url').toString('utf8')) as { l: string; p: unknown };
+      const wrongType = typeof own.p === 'number' ? 'x' : 5;
+      for (const forged of ['nope', '%%%', b64(5), b64({ x: 1 }), b64({ l: own.l, p: wrongType }), b64({ l: own.l, p: { id: 1 } }), b64({ l: own.l }), 'x'.repeat(1100)]) {
+        const res = await api(r, 'GET', withCursor(list.path, 2, forged));
+        assert.equal(res.status, 400, `${name} with ${forged.slice(0, 40)}: ${JSON.stringify(res.body)}`);
+        assert.match(errorMessage(res.body), /cursor/);
+      }
+      for (const limit of [0, 1001, 'abc']) assert.equal((await api(r, 'GET', `${list.path}${list.path.includes('?') ? '&' : '?'}limit=${limit}`)).status, 400, `${name} limit=${limit}`);
+    }
+  });
+
+  it('filters: approvals by environment and status, targets, secrets and signers by name prefix, secrets by environment, webhooks by repository', async () => {
+    const names = async (path: string, key = 'name') => (await all(path, 2)).map((x) => String(x[key]));
+    assert.ok((await all(`/api/v1/apps/${CONFIG_APP}/approvals`, 2)).every((x) => x.status === 'pending'));
+    assert.deepEqual(await all(`/api/v1/apps/${CONFIG_APP}/approvals?environment=env-1&all=true`, 2), []);
+    assert.ok((await all(`/api/v1/apps/${CONFIG_APP}/approvals?environment=gated`, 2)).length >= 7);
+    assert.equal((await api(r, 'GET', `/api/v1/apps/${CONFIG_APP}/approvals?all=yes`)).status, 400);
+    assert.deepEqual(await names('/api/v1/targets?prefix=host-'), ['host-0', 'host-1', 'host-2', 'host-3', 'host-4', 'host-5', 'host-6']);
+    assert.deepEqual(await names('/api/v1/signers?prefix=bot-'), ['bot-0', 'bot-1', 'bot-2', 'bot-3', 'bot-4', 'bot-5', 'bot-6']);
+    const stage = await all(`/api/v1/apps/${CONFIG_APP}/secrets?environment=stage`, 2);
+    assert.deepEqual(stage.map((x) => `${String(x.environment)}/${String(x.name)}`), [0, 1, 2, 3, 4, 5, 6].map((i) => `stage/KEY_${i}`));
+    assert.ok(stage.every((x) => !('value' in x) && !('sealed' in x)), 'no secret value is listed');
+    assert.deepEqual(await names(`/api/v1/apps/${CONFIG_APP}/secrets?prefix=KEY_3`), ['KEY_3', 'KEY_3']);
+    const shop = await all('/api/v1/webhooks?repository=shop/*', 2);
+    assert.equal(shop.length, 3);
+    assert.ok(shop.every((x) => x.repository === 'shop/*'));
+  });
+
+  it('documents cursor, limit and the Link header of each in the OpenAPI document', async () => {
+    const doc = (await api(r, 'GET', '/api/v1/openapi.json', undefined, 200)).body as { paths: Record<string, { get?: { parameters?: { name: string; in: string }[]; responses: Record<string, { headers?: unknown }> } }> };
+    for (const p of ['/api/v1/apps/{app}/approvals', '/api/v1/apps/{app}/environments', '/api/v1/targets', '/api/v1/apps/{app}/secrets', '/api/v1/webhooks', '/api/v1/signers']) {
+      const op = doc.paths[p]!.get!;
+      const q = (op.parameters ?? []).filter((x) => x.in === 'query').map((x) => x.name);
+      assert.ok(q.includes('cursor') && q.includes('limit'), `${p}: ${q.join(' ')}`);
+      assert.ok(op.responses['200']!.headers, `${p} documents its Link header`);
+    }
   });
 });
