@@ -71,7 +71,7 @@ function Users({ me }) {
       pages.reload();
     }}>
       <label>Name <input name="name" required pattern="[a-z0-9][a-z0-9._-]*" /></label>
-      <label>Role <select name="role"><option>member</option><option>admin</option></select></label>
+      <label>Role <select name="role"><option value="member">member</option><option value="admin">admin</option></select></label>
       <label>Password <input name="password" type="password" autocomplete="new-password" placeholder="generated if empty" minlength="8" /></label>
     <//>
     ${shown ? html`<div class="card notice" role="status">Password for <strong>${shown.name}</strong>, shown once: <${Copy} text=${shown.password} label="password" /></div>` : null}

@@ -111,7 +111,7 @@ function Timeline({ name, envs, loaded, onAction }) {
   const shown = pages.items;
   return html`<section>
     <div class="title-row"><h2>Releases</h2>
-      <label class="inline">Environment <select value=${env} onChange=${(e) => setEnv(e.target.value)}><option value="">all</option>${envs.map((e) => html`<option>${e.name}</option>`)}</select></label>
+      <label class="inline">Environment <select value=${env} onChange=${(e) => setEnv(e.target.value)}><option value="">all</option>${envs.map((e) => html`<option value=${e.name}>${e.name}</option>`)}</select></label>
     </div>
     <${ErrorLine} error=${pages.error} />
     <ol class="timeline">${shown.map((r) => html`<${TimelineItem} name=${name} r=${r} env=${envs.find((e) => e.name === r.environment)} onAction=${onAction} />`)}</ol>
