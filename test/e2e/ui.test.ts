@@ -17,6 +17,7 @@ import { predicateTypeOf, statementFor } from '../../src/attest/statement.js';
 import { daemonsUnavailable, startDaemons, type DaemonSet } from '../support/dockerd.js';
 import { pushTestReleases } from '../support/deploy-images.js';
 import { REPO_ROOT, runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
+import { startReceiver } from '../webhooks/receiver.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -33,12 +34,19 @@ function browserUnavailable(): string | undefined {
   return why;
 }
 
+/** Screenshots at desktop and phone width; at phone width nothing may be wider than the screen (no sideways scroll). */
 async function shoot(page: Page, name: string): Promise<void> {
   await page.setViewportSize(DESKTOP);
   await page.waitForTimeout(150);
   await page.screenshot({ path: join(SHOTS, `${name}-desktop.png`), fullPage: true });
   await page.setViewportSize(PHONE);
   await page.waitForTimeout(150);
+  const overflow = await page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    const wide = [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > width + 1 && !e.closest('dialog:not([open])'));
+    return { scroll: document.documentElement.scrollWidth, width, wide: wide.slice(0, 5).map((e) => `${e.tagName.toLowerCase()}.${e.className}`) };
+  });
+  assert.ok(overflow.scroll <= overflow.width, `${name} at phone width scrolls sideways (${overflow.scroll} > ${overflow.width}): ${overflow.wide.join(', ')}`);
   await page.screenshot({ path: join(SHOTS, `${name}-phone.png`), fullPage: true });
   await page.setViewportSize(DESKTOP);
 }
@@ -174,6 +182,16 @@ environments:
       await row.waitFor();
       assert.match(await row.innerText(), /\b3\b/, 'three tags: v1, v2, latest');
       await shoot(page, 'repositories');
+      // Light and dark follow the system.
+      const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      const light = await background();
+      await page.emulateMedia({ colorScheme: 'dark' });
+      const dark = await background();
+      assert.notEqual(dark, light, 'the page turns dark with the system');
+      const luminance = (rgb: string) => rgb.match(/\d+/g)!.slice(0, 3).reduce((sum, v) => sum + Number(v), 0);
+      assert.ok(luminance(dark) < luminance(light), `${dark} is darker than ${light}`);
+      await shoot(page, 'repositories-dark');
+      await page.emulateMedia({ colorScheme: 'light' });
       await page.getByRole('link', { name: 'web' }).click();
       await page.getByRole('button', { name: 'Show pull commands for v2' }).waitFor();
       const tags = await page.locator('table.list').innerText();
@@ -222,7 +240,10 @@ environments:
       const change = await page.locator('dialog[open]').getByLabel('Digest change').innerText();
       assert.match(change, new RegExp(`${rel.releases.v2!.digest.slice(7, 19)}[\\s\\S]*→[\\s\\S]*${rel.releases.v1!.digest.slice(7, 19)}`));
       await shoot(page, 'confirm-rollback');
-      await page.locator('dialog[open]').getByRole('button', { name: 'Cancel' }).click();
+      // Keyboard: the dialog has the focus, and Escape cancels it.
+      assert.equal(await page.evaluate(() => !!document.activeElement?.closest('dialog[open]')), true, 'the focus is in the dialog');
+      await page.keyboard.press('Escape');
+      await page.locator('dialog[open]').waitFor({ state: 'detached' });
       done = await act(page, 'production', /^Roll back$/, { deploy: true });
       assert.match(done, /Deployment succeeded/, done);
       assert.equal(await running(), `${rel.image}@${rel.releases.v1!.digest}`);
@@ -244,7 +265,20 @@ environments:
       // --- admin pages ----------------------------------------------------------------------------------
       await page.getByRole('link', { name: 'Admin' }).click();
       await page.getByRole('cell', { name: 'viewer' }).waitFor();
+      // A user added in the browser signs in; removed in the browser, no more.
+      await page.getByLabel('Name').fill('carol');
+      await page.getByLabel('Role').selectOption('member');
+      await page.getByLabel('Password').fill('carol-password');
+      await page.getByRole('button', { name: 'Add user' }).click();
+      await page.getByRole('cell', { name: 'carol' }).waitFor();
+      const signInAs = (username: string, password: string) =>
+        fetch(`${s.url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+      assert.equal((await signInAs('carol', 'carol-password')).status, 201);
       await shoot(page, 'admin-users');
+      page.once('dialog', (d) => void d.accept());
+      await page.getByRole('row').filter({ hasText: 'carol' }).getByRole('button', { name: 'Remove' }).click();
+      await page.getByRole('cell', { name: 'carol' }).waitFor({ state: 'detached' });
+      assert.equal((await signInAs('carol', 'carol-password')).status, 401);
       await page.getByRole('link', { name: 'Audit log' }).click();
       await page.getByRole('cell', { name: 'tag.move' }).first().waitFor();
       await shoot(page, 'admin-audit');
@@ -281,6 +315,33 @@ environments:
       assert.equal(await page.getByRole('row').filter({ hasText: 'ci-deploy' }).getByRole('button', { name: 'Revoke' }).count(), 0);
       const revoked = await fetch(`${s.url}/api/v1/repositories`, { headers: { authorization: basicOf('admin', secret) } });
       assert.equal(revoked.status, 401, 'a revoked token no longer signs in');
+
+      // --- webhooks: added in the browser, its deliveries listed, one redelivered, then removed --------------------
+      const receiver = await startReceiver();
+      try {
+        await page.getByRole('link', { name: 'Webhooks' }).click();
+        await page.getByLabel('URL').fill(receiver.url);
+        await page.getByLabel('Events').fill('tag.moved');
+        await page.getByRole('button', { name: 'Add webhook' }).click();
+        await page.getByRole('status').filter({ hasText: 'Signing secret' }).waitFor();
+        await page.getByRole('row').filter({ hasText: receiver.url }).waitFor();
+        // A tag moves (latest back to v2): the receiver hears of it, and the log shows it delivered.
+        const restored = await fetch(`${s.url}/api/v1/repositories/web/tags/latest/restore`, { method: 'POST', headers: { authorization: s.authorization, 'content-type': 'application/json' }, body: JSON.stringify({ to: rel.releases.v2!.digest }) });
+        assert.equal(restored.status, 200, await restored.text());
+        await receiver.waitFor(1, 30_000);
+        await page.reload();
+        const delivered = page.getByRole('row').filter({ hasText: 'tag.moved' });
+        await delivered.getByText('succeeded').waitFor();
+        await shoot(page, 'admin-webhooks');
+        await delivered.getByRole('button', { name: 'Redeliver' }).click();
+        const [first, again] = await receiver.waitFor(2, 30_000);
+        assert.equal(again!.body.id ?? again!.raw.toString(), first!.body.id ?? first!.raw.toString(), 'the same event again');
+        page.once('dialog', (d) => void d.accept());
+        await page.getByRole('row').filter({ hasText: receiver.url }).getByRole('button', { name: 'Remove' }).click();
+        await page.getByRole('row').filter({ hasText: receiver.url }).waitFor({ state: 'detached' });
+      } finally {
+        await receiver.close();
+      }
 
       // --- a list longer than a page: "Load more" brings the next page by cursor ------------------------------
       for (let i = 0; i < 51; i++) {
@@ -319,6 +380,11 @@ environments:
       }
       assert.equal(await viewer.getByRole('button', { name: 'Roll back to this' }).count(), 0);
       await shoot(viewer, 'delivery-pull-only');
+      await viewer.goto(`${s.url}/#/r/web/history`);
+      await viewer.getByRole('button', { name: 'Restore' }).first().waitFor();
+      for (const b of await viewer.getByRole('button', { name: 'Restore' }).all()) assert.equal(await b.isDisabled(), true, 'a pull-only user cannot restore a tag');
+      const forgedRestore = await forge(viewer, '/api/v1/repositories/web/tags/latest/restore', { to: rel.releases.v1!.digest }, true);
+      assert.equal(forgedRestore.status, 403, forgedRestore.text);
       const forged = await forge(viewer, '/api/v1/apps/web/releases', { environment: 'staging', ref: 'v2' }, true);
       assert.equal(forged.status, 403, forged.text);
       await viewerContext.close();
