@@ -319,9 +319,9 @@ export class Delivery {
     });
   }
 
-  async releases(app: string, environment?: string, limit?: number, before?: number): Promise<Release[]> {
+  async releases(app: string, environment?: string, limit?: number, before?: number, digest?: string): Promise<Release[]> {
     if (environment !== undefined) await this.requireEnvironment(app, environment);
-    return (await this.store.releases(app, environment, limit, before)).map((r) => toRelease(app, r));
+    return (await this.store.releases(app, environment, limit, before, digest)).map((r) => toRelease(app, r));
   }
 
   private async requireManifest(app: string, digest: string): Promise<void> {

@@ -115,13 +115,14 @@ export class DeliveryStore {
   }
 
   /** Newest first. */
-  async releases(repository: string, environment?: string, limit?: number, before?: number): Promise<ReleaseRow[]> {
+  async releases(repository: string, environment?: string, limit?: number, before?: number, digest?: string): Promise<ReleaseRow[]> {
     let q = this.releaseQuery()
       .innerJoin('repositories as r', 'r.id', 'rel.repository_id')
       .where('r.name', '=', repository)
       .orderBy('rel.id', 'desc');
     if (environment !== undefined) q = q.where('e.name', '=', environment);
     if (before !== undefined) q = q.where('rel.id', '<', before);
+    if (digest !== undefined) q = q.where('rel.digest', '=', digest);
     if (limit !== undefined) q = q.limit(limit);
     return q.execute();
   }

@@ -154,8 +154,8 @@ export interface DeliveryMetadata {
   isEnvironmentTag(repositoryId: number, tag: string, tx?: Tx): Promise<boolean>;
   release(id: number, tx?: Tx): Promise<ReleaseRow | undefined>;
   /** Newest first. */
-  /** Newest first; `before` (a release id) pages by keyset. */
-  releases(repository: string, environment?: string, limit?: number, before?: number): Promise<ReleaseRow[]>;
+  /** Newest first; `before` (a release id) pages by keyset; `digest`: only the releases of that digest. */
+  releases(repository: string, environment?: string, limit?: number, before?: number, digest?: string): Promise<ReleaseRow[]>;
   insertRelease(r: NewRelease, tx: Tx): Promise<number>;
   /**
    * Compare-and-set of the current release; false when someone else moved it first. The release is marked as

@@ -25,7 +25,7 @@ async function loadImage(name, digest) {
   }
   const [attestations, releases, environments] = await Promise.all([
     api(`/api/v1/apps/${repoPath(name)}/attestations/${digest}`).then((a) => a.attestations, () => []),
-    api(`/api/v1/apps/${repoPath(name)}/releases?limit=500`).catch(() => []),
+    apiAll(`/api/v1/apps/${repoPath(name)}/releases?limit=500&digest=${encodeURIComponent(digest)}`).catch(() => []),
     apiAll(`/api/v1/apps/${repoPath(name)}/environments?limit=500`).catch(() => []),
   ]);
   return { manifest, isIndex, config, attestations, releases: releases.filter((r) => r.digest === digest), environments: environments.filter((e) => e.current?.digest === digest) };

@@ -156,6 +156,15 @@ describe('cursor pages of the array lists', () => {
     }
   });
 
+  it('filters releases by digest: the releases an image page lists', async () => {
+    const whole = (await page<{ id: number; digest: string }>(withCursor(LISTS.releases, 1000, null))).rows;
+    const digest = whole[2]!.digest;
+    const mine = await all<{ id: number; digest: string }>(`${LISTS.releases}&digest=${encodeURIComponent(digest)}`, 1);
+    assert.deepEqual(mine.map((x) => x.id), whole.filter((x) => x.digest === digest).map((x) => x.id));
+    assert.ok(mine.length >= 1);
+    assert.equal((await api(r, 'GET', `${LISTS.releases}&digest=latest`)).status, 400);
+  });
+
   it('keeps the old answers: no limit is a first page, with the old bound of 1000', async () => {
     for (const [name, path] of Object.entries(LISTS)) {
       assert.equal((await api(r, 'GET', withCursor(path, 1000, null))).status, 200, name);
