@@ -132,6 +132,10 @@ test('the web UI in Firefox: sign in, new tab, repository → image, a change wi
       assert.match(image, /linux\/amd64/);
       assert.match(image, new RegExp(digest.slice(7, 19)));
 
+      // An app without environments says what to run next.
+      await page.goto(`${s.url}/#/r/fx%2Fweb/delivery`);
+      assert.match(await textOf(page, '.empty', 'No environments yet'), /wharf env create fx\/web staging/);
+
       // --- a change made in the page (the form sends the CSRF token) and one forged without it ---------------------
       await page.goto(`${s.url}/#/admin/users`);
       await page.waitForSelector('form input[name=name]');

@@ -279,9 +279,24 @@ environments:
       await page.getByRole('row').filter({ hasText: 'carol' }).getByRole('button', { name: 'Remove' }).click();
       await page.getByRole('cell', { name: 'carol' }).waitFor({ state: 'detached' });
       assert.equal((await signInAs('carol', 'carol-password')).status, 401);
+      // Groups: viewer joins @readers in the browser, then the group goes.
+      await page.getByRole('link', { name: 'Groups' }).click();
+      await page.getByLabel('Group').fill('readers');
+      await page.getByLabel('Users').fill('viewer');
+      await page.getByRole('button', { name: 'Add to group' }).click();
+      await page.getByRole('cell', { name: '@readers', exact: true }).waitFor();
+      page.once('dialog', (d) => void d.accept());
+      await page.getByRole('button', { name: 'Remove group' }).click();
+      await page.getByRole('cell', { name: '@readers', exact: true }).waitFor({ state: 'detached' });
       await page.getByRole('link', { name: 'Audit log' }).click();
       await page.getByRole('cell', { name: 'tag.move' }).first().waitFor();
       await shoot(page, 'admin-audit');
+      // The audit log filtered by action: only the user changes made above.
+      await page.getByLabel('Action').fill('user.');
+      await page.getByRole('button', { name: 'Filter' }).click();
+      await page.getByRole('cell', { name: 'tag.move' }).first().waitFor({ state: 'detached' });
+      const audited = await page.locator('table.list tbody td[data-label="Action"]').allInnerTexts();
+      assert.ok(audited.length >= 2 && audited.every((a) => a.startsWith('user.')), audited.join(', '));
 
       // --- tokens: made in the browser, the secret shown once and working, listed, revoked --------------------
       const basicOf = (user: string, secret: string) => `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}`;
