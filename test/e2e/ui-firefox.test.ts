@@ -64,6 +64,9 @@ async function signIn(page: Page, url: string, user: string, password: string): 
 test('the web UI in Firefox: sign in, new tab, repository → image, a change with CSRF, keyboard, sign out', { timeout: 180_000 }, async (t) => {
   const why = await unavailable();
   if (why) return t.skip(why);
+  // Where the time goes (reported as diagnostics): the test must stay lean in CI.
+  const started = Date.now();
+  const mark = (what: string) => t.diagnostic(`${what}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   let server: WharfServer | undefined;
   let browser: Browser | undefined;
   let launching: Promise<Browser> | undefined;
@@ -96,7 +99,9 @@ test('the web UI in Firefox: sign in, new tab, repository → image, a change wi
       const attested = await api('/api/v1/apps/fx/web/attestations', { envelope });
       assert.equal(attested.status, 201, await attested.text());
 
+      mark('hub started, image pushed and attested');
       const firefox = (browser = await launching!);
+      mark('Firefox ready');
       const version = await firefox.version();
       t.diagnostic(`browser: ${version}`);
       assert.match(version, /^firefox\//i);
@@ -116,11 +121,14 @@ test('the web UI in Firefox: sign in, new tab, repository → image, a change wi
       assert.equal(session.sameSite, 'Strict');
       assert.equal(await page.evaluate(() => document.cookie.includes('wharf_session')), false);
 
+      mark('signed in');
       // --- a new tab is signed in too --------------------------------------------------------------------
       const tab = await firefox.newPage();
       await tab.goto(s.url);
       await textOf(tab, 'header.top', /admin/);
       await textOf(tab, 'a', 'fx/web');
+      // Back to the first tab: a background tab's timers and frames are throttled.
+      await page.bringToFront();
 
       // --- repository → image: layers, platform, the verified attestation ------------------------------------
       await click(page, 'a', 'fx/web');
@@ -132,6 +140,7 @@ test('the web UI in Firefox: sign in, new tab, repository → image, a change wi
       assert.match(image, /linux\/amd64/);
       assert.match(image, new RegExp(digest.slice(7, 19)));
 
+      mark('image shown');
       // An app without environments says what to run next.
       await page.goto(`${s.url}/#/r/fx%2Fweb/delivery`);
       assert.match(await textOf(page, '.empty', 'No environments yet'), /wharf env create fx\/web staging/);
@@ -164,13 +173,16 @@ test('the web UI in Firefox: sign in, new tab, repository → image, a change wi
       await page.keyboard.press('Enter');
       await page.waitForFunction(() => location.hash.startsWith('#/r/'), { timeout: 20_000, polling: 100 });
 
+      mark('user added, forged request refused, keyboard');
       // --- sign out: every tab is signed out, the old cookie is dead ----------------------------------------
       await click(page, 'button', 'Sign out');
       await page.waitForSelector('input[name=username]');
+      await tab.bringToFront();
       await tab.reload();
       await tab.waitForSelector('input[name=username]');
       const replay = await fetch(`${s.url}/api/v1/session`, { headers: { cookie: `wharf_session=${session.value}` } });
       assert.equal(replay.status, 401);
+      mark('signed out');
     });
   } finally {
     await (browser ?? (await launching?.catch(() => undefined)))?.close();
