@@ -69,7 +69,7 @@ function remote(server: string, data: string | undefined): Keys {
   if (data !== undefined) throw new CliError('pass --server or --data, not both', 2);
   const client = clientFor(server);
   return {
-    list: () => client.request<SigningKeyInfo[]>('GET', '/api/v1/keys'),
+    list: () => client.all<SigningKeyInfo>('/api/v1/keys'),
     rotate: (retire) => client.request<SigningKeyInfo>('POST', '/api/v1/keys/rotate', { retire }),
     close: async () => {},
   };

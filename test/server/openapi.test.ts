@@ -36,7 +36,7 @@ describe('OpenAPI document', () => {
     const tags = doc.paths['/api/v1/repositories/{repo}/tags']!.get!;
     assert.deepEqual(tags.parameters!.map((p) => `${p.in}:${p.name}`).sort(), ['path:repo', 'query:cursor', 'query:limit', 'query:prefix', 'query:sort']);
     // The lists that stayed JSON arrays when they were paged: cursor and limit, and the Link header of the next page.
-    for (const p of ['/api/v1/apps/{app}/releases', '/api/v1/apps/{app}/deployments', '/api/v1/repositories/{repo}/tags/history', '/api/v1/webhooks/deliveries', '/api/v1/gc/runs', '/api/v1/retention/policies', '/api/v1/apps/{app}/approvals', '/api/v1/apps/{app}/environments', '/api/v1/targets', '/api/v1/apps/{app}/secrets', '/api/v1/webhooks', '/api/v1/signers']) {
+    for (const p of ['/api/v1/apps/{app}/releases', '/api/v1/apps/{app}/deployments', '/api/v1/repositories/{repo}/tags/history', '/api/v1/webhooks/deliveries', '/api/v1/gc/runs', '/api/v1/retention/policies', '/api/v1/apps/{app}/approvals', '/api/v1/apps/{app}/environments', '/api/v1/targets', '/api/v1/apps/{app}/secrets', '/api/v1/webhooks', '/api/v1/signers', '/api/v1/keys']) {
       const op = doc.paths[p]!.get! as { parameters?: { name: string; in: string }[]; responses: Record<string, { headers?: Record<string, unknown> }> };
       const names = op.parameters!.map((x) => `${x.in}:${x.name}`);
       assert.ok(names.includes('query:cursor') && names.includes('query:limit'), `${p}: ${names.join(' ')}`);

@@ -2,7 +2,8 @@
 // --retire, refuse every token issued so far). The keys are the database's, so every instance follows.
 import { z } from 'zod';
 import type { TokenService } from '../../auth/token-service.js';
-import type { ApiRoute } from '../api.js';
+import { parseQuery, type ApiRoute } from '../api.js';
+import { arrayPageQuery, keyedArrayPage } from '../pagination.js';
 
 const admin = { actions: ['admin' as const] };
 
@@ -23,9 +24,15 @@ export function keyRoutes(tokens: TokenService): ApiRoute[] {
       method: 'GET',
       pattern: /^\/api\/v1\/keys$/,
       access: admin,
-      summary: 'The token signing keys, oldest first (public facts only: never a private key)',
+      summary: 'The token signing keys, oldest first (public facts only: never a private key; more pages: the `Link: rel="next"` header)',
+      query: arrayPageQuery,
       response: z.array(SigningKey),
-      handle: () => tokens.list(),
+      linkPaged: true,
+      handle: async (r) => {
+        const q = parseQuery(r.url, arrayPageQuery);
+        // Oldest first: by when each was made (zero-padded, so the text sorts as the number), then by kid.
+        return keyedArrayPage(r, 'keys', q, await tokens.list(), (k) => `${String(k.createdAt).padStart(16, '0')}\u0000${k.kid}`, z.string().max(600));
+      },
     },
     {
       method: 'POST',

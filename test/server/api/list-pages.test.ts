@@ -11,6 +11,7 @@ import { MemoryEngines } from '../../support/memory-host.js';
 import { eventually } from '../../webhooks/receiver.js';
 import { api, errorMessage, pushImage } from '../../delivery/delivery-harness.js';
 import { nextLink } from '../../../src/cli/client.js';
+import { ADMIN_PASSWORD, basic, startAuthHub } from '../../auth/auth-harness.js';
 
 const APP = 'shop/paged';
 const APP_FILE = `app: ${APP}
@@ -344,6 +345,38 @@ describe('cursor pages of the configuration lists', () => {
       const q = (op.parameters ?? []).filter((x) => x.in === 'query').map((x) => x.name);
       assert.ok(q.includes('cursor') && q.includes('limit'), `${p}: ${q.join(' ')}`);
       assert.ok(op.responses['200']!.headers, `${p} documents its Link header`);
+    }
+  });
+});
+
+describe('cursor pages of the token signing keys', () => {
+  it('pages the keys oldest first, each once, and refuses a cursor of another list', async () => {
+    const hub = await startAuthHub();
+    try {
+      const auth = basic('admin', ADMIN_PASSWORD);
+      const get = async (path: string) => {
+        const res = await hub.req(path, { auth });
+        const text = await res.text();
+        return { status: res.status, body: JSON.parse(text) as { kid: string; createdAt: number }[], next: nextLink(res.headers.get('link')) };
+      };
+      for (let i = 0; i < 4; i++) assert.equal((await hub.req('/api/v1/keys/rotate', { method: 'POST', auth, headers: { 'content-type': 'application/json' }, body: '{}' })).status, 201);
+      const whole = await get('/api/v1/keys?limit=1000');
+      assert.equal(whole.status, 200);
+      assert.ok(whole.body.length >= 5, `${whole.body.length} keys`);
+      const paged: string[] = [];
+      for (let next: string | null = '/api/v1/keys?limit=2', n = 0; next !== null; n++) {
+        assert.ok(n < 20);
+        const p = await get(next);
+        assert.equal(p.status, 200);
+        paged.push(...p.body.map((k) => k.kid));
+        next = p.next;
+      }
+      assert.deepEqual(paged, whole.body.map((k) => k.kid));
+      assert.deepEqual([...whole.body].sort((a, b) => a.createdAt - b.createdAt).map((k) => k.kid), paged, 'oldest first');
+      const tokensCursor = Buffer.from(JSON.stringify({ l: 'tokens', p: 'x' })).toString('base64url');
+      assert.equal((await hub.req(`/api/v1/keys?cursor=${tokensCursor}`, { auth })).status, 400);
+    } finally {
+      await hub.close();
     }
   });
 });
