@@ -4,7 +4,7 @@
 import { parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { isValidTag } from '../oci/reference.js';
-import type { DeliveryMetadata, EnvironmentRow, EnvironmentSettings, RegistryMetadata, ReleaseRow, UnitOfWork } from '../metadata/metadata.js';
+import type { DeliveryMetadata, EnvironmentRow, EnvironmentSettings, RegistryMetadata, ReleaseMatch, ReleaseRow, UnitOfWork } from '../metadata/metadata.js';
 import { requiredAttestations } from '../metadata/records.js';
 import { isAttestationKind } from '../attest/statement.js';
 import { isVersionTag } from './tag-rules.js';
@@ -319,9 +319,9 @@ export class Delivery {
     });
   }
 
-  async releases(app: string, environment?: string, limit?: number, before?: number, digest?: string): Promise<Release[]> {
+  async releases(app: string, environment?: string, limit?: number, before?: number, match?: ReleaseMatch): Promise<Release[]> {
     if (environment !== undefined) await this.requireEnvironment(app, environment);
-    return (await this.store.releases(app, environment, limit, before, digest)).map((r) => toRelease(app, r));
+    return (await this.store.releases(app, environment, limit, before, match)).map((r) => toRelease(app, r));
   }
 
   private async requireManifest(app: string, digest: string): Promise<void> {

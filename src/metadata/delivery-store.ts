@@ -37,6 +37,12 @@ function requiresColumn(kinds: string[]): string | null {
 }
 
 
+/** What a listing of releases may be narrowed to. */
+export interface ReleaseMatch {
+  digest?: string;
+  kind?: ReleasesTable['kind'];
+}
+
 export class DeliveryStore {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -115,14 +121,15 @@ export class DeliveryStore {
   }
 
   /** Newest first. */
-  async releases(repository: string, environment?: string, limit?: number, before?: number, digest?: string): Promise<ReleaseRow[]> {
+  async releases(repository: string, environment?: string, limit?: number, before?: number, match: ReleaseMatch = {}): Promise<ReleaseRow[]> {
     let q = this.releaseQuery()
       .innerJoin('repositories as r', 'r.id', 'rel.repository_id')
       .where('r.name', '=', repository)
       .orderBy('rel.id', 'desc');
     if (environment !== undefined) q = q.where('e.name', '=', environment);
     if (before !== undefined) q = q.where('rel.id', '<', before);
-    if (digest !== undefined) q = q.where('rel.digest', '=', digest);
+    if (match.digest !== undefined) q = q.where('rel.digest', '=', match.digest);
+    if (match.kind !== undefined) q = q.where('rel.kind', '=', match.kind);
     if (limit !== undefined) q = q.limit(limit);
     return q.execute();
   }

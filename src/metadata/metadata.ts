@@ -2,7 +2,7 @@
 // model): domain code depends on these types only, and a backend implements `Metadata` once. Today one Kysely
 // implementation (store.ts) serves SQLite and PostgreSQL alike.
 import type { ManifestRecord, ReferrerRow, StoredManifest, TagChange, TagGuard } from './registry-store.js';
-import type { EnvironmentRow, ReleaseRow, NewRelease, EnvironmentSettings } from './delivery-store.js';
+import type { EnvironmentRow, ReleaseRow, NewRelease, EnvironmentSettings, ReleaseMatch } from './delivery-store.js';
 import type { ApprovalListQuery, ApprovalRow } from './approval-store.js';
 import type { RetentionPolicyRow } from './retention-store.js';
 import type { LinkRow, GcRunRow, NewGcRun } from './gc-store.js';
@@ -26,7 +26,7 @@ import type { RoundTrips } from './round-trips.js';
 
 export type { Tx, UnitOfWork } from './transaction.js';
 export type { ManifestRecord, ReferrerRow, StoredManifest, TagChange, TagGuard } from './registry-store.js';
-export type { EnvironmentRow, ReleaseRow, NewRelease, EnvironmentSettings } from './delivery-store.js';
+export type { EnvironmentRow, ReleaseRow, NewRelease, EnvironmentSettings, ReleaseMatch } from './delivery-store.js';
 export type { ApprovalRow, ApprovalListQuery } from './approval-store.js';
 export type { RetentionPolicyRow } from './retention-store.js';
 export type { LinkRow, GcRunRow, NewGcRun } from './gc-store.js';
@@ -154,8 +154,8 @@ export interface DeliveryMetadata {
   isEnvironmentTag(repositoryId: number, tag: string, tx?: Tx): Promise<boolean>;
   release(id: number, tx?: Tx): Promise<ReleaseRow | undefined>;
   /** Newest first. */
-  /** Newest first; `before` (a release id) pages by keyset; `digest`: only the releases of that digest. */
-  releases(repository: string, environment?: string, limit?: number, before?: number, digest?: string): Promise<ReleaseRow[]>;
+  /** Newest first; `before` (a release id) pages by keyset; `match`: only the releases of that digest and kind. */
+  releases(repository: string, environment?: string, limit?: number, before?: number, match?: ReleaseMatch): Promise<ReleaseRow[]>;
   insertRelease(r: NewRelease, tx: Tx): Promise<number>;
   /**
    * Compare-and-set of the current release; false when someone else moved it first. The release is marked as

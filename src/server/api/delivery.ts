@@ -43,6 +43,7 @@ const rollbackBody = z.object({ environment: z.string(), to: z.string().optional
 const approveBody = z.object({ deploy: z.boolean().optional() }).strict();
 const releasesQuery = arrayPageQuery.extend({
   environment: z.string().min(1).optional().describe('only the releases of this environment'),
+  kind: z.enum(['release', 'promote', 'rollback']).optional().describe('only releases, promotions or rollbacks'),
   digest: z.string().regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/, 'a digest is ALGORITHM:HEX').optional().describe('only the releases of this digest (an image page: where it was released)'),
 });
 const historyQuery = arrayPageQuery.extend({ tag: z.string().min(1).max(128).optional().describe('only the changes of this tag') });
@@ -228,7 +229,7 @@ export function deliveryRoutes(
       handle: async (r) => {
         const q = parseQuery(r.url, releasesQuery);
         const limit = q.limit ?? DEFAULT_LIMIT;
-        const rows = await delivery.releases(app(r), q.environment, limit + 1, decodeCursor('releases', q.cursor, position), q.digest);
+        const rows = await delivery.releases(app(r), q.environment, limit + 1, decodeCursor('releases', q.cursor, position), { digest: q.digest, kind: q.kind });
         const list = await arrayPage(r, 'releases', limit, rows, (rel) => rel.id);
         const byDigest = new Map<string, Promise<string[]>>();
         if (attested) for (const rel of list) if (!byDigest.has(rel.digest)) byDigest.set(rel.digest, attested(rel.app, rel.digest));

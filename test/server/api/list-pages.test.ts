@@ -164,6 +164,10 @@ describe('cursor pages of the array lists', () => {
     assert.deepEqual(mine.map((x) => x.id), whole.filter((x) => x.digest === digest).map((x) => x.id));
     assert.ok(mine.length >= 1);
     assert.equal((await api(r, 'GET', `${LISTS.releases}&digest=latest`)).status, 400);
+    // By kind: every release of this file is a plain release; none is a rollback.
+    assert.equal((await all<{ id: number; kind: string }>(`${LISTS.releases}&kind=release`, 2)).length, whole.length);
+    assert.deepEqual(await all(`${LISTS.releases}&kind=rollback`, 2), []);
+    assert.equal((await api(r, 'GET', `${LISTS.releases}&kind=redo`)).status, 400);
   });
 
   it('keeps the old answers: no limit is a first page, with the old bound of 1000', async () => {
