@@ -5,7 +5,6 @@
 // screenshots in docs/screenshots/ at desktop and phone width.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,25 +13,17 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { IN_TOTO_PAYLOAD_TYPE, signEnvelope } from '../../src/attest/dsse.js';
 import { keyIdOf } from '../../src/attest/signers.js';
 import { predicateTypeOf, statementFor } from '../../src/attest/statement.js';
+import { act, browserUnavailable, CHROMIUM, CHROMIUM_ARGS as ARGS, signIn } from '../support/browser.js';
 import { daemonsUnavailable, startDaemons, type DaemonSet } from '../support/dockerd.js';
 import { pushTestReleases } from '../support/deploy-images.js';
 import { REPO_ROOT, runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
 import { startReceiver } from '../webhooks/receiver.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 /** The README's screenshots are rewritten only when asked (WHARF_UPDATE_SCREENSHOTS=1); otherwise they go to the test's temp dir. */
 const UPDATE_SHOTS = process.env.WHARF_UPDATE_SCREENSHOTS === '1';
 let SHOTS = join(REPO_ROOT, 'docs', 'screenshots');
 const DESKTOP = { width: 1280, height: 860 };
 const PHONE = { width: 390, height: 844 };
-
-function browserUnavailable(): string | undefined {
-  if (existsSync(CHROMIUM)) return undefined;
-  const why = `${CHROMIUM} is not installed (apt-get install chromium)`;
-  if (process.env.CI === 'true') throw new Error(`CI=true and the browser tests cannot run: ${why}`);
-  return why;
-}
 
 /** Screenshots at desktop and phone width; at phone width nothing may be wider than the screen (no sideways scroll). */
 async function shoot(page: Page, name: string): Promise<void> {
@@ -51,14 +42,6 @@ async function shoot(page: Page, name: string): Promise<void> {
   await page.setViewportSize(DESKTOP);
 }
 
-async function signIn(page: Page, url: string, user: string, password: string): Promise<void> {
-  await page.goto(url);
-  await page.getByLabel('User name').fill(user);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Repositories' }).waitFor();
-}
-
 /** A state-changing request from the page itself: the session cookie goes along, the CSRF header only if asked. */
 function forge(page: Page, path: string, body: unknown, withCsrf: boolean): Promise<{ status: number; text: string }> {
   return page.evaluate(
@@ -69,23 +52,6 @@ function forge(page: Page, path: string, body: unknown, withCsrf: boolean): Prom
     },
     { path, body, withCsrf },
   );
-}
-
-/** Runs one action of an environment card through its confirmation dialog; returns the dialog's final text. */
-async function act(page: Page, env: string, button: RegExp, opts: { ref?: string; deploy?: boolean } = {}): Promise<string> {
-  const card = page.getByRole('article', { name: `Environment ${env}` });
-  await card.getByRole('button', { name: button }).click();
-  const dialog = page.locator('dialog[open]');
-  if (opts.ref) await dialog.getByLabel('Tag or digest').fill(opts.ref);
-  // The confirmation shows the digest change and the gates before the click.
-  await dialog.getByRole('list', { name: 'Gates' }).waitFor();
-  const deploy = dialog.getByLabel(/Deploy to \d+ target/);
-  if (opts.deploy !== undefined && (await deploy.count()) > 0) await deploy.setChecked(opts.deploy);
-  await dialog.locator('.buttons button:not(.secondary)').click();
-  await dialog.getByRole('button', { name: 'Close', exact: true }).waitFor({ timeout: 120_000 });
-  const text = await dialog.innerText();
-  await dialog.getByRole('button', { name: 'Close', exact: true }).click();
-  return text;
 }
 
 test('the web UI: sign in, browse an image, release, promote, roll back, deploy, permissions, CSRF, sign out', { timeout: 600_000 }, async (t) => {

@@ -1,7 +1,7 @@
-// Deployments of an app: per environment, recent deployments with status, duration and reason, and per
-// target the digest intended against what each step put in place.
+// Deployments of an app: per environment, per target the digest intended against the digest that actually runs
+// now, then recent deployments with status, duration and reason, and what each step put in place.
 import { html } from '../vendor/preact-htm.js';
-import { apiAll, repoPath } from '../api.js';
+import { api, apiAll, query, repoPath } from '../api.js';
 import { Digest, Empty, ErrorLine, More, RepoHeader, Time, loadedItems, useLoad, usePages } from '../ui.js';
 import { promotionOrder } from './delivery.js';
 
@@ -22,6 +22,7 @@ function EnvDeployments({ name, env }) {
   return html`<section>
     <h2>${env.name}</h2>
     <${ErrorLine} error=${error} />
+    <${TargetsNow} name=${name} env=${env} />
     ${rows && rows.length === 0 ? html`<p class="muted">Never deployed. Add targets to the app file (<code>wharf apply</code>), then Deploy.</p>` : null}
     ${rows && rows.length
       ? html`<table class="list">
@@ -43,4 +44,24 @@ function EnvDeployments({ name, env }) {
       : null}
     <${More} pages=${pages} />
   </section>`;
+}
+
+/** Per target: the digest of the environment's current release against what the target's containers run now (read live). */
+function TargetsNow({ name, env }) {
+  const [status, error] = useLoad(async () => (await api(`/api/v1/apps/${repoPath(name)}/status${query({ environment: env.name })}`))[0], [name, env.name]);
+  const targets = status?.targets ?? [];
+  if (!error && targets.length === 0) return null;
+  // A list, not a table.list: the deployments table stays the page's only table.
+  return html`<${ErrorLine} error=${error} />
+    ${targets.length
+      ? html`<ul class="card targets-now" aria-label=${`Targets of ${env.name}`}>${targets.map((t) => {
+          const actual = [...new Set(t.containers.map((c) => c.digest ?? '?'))];
+          return html`<li>
+            <strong>${t.target}</strong>
+            <span><span class="label">intended</span> <${Digest} d=${status.intended?.digest} /></span>
+            <span><span class="label">actual</span> ${!t.reachable ? html`<span class="bad">unreachable</span>` : actual.length ? actual.map((d) => html`<${Digest} d=${d} /> `) : html`<span class="muted">nothing runs</span>`}</span>
+            ${t.drift.length ? html`<span class="badge bad">drift</span>${t.drift.map((d) => html`<div class="small muted">${d.message}</div>`)}` : html`<span class="badge good">in sync</span>`}
+          </li>`;
+        })}</ul>`
+      : null}`;
 }
