@@ -130,13 +130,14 @@ environments:
 
       // --- a good release deployed, then a bad one: the dialog streams the progress and ends in the rollback -----
       await page.goto(`${s.url}/#/r/web/delivery`);
-      await page.getByRole('article', { name: 'Environment production' }).waitFor();
+      const card = page.getByRole('article', { name: 'Environment production' });
+      // The card's targets come with its status: until then its dialogs offer no deploy.
+      await card.locator('.target').waitFor();
       const first = await act(page, 'production', /Release tag/, { ref: 'v1', deploy: true });
       assert.match(first, /Deployment succeeded/, first);
       const running = async () => (await host.mustDocker(['ps', '-a', '--no-trunc', '--filter', 'label=wharf.app=web', '--format', '{{.ID}} {{.Image}}'])).stdout.split('\n').filter(Boolean);
       assert.deepEqual((await running()).map((l) => l.split(' ')[1]), [`${rel.image}@${digestOf('v1')}`]);
 
-      const card = page.getByRole('article', { name: 'Environment production' });
       await card.getByRole('button', { name: /Release tag/ }).click();
       const dialog = page.locator('dialog[open]');
       await dialog.getByLabel('Tag or digest').fill('bad');
