@@ -4,8 +4,10 @@
 // (scripts/open-handles.js); a file that runs past --file-timeout is asked to name them too, then killed with
 // every process it started (its own process group).
 //
-//   node scripts/test.js [--unit] [--file-timeout=SECONDS] [--test-timeout=MS] [FILE|DIR …] [-- node test flags]
+//   node scripts/test.js [--unit] [--reverse] [--file-timeout=SECONDS] [--test-timeout=MS] [FILE|DIR …] [-- node test flags]
 //
+// `--reverse` runs the files in reverse order: CI runs two suites at once on one machine, and in opposite orders
+// they neither meet on the same test (shared engine, fixed names in the README's blocks) nor on the same heavy one.
 // `--unit` leaves out test/e2e (real docker, podman, skopeo, extra dockerd hosts); every other test is pure or
 // in-process and runs. Files or directories given (dist/test/… or test/….ts) run alone. Works on Node 20, 22
 // and 24 (Node 20 takes no globs).
@@ -25,6 +27,7 @@ const flag = (name, fallback) => {
   return a ? Number(a.slice(name.length + 3)) : fallback;
 };
 const unitOnly = own.includes('--unit');
+const reverse = own.includes('--reverse');
 /** A whole file's deadline: the slowest end-to-end files (crash, gc, deploy, npm-install's native build) take minutes on a busy machine. */
 const fileTimeoutS = flag('file-timeout', Number(process.env.WHARF_TEST_FILE_TIMEOUT ?? 1800));
 /**
@@ -32,7 +35,7 @@ const fileTimeoutS = flag('file-timeout', Number(process.env.WHARF_TEST_FILE_TIM
  * it to a whole file, and the file's own deadline is --file-timeout.
  */
 const testTimeoutMs = flag('test-timeout', undefined);
-const unknown = own.filter((a) => a.startsWith('--') && !/^--(unit|file-timeout=|test-timeout=)/.test(a));
+const unknown = own.filter((a) => a.startsWith('--') && !/^--(unit|reverse|file-timeout=|test-timeout=)/.test(a));
 if (unknown.length > 0) {
   process.stderr.write(`scripts/test.js: unknown option ${unknown[0]} (node's own test flags go after --)\n`);
   process.exit(2);
@@ -66,6 +69,7 @@ for (const c of chosen.length > 0 ? chosen.map(compiled) : [distTest]) {
   if (statSync(c).isDirectory()) walk(c, files);
   else files.push(c);
 }
+if (reverse) files.reverse();
 
 const hook = join(root, 'scripts', 'open-handles.js');
 // Run from inside a test (test/scripts/test-runner.test.ts), the files must not think they are that test's children.

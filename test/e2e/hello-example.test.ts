@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { holdMachineLock } from '../support/machine-lock.js';
 import { needTool } from '../support/tools.js';
 import { mustRun, run } from '../support/command.js';
 import { REPO_ROOT } from '../support/server.js';
@@ -21,6 +22,8 @@ test('examples/hello: the README block runs verbatim, from the base image to pro
   const steps = await shellSteps(join(EXAMPLE, 'README.md'), '## Run it');
   assert.ok(steps.some((s) => /^sh make-base\.sh/.test(s)), 'the example makes its own base image');
   assert.ok(!steps.some((s) => /< password\b/.test(s)), 'no password file that does not exist');
+  // The app is named hello on this machine's engine, and hello-base:1 is shared: one run of the block at a time.
+  t.after(await holdMachineLock('hello-example'));
   const baseExisted = (await run('docker', ['image', 'inspect', 'hello-base:1'])).code === 0;
 
   const home = await mkdtemp(join(tmpdir(), 'wharf-hello-home-'));

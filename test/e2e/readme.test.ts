@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { holdMachineLock } from '../support/machine-lock.js';
 import { needTool } from '../support/tools.js';
 import { run } from '../support/command.js';
 import { BASE_IMAGE, ensureBaseImage, removeImages } from '../support/images.js';
@@ -25,6 +26,8 @@ test('README: the walkthrough runs verbatim, rollback included', { timeout: 600_
     assert.ok(steps.some((s) => expected.test(s)), `README's walkthrough lost a step matching ${expected}`);
   }
   assert.equal(steps.filter((s) => /^wharf promote /.test(s)).length, 2, 'production gets two releases before the rollback');
+  // The walkthrough's container is named myapp on this machine's engine: one walkthrough at a time on the machine.
+  t.after(await holdMachineLock('readme-walkthrough'));
   if ((await run('docker', ['container', 'inspect', 'myapp'])).code === 0) {
     assert.fail('a container named myapp already exists on this Docker engine: the walkthrough creates one (remove it and run again)');
   }

@@ -35,3 +35,18 @@ test('a leaked worker, a file past its deadline and a passing file: two fail by 
   assert.match(out, /FAILED .*a-leak\.test\.js \(exit code 1\)/);
   assert.match(out, /FAILED .*b-slow\.test\.js \(killed after 8 s\)/);
 });
+
+test('--reverse runs the files last to first (CI runs its second suite so)', { timeout: 60_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-runner-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  for (const name of ['a', 'b', 'c']) {
+    await writeFile(join(dir, `${name}.test.js`), `import test from 'node:test';\ntest('${name} ran', () => { process.stdout.write('# ran ${name}\\n'); });\n`);
+  }
+  const order = async (...flags: string[]) => {
+    const r = await run(process.execPath, [RUNNER, ...flags, dir], { timeoutMs: 50_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    return [...r.stdout.matchAll(/# ran (\w)/g)].map((m) => m[1]).join('');
+  };
+  assert.equal(await order(), 'abc');
+  assert.equal(await order('--reverse'), 'cba');
+});

@@ -92,7 +92,9 @@ export async function buildTestApp(tag: string, opts: AppOptions & { engine?: En
   await ensureBaseImage(engine);
   const ctx = await writeAppContext(opts);
   try {
-    await mustRun(engine, ['build', '--network', 'host', '-t', tag, '.'], { cwd: ctx.dir, timeoutMs: 180_000 });
+    // --no-cache: every context is unique, so the cache could only miss; and its lookup walks the base image's
+    // children, which fails ("unable to find image") when another suite removes one of them at that moment.
+    await mustRun(engine, ['build', '--no-cache', '--network', 'host', '-t', tag, '.'], { cwd: ctx.dir, timeoutMs: 180_000 });
   } finally {
     await rm(ctx.dir, { recursive: true, force: true });
   }
