@@ -14,12 +14,13 @@ import { buildTestApp, removeImages } from '../support/images.js';
 import { fetchWhenUp, freePort } from '../support/net.js';
 import { ensureNodeBase, nodeBaseUnavailable } from '../support/node-base.js';
 import { REPO_ROOT } from '../support/server.js';
-import { missingReason } from '../support/tools.js';
+import { missingReason, runsElsewhere } from '../support/tools.js';
 
 /** The README's line, as it must stay (the test runs it with the port and the names changed). */
 const README_RUN = 'docker run -d --name wharf -p 5000:5000 -v wharf-data:/data wharf';
 
 test('the Dockerfile builds an image that runs the hub: push, pull, health, non-root, data kept in the volume', { timeout: 1_500_000 }, async (t) => {
+  if (runsElsewhere(t, 'container-image')) return;
   const why = (await missingReason('docker')) ?? (await missingReason('busybox')) ?? (await nodeBaseUnavailable());
   if (why !== undefined) {
     if (process.env.CI === 'true') throw new Error(`CI=true and the image test cannot run: ${why}`);

@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { mustRun, run, succeeds } from '../support/command.js';
 import { REPO_ROOT } from '../support/server.js';
 import { fetchWhenUp, freePort } from '../support/net.js';
+import { runsElsewhere } from '../support/tools.js';
 
 test('npm pack, npm i -g of the tarball, wharf serve from any directory', { timeout: 1_500_000 }, async (t) => {
+  if (runsElsewhere(t, 'npm-install')) return;
   const work = await mkdtemp(join(tmpdir(), 'wharf-npm-install-'));
   t.after(() => rm(work, { recursive: true, force: true }));
   const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { name: string; version: string; bin: Record<string, string> };
@@ -52,6 +54,7 @@ test('npm pack, npm i -g of the tarball, wharf serve from any directory', { time
 });
 
 test('contrib/wharf.service passes systemd-analyze verify and runs wharf serve with its state directory', async (t) => {
+  if (runsElsewhere(t, 'npm-install')) return;
   const unit = await readFile(join(REPO_ROOT, 'contrib', 'wharf.service'), 'utf8');
   assert.match(unit, /^ExecStart=\/usr\/bin\/env wharf serve --data \/var\/lib\/wharf$/m);
   assert.match(unit, /^StateDirectory=wharf$/m);

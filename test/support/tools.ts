@@ -91,3 +91,16 @@ function isStaticExecutable(path: string): boolean {
     closeSync(fd);
   }
 }
+
+/**
+ * CI runs two suites at once: SQLite on Node 20 and PostgreSQL on Node 24. A packaging test runs the hub on its
+ * embedded defaults whatever the suite (the container image, the npm tarball), so it tests nothing of the metadata
+ * backend, and CI's 25 minutes do not hold it twice: .ci/run names in WHARF_TEST_ELSEWHERE, for each suite, the ones
+ * the other suite runs. Returns true (the test is skipped, the caller returns) for those.
+ */
+export function runsElsewhere(t: TestContext, name: string): boolean {
+  const elsewhere = (process.env.WHARF_TEST_ELSEWHERE ?? '').split(',').map((s) => s.trim());
+  if (!elsewhere.includes(name)) return false;
+  t.skip(`CI runs ${name} in its other suite (WHARF_TEST_ELSEWHERE)`);
+  return true;
+}
