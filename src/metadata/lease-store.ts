@@ -17,20 +17,24 @@ export class LeaseStore {
    * instances claiming at once, one wins). Returns null when taken, else who holds it.
    */
   async claim(name: string, holder: string, now: number, ttlMs: number): Promise<LeaseHolder | null> {
-    const r = await this.db
-      .insertInto('leases')
-      .values({ name, holder, acquired_at: now, expires_at: now + ttlMs })
-      .onConflict((oc) =>
-        oc
-          .column('name')
-          .doUpdateSet({ holder, acquired_at: now, expires_at: now + ttlMs })
-          .where('leases.expires_at', '<=', now),
-      )
-      .executeTakeFirst();
-    if (Number(r.numInsertedOrUpdatedRows ?? 0n) > 0) return null;
-    const row = await this.db.selectFrom('leases').selectAll().where('name', '=', name).executeTakeFirst();
-    // Released between the two statements: report it free-but-busy once; the caller's next claim gets it.
-    return { holder: row?.holder ?? 'unknown', acquiredAt: Number(row?.acquired_at ?? now), expiresAt: Number(row?.expires_at ?? now) };
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.db
+        .insertInto('leases')
+        .values({ name, holder, acquired_at: now, expires_at: now + ttlMs })
+        .onConflict((oc) =>
+          oc
+            .column('name')
+            .doUpdateSet({ holder, acquired_at: now, expires_at: now + ttlMs })
+            .where('leases.expires_at', '<=', now),
+        )
+        .executeTakeFirst();
+      if (Number(r.numInsertedOrUpdatedRows ?? 0n) > 0) return null;
+      const row = await this.db.selectFrom('leases').selectAll().where('name', '=', name).executeTakeFirst();
+      if (row) return { holder: row.holder, acquiredAt: Number(row.acquired_at), expiresAt: Number(row.expires_at) };
+      // Released between the two statements: the lease is free now, so claim it again. Each further miss means
+      // another holder came and went in between; after three, report it busy rather than loop.
+      if (attempt === 3) return { holder: 'another instance, just released', acquiredAt: now, expiresAt: now };
+    }
   }
 
   /** Moves the lease's end on; false when `holder` lost it (it ran out and someone else took it). */
