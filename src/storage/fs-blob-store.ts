@@ -434,8 +434,8 @@ function ownChunks(body: Readable): boolean {
  * Gives a request body to an upload writer chunk by chunk, and resolves once every byte is hashed and written. It
  * listens to 'data' itself rather than piping into a Writable: a push arrives in 64 KiB chunks, 16,000 per GiB, and
  * the Writable's bookkeeping around each one was a measurable part of the main thread's work; and a request's chunks,
- * once copied into the writer's batch, are freed on the spot (release-buffer.ts). As pipeline() does, a failed
- * write destroys the body, and a body that breaks rejects.
+ * once copied into the writer's batch, are freed on the spot (release-buffer.ts). A failed write drains the rest of
+ * the body (so that the answer reaches the client), and a body that breaks rejects.
  */
 function feed(body: Readable, writer: UploadWriter): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -445,8 +445,11 @@ function feed(body: Readable, writer: UploadWriter): Promise<void> {
       settled = true;
       body.off('data', onData);
       stopWatching();
-      // Without the error: nothing listens for one any more, and an 'error' event nobody hears is a crash.
-      body.destroy();
+      // The rest of the body is read and dropped rather than the body destroyed: destroying a request that is still
+      // arriving resets its connection, and the client would see that instead of the answer (507 on a full disk).
+      // An 'error' event nobody hears is a crash, so one is heard (and dropped) from now on.
+      body.on('error', () => undefined);
+      body.resume();
       reject(e);
     };
     const release = ownChunks(body) ? releaseBuffer : undefined;
