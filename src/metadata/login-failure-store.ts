@@ -3,6 +3,7 @@
 import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import type { Database } from './schema.js';
+import { precompile, type Precompiled } from './precompiled.js';
 
 export interface LoginFailureRow {
   key: string;
@@ -12,7 +13,15 @@ export interface LoginFailureRow {
 }
 
 export class LoginFailureStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  /**
+   * Named (`login_delays` in wharf_db_queries_total): every instance sends it at most once a second while logins
+   * come (auth/login-limiter.ts), a cost per instance, not per request, that the round-trip counts tell apart.
+   */
+  private readonly delays: Precompiled<[number], { key: string; failures: number; last_at: number; until_at: number }>;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.delays = precompile(db, 'login_delays', (now: number) => db.selectFrom('login_failures').selectAll().where('until_at', '>', now), 1);
+  }
 
   async get(keys: string[]): Promise<LoginFailureRow[]> {
     if (keys.length === 0) return [];
@@ -52,7 +61,7 @@ export class LoginFailureStore {
 
   /** The counters whose delay runs at `now` (what every instance must refuse meanwhile). */
   async delayed(now: number): Promise<LoginFailureRow[]> {
-    return (await this.db.selectFrom('login_failures').selectAll().where('until_at', '>', now).execute()).map(toRow);
+    return (await this.delays(now)).map(toRow);
   }
 
   /** Removes counters forgotten by `now` (nothing in them counts any more). */

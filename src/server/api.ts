@@ -97,7 +97,10 @@ export function managementApi(routes: ApiRoute[], access: RequestAccess, log: Lo
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
     let row: AuditRow | undefined;
     let failure: unknown;
+    let failed = false;
+    let answer: { status: number; body: unknown } | undefined;
     try {
+      let matched = false;
       let methodMismatch = false;
       for (const route of routes) {
         const m = route.pattern.exec(url.pathname);
@@ -138,18 +141,24 @@ export function managementApi(routes: ApiRoute[], access: RequestAccess, log: Lo
           Object.assign(auditRow.detail, fields.detail);
         };
         const result = await route.handle({ req, res, url, params, principal, log, actor, body, audited });
-        if (!res.headersSent && result !== undefined) sendJson(res, route.status ?? 200, result);
-        return;
+        if (!res.headersSent && result !== undefined) answer = { status: route.status ?? 200, body: result };
+        matched = true;
+        break;
       }
-      if (methodMismatch) throw new RegistryError('UNSUPPORTED', `method ${req.method} not allowed on ${url.pathname}`);
-      throw new RegistryError('NOT_FOUND', `no route for ${req.method} ${url.pathname}`);
+      if (!matched) {
+        if (methodMismatch) throw new RegistryError('UNSUPPORTED', `method ${req.method} not allowed on ${url.pathname}`);
+        throw new RegistryError('NOT_FOUND', `no route for ${req.method} ${url.pathname}`);
+      }
     } catch (e) {
+      failed = true;
       failure = e;
       if (!req.readableEnded) req.resume();
-      sendError(res, e, log);
-    } finally {
-      if (row && audit) record(audit, req, row, failure, log);
     }
+    // The audit row is written before the answer goes out: a client that has its answer finds the row in the
+    // log, and two calls made one after the other are recorded in that order (the log's ids are its order).
+    if (row && audit) await record(audit, req, row, failure, log);
+    if (failed) sendError(res, failure, log);
+    else if (answer) sendJson(res, answer.status, answer.body);
   };
 }
 
@@ -181,11 +190,11 @@ function record(
   row: AuditRow,
   failure: unknown,
   log: Logger,
-): void {
+): Promise<void> {
   const outcome = resultOf(row.done ? undefined : failure);
   const declared = row.route.audit!;
-  if (!outcome) return;
-  audit.log
+  if (!outcome) return Promise.resolve();
+  return audit.log
     .record({
       actor: audit.actorOf(req),
       action: declared.action,
