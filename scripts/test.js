@@ -166,6 +166,11 @@ if (interrupted) {
 
 const failed = results.filter((r) => r.code !== 0);
 const total = results.reduce((s, r) => s + r.seconds, 0);
+// The slowest files, where CI's time goes (it has a 25-minute budget): printed last, so a log's tail shows them.
+if (results.length > 5) {
+  const slowest = [...results].sort((a, b) => b.seconds - a.seconds).slice(0, 12);
+  process.stdout.write(`\n[scripts/test.js] slowest: ${slowest.map((r) => `${relative(distTest, r.file).replace(/\.test\.js$/, '')} ${Math.round(r.seconds)} s`).join(', ')}\n`);
+}
 process.stdout.write(`\n[scripts/test.js] ${results.length} files in ${Math.round(total)} s: ${results.length - failed.length} passed, ${failed.length} failed\n`);
 for (const r of failed) {
   const why = r.timedOut ? `killed after ${fileTimeoutS} s` : r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`;
