@@ -23,6 +23,13 @@ export interface BlobFile {
    * verified at this stamp is not hashed again when served (registry/blob-integrity.ts). Without it, every serve hashes.
    */
   readonly modifiedMs?: number;
+  /**
+   * Names these exact bytes, if the store can: two open files with the same key hold the same bytes (a file's
+   * digest, device, inode, ctime and size). The sender lets responses that read the same key at the same position
+   * share one read (server/blob-sender.ts). Absent: every read is the response's own (a file whose bytes are being
+   * verified as they are served has none, so each of its reads is hashed).
+   */
+  readonly contentKey?: string;
   /** Reads up to `length` bytes at `position` into `into` (from its start); the count read, 0 at the end. */
   read(into: Buffer, length: number, position: number): Promise<number>;
   close(): Promise<void>;

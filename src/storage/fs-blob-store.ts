@@ -110,7 +110,8 @@ export class FsBlobStore implements BlobStore {
     try {
       const s = await fstatFd(fd);
       // ctime, not mtime: utimes can set mtime back, but any write, truncate or rename moves ctime.
-      return new FdBlobFile(fd, s.size, s.ctimeMs);
+      // The key changes with any write, rename or truncate (ctime), and with a new file under the same name (inode).
+      return new FdBlobFile(fd, s.size, s.ctimeMs, `${digest}:${s.dev}:${s.ino}:${s.ctimeMs}:${s.size}`);
     } catch (e) {
       await closeFd(fd);
       throw e;
@@ -398,6 +399,7 @@ class FdBlobFile implements BlobFile {
     private readonly fd: number,
     readonly size: number,
     readonly modifiedMs: number,
+    readonly contentKey: string,
   ) {}
 
   async read(into: Buffer, length: number, position: number): Promise<number> {

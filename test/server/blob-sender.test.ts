@@ -12,15 +12,19 @@ import type { BlobFile } from '../../src/storage/blob-store.js';
 /** A BlobFile over bytes in memory whose reads complete asynchronously, like a file's; counts closes. */
 class MemoryFile implements BlobFile {
   closed = 0;
+  reads = 0;
   constructor(
     private readonly bytes: Buffer,
     /** pretend the file was truncated after this many bytes */
     private readonly truncatedAt = bytes.length,
+    /** present: reads of files with the same key may be shared */
+    readonly contentKey?: string,
   ) {}
   get size() {
     return this.bytes.length;
   }
   async read(into: Buffer, length: number, position: number): Promise<number> {
+    this.reads++;
     await new Promise((r) => setImmediate(r));
     return this.bytes.copy(into, 0, position, Math.min(position + length, this.truncatedAt));
   }
@@ -66,11 +70,10 @@ test('the pool hands out at most maxBuffers, queues the rest, and reuses what co
   pool.release(a);
   await sleep(1);
   assert.equal(third, a, 'the released buffer goes to the waiter');
-  pool.writeOff(); // b's place is freed, b itself is never reused
+  pool.writeOff(b); // b's place is freed, b itself is never reused
   pool.release(third!);
   assert.deepEqual(pool.stats(), { out: 0, free: 1, waiting: 0 });
   assert.equal(await pool.acquire(), a);
-  void b;
   pool.release(a);
   pool.trim(Date.now() + 1_000);
   assert.equal(pool.stats().free, 1, 'a pool in use keeps its buffers');
@@ -141,4 +144,67 @@ test('a client that goes away mid-body, and a file that ends early, give every b
   } finally {
     server.close();
   }
+});
+
+test('responses for the same bytes share reads; other bytes at the same positions are never mixed in', async () => {
+  const one = randomBytes(200_000);
+  const other = randomBytes(200_000);
+  const pool = new BufferPool({ chunkSize: 4096, maxBuffers: 8 });
+  const files: MemoryFile[] = [];
+  const { server, port } = await serve(async ({ start, end }, res) => {
+    // /0-: the first blob, /1-: the second; /2-: the first again under no key (a file being verified: reads its own)
+    const file = start === 2 ? new MemoryFile(one) : new MemoryFile(start === 0 ? one : other, undefined, start === 0 ? 'one' : 'other');
+    files.push(file);
+    res.writeHead(200, { 'Content-Length': file.size });
+    await sendBlobFile(res, file, 0, file.size - 1, pool);
+    void end;
+  });
+  try {
+    const asks = ['/0-', '/1-', '/2-'].flatMap((p) => Array.from({ length: 6 }, () => p));
+    const bodies = await Promise.all(asks.map((p) => get(port, p)));
+    for (const [i, p] of asks.entries()) assert.ok(bodies[i]!.equals(p === '/1-' ? other : one), `${p}: bytes differ`);
+    const reads = (key: string | undefined) => files.filter((f) => f.contentKey === key).reduce((sum, f) => sum + f.reads, 0);
+    const chunks = Math.ceil(one.length / 4096);
+    assert.equal(reads(undefined), 6 * chunks, 'a file without a key reads every chunk itself');
+    assert.ok(reads('one') < 6 * chunks && reads('other') < 6 * chunks, `keyed files shared reads (${reads('one')}, ${reads('other')} of ${6 * chunks} each)`);
+    assert.equal(pool.sharedReads, 12 * chunks - reads('one') - reads('other'));
+    assert.ok(files.every((f) => f.closed === 1));
+    assert.deepEqual({ ...pool.stats(), free: 0 }, { out: 0, free: 0, waiting: 0 });
+    assert.ok(pool.stats().free <= 8);
+  } finally {
+    server.close();
+  }
+});
+
+test('a shared buffer written off by one response is never reused, and a failed shared read fails everyone on it', async () => {
+  const pool = new BufferPool({ chunkSize: 16, maxBuffers: 2 });
+  let fills = 0;
+  const fill = async (buf: Buffer) => {
+    fills++;
+    await sleep(1);
+    return buf.write('0123456789abcdef');
+  };
+  const [x, y] = await Promise.all([pool.acquireChunk('k', 0, 16, fill), pool.acquireChunk('k', 0, 16, fill)]);
+  assert.equal(x.buf, y.buf, 'the second response joined the first read');
+  assert.equal(fills, 1);
+  assert.equal(pool.stats().out, 1, 'a shared buffer counts once');
+  pool.writeOff(x.buf); // the first response's connection went away with the write pending
+  const z = await pool.acquireChunk('k', 0, 16, fill);
+  assert.notEqual(z.buf, x.buf, 'a written-off buffer is not shared any more');
+  pool.release(y.buf);
+  pool.release(z.buf);
+  assert.deepEqual(pool.stats(), { out: 0, free: 1, waiting: 0 }, 'the written-off buffer left the pool once its last holder let go');
+  assert.equal((await pool.acquireChunk('k', 0, 16, fill)).buf, z.buf, 'a free buffer still holding the bytes is a hit');
+  pool.release(z.buf);
+
+  const failing = async () => {
+    await sleep(1);
+    throw new Error('EIO');
+  };
+  const results = await Promise.allSettled([pool.acquireChunk('bad', 0, 16, failing), pool.acquireChunk('bad', 0, 16, failing)]);
+  assert.ok(results.every((r) => r.status === 'rejected' && /EIO/.test(String(r.reason))));
+  assert.deepEqual({ ...pool.stats(), free: 0 }, { out: 0, free: 0, waiting: 0 });
+  const fresh = await pool.acquireChunk('bad', 0, 16, fill);
+  assert.equal(fresh.n, 16, 'the failed read was not remembered');
+  pool.release(fresh.buf);
 });
