@@ -92,27 +92,17 @@ export class BufferPool {
    */
   async acquireChunk(contentKey: string, position: number, length: number, fill: (buf: Buffer) => Promise<number>): Promise<{ buf: Buffer; n: number }> {
     const key = `${position}:${contentKey}`;
-    const held = this.chunks.get(key);
-    const shared = held && this.labels.get(held);
-    if (held && shared && shared.asked >= length) {
-      if (shared.refs++ === 0) {
-        // A free buffer that still holds the bytes: it is out again.
-        this.free.splice(this.free.indexOf(held), 1);
-        this.out++;
-      }
-      this.lastAcquired = Date.now();
-      this.sharedReads++;
-      try {
-        return { buf: held, n: Math.min(await shared.filled, length) };
-      } catch (e) {
-        this.release(held);
-        throw e;
-      }
-    }
+    const joined = this.join(key, length);
+    if (joined) return joined;
     // Taken without a tick when one is free, so a response asking for the same bytes right after this one joins it.
     const got = this.acquire();
-    const buf = got instanceof Promise ? await got : got;
-    // Another response started the same read while this one waited for a buffer: this one reads on its own.
+    let buf = got instanceof Promise ? await got : got;
+    if (got instanceof Promise) {
+      // While this one waited for a buffer, another response may have read (or begun reading) the same bytes.
+      const late = this.join(key, length, buf);
+      if (late) return late;
+    }
+    // A read of the same bytes too short for this one's (a range): this one reads on its own.
     const shareable = !this.chunks.has(key);
     const filled = fill(buf);
     if (shareable) {
@@ -130,6 +120,28 @@ export class BufferPool {
       this.release(buf);
       throw e;
     }
+  }
+
+  /** The buffer holding (or being filled with) `key` for at least `length` bytes, taken; `spare` goes back if so. */
+  private join(key: string, length: number, spare?: Buffer): Promise<{ buf: Buffer; n: number }> | undefined {
+    const held = this.chunks.get(key);
+    const shared = held && this.labels.get(held);
+    if (!held || !shared || shared.asked < length) return undefined;
+    if (shared.refs++ === 0) {
+      // A free buffer that still holds the bytes: it is out again.
+      this.free.splice(this.free.indexOf(held), 1);
+      this.out++;
+    }
+    if (spare) this.release(spare);
+    this.lastAcquired = Date.now();
+    this.sharedReads++;
+    return shared.filled.then(
+      (n) => ({ buf: held, n: Math.min(n, length) }),
+      (e: unknown) => {
+        this.release(held);
+        throw e;
+      },
+    );
   }
 
   release(buf: Buffer): void {

@@ -265,6 +265,37 @@ test('open gives positional reads of a stored blob, and null for an absent one',
   assert.equal(await store.open(digestOf(Buffer.from('never stored'))), null);
 });
 
+test('a blob file\'s contentKey is the same for the same bytes and changes when they may have (a write, a re-push)', async () => {
+  const bytes = Buffer.from('layer bytes '.repeat(100));
+  const digest = digestOf(bytes);
+  const push = async () => {
+    const { id } = await store.startUpload('r');
+    await store.appendUpload(id, body(bytes));
+    await store.commitUpload(id, digest);
+  };
+  const keyNow = async () => {
+    const file = (await store.open(digest))!;
+    await file.close();
+    return file.contentKey!;
+  };
+  await push();
+  const first = await keyNow();
+  assert.ok(first.startsWith(`${digest}:`), 'the key names the digest');
+  assert.equal(await keyNow(), first, 'two opens of the same file share a key');
+  // Bytes written in place (bit rot, an operator): the same name, the same size, not the same key.
+  await new Promise((r) => setTimeout(r, 5));
+  await writeFile(store.blobPath(digest), Buffer.from(bytes).fill(0x20, 0, 1), { flag: 'r+' });
+  const written = await keyNow();
+  assert.notEqual(written, first);
+  // Quarantined, then pushed again: another file.
+  await store.quarantine(digest);
+  assert.equal(await store.open(digest), null, 'a quarantined blob does not open');
+  await push();
+  const repushed = await keyNow();
+  assert.notEqual(repushed, first);
+  assert.notEqual(repushed, written);
+});
+
 test('closing the last store stops the upload workers at once, with upload sessions still open', async () => {
   const { UploadWriters } = await import('../../src/storage/upload-writer.js');
   const writers = new UploadWriters(2, { idleMs: 60_000 });
