@@ -265,6 +265,8 @@ ${upstreams.map((u) => `    server ${new URL(u).host};`).join('\n')}
       proxy_set_header Host $http_host;
       proxy_request_buffering off;
       proxy_buffering off;
+      proxy_buffer_size 256k;
+      proxy_buffers 4 256k;
       proxy_read_timeout 900s;
       proxy_send_timeout 900s;
     }

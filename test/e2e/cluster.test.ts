@@ -34,6 +34,8 @@ server {
   client_max_body_size 0;
   proxy_request_buffering off;
   proxy_buffering off;
+  proxy_buffer_size 256k;
+  proxy_buffers 4 256k;
   proxy_http_version 1.1;
   proxy_read_timeout 900s;
   proxy_send_timeout 900s;
