@@ -136,15 +136,20 @@ export function Tabs({ tabs, current }) {
   )}</nav>`;
 }
 
-/** What the signed-in user may do on a repository (and environment), as the server decides it. */
-export function useAccess(repository, environment) {
-  const [value] = useLoad(() => api(`/api/v1/access${query({ repository, environment })}`), [repository, environment]);
+/**
+ * What the signed-in user may do on a repository (and environment), as the server decides it; `explicit` for a
+ * protected environment, where release counts only a grant naming `release:ENV`.
+ */
+export function useAccess(repository, environment, explicit) {
+  const [value] = useLoad(() => api(`/api/v1/access${query({ repository, environment, explicit: explicit ? 'true' : undefined })}`), [repository, environment, !!explicit]);
   const actions = new Set(value?.actions ?? []);
   return { known: value !== undefined, can: (a) => actions.has(a) };
 }
 
-export const reasonFor = (action, repository, environment) =>
-  `You may not ${action}${environment ? ` to ${environment}` : ''} on ${repository}: ask an administrator for a ${action}${environment ? `:${environment}` : ''} grant.`;
+export const reasonFor = (action, repository, environment, explicit) =>
+  explicit
+    ? `${repository}/${environment} is protected: only users granted release:${environment} on it may change it (the admin role is not enough).`
+    : `You may not ${action}${environment ? ` to ${environment}` : ''} on ${repository}: ask an administrator for a ${action}${environment ? `:${environment}` : ''} grant.`;
 
 /** The repository header and its section tabs. */
 export function RepoHeader({ name, view }) {

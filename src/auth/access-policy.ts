@@ -129,8 +129,11 @@ export class AccessPolicy implements AccessCheck {
     return principal instanceof Caller && principal.policy.allows(principal.identity, repository, 'pull');
   }
 
-  allowed(principal: Principal, repository: string | undefined, action: Action, environment?: string): boolean {
-    return principal instanceof Caller && principal.policy.allows(principal.identity, repository, action, environment);
+  allowed(principal: Principal, repository: string | undefined, action: Action, environment?: string, explicit = false): boolean {
+    if (!(principal instanceof Caller) || !principal.policy.allows(principal.identity, repository, action, environment)) return false;
+    // The same rule as authorize's for a protected environment, so the UI offers what the server would accept.
+    if (explicit && repository !== undefined && environment !== undefined) return principal.policy.grantsExplicitly(principal.identity, repository, `release:${environment}`);
+    return true;
   }
 
   /** The 401 with Distribution's challenge; its scope names what a token for this request must claim. */

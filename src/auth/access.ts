@@ -83,8 +83,11 @@ export interface AccessCheck {
   authorizeCatalog(credentials: Credentials): Promise<Principal>;
   /** Whether the principal may pull `repository` (filters the catalog). */
   canPull(principal: Principal, repository: string): boolean;
-  /** Whether the principal may do `action` (for showing only what the server would allow); absent: yes. */
-  allowed?(principal: Principal, repository: string | undefined, action: Action, environment?: string): boolean;
+  /**
+   * Whether the principal may do `action` (for showing only what the server would allow); absent: yes.
+   * `explicit` as for authorize: a protected environment counts only a grant naming `release:<environment>`.
+   */
+  allowed?(principal: Principal, repository: string | undefined, action: Action, environment?: string, explicit?: boolean): boolean;
 }
 
 export const openAccess: AccessCheck = {

@@ -1,6 +1,8 @@
 // Second-person approval of releases, promotions and rollbacks (`requiresApproval: true`): the operation is
 // recorded as a pending request, and only another person's `wharf approve` carries it out — as the requester's
 // operation, its note saying who approved it. The approver needs the same right as the requester (the route checks).
+// A pending request can instead be denied — by another person with that right, or withdrawn by the requester —
+// and is then never carried out.
 import { RegistryError } from '../oci/errors.js';
 import type { ApprovalListQuery, ApprovalMetadata, ApprovalRow, DeliveryMetadata } from '../metadata/metadata.js';
 import type { Delivery, Release, ReleaseKind } from './releases.js';
@@ -16,9 +18,11 @@ export interface ApprovalRequest {
   deploy: boolean | null;
   requestedBy: string | null;
   requestedAt: string;
-  status: 'pending' | 'approved';
+  status: 'pending' | 'approved' | 'denied';
   approvedBy: string | null;
   approvedAt: string | null;
+  deniedBy: string | null;
+  deniedAt: string | null;
   release: number | null;
 }
 
@@ -44,8 +48,11 @@ function toRequest(app: string, r: ApprovalRow): ApprovalRequest {
     requestedBy: r.requested_by,
     requestedAt: new Date(Number(r.requested_at)).toISOString(),
     status: r.status,
-    approvedBy: r.approved_by,
-    approvedAt: r.approved_at === null ? null : new Date(Number(r.approved_at)).toISOString(),
+    // One pair of columns holds whoever decided: an approval's approver, a denial's denier.
+    approvedBy: r.status === 'approved' ? r.approved_by : null,
+    approvedAt: r.status === 'approved' && r.approved_at !== null ? new Date(Number(r.approved_at)).toISOString() : null,
+    deniedBy: r.status === 'denied' ? r.approved_by : null,
+    deniedAt: r.status === 'denied' && r.approved_at !== null ? new Date(Number(r.approved_at)).toISOString() : null,
     release: r.release_id === null ? null : Number(r.release_id),
   };
 }
@@ -87,11 +94,11 @@ export class Approvals {
   /** Carries out a pending request as `approver`, who must not be the requester. */
   async approve(app: string, id: number, approver: string | null): Promise<{ request: ApprovalRequest; release: Release }> {
     const req = await this.get(app, id);
-    if (req.status !== 'pending') throw new RegistryError('CONFLICT', `approval request ${id} was already approved by ${req.approvedBy ?? 'someone'}`);
+    if (req.status !== 'pending') throw decided(req);
     if (approver === null || approver === req.requestedBy) {
       throw new RegistryError('DENIED', `approval request ${id} was made by ${req.requestedBy ?? 'an anonymous caller'}: a second person must approve it`);
     }
-    if (!(await this.store.claim(id, approver))) throw new RegistryError('CONFLICT', `approval request ${id} was approved meanwhile`);
+    if (!(await this.store.claim(id, approver))) throw new RegistryError('CONFLICT', `approval request ${id} was decided meanwhile`);
     const note = `${req.note ? `${req.note}; ` : ''}approved by ${approver} (request #${id})`;
     const opts = { actor: req.requestedBy, note };
     let release: Release;
@@ -106,4 +113,23 @@ export class Approvals {
     await this.store.recordRelease(id, release.id);
     return { request: await this.get(app, id), release };
   }
+
+  /**
+   * Refuses a pending request as `by`: nothing is released. Anyone with the approver's right may (the route
+   * checks), the requester too: for them it is withdrawing it.
+   */
+  async deny(app: string, id: number, by: string | null): Promise<ApprovalRequest> {
+    const req = await this.get(app, id);
+    if (req.status !== 'pending') throw decided(req);
+    if (!(await this.store.deny(id, by))) throw new RegistryError('CONFLICT', `approval request ${id} was decided meanwhile`);
+    return this.get(app, id);
+  }
+}
+
+/** A request that was already decided cannot be decided again. */
+function decided(req: ApprovalRequest): RegistryError {
+  return new RegistryError(
+    'CONFLICT',
+    req.status === 'approved' ? `approval request ${req.id} was already approved by ${req.approvedBy ?? 'someone'}` : `approval request ${req.id} was denied by ${req.deniedBy ?? 'someone'}`,
+  );
 }

@@ -6,7 +6,7 @@ import type { ApprovalRequestsTable, Database } from './schema.js';
 export type ApprovalRow = Selectable<ApprovalRequestsTable> & { environment: string };
 
 export interface ApprovalListQuery {
-  /** approved requests too, not only pending ones */
+  /** decided requests (approved, denied) too, not only pending ones */
   all?: boolean;
   environment?: string;
   /** a request id: only older ones */
@@ -54,6 +54,17 @@ export class ApprovalStore {
     const r = await this.db
       .updateTable('approval_requests')
       .set({ status: 'approved', approved_by: by, approved_at: Date.now() })
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** pending → denied, once: false if it was decided meanwhile. The decider is kept where an approver would be. */
+  async deny(id: number, by: string | null): Promise<boolean> {
+    const r = await this.db
+      .updateTable('approval_requests')
+      .set({ status: 'denied', approved_by: by, approved_at: Date.now() })
       .where('id', '=', id)
       .where('status', '=', 'pending')
       .executeTakeFirst();

@@ -171,7 +171,7 @@ export interface DeliveryMetadata {
   protectedDigests(keep: number): Promise<{ repository: string; digest: string }[]>;
 }
 
-/** Approval requests: a release waiting for a second person. */
+/** Approval requests: a release waiting for a second person, approved or denied once. */
 export interface ApprovalMetadata {
   create(r: Omit<Insertable<ApprovalRequestsTable>, 'id' | 'status' | 'approved_by' | 'approved_at' | 'release_id'>): Promise<number>;
   /** The request `id` of the app, if it is one of its environments'. */
@@ -182,6 +182,8 @@ export interface ApprovalMetadata {
   claim(id: number, by: string | null): Promise<boolean>;
   /** The approved operation was refused (a gate, a conflict): the request waits again. */
   unclaim(id: number): Promise<void>;
+  /** pending → denied, once: false if it was decided meanwhile. */
+  deny(id: number, by: string | null): Promise<boolean>;
   recordRelease(id: number, releaseId: number): Promise<void>;
 }
 

@@ -95,7 +95,9 @@ export interface ApprovalRequestsTable {
   deploy: number | null;
   requested_by: string | null;
   requested_at: number;
-  status: 'pending' | 'approved';
+  /** denied: another person (or the requester, withdrawing it) refused it; it is never carried out */
+  status: 'pending' | 'approved' | 'denied';
+  /** who decided and when: the approver, or for a denied request the one who denied it */
   approved_by: string | null;
   approved_at: number | null;
   /** the release the approval made */

@@ -44,7 +44,7 @@ export interface RequestAccess {
   /** Whether the principal may pull `repository` (filters the catalog). */
   canPull(principal: Principal, repository: string): boolean;
   /** Whether the principal may do `action` (for showing only what the server would allow); absent: yes. */
-  allowed?(principal: Principal, repository: string | undefined, action: Action, environment?: string): boolean;
+  allowed?(principal: Principal, repository: string | undefined, action: Action, environment?: string, explicit?: boolean): boolean;
 }
 
 export interface RequestAccessOptions {
@@ -118,7 +118,7 @@ export function requestAccess(check: AccessCheck, options: RequestAccessOptions)
     },
     canPull: (principal, repository) => check.canPull(principal, repository),
   };
-  if (check.allowed) access.allowed = (principal, repository, action, environment) => check.allowed!(principal, repository, action, environment);
+  if (check.allowed) access.allowed = (principal, repository, action, environment, explicit) => check.allowed!(principal, repository, action, environment, explicit);
   return access;
 }
 

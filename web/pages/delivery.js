@@ -1,9 +1,11 @@
 // An app's delivery: environment cards in promotion order (current release, what runs on each target, drift),
 // the release timeline, and the actions — release a tag, promote, roll back, deploy — each behind a
-// confirmation that shows from-digest → to-digest and the gates, then the deployment's live progress.
+// confirmation that shows from-digest → to-digest and the gates, then the deployment's live progress. In an
+// environment that requires approval the action becomes a request that waits on this page for a second person
+// to approve (through the same confirmation) or deny.
 import { html, useState } from '../vendor/preact-htm.js';
 import { api, apiAll, repoPath, stream, query } from '../api.js';
-import { Dialog, Digest, Empty, ErrorLine, More, RepoHeader, Time, reasonFor, useAccess, useLoad, usePages } from '../ui.js';
+import { Action, Dialog, Digest, Empty, ErrorLine, More, RepoHeader, Time, reasonFor, useAccess, useLoad, usePages } from '../ui.js';
 
 /** Environments in promotion order: each after the one it is promoted from. */
 export function promotionOrder(envs) {
@@ -29,8 +31,12 @@ function rollbackTarget(releases, env) {
 
 export function Delivery({ name }) {
   const [data, error, reload] = useLoad(async () => {
-    const [envs, releases] = await Promise.all([apiAll(`/api/v1/apps/${repoPath(name)}/environments?limit=500`), api(`/api/v1/apps/${repoPath(name)}/releases?limit=200`)]);
-    return { envs: promotionOrder(envs), releases };
+    const [envs, releases, approvals] = await Promise.all([
+      apiAll(`/api/v1/apps/${repoPath(name)}/environments?limit=500`),
+      api(`/api/v1/apps/${repoPath(name)}/releases?limit=200`),
+      apiAll(`/api/v1/apps/${repoPath(name)}/approvals?limit=100`),
+    ]);
+    return { envs: promotionOrder(envs), releases, approvals };
   }, [name]);
   const [action, setAction] = useState();
   return html`<main>
@@ -41,21 +47,22 @@ export function Delivery({ name }) {
           <pre><code>wharf env create ${name} staging\nwharf env create ${name} production --requires-promotion-from staging\nwharf release ${name} 1.0.0 --to staging</code></pre>
         <//>`
       : null}
-    ${data ? html`<div class="envs">${data.envs.map((env, i) => html`<${EnvCard} name=${name} env=${env} prev=${data.envs[i - 1]} releases=${data.releases} onAction=${setAction} />`)}</div>` : null}
+    ${data ? html`<div class="envs">${data.envs.map((env, i) => html`<${EnvCard} name=${name} env=${env} prev=${data.envs[i - 1]} releases=${data.releases} waiting=${data.approvals.filter((a) => a.environment === env.name)} onAction=${setAction} />`)}</div>` : null}
+    ${data && data.approvals.length ? html`<${Approvals} name=${name} loaded=${data} onAction=${setAction} onDone=${reload} />` : null}
     ${data && data.releases.length ? html`<${Timeline} name=${name} envs=${data.envs} loaded=${data} onAction=${setAction} />` : null}
     ${action ? html`<${Confirm} name=${name} action=${action} onClose=${() => setAction(undefined)} onDone=${reload} />` : null}
   </main>`;
 }
 
-function EnvCard({ name, env, prev, releases, onAction }) {
-  const access = useAccess(name, env.name);
+function EnvCard({ name, env, prev, releases, waiting, onAction }) {
+  const access = useAccess(name, env.name, env.protected);
   // The status route answers a list (one entry per environment asked for).
   const [status, statusError] = useLoad(
     async () => (await api(`/api/v1/apps/${repoPath(name)}/status${query({ environment: env.name })}`))[0],
     [name, env.name, env.current?.id],
   );
   const can = access.can('release');
-  const why = reasonFor('release', name, env.name);
+  const why = reasonFor('release', name, env.name, env.protected);
   const from = env.requiresPromotionFrom ? prev && prev.name === env.requiresPromotionFrom ? prev : undefined : prev;
   const back = rollbackTarget(releases, env);
   const cur = env.current;
@@ -76,6 +83,7 @@ function EnvCard({ name, env, prev, releases, onAction }) {
           <div><${Digest} d=${cur.digest} /> <span class="muted">${cur.kind} by ${cur.actor ?? '–'}, <${Time} t=${cur.createdAt} /></span></div>
         </div>`
       : html`<p class="muted">No release yet.</p>`}
+    ${waiting.length ? html`<p class="small warn-text"><a href="#approvals">⏳ ${waiting.length} request${waiting.length === 1 ? '' : 's'} waiting for approval</a></p>` : null}
     ${env.pending ? html`<p class="small warn-text">Pending (not deployed yet): ${label(env.pending)} <${Digest} d=${env.pending.digest} /></p>` : null}
     ${env.requiresPromotionFrom ? html`<p class="muted small">Promoted from ${env.requiresPromotionFrom} only.</p>` : null}
     ${env.requires.length ? html`<p class="muted small">Requires attestations: ${env.requires.join(', ')}</p>` : null}
@@ -93,10 +101,10 @@ function EnvCard({ name, env, prev, releases, onAction }) {
       </div>`,
     )}
     <div class="actions">
-      <${ActionButton} can=${can} why=${why} onClick=${() => onAction({ kind: 'release', env, targets })}>Release tag…<//>
-      ${from ? html`<${ActionButton} can=${can && !!from.current} why=${from.current ? why : `${from.name} has no release to promote`} onClick=${() => onAction({ kind: 'promote', env, from, targets })}>Promote ${from.name} → ${env.name}<//>` : null}
-      ${cur ? html`<${ActionButton} can=${can && !!back} why=${back ? why : 'no earlier release to roll back to'} onClick=${() => onAction({ kind: 'rollback', env, to: back, targets })}>Roll back<//>` : null}
-      ${cur && targets.length ? html`<${ActionButton} can=${can} why=${why} onClick=${() => onAction({ kind: 'deploy', env, targets })}>Deploy<//>` : null}
+      <${ActionButton} can=${can} why=${why} onClick=${() => onAction({ kind: 'release', env })}>Release tag…<//>
+      ${from ? html`<${ActionButton} can=${can && !!from.current} why=${from.current ? why : `${from.name} has no release to promote`} onClick=${() => onAction({ kind: 'promote', env, from })}>Promote ${from.name} → ${env.name}<//>` : null}
+      ${cur ? html`<${ActionButton} can=${can && !!back} why=${back ? why : 'no earlier release to roll back to'} onClick=${() => onAction({ kind: 'rollback', env, to: back })}>Roll back<//>` : null}
+      ${cur && targets.length ? html`<${ActionButton} can=${can} why=${why} onClick=${() => onAction({ kind: 'deploy', env })}>Deploy<//>` : null}
     </div>
   </article>`;
 }
@@ -120,7 +128,7 @@ function Timeline({ name, envs, loaded, onAction }) {
 }
 
 function TimelineItem({ name, r, env, onAction }) {
-  const access = useAccess(name, r.environment);
+  const access = useAccess(name, r.environment, env?.protected);
   const current = env?.current?.id === r.id;
   return html`<li class=${current ? 'current' : ''}>
     <div class="when"><${Time} t=${r.createdAt} /></div>
@@ -139,36 +147,91 @@ function TimelineItem({ name, r, env, onAction }) {
   </li>`;
 }
 
+/** What a request asks for, in words. */
+const asked = (a) => (a.kind === 'release' ? `release ${a.ref}` : a.kind === 'promote' ? `promote from ${a.from}` : `roll back${a.ref ? ` to ${a.ref}` : ''}`);
+
+/** The confirmation of an approval: the action the request asks for, so its digest change and gates show first. */
+function requested(a, { envs, releases }) {
+  const env = envs.find((e) => e.name === a.environment);
+  const action = { kind: 'approve', asks: a.kind, env, request: a };
+  if (a.kind === 'release') return { ...action, ref: a.ref };
+  if (a.kind === 'promote') return { ...action, from: envs.find((e) => e.name === a.from) };
+  return { ...action, to: a.ref ? releases.find((r) => String(r.id) === a.ref || r.version === a.ref || r.tag === a.ref) : rollbackTarget(releases, env) };
+}
+
+/** Pending requests, newest first: approve (a second person) or deny, as the server says this user may. */
+function Approvals({ name, loaded, onAction, onDone }) {
+  const [error, setError] = useState();
+  const deny = async (a) => {
+    if (!confirm(`Deny request #${a.id} (${asked(a)} → ${a.environment})? Nothing is released.`)) return;
+    try {
+      await api(`/api/v1/apps/${repoPath(name)}/approvals/${a.id}/deny`, { method: 'POST', body: {} });
+      setError(undefined);
+      onDone();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  return html`<section id="approvals">
+    <h2>Waiting for approval</h2>
+    <${ErrorLine} error=${error} />
+    <ul class="approvals" aria-label="Approval requests">${loaded.approvals.map(
+      (a) => html`<li class="card" aria-label=${`Approval request #${a.id}`}>
+        <div><strong>#${a.id}</strong> ${asked(a)} → <strong>${a.environment}</strong> <span class="muted small">asked by ${a.requestedBy ?? '–'}, <${Time} t=${a.requestedAt} /></span></div>
+        ${a.note ? html`<div class="muted small">${a.note}</div>` : null}
+        <div class="actions">
+          <${Action} allowed=${a.caller.approve} reason=${a.caller.reason} onClick=${() => onAction(requested(a, loaded))}>Approve…<//>
+          <${Action} cls="secondary" allowed=${a.caller.deny} reason=${a.caller.reason} onClick=${() => deny(a)}>Deny<//>
+        </div>
+        ${a.caller.reason ? html`<p class="muted small">${a.caller.reason}</p>` : null}
+      </li>`,
+    )}</ul>
+  </section>`;
+}
+
 /** What an action will do, resolved before the click: the digest it moves to and the gates it must pass. */
 async function preview(name, action, ref) {
   const { env } = action;
+  // An approval shows what the request asks for.
+  const kind = action.asks ?? action.kind;
   let to;
-  if (action.kind === 'release') {
+  if (kind === 'release') {
     if (!ref) return undefined;
     const page = await api(`/api/v1/repositories/${repoPath(name)}/tags${query({ prefix: ref, limit: 50 })}`);
     const tag = page.items.find((t) => t.name === ref);
     to = ref.startsWith('sha256:') ? ref : tag?.digest;
     if (!to) throw new Error(`No tag ${ref} in ${name}.`);
-  } else if (action.kind === 'promote') to = action.from.current.digest;
-  else if (action.kind === 'rollback') to = action.to.digest;
-  else to = env.current.digest;
+  } else if (kind === 'promote') {
+    to = action.from?.current?.digest;
+    if (!to) throw new Error(`${action.from?.name ?? 'The source environment'} has no release to promote.`);
+  } else if (kind === 'rollback') {
+    to = action.to?.digest;
+    if (!to) throw new Error('The release to roll back to is not among the latest releases.');
+  } else to = env.current.digest;
   // Verified for this environment: what its gate accepts (a signer trusted elsewhere does not count here).
   const attestations = await api(`/api/v1/apps/${repoPath(name)}/attestations/${to}${query({ environment: env.name })}`).then((a) => a.attestations, () => []);
   const verified = new Set(attestations.filter((a) => a.verified).map((a) => a.kind));
   const gates = env.requires.map((kind) => ({ name: `attestation: ${kind}`, ok: verified.has(kind), detail: verified.has(kind) ? 'verified' : 'missing or not verified' }));
-  if (env.requiresPromotionFrom && action.kind !== 'rollback' && action.kind !== 'deploy') {
-    const ok = action.kind === 'promote';
+  if (env.requiresPromotionFrom && kind !== 'rollback' && kind !== 'deploy') {
+    const ok = kind === 'promote';
     gates.push({ name: `promotion from ${env.requiresPromotionFrom}`, ok, detail: ok ? 'promoted from there' : `only what ${env.requiresPromotionFrom} runs may come here: promote instead` });
   }
-  return { to, gates, attested: [...verified] };
+  return { ref, to, gates, attested: [...verified] };
 }
 
 function Confirm({ name, action, onClose, onDone }) {
   const { env } = action;
-  const [ref, setRef] = useState('');
-  const [deploy, setDeploy] = useState(action.targets.length > 0);
+  const [ref, setRef] = useState(action.kind === 'approve' ? action.ref ?? '' : '');
+  // The environment's targets, read here rather than taken from the card: the card's may not have come yet, and
+  // the deploy choice depends on them.
+  const [status, statusError] = useLoad(async () => (await api(`/api/v1/apps/${repoPath(name)}/status${query({ environment: env.name })}`))[0], [name, env.name]);
+  const targets = status?.targets ?? [];
+  const [deployChoice, setDeploy] = useState();
+  const deploy = deployChoice ?? (action.kind === 'approve' && action.request.deploy !== null ? action.request.deploy : targets.length > 0);
   const [tags] = useLoad(() => (action.kind === 'release' ? api(`/api/v1/repositories/${repoPath(name)}/tags${query({ sort: 'pushed', limit: 30 })}`) : Promise.resolve({ items: [] })), [name]);
   const [plan, planError] = useLoad(() => preview(name, action, ref.trim()), [ref]);
+  // Nothing is confirmed unchecked: the button waits for the gates and digests of what is typed now, and the targets.
+  const ready = plan !== undefined && plan.ref === ref.trim() && status !== undefined;
   const [events, setEvents] = useState([]);
   const [outcome, setOutcome] = useState();
   const [error, setError] = useState();
@@ -178,6 +241,7 @@ function Confirm({ name, action, onClose, onDone }) {
     promote: `Promote ${action.from?.name} → ${env.name}`,
     rollback: `Roll back ${env.name}${action.to ? ` to ${label(action.to)}` : ''}`,
     deploy: `Deploy ${env.name}`,
+    approve: `Approve request #${action.request?.id}: ${action.request ? asked(action.request) : ''} → ${env.name}`,
   }[action.kind];
   const go = async () => {
     setRunning(true);
@@ -188,12 +252,14 @@ function Confirm({ name, action, onClose, onDone }) {
       promote: [`${base}/promote`, { from: action.from?.name, to: env.name, deploy }],
       rollback: [`${base}/rollback`, { environment: env.name, to: action.to ? String(action.to.id) : undefined, deploy }],
       deploy: [`${base}/deployments`, { environment: env.name }],
+      approve: [`${base}/approvals/${action.request?.id}`, { deploy }],
     }[action.kind];
     try {
       await stream(path, body, (line) => {
         if (line.event) setEvents((old) => [...old, line.event]);
         else if (line.error) setError(new Error(line.error.message));
         else if (line.result) setOutcome(line);
+        else if (line.approval) setOutcome({ approval: line.approval });
         else if (line.id && line.digest) setOutcome({ release: line });
       });
     } catch (e) {
@@ -204,26 +270,27 @@ function Confirm({ name, action, onClose, onDone }) {
     }
   };
   const done = outcome || error;
-  const blocked = plan?.gates.some((g) => !g.ok);
+  const blocked = ready && plan.gates.some((g) => !g.ok);
   return html`<${Dialog} title=${title} onClose=${onClose}>
     ${action.kind === 'release'
       ? html`<label>Tag or digest <input list="tag-choices" value=${ref} onInput=${(e) => setRef(e.target.value)} placeholder="e.g. 1.0.0" autofocus disabled=${running || done} /></label>
           <datalist id="tag-choices">${(tags?.items ?? []).map((t) => html`<option value=${t.name} />`)}</datalist>`
       : null}
     <div class="change" aria-label="Digest change">
-      <span class="label">${env.name}</span> <${Digest} d=${env.current?.digest} /> <span aria-hidden="true">→</span> ${plan ? html`<${Digest} d=${plan.to} />` : html`<span class="muted">…</span>`}
+      <span class="label">${env.name}</span> <${Digest} d=${env.current?.digest} /> <span aria-hidden="true">→</span> ${ready ? html`<${Digest} d=${plan.to} />` : html`<span class="muted">…</span>`}
     </div>
-    ${plan && plan.to === env.current?.digest && action.kind !== 'deploy' ? html`<p class="muted small">Same digest as now: the release is recorded, nothing changes on the hosts.</p>` : null}
-    <${ErrorLine} error=${planError} />
-    ${plan
+    ${ready && plan.to === env.current?.digest && action.kind !== 'deploy' ? html`<p class="muted small">Same digest as now: the release is recorded, nothing changes on the hosts.</p>` : null}
+    <${ErrorLine} error=${planError || statusError} />
+    ${!ready && !planError && !statusError && (action.kind !== 'release' || ref.trim()) ? html`<p class="muted small" role="status" aria-label="Checking">Checking the gates, digests and targets…</p>` : null}
+    ${ready
       ? html`<ul class="gates" aria-label="Gates">
           ${plan.gates.length === 0 ? html`<li class="muted">No gates on ${env.name}.</li>` : null}
           ${plan.gates.map((g) => html`<li class=${g.ok ? 'good' : 'bad'}>${g.ok ? '✔' : '✘'} ${g.name} <span class="muted">— ${g.detail}</span></li>`)}
           ${plan.attested.length ? html`<li class="muted small">Verified attestations: ${plan.attested.join(', ')}</li>` : null}
         </ul>`
       : null}
-    ${action.kind !== 'deploy' && action.targets.length
-      ? html`<label class="inline"><input type="checkbox" checked=${deploy} onChange=${(e) => setDeploy(e.target.checked)} disabled=${running || done} /> Deploy to ${action.targets.length} target${action.targets.length === 1 ? '' : 's'} now</label>`
+    ${action.kind !== 'deploy' && targets.length
+      ? html`<label class="inline"><input type="checkbox" checked=${deploy} onChange=${(e) => setDeploy(e.target.checked)} disabled=${running || done} /> Deploy to ${targets.length} target${targets.length === 1 ? '' : 's'} now</label>`
       : null}
     ${events.length || running
       ? html`<ol class="progress" aria-live="polite" aria-label="Progress">${events.map((e) => html`<li class=${`ev-${e.kind}`}><span class="muted small">${new Date(e.at).toLocaleTimeString()}</span> ${e.target ? html`<strong>${e.target}</strong> ` : null}${e.message}</li>`)}
@@ -235,12 +302,16 @@ function Confirm({ name, action, onClose, onDone }) {
       ${done
         ? html`<button type="button" onClick=${onClose}>Close</button>`
         : html`<button type="button" class="secondary" onClick=${onClose} disabled=${running}>Cancel</button>
-            <button type="button" class=${blocked ? 'danger' : ''} onClick=${go} disabled=${running || !plan} title=${blocked ? 'a gate fails: the server will refuse this' : ''}>${{ release: 'Release', promote: 'Promote', rollback: 'Roll back', deploy: 'Deploy' }[action.kind]}</button>`}
+            <button type="button" class=${blocked ? 'danger' : ''} onClick=${go} disabled=${running || !ready} aria-busy=${ready ? 'false' : 'true'} title=${blocked ? 'a gate fails: the server will refuse this' : ready ? '' : 'checking the gates, digests and targets first'}>${{ release: 'Release', promote: 'Promote', rollback: 'Roll back', deploy: 'Deploy', approve: 'Approve' }[action.kind]}</button>`}
     </div>
   <//>`;
 }
 
 function Outcome({ outcome }) {
+  if (outcome.approval) {
+    const a = outcome.approval;
+    return html`<p class="warn-text" role="status">⏳ Request #${a.id} waits for approval: ${a.environment} requires a second person, granted release:${a.environment}, to approve it on this page.</p>`;
+  }
   if (!outcome.result) return html`<p class="good" role="status">✔ Release #${outcome.release.id} recorded: ${outcome.release.environment} is now ${label(outcome.release)}.</p>`;
   const r = outcome.result;
   const ok = r.status === 'succeeded';

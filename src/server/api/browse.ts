@@ -31,7 +31,11 @@ const TagsQuery = pageQuery.extend({
   prefix: z.string().max(128).optional().describe('tag name prefix'),
   sort: z.enum(['name', 'pushed']).optional().describe('name (default) or pushed, newest first'),
 });
-const AccessQuery = z.object({ repository: z.string().max(256).optional(), environment: z.string().max(128).optional().describe('narrows release to one environment') });
+const AccessQuery = z.object({
+  repository: z.string().max(256).optional(),
+  environment: z.string().max(128).optional().describe('narrows release to one environment'),
+  explicit: z.enum(['true', 'false']).optional().describe('true: release counts only a grant naming release:ENVIRONMENT, as on a protected environment'),
+});
 const ACTIONS: Action[] = ['pull', 'push', 'delete', 'release', 'admin'];
 
 function repoName(value: string): string {
@@ -162,7 +166,8 @@ export function browseRoutes(store: BrowseMetadata, blobs: BlobStore, access: Re
       async handle(r) {
         const q = parseQuery(r.url, AccessQuery);
         const repository = q.repository === undefined ? undefined : repoName(q.repository);
-        const allowed = ACTIONS.filter((a) => (access.allowed ? access.allowed(r.principal, repository, a, q.environment) : true));
+        const explicit = q.explicit === 'true';
+        const allowed = ACTIONS.filter((a) => (access.allowed ? access.allowed(r.principal, repository, a, q.environment, a === 'release' && explicit) : true));
         return { repository: repository ?? null, actions: allowed };
       },
     },

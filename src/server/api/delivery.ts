@@ -3,10 +3,11 @@ import { z } from 'zod';
 import { RegistryError } from '../../oci/errors.js';
 import { isValidTag, requireRepositoryName } from '../../oci/reference.js';
 import type { RequestAccess } from '../access.js';
+import type { Principal } from '../../auth/access.js';
 import { parseQuery, type ApiRoute, type ApiRequest } from '../api.js';
 import { DEFAULT_LIMIT, arrayPage, arrayPageQuery, decodeCursor } from '../pagination.js';
 import type { Delivery, Release } from '../../delivery/releases.js';
-import type { Approvals } from '../../delivery/approvals.js';
+import type { ApprovalRequest, Approvals } from '../../delivery/approvals.js';
 import type { ReleaseOperation, ReleaseStep, ReleaseWorkflow } from '../../deploy/release-workflow.js';
 import type { DeployOutcome } from '../../deploy/service.js';
 import { sendJson } from '../api.js';
@@ -41,6 +42,7 @@ const promoteBody = z
   .refine((b) => b.from !== b.to, { message: 'cannot promote an environment to itself (from and to are the same)', path: ['to'] });
 const rollbackBody = z.object({ environment: z.string(), to: z.string().optional(), note: z.string().optional(), deploy: z.boolean().optional() }).strict();
 const approveBody = z.object({ deploy: z.boolean().optional() }).strict();
+const denyBody = z.object({ reason: z.string().max(500).optional() }).strict();
 const releasesQuery = arrayPageQuery.extend({
   environment: z.string().min(1).optional().describe('only the releases of this environment'),
   kind: z.enum(['release', 'promote', 'rollback']).optional().describe('only releases, promotions or rollbacks'),
@@ -72,6 +74,26 @@ function parseTime(v: number | string): number {
   const t = typeof v === 'number' ? v : Date.parse(v);
   if (!Number.isFinite(t)) throw new RegistryError('INVALID', `invalid time ${JSON.stringify(v)}`);
   return t;
+}
+
+/** What the caller of a list may do with an approval request: approve (another person's), deny, or why not. */
+export interface ApprovalChoice {
+  approve: boolean;
+  deny: boolean;
+  reason: string | null;
+}
+
+function callerMay(access: RequestAccess, principal: Principal, a: ApprovalRequest, isProtected: boolean): ApprovalChoice {
+  if (a.status !== 'pending') return { approve: false, deny: false, reason: `request #${a.id} was already ${a.status}` };
+  const may = access.allowed ? access.allowed(principal, a.app, 'release', a.environment, isProtected) : true;
+  if (!may) {
+    const reason = isProtected
+      ? `${a.app}/${a.environment} is protected: only users and tokens granted release:${a.environment} on it may approve or deny`
+      : `You may not release to ${a.environment} on ${a.app}: approving needs the same right as asking`;
+    return { approve: false, deny: false, reason };
+  }
+  if (principal.name === null || principal.name === a.requestedBy) return { approve: false, deny: true, reason: `${a.requestedBy ?? 'An anonymous caller'} asked for it: a second person must approve it` };
+  return { approve: true, deny: true, reason: null };
 }
 
 /** The attestation kinds a digest carries, verified (releases list them so people see what is attested). */
@@ -130,7 +152,32 @@ export function deliveryRoutes(
         const q = parseQuery(r.url, approvalsQuery);
         const limit = q.limit ?? APPROVALS_DEFAULT;
         const rows = await approvals.list(app(r), { all: q.all === 'true', environment: q.environment, limit: limit + 1, before: decodeCursor('approvals', q.cursor, position) });
-        return arrayPage(r, 'approvals', limit, rows, (a) => a.id);
+        const page = await arrayPage(r, 'approvals', limit, rows, (a) => a.id);
+        // What the caller may do with each request, decided here as the approve and deny routes decide it, so
+        // the UI offers only what the server would accept and says why not.
+        const protection = new Map<string, Promise<boolean>>();
+        const isProtected = (env: string) => protection.get(env) ?? protection.set(env, delivery.isProtected(app(r), env)).get(env)!;
+        return Promise.all(page.map(async (a) => ({ ...a, caller: callerMay(access, r.principal, a, await isProtected(a.environment)) })));
+      },
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/api/v1/apps/${APP}/approvals/(?<id>\\d+)/deny$`),
+      request: denyBody,
+      access: 'handler',
+      summary: 'Deny a pending approval request (nothing is released); the requester may withdraw their own',
+      audit: { action: 'approval.deny', repositoryParam: 'app', detail: {} },
+      handle: async (r) => {
+        const id = Number(r.params.id);
+        const b = await r.body(denyBody);
+        // As for approving: a caller without the right learns nothing, not even whether the request exists.
+        const request = await approvals.get(app(r), id).catch(async (e: unknown) => {
+          await access.authorize(r.req, app(r), ['release']);
+          throw e;
+        });
+        r.audited({ target: request.environment, detail: { request: id, kind: request.kind, requestedBy: request.requestedBy, ...(b.reason ? { reason: b.reason } : {}) } });
+        const principal = await access.authorize(r.req, app(r), ['release'], request.environment, await delivery.isProtected(app(r), request.environment));
+        return approvals.deny(app(r), id, principal.name);
       },
     },
     {
