@@ -33,6 +33,7 @@ const HANDLER_ROUTES: Record<string, { body: unknown; needs: Needs }> = {
   'POST /api/v1/apps/team/app/deployments': { body: { environment: 'production' }, needs: { repository: APP, actions: ['release'], environment: 'production' } },
   // Approving needs what making the request needed (test/auth/protected.test.ts); a missing one, plain release.
   'POST /api/v1/apps/team/app/approvals/1': { body: {}, needs: { repository: APP, actions: ['release'] } },
+  'POST /api/v1/apps/team/app/approvals/1/deny': { body: {}, needs: { repository: APP, actions: ['release'] } },
   'POST /api/v1/apply': { body: { file: `app: ${APP}\nenvironments:\n  staging: {}\n`, dryRun: true }, needs: { repository: APP, actions: ['admin'] } },
 };
 

@@ -147,3 +147,43 @@ test('an environment that requires approval: the request waits, a second person 
     ],
   );
 });
+
+test('a pending request is denied by a person with the explicit grant (or withdrawn by its requester), and is never carried out; the list says who may do what', async () => {
+  const ask = async () => {
+    const r = await call('POST', `/api/v1/apps/${APP}/releases`, 'deployer', { environment: 'vault', ref: 'v3', deploy: false });
+    assert.equal(r.status, 202, r.text);
+    return (JSON.parse(r.text) as { approval: { id: number } }).approval.id;
+  };
+  const before = JSON.parse((await call('GET', `/api/v1/apps/${APP}/environments/vault`, 'admin')).text).current.id;
+  const id = await ask();
+  type Listed = { id: number; status: string; deniedBy: string | null; caller: { approve: boolean; deny: boolean; reason: string | null } };
+  const listed = async (who: string, all = false) => JSON.parse((await call('GET', `/api/v1/apps/${APP}/approvals${all ? '?all=true' : ''}`, who)).text) as Listed[];
+  // What each caller may do, as the approve and deny routes decide it.
+  const of = async (who: string) => (await listed(who)).find((a) => a.id === id)!.caller;
+  assert.deepEqual(await of('second'), { approve: true, deny: true, reason: null });
+  const self = await of('deployer');
+  assert.deepEqual([self.approve, self.deny], [false, true]);
+  assert.match(self.reason!, /deployer asked for it: a second person must approve it/);
+  for (const who of ['admin', 'releaser']) {
+    const c = await of(who);
+    assert.deepEqual([c.approve, c.deny], [false, false], who);
+    assert.match(c.reason!, /shop\/web\/vault is protected/, who);
+  }
+  // Refused without the explicit grant; denied by the second person.
+  for (const who of ['admin', 'releaser']) assert.equal((await call('POST', `/api/v1/apps/${APP}/approvals/${id}/deny`, who, {})).status, 403, who);
+  const denied = await call('POST', `/api/v1/apps/${APP}/approvals/${id}/deny`, 'second', { reason: 'not today' });
+  assert.equal(denied.status, 200, denied.text);
+  assert.deepEqual([JSON.parse(denied.text).status, JSON.parse(denied.text).deniedBy, JSON.parse(denied.text).approvedBy], ['denied', 'second', null]);
+  const late = await call('POST', `/api/v1/apps/${APP}/approvals/${id}`, 'second', {});
+  assert.equal(late.status, 409, late.text);
+  assert.match(late.text, /denied by second/);
+  assert.equal((await call('POST', `/api/v1/apps/${APP}/approvals/${id}/deny`, 'second', {})).status, 409, 'decided once');
+  assert.equal(JSON.parse((await call('GET', `/api/v1/apps/${APP}/environments/vault`, 'admin')).text).current.id, before, 'nothing was released');
+  assert.deepEqual(await listed('deployer'), [], 'no longer pending');
+  assert.equal((await listed('deployer', true)).find((a) => a.id === id)!.status, 'denied');
+  // The requester may withdraw their own.
+  const mine = await ask();
+  const withdrawn = await call('POST', `/api/v1/apps/${APP}/approvals/${mine}/deny`, 'deployer', {});
+  assert.equal(withdrawn.status, 200, withdrawn.text);
+  assert.equal(JSON.parse(withdrawn.text).deniedBy, 'deployer');
+});

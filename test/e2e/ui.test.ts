@@ -1,28 +1,29 @@
 // The web UI in a real browser (Debian's chromium, driven by playwright-core) against a real Wharf, real docker
 // and an extra dockerd as the deploy target: sign in, a new tab stays signed in, an image pushed with docker
 // (layers, platform, attestation), release → promote staging → production with deploy → roll back → deploy,
-// a pull-only user without actions whose forged request is refused, CSRF refused, sign out. Takes the
-// screenshots in docs/screenshots/ at desktop and phone width.
+// a pull-only user without actions whose forged request is refused, CSRF refused, sign out; the admin pages:
+// users, groups, grants (the user's access follows), tokens, webhooks, retention policies and garbage collection
+// (a dry run, then a real run, applying the policy); an image's config (entrypoint, env names, labels, ports,
+// created) for an image built with them. Takes the screenshots in docs/screenshots/ at desktop and phone width.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { IN_TOTO_PAYLOAD_TYPE, signEnvelope } from '../../src/attest/dsse.js';
 import { keyIdOf } from '../../src/attest/signers.js';
 import { predicateTypeOf, statementFor } from '../../src/attest/statement.js';
-import { act, browserUnavailable, CHROMIUM, CHROMIUM_ARGS as ARGS, signIn } from '../support/browser.js';
-import { daemonsUnavailable, startDaemons, type DaemonSet } from '../support/dockerd.js';
+import { act, DESKTOP, forge, signIn, withBrowserHub } from '../support/browser.js';
+import { mustRun } from '../support/command.js';
 import { pushTestReleases } from '../support/deploy-images.js';
-import { REPO_ROOT, runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
+import { BASE_IMAGE, ensureBaseImage, removeImages } from '../support/images.js';
+import { REPO_ROOT } from '../support/server.js';
 import { startReceiver } from '../webhooks/receiver.js';
 
 /** The README's screenshots are rewritten only when asked (WHARF_UPDATE_SCREENSHOTS=1); otherwise they go to the test's temp dir. */
 const UPDATE_SHOTS = process.env.WHARF_UPDATE_SCREENSHOTS === '1';
 let SHOTS = join(REPO_ROOT, 'docs', 'screenshots');
-const DESKTOP = { width: 1280, height: 860 };
 const PHONE = { width: 390, height: 844 };
 
 /** Screenshots at desktop and phone width; at phone width nothing may be wider than the screen (no sideways scroll). */
@@ -42,46 +43,50 @@ async function shoot(page: Page, name: string): Promise<void> {
   await page.setViewportSize(DESKTOP);
 }
 
-/** A state-changing request from the page itself: the session cookie goes along, the CSRF header only if asked. */
-function forge(page: Page, path: string, body: unknown, withCsrf: boolean): Promise<{ status: number; text: string }> {
-  return page.evaluate(
-    async ({ path, body, withCsrf }) => {
-      const csrf = /(?:^|;\s*)wharf_csrf=([^;]+)/.exec(document.cookie)?.[1] ?? '';
-      const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json', ...(withCsrf ? { 'x-csrf-token': csrf } : {}) }, body: JSON.stringify(body) });
-      return { status: res.status, text: await res.text() };
-    },
-    { path, body, withCsrf },
+/**
+ * `tools:1` and `tools:2`, one image built with docker whose config carries what an image page shows (entrypoint,
+ * cmd, env, labels, exposed ports); the local copies are removed. Answers its digest.
+ */
+async function pushConfiguredImage(registry: string, dir: string): Promise<string> {
+  await ensureBaseImage('docker');
+  const context = join(dir, 'tools');
+  await mkdir(context);
+  await writeFile(
+    join(context, 'Dockerfile'),
+    [
+      `FROM ${BASE_IMAGE}`,
+      'ENTRYPOINT ["/bin/env"]',
+      'CMD ["/bin/sh", "-c", "echo ready"]',
+      'ENV GREETING=not-shown-value LOG_LEVEL=debug',
+      'LABEL org.opencontainers.image.source="https://example.com/tools" team=platform',
+      'EXPOSE 8080/tcp 9090/udp',
+      '',
+    ].join('\n'),
   );
+  const tags = [`${registry}/tools:1`, `${registry}/tools:2`];
+  try {
+    await mustRun('docker', ['build', '--network', 'host', '-q', '-t', tags[0]!, '-t', tags[1]!, context], { timeoutMs: 120_000 });
+    const push = await mustRun('docker', ['push', tags[0]!]);
+    await mustRun('docker', ['push', tags[1]!]);
+    const digest = /digest: (sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1];
+    assert.ok(digest, `docker push printed no digest:\n${push.stdout}`);
+    return digest;
+  } finally {
+    await removeImages('docker', tags);
+  }
 }
 
-test('the web UI: sign in, browse an image, release, promote, roll back, deploy, permissions, CSRF, sign out', { timeout: 600_000 }, async (t) => {
-  const why = browserUnavailable() ?? (await daemonsUnavailable());
-  if (why) return t.skip(why);
-  let daemons: DaemonSet | undefined;
-  let server: WharfServer | undefined;
-  let browser: Browser | undefined;
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-ui-'));
-  if (!UPDATE_SHOTS) SHOTS = join(dir, 'screenshots');
-  try {
-    [daemons, server] = await Promise.all([startDaemons(1), startWharf()]);
-    const s = server;
-    const host = daemons.daemons[0]!;
+test('the web UI: sign in, browse an image, release, promote, roll back, deploy, permissions, CSRF, admin pages, sign out', { timeout: 600_000 }, async (t) => {
+  await withBrowserHub(t, 'ui', async (hub) => {
+    const { server: s, host, browser, dir, wharf } = hub;
+    if (!UPDATE_SHOTS) SHOTS = join(dir, 'screenshots');
     await mkdir(SHOTS, { recursive: true });
-    await withLogsOnFailure(s, async () => {
-      // --- fixtures, made the way a user makes them: docker push, wharf apply, wharf user/grant ---------------
-      await s.login('docker');
-      const rel = await pushTestReleases(s.host, 'web', ['v1', 'v2']);
-      const env = { ...process.env, WHARF_SERVER: s.url, WHARF_CONFIG_DIR: join(dir, 'config') };
-      const wharf = async (args: string[], input?: string) => {
-        const r = await runWharf(args, { env, input, timeoutMs: 120_000 });
-        assert.equal(r.code, 0, `wharf ${args.join(' ')}: ${r.stdout}\n${r.stderr}`);
-        return r.stdout;
-      };
-      await wharf(['login', s.url, '-u', 'admin', '--password-stdin'], s.admin.password);
-      const appFile = join(dir, 'wharf.yaml');
-      await writeFile(
-        appFile,
-        `app: web
+    // --- fixtures, made the way a user makes them: docker push, wharf apply, wharf user/grant ---------------
+    const [rel, tools] = await Promise.all([pushTestReleases(s.host, 'web', ['v1', 'v2']), pushConfiguredImage(s.host, dir)]);
+    // The host is a registered deploy target (global admin); the app file names it.
+    await hub.applyApp(
+      'web',
+      `app: web
 container: { stopTimeout: 2s }
 rollout: { parallelism: 1, healthTimeout: 20s, monitor: 300ms }
 environments:
@@ -92,297 +97,355 @@ environments:
     replicas: 1
     targets: [host-1]
 `,
-      );
-      // The host is a registered deploy target (global admin); the app file names it.
-      await wharf(['target', 'add', 'host-1', host.endpoint, '--apps', 'web']);
-      await wharf(['apply', '-f', appFile]);
-      // An SBOM signer trusted by the global admin, and an SBOM it signed for each release.
-      const sbomKey = generateKeyPairSync('ed25519');
-      await writeFile(join(dir, 'sbom.pub'), sbomKey.publicKey.export({ type: 'spki', format: 'pem' }));
-      await wharf(['signer', 'add', 'sbom-bot', '--public-key', join(dir, 'sbom.pub'), '--apps', 'web', '--kinds', 'sbom', '--env', '*']);
-      for (const v of ['v1', 'v2']) {
-        const statement = statementFor('web', rel.releases[v]!.digest, predicateTypeOf('sbom'), { packages: [{ name: 'busybox', version: '1.36' }] });
-        const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), { keyid: keyIdOf(sbomKey.publicKey), privateKey: sbomKey.privateKey });
-        const res = await fetch(`${s.url}/api/v1/apps/web/attestations`, {
-          method: 'POST',
-          headers: { authorization: s.authorization, 'content-type': 'application/json' },
-          body: JSON.stringify({ envelope }),
-        });
-        assert.equal(res.status, 201, await res.text());
-      }
-      // `latest` moved by hand from v1 to v2 (the same manifests, re-tagged over /v2): a tag to restore later.
-      for (const v of ['v1', 'v2']) {
-        const got = await fetch(`${s.url}/v2/web/manifests/${rel.releases[v]!.digest}`, { headers: { authorization: s.authorization, accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
-        const type = got.headers.get('content-type')!;
-        const put = await fetch(`${s.url}/v2/web/manifests/latest`, { method: 'PUT', headers: { authorization: s.authorization, 'content-type': type }, body: Buffer.from(await got.arrayBuffer()) });
-        assert.equal(put.status, 201, await put.text());
-      }
-      await wharf(['user', 'add', 'viewer', '--password-stdin', '--server', s.url], 'viewer-password');
-      await wharf(['grant', 'viewer', 'pull', 'web', '--server', s.url]);
+    );
+    // An SBOM signer trusted by the global admin, and an SBOM it signed for each release.
+    const sbomKey = generateKeyPairSync('ed25519');
+    await writeFile(join(dir, 'sbom.pub'), sbomKey.publicKey.export({ type: 'spki', format: 'pem' }));
+    await wharf(['signer', 'add', 'sbom-bot', '--public-key', join(dir, 'sbom.pub'), '--apps', 'web', '--kinds', 'sbom', '--env', '*']);
+    for (const v of ['v1', 'v2']) {
+      const statement = statementFor('web', rel.releases[v]!.digest, predicateTypeOf('sbom'), { packages: [{ name: 'busybox', version: '1.36' }] });
+      const envelope = signEnvelope(IN_TOTO_PAYLOAD_TYPE, Buffer.from(JSON.stringify(statement)), { keyid: keyIdOf(sbomKey.publicKey), privateKey: sbomKey.privateKey });
+      const res = await fetch(`${s.url}/api/v1/apps/web/attestations`, {
+        method: 'POST',
+        headers: { authorization: s.authorization, 'content-type': 'application/json' },
+        body: JSON.stringify({ envelope }),
+      });
+      assert.equal(res.status, 201, await res.text());
+    }
+    // `latest` moved by hand from v1 to v2 (the same manifests, re-tagged over /v2): a tag to restore later.
+    for (const v of ['v1', 'v2']) {
+      const got = await fetch(`${s.url}/v2/web/manifests/${rel.releases[v]!.digest}`, { headers: { authorization: s.authorization, accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+      const type = got.headers.get('content-type')!;
+      const put = await fetch(`${s.url}/v2/web/manifests/latest`, { method: 'PUT', headers: { authorization: s.authorization, 'content-type': type }, body: Buffer.from(await got.arrayBuffer()) });
+      assert.equal(put.status, 201, await put.text());
+    }
+    await wharf(['user', 'add', 'viewer', '--password-stdin', '--server', s.url], 'viewer-password');
+    await wharf(['grant', 'viewer', 'pull', 'web', '--server', s.url]);
 
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
-      const admin: BrowserContext = await browser.newContext({ viewport: DESKTOP });
-      const page = await admin.newPage();
+    const admin: BrowserContext = await browser.newContext({ viewport: DESKTOP });
+    const page = await admin.newPage();
 
-      // --- sign in; a new tab is signed in too ---------------------------------------------------------------
-      await page.goto(s.url);
-      await page.getByRole('button', { name: 'Sign in' }).waitFor();
-      await shoot(page, 'sign-in');
-      await page.getByLabel('User name').fill('admin');
-      await page.getByLabel('Password').fill('not-the-password');
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.getByText('Wrong user name or password.').waitFor();
-      await signIn(page, s.url, 'admin', s.admin.password);
-      const cookies = await admin.cookies();
-      const session = cookies.find((c) => c.name === 'wharf_session')!;
-      assert.equal(session.httpOnly, true);
-      assert.equal(session.sameSite, 'Strict');
-      assert.equal(await page.evaluate(() => document.cookie.includes('wharf_session')), false, 'scripts cannot read the session cookie');
-      const tab = await admin.newPage();
-      await tab.goto(s.url);
-      await tab.getByRole('link', { name: 'web' }).waitFor();
-      assert.match(await tab.locator('header.top').innerText(), /admin/);
+    // --- sign in; a new tab is signed in too ---------------------------------------------------------------
+    await page.goto(s.url);
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await shoot(page, 'sign-in');
+    await page.getByLabel('User name').fill('admin');
+    await page.getByLabel('Password').fill('not-the-password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByText('Wrong user name or password.').waitFor();
+    await signIn(page, s.url, 'admin', s.admin.password);
+    const cookies = await admin.cookies();
+    const session = cookies.find((c) => c.name === 'wharf_session')!;
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, 'Strict');
+    assert.equal(await page.evaluate(() => document.cookie.includes('wharf_session')), false, 'scripts cannot read the session cookie');
+    const tab = await admin.newPage();
+    await tab.goto(s.url);
+    await tab.getByRole('link', { name: 'web' }).waitFor();
+    assert.match(await tab.locator('header.top').innerText(), /admin/);
 
-      // --- repositories → tags → image ----------------------------------------------------------------------
-      const row = page.getByRole('row', { name: /web/ });
-      await row.waitFor();
-      assert.match(await row.innerText(), /\b3\b/, 'three tags: v1, v2, latest');
-      await shoot(page, 'repositories');
-      // Light and dark follow the system.
-      const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
-      const light = await background();
-      await page.emulateMedia({ colorScheme: 'dark' });
-      const dark = await background();
-      assert.notEqual(dark, light, 'the page turns dark with the system');
-      const luminance = (rgb: string) => rgb.match(/\d+/g)!.slice(0, 3).reduce((sum, v) => sum + Number(v), 0);
-      assert.ok(luminance(dark) < luminance(light), `${dark} is darker than ${light}`);
-      await shoot(page, 'repositories-dark');
-      await page.emulateMedia({ colorScheme: 'light' });
-      await page.getByRole('link', { name: 'web' }).click();
-      await page.getByRole('button', { name: 'Show pull commands for v2' }).waitFor();
-      const tags = await page.locator('table.list').innerText();
-      assert.match(tags, /v1/);
-      assert.match(tags, /linux\/amd64/);
-      assert.match(tags, /by admin/);
-      assert.match(await page.getByRole('region', { name: 'Pull commands' }).innerText(), new RegExp(`docker pull ${s.host}/web@sha256:`));
-      await shoot(page, 'repository');
-      await page.getByRole('row', { name: /v2/ }).getByRole('link').click();
-      await page.getByRole('heading', { name: 'Layers' }).waitFor();
-      const image = await page.locator('main').innerText();
-      assert.match(image, /linux\/amd64/);
-      assert.match(image, /✔ verified\s+sbom/);
-      assert.match(image, /\/bin\/sh/, 'the config’s cmd');
-      assert.ok((await page.locator('table.list tbody tr').count()) >= 2, 'layers are listed');
-      await shoot(page, 'image');
+    // --- repositories → tags → image ----------------------------------------------------------------------
+    const row = page.getByRole('row', { name: /web/ });
+    await row.waitFor();
+    assert.match(await row.innerText(), /\b3\b/, 'three tags: v1, v2, latest');
+    await shoot(page, 'repositories');
+    // Light and dark follow the system.
+    const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const light = await background();
+    await page.emulateMedia({ colorScheme: 'dark' });
+    const dark = await background();
+    assert.notEqual(dark, light, 'the page turns dark with the system');
+    const luminance = (rgb: string) => rgb.match(/\d+/g)!.slice(0, 3).reduce((sum, v) => sum + Number(v), 0);
+    assert.ok(luminance(dark) < luminance(light), `${dark} is darker than ${light}`);
+    await shoot(page, 'repositories-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.getByRole('link', { name: 'web' }).click();
+    await page.getByRole('button', { name: 'Show pull commands for v2' }).waitFor();
+    const tags = await page.locator('table.list').innerText();
+    assert.match(tags, /v1/);
+    assert.match(tags, /linux\/amd64/);
+    assert.match(tags, /by admin/);
+    assert.match(await page.getByRole('region', { name: 'Pull commands' }).innerText(), new RegExp(`docker pull ${s.host}/web@sha256:`));
+    await shoot(page, 'repository');
+    await page.getByRole('row', { name: /v2/ }).getByRole('link').click();
+    await page.getByRole('heading', { name: 'Layers' }).waitFor();
+    const image = await page.locator('main').innerText();
+    assert.match(image, /linux\/amd64/);
+    assert.match(image, /✔ verified\s+sbom/);
+    assert.match(image, /\/bin\/sh/, 'the config’s cmd');
+    assert.ok((await page.locator('table.list tbody tr').count()) >= 2, 'layers are listed');
+    await shoot(page, 'image');
+    // An image's config as built: entrypoint, cmd, env names (not their values), labels, exposed ports, created.
+    await page.goto(`${s.url}/#/r/tools/image/${tools}`);
+    const fact = (name: string) => page.locator(`dl.facts > dt:text-is("${name}") + dd`).innerText();
+    await page.getByRole('heading', { name: 'Labels' }).waitFor(); // the web image before it has none
+    assert.equal(await fact('Entrypoint'), '["/bin/env"]');
+    assert.equal(await fact('Cmd'), '["/bin/sh","-c","echo ready"]');
+    assert.match(await fact('Env'), /GREETING[\s\S]*LOG_LEVEL/);
+    assert.equal(await page.getByText('not-shown-value').count(), 0, 'env values are not shown');
+    assert.match(await fact('Ports'), /8080\/tcp[\s\S]*9090\/udp/);
+    assert.match(await fact('Created'), /ago|just now/);
+    assert.equal(await fact('org.opencontainers.image.source'), 'https://example.com/tools');
+    assert.equal(await fact('team'), 'platform');
+    await page.goto(`${s.url}/#/r/web`);
 
-      // --- tag history: restore latest to where it pointed before ----------------------------------------------
-      await page.getByRole('link', { name: 'Tag history' }).click();
-      await page.getByRole('button', { name: 'Restore' }).first().waitFor();
-      await shoot(page, 'tag-history');
-      await page.locator('ol.timeline li', { hasText: 'latest' }).filter({ has: page.getByRole('button', { name: 'Restore' }) }).getByRole('button', { name: 'Restore' }).click();
-      await page.locator('dialog[open]').getByRole('button', { name: 'Restore tag' }).click();
-      await page.locator('dialog[open]').waitFor({ state: 'detached' });
-      const latest = await fetch(`${s.url}/v2/web/manifests/latest`, { method: 'HEAD', headers: { authorization: s.authorization, accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
-      assert.equal(latest.headers.get('docker-content-digest'), rel.releases.v1!.digest, 'latest points at v1 again');
+    // --- tag history: restore latest to where it pointed before ----------------------------------------------
+    await page.getByRole('link', { name: 'Tag history' }).click();
+    await page.getByRole('button', { name: 'Restore' }).first().waitFor();
+    await shoot(page, 'tag-history');
+    await page.locator('ol.timeline li', { hasText: 'latest' }).filter({ has: page.getByRole('button', { name: 'Restore' }) }).getByRole('button', { name: 'Restore' }).click();
+    await page.locator('dialog[open]').getByRole('button', { name: 'Restore tag' }).click();
+    await page.locator('dialog[open]').waitFor({ state: 'detached' });
+    const latest = await fetch(`${s.url}/v2/web/manifests/latest`, { method: 'HEAD', headers: { authorization: s.authorization, accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+    assert.equal(latest.headers.get('docker-content-digest'), rel.releases.v1!.digest, 'latest points at v1 again');
 
-      // --- delivery: release v1 to staging, promote with deploy, v2 the same, roll back, deploy ---------------
-      await page.getByRole('link', { name: 'Delivery' }).click();
-      await page.getByRole('article', { name: 'Environment production' }).waitFor();
-      let done = await act(page, 'staging', /Release tag/, { ref: 'v1' });
-      assert.match(done, /Release #\d+ recorded: staging is now v1/);
-      done = await act(page, 'production', /Promote staging → production/, { deploy: true });
-      assert.match(done, /Deployment succeeded/, done);
-      assert.match(done, /pull|start|health|switch/i, 'progress lines were shown');
-      done = await act(page, 'staging', /Release tag/, { ref: 'v2' });
-      done = await act(page, 'production', /Promote staging → production/, { deploy: true });
-      assert.match(done, /Deployment succeeded/, done);
-      const running = async () => (await host.mustDocker(['ps', '--no-trunc', '--filter', 'label=wharf.app=web', '--format', '{{.Image}}'])).stdout.trim();
-      assert.equal(await running(), `${rel.image}@${rel.releases.v2!.digest}`);
+    // --- delivery: release v1 to staging, promote with deploy, v2 the same, roll back, deploy ---------------
+    await page.getByRole('link', { name: 'Delivery' }).click();
+    await page.getByRole('article', { name: 'Environment production' }).waitFor();
+    let done = await act(page, 'staging', /Release tag/, { ref: 'v1' });
+    assert.match(done, /Release #\d+ recorded: staging is now v1/);
+    done = await act(page, 'production', /Promote staging → production/, { deploy: true });
+    assert.match(done, /Deployment succeeded/, done);
+    assert.match(done, /pull|start|health|switch/i, 'progress lines were shown');
+    done = await act(page, 'staging', /Release tag/, { ref: 'v2' });
+    done = await act(page, 'production', /Promote staging → production/, { deploy: true });
+    assert.match(done, /Deployment succeeded/, done);
+    const running = async () => (await host.mustDocker(['ps', '--no-trunc', '--filter', 'label=wharf.app=web', '--format', '{{.Image}}'])).stdout.trim();
+    assert.equal(await running(), `${rel.image}@${rel.releases.v2!.digest}`);
 
-      // The confirmation of a rollback names both digests before anything happens.
-      const prod = page.getByRole('article', { name: 'Environment production' });
-      await prod.getByRole('button', { name: 'Roll back' }).click();
-      await page.locator('dialog[open]').getByRole('list', { name: 'Gates' }).waitFor();
-      const change = await page.locator('dialog[open]').getByLabel('Digest change').innerText();
-      assert.match(change, new RegExp(`${rel.releases.v2!.digest.slice(7, 19)}[\\s\\S]*→[\\s\\S]*${rel.releases.v1!.digest.slice(7, 19)}`));
-      await shoot(page, 'confirm-rollback');
-      // Keyboard: the dialog has the focus, and Escape cancels it.
-      assert.equal(await page.evaluate(() => !!document.activeElement?.closest('dialog[open]')), true, 'the focus is in the dialog');
-      await page.keyboard.press('Escape');
-      await page.locator('dialog[open]').waitFor({ state: 'detached' });
-      done = await act(page, 'production', /^Roll back$/, { deploy: true });
-      assert.match(done, /Deployment succeeded/, done);
-      assert.equal(await running(), `${rel.image}@${rel.releases.v1!.digest}`);
-      done = await act(page, 'production', /^Deploy$/);
-      assert.match(done, /Deployment succeeded/, done);
+    // The confirmation of a rollback names both digests before anything happens.
+    const prod = page.getByRole('article', { name: 'Environment production' });
+    await prod.getByRole('button', { name: 'Roll back' }).click();
+    await page.locator('dialog[open]').getByRole('list', { name: 'Gates' }).waitFor();
+    const change = await page.locator('dialog[open]').getByLabel('Digest change').innerText();
+    assert.match(change, new RegExp(`${rel.releases.v2!.digest.slice(7, 19)}[\\s\\S]*→[\\s\\S]*${rel.releases.v1!.digest.slice(7, 19)}`));
+    await shoot(page, 'confirm-rollback');
+    // Keyboard: the dialog has the focus, and Escape cancels it.
+    assert.equal(await page.evaluate(() => !!document.activeElement?.closest('dialog[open]')), true, 'the focus is in the dialog');
+    await page.keyboard.press('Escape');
+    await page.locator('dialog[open]').waitFor({ state: 'detached' });
+    done = await act(page, 'production', /^Roll back$/, { deploy: true });
+    assert.match(done, /Deployment succeeded/, done);
+    assert.equal(await running(), `${rel.image}@${rel.releases.v1!.digest}`);
+    done = await act(page, 'production', /^Deploy$/);
+    assert.match(done, /Deployment succeeded/, done);
+    await page.reload();
+    await prod.getByText('in sync').waitFor();
+    assert.match(await prod.innerText(), /v1/);
+    await shoot(page, 'delivery');
+    await page.getByRole('link', { name: 'Deployments' }).click();
+    await page.getByRole('heading', { name: 'production' }).waitFor();
+    // promote v1, promote v2, roll back, deploy: four, newest first, all succeeded
+    await page.locator('table.list tbody tr').nth(3).waitFor();
+    const deployments = await page.locator('table.list tbody tr').allInnerTexts();
+    assert.equal(deployments.length, 4);
+    assert.ok(deployments.every((d) => /succeeded/.test(d)), deployments.join('\n'));
+    await shoot(page, 'deployments');
+
+    // --- admin pages ----------------------------------------------------------------------------------
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page.getByRole('cell', { name: 'viewer' }).waitFor();
+    // A user added in the browser signs in; removed in the browser, no more.
+    await page.getByLabel('Name').fill('carol');
+    await page.getByLabel('Role').selectOption('member');
+    await page.getByLabel('Password').fill('carol-password');
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await page.getByRole('cell', { name: 'carol' }).waitFor();
+    const signInAs = (username: string, password: string) =>
+      fetch(`${s.url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+    assert.equal((await signInAs('carol', 'carol-password')).status, 201);
+    await shoot(page, 'admin-users');
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('row').filter({ hasText: 'carol' }).getByRole('button', { name: 'Remove' }).click();
+    await page.getByRole('cell', { name: 'carol' }).waitFor({ state: 'detached' });
+    assert.equal((await signInAs('carol', 'carol-password')).status, 401);
+    // Groups: viewer joins @readers in the browser, then the group goes.
+    await page.getByRole('link', { name: 'Groups' }).click();
+    await page.getByLabel('Group').fill('readers');
+    await page.getByLabel('Users').fill('viewer');
+    await page.getByRole('button', { name: 'Add to group' }).click();
+    await page.getByRole('cell', { name: '@readers', exact: true }).waitFor();
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('button', { name: 'Remove group' }).click();
+    await page.getByRole('cell', { name: '@readers', exact: true }).waitFor({ state: 'detached' });
+    // Grants: viewer may push to we* once granted in the browser, and no more once revoked (as the server answers).
+    const viewerMay = async () => {
+      const res = await fetch(`${s.url}/api/v1/access?repository=web`, { headers: { authorization: hub.basic('viewer', 'viewer-password') } });
+      return ((await res.json()) as { actions: string[] }).actions;
+    };
+    assert.deepEqual(await viewerMay(), ['pull']);
+    await page.getByRole('link', { name: 'Grants' }).click();
+    await page.getByLabel('User or @group').fill('viewer');
+    await page.getByLabel('Actions').fill('pull,push');
+    await page.getByLabel('Repositories').fill('we*');
+    await page.getByRole('button', { name: 'Grant', exact: true }).click();
+    const grantRow = page.getByRole('row').filter({ hasText: 'we*' });
+    await grantRow.waitFor();
+    assert.match(await grantRow.innerText(), /^viewer\s+pull\s*push\s+we\*/);
+    assert.deepEqual(await viewerMay(), ['pull', 'push']);
+    page.once('dialog', (d) => void d.accept());
+    await grantRow.getByRole('button', { name: 'Revoke' }).click();
+    await grantRow.waitFor({ state: 'detached' });
+    assert.deepEqual(await viewerMay(), ['pull'], 'the grant on web itself is left');
+    await page.getByRole('link', { name: 'Audit log' }).click();
+    await page.getByRole('cell', { name: 'tag.move' }).first().waitFor();
+    await shoot(page, 'admin-audit');
+    // The audit log filtered by action: only the user changes made above.
+    await page.getByLabel('Action').fill('user.');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('cell', { name: 'tag.move' }).first().waitFor({ state: 'detached' });
+    const audited = await page.locator('table.list tbody td[data-label="Action"]').allInnerTexts();
+    assert.ok(audited.length >= 2 && audited.every((a) => a.startsWith('user.')), audited.join(', '));
+
+    // --- tokens: made in the browser, the secret shown once and working, listed, revoked --------------------
+    const basicOf = (user: string, secret: string) => `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}`;
+    await page.getByRole('link', { name: 'Tokens' }).click();
+    await page.getByLabel('Name').fill('ci-deploy');
+    await page.getByLabel('Expires').fill('30d');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    const notice = page.getByRole('status').filter({ hasText: 'ci-deploy' });
+    await notice.waitFor();
+    const secret = (await notice.locator('code[data-copy]').innerText()).trim();
+    assert.ok(secret.length >= 20, `a secret is shown: ${secret}`);
+    const tokenRow = page.getByRole('row').filter({ hasText: 'ci-deploy' });
+    await tokenRow.waitFor();
+    assert.match(await tokenRow.innerText(), /acts as admin[\s\S]*active/);
+    // A personal token acts as its maker: it reads what admin reads.
+    const asToken = await fetch(`${s.url}/api/v1/repositories`, { headers: { authorization: basicOf('admin', secret) } });
+    assert.equal(asToken.status, 200, await asToken.text());
+    // A robot token with a scope: the scope is listed as given.
+    await page.getByLabel('Name').fill('web-puller');
+    await page.getByLabel('Scope').fill('repository:web:pull');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    await page.getByRole('row').filter({ hasText: 'web-puller' }).getByText('repository:web:pull').waitFor();
+    await shoot(page, 'admin-tokens');
+    // Shown once: after a reload the secret is nowhere on the page.
+    await page.reload();
+    await page.getByRole('row').filter({ hasText: 'ci-deploy' }).waitFor();
+    assert.equal(await page.getByText(secret).count(), 0, 'the secret is not shown again');
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('row').filter({ hasText: 'ci-deploy' }).getByRole('button', { name: 'Revoke' }).click();
+    await page.getByRole('row').filter({ hasText: 'ci-deploy' }).getByText('revoked').waitFor();
+    assert.equal(await page.getByRole('row').filter({ hasText: 'ci-deploy' }).getByRole('button', { name: 'Revoke' }).count(), 0);
+    const revoked = await fetch(`${s.url}/api/v1/repositories`, { headers: { authorization: basicOf('admin', secret) } });
+    assert.equal(revoked.status, 401, 'a revoked token no longer signs in');
+
+    // --- webhooks: added in the browser, its deliveries listed, one redelivered, then removed --------------------
+    const receiver = await startReceiver();
+    try {
+      await page.getByRole('link', { name: 'Webhooks' }).click();
+      await page.getByLabel('URL').fill(receiver.url);
+      await page.getByLabel('Events').fill('tag.moved');
+      await page.getByRole('button', { name: 'Add webhook' }).click();
+      await page.getByRole('status').filter({ hasText: 'Signing secret' }).waitFor();
+      await page.getByRole('row').filter({ hasText: receiver.url }).waitFor();
+      // A tag moves (latest back to v2): the receiver hears of it, and the log shows it delivered.
+      const restored = await fetch(`${s.url}/api/v1/repositories/web/tags/latest/restore`, { method: 'POST', headers: { authorization: s.authorization, 'content-type': 'application/json' }, body: JSON.stringify({ to: rel.releases.v2!.digest }) });
+      assert.equal(restored.status, 200, await restored.text());
+      await receiver.waitFor(1, 30_000);
       await page.reload();
-      await prod.getByText('in sync').waitFor();
-      assert.match(await prod.innerText(), /v1/);
-      await shoot(page, 'delivery');
-      await page.getByRole('link', { name: 'Deployments' }).click();
-      await page.getByRole('heading', { name: 'production' }).waitFor();
-      // promote v1, promote v2, roll back, deploy: four, newest first, all succeeded
-      await page.locator('table.list tbody tr').nth(3).waitFor();
-      const deployments = await page.locator('table.list tbody tr').allInnerTexts();
-      assert.equal(deployments.length, 4);
-      assert.ok(deployments.every((d) => /succeeded/.test(d)), deployments.join('\n'));
-      await shoot(page, 'deployments');
-
-      // --- admin pages ----------------------------------------------------------------------------------
-      await page.getByRole('link', { name: 'Admin' }).click();
-      await page.getByRole('cell', { name: 'viewer' }).waitFor();
-      // A user added in the browser signs in; removed in the browser, no more.
-      await page.getByLabel('Name').fill('carol');
-      await page.getByLabel('Role').selectOption('member');
-      await page.getByLabel('Password').fill('carol-password');
-      await page.getByRole('button', { name: 'Add user' }).click();
-      await page.getByRole('cell', { name: 'carol' }).waitFor();
-      const signInAs = (username: string, password: string) =>
-        fetch(`${s.url}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
-      assert.equal((await signInAs('carol', 'carol-password')).status, 201);
-      await shoot(page, 'admin-users');
+      const delivered = page.getByRole('row').filter({ hasText: 'tag.moved' });
+      await delivered.getByText('succeeded').waitFor();
+      await shoot(page, 'admin-webhooks');
+      await delivered.getByRole('button', { name: 'Redeliver' }).click();
+      const [first, again] = await receiver.waitFor(2, 30_000);
+      assert.equal(again!.body.id ?? again!.raw.toString(), first!.body.id ?? first!.raw.toString(), 'the same event again');
       page.once('dialog', (d) => void d.accept());
-      await page.getByRole('row').filter({ hasText: 'carol' }).getByRole('button', { name: 'Remove' }).click();
-      await page.getByRole('cell', { name: 'carol' }).waitFor({ state: 'detached' });
-      assert.equal((await signInAs('carol', 'carol-password')).status, 401);
-      // Groups: viewer joins @readers in the browser, then the group goes.
-      await page.getByRole('link', { name: 'Groups' }).click();
-      await page.getByLabel('Group').fill('readers');
-      await page.getByLabel('Users').fill('viewer');
-      await page.getByRole('button', { name: 'Add to group' }).click();
-      await page.getByRole('cell', { name: '@readers', exact: true }).waitFor();
-      page.once('dialog', (d) => void d.accept());
-      await page.getByRole('button', { name: 'Remove group' }).click();
-      await page.getByRole('cell', { name: '@readers', exact: true }).waitFor({ state: 'detached' });
-      await page.getByRole('link', { name: 'Audit log' }).click();
-      await page.getByRole('cell', { name: 'tag.move' }).first().waitFor();
-      await shoot(page, 'admin-audit');
-      // The audit log filtered by action: only the user changes made above.
-      await page.getByLabel('Action').fill('user.');
-      await page.getByRole('button', { name: 'Filter' }).click();
-      await page.getByRole('cell', { name: 'tag.move' }).first().waitFor({ state: 'detached' });
-      const audited = await page.locator('table.list tbody td[data-label="Action"]').allInnerTexts();
-      assert.ok(audited.length >= 2 && audited.every((a) => a.startsWith('user.')), audited.join(', '));
+      await page.getByRole('row').filter({ hasText: receiver.url }).getByRole('button', { name: 'Remove' }).click();
+      await page.getByRole('row').filter({ hasText: receiver.url }).waitFor({ state: 'detached' });
+    } finally {
+      await receiver.close();
+    }
 
-      // --- tokens: made in the browser, the secret shown once and working, listed, revoked --------------------
-      const basicOf = (user: string, secret: string) => `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}`;
-      await page.getByRole('link', { name: 'Tokens' }).click();
-      await page.getByLabel('Name').fill('ci-deploy');
-      await page.getByLabel('Expires').fill('30d');
-      await page.getByRole('button', { name: 'Create token' }).click();
-      const notice = page.getByRole('status').filter({ hasText: 'ci-deploy' });
-      await notice.waitFor();
-      const secret = (await notice.locator('code[data-copy]').innerText()).trim();
-      assert.ok(secret.length >= 20, `a secret is shown: ${secret}`);
-      const tokenRow = page.getByRole('row').filter({ hasText: 'ci-deploy' });
-      await tokenRow.waitFor();
-      assert.match(await tokenRow.innerText(), /acts as admin[\s\S]*active/);
-      // A personal token acts as its maker: it reads what admin reads.
-      const asToken = await fetch(`${s.url}/api/v1/repositories`, { headers: { authorization: basicOf('admin', secret) } });
-      assert.equal(asToken.status, 200, await asToken.text());
-      // A robot token with a scope: the scope is listed as given.
-      await page.getByLabel('Name').fill('web-puller');
-      await page.getByLabel('Scope').fill('repository:web:pull');
-      await page.getByRole('button', { name: 'Create token' }).click();
-      await page.getByRole('row').filter({ hasText: 'web-puller' }).getByText('repository:web:pull').waitFor();
-      await shoot(page, 'admin-tokens');
-      // Shown once: after a reload the secret is nowhere on the page.
-      await page.reload();
-      await page.getByRole('row').filter({ hasText: 'ci-deploy' }).waitFor();
-      assert.equal(await page.getByText(secret).count(), 0, 'the secret is not shown again');
-      page.once('dialog', (d) => void d.accept());
-      await page.getByRole('row').filter({ hasText: 'ci-deploy' }).getByRole('button', { name: 'Revoke' }).click();
-      await page.getByRole('row').filter({ hasText: 'ci-deploy' }).getByText('revoked').waitFor();
-      assert.equal(await page.getByRole('row').filter({ hasText: 'ci-deploy' }).getByRole('button', { name: 'Revoke' }).count(), 0);
-      const revoked = await fetch(`${s.url}/api/v1/repositories`, { headers: { authorization: basicOf('admin', secret) } });
-      assert.equal(revoked.status, 401, 'a revoked token no longer signs in');
+    // --- a list longer than a page: "Load more" brings the next page by cursor ------------------------------
+    for (let i = 0; i < 51; i++) {
+      const gc = await fetch(`${s.url}/api/v1/gc`, { method: 'POST', headers: { authorization: s.authorization, 'content-type': 'application/json' }, body: '{}' });
+      assert.equal(gc.status, 200, await gc.text());
+    }
+    await page.getByRole('link', { name: 'Garbage collection' }).click();
+    const runRows = page.locator('table.list tbody tr');
+    await page.getByRole('button', { name: 'Load more' }).waitFor();
+    assert.equal(await runRows.count(), 50);
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await page.waitForFunction(() => document.querySelectorAll('table.list tbody tr').length === 51);
+    assert.equal(await page.getByRole('button', { name: 'Load more' }).count(), 0, 'no more pages');
+    const ids = await runRows.locator('td[data-label="#"]').allInnerTexts();
+    assert.equal(new Set(ids).size, 51, 'each run once');
 
-      // --- webhooks: added in the browser, its deliveries listed, one redelivered, then removed --------------------
-      const receiver = await startReceiver();
-      try {
-        await page.getByRole('link', { name: 'Webhooks' }).click();
-        await page.getByLabel('URL').fill(receiver.url);
-        await page.getByLabel('Events').fill('tag.moved');
-        await page.getByRole('button', { name: 'Add webhook' }).click();
-        await page.getByRole('status').filter({ hasText: 'Signing secret' }).waitFor();
-        await page.getByRole('row').filter({ hasText: receiver.url }).waitFor();
-        // A tag moves (latest back to v2): the receiver hears of it, and the log shows it delivered.
-        const restored = await fetch(`${s.url}/api/v1/repositories/web/tags/latest/restore`, { method: 'POST', headers: { authorization: s.authorization, 'content-type': 'application/json' }, body: JSON.stringify({ to: rel.releases.v2!.digest }) });
-        assert.equal(restored.status, 200, await restored.text());
-        await receiver.waitFor(1, 30_000);
-        await page.reload();
-        const delivered = page.getByRole('row').filter({ hasText: 'tag.moved' });
-        await delivered.getByText('succeeded').waitFor();
-        await shoot(page, 'admin-webhooks');
-        await delivered.getByRole('button', { name: 'Redeliver' }).click();
-        const [first, again] = await receiver.waitFor(2, 30_000);
-        assert.equal(again!.body.id ?? again!.raw.toString(), first!.body.id ?? first!.raw.toString(), 'the same event again');
-        page.once('dialog', (d) => void d.accept());
-        await page.getByRole('row').filter({ hasText: receiver.url }).getByRole('button', { name: 'Remove' }).click();
-        await page.getByRole('row').filter({ hasText: receiver.url }).waitFor({ state: 'detached' });
-      } finally {
-        await receiver.close();
-      }
+    // --- retention and garbage collection: a policy made in the browser, a dry run, a real run, the policy removed
+    const toolsTags = async () => {
+      const res = await fetch(`${s.url}/api/v1/repositories/tools/tags`, { headers: { authorization: s.authorization } });
+      return ((await res.json()) as { items: { name: string }[] }).items.map((t) => t.name).sort();
+    };
+    const policies = async () => (await (await fetch(`${s.url}/api/v1/retention/policies`, { headers: { authorization: s.authorization } })).json()) as { id: number; repositories: string; tags: string; keepLast?: number }[];
+    await page.getByRole('link', { name: 'Retention' }).click();
+    await page.getByText('No retention policies: every tag is kept.').waitFor();
+    await page.getByLabel('Repositories').fill('tools');
+    await page.getByLabel('Keep last').fill('1');
+    await page.getByRole('button', { name: 'Add policy' }).click();
+    const policyRow = page.getByRole('row').filter({ hasText: 'keep last 1' });
+    await policyRow.waitFor();
+    assert.match(await policyRow.innerText(), /tools\s+\*\s+keep last 1\s+api/);
+    assert.deepEqual((await policies()).map((p) => [p.repositories, p.tags, p.keepLast]), [['tools', '*', 1]]);
+    await page.getByRole('link', { name: 'Garbage collection' }).click();
+    await page.getByRole('button', { name: 'Dry run' }).click();
+    const wouldReclaim = page.getByRole('status').filter({ hasText: 'Would reclaim' });
+    await wouldReclaim.waitFor();
+    assert.match(await wouldReclaim.innerText(), /: 1 tags, 0 manifests/, 'one of the two tools tags would go');
+    assert.deepEqual(await toolsTags(), ['1', '2'], 'a dry run deletes nothing');
+    await page.getByRole('button', { name: 'Collect garbage now' }).click();
+    const reclaimed = page.getByRole('status').filter({ hasText: /^Reclaimed/ });
+    await reclaimed.waitFor();
+    assert.match(await reclaimed.innerText(), /: 1 tags/);
+    assert.equal((await toolsTags()).length, 1, 'the real run applied the policy');
+    // The run heads the list, by admin, with what it deleted.
+    const newest = Math.max(...ids.map(Number));
+    await page.locator('table.list tbody tr').first().getByRole('cell', { name: String(newest + 1), exact: true }).waitFor();
+    assert.match(await page.locator('table.list tbody tr').first().innerText(), /api by admin\s+1\s/);
+    await page.getByRole('link', { name: 'Retention' }).click();
+    page.once('dialog', (d) => void d.accept());
+    await policyRow.getByRole('button', { name: 'Remove' }).click();
+    await page.getByText('No retention policies: every tag is kept.').waitFor();
+    assert.deepEqual(await policies(), []);
 
-      // --- a list longer than a page: "Load more" brings the next page by cursor ------------------------------
-      for (let i = 0; i < 51; i++) {
-        const gc = await fetch(`${s.url}/api/v1/gc`, { method: 'POST', headers: { authorization: s.authorization, 'content-type': 'application/json' }, body: '{}' });
-        assert.equal(gc.status, 200, await gc.text());
-      }
-      await page.getByRole('link', { name: 'Garbage collection' }).click();
-      const runRows = page.locator('table.list tbody tr');
-      await page.getByRole('button', { name: 'Load more' }).waitFor();
-      assert.equal(await runRows.count(), 50);
-      await page.getByRole('button', { name: 'Load more' }).click();
-      await page.waitForFunction(() => document.querySelectorAll('table.list tbody tr').length === 51);
-      assert.equal(await page.getByRole('button', { name: 'Load more' }).count(), 0, 'no more pages');
-      const ids = await runRows.locator('td[data-label="#"]').allInnerTexts();
-      assert.equal(new Set(ids).size, 51, 'each run once');
+    // --- CSRF: the session cookie without the token is refused; with it, accepted ----------------------------
+    const noToken = await forge(page, '/api/v1/users', { name: 'mallory', password: 'mallory-password' }, false);
+    assert.equal(noToken.status, 403, noToken.text);
+    assert.match(noToken.text, /CSRF/);
+    const withToken = await forge(page, '/api/v1/users', { name: 'trent', password: 'trent-password' }, true);
+    assert.equal(withToken.status, 201, withToken.text);
 
-      // --- CSRF: the session cookie without the token is refused; with it, accepted ----------------------------
-      const noToken = await forge(page, '/api/v1/users', { name: 'mallory', password: 'mallory-password' }, false);
-      assert.equal(noToken.status, 403, noToken.text);
-      assert.match(noToken.text, /CSRF/);
-      const withToken = await forge(page, '/api/v1/users', { name: 'trent', password: 'trent-password' }, true);
-      assert.equal(withToken.status, 201, withToken.text);
+    // --- a pull-only user: no usable actions, no admin, and a forged release refused ------------------------
+    const viewerContext = await browser.newContext({ viewport: DESKTOP });
+    const viewer = await viewerContext.newPage();
+    await signIn(viewer, s.url, 'viewer', 'viewer-password');
+    assert.equal(await viewer.getByRole('link', { name: 'Admin' }).count(), 0);
+    await viewer.goto(`${s.url}/#/r/web/delivery`);
+    await viewer.getByRole('article', { name: 'Environment production' }).waitFor();
+    const actions = viewer.locator('.env .actions button');
+    assert.ok((await actions.count()) > 0);
+    for (const b of await actions.all()) {
+      assert.equal(await b.isDisabled(), true, `${await b.innerText()} is usable by a pull-only user`);
+      assert.match((await b.getAttribute('title')) ?? '', /may not release|no earlier release|no release/);
+    }
+    assert.equal(await viewer.getByRole('button', { name: 'Roll back to this' }).count(), 0);
+    await shoot(viewer, 'delivery-pull-only');
+    await viewer.goto(`${s.url}/#/r/web/history`);
+    await viewer.getByRole('button', { name: 'Restore' }).first().waitFor();
+    for (const b of await viewer.getByRole('button', { name: 'Restore' }).all()) assert.equal(await b.isDisabled(), true, 'a pull-only user cannot restore a tag');
+    const forgedRestore = await forge(viewer, '/api/v1/repositories/web/tags/latest/restore', { to: rel.releases.v1!.digest }, true);
+    assert.equal(forgedRestore.status, 403, forgedRestore.text);
+    const forged = await forge(viewer, '/api/v1/apps/web/releases', { environment: 'staging', ref: 'v2' }, true);
+    assert.equal(forged.status, 403, forged.text);
+    await viewerContext.close();
 
-      // --- a pull-only user: no usable actions, no admin, and a forged release refused ------------------------
-      const viewerContext = await browser.newContext({ viewport: DESKTOP });
-      const viewer = await viewerContext.newPage();
-      await signIn(viewer, s.url, 'viewer', 'viewer-password');
-      assert.equal(await viewer.getByRole('link', { name: 'Admin' }).count(), 0);
-      await viewer.goto(`${s.url}/#/r/web/delivery`);
-      await viewer.getByRole('article', { name: 'Environment production' }).waitFor();
-      const actions = viewer.locator('.env .actions button');
-      assert.ok((await actions.count()) > 0);
-      for (const b of await actions.all()) {
-        assert.equal(await b.isDisabled(), true, `${await b.innerText()} is usable by a pull-only user`);
-        assert.match((await b.getAttribute('title')) ?? '', /may not release|no earlier release|no release/);
-      }
-      assert.equal(await viewer.getByRole('button', { name: 'Roll back to this' }).count(), 0);
-      await shoot(viewer, 'delivery-pull-only');
-      await viewer.goto(`${s.url}/#/r/web/history`);
-      await viewer.getByRole('button', { name: 'Restore' }).first().waitFor();
-      for (const b of await viewer.getByRole('button', { name: 'Restore' }).all()) assert.equal(await b.isDisabled(), true, 'a pull-only user cannot restore a tag');
-      const forgedRestore = await forge(viewer, '/api/v1/repositories/web/tags/latest/restore', { to: rel.releases.v1!.digest }, true);
-      assert.equal(forgedRestore.status, 403, forgedRestore.text);
-      const forged = await forge(viewer, '/api/v1/apps/web/releases', { environment: 'staging', ref: 'v2' }, true);
-      assert.equal(forged.status, 403, forged.text);
-      await viewerContext.close();
-
-      // --- sign out: the session ends on the server, for every tab ------------------------------------------
-      await page.getByRole('button', { name: 'Sign out' }).click();
-      await page.getByRole('button', { name: 'Sign in' }).waitFor();
-      await tab.reload();
-      await tab.getByRole('button', { name: 'Sign in' }).waitFor();
-      const replay = await fetch(`${s.url}/api/v1/session`, { headers: { cookie: `wharf_session=${session.value}` } });
-      assert.equal(replay.status, 401, 'the old cookie no longer works');
-      await admin.close();
-    });
-  } finally {
-    await browser?.close();
-    await daemons?.teardown();
-    await server?.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+    // --- sign out: the session ends on the server, for every tab ------------------------------------------
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await tab.reload();
+    await tab.getByRole('button', { name: 'Sign in' }).waitFor();
+    const replay = await fetch(`${s.url}/api/v1/session`, { headers: { cookie: `wharf_session=${session.value}` } });
+    assert.equal(replay.status, 401, 'the old cookie no longer works');
+    await admin.close();
+  });
 });
