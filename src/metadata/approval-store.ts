@@ -49,22 +49,20 @@ export class ApprovalStore {
     return q.orderBy('a.id', 'desc').limit(limit).execute();
   }
 
-  /** pending → approved, once: false if someone else approved it first. */
+  /** pending → approved, once: false if someone else decided it first. */
   async claim(id: number, by: string | null): Promise<boolean> {
-    const r = await this.db
-      .updateTable('approval_requests')
-      .set({ status: 'approved', approved_by: by, approved_at: Date.now() })
-      .where('id', '=', id)
-      .where('status', '=', 'pending')
-      .executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
+    return this.decide(id, 'approved', by);
   }
 
   /** pending → denied, once: false if it was decided meanwhile. The decider is kept where an approver would be. */
   async deny(id: number, by: string | null): Promise<boolean> {
+    return this.decide(id, 'denied', by);
+  }
+
+  private async decide(id: number, status: 'approved' | 'denied', by: string | null): Promise<boolean> {
     const r = await this.db
       .updateTable('approval_requests')
-      .set({ status: 'denied', approved_by: by, approved_at: Date.now() })
+      .set({ status, approved_by: by, approved_at: Date.now() })
       .where('id', '=', id)
       .where('status', '=', 'pending')
       .executeTakeFirst();

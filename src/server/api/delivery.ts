@@ -140,6 +140,21 @@ export function deliveryRoutes(
     }
     return answer(r, step);
   };
+  /**
+   * The request of route param `id` and who may decide it (approve or deny): the same right as making the request.
+   * A caller without it learns nothing, not even whether the request exists (a missing one is checked against
+   * the plain release right first).
+   */
+  const decide = async (r: ApiRequest, detail: Record<string, unknown> = {}): Promise<{ request: ApprovalRequest; decider: Principal }> => {
+    const id = Number(r.params.id);
+    const request = await approvals.get(app(r), id).catch(async (e: unknown) => {
+      await access.authorize(r.req, app(r), ['release']);
+      throw e;
+    });
+    r.audited({ target: request.environment, detail: { request: id, kind: request.kind, requestedBy: request.requestedBy, ...detail } });
+    const decider = await access.authorize(r.req, app(r), ['release'], request.environment, await delivery.isProtected(app(r), request.environment));
+    return { request, decider };
+  };
   return [
     {
       method: 'GET',
@@ -168,16 +183,9 @@ export function deliveryRoutes(
       summary: 'Deny a pending approval request (nothing is released); the requester may withdraw their own',
       audit: { action: 'approval.deny', repositoryParam: 'app', detail: {} },
       handle: async (r) => {
-        const id = Number(r.params.id);
         const b = await r.body(denyBody);
-        // As for approving: a caller without the right learns nothing, not even whether the request exists.
-        const request = await approvals.get(app(r), id).catch(async (e: unknown) => {
-          await access.authorize(r.req, app(r), ['release']);
-          throw e;
-        });
-        r.audited({ target: request.environment, detail: { request: id, kind: request.kind, requestedBy: request.requestedBy, ...(b.reason ? { reason: b.reason } : {}) } });
-        const principal = await access.authorize(r.req, app(r), ['release'], request.environment, await delivery.isProtected(app(r), request.environment));
-        return approvals.deny(app(r), id, principal.name);
+        const { request, decider } = await decide(r, b.reason === undefined ? {} : { reason: b.reason });
+        return approvals.deny(app(r), request.id, decider.name);
       },
     },
     {
@@ -188,17 +196,9 @@ export function deliveryRoutes(
       status: 201,
       audit: { action: 'approval.approve', repositoryParam: 'app', detail: {} },
       handle: async (r) => {
-        const id = Number(r.params.id);
         const b = await r.body(approveBody);
-        // Approving needs the same right as making the request; a caller without it learns nothing, not even
-        // whether the request exists (a missing one is checked against the plain release right first).
-        const request = await approvals.get(app(r), id).catch(async (e: unknown) => {
-          await access.authorize(r.req, app(r), ['release']);
-          throw e;
-        });
-        r.audited({ target: request.environment, detail: { request: id, kind: request.kind, requestedBy: request.requestedBy } });
-        const principal = await access.authorize(r.req, app(r), ['release'], request.environment, await delivery.isProtected(app(r), request.environment));
-        return answer(r, await releases.approve(app(r), id, principal.name, b.deploy, (release) => r.audited({ detail: releaseDetail(release), done: true })));
+        const { request, decider } = await decide(r);
+        return answer(r, await releases.approve(app(r), request.id, decider.name, b.deploy, (release) => r.audited({ detail: releaseDetail(release), done: true })));
       },
     },
     {
