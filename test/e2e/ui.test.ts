@@ -78,6 +78,9 @@ async function pushConfiguredImage(registry: string, dir: string): Promise<strin
 
 test('the web UI: sign in, browse an image, release, promote, roll back, deploy, permissions, CSRF, admin pages, sign out', { timeout: 600_000 }, async (t) => {
   await withBrowserHub(t, 'ui', async (hub) => {
+    // Where the time goes (reported as diagnostics): the test must stay lean in CI.
+    const started = Date.now();
+    const mark = (what: string) => t.diagnostic(`${what}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const { server: s, host, browser, dir, wharf } = hub;
     if (!UPDATE_SHOTS) SHOTS = join(dir, 'screenshots');
     await mkdir(SHOTS, { recursive: true });
@@ -122,6 +125,7 @@ environments:
     await wharf(['user', 'add', 'viewer', '--password-stdin', '--server', s.url], 'viewer-password');
     await wharf(['grant', 'viewer', 'pull', 'web', '--server', s.url]);
 
+    mark('fixtures');
     const admin: BrowserContext = await browser.newContext({ viewport: DESKTOP });
     const page = await admin.newPage();
 
@@ -175,6 +179,7 @@ environments:
     assert.match(image, /\/bin\/sh/, 'the config’s cmd');
     assert.ok((await page.locator('table.list tbody tr').count()) >= 2, 'layers are listed');
     await shoot(page, 'image');
+    mark('image');
     // An image's config as built: entrypoint, cmd, env names (not their values), labels, exposed ports, created.
     await page.goto(`${s.url}/#/r/tools/image/${tools}`);
     const fact = (name: string) => page.locator(`dl.facts > dt:text-is("${name}") + dd`).innerText();
@@ -188,6 +193,7 @@ environments:
     assert.equal(await fact('org.opencontainers.image.source'), 'https://example.com/tools');
     assert.equal(await fact('team'), 'platform');
     await page.goto(`${s.url}/#/r/web`);
+    mark('image config');
 
     // --- tag history: restore latest to where it pointed before ----------------------------------------------
     await page.getByRole('link', { name: 'Tag history' }).click();
@@ -241,6 +247,7 @@ environments:
     assert.equal(deployments.length, 4);
     assert.ok(deployments.every((d) => /succeeded/.test(d)), deployments.join('\n'));
     await shoot(page, 'deployments');
+    mark('delivery');
 
     // --- admin pages ----------------------------------------------------------------------------------
     await page.getByRole('link', { name: 'Admin' }).click();
@@ -287,6 +294,7 @@ environments:
     await grantRow.getByRole('button', { name: 'Revoke' }).click();
     await grantRow.waitFor({ state: 'detached' });
     assert.deepEqual(await viewerMay(), ['pull'], 'the grant on web itself is left');
+    mark('users, groups, grants');
     await page.getByRole('link', { name: 'Audit log' }).click();
     await page.getByRole('cell', { name: 'tag.move' }).first().waitFor();
     await shoot(page, 'admin-audit');
@@ -370,6 +378,7 @@ environments:
     await page.waitForFunction(() => document.querySelectorAll('table.list tbody tr').length === 51);
     assert.equal(await page.getByRole('button', { name: 'Load more' }).count(), 0, 'no more pages');
     const ids = await runRows.locator('td[data-label="#"]').allInnerTexts();
+    mark('runs paged');
     assert.equal(new Set(ids).size, 51, 'each run once');
 
     // --- retention and garbage collection: a policy made in the browser, a dry run, a real run, the policy removed
@@ -407,6 +416,7 @@ environments:
     await policyRow.getByRole('button', { name: 'Remove' }).click();
     await page.getByText('No retention policies: every tag is kept.').waitFor();
     assert.deepEqual(await policies(), []);
+    mark('retention and gc');
 
     // --- CSRF: the session cookie without the token is refused; with it, accepted ----------------------------
     const noToken = await forge(page, '/api/v1/users', { name: 'mallory', password: 'mallory-password' }, false);
