@@ -275,6 +275,7 @@ environments:
     page.once('dialog', (d) => void d.accept());
     await page.getByRole('button', { name: 'Remove group' }).click();
     await page.getByRole('cell', { name: '@readers', exact: true }).waitFor({ state: 'detached' });
+    mark('users, groups');
     // Grants: viewer may push to we* once granted in the browser, and no more once revoked (as the server answers).
     const viewerMay = async () => {
       const res = await fetch(`${s.url}/api/v1/access?repository=web`, { headers: { authorization: hub.basic('viewer', 'viewer-password') } });
@@ -396,17 +397,20 @@ environments:
     await policyRow.waitFor();
     assert.match(await policyRow.innerText(), /tools\s+\*\s+keep last 1\s+api/);
     assert.deepEqual((await policies()).map((p) => [p.repositories, p.tags, p.keepLast]), [['tools', '*', 1]]);
+    mark('retention policy added');
     await page.getByRole('link', { name: 'Garbage collection' }).click();
     await page.getByRole('button', { name: 'Dry run' }).click();
     const wouldReclaim = page.getByRole('status').filter({ hasText: 'Would reclaim' });
     await wouldReclaim.waitFor();
     assert.match(await wouldReclaim.innerText(), /: 1 tags, 0 manifests/, 'one of the two tools tags would go');
     assert.deepEqual(await toolsTags(), ['1', '2'], 'a dry run deletes nothing');
+    mark('dry run');
     await page.getByRole('button', { name: 'Collect garbage now' }).click();
     const reclaimed = page.getByRole('status').filter({ hasText: /^Reclaimed/ });
     await reclaimed.waitFor();
     assert.match(await reclaimed.innerText(), /: 1 tags/);
     assert.equal((await toolsTags()).length, 1, 'the real run applied the policy');
+    mark('real run');
     // The run heads the list, by admin, with what it deleted.
     const newest = Math.max(...ids.map(Number));
     await page.locator('table.list tbody tr').first().getByRole('cell', { name: String(newest + 1), exact: true }).waitFor();
