@@ -57,11 +57,7 @@ test('the web UI: automatic rollback shown live, intended vs actual digest, drif
     // vault: protected, and a release there waits for a second person's approval (no targets: nothing to deploy).
     await hub.applyApp(
       'web',
-      `app: web
-container: { stopTimeout: 2s }
-rollout: { parallelism: 1, healthTimeout: 20s, monitor: 300ms }
-environments:
-  production:
+      `  production:
     replicas: 1
     targets: [host-1]
   vault:

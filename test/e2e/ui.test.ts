@@ -89,11 +89,7 @@ test('the web UI: sign in, browse an image, release, promote, roll back, deploy,
     // The host is a registered deploy target (global admin); the app file names it.
     await hub.applyApp(
       'web',
-      `app: web
-container: { stopTimeout: 2s }
-rollout: { parallelism: 1, healthTimeout: 20s, monitor: 300ms }
-environments:
-  staging: {}
+      `  staging: {}
   production:
     requiresPromotionFrom: staging
     requires: [sbom]

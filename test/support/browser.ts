@@ -33,8 +33,11 @@ export interface BrowserHub {
   dir: string;
   /** runs `wharf …` as the signed-in admin; fails the test on a non-zero exit */
   wharf(args: string[], input?: string): Promise<string>;
-  /** registers the deploy target as `host-1` for `app` and applies the app file `yaml` */
-  applyApp(app: string, yaml: string): Promise<void>;
+  /**
+   * Registers the deploy target as `host-1` for `app` and applies its app file: `environments` (YAML, the
+   * block under `environments:`) after the rollout settings that suit the test images (quick stop and health).
+   */
+  applyApp(app: string, environments: string): Promise<void>;
   /** a new browser context (its own cookies) with a page signed in as `user` */
   signedIn(user: string, password: string): Promise<Page>;
   /** `Basic …` of a user, for raw HTTP requests */
@@ -74,9 +77,9 @@ export async function withBrowserHub(t: TestContext, name: string, body: (hub: B
         browser: launched,
         dir,
         wharf,
-        async applyApp(app, yaml) {
+        async applyApp(app, environments) {
           const file = join(dir, `${app.replace(/\W/g, '-')}.yaml`);
-          await writeFile(file, yaml);
+          await writeFile(file, `app: ${app}\ncontainer: { stopTimeout: 2s }\nrollout: { parallelism: 1, healthTimeout: 20s, monitor: 300ms }\nenvironments:\n${environments}`);
           await wharf(['target', 'add', 'host-1', host.endpoint, '--apps', app]);
           await wharf(['apply', '-f', file]);
         },
