@@ -65,7 +65,9 @@ async function pushConfiguredImage(registry: string, dir: string): Promise<strin
   );
   const tags = [`${registry}/tools:1`, `${registry}/tools:2`];
   try {
-    await mustRun('docker', ['build', '--network', 'host', '-q', '-t', tags[0]!, '-t', tags[1]!, context], { timeoutMs: 120_000 });
+    // --no-cache as test/support/images.ts builds: the cache lookup walks the base image's children, which fails
+    // when the other CI suite removes one of them at that moment (and this Dockerfile is the same in both).
+    await mustRun('docker', ['build', '--no-cache', '--network', 'host', '-q', '-t', tags[0]!, '-t', tags[1]!, context], { timeoutMs: 120_000 });
     const push = await mustRun('docker', ['push', tags[0]!]);
     await mustRun('docker', ['push', tags[1]!]);
     const digest = /digest: (sha256:[0-9a-f]{64})/.exec(push.stdout)?.[1];
