@@ -3,6 +3,8 @@
 //
 //   npm run bench -- --s3 [--blobs N] [--size MiB] [--concurrency N] [--big MiB] [--runs N] [--wharf-node-args "ARGS"]
 //   npm run bench -- --s3 --count [--size MiB]: S3 requests per push and pull instead (a counting proxy before the RGW)
+//   --rgw-dir DIR (the DIR of scripts/ceph-rgw.sh start): also the CPU the RGW and its OSD spend per MiB of each figure
+//   (their PIDs from DIR/pids), as CPU per byte is what a shared machine's load disturbs least
 // Needs WHARF_TEST_S3_ENDPOINT, _ACCESS_KEY, _SECRET_KEY (eval "$(scripts/ceph-rgw.sh start DIR)").
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -13,7 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { createBucket, s3Server, type S3Server, type TestBucket } from '../test/support/s3.js';
+import { cpuSeconds } from './procstat.js';
 
 const MiB = 1 << 20;
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -58,6 +62,16 @@ async function waitUp(url: string): Promise<void> {
     await sleep(50);
   }
   throw new Error(`${url} did not come up`);
+}
+
+const rgwDir = (() => {
+  const i = process.argv.indexOf('--rgw-dir');
+  return i >= 0 ? process.argv[i + 1]! : undefined;
+})();
+/** The RGW's and its OSD's PIDs (scripts/ceph-rgw.sh records them), for their CPU time; none without --rgw-dir. */
+function storePids(): number[] {
+  if (!rgwDir) return [];
+  return ['rgw', 'osd'].map((n) => Number(readFileSync(join(rgwDir, 'pids', n), 'utf8').trim()));
 }
 
 const wharfNodeArgs = (() => {
@@ -157,6 +171,31 @@ async function pullAll(url: string, repo: string, blobs: Buffer[]): Promise<void
     const got = Buffer.from(await res.arrayBuffer());
     if (res.status !== 200 || got.length !== b.length) throw new Error(`pull ${repo}: ${res.status}, ${got.length} bytes`);
   });
+}
+
+/** The RGW alone, for the ceiling: one PutObject of the blob, as a registry's monolithic push would at best. */
+async function directPut(b: TestBucket, key: string, blob: Buffer): Promise<void> {
+  await b.client.send(new PutObjectCommand({ Bucket: b.name, Key: key, Body: blob, ContentLength: blob.length }));
+}
+
+/** The RGW alone: a multipart upload of the blob in CHUNK parts, one after the other (as PATCHes arrive). */
+async function directMultipart(b: TestBucket, key: string, blob: Buffer): Promise<void> {
+  const { UploadId } = await b.client.send(new CreateMultipartUploadCommand({ Bucket: b.name, Key: key }));
+  const parts: { PartNumber: number; ETag: string }[] = [];
+  for (let o = 0, n = 1; o < blob.length; o += CHUNK, n++) {
+    const body = blob.subarray(o, o + CHUNK);
+    const res = await b.client.send(new UploadPartCommand({ Bucket: b.name, Key: key, UploadId, PartNumber: n, Body: body, ContentLength: body.length }));
+    parts.push({ PartNumber: n, ETag: res.ETag ?? '' });
+  }
+  await b.client.send(new CompleteMultipartUploadCommand({ Bucket: b.name, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+}
+
+/** The RGW alone: one GetObject, read to the end. */
+async function directGet(b: TestBucket, key: string, size: number): Promise<void> {
+  const res = await b.client.send(new GetObjectCommand({ Bucket: b.name, Key: key }));
+  let got = 0;
+  for await (const chunk of res.Body as AsyncIterable<Uint8Array>) got += chunk.length;
+  if (got !== size) throw new Error(`direct get ${key}: ${got} bytes`);
 }
 
 async function timed(run: () => Promise<void>): Promise<number> {
@@ -309,68 +348,95 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'wharf-bench-s3-'));
   const buckets: TestBucket[] = [];
   const names = ['wharf', 'distribution'] as const;
-  type Name = (typeof names)[number];
-  const samples: Record<Name, Record<string, number[]>> = { wharf: {}, distribution: {} };
+  type Name = (typeof names)[number] | 'rgw';
+  const samples: Record<Name, Record<string, number[]>> = { wharf: {}, distribution: {}, rgw: {} };
   const add = (n: Name, k: string, v: number) => (samples[n][k] ??= []).push(v);
   const mb = (BLOBS * SIZE) / MiB;
+  const store = storePids();
+  /** One figure of one registry: MiB/s, and the CPU ms per MiB of the registry and of the RGW + OSD. */
+  const measure = async (n: Name, k: string, pid: number | null, run: () => Promise<void>) => {
+    const cpu0 = pid === null ? 0 : cpuSeconds(pid);
+    const store0 = store.length ? cpuSeconds(store) : 0;
+    add(n, k, mb / (await timed(run)));
+    if (pid !== null) add(n, `${k}:cpu`, ((cpuSeconds(pid) - cpu0) * 1000) / mb);
+    if (store.length) add(n, `${k}:store`, ((cpuSeconds(store) - store0) * 1000) / mb);
+  };
   try {
     const bucketOf = {} as Record<Name, TestBucket>;
     const dirOf = {} as Record<Name, string>;
-    for (const n of names) {
+    for (const n of [...names, 'rgw'] as const) {
       bucketOf[n] = await createBucket(s3);
       buckets.push(bucketOf[n]);
       dirOf[n] = mkdtempSync(join(dir, `${n}-`));
     }
     const start = (n: Name, redirect: boolean) => (n === 'wharf' ? startWharf(dirOf[n], bucketOf[n], redirect) : startDistribution(dirOf[n], s3, bucketOf[n], redirect));
-    const order = (run: number): Name[] => (run % 2 === 0 ? ['distribution', 'wharf'] : ['wharf', 'distribution']);
+    // The RGW alone (the SDK from this process, no registry) takes its turn in the same rotation: the ceiling.
+    const order = (run: number): Name[] => (run % 2 === 0 ? ['distribution', 'rgw', 'wharf'] : ['wharf', 'rgw', 'distribution']);
+    const direct = bucketOf.rgw;
+    const each = (xs: Buffer[], run: (b: Buffer, i: number) => Promise<void>) => inParallel(xs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => run(b, i));
     for (let run = 0; run < RUNS; run++) {
       const blobs = Array.from({ length: BLOBS }, () => randomBytes(SIZE));
       const chunkedBlobs = Array.from({ length: BLOBS }, () => randomBytes(SIZE));
-      const through = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await start(n, false)] as const))) as Record<Name, Running>;
+      const through = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await start(n, false)] as const))) as Record<(typeof names)[number], Running>;
       for (const n of order(run)) {
-        add(n, 'pushMono', mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pushMonolithic(through[n].url, `bench/r${run}mono${i}`, b)))));
+        if (n === 'rgw') await measure(n, 'pushMono', null, () => each(blobs, (b, i) => directPut(direct, `r${run}mono${i}`, b)));
+        else await measure(n, 'pushMono', through[n].pid, () => each(blobs, (b, i) => pushMonolithic(through[n].url, `bench/r${run}mono${i}`, b)));
       }
       for (const n of order(run)) {
-        add(n, 'pushChunked', mb / (await timed(() => inParallel(chunkedBlobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pushChunked(through[n].url, `bench/r${run}chunk${i}`, b)))));
+        if (n === 'rgw') await measure(n, 'pushChunked', null, () => each(chunkedBlobs, (b, i) => directMultipart(direct, `r${run}chunk${i}`, b)));
+        else await measure(n, 'pushChunked', through[n].pid, () => each(chunkedBlobs, (b, i) => pushChunked(through[n].url, `bench/r${run}chunk${i}`, b)));
       }
       for (const n of order(run)) {
-        add(n, 'pullThrough', mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pullAll(through[n].url, `bench/r${run}mono${i}`, [b])))));
+        if (n === 'rgw') await measure(n, 'pullThrough', null, () => each(blobs, (b, i) => directGet(direct, `r${run}mono${i}`, b.length)));
+        else await measure(n, 'pullThrough', through[n].pid, () => each(blobs, (b, i) => pullAll(through[n].url, `bench/r${run}mono${i}`, [b])));
       }
       // The same blobs again: Wharf hashes a blob's first whole GET after a push (integrity.hashOnServe:
       // unverified), not the next ones, so this second pass shows what that check costs the first.
       for (const n of order(run)) {
-        add(n, 'pullThroughAgain', mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pullAll(through[n].url, `bench/r${run}mono${i}`, [b])))));
+        if (n === 'rgw') continue;
+        await measure(n, 'pullThroughAgain', through[n].pid, () => each(blobs, (b, i) => pullAll(through[n].url, `bench/r${run}mono${i}`, [b])));
       }
       for (const n of names) await through[n].stop();
-      const redirected = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await start(n, true)] as const))) as Record<Name, Running>;
+      const redirected = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await start(n, true)] as const))) as Record<(typeof names)[number], Running>;
       for (const n of order(run)) {
-        add(n, 'pullRedirect', mb / (await timed(() => inParallel(blobs.map((b, i) => [b, i] as const), CONCURRENCY, ([b, i]) => pullAll(redirected[n].url, `bench/r${run}mono${i}`, [b])))));
+        if (n === 'rgw') continue;
+        await measure(n, 'pullRedirect', redirected[n].pid, () => each(blobs, (b, i) => pullAll(redirected[n].url, `bench/r${run}mono${i}`, [b])));
       }
       for (const n of names) await redirected[n].stop();
-      console.error(`run ${run + 1}/${RUNS}: ${JSON.stringify(samples)}`);
+      console.error(`run ${run + 1}/${RUNS} (load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}): ${JSON.stringify(samples)}`);
     }
-    // Peak RSS during one big push each, on fresh processes, one after the other.
-    for (const n of names) {
+    // Peak RSS during one big push each, on fresh processes, one after the other (--big 0: none).
+    for (const n of BIG > 0 ? names : []) {
       const srv = await start(n, false);
       add(n, 'bigPush', BIG / MiB / (await bigPush(srv.url, 'bench/big', bigBody(BIG))));
       add(n, 'bigPeakRss', vmHwm(srv.pid));
       await srv.stop();
     }
     console.error(JSON.stringify(samples));
-    const w = (k: string) => median(samples.wharf[k]!);
-    const d = (k: string) => median(samples.distribution[k]!);
+    const med = (n: Name, k: string) => (samples[n][k] ? median(samples[n][k]) : NaN);
+    const f = (x: number, digits = 0) => (Number.isNaN(x) ? '–' : x.toFixed(digits));
     const rows: string[] = [];
-    const row = (label: string, k: string, unit: string, ratio = true) =>
-      rows.push(`| ${label} | ${w(k).toFixed(0)} ${unit} | ${d(k).toFixed(0)} ${unit} | ${ratio ? `${(w(k) / d(k)).toFixed(2)}×` : ''} |`);
-    rows.push(`S3 figures, medians of ${RUNS} alternating runs: ${BLOBS} blobs of ${SIZE / MiB} MiB, ${CONCURRENCY} at a time, chunks ${CHUNK / MiB} MiB; one push of ${BIG / MiB} MiB each; RGW at ${s3.endpoint}`);
-    rows.push('', '| figure | Wharf | Distribution | Wharf / Distribution |', '|---|---|---|---|');
+    const row = (label: string, k: string, unit: string, ratio = true) => {
+      const [w, d, r] = [med('wharf', k), med('distribution', k), med('rgw', k)];
+      const cpu = `${f(med('wharf', `${k}:cpu`), 1)} / ${f(med('distribution', `${k}:cpu`), 1)}`;
+      const st = `${f(med('wharf', `${k}:store`), 1)} / ${f(med('distribution', `${k}:store`), 1)} / ${f(med('rgw', `${k}:store`), 1)}`;
+      rows.push(`| ${label} | ${f(w)} ${unit} | ${f(d)} ${unit} | ${ratio ? `${(w / d).toFixed(2)}×` : ''} | ${Number.isNaN(r) ? '' : `${f(r)} ${unit}`} | ${ratio ? cpu : ''} | ${ratio && store.length ? st : ''} |`);
+    };
+    rows.push(`S3 figures, medians of ${RUNS} alternating runs: ${BLOBS} blobs of ${SIZE / MiB} MiB, ${CONCURRENCY} at a time, chunks ${CHUNK / MiB} MiB; one push of ${BIG / MiB} MiB each; RGW at ${s3.endpoint}; load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+    rows.push(
+      '',
+      '| figure | Wharf | Distribution | Wharf / Distribution | RGW alone (SDK, no registry) | registry CPU ms/MiB (W / D) | RGW+OSD CPU ms/MiB (W / D / alone) |',
+      '|---|---|---|---|---|---|---|',
+    );
     row('push, monolithic (POST + PUT)', 'pushMono', 'MiB/s');
     row('push, chunked (PATCH 8 MiB)', 'pushChunked', 'MiB/s');
     row('pull through the registry', 'pullThrough', 'MiB/s');
     row('pull through again (verified already)', 'pullThroughAgain', 'MiB/s');
     row('pull, redirect to the RGW', 'pullRedirect', 'MiB/s');
-    row(`push of ${BIG / MiB} MiB`, 'bigPush', 'MiB/s');
-    row(`peak RSS of that push's process`, 'bigPeakRss', 'MiB', false);
+    if (BIG > 0) {
+      row(`push of ${BIG / MiB} MiB`, 'bigPush', 'MiB/s');
+      row(`peak RSS of that push's process`, 'bigPeakRss', 'MiB', false);
+    }
     console.log(rows.join('\n'));
   } finally {
     for (const b of buckets) await b.remove().catch(() => undefined);
