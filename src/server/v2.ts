@@ -6,7 +6,7 @@ import { RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
 import { isValidRepositoryName } from '../oci/reference.js';
 import type { Registry } from '../registry/registry.js';
-import type { ByteRange } from '../storage/blob-store.js';
+import { withDeclaredLength, type ByteRange } from '../storage/blob-store.js';
 import type { Action, Principal } from '../auth/access.js';
 import type { RequestAccess } from './access.js';
 import { readBody } from './request-body.js';
@@ -120,6 +120,11 @@ export function v2Api(opts: V2Options): V2Api {
     }
   };
 
+  /** A body's Content-Length, when it has one (Node's parser holds the body to it): lets the S3 store stream it as one object. */
+  const declaredBodyLength = (req: IncomingMessage): number | undefined => {
+    const v = req.headers['content-length'];
+    return v !== undefined && /^\d{1,15}$/.test(v) && req.headers['transfer-encoding'] === undefined ? Number(v) : undefined;
+  };
   const hasBody = (req: IncomingMessage): boolean =>
     (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined;
 
@@ -193,7 +198,7 @@ export function v2Api(opts: V2Options): V2Api {
     }
     const digest = url.searchParams.get('digest');
     if (digest !== null) {
-      await registry.putBlob(name, digest, withOwnChunks(req), holder);
+      await registry.putBlob(name, digest, withDeclaredLength(withOwnChunks(req), declaredBodyLength(req)), holder);
       return send(res, 201, { Location: `/v2/${name}/blobs/${digest}`, 'Docker-Content-Digest': digest });
     }
     req.resume();
@@ -219,7 +224,7 @@ export function v2Api(opts: V2Options): V2Api {
     }
     await withUploadPosition(ctx, id, async () => {
       const range = contentRange(req);
-      await registry.finishUpload(name, id, digest, hasBody(req) ? withOwnChunks(req) : undefined, range?.start);
+      await registry.finishUpload(name, id, digest, hasBody(req) ? withDeclaredLength(withOwnChunks(req), declaredBodyLength(req)) : undefined, range?.start);
       send(res, 201, { Location: `/v2/${name}/blobs/${digest}`, 'Docker-Content-Digest': digest });
     });
   };

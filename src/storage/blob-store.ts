@@ -99,3 +99,20 @@ export interface BlobStore {
  * store then deletes its own), and `reveal` runs only when it is its own.
  */
 export type PublishBlob = (size: number, reveal: () => Promise<void>, location?: string) => Promise<string | null | void>;
+
+const DECLARED_LENGTH = Symbol('wharf.declaredLength');
+type WithLength = { [DECLARED_LENGTH]?: number };
+
+/**
+ * Marks a body whose length is known before its bytes arrive (a request's Content-Length): a store may then send
+ * it on as one object of that length as it streams (S3: one PutObject) instead of buffering it into parts.
+ */
+export function withDeclaredLength<T extends object>(stream: T, length: number | undefined): T {
+  if (length !== undefined) (stream as WithLength)[DECLARED_LENGTH] = length;
+  return stream;
+}
+
+/** The length withDeclaredLength recorded, if any. */
+export function declaredLength(stream: object): number | undefined {
+  return (stream as WithLength)[DECLARED_LENGTH];
+}

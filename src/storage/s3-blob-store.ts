@@ -36,7 +36,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { newHasher, parseDigest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
-import type { BlobFile, BlobStore, ByteRange, PublishBlob, UploadState } from './blob-store.js';
+import { declaredLength, type BlobFile, type BlobStore, type ByteRange, type PublishBlob, type UploadState } from './blob-store.js';
 import { isNotFound, storeError } from './s3-errors.js';
 import { canReleaseBuffers, hasOwnChunks, releaseBuffer } from './release-buffer.js';
 
@@ -83,6 +83,11 @@ interface SessionRecord {
   parts: Part[];
   /** bytes after the last part, in tail-<gen> */
   tail: { gen: number; size: number } | null;
+  /**
+   * The whole blob is in the object already, this many bytes, sent as one PutObject (putWhole): in memory only,
+   * between a request's append and its commit, never in state.json.
+   */
+  whole?: number;
 }
 
 interface LiveUpload {
@@ -109,11 +114,13 @@ const PARTS_IN_FLIGHT = 2;
 const FRESH_MS = 1_000;
 /** The commands whose body is blob bytes: sent with an unsigned payload (see the constructor). */
 const UNSIGNED_PAYLOAD_COMMANDS = new Set(['PutObjectCommand', 'UploadPartCommand']);
+/** S3's largest single PutObject: a longer blob goes up in parts even when its length is known. */
+const MAX_SINGLE_PUT = 5 * 1024 * MiB;
 /** Bytes a pull reads ahead of the client from the object's response. */
 const READ_AHEAD = 4 * MiB;
 
 function sizeOf(r: SessionRecord): number {
-  return r.parts.reduce((n, p) => n + p.size, 0) + (r.tail?.size ?? 0);
+  return (r.whole ?? 0) + r.parts.reduce((n, p) => n + p.size, 0) + (r.tail?.size ?? 0);
 }
 
 export class S3BlobStore implements BlobStore {
@@ -433,6 +440,10 @@ export class S3BlobStore implements BlobStore {
       if (expectedOffset !== undefined && expectedOffset !== size) {
         throw new RegistryError('RANGE_INVALID', `upload is at offset ${size}, chunk starts at ${expectedOffset}`, { size });
       }
+      const length = declaredLength(body);
+      if (commitFollows && size === 0 && live.hash && length !== undefined && length > 0 && length <= MAX_SINGLE_PUT) {
+        return await this.putWhole(id, live, body, length);
+      }
       const record: SessionRecord = { ...before, parts: [...before.parts] };
       let part = this.takePartBuffer();
       let filled = 0;
@@ -515,6 +526,47 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
+  /**
+   * A whole blob whose length the request declared, into an empty session that this request commits: streamed
+   * straight into one PutObject of the session's object as it arrives, hashed on the way. No part buffers, no
+   * copy, no multipart upload for the store to assemble. The object stays invisible (no row names it) until the
+   * commit has checked the digest; a failure midway leaves no object (S3 stores a PUT whole or not at all) and the
+   * session where it was, at 0; kill -9 after the PUT leaves an object that the session's expiry and GC remove.
+   */
+  private async putWhole(id: string, live: LiveUpload, body: Readable, length: number): Promise<UploadState> {
+    const hash = live.hash!;
+    let received = 0;
+    const hashed = Readable.from(
+      (async function* () {
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          received += chunk.length;
+          // Node's parser holds a body to its Content-Length; checked anyway, as the PUT must carry exactly that.
+          if (received > length) throw new RegistryError('SIZE_INVALID', `the body is longer than its Content-Length ${length}`);
+          hash.update(chunk);
+          yield chunk;
+        }
+        if (received !== length) throw new RegistryError('SIZE_INVALID', `the body ended at ${received} of its Content-Length ${length} bytes`);
+      })(),
+      { objectMode: false },
+    );
+    let bodyError: unknown;
+    hashed.on('error', (e) => (bodyError ??= e));
+    try {
+      await this.client.send(
+        new PutObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(id), Body: hashed, ContentLength: length, ContentType: 'application/octet-stream' }),
+      );
+    } catch (e) {
+      // The client's body failing (cut off) is the client's error, as on the part path, not the store's.
+      if (bodyError) throw bodyError;
+      throw storeError(e, 'PutObject', this.where);
+    }
+    const record: SessionRecord = { ...live.record, mpu: null, parts: [], tail: null, whole: length };
+    live.record = record;
+    live.heldTail = Buffer.alloc(0);
+    live.hashed = length;
+    return { id, repository: record.repository, size: length, startedAt: record.startedAt };
+  }
+
   private async createMultipart(id: string): Promise<string> {
     const res = await this.s3('CreateMultipartUpload', () =>
       this.client.send(new CreateMultipartUploadCommand({ Bucket: this.options.bucket, Key: this.objectKey(id), ContentType: 'application/octet-stream' })),
@@ -533,14 +585,16 @@ export class S3BlobStore implements BlobStore {
       const running = d.algorithm === 'sha256' && live.hash && live.hashed === size ? live.hash.copy().digest('hex') : null;
       if (running !== null && running !== d.hex) {
         // As Distribution does: a failed commit ends the session, so no unverifiable data lingers.
+        if (record.whole !== undefined) await this.deleteKey(this.objectKey(id)).catch(() => undefined);
         await this.endSession(id, record);
         throw new RegistryError('DIGEST_INVALID', `uploaded content has digest sha256:${running}, not ${digest}`);
       }
       const key = this.objectKey(id);
       const location = key.slice(this.options.prefix.length);
-      let completed = false;
+      // A whole blob sent as one PutObject (putWhole) is its object already.
+      let completed = record.whole !== undefined;
       const complete = async () => {
-        await this.completeObject(id, record, live.heldTail);
+        if (record.whole === undefined) await this.completeObject(id, record, live.heldTail);
         completed = true;
       };
       const existing = running !== null ? await this.locations.blobLocation(digest) : null;

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -42,14 +43,24 @@ async function pull(reg: Registry, repo: string, digest: string, headers: Record
   return Buffer.from(await res.arrayBuffer());
 }
 
+/** POST ?digest= with a streamed body of undeclared length (Transfer-Encoding: chunked): the store sends it in parts. */
+async function pushStreamed(reg: Registry, repo: string, data: Buffer): Promise<string> {
+  const digest = digestOf(data);
+  const body = Readable.toWeb(Readable.from([data.subarray(0, data.length >> 1), data.subarray(data.length >> 1)])) as ReadableStream<Uint8Array>;
+  const res = await reg.req(`/v2/${repo}/blobs/uploads/?digest=${digest}`, { method: 'POST', body, duplex: 'half', headers: octets });
+  await expectStatus(res, 201);
+  await res.arrayBuffer();
+  return digest;
+}
+
 function patch(reg: Registry, location: string, chunk: Buffer, start: number): Promise<Response> {
   return reg.req(locationPath(location), { method: 'PATCH', body: chunk, headers: { ...octets, 'content-range': `${start}-${start + chunk.length - 1}` } });
 }
 
 test('a committed upload is the blob: one object, written once, and no session or multipart upload left', { skip }, async () => {
   const before = await blobKeys();
-  const data = randomBytes(19 * MiB); // two whole 8 MiB parts and a tail
-  const digest = await pushBlob(r, 'nocopy/app', data);
+  const data = randomBytes(19 * MiB); // in parts: two whole 8 MiB ones and a tail (its length is not declared)
+  const digest = await pushStreamed(r, 'nocopy/app', data);
   const added = (await blobKeys()).filter((k) => !before.includes(k));
   assert.equal(added.length, 1, 'exactly one new object');
   const row = await r.wharf.meta.registry.blobLocation(digest);
@@ -487,5 +498,76 @@ test('blob bytes go to the store with an unsigned payload (no second sha256 of e
     assert.ok(Buffer.concat(chunks).equals(data), 'the store took the unsigned bytes whole');
   } finally {
     await store.close();
+  }
+});
+
+test('a blob whose length the request declares goes up as one streamed PutObject, no multipart upload; one of undeclared length in parts', { skip }, async () => {
+  const store = r.wharf.blobs as S3BlobStore;
+  const sent: { command: string; key: string }[] = [];
+  store.client.middlewareStack.add(
+    (next, context) => async (args) => {
+      sent.push({ command: context.commandName ?? '', key: (args.input as { Key?: string }).Key ?? '' });
+      return next(args);
+    },
+    { step: 'initialize', name: 'countWholeTest' },
+  );
+  try {
+    const data = randomBytes(19 * MiB);
+    const digest = await pushBlob(r, 'whole/app', data); // POST ?digest= with Content-Length
+    assert.deepEqual(sent.filter((s) => /Multipart|UploadPart/.test(s.command)), [], 'no multipart upload');
+    assert.equal(sent.filter((s) => s.command === 'PutObjectCommand' && s.key.startsWith('blobs/')).length, 1, 'one PutObject of the blob');
+    assert.ok((await pull(r, 'whole/app', digest)).equals(data));
+    // POST + PUT with the body, as docker's monolithic pushes and the bench do.
+    const other = randomBytes(6 * MiB + 1);
+    const location = await openUpload(r, 'whole/app');
+    await expectStatus(await r.req(withQuery(locationPath(location), `digest=${digestOf(other)}`), { method: 'PUT', body: other, headers: octets }), 201);
+    assert.ok((await pull(r, 'whole/app', digestOf(other))).equals(other));
+    sent.length = 0;
+    await pushStreamed(r, 'whole/app', randomBytes(9 * MiB));
+    assert.ok(sent.some((s) => s.command === 'CreateMultipartUploadCommand'), 'a body of undeclared length goes up in parts');
+    assert.deepEqual(await sessionKeys(), []);
+    assert.deepEqual(await bucket.multipartUploads(), []);
+    // A declared length with a wrong digest: the object that the PutObject made is deleted, nothing is visible.
+    const before = await blobKeys();
+    await expectError(await r.req(`/v2/whole/bad/blobs/uploads/?digest=${digestOf('else')}`, { method: 'POST', body: randomBytes(MiB), headers: octets }), 400, 'DIGEST_INVALID');
+    assert.deepEqual(await blobKeys(), before);
+    assert.deepEqual(await sessionKeys(), []);
+  } finally {
+    store.client.middlewareStack.remove('countWholeTest');
+  }
+});
+
+test('kill -9 in the middle of a push of declared length leaves no object and no visible blob', { skip }, async () => {
+  const b3 = await createBucket(server as S3Server);
+  const env = { ...b3.env, WHARF_AUTH: 'off', WHARF_GC_GRACE: '0' };
+  const first = await startWharf({ env });
+  const dataDir = first.dataDir;
+  try {
+    const data = randomBytes(24 * MiB);
+    const digest = digestOf(data);
+    const url = new URL(`${first.url}/v2/crash/whole/blobs/uploads/?digest=${digest}`);
+    await new Promise<void>((resolve) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'POST', headers: { ...octets, 'content-length': String(data.length) } });
+      req.on('error', () => resolve());
+      req.on('response', (res) => res.resume().on('end', resolve));
+      req.write(data.subarray(0, 16 * MiB), async () => {
+        await new Promise((t) => setTimeout(t, 300));
+        await first.kill('SIGKILL');
+      });
+    });
+    assert.deepEqual(await b3.keys('blobs/'), [], 'the cut PutObject made no object');
+    assert.deepEqual(await b3.multipartUploads(), []);
+    const second = await startRegistry({ dataDir, env });
+    try {
+      await expectError(await second.req(`/v2/crash/whole/blobs/${digest}`), 404, 'BLOB_UNKNOWN');
+      assert.equal(await second.wharf.blobs.expireUploads(Date.now() + 1000), 1, 'the abandoned session expires');
+    } finally {
+      await second.stop();
+    }
+    assert.deepEqual(await b3.keys(), []);
+  } finally {
+    await first.kill('SIGKILL').catch(() => undefined);
+    await rm(dataDir, { recursive: true, force: true });
+    await b3.remove();
   }
 });
