@@ -210,7 +210,7 @@ export function v2Api(opts: V2Options): V2Api {
     const { req, res, name, param: id } = ctx;
     await withUploadPosition(ctx, id, async () => {
       const range = contentRange(req);
-      const s = await registry.appendUpload(name, id, withOwnChunks(req), range?.start);
+      const s = await registry.appendUpload(name, id, withDeclaredLength(withOwnChunks(req), declaredBodyLength(req)), range?.start);
       send(res, 202, uploadHeaders(name, id, s.size));
     });
   };

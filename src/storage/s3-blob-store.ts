@@ -114,6 +114,9 @@ const PARTS_IN_FLIGHT = 2;
 const FRESH_MS = 1_000;
 /** The commands whose body is blob bytes: sent with an unsigned payload (see the constructor). */
 const UNSIGNED_PAYLOAD_COMMANDS = new Set(['PutObjectCommand', 'UploadPartCommand']);
+/** S3's smallest part (but the last), and most parts of one upload. */
+const MIN_PART = 5 * MiB;
+const MAX_PARTS = 10_000;
 /** S3's largest single PutObject: a longer blob goes up in parts even when its length is known. */
 const MAX_SINGLE_PUT = 5 * 1024 * MiB;
 /** Bytes a pull reads ahead of the client from the object's response. */
@@ -444,6 +447,9 @@ export class S3BlobStore implements BlobStore {
       if (commitFollows && size === 0 && live.hash && length !== undefined && length > 0 && length <= MAX_SINGLE_PUT) {
         return await this.putWhole(id, live, body, length);
       }
+      if (!commitFollows && !before.tail && length !== undefined && length >= MIN_PART && length <= MAX_SINGLE_PUT && before.parts.length < MAX_PARTS) {
+        return await this.streamPart(id, live, body, length);
+      }
       const record: SessionRecord = { ...before, parts: [...before.parts] };
       let part = this.takePartBuffer();
       let filled = 0;
@@ -534,37 +540,69 @@ export class S3BlobStore implements BlobStore {
    * session where it was, at 0; kill -9 after the PUT leaves an object that the session's expiry and GC remove.
    */
   private async putWhole(id: string, live: LiveUpload, body: Readable, length: number): Promise<UploadState> {
-    const hash = live.hash!;
+    const sent = this.hashedBody(body, length, live.hash);
+    await this.sendBody(sent, () =>
+      this.client.send(
+        new PutObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(id), Body: sent.stream, ContentLength: length, ContentType: 'application/octet-stream' }),
+      ),
+    );
+    const record: SessionRecord = { ...live.record, mpu: null, parts: [], tail: null, whole: length };
+    live.record = record;
+    live.heldTail = Buffer.alloc(0);
+    live.hashed = length;
+    return { id, repository: record.repository, size: length, startedAt: record.startedAt };
+  }
+
+  /**
+   * A chunk of declared length, at least S3's smallest part, that starts on a part boundary (no tail pending):
+   * streamed straight into one part of its own size as it arrives, as putWhole does for a whole blob. Parts of a
+   * multipart upload may differ in size; only the last may be under 5 MiB.
+   */
+  private async streamPart(id: string, live: LiveUpload, body: Readable, length: number): Promise<UploadState> {
+    const before = live.record;
+    const record: SessionRecord = { ...before, parts: [...before.parts] };
+    record.mpu ??= await this.createMultipart(id);
+    const n = record.parts.length + 1;
+    const sent = this.hashedBody(body, length, live.hash);
+    const res = await this.sendBody(sent, () =>
+      this.client.send(new UploadPartCommand({ Bucket: this.options.bucket, Key: this.objectKey(id), UploadId: record.mpu!, PartNumber: n, Body: sent.stream, ContentLength: length })),
+    );
+    record.parts.push({ n, etag: res.ETag ?? '', size: length });
+    await this.writeRecord(id, record);
+    live.record = record;
+    if (live.hash) live.hashed = sizeOf(record);
+    return { id, repository: record.repository, size: sizeOf(record), startedAt: record.startedAt };
+  }
+
+  /** A request body passed on as it arrives, hashed on the way and held to its declared length. */
+  private hashedBody(body: Readable, length: number, hash: Hash | null): { stream: Readable; error: () => unknown } {
     let received = 0;
-    const hashed = Readable.from(
+    let error: unknown;
+    const stream = Readable.from(
       (async function* () {
         for await (const chunk of body as AsyncIterable<Buffer>) {
           received += chunk.length;
-          // Node's parser holds a body to its Content-Length; checked anyway, as the PUT must carry exactly that.
+          // Node's parser holds a body to its Content-Length; checked anyway, as the request must carry exactly that.
           if (received > length) throw new RegistryError('SIZE_INVALID', `the body is longer than its Content-Length ${length}`);
-          hash.update(chunk);
+          hash?.update(chunk);
           yield chunk;
         }
         if (received !== length) throw new RegistryError('SIZE_INVALID', `the body ended at ${received} of its Content-Length ${length} bytes`);
       })(),
       { objectMode: false },
     );
-    let bodyError: unknown;
-    hashed.on('error', (e) => (bodyError ??= e));
+    stream.on('error', (e) => (error ??= e));
+    return { stream, error: () => error };
+  }
+
+  /** Sends a request whose body is a client's: the client's body failing (cut off) is its error, not the store's. */
+  private async sendBody<T>(sent: { error: () => unknown }, run: () => Promise<T>): Promise<T> {
     try {
-      await this.client.send(
-        new PutObjectCommand({ Bucket: this.options.bucket, Key: this.objectKey(id), Body: hashed, ContentLength: length, ContentType: 'application/octet-stream' }),
-      );
+      return await run();
     } catch (e) {
-      // The client's body failing (cut off) is the client's error, as on the part path, not the store's.
-      if (bodyError) throw bodyError;
+      if (sent.error()) throw sent.error();
       throw storeError(e, 'PutObject', this.where);
     }
-    const record: SessionRecord = { ...live.record, mpu: null, parts: [], tail: null, whole: length };
-    live.record = record;
-    live.heldTail = Buffer.alloc(0);
-    live.hashed = length;
-    return { id, repository: record.repository, size: length, startedAt: record.startedAt };
   }
 
   private async createMultipart(id: string): Promise<string> {

@@ -501,7 +501,7 @@ test('blob bytes go to the store with an unsigned payload (no second sha256 of e
   }
 });
 
-test('a blob whose length the request declares goes up as one streamed PutObject, no multipart upload; one of undeclared length in parts', { skip }, async () => {
+test('a blob whose length the request declares goes up as one streamed PutObject, a PATCH of declared length as one streamed part; undeclared lengths in part-sized buffers', { skip }, async () => {
   const store = r.wharf.blobs as S3BlobStore;
   const sent: { command: string; key: string }[] = [];
   store.client.middlewareStack.add(
@@ -525,6 +525,18 @@ test('a blob whose length the request declares goes up as one streamed PutObject
     sent.length = 0;
     await pushStreamed(r, 'whole/app', randomBytes(9 * MiB));
     assert.ok(sent.some((s) => s.command === 'CreateMultipartUploadCommand'), 'a body of undeclared length goes up in parts');
+    // PATCHes of declared length, 5 MiB or more, each on a part boundary: each is a part of its own, streamed; no
+    // tail object is written and read back between them.
+    sent.length = 0;
+    const chunked = randomBytes(13 * MiB);
+    const opened = await openUpload(r, 'whole/app');
+    const first = await patch(r, opened, chunked.subarray(0, 6 * MiB), 0);
+    await expectStatus(first, 202);
+    await expectStatus(await patch(r, first.headers.get('location')!, chunked.subarray(6 * MiB), 6 * MiB), 202);
+    await expectStatus(await r.req(withQuery(locationPath(opened), `digest=${digestOf(chunked)}`), { method: 'PUT' }), 201);
+    assert.equal(sent.filter((s) => s.command === 'UploadPartCommand').length, 2);
+    assert.deepEqual(sent.filter((s) => s.key.includes('/tail-')), [], 'no tail objects');
+    assert.ok((await pull(r, 'whole/app', digestOf(chunked))).equals(chunked));
     assert.deepEqual(await sessionKeys(), []);
     assert.deepEqual(await bucket.multipartUploads(), []);
     // A declared length with a wrong digest: the object that the PutObject made is deleted, nothing is visible.
