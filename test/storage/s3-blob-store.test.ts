@@ -11,7 +11,7 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { S3BlobStore } from '../../src/storage/s3-blob-store.js';
+import { S3BlobStore, type S3StoreOptions } from '../../src/storage/s3-blob-store.js';
 import { fsck } from '../../src/registry/fsck.js';
 import { digestOf, expectError, expectStatus, locationPath, openUpload, pushBlob, startRegistry, withQuery, type Registry } from '../server/v2-harness.js';
 import { createBucket, s3Server, type S3Server, type TestBucket } from '../support/s3.js';
@@ -20,6 +20,24 @@ import { startWharf, runWharf } from '../support/server.js';
 const server = s3Server();
 const skip = typeof server === 'string' ? server : false;
 const MiB = 1 << 20;
+
+/** A store on the test bucket under `prefix`, built directly (5 MiB parts, no redirect). */
+function directOptions(prefix: string): S3StoreOptions {
+  const s3 = server as S3Server;
+  return {
+    endpoint: s3.endpoint,
+    region: s3.region,
+    bucket: bucket.name,
+    prefix,
+    accessKey: s3.accessKey,
+    secretKey: s3.secretKey,
+    forcePathStyle: true,
+    redirect: false,
+    redirectTtl: 60_000,
+    partSize: 5 * MiB,
+    requestTimeout: 30_000,
+  };
+}
 const octets = { 'content-type': 'application/octet-stream' };
 
 let bucket: TestBucket;
@@ -384,19 +402,7 @@ test('kill -9 during a push and before its commit leaves no visible blob; GC the
 });
 
 test('an upload opened on one store and written on another is hashed there: its commit reads nothing back', { skip }, async () => {
-  const options = {
-    endpoint: (server as S3Server).endpoint,
-    region: (server as S3Server).region,
-    bucket: bucket.name,
-    prefix: 'direct/',
-    accessKey: (server as S3Server).accessKey,
-    secretKey: (server as S3Server).secretKey,
-    forcePathStyle: true,
-    redirect: false,
-    redirectTtl: 60_000,
-    partSize: 5 * MiB,
-    requestTimeout: 30_000,
-  };
+  const options = directOptions('direct/');
   const rows = new Map<string, { location: string; size: number }>();
   const locations = {
     blobLocation: async (digest: string) => rows.get(digest) ?? null,
@@ -452,19 +458,7 @@ test('an upload opened on one store and written on another is hashed there: its 
 test('blob bytes go to the store with an unsigned payload (no second sha256 of every part), other requests signed', { skip }, async () => {
   const rows = new Map<string, { location: string; size: number }>();
   const store = new S3BlobStore(
-    {
-      endpoint: (server as S3Server).endpoint,
-      region: (server as S3Server).region,
-      bucket: bucket.name,
-      prefix: 'unsigned/',
-      accessKey: (server as S3Server).accessKey,
-      secretKey: (server as S3Server).secretKey,
-      forcePathStyle: true,
-      redirect: false,
-      redirectTtl: 60_000,
-      partSize: 5 * MiB,
-      requestTimeout: 30_000,
-    },
+    directOptions('unsigned/'),
     { blobLocation: async (d) => rows.get(d) ?? null, blobLocations: async () => [...rows].map(([digest, r]) => ({ digest, ...r })) },
   );
   // The payload hash each request was signed with, as it went out (the deserialize step sees the signed request).
