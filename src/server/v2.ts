@@ -125,6 +125,8 @@ export function v2Api(opts: V2Options): V2Api {
     const v = req.headers['content-length'];
     return v !== undefined && /^\d{1,15}$/.test(v) && req.headers['transfer-encoding'] === undefined ? Number(v) : undefined;
   };
+  /** An upload's body as the blob store takes it: its own chunks, and its declared length when it has one. */
+  const uploadBody = (req: IncomingMessage) => withDeclaredLength(withOwnChunks(req), declaredBodyLength(req));
   const hasBody = (req: IncomingMessage): boolean =>
     (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0') || req.headers['transfer-encoding'] !== undefined;
 
@@ -198,7 +200,7 @@ export function v2Api(opts: V2Options): V2Api {
     }
     const digest = url.searchParams.get('digest');
     if (digest !== null) {
-      await registry.putBlob(name, digest, withDeclaredLength(withOwnChunks(req), declaredBodyLength(req)), holder);
+      await registry.putBlob(name, digest, uploadBody(req), holder);
       return send(res, 201, { Location: `/v2/${name}/blobs/${digest}`, 'Docker-Content-Digest': digest });
     }
     req.resume();
@@ -210,7 +212,7 @@ export function v2Api(opts: V2Options): V2Api {
     const { req, res, name, param: id } = ctx;
     await withUploadPosition(ctx, id, async () => {
       const range = contentRange(req);
-      const s = await registry.appendUpload(name, id, withDeclaredLength(withOwnChunks(req), declaredBodyLength(req)), range?.start);
+      const s = await registry.appendUpload(name, id, uploadBody(req), range?.start);
       send(res, 202, uploadHeaders(name, id, s.size));
     });
   };
@@ -224,7 +226,7 @@ export function v2Api(opts: V2Options): V2Api {
     }
     await withUploadPosition(ctx, id, async () => {
       const range = contentRange(req);
-      await registry.finishUpload(name, id, digest, hasBody(req) ? withDeclaredLength(withOwnChunks(req), declaredBodyLength(req)) : undefined, range?.start);
+      await registry.finishUpload(name, id, digest, hasBody(req) ? uploadBody(req) : undefined, range?.start);
       send(res, 201, { Location: `/v2/${name}/blobs/${digest}`, 'Docker-Content-Digest': digest });
     });
   };
