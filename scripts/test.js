@@ -157,7 +157,10 @@ const results = [];
 let interrupted;
 for (const file of files) {
   if (interrupted) break;
-  results.push(await runFile(file));
+  const r = await runFile(file);
+  results.push(r);
+  // One line per file with its time, so that a CI log tells where each minute went (and what ran beside what).
+  process.stdout.write(`[scripts/test.js] ${r.code === 0 ? 'ok' : 'FAILED'} ${relative(distTest, file)} ${r.seconds.toFixed(1)} s (at ${Math.round(process.uptime())} s)\n`);
 }
 if (interrupted) {
   process.stdout.write(`\n[scripts/test.js] stopped by ${interrupted} after ${results.length} of ${files.length} files\n`);
