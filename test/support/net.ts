@@ -1,9 +1,46 @@
 // Loopback networking for tests: a free port for a container to listen on, and waiting for it to answer.
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** A port that was free on 127.0.0.1 a moment ago (the usual small race is acceptable in tests). */
-export function freePort(): Promise<number> {
+/**
+ * A port that was free on 127.0.0.1 a moment ago, for a container or a server started later. It is drawn at random
+ * from below the kernel's ephemeral range: a port from inside it (what `listen(0)` gives) can be taken before it is
+ * used by any outgoing connection (a database pool, the Docker client) or any `listen(0)` of the other suite running
+ * beside this one, which is how an app container once failed to bind its port. Below the range, only another draw
+ * can take it.
+ */
+export async function freePort(): Promise<number> {
+  const [low] = ephemeralRange();
+  const from = 10_000;
+  if (low - from < 1_000) return ephemeralFreePort();
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = from + Math.floor(Math.random() * (low - from));
+    if (await bindable(port)) return port;
+  }
+  return ephemeralFreePort();
+}
+
+/** The kernel's ephemeral port range (Linux), or the usual default where it cannot be read. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+  } catch {
+    // not Linux
+  }
+  return [32768, 60999];
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+function ephemeralFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
@@ -16,7 +53,7 @@ export function freePort(): Promise<number> {
 
 /**
  * A port that, with the `count - 1` after it, was free on 127.0.0.1 a moment ago: for replicas that listen on
- * port + i. Each is bound while the next is tried, since an ephemeral port's neighbour may be any connection's.
+ * port + i. Each is bound while the next is tried, since a port's neighbour may be taken.
  */
 export async function freePorts(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
