@@ -4,10 +4,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
-import { S3BlobStore } from './storage/s3-blob-store.js';
 import type { BlobStore } from './storage/blob-store.js';
 import { openSqlite, sqliteRecordsNoBlobs } from './metadata/sqlite.js';
-import { openPostgres, redactedUrl } from './metadata/postgres.js';
 import type { MetadataStore } from './metadata/store.js';
 import type { Metadata } from './metadata/metadata.js';
 import { Registry, type RegistryEvents } from './registry/registry.js';
@@ -95,9 +93,15 @@ export function configuredRegistryHost(config: Config): string {
   return new URL(config.externalUrl ?? `http://${config.listen}`).host;
 }
 
+// PostgreSQL's driver and the S3 SDK are loaded only when the config names them: on an install that uses neither,
+// they were a third of what a `wharf serve` start or a local CLI command spent loading modules.
+
 /** The metadata store `config` names: PostgreSQL at `config.db`, else SQLite in the data directory. */
-export function openMetadata(config: Config, options: OpenOptions = {}): Promise<MetadataStore> {
-  if (config.db) return openPostgres(config.db, { poolSize: config.dbPoolSize, migrate: options.migrate ?? false, onError: options.onDatabaseError });
+export async function openMetadata(config: Config, options: OpenOptions = {}): Promise<MetadataStore> {
+  if (config.db) {
+    const { openPostgres } = await import('./metadata/postgres.js');
+    return openPostgres(config.db, { poolSize: config.dbPoolSize, migrate: options.migrate ?? false, onError: options.onDatabaseError });
+  }
   return openSqlite(join(config.data, 'wharf.db'));
 }
 
@@ -110,6 +114,7 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
   if (config.storage.s3) {
     // Objects on S3 are named by the database (blobs.location): it is opened first and handed to the store.
     meta = await openMetadata(config, options);
+    const { S3BlobStore } = await import('./storage/s3-blob-store.js');
     blobs = new S3BlobStore(config.storage.s3, meta.registry);
   } else {
     const fs = new FsBlobStore(config.data);
@@ -118,6 +123,7 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
       meta = await openMetadata(config, options);
       if (!options.allowEmptyDatabase && (await meta.recordsNoBlobs()) && (await holdsBlobs(fs))) {
         await meta.close();
+        const { redactedUrl } = await import('./metadata/postgres.js');
         throw new EmptyDatabaseError(redactedUrl(config.db), true);
       }
     } else {

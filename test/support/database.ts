@@ -1,7 +1,10 @@
 // The metadata database of a test Wharf: SQLite in its data directory (default), or, with WHARF_TEST_DB=postgres,
 // a fresh PostgreSQL database of its own on the cluster WHARF_TEST_POSTGRES names (scripts/postgres.sh starts one).
 // So the same test files run on either backend.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
@@ -34,20 +37,63 @@ export function postgresMissing(): string | false {
 /** Databases made for data directories, by directory: a restart over the same directory finds its metadata again. */
 const made = new Map<string, Promise<string>>();
 
-/** A new, empty database on the test cluster; its URL. */
-export async function createTestDatabase(): Promise<string> {
+/** A new, empty database on the test cluster (or a copy of `template`); its URL. */
+export async function createTestDatabase(template?: string): Promise<string> {
   const admin = postgresAdminUrl();
   const name = `wharf_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
   const client = new pg.Client({ connectionString: admin });
   await client.connect();
   try {
-    await client.query(`create database ${name}`);
+    await client.query(`create database ${name}${template ? ` template ${template}` : ''}`);
   } finally {
     await client.end();
   }
-  const url = new URL(admin);
+  return databaseUrl(name);
+}
+
+function databaseUrl(name: string): string {
+  const url = new URL(postgresAdminUrl());
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/**
+ * A database on the test cluster that the real migrations (metadata/migrations.ts, through openPostgres) brought to
+ * the current schema, made once per cluster and migrations file: each test Wharf's database is a copy of it, which
+ * takes PostgreSQL a fraction of the second or more that running every migration again takes (hundreds of test
+ * Wharfs in a CI run). Tests of the migrations themselves start from createTestDatabase() instead.
+ */
+let migratedTemplate: Promise<string> | undefined;
+function migratedTemplateName(): Promise<string> {
+  migratedTemplate ??= (async () => {
+    const migrations = readFileSync(fileURLToPath(new URL('../../src/metadata/migrations.js', import.meta.url)));
+    const key = createHash('sha256').update(migrations).digest('hex').slice(0, 16);
+    const name = `wharf_template_${key}`;
+    const client = new pg.Client({ connectionString: postgresAdminUrl() });
+    await client.connect();
+    try {
+      // Both CI suites (and any file running beside) may ask at once: one makes it, under a lock the others wait on.
+      await client.query('select pg_advisory_lock(hashtext($1))', [name]);
+      const exists = await client.query('select 1 from pg_database where datname = $1', [name]);
+      if (exists.rowCount === 0) {
+        // Made under another name and renamed when complete: a run killed midway leaves no half-migrated template.
+        const building = `wharf_test_template_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+        await client.query(`create database ${building}`);
+        try {
+          await (await openPostgres(databaseUrl(building), { poolSize: 1, migrate: true })).close();
+          await client.query(`alter database ${building} rename to ${name}`);
+        } catch (e) {
+          await client.query(`drop database if exists ${building} with (force)`);
+          throw e;
+        }
+      }
+      await client.query('select pg_advisory_unlock(hashtext($1))', [name]);
+    } finally {
+      await client.end();
+    }
+    return name;
+  })();
+  return migratedTemplate;
 }
 
 export async function dropTestDatabase(url: string): Promise<void> {
@@ -71,10 +117,7 @@ export async function databaseEnv(dataDir: string): Promise<Record<string, strin
   let url = made.get(dataDir);
   if (!url) {
     // Migrated at once, as an operator's `wharf migrate` would: CLI commands (fsck, user) refuse a bare database.
-    url = createTestDatabase().then(async (u) => {
-      await (await openPostgres(u, { poolSize: 1, migrate: true })).close();
-      return u;
-    });
+    url = migratedTemplateName().then((template) => createTestDatabase(template));
     made.set(dataDir, url);
   }
   return { WHARF_DB: await url };
