@@ -4,7 +4,13 @@
 // (scripts/open-handles.js); a file that runs past --file-timeout is asked to name them too, then killed with
 // every process it started (its own process group).
 //
-//   node scripts/test.js [--unit] [--reverse] [--file-timeout=SECONDS] [--test-timeout=MS] [FILE|DIR …] [-- node test flags]
+//   node scripts/test.js [--unit] [--reverse] [--jobs=N] [--file-timeout=SECONDS] [--test-timeout=MS] [FILE|DIR …] [-- node test flags]
+//
+// `--jobs=N` runs up to N files at once (default 1). Most end-to-end files spend more of their time waiting (on
+// Docker, Swarm's monitor windows, health checks, timers) than computing, so CI runs two at a time per suite. A file
+// run beside others has its output held back and printed whole when it ends, so that no two files' lines mix. A
+// file with the line `// scripts/test.js: alone (why)` near its top runs by itself: the others wait, and it waits
+// for them (timing-sensitive files: Swarm's monitor windows, kill -9 at chosen moments, round-trip counts).
 //
 // `--reverse` runs the files in reverse order: CI runs two suites at once on one machine, and in opposite orders
 // they neither meet on the same test (shared engine, fixed names in the README's blocks) nor on the same heavy one.
@@ -28,6 +34,7 @@ const flag = (name, fallback) => {
 };
 const unitOnly = own.includes('--unit');
 const reverse = own.includes('--reverse');
+const jobs = Math.max(1, flag('jobs', Number(process.env.WHARF_TEST_JOBS ?? 1)));
 /** A whole file's deadline: the slowest end-to-end files (crash, gc, deploy, npm-install's native build) take minutes on a busy machine. */
 const fileTimeoutS = flag('file-timeout', Number(process.env.WHARF_TEST_FILE_TIMEOUT ?? 1800));
 /**
@@ -35,7 +42,7 @@ const fileTimeoutS = flag('file-timeout', Number(process.env.WHARF_TEST_FILE_TIM
  * it to a whole file, and the file's own deadline is --file-timeout.
  */
 const testTimeoutMs = flag('test-timeout', undefined);
-const unknown = own.filter((a) => a.startsWith('--') && !/^--(unit|reverse|file-timeout=|test-timeout=)/.test(a));
+const unknown = own.filter((a) => a.startsWith('--') && !/^--(unit|reverse|jobs=|file-timeout=|test-timeout=)/.test(a));
 if (unknown.length > 0) {
   process.stderr.write(`scripts/test.js: unknown option ${unknown[0]} (node's own test flags go after --)\n`);
   process.exit(2);
@@ -104,12 +111,18 @@ function childrenOf(pid) {
 function runFile(file) {
   return new Promise((done) => {
     const started = Date.now();
-    const report = join(reports, `${results.length}.txt`);
+    const report = join(reports, `${reportCount++}.txt`);
     const child = spawn(
       process.execPath,
       ['--import', hook, '--test', '--test-concurrency=1', ...(testTimeoutMs === undefined ? [] : [`--test-timeout=${testTimeoutMs}`]), ...passed, file],
-      { stdio: 'inherit', detached: true, env: { ...env, WHARF_OPEN_HANDLES_REPORT: report } },
+      { stdio: jobs === 1 ? 'inherit' : ['ignore', 'pipe', 'pipe'], detached: true, env: { ...env, WHARF_OPEN_HANDLES_REPORT: report } },
     );
+    // Beside other files: the file's output, held until it ends (in order, stdout and stderr as they came).
+    const held = [];
+    if (jobs > 1) {
+      child.stdout.on('data', (c) => held.push(c));
+      child.stderr.on('data', (c) => held.push(c));
+    }
     let timedOut = false;
     const signalGroup = (sig) => {
       try {
@@ -147,21 +160,76 @@ function runFile(file) {
       process.off('SIGTERM', forward);
       // What the file left behind in its group (a daemon it forgot) goes with it.
       signalGroup('SIGKILL');
-      done({ file, code, signal, timedOut, seconds: (Date.now() - started) / 1000 });
+      const finish = () => {
+        if (held.length > 0) process.stdout.write(Buffer.concat(held));
+        done({ file, code, signal, timedOut, seconds: (Date.now() - started) / 1000 });
+      };
+      // 'exit' may come before the pipes have given everything: wait for them to close (the group is killed above).
+      if (jobs === 1) finish();
+      else Promise.all([child.stdout, child.stderr].map((s) => (s.readableEnded || s.destroyed ? undefined : new Promise((r) => s.once('close', r))))).then(finish);
     });
   });
 }
 
 const results = [];
+let reportCount = 0;
 /** The signal that stopped the run (Ctrl-C, a CI cancel): the file then running gets it, and no further file runs. */
 let interrupted;
-for (const file of files) {
-  if (interrupted) break;
-  const r = await runFile(file);
-  results.push(r);
-  // One line per file with its time, so that a CI log tells where each minute went (and what ran beside what).
-  process.stdout.write(`[scripts/test.js] ${r.code === 0 ? 'ok' : 'FAILED'} ${relative(distTest, file)} ${r.seconds.toFixed(1)} s (at ${Math.round(process.uptime())} s)\n`);
+/**
+ * CPU seconds used so far by this process's waited-for children and theirs (Linux /proc; 0 elsewhere): a file's
+ * share is the difference across it. Beside its wall time it tells a file that computes from one that waits (on
+ * timers, Docker, Swarm), which is what decides whether running files side by side would shorten a run.
+ */
+function childrenCpuSeconds() {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[13]) + Number(f[14])) / 100; // cutime + cstime, in clock ticks (USER_HZ = 100 on Linux)
+  } catch {
+    return 0;
+  }
 }
+
+/** Whether a file asks to run with no other file of this run beside it (see the top of this file). */
+function alone(file) {
+  return /^\/\/ scripts\/test\.js: alone\b/m.test(readFileSync(file, 'utf8').slice(0, 4000));
+}
+const cpuAtStart = childrenCpuSeconds();
+let next = 0;
+let running = 0;
+/** Resolved when no file runs (a file that runs alone waits on it); replaced when one starts. */
+let idle = Promise.resolve();
+let becameIdle = () => {};
+/** Set while a file runs alone: the others wait on it before they start theirs. */
+let soloDone;
+async function worker() {
+  while (next < files.length && !interrupted) {
+    while (soloDone) await soloDone;
+    if (next >= files.length || interrupted) break;
+    const file = files[next++];
+    let endSolo;
+    if (jobs > 1 && alone(file)) {
+      soloDone = new Promise((r) => (endSolo = r));
+      await idle;
+    }
+    if (running++ === 0) idle = new Promise((r) => (becameIdle = r));
+    const cpuBefore = childrenCpuSeconds();
+    const r = await runFile(file);
+    if (--running === 0) becameIdle();
+    if (endSolo) {
+      soloDone = undefined;
+      endSolo();
+    }
+    // A file's own CPU only when it ran alone: beside others, the difference holds theirs too.
+    r.cpu = jobs === 1 ? childrenCpuSeconds() - cpuBefore : undefined;
+    results.push(r);
+    // One line per file with its time, so that a CI log tells where each minute went (and what ran beside what).
+    process.stdout.write(
+      `[scripts/test.js] ${r.code === 0 ? 'ok' : 'FAILED'} ${relative(distTest, file)} ${r.seconds.toFixed(1)} s${r.cpu === undefined ? '' : `, cpu ${r.cpu.toFixed(1)} s`} (at ${Math.round(process.uptime())} s)\n`,
+    );
+  }
+}
+await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, worker));
 if (interrupted) {
   process.stdout.write(`\n[scripts/test.js] stopped by ${interrupted} after ${results.length} of ${files.length} files\n`);
   process.exit(1);
@@ -174,7 +242,8 @@ if (results.length > 5) {
   const slowest = [...results].sort((a, b) => b.seconds - a.seconds).slice(0, 12);
   process.stdout.write(`\n[scripts/test.js] slowest: ${slowest.map((r) => `${relative(distTest, r.file).replace(/\.test\.js$/, '')} ${Math.round(r.seconds)} s`).join(', ')}\n`);
 }
-process.stdout.write(`\n[scripts/test.js] ${results.length} files in ${Math.round(total)} s: ${results.length - failed.length} passed, ${failed.length} failed\n`);
+const cpu = childrenCpuSeconds() - cpuAtStart;
+process.stdout.write(`\n[scripts/test.js] ${results.length} files in ${Math.round(process.uptime())} s (files' own times add up to ${Math.round(total)} s; cpu ${Math.round(cpu)} s): ${results.length - failed.length} passed, ${failed.length} failed\n`);
 for (const r of failed) {
   const why = r.timedOut ? `killed after ${fileTimeoutS} s` : r.signal ? `killed by ${r.signal}` : `exit code ${r.code}`;
   process.stdout.write(`  FAILED ${relative(root, r.file)} (${why})\n`);

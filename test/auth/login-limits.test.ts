@@ -2,6 +2,7 @@
 // with Retry-After): a delayed attempt answers the same whatever the password, the real user logging in from
 // elsewhere is never refused, and verified credentials are cached so pulls skip scrypt. The throttle's clock is
 // the test's: no assertion here depends on how fast the machine is.
+// scripts/test.js: alone (login delays are measured)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { basic, pushImage, ADMIN_PASSWORD, startAuthHub, type AuthHub } from './auth-harness.js';

@@ -1,6 +1,7 @@
 // Online garbage collection: what it reclaims (bytes), what it must keep (shared blobs, fresh pushes, open
 // uploads), the push-versus-GC races at their exact points, and a push loop beside repeated collections —
 // in-process and from `wharf gc` processes — after which everything pushed pulls whole and fsck is clean.
+// scripts/test.js: alone (a CLI collection must win the lease beside a push loop)
 import assert from 'node:assert/strict';
 import { databaseEnv } from '../support/database.js';
 import type { FsBlobStore } from '../../src/storage/fs-blob-store.js';

@@ -1,6 +1,7 @@
 // Crash safety: kill -9 the server in the middle of concurrent pushes, at several moments, restart it on
 // the same data directory, and check that nothing partial is visible, no tag dangles, every acknowledged
 // push survived, `wharf fsck` finds the store clean, and pushing again completes.
+// scripts/test.js: alone (kill -9 at chosen moments of a push)
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';

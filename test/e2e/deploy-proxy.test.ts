@@ -3,6 +3,7 @@
 // request; a release whose health check fails leaves the proxy on the old containers; an app file cannot have a
 // proxy on a target whose registration allows none, nor a public port outside the admin's range; a proxy removed by
 // hand is drift, and the next deploy starts it again.
+// scripts/test.js: alone (no request may be dropped while replicas are swapped)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';

@@ -2,6 +2,7 @@
 // certificates), each pulling from a real Wharf by digest: first deploy, rolling update, a failing health check
 // rolled back, a host dying mid-rollout, drift after a manual `docker run`, Wharf's own HTTP health check with
 // host networking (stop-first), a crashing container and a digest that cannot be pulled.
+// scripts/test.js: alone (health checks and automatic rollbacks on deadlines)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

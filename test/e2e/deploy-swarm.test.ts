@@ -1,6 +1,7 @@
 // Deploying to a real Docker Swarm (a one-node swarm on an extra dockerd, never the machine's own daemon), pulling
 // from a real Wharf with credentials: create with 5 replicas, update, a failing update rolled back by Swarm and
 // reported as such, an update back to an older release, drift, and `docker service create` by hand.
+// scripts/test.js: alone (Swarm update and rollback states within their monitor windows)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { daemonsUnavailable, startDaemons, type DaemonSet, type TestDaemon } from '../support/dockerd.js';

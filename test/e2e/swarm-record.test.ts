@@ -3,6 +3,7 @@
 // replica back on the previous release is recorded as rolled back — current release and APP:ENV tag follow —; a
 // rollback that cannot finish is marked as needing an operator, loudly (exit 1, webhook, metric, status), until a
 // later deployment succeeds.
+// scripts/test.js: alone (Swarm must see a crash inside its rollback monitor window)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, rm, writeFile } from 'node:fs/promises';

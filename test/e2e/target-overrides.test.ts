@@ -3,6 +3,7 @@
 // check reaches each replica at its host's port, the apps answer there, a second deploy restarts nothing (each host
 // is compared with its own spec), a changed override restarts, and an override naming no target of the
 // environment is refused with a located error.
+// scripts/test.js: alone (health checks every 200 ms on two hosts)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';

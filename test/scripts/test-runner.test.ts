@@ -31,7 +31,7 @@ test('a leaked worker, a file past its deadline and a passing file: two fail by 
   assert.match(out, /a-leak\.test\.js[\s\S]*Server\(127\.0\.0\.1:\d+\)|Server\(127\.0\.0\.1:\d+\)[\s\S]*a-leak/);
   assert.match(out, /b-slow\.test\.js still running after 8 s: naming its open handles/);
   assert.match(out, /\[open handles\] test file .*b-slow\.test\.js .*Timeout/);
-  assert.match(out, /3 files in \d+ s: 1 passed, 2 failed/);
+  assert.match(out, /3 files in \d+ s \(files. own times add up to \d+ s; cpu \d+ s\): 1 passed, 2 failed/);
   assert.match(out, /FAILED .*a-leak\.test\.js \(exit code 1\)/);
   assert.match(out, /FAILED .*b-slow\.test\.js \(killed after 8 s\)/);
 });
@@ -49,4 +49,48 @@ test('--reverse runs the files last to first (CI runs its second suite so)', { t
   };
   assert.equal(await order(), 'abc');
   assert.equal(await order('--reverse'), 'cba');
+});
+
+test('--jobs=2 runs two files at once, each one\'s output whole, and the failures still by name', { timeout: 60_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-runner-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // a waits for b's mark: it passes only when both run at the same time.
+  const mark = join(dir, 'b-started');
+  await writeFile(
+    join(dir, 'a.test.js'),
+    `import test from 'node:test';\nimport { existsSync } from 'node:fs';\n` +
+      `test('a meets b', async () => { process.stdout.write('# a line 1\\n'); for (let i = 0; i < 200 && !existsSync(${JSON.stringify(mark)}); i++) await new Promise((r) => setTimeout(r, 50)); if (!existsSync(${JSON.stringify(mark)})) throw new Error('b never ran beside a'); process.stdout.write('# a line 2\\n'); });\n`,
+  );
+  await writeFile(
+    join(dir, 'b.test.js'),
+    `import test from 'node:test';\nimport { writeFileSync } from 'node:fs';\n` +
+      `test('b', async () => { process.stdout.write('# b line 1\\n'); writeFileSync(${JSON.stringify(mark)}, ''); await new Promise((r) => setTimeout(r, 300)); process.stdout.write('# b line 2\\n'); });\n`,
+  );
+  await writeFile(join(dir, 'c.test.js'), `import test from 'node:test';\ntest('c fails', () => { throw new Error('c broke'); });\n`);
+  const r = await run(process.execPath, [RUNNER, '--jobs=2', dir], { timeoutMs: 50_000 });
+  const out = r.stdout + r.stderr;
+  assert.equal(r.code, 1, out);
+  const lines = [...out.matchAll(/# ([ab]) line (\d)/g)].map((m) => m[1]! + m[2]!);
+  // Each file's two lines are next to each other, though the files ran at once.
+  assert.ok(lines.join(' ') === 'b1 b2 a1 a2' || lines.join(' ') === 'a1 a2 b1 b2', lines.join(' '));
+  assert.match(out, /\[scripts\/test\.js\] ok .*a\.test\.js/);
+  assert.match(out, /c broke/);
+  assert.match(out, /3 files in \d+ s .*: 2 passed, 1 failed/);
+  assert.match(out, /FAILED .*c\.test\.js \(exit code 1\)/);
+});
+
+test('a file marked alone runs with no other file beside it, under --jobs=2', { timeout: 60_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-runner-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // Every file leaves a mark while it runs; the alone one fails if it sees another's, before or after its wait.
+  const busy = (name: string, check = '') =>
+    `import test from 'node:test';\nimport { readdirSync, rmSync, writeFileSync } from 'node:fs';\n` +
+    `const others = () => readdirSync(${JSON.stringify(dir)}).filter((f) => f.endsWith('.running') && f !== '${name}.running');\n` +
+    `test('${name}', async () => { writeFileSync(${JSON.stringify(dir)} + '/${name}.running', ''); ${check} await new Promise((r) => setTimeout(r, 400)); ${check} rmSync(${JSON.stringify(dir)} + '/${name}.running'); });\n`;
+  const check = `if (others().length > 0) throw new Error('ran beside ' + others().join(', '));`;
+  for (const name of ['a', 'b', 'd', 'e']) await writeFile(join(dir, `${name}.test.js`), busy(name));
+  await writeFile(join(dir, 'c.test.js'), `// scripts/test.js: alone (this test's own)\n${busy('c', check)}`);
+  const r = await run(process.execPath, [RUNNER, '--jobs=2', dir], { timeoutMs: 50_000 });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /5 files in \d+ s .*: 5 passed, 0 failed/);
 });

@@ -3,6 +3,7 @@
 // only SQLite's in-process `pragma data_version` (the change stamp) to SQLite, whoever asks; a blob push is one
 // transaction of five statements; a manifest push has its count. A change that adds a round trip to these paths
 // fails here. Runs on either backend (WHARF_TEST_DB=postgres: PostgreSQL).
+// scripts/test.js: alone (counts every statement the server sends in a window)
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
