@@ -70,7 +70,9 @@ export async function pushTestReleases(registryHost: string, repository: string,
           'COPY app.sh /app.sh',
           // unique content per build, so each version has its own digest
           `RUN echo ${version} > /www/release && echo ${version}-${randomBytes(6).toString('hex')} > /www/version && echo ok > /www/health${bad ? ' && rm /www/health && touch /www/fail' : ''} && ${SLOW_CGI}`,
-          `HEALTHCHECK --interval=300ms --timeout=2s --retries=2 CMD ${JSON.stringify(['/bin/sh', '-c', HEALTH_SCRIPT])}`,
+          // A bad release fails its check at once (exit 1); a probe is allowed 10 s because on a loaded machine
+          // starting the exec alone can take seconds, and a good replica must not be failed for that.
+          `HEALTHCHECK --interval=300ms --timeout=10s --retries=2 CMD ${JSON.stringify(['/bin/sh', '-c', HEALTH_SCRIPT])}`,
           'CMD ["/bin/sh", "/app.sh"]',
           '',
         ].join('\n'),
