@@ -16,6 +16,7 @@
 // opens at its recorded size), so sharing never serves a blob that request could not have read itself.
 import type { ServerResponse } from 'node:http';
 import type { BlobFile } from '../storage/blob-store.js';
+import type { TurnBudget } from './turn-budget.js';
 
 export interface BufferPoolOptions {
   /** bytes per buffer: one read and one socket write */
@@ -214,8 +215,9 @@ const WRITES_IN_FLIGHT = 2;
 /**
  * Sends bytes [start, end] of `file` as the body of `res`, whose headers have been set (Content-Length
  * included). Resolves when the body is written or the connection is gone; closes the file either way.
+ * With `turns`, each chunk's write waits for its place in the event loop's turn (see TurnBudget).
  */
-export async function sendBlobFile(res: ServerResponse, file: BlobFile, start: number, end: number, pool: BufferPool): Promise<void> {
+export async function sendBlobFile(res: ServerResponse, file: BlobFile, start: number, end: number, pool: BufferPool, turns?: TurnBudget): Promise<void> {
   let gone = false;
   let wake: (() => void) | undefined;
   const inFlight = new Set<Buffer>();
@@ -254,6 +256,8 @@ export async function sendBlobFile(res: ServerResponse, file: BlobFile, start: n
         pool.release(buf);
         throw new Error(`blob file ended at byte ${position} of ${end + 1}`);
       }
+      const turn = turns?.take(n);
+      if (turn) await turn;
       if (gone) {
         pool.release(buf);
         break;

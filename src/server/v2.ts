@@ -12,6 +12,7 @@ import type { RequestAccess } from './access.js';
 import { readBody } from './request-body.js';
 import { sendError } from './http-errors.js';
 import { BufferPool, sendBlobFile } from './blob-sender.js';
+import { TurnBudget } from './turn-budget.js';
 import { withOwnChunks } from '../storage/release-buffer.js';
 
 /** The most entries one tags/list or _catalog page answers. */
@@ -53,6 +54,8 @@ export function v2Api(opts: V2Options): V2Api {
   const { registry, access, log } = opts;
   // Buffers blob responses read into: one pool per server, so its bound holds across connections.
   const blobBuffers = new BufferPool();
+  // And the bytes they write per turn of the event loop, so a pull storm leaves room to accept connections.
+  const blobTurns = new TurnBudget();
 
   const uploadHeaders = (name: string, id: string, size: number): Record<string, string> => ({
     Location: `/v2/${name}/blobs/uploads/${id}`,
@@ -171,7 +174,7 @@ export function v2Api(opts: V2Options): V2Api {
     // Open before the headers, so a blob whose bytes are lost (or of the wrong size) is still a clean 404.
     const file = await registry.openBlob(digest, size, range);
     res.writeHead(status, headers);
-    await sendBlobFile(res, file, range?.start ?? 0, range?.end ?? size - 1, blobBuffers);
+    await sendBlobFile(res, file, range?.start ?? 0, range?.end ?? size - 1, blobBuffers, blobTurns);
   };
 
   const deleteBlob: Handler = async ({ res, name, param }) => {

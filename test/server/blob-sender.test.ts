@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BufferPool, sendBlobFile } from '../../src/server/blob-sender.js';
+import { TurnBudget } from '../../src/server/turn-budget.js';
 import type { BlobFile } from '../../src/storage/blob-store.js';
 
 /** A BlobFile over bytes in memory whose reads complete asynchronously, like a file's; counts closes. */
@@ -81,16 +82,17 @@ test('the pool hands out at most maxBuffers, queues the rest, and reuses what co
   assert.deepEqual(pool.stats(), { out: 0, free: 0, waiting: 0 }, 'an idle pool lets them go');
 });
 
-test('sends whole blobs and ranges byte-exact, 12 at once through a pool of 3 small buffers', async () => {
+test('sends whole blobs and ranges byte-exact, 12 at once through a pool of 3 small buffers and a budget of 2 chunks a turn', async () => {
   const bytes = randomBytes(300_001);
   const pool = new BufferPool({ chunkSize: 4096, maxBuffers: 3 });
+  const turns = new TurnBudget(2 * 4096);
   const files: MemoryFile[] = [];
   const { server, port } = await serve(async ({ start, end }, res) => {
     const file = new MemoryFile(bytes);
     files.push(file);
     const last = Number.isNaN(end) ? bytes.length - 1 : end;
     res.writeHead(200, { 'Content-Length': last - start + 1 });
-    await sendBlobFile(res, file, start, last, pool);
+    await sendBlobFile(res, file, start, last, pool, turns);
   });
   try {
     const asks = [...Array.from({ length: 8 }, () => '/'), '/1-1', '/4095-4096', '/100000-250123', `/299999-300000`];
@@ -102,6 +104,7 @@ test('sends whole blobs and ranges byte-exact, 12 at once through a pool of 3 sm
     assert.equal(files.length, asks.length);
     assert.ok(files.every((f) => f.closed === 1), 'every file is closed once');
     assert.deepEqual(pool.stats(), { out: 0, free: 3, waiting: 0 });
+    assert.ok(turns.deferred > 0, 'some writes waited for a later turn');
   } finally {
     server.close();
   }
@@ -110,6 +113,8 @@ test('sends whole blobs and ranges byte-exact, 12 at once through a pool of 3 sm
 test('a client that goes away mid-body, and a file that ends early, give every buffer back', async () => {
   const bytes = randomBytes(8 << 20);
   const pool = new BufferPool({ chunkSize: 64 * 1024, maxBuffers: 4 });
+  // One chunk a turn: the client may go while a filled buffer waits for its turn.
+  const turns = new TurnBudget(1);
   const done: Promise<void>[] = [];
   const files: MemoryFile[] = [];
   const { server, port } = await serve(async ({ start }, res) => {
@@ -117,7 +122,7 @@ test('a client that goes away mid-body, and a file that ends early, give every b
     const file = new MemoryFile(bytes, start === 1 ? 1 << 20 : bytes.length);
     files.push(file);
     res.writeHead(200, { 'Content-Length': bytes.length });
-    const p = sendBlobFile(res, file, 0, bytes.length - 1, pool);
+    const p = sendBlobFile(res, file, 0, bytes.length - 1, pool, turns);
     done.push(p);
     await p;
   });
