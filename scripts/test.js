@@ -17,7 +17,7 @@
 // `--unit` leaves out test/e2e (real docker, podman, skopeo, extra dockerd hosts); every other test is pure or
 // in-process and runs. Files or directories given (dist/test/… or test/….ts) run alone. Works on Node 20, 22
 // and 24 (Node 20 takes no globs).
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -111,11 +111,21 @@ function childrenOf(pid) {
 function runFile(file) {
   return new Promise((done) => {
     const started = Date.now();
-    const report = join(reports, `${reportCount++}.txt`);
+    const n = reportCount++;
+    const report = join(reports, `${n}.txt`);
+    // Beside other files, each has its own docker and podman/skopeo client configuration: `docker login` rewrites
+    // the whole config.json, so two files logging in at once to their own servers would lose one another's login.
+    const clients = {};
+    if (jobs > 1) {
+      const dir = join(reports, `clients-${n}`);
+      mkdirSync(join(dir, 'docker'), { recursive: true });
+      writeFileSync(join(dir, 'containers-auth.json'), '{"auths":{}}\n'); // podman refuses a REGISTRY_AUTH_FILE that is missing
+      Object.assign(clients, { DOCKER_CONFIG: join(dir, 'docker'), REGISTRY_AUTH_FILE: join(dir, 'containers-auth.json') });
+    }
     const child = spawn(
       process.execPath,
       ['--import', hook, '--test', '--test-concurrency=1', ...(testTimeoutMs === undefined ? [] : [`--test-timeout=${testTimeoutMs}`]), ...passed, file],
-      { stdio: jobs === 1 ? 'inherit' : ['ignore', 'pipe', 'pipe'], detached: true, env: { ...env, WHARF_OPEN_HANDLES_REPORT: report } },
+      { stdio: jobs === 1 ? 'inherit' : ['ignore', 'pipe', 'pipe'], detached: true, env: { ...env, ...clients, WHARF_OPEN_HANDLES_REPORT: report } },
     );
     // Beside other files: the file's output, held until it ends (in order, stdout and stderr as they came).
     const held = [];

@@ -94,3 +94,20 @@ test('a file marked alone runs with no other file beside it, under --jobs=2', { 
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /5 files in \d+ s .*: 5 passed, 0 failed/);
 });
+
+test('--jobs=2 gives each file its own docker and podman client configuration (a login rewrites the whole file)', { timeout: 60_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-runner-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  for (const name of ['a', 'b']) {
+    await writeFile(
+      join(dir, `${name}.test.js`),
+      `import test from 'node:test';\nimport { readFileSync } from 'node:fs';\n` +
+        `test('${name}', () => { process.stdout.write('# ${name} ' + process.env.DOCKER_CONFIG + ' ' + readFileSync(process.env.REGISTRY_AUTH_FILE, 'utf8').trim() + '\\n'); });\n`,
+    );
+  }
+  const r = await run(process.execPath, [RUNNER, '--jobs=2', dir], { timeoutMs: 50_000, env: { ...process.env, DOCKER_CONFIG: '/shared/docker', REGISTRY_AUTH_FILE: '/shared/auth.json' } });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const seen = Object.fromEntries([...r.stdout.matchAll(/# ([ab]) (\S+) (.*)/g)].map((m) => [m[1]!, { config: m[2]!, auth: m[3]! }]));
+  assert.equal(seen.a?.auth, '{"auths":{}}', 'podman finds an empty auth file');
+  assert.ok(seen.a && seen.b && seen.a.config !== seen.b.config && !seen.a.config.startsWith('/shared'), JSON.stringify(seen));
+});
