@@ -114,7 +114,7 @@ environments:
       const lines = await running(h);
       assert.equal(lines.length, replicas, `${h.name} runs ${replicas} replicas: ${lines.join(', ')}`);
       for (const l of lines) assert.match(l, new RegExp(`^${escape(ref)} Up `), `${h.name}: ${l}`);
-      // Docker's own HEALTHCHECK (every 300 ms, 2 s to answer) can miss two probes in a row on a loaded machine
+      // Docker's own HEALTHCHECK (every second, 10 s to answer) can miss two probes in a row on a loaded machine
       // and show a good replica (unhealthy) for a moment: it must be (healthy) again within a few probes.
       const deadline = Date.now() + 20_000;
       let now = lines;
