@@ -1,19 +1,26 @@
 # Wharf's own container image: `docker run -d -p 5000:5000 -v wharf-data:/data IMAGE` runs the hub (README).
-# Two stages: the first has a compiler, because better-sqlite3 is built from source wherever no prebuilt binary
-# for the platform can be fetched; the second carries only Node, the production node_modules and the compiled code.
+# Two stages: the first builds (better-sqlite3 is fetched prebuilt for the platform, or compiled where none can be
+# fetched); the second carries only Node, the production node_modules and the compiled code.
 # BASE is any Node >= 20 image on Debian with Node in /usr/local (the official ones); CI passes one made locally.
 ARG BASE=node:24-bookworm-slim
 
 FROM ${BASE} AS build
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
- && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # node-gyp compiles against the headers of the Node in the image, rather than downloading them.
 ENV npm_config_nodedir=/usr/local npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
-# Dependencies first: this layer is rebuilt only when the lock file changes.
+# Where better-sqlite3's prebuilt binaries are fetched from, for a site with its own mirror of them
+# (--build-arg npm_config_better_sqlite3_binary_host=URL); unset, from the project's GitHub releases.
+ARG npm_config_better_sqlite3_binary_host
+# Dependencies first: this layer is rebuilt only when the lock file changes. A compiler (minutes of CPU and ~200 MB)
+# is installed only when no prebuilt better-sqlite3 can be fetched for this platform and Node.
 COPY package.json package-lock.json ./
-RUN npm ci --ignore-scripts && npm rebuild better-sqlite3
+RUN npm ci --ignore-scripts \
+ && if ! (cd node_modules/better-sqlite3 && ../.bin/prebuild-install); then \
+      apt-get update \
+      && apt-get install -y --no-install-recommends python3 make g++ \
+      && rm -rf /var/lib/apt/lists/* \
+      && npm rebuild better-sqlite3; \
+    fi
 # The production dependencies apart, so that a change to the sources neither prunes nor copies them again.
 RUN mkdir /prod && cp -a package.json package-lock.json node_modules /prod/ && cd /prod && npm prune --omit=dev
 COPY tsconfig.json ./

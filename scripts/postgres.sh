@@ -8,10 +8,12 @@
 #
 # PostgreSQL refuses to run as root: run as root, the cluster belongs to an unprivileged system user (PG_USER,
 # default `postgres`, created as a system user when missing); run as anyone else, to that user. DIR's parent must be
-# traversable by that user. fsync stays on (as in production: the tests must see what a crash would leave). The
-# admin is the superuser `wharf` with a random password (PG_PASSWORD to choose one); the URL printed may
-# CREATE DATABASE. Knobs: PG_BIN (default /usr/lib/postgresql/15/bin), PG_START_TIMEOUT (s, default 60),
-# PG_MAX_CONNECTIONS (default 200: every test Wharf holds a pool).
+# traversable by that user. The admin is the superuser `wharf` with a random password (PG_PASSWORD to choose one);
+# the URL printed may CREATE DATABASE. Knobs: PG_BIN (default /usr/lib/postgresql/15/bin), PG_START_TIMEOUT (s,
+# default 60), PG_MAX_CONNECTIONS (default 200: every test Wharf holds a pool), PG_FSYNC (default on, as in
+# production and for benchmarks; CI's test cluster sets off: fsync guards against the *machine* crashing, and no test
+# crashes the machine — a killed Wharf or a killed postgres leaves its writes in the page cache either way, and
+# every commit is still written before it returns, synchronous_commit staying on).
 set -uo pipefail
 
 usage() { echo "usage: $0 start DIR [PORT] | stop DIR [--keep]" >&2; exit 2; }
@@ -63,7 +65,8 @@ listen_addresses = '127.0.0.1'
 port = $PORT
 unix_socket_directories = '$D'
 max_connections = ${PG_MAX_CONNECTIONS:-200}
-fsync = on
+fsync = ${PG_FSYNC:-on}
+full_page_writes = ${PG_FSYNC:-on}
 synchronous_commit = on
 shared_buffers = 64MB
 EOF

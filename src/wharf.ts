@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import type { Config } from './config.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
 import type { BlobStore } from './storage/blob-store.js';
-import { openSqlite, sqliteRecordsNoBlobs } from './metadata/sqlite.js';
+import { sqliteRecordsNoBlobs } from './metadata/sqlite.js';
+import { openMetadataStore } from './metadata/open.js';
 import type { MetadataStore } from './metadata/store.js';
 import type { Metadata } from './metadata/metadata.js';
 import { Registry, type RegistryEvents } from './registry/registry.js';
@@ -97,12 +98,8 @@ export function configuredRegistryHost(config: Config): string {
 // they were a third of what a `wharf serve` start or a local CLI command spent loading modules.
 
 /** The metadata store `config` names: PostgreSQL at `config.db`, else SQLite in the data directory. */
-export async function openMetadata(config: Config, options: OpenOptions = {}): Promise<MetadataStore> {
-  if (config.db) {
-    const { openPostgres } = await import('./metadata/postgres.js');
-    return openPostgres(config.db, { poolSize: config.dbPoolSize, migrate: options.migrate ?? false, onError: options.onDatabaseError });
-  }
-  return openSqlite(join(config.data, 'wharf.db'));
+function openMetadata(config: Config, options: OpenOptions = {}): Promise<MetadataStore> {
+  return openMetadataStore(config, { migrate: options.migrate, onError: options.onDatabaseError });
 }
 
 /** `engines`: how deployments reach Docker hosts and Swarm (the real engines unless a test hands in its own). */

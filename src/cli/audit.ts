@@ -1,5 +1,5 @@
 // `wharf audit`: who pushed, moved, deleted, logged in wrongly, or changed access — from the local data dir.
-import { parseDuration } from '../config.js';
+import { parseDuration } from '../units.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
 import { ADMIN_FLAGS, ADMIN_HELP, DATA_HELP, formatTime, withLocalData } from './local-accounts.js';

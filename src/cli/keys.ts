@@ -5,7 +5,7 @@ import type { SigningKeyInfo } from '../auth/token-service.js';
 import { TokenService } from '../auth/token-service.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { loadConfig } from '../config.js';
-import { openMetadata } from '../wharf.js';
+import { openMetadataStore } from '../metadata/open.js';
 import { parseFlags, usageAsked } from './args.js';
 import { CliError } from './cli-error.js';
 import { clientFor } from './client.js';
@@ -83,7 +83,7 @@ async function local(flags: { data?: string; config?: string }): Promise<Keys> {
     throw new CliError((e as Error).message, 2);
   }
   requireDataDir(config.data, !config.db);
-  const meta = await openMetadata(config);
+  const meta = await openMetadataStore(config);
   try {
     const tokens = await TokenService.open(meta.signingKeys, config.data, {
       service: config.auth.service,

@@ -4,9 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import type { Actor, AuditLog } from '../audit/audit-log.js';
-import { AccountError, Accounts } from '../auth/accounts.js';
-import { loadConfig } from '../config.js';
-import { openWharf } from '../wharf.js';
+import type { Accounts } from '../auth/accounts.js';
 import { CliError } from './cli-error.js';
 import { remoteAccounts } from './remote-accounts.js';
 
@@ -51,6 +49,14 @@ export async function withLocalData<T>(
   flags: { data?: string; config?: string },
   fn: (ctx: { accounts: Accounts; audit: AuditLog }) => Promise<T>,
 ): Promise<T> {
+  // Loaded here, not above: the same verbs with --server need none of it (the config schema, the database driver
+  // and the account services were most of such a command's start-up).
+  const [{ loadConfig }, { openMetadataStore }, { AuditLog }, { AccountError, Accounts }] = await Promise.all([
+    import('../config.js'),
+    import('../metadata/open.js'),
+    import('../audit/audit-log.js'),
+    import('../auth/accounts.js'),
+  ]);
   let config;
   try {
     config = loadConfig({ flags: { data: flags.data, config: flags.config } });
@@ -58,14 +64,16 @@ export async function withLocalData<T>(
     throw new CliError((e as Error).message, 2);
   }
   requireDataDir(config.data);
-  const wharf = await openWharf(config);
+  // The database alone, not the whole hub (wharf.ts): these verbs read and write accounts and the audit log only.
+  const meta = await openMetadataStore(config);
   try {
-    return await fn({ accounts: new Accounts(wharf.meta.auth, wharf.audit, localActor()), audit: wharf.audit });
+    const audit = new AuditLog(meta.audit);
+    return await fn({ accounts: new Accounts(meta.auth, audit, localActor()), audit });
   } catch (e) {
     if (e instanceof AccountError) throw new CliError(e.message);
     throw e;
   } finally {
-    await wharf.close();
+    await meta.close();
   }
 }
 

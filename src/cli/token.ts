@@ -1,7 +1,7 @@
 // `wharf token create|list|revoke`: tokens, on a local data dir (robot tokens for CI, limited to repository scopes)
 // or with --server through the server's API (your own tokens; an admin's --scope makes robot tokens). The secret
 // is shown once.
-import { parseDuration } from '../config.js';
+import { parseDuration } from '../units.js';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
 import { DATA_FLAGS, DATA_HELP, formatTime, withLocalData } from './local-accounts.js';

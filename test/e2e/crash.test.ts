@@ -17,7 +17,8 @@ import { authHeaders, hashBlob, sha256, verifyRepository } from '../support/regi
 import { storeVariants } from '../support/s3.js';
 import { addImage, initLayout, makeLayer, tagInLayout, type Layer } from '../support/oci-layout.js';
 
-const BIG_LAYER_MIB = 32;
+// Big enough that a push takes a second or more (the kills land inside it); each MiB is gzipped, pushed, hashed and fsck-ed many times.
+const BIG_LAYER_MIB = 16;
 const REPOS = ['crash/a', 'crash/b', 'crash/c'];
 /** When to kill: early and midway through a round (by how long an uninterrupted round took), and the moment a push completes. */
 const KILL_MOMENTS: { label: string; wait: (roundMs: number, pushes: Promise<RunResult>[]) => Promise<unknown> }[] = [

@@ -1,6 +1,7 @@
 // Installing as an operator: `npm pack` of the checkout, `npm i -g` of the tarball into a prefix of its own, then
 // `wharf serve` from another directory (data there), with the web UI and `wharf --version`; and the systemd unit
-// in contrib/ passes systemd's own check.
+// in contrib/ passes systemd's own check. better-sqlite3 comes prebuilt, as it does from GitHub on a machine online,
+// here from a mirror on loopback (test/support/prebuilt-mirror.ts): compiling it took most of this test's CPU.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -12,6 +13,7 @@ import { mustRun, run, succeeds } from '../support/command.js';
 import { REPO_ROOT } from '../support/server.js';
 import { fetchWhenUp, freePort } from '../support/net.js';
 import { runsElsewhere } from '../support/tools.js';
+import { startPrebuiltMirror } from '../support/prebuilt-mirror.js';
 
 test('npm pack, npm i -g of the tarball, wharf serve from any directory', { timeout: 1_500_000 }, async (t) => {
   if (runsElsewhere(t, 'npm-install')) return;
@@ -20,14 +22,22 @@ test('npm pack, npm i -g of the tarball, wharf serve from any directory', { time
   const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { name: string; version: string; bin: Record<string, string> };
   assert.equal(pkg.name, 'wharf-hub');
   assert.deepEqual(pkg.bin, { wharf: 'bin/wharf.js' });
-  const packed = await mustRun('npm', ['pack', '--json', '--pack-destination', work], { cwd: REPO_ROOT, timeoutMs: 300_000 });
+  // --ignore-scripts: `prepare` would compile the TypeScript again, into the dist/ this suite was built into and runs.
+  const packed = await mustRun('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: REPO_ROOT, timeoutMs: 300_000 });
   const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
   const files = info!.files.map((f) => f.path);
   assert.ok(files.includes('dist/src/cli/main.js') && files.includes('web/index.html') && files.includes('contrib/wharf.service'), files.join('\n'));
   assert.ok(!files.some((f) => f.startsWith('dist/test/') || f.startsWith('src/') || f.startsWith('test/')), 'no tests or sources in the package');
 
   const prefix = join(work, 'prefix');
-  await mustRun('npm', ['i', '-g', '--no-audit', '--no-fund', '--prefix', prefix, join(work, info!.filename)], { cwd: work, timeoutMs: 1_400_000 });
+  const mirror = await startPrebuiltMirror();
+  t.after(() => mirror.close());
+  await mustRun('npm', ['i', '-g', '--no-audit', '--no-fund', '--prefix', prefix, join(work, info!.filename)], {
+    cwd: work,
+    timeoutMs: 1_400_000,
+    env: { npm_config_better_sqlite3_binary_host: mirror.url },
+  });
+  assert.ok(mirror.requests.some((r) => r.served), `better-sqlite3 came from the mirror: ${JSON.stringify(mirror.requests)}`);
   const wharf = join(prefix, 'bin', 'wharf');
   const elsewhere = join(work, 'elsewhere');
   await mkdir(elsewhere);
