@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../app-file/document.js';
 import type { HealthcheckSpec } from '../app-file/schema.js';
-import type { ContainerState, DockerHost } from '../engine/docker-host.js';
+import type { ContainerState, DockerHost, ProbeResult } from '../engine/docker-host.js';
 
 const ENGINE_POLL_MS = 250;
 const DEFAULT_PROBE_INTERVAL_MS = 1_000;
@@ -129,7 +129,19 @@ export function healthUrl(template: string, address: string, port: number | unde
 }
 
 function lastProbe(state: ContainerState): string {
-  const p = state.healthLog?.[state.healthLog.length - 1];
+  const p = tellingProbe(state.healthLog ?? []) ?? state.healthLog?.[state.healthLog.length - 1];
   if (!p) return 'no probe output';
   return `exit code ${p.exitCode}${p.output.trim() ? `: ${p.output.trim()}` : ''}`;
+}
+
+/**
+ * The failed probe that says why: the last one the check itself answered. Docker records exit code -1 for a probe it
+ * could not run at all (an exec refused while the container stops or the machine is loaded: "OCI runtime exec
+ * failed"), and the very last probe is often cut short by the stop (137, no output); either hides the check's own
+ * words, so they are taken only when nothing better was recorded.
+ */
+export function tellingProbe(probes: readonly ProbeResult[]): ProbeResult | undefined {
+  const failed = probes.filter((p) => p.exitCode !== 0);
+  const spoke = failed.filter((p) => p.output.trim() !== '');
+  return spoke.filter((p) => p.exitCode >= 0).at(-1) ?? spoke.at(-1) ?? failed.at(-1);
 }

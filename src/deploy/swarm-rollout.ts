@@ -6,6 +6,7 @@ import { redact, type SecretValues } from './secrets.js';
 import { digestOfRef, emitter, errorText, imageRef, type DeploymentRequest, type DeploymentResult, type DeploymentStep } from './deployment.js';
 import type { Orchestrator, SwarmService, SwarmTask } from '../engine/orchestrator.js';
 import { serviceSpec } from './service-spec.js';
+import { tellingProbe } from './health.js';
 import { swarmTarget } from '../app-file/plan.js';
 
 const POLL_MS = 500;
@@ -225,9 +226,7 @@ async function withTaskErrors(orch: Orchestrator, summary: string, tasks: SwarmT
   for (const t of [...(blamed ? [blamed] : []), ...failedOn(tasks, digest)]) {
     let line = `task ${t.id.slice(0, 12)}: ${t.err ?? t.message}${t.exitCode ? ` (exit code ${t.exitCode})` : ''}`;
     const probes = t.containerId ? await orch.healthProbes(t.containerId).catch(() => []) : [];
-    // The very last probe is often cut short by the stop (exit 137, no output); the last one that spoke says why.
-    const failed = probes.filter((p) => p.exitCode !== 0);
-    const probe = failed.filter((p) => p.output !== '').at(-1) ?? failed.at(-1);
+    const probe = tellingProbe(probes);
     if (probe) line += `; last failed health check: exit code ${probe.exitCode}${probe.output ? `: ${probe.output}` : ''}`;
     seen.add(line);
   }

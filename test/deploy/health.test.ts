@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { waitHealthy } from '../../src/deploy/health.js';
+import { tellingProbe, waitHealthy } from '../../src/deploy/health.js';
 import { freePort } from '../support/net.js';
 import { MemoryHost } from '../support/memory-host.js';
 
@@ -78,4 +78,15 @@ test('a failing http health check reports the status and never the response body
   const reason = (outcome as { reason: string }).reason;
   assert.match(reason, new RegExp(`GET http://127\\.0\\.0\\.1:${port}/health: HTTP 503$`));
   assert.doesNotMatch(reason, /hunter2|trace/);
+});
+
+test('the failed probe that says why: the check\'s own answer, not an exec Docker could not run or a probe cut by the stop', () => {
+  const selfTest = { exitCode: 1, output: 'self-test failed: /www/fail present\n' };
+  const execFailed = { exitCode: -1, output: 'OCI runtime exec failed: exec failed: unable to start container process: read init-p: connection reset by peer: unknown' };
+  const cut = { exitCode: 137, output: '' };
+  assert.equal(tellingProbe([{ exitCode: 0, output: 'ok' }, selfTest, execFailed, cut]), selfTest);
+  assert.equal(tellingProbe([selfTest, { exitCode: 0, output: 'ok' }, cut]), selfTest);
+  assert.equal(tellingProbe([execFailed, cut]), execFailed, 'an exec failure is all there is: it is said');
+  assert.equal(tellingProbe([cut]), cut);
+  assert.equal(tellingProbe([{ exitCode: 0, output: 'ok' }]), undefined);
 });
