@@ -208,12 +208,15 @@ test('the web UI: sign in, browse an image, release, promote, roll back, deploy,
     await page.getByRole('article', { name: 'Environment production' }).waitFor();
     let done = await act(page, 'staging', /Release tag/, { ref: 'v1' });
     assert.match(done, /Release #\d+ recorded: staging is now v1/);
+    mark('released v1');
     done = await act(page, 'production', /Promote staging → production/, { deploy: true });
     assert.match(done, /Deployment succeeded/, done);
     assert.match(done, /pull|start|health|switch/i, 'progress lines were shown');
+    mark('promoted v1, deployed');
     done = await act(page, 'staging', /Release tag/, { ref: 'v2' });
     done = await act(page, 'production', /Promote staging → production/, { deploy: true });
     assert.match(done, /Deployment succeeded/, done);
+    mark('promoted v2, deployed');
     const running = async () => (await host.mustDocker(['ps', '--no-trunc', '--filter', 'label=wharf.app=web', '--format', '{{.Image}}'])).stdout.trim();
     assert.equal(await running(), `${rel.image}@${rel.releases.v2!.digest}`);
 
@@ -230,9 +233,11 @@ test('the web UI: sign in, browse an image, release, promote, roll back, deploy,
     await page.locator('dialog[open]').waitFor({ state: 'detached' });
     done = await act(page, 'production', /^Roll back$/, { deploy: true });
     assert.match(done, /Deployment succeeded/, done);
+    mark('rolled back, deployed');
     assert.equal(await running(), `${rel.image}@${rel.releases.v1!.digest}`);
     done = await act(page, 'production', /^Deploy$/);
     assert.match(done, /Deployment succeeded/, done);
+    mark('deployed again');
     await page.reload();
     await prod.getByText('in sync').waitFor();
     assert.match(await prod.innerText(), /v1/);
