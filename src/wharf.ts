@@ -1,11 +1,9 @@
 // The composition root: opens a Wharf data directory (blob store, metadata database) and builds every domain service
 // over it with its real dependencies, access control included. Both the server and the CLI's local commands start here.
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Config } from './config.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
 import type { BlobStore } from './storage/blob-store.js';
-import { sqliteRecordsNoBlobs } from './metadata/sqlite.js';
 import { openMetadataStore } from './metadata/open.js';
 import type { MetadataStore } from './metadata/store.js';
 import type { Metadata } from './metadata/metadata.js';
@@ -34,6 +32,7 @@ import { DeployTargets } from './deploy/targets.js';
 import { ManagedSecrets } from './deploy/secrets.js';
 import { SecretBox } from './deploy/secret-box.js';
 import type { Wharf } from './hub.js';
+import { EmptyDatabaseError, holdsBlobs, refuseLostSqlite } from './lost-database.js';
 import { pino, type Logger } from 'pino';
 import { openAccess, type Principal } from './auth/access.js';
 import { pullTokens, type Auth } from './auth/access-control.js';
@@ -47,26 +46,7 @@ import { TokenService } from './auth/token-service.js';
 import { Sessions } from './auth/sessions.js';
 
 export type { Wharf } from './hub.js';
-
-/**
- * The database records no blob while the blob store holds some: it was lost or emptied (a deleted -wal after a
- * crash). Opening it anyway would start a new registry over orphaned blobs, so openWharf refuses.
- */
-export class EmptyDatabaseError extends Error {
-  constructor(
-    readonly database: string,
-    postgres = false,
-  ) {
-    super(
-      `the database ${database} records no blob, but the blob store holds blobs: the database was lost or emptied ` +
-        (postgres
-          ? `(or this is not the database these blobs belong to). Stop here and point --db at the right database, or restore it from a backup. `
-          : `(for example its -wal file deleted after a crash). Stop here and restore it: put back ${database}-wal (and ` +
-            `${database}-shm) from where they went, or restore ${database} from a backup. `) +
-        `Only to start over with an empty database (every stored blob then an orphan that 'wharf fsck --repair' removes), run 'wharf serve --init'.`,
-    );
-  }
-}
+export { EmptyDatabaseError } from './lost-database.js';
 
 export interface OpenOptions {
   /** open a database that records no blob even when the blob store holds some (wharf serve --init) */
@@ -105,7 +85,6 @@ function openMetadata(config: Config, options: OpenOptions = {}): Promise<Metada
 /** `engines`: how deployments reach Docker hosts and Swarm (the real engines unless a test hands in its own). */
 export async function openWharf(config: Config, events: RegistryEvents = {}, engines: Engines = dockerEngines(), options: OpenOptions = {}): Promise<Wharf> {
   await mkdir(config.data, { recursive: true, mode: 0o700 });
-  const dbPath = join(config.data, 'wharf.db');
   let blobs: BlobStore;
   let meta: Metadata;
   if (config.storage.s3) {
@@ -124,7 +103,7 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
         throw new EmptyDatabaseError(redactedUrl(config.db), true);
       }
     } else {
-      if (!options.allowEmptyDatabase && sqliteRecordsNoBlobs(dbPath) && (await holdsBlobs(fs))) throw new EmptyDatabaseError(dbPath);
+      if (!options.allowEmptyDatabase) await refuseLostSqlite(config.data);
       meta = await openMetadata(config, options);
     }
     blobs = fs;
@@ -224,11 +203,6 @@ export async function openWharf(config: Config, events: RegistryEvents = {}, eng
       await blobs.close?.();
     },
   };
-}
-
-async function holdsBlobs(blobs: FsBlobStore): Promise<boolean> {
-  for await (const _ of blobs.list()) return true;
-  return false;
 }
 
 /** The config file's grants, as the policy holds them beside the database's. */

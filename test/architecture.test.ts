@@ -20,7 +20,7 @@ const FLOORS: readonly (readonly string[])[] = [
   ['config'], // one schema for file + env + flags, validated at the boundary with the domain's own rules
   ['hub'], // the type of the assembled hub: the services the server and the CLI are handed
   ['server'], // every HTTP route, inbound and outbound
-  ['wharf'], // the composition root
+  ['wharf', 'lost-database'], // the composition root, and its refusal of a lost database (shared with the CLI's local verbs)
   ['cli'], // the wharf command
 ];
 const floorOf = new Map(FLOORS.flatMap((names, floor) => names.map((n) => [n, floor] as const)));

@@ -64,6 +64,13 @@ export async function withLocalData<T>(
     throw new CliError((e as Error).message, 2);
   }
   requireDataDir(config.data);
+  // As `wharf serve` does: a lost SQLite database beside stored blobs is refused before anything writes to it.
+  if (!config.db && !config.storage.s3) {
+    const { EmptyDatabaseError, refuseLostSqlite } = await import('../lost-database.js');
+    await refuseLostSqlite(config.data).catch((e: unknown) => {
+      throw e instanceof EmptyDatabaseError ? new CliError(`refusing to open the data: ${e.message}`) : e;
+    });
+  }
   // The database alone, not the whole hub (wharf.ts): these verbs read and write accounts and the audit log only.
   const meta = await openMetadataStore(config);
   try {

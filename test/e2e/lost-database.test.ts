@@ -63,6 +63,11 @@ test('an emptied database beside stored blobs is refused; restoring the -wal rec
     assert.match(refused.message, /wharf\.db-wal/);
     assert.match(refused.message, /--init/);
     assert.ok((await readFile(db)).equals(before), 'a refused start must leave the database exactly as it was');
+    // The local account verbs refuse it too, before they migrate or write anything.
+    const userAdd = await runWharf(['user', 'add', 'someone', '--password-stdin', '--data', dataDir], { input: 'someone-password' });
+    assert.equal(userAdd.code, 1, userAdd.stdout + userAdd.stderr);
+    assert.match(userAdd.stderr, /^wharf user: refusing to open the data: the database .*wharf\.db records no blob, but the blob store holds blobs/);
+    assert.ok((await readFile(db)).equals(before), 'a refused `wharf user add` must leave the database exactly as it was');
     const fsck = await runWharf(['fsck', '--repair', '--data', dataDir]);
     assert.equal(fsck.code, 1, 'fsck --repair must not treat every blob as an orphan either');
     assert.match(fsck.stderr, /records no blob/);
