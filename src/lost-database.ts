@@ -5,10 +5,7 @@ import { join } from 'node:path';
 import { sqliteRecordsNoBlobs } from './metadata/sqlite.js';
 import { FsBlobStore } from './storage/fs-blob-store.js';
 
-/**
- * The database records no blob while the blob store holds some: it was lost or emptied (a deleted -wal after a
- * crash). Opening it anyway would start a new registry over orphaned blobs, so openWharf refuses, and so do the local CLI verbs.
- */
+/** What the refusal says: which database, and how to restore it or knowingly start over. */
 export class EmptyDatabaseError extends Error {
   constructor(
     readonly database: string,
