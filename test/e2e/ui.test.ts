@@ -145,6 +145,9 @@ test('the web UI: sign in, browse an image, release, promote, roll back, deploy,
     await tab.goto(s.url);
     await tab.getByRole('link', { name: 'web' }).waitFor();
     assert.match(await tab.locator('header.top').innerText(), /admin/);
+    // Back to the first tab, as a user would (the new one stays open for the sign-out below): a tab left in the
+    // background gets a frame about once a second, and every click waits for two frames to see the element still.
+    await page.bringToFront();
 
     // --- repositories → tags → image ----------------------------------------------------------------------
     const row = page.getByRole('row', { name: /web/ });
