@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { mustRun } from '../support/command.js';
 import { daemonsUnavailable, startDaemons, type DaemonSet } from '../support/dockerd.js';
 import { pushTestReleases } from '../support/deploy-images.js';
-import { BASE_IMAGE } from '../support/images.js';
+import { BASE_IMAGE, ensureBaseImage } from '../support/images.js';
 import { freePort } from '../support/net.js';
 import { runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
 
@@ -26,7 +26,7 @@ test('status shows foreign containers; a deploy whose port is held fails before 
     const h = daemons.daemons[0]!;
     await withLogsOnFailure(s, async () => {
       await s.login('docker');
-      const rel = await pushTestReleases(s.host, 'web', ['v1']);
+      const [rel] = await Promise.all([pushTestReleases(s.host, 'web', ['v1']), ensureBaseImage('docker')]);
       const env = { ...process.env, WHARF_SERVER: s.url, WHARF_CONFIG_DIR: join(dir, 'config') };
       const wharf = (...args: string[]) => runWharf(args, { env, timeoutMs: 120_000 });
       const ok = async (...args: string[]) => {

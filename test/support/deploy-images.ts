@@ -1,11 +1,14 @@
 // Releases of a small test app for deploy tests, built locally on the busybox base and pushed to a real Wharf:
 // good ones (healthy), and a bad one whose HEALTHCHECK fails with a message the tests look for.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { mustRun } from './command.js';
-import { BASE_IMAGE, ensureBaseImage, removeImages } from './images.js';
+import { baseLayerTar } from './images.js';
+import { MEDIA_TYPE } from './oci-layout.js';
+import { authHeaders, pushBlob, sha256 } from './registry-client.js';
 
 /**
  * What a failing health check prints; tests expect it in the failure reason. Release VERSION also fails its check
@@ -35,7 +38,7 @@ while :; do sleep 1 & wait $!; done
 `;
 
 /** GET /cgi-bin/slow answers the version after a second: a request in flight while a proxy switches. */
-const SLOW_CGI = `mkdir /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\nsleep 1\\ncat /www/version\\n' > /www/cgi-bin/slow && chmod 755 /www/cgi-bin/slow`;
+const SLOW_CGI = '#!/bin/sh\necho Content-Type: text/plain\necho\nsleep 1\ncat /www/version\n';
 
 export interface TestRelease {
   /** the version written into /www/version */
@@ -50,46 +53,78 @@ export interface TestReleases {
 }
 
 /**
- * Builds one image per version (a `bad` version fails its health check), pushes each to `registryHost`
- * and removes the local copies, so that every host must pull from Wharf.
+ * Makes one image per version (a `bad` version fails its health check) and pushes each to `registryHost` over the
+ * registry API, as the admin startWharf logged in: every host must then pull it from Wharf. No engine builds them:
+ * a `docker build` with a RUN step and a `docker push` cost 1.4 CPU s per version (a container, layer tars, their
+ * digests), in every deploy test; these are two layers and a config, written here. The image is what the Dockerfile
+ * this replaced made: the busybox base, then /app.sh and /www (release, version, health or fail, cgi-bin/slow), a
+ * HEALTHCHECK and the command.
  */
 export async function pushTestReleases(registryHost: string, repository: string, versions: string[]): Promise<TestReleases> {
-  await ensureBaseImage('docker');
+  const base = `http://${registryHost}`;
   const image = `${registryHost}/${repository}`;
+  const baseTar = await baseLayerTar();
+  const baseBlob = gzipSync(baseTar, { level: 1 });
+  const baseDigest = await pushBlob(base, repository, baseBlob);
   const releases: Record<string, TestRelease> = {};
-  const build = async (version: string) => {
+  const push = async (version: string) => {
     const dir = await mkdtemp(join(tmpdir(), 'wharf-deploy-app-'));
-    const tag = `${image}:${version}`;
     try {
       const bad = version.startsWith('bad');
-      await writeFile(join(dir, 'app.sh'), APP_SH);
-      await writeFile(
-        join(dir, 'Dockerfile'),
-        [
-          `FROM ${BASE_IMAGE}`,
-          'COPY app.sh /app.sh',
-          // unique content per build, so each version has its own digest
-          `RUN echo ${version} > /www/release && echo ${version}-${randomBytes(6).toString('hex')} > /www/version && echo ok > /www/health${bad ? ' && rm /www/health && touch /www/fail' : ''} && ${SLOW_CGI}`,
-          // Each probe is a `runc exec` (about 0.1 CPU s): five replicas probed every 300 ms kept 1.6 of two cores
-          // busy, and the engines here (Docker 20.10) have no start interval. So a good release is probed every
-          // second (healthy one second after its start), a bad one every 300 ms (it fails at once, exit 1, and lives
-          // only that long). A probe is allowed 10 s because on a loaded machine starting the exec alone can take
-          // seconds, and a good replica must not be failed for that.
-          `HEALTHCHECK --interval=${bad ? '300ms' : '1s'} --timeout=10s --retries=2 CMD ${JSON.stringify(['/bin/sh', '-c', HEALTH_SCRIPT])}`,
-          'CMD ["/bin/sh", "/app.sh"]',
-          '',
-        ].join('\n'),
+      const root = join(dir, 'root');
+      await mkdir(join(root, 'www', 'cgi-bin'), { recursive: true });
+      await writeFile(join(root, 'app.sh'), APP_SH);
+      await writeFile(join(root, 'www', 'release'), `${version}\n`);
+      // unique content per build, so each version has its own digest
+      await writeFile(join(root, 'www', 'version'), `${version}-${randomBytes(6).toString('hex')}\n`);
+      await writeFile(join(root, 'www', bad ? 'fail' : 'health'), bad ? '' : 'ok\n');
+      await writeFile(join(root, 'www', 'cgi-bin', 'slow'), SLOW_CGI, { mode: 0o755 });
+      const tarFile = join(dir, 'layer.tar');
+      await mustRun('tar', ['-C', root, '--numeric-owner', '--owner=0', '--group=0', '-cf', tarFile, 'app.sh', 'www']);
+      const appTar = await readFile(tarFile);
+      const appBlob = gzipSync(appTar, { level: 1 });
+      const appDigest = await pushBlob(base, repository, appBlob);
+      const config = Buffer.from(
+        JSON.stringify({
+          architecture: process.arch === 'x64' ? 'amd64' : process.arch,
+          os: 'linux',
+          created: new Date().toISOString(),
+          config: {
+            Cmd: ['/bin/sh', '/app.sh'],
+            // Each probe is a `runc exec` (about 0.1 CPU s): five replicas probed every 300 ms kept 1.6 of two cores
+            // busy, and the engines here (Docker 20.10) have no start interval. So a good release is probed every
+            // second (healthy one second after its start), a bad one every 300 ms (it fails at once, exit 1, and lives
+            // only that long). A probe is allowed 10 s because on a loaded machine starting the exec alone can take
+            // seconds, and a good replica must not be failed for that.
+            Healthcheck: { Test: ['CMD', '/bin/sh', '-c', HEALTH_SCRIPT], Interval: (bad ? 300 : 1_000) * 1e6, Timeout: 10_000 * 1e6, Retries: 2 },
+          },
+          rootfs: { type: 'layers', diff_ids: [sha256(baseTar), sha256(appTar)] },
+          history: [{ created_by: 'wharf test: busybox base' }, { created_by: `wharf test: release ${version}` }],
+        }),
       );
-      await mustRun('docker', ['build', '--network', 'host', '-q', '-t', tag, '.'], { cwd: dir, timeoutMs: 180_000 });
-      const push = await mustRun('docker', ['push', tag]);
-      const digest = push.stdout.match(/digest: (sha256:[0-9a-f]{64})/)?.[1];
-      if (!digest) throw new Error(`docker push printed no digest:\n${push.stdout}`);
-      releases[version] = { version, digest };
+      const configDigest = await pushBlob(base, repository, config);
+      const manifest = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MEDIA_TYPE.manifest,
+          config: { mediaType: MEDIA_TYPE.config, digest: configDigest, size: config.length },
+          layers: [
+            { mediaType: MEDIA_TYPE.layer, digest: baseDigest, size: baseBlob.length },
+            { mediaType: MEDIA_TYPE.layer, digest: appDigest, size: appBlob.length },
+          ],
+        }),
+      );
+      const res = await fetch(`${base}/v2/${repository}/manifests/${version}`, {
+        method: 'PUT',
+        headers: { ...authHeaders(base), 'content-type': MEDIA_TYPE.manifest },
+        body: new Uint8Array(manifest),
+      });
+      if (res.status !== 201) throw new Error(`PUT ${repository}:${version}: ${res.status} ${await res.text()}`);
+      releases[version] = { version, digest: sha256(manifest) };
     } finally {
-      await removeImages('docker', [tag]);
       await rm(dir, { recursive: true, force: true });
     }
   };
-  await Promise.all(versions.map(build));
+  await Promise.all(versions.map(push));
   return { image, releases };
 }

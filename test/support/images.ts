@@ -1,6 +1,6 @@
 // Container images for end-to-end tests, made locally: no image can be pulled from the internet.
 // The base is a one-layer busybox rootfs; a test app adds three layers and serves files with busybox httpd.
-import { mkdtemp, mkdir, copyFile, symlink, writeFile, rm, chmod } from 'node:fs/promises';
+import { mkdtemp, mkdir, copyFile, symlink, writeFile, readFile, rm, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -34,22 +34,44 @@ async function makeBaseImage(engine: Engine): Promise<void> {
   if ((await run(engine, ['image', 'inspect', BASE_IMAGE], { timeoutMs: 30_000 })).code === 0) return;
   const work = await mkdtemp(join(tmpdir(), 'wharf-test-rootfs-'));
   try {
-    const root = join(work, 'rootfs');
-    for (const dir of ['bin', 'etc', 'www', 'tmp', 'root']) await mkdir(join(root, dir), { recursive: true });
-    await chmod(join(root, 'tmp'), 0o1777);
-    await copyFile(BUSYBOX_PATH, join(root, 'bin', 'busybox'));
-    await chmod(join(root, 'bin', 'busybox'), 0o755);
-    for (const applet of APPLETS) await symlink('busybox', join(root, 'bin', applet));
-    await writeFile(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
-    await writeFile(join(root, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
     const tar = join(work, 'rootfs.tar');
-    await mustRun('tar', ['-C', root, '--numeric-owner', '--owner=0', '--group=0', '-cf', tar, '.']);
+    await writeBaseRootfsTar(work, tar);
     await mustRun(engine, ['import', '--change', 'CMD ["/bin/sh"]', tar, BASE_IMAGE], { timeoutMs: 60_000 });
     // A broken base (e.g. a dynamically linked busybox) shows up here, not as a puzzling build failure later.
     await mustRun(engine, ['run', '--rm', '--network', 'host', BASE_IMAGE, '/bin/true'], { timeoutMs: 60_000 });
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** The base image's root filesystem (busybox, its applets, /etc/passwd, an empty /www), as the tar file `tar`. */
+async function writeBaseRootfsTar(work: string, tar: string): Promise<void> {
+  const root = join(work, 'rootfs');
+  for (const dir of ['bin', 'etc', 'www', 'tmp', 'root']) await mkdir(join(root, dir), { recursive: true });
+  await chmod(join(root, 'tmp'), 0o1777);
+  await copyFile(BUSYBOX_PATH, join(root, 'bin', 'busybox'));
+  await chmod(join(root, 'bin', 'busybox'), 0o755);
+  for (const applet of APPLETS) await symlink('busybox', join(root, 'bin', applet));
+  await writeFile(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+  await writeFile(join(root, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+  await mustRun('tar', ['-C', root, '--numeric-owner', '--owner=0', '--group=0', '-cf', tar, '.']);
+}
+
+let baseLayer: Promise<Buffer> | undefined;
+/** The base image's one layer as an uncompressed tar, made once per process: images pushed without an engine build on it. */
+export function baseLayerTar(): Promise<Buffer> {
+  baseLayer ??= (async () => {
+    const work = await mkdtemp(join(tmpdir(), 'wharf-test-rootfs-'));
+    try {
+      const tar = join(work, 'rootfs.tar');
+      await writeBaseRootfsTar(work, tar);
+      return await readFile(tar);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  })();
+  baseLayer.catch(() => (baseLayer = undefined));
+  return baseLayer;
 }
 
 export interface AppContext {
