@@ -148,17 +148,28 @@ function runFile(file) {
       timedOut = true;
       process.stderr.write(`\n[scripts/test.js] ${relative(root, file)} still running after ${fileTimeoutS} s: naming its open handles, then killing it\n`);
       // Node's test runner itself does not load --import modules: ask the file's own process, it does.
+      const asked = [];
       for (const pid of childrenOf(child.pid)) {
         try {
           process.kill(pid, 'SIGUSR2');
+          asked.push(pid);
         } catch {
           // gone meanwhile
         }
       }
-      setTimeout(() => {
-        if (existsSync(report)) process.stderr.write(readFileSync(report, 'utf8'));
+      // Each asked process appends its line at once: kill as soon as every one has (or is gone), and after 3 s at
+      // the latest, for a process too busy to answer.
+      const giveUp = Date.now() + 3_000;
+      const collect = setInterval(() => {
+        const text = existsSync(report) ? readFileSync(report, 'utf8') : '';
+        const alive = childrenOf(child.pid);
+        const answered = (pid) => new RegExp(`\\(pid ${pid}\\): .*\\n`).test(text) || !alive.includes(pid);
+        if (Date.now() < giveUp && !asked.every(answered)) return;
+        clearInterval(collect);
+        if (text) process.stderr.write(text);
         signalGroup('SIGKILL');
-      }, 3_000).unref();
+      }, 50);
+      collect.unref();
     }, fileTimeoutS * 1000);
     // Ctrl-C or a CI cancel: take the file's processes down too, not only this one, and run no further file.
     const forward = (sig) => {

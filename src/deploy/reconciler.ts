@@ -37,6 +37,13 @@ const MAX_CONVERGE_MS = 60_000;
 const HEAL_BACKOFF_MS = 30_000;
 const MAX_HEAL_BACKOFF_MS = 600_000;
 
+/**
+ * What one look at an environment came to. `busy`, `settling` and `converging` look again later; the others are
+ * decisions: nothing to do, a drift left alone (announced, not healed: no autoHeal, nothing a deployment can fix, a
+ * paused rollout), a heal held back after a failed one, a heal, or a look that failed.
+ */
+export type LookOutcome = 'busy' | 'settling' | 'converging' | 'in-sync' | 'nothing-intended' | 'drift' | 'backing-off' | 'healed' | 'heal-failed' | 'failed';
+
 export interface ReconcilerOptions {
   /** ms between scheduled passes; 0 or less: no loop at all (neither schedule nor events) */
   interval: number;
@@ -44,6 +51,15 @@ export interface ReconcilerOptions {
   engines?: Pick<Engines, 'events'>;
   /** ms after a deployment's end before its environment is acted on (SETTLE_MS unless given) */
   settleMs?: number;
+  /** ms without another event before an environment is looked at (QUIET_MS unless given) */
+  quietMs?: number;
+  /** ms between looks at an environment being deployed (BUSY_RETRY_MS unless given) */
+  busyRetryMs?: number;
+  /**
+   * Told what each look at an environment came to: a test waits for the loop's decision (with idle()) instead of
+   * sleeping for as long as the loop's windows might take.
+   */
+  onLook?: (env: EnvironmentKey, outcome: LookOutcome) => void;
 }
 
 export class Reconciler {
@@ -61,6 +77,8 @@ export class Reconciler {
   /** `app/env` → when a heal may be tried again, and the pause after the next failure */
   private readonly healBackoff = new Map<string, { until: number; next: number }>();
   private readonly watch: EngineWatch | undefined;
+  /** looks queued or running */
+  private working = 0;
 
   constructor(
     private readonly service: DeployService,
@@ -71,7 +89,7 @@ export class Reconciler {
     private readonly options: ReconcilerOptions,
   ) {
     if (options.engines) {
-      this.watch = new EngineWatch(options.engines, (env, why) => this.lookSoon(env, why, QUIET_MS), log, service.eventStreams);
+      this.watch = new EngineWatch(options.engines, (env, why) => this.lookSoon(env, why, options.quietMs ?? QUIET_MS), log, service.eventStreams);
     }
   }
 
@@ -111,8 +129,20 @@ export class Reconciler {
     this.refresher.unref();
   }
 
+  /**
+   * True when every event heard has been looked at and decided: no look waiting for its time (after a burst, a
+   * deployment, a converging replica) and none queued or running. The schedule's timer does not count, its pass does.
+   */
+  idle(): boolean {
+    return this.soon.size === 0 && this.working === 0;
+  }
+
   private enqueue(work: () => Promise<void>): Promise<void> {
-    const next = this.queue.then(work).catch((err) => this.log.warn({ err }, 'reconcile failed'));
+    this.working++;
+    const next = this.queue
+      .then(work)
+      .catch((err) => this.log.warn({ err }, 'reconcile failed'))
+      .finally(() => this.working--);
     this.queue = next;
     return next;
   }
@@ -151,34 +181,45 @@ export class Reconciler {
     if (!f?.file.environments[env.environment]) return;
     const plan = resolveEnvironment(f.file, env.environment);
     if (targetNames(plan).length === 0) return;
-    await this.reconcile(env, plan.rules.autoHeal, why).catch((err) => this.log.warn({ err, app: env.app, environment: env.environment }, 'reconcile of an environment failed'));
+    const outcome = await this.reconcile(env, plan.rules.autoHeal, why).catch((err): LookOutcome => {
+      this.log.warn({ err, app: env.app, environment: env.environment }, 'reconcile of an environment failed');
+      return 'failed';
+    });
+    this.options.onLook?.(env, outcome);
   }
 
-  private async reconcile(env: EnvironmentKey, autoHeal: boolean, why: string): Promise<void> {
+  private async reconcile(env: EnvironmentKey, autoHeal: boolean, why: string): Promise<LookOutcome> {
     const { app, environment } = env;
     const key = `${app}/${environment}`;
     // A deployment changes what runs on purpose, and its own stops and removals are events too: look once it is over.
     if (this.releases.busy(app, environment) || (await this.service.deploying(app, environment))) {
-      return this.lookSoon(env, why, BUSY_RETRY_MS);
+      this.lookSoon(env, why, this.options.busyRetryMs ?? BUSY_RETRY_MS);
+      return 'busy';
     }
     const last = await this.service.lastFinished(app, environment);
     const settle = this.options.settleMs ?? SETTLE_MS;
-    if (last !== undefined && Date.now() - last.at < settle) return this.lookSoon(env, why, Math.min(settle, last.at + settle - Date.now()));
+    if (last !== undefined && Date.now() - last.at < settle) {
+      this.lookSoon(env, why, Math.min(settle, last.at + settle - Date.now()));
+      return 'settling';
+    }
     const [status] = await this.service.status(app, environment);
-    if (!status || status.intended === null) return;
+    if (!status || status.intended === null) return 'nothing-intended';
     const drift = status.targets.flatMap((t) => t.drift.map((d) => ({ target: t.target, ...d })));
     if (drift.length === 0) {
       this.service.drifted.delete(key);
       this.announced.delete(key);
       this.healBackoff.delete(key);
       this.convergingSince.delete(key);
-      return;
+      return 'in-sync';
     }
     // The engine's restart policy (or Swarm) is bringing a replica back: give it time before calling it drift.
     if (status.targets.some((t) => t.containers.some((c) => CONVERGING.has(c.state)))) {
       const since = this.convergingSince.get(key) ?? Date.now();
       this.convergingSince.set(key, since);
-      if (Date.now() - since < MAX_CONVERGE_MS) return this.lookSoon(env, why, CONVERGE_RETRY_MS);
+      if (Date.now() - since < MAX_CONVERGE_MS) {
+        this.lookSoon(env, why, CONVERGE_RETRY_MS);
+        return 'converging';
+      }
     } else {
       this.convergingSince.delete(key);
     }
@@ -189,14 +230,14 @@ export class Reconciler {
       this.log.warn({ app, environment, drift, seen: why }, 'what runs drifted from the current release');
       this.notify({ type: 'deployment.drift', repository: app, environment, release: status.intended.releaseId, digest: status.intended.digest, drift, autoHeal });
     }
-    if (!autoHeal) return;
+    if (!autoHeal) return 'drift';
     // Only drift a deployment can fix: an unreachable host stays drifted until it answers again; a container that is
     // not Wharf's is for a person to remove (a deployment is refused while it holds a port the app needs).
-    if (drift.some((d) => d.kind === 'port_taken') || drift.every((d) => d.kind === 'host_down' || d.kind === 'foreign')) return;
+    if (drift.some((d) => d.kind === 'port_taken') || drift.every((d) => d.kind === 'host_down' || d.kind === 'foreign')) return 'drift';
     // A rollout paused on a failure waits for its operator (failureAction: pause): healing would undo the pause.
-    if (status.attention?.status === 'paused') return;
+    if (status.attention?.status === 'paused') return 'drift';
     const backoff = this.healBackoff.get(key);
-    if (backoff && Date.now() < backoff.until) return;
+    if (backoff && Date.now() < backoff.until) return 'backing-off';
     const outcome = await this.releases.deploy(app, environment, { actor: HEAL_ACTOR, trigger: 'auto-heal', currentOnly: true });
     const healed = outcome.result.status === 'succeeded';
     // A heal that does not hold (an image that no longer pulls, a release that crashes again) is not retried at
@@ -205,5 +246,6 @@ export class Reconciler {
     if (healed) this.healBackoff.delete(key);
     else this.healBackoff.set(key, { until: Date.now() + pause, next: Math.min(pause * 2, MAX_HEAL_BACKOFF_MS) });
     this.log.info({ app, environment, deployment: outcome.deployment, status: outcome.result.status, seen: why }, 'auto-heal deployed the current release');
+    return healed ? 'healed' : 'heal-failed';
   }
 }

@@ -9,7 +9,7 @@ import { startRegistry, type Registry } from '../server/v2-harness.js';
 import { MemoryEngines } from '../support/memory-host.js';
 import { eventually } from '../webhooks/receiver.js';
 import { pushImage } from '../delivery/delivery-harness.js';
-import { Reconciler } from '../../src/deploy/reconciler.js';
+import { Reconciler, type LookOutcome } from '../../src/deploy/reconciler.js';
 import type { ReleaseStep } from '../../src/deploy/release-workflow.js';
 
 const APP = 'shop/web';
@@ -37,9 +37,19 @@ const removeOne = async () => {
   await h1().removeContainer(c!.id);
 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-/** past the loop's debounce and its wait after a deployment's end */
+/** the loop's wait after a deployment's end, its quiet after an event, its pause while a deployment runs */
 const SETTLE_MS = 300;
-const SETTLED_MS = SETTLE_MS + 1_500;
+const QUIET_MS = 100;
+const BUSY_RETRY_MS = 100;
+/** what each look at the environment came to, in order */
+const looks: LookOutcome[] = [];
+/**
+ * Until the loop has looked at everything it heard and decided (nothing waiting, nothing running): what a test
+ * checks afterwards is what the loop did about it, however long a loaded machine took to get there.
+ */
+const settled = () => eventually(async () => (reconciler.idle() ? true : undefined), 'the reconcile loop to decide', 20_000);
+/** The first look after the `from`th that is not put off until later (a deployment running or settling). */
+const decidedAfter = (from: number) => eventually(async () => looks.slice(from).find((o) => o !== 'busy' && o !== 'settling'), 'a decision of the reconcile loop', 20_000);
 
 before(async () => {
   r = await startRegistry({ engines });
@@ -48,7 +58,14 @@ before(async () => {
   await r.wharf.deploy.apply(FILE(), { dryRun: false, actor: 'admin' });
   const step = (await r.wharf.releases.carryOut(APP, { kind: 'release', environment: 'production', ref: 'v1', deploy: true }, 'admin')) as ReleaseStep;
   assert.equal((await step.deployment!()).result.status, 'succeeded');
-  reconciler = new Reconciler(r.wharf.deploy, r.wharf.releases, (e) => notified.push(e), quiet, { interval: 3_600_000, engines, settleMs: SETTLE_MS });
+  reconciler = new Reconciler(r.wharf.deploy, r.wharf.releases, (e) => notified.push(e), quiet, {
+    interval: 3_600_000,
+    engines,
+    settleMs: SETTLE_MS,
+    quietMs: QUIET_MS,
+    busyRetryMs: BUSY_RETRY_MS,
+    onLook: (_env, outcome) => looks.push(outcome),
+  });
   reconciler.start();
   await eventually(async () => (r.wharf.deploy.eventStreams.get('h1') && r.wharf.deploy.eventStreams.get('h2') ? true : undefined), 'both event streams', 10_000);
 });
@@ -58,7 +75,10 @@ after(async () => {
 });
 
 test('a removed container is healed with the current release, once for a burst of events', async () => {
-  await sleep(SETTLED_MS);
+  // Past the settling of the deployment made in before().
+  const last = await r.wharf.deploy.lastFinished(APP, 'production');
+  await sleep(Math.max(0, last!.at + SETTLE_MS - Date.now()));
+  await settled();
   // Both replicas of h1 go at once: kill, die, destroy twice over; one look after the burst, one heal.
   for (const c of await h1().listContainers({ labels: { 'wharf.app': APP } })) await h1().removeContainer(c.id);
   // The heal is recorded when it starts (running): wait for its end, which a loaded machine may take a while to reach.
@@ -66,7 +86,7 @@ test('a removed container is healed with the current release, once for a burst o
   assert.deepEqual(await heals(), ['auto-heal:succeeded']);
   assert.deepEqual(h1().running(), [digests.v1, digests.v1]);
   assert.equal(notified.filter((e) => e.type === 'deployment.drift').length, 1);
-  await sleep(SETTLED_MS);
+  await settled();
   assert.deepEqual(await heals(), ['auto-heal:succeeded'], 'the heal itself (its stops and removals) starts none');
 });
 
@@ -77,12 +97,14 @@ test("a deployment of Wharf's own is waited out: events during it start no heal"
   const running = r.wharf.releases.deploy(APP, 'production', { actor: 'admin', trigger: 'deploy --force', force: true });
   await eventually(async () => ((await r.wharf.deploy.deploying(APP, 'production')) ? true : undefined), 'the deployment to start', 5_000);
   // What a deploy does to the old containers, and a removal by hand besides: it replaces them all anyway.
+  const from = looks.length;
   await removeOne();
-  await sleep(1_500);
+  // The loop looks while the deployment is held, and puts the environment off.
+  await eventually(async () => (looks.slice(from).includes('busy') ? true : undefined), 'a look during the deployment', 20_000);
   h1().onPull = undefined;
   release();
   assert.equal((await running).result.status, 'succeeded');
-  await sleep(SETTLED_MS);
+  await settled();
   assert.deepEqual(await heals(), ['auto-heal:succeeded'], 'still only the first test’s heal');
   assert.deepEqual(h1().running(), [digests.v1, digests.v1]);
 });
@@ -93,8 +115,10 @@ test('a replica its restart policy is bringing back is given time: no drift, no 
   // What dockerd lists for a container that exited and is being restarted: State "restarting".
   Object.assign(live, { status: 'restarting' });
   const drifts = notified.filter((e) => e.type === 'deployment.drift').length;
+  const from = looks.length;
   for (const w of h1().watchers) w.listener.event({ type: 'container', action: 'die', id: c!.id, attributes: { ...live.labels }, time: Date.now() });
-  await sleep(SETTLED_MS + 1_000);
+  // Looked at again a while later (until the engine gives up): the first look is what is checked here.
+  await decidedAfter(from);
   Object.assign(live, { status: 'running' });
   assert.deepEqual(await heals(), ['auto-heal:succeeded']);
   assert.equal(notified.filter((e) => e.type === 'deployment.drift').length, drifts, 'not announced as drift');
@@ -106,9 +130,9 @@ test('a heal that fails is not tried again at every event', async () => {
   try {
     await removeOne();
     await eventually(async () => ((await heals()).length === 2 ? true : undefined), 'the second heal', 10_000);
-    await sleep(SETTLED_MS);
+    await settled();
     await removeOne();
-    await sleep(SETTLED_MS);
+    await settled();
     assert.equal((await heals()).length, 2, `backed off: ${(await heals()).join(', ')}`);
   } finally {
     engines.failing.delete(digests.v1!);

@@ -11,6 +11,7 @@ import { mustRun, run } from '../support/command.js';
 import { ensureBaseImage, removeImages, writeAppContext } from '../support/images.js';
 import { startWharf, withLogsOnFailure } from '../support/server.js';
 import { getManifest } from '../support/registry-client.js';
+import { daemonsUnavailable, startDaemons, type DaemonSet } from '../support/dockerd.js';
 
 test('docker pull of a corrupted layer fails and leaves no image; docker push of the image heals it', { timeout: 300_000 }, async (t) => {
   if (!(await needTool(t, 'docker', 'busybox'))) return;
@@ -19,8 +20,14 @@ test('docker pull of a corrupted layer fails and leaves no image; docker push of
   const server = await startWharf();
   const image = `${server.host}/integrity/app:1`;
   const saved = join(tmpdir(), `wharf-test-corrupt-${process.pid}.tar`);
+  // The corrupted layer is pulled by a dockerd of the test's own that downloads a layer once: the machine's daemon
+  // fails the same way, but only after trying twice more, 5 s and 10 s later (its --max-download-attempts; the
+  // quarantined blob then answers 404). Without root for a daemon of its own, the machine's daemon pulls it.
+  let own: DaemonSet | undefined;
+  const dockerThere = (args: string[], opts: { timeoutMs?: number } = {}) => (own ? own.daemons[0]!.docker(args, opts.timeoutMs) : run('docker', args, opts));
   try {
     await withLogsOnFailure(server, async () => {
+      if ((await daemonsUnavailable()) === undefined) own = await startDaemons(1, { args: ['--max-download-attempts=1'] });
       await server.login('docker');
       await mustRun('docker', ['build', '--network', 'host', '-t', image, '.'], { cwd: app.dir, timeoutMs: 180_000 });
       await mustRun('docker', ['push', image]);
@@ -37,9 +44,9 @@ test('docker pull of a corrupted layer fails and leaves no image; docker push of
       await fh.close();
 
       await removeImages('docker', [image]);
-      const pull = await run('docker', ['pull', image], { timeoutMs: 180_000 });
+      const pull = await dockerThere(['pull', image], { timeoutMs: 180_000 });
       assert.notEqual(pull.code, 0, `docker pull of a corrupted layer must fail:\n${pull.stdout}`);
-      assert.notEqual((await run('docker', ['image', 'inspect', image])).code, 0, 'docker must keep no image');
+      assert.notEqual((await dockerThere(['image', 'inspect', image])).code, 0, 'docker must keep no image');
       assert.equal((await readdir(join(server.dataDir, 'quarantine', 'sha256'))).filter((f) => f.startsWith(hex)).length, 1);
       assert.match(server.logs(), /blob quarantined/);
 
@@ -51,6 +58,7 @@ test('docker pull of a corrupted layer fails and leaves no image; docker push of
       assert.match(again.stdout, /Pull complete/);
     });
   } finally {
+    await own?.teardown();
     await removeImages('docker', [image]);
     await rm(saved, { force: true });
     await rm(app.dir, { recursive: true, force: true });

@@ -29,8 +29,11 @@ test('retention and gc keep the rollback target: docker pulls and runs it afterw
     await withLogsOnFailure(server, async () => {
       const digests: Record<string, string> = {};
       const markers: Record<string, string> = {};
-      for (const v of versions) {
-        markers[v] = (await buildTestApp(`${repo}:${v}`, { sizeKiB: 32 })).marker;
+      // Built side by side (each build waits mostly on its RUN containers), pushed one after another: the
+      // newest tag, the one retention keeps, is 1.3.0.
+      const built = await Promise.all(versions.map((v) => buildTestApp(`${repo}:${v}`, { sizeKiB: 32 })));
+      for (const [i, v] of versions.entries()) {
+        markers[v] = built[i]!.marker;
         await mustRun('docker', ['push', `${repo}:${v}`]);
         digests[v] = (await getManifest(server.url, 'keep', v)).digest!;
       }

@@ -96,6 +96,11 @@ function migratedTemplateName(): Promise<string> {
   return migratedTemplate;
 }
 
+/** A new database on the test cluster already at the current schema (a copy of the migrated template); its URL. */
+export async function createMigratedTestDatabase(): Promise<string> {
+  return createTestDatabase(await migratedTemplateName());
+}
+
 export async function dropTestDatabase(url: string): Promise<void> {
   const name = new URL(url).pathname.slice(1);
   if (!/^wharf_test_\w+$/.test(name)) throw new Error(`refusing to drop ${name}: not a test database`);

@@ -73,10 +73,11 @@ process.on('exit', () => {
   }
 });
 
-export async function startDaemons(n: number, opts: { tls?: boolean } = {}): Promise<DaemonSet> {
+/** `tls`: the first daemon also listens on tcp with TLS; `args`: more dockerd flags, for every daemon. */
+export async function startDaemons(n: number, opts: { tls?: boolean; args?: string[] } = {}): Promise<DaemonSet> {
   const daemons: Daemon[] = [];
   try {
-    for (let i = 0; i < n; i++) daemons.push(await Daemon.create(`host${i + 1}`, opts.tls === true && i === 0));
+    for (let i = 0; i < n; i++) daemons.push(await Daemon.create(`host${i + 1}`, opts.tls === true && i === 0, opts.args ?? []));
     await Promise.all(daemons.map((d) => d.start()));
   } catch (e) {
     await Promise.all(daemons.map((d) => d.destroy().catch(() => undefined)));
@@ -98,14 +99,15 @@ class Daemon implements TestDaemon {
   private constructor(
     readonly name: string,
     readonly root: string,
+    private readonly extraArgs: string[],
   ) {
     this.socket = join(root, 'docker.sock');
     this.endpoint = `unix://${this.socket}`;
   }
 
-  static async create(name: string, tls: boolean): Promise<Daemon> {
+  static async create(name: string, tls: boolean, extraArgs: string[]): Promise<Daemon> {
     // Short paths: a unix socket path must fit in 108 bytes.
-    const d = new Daemon(name, await mkdtemp(`/tmp/wharf-dockerd-`));
+    const d = new Daemon(name, await mkdtemp(`/tmp/wharf-dockerd-`), extraArgs);
     if (tls) {
       const files = await makeCertificates(join(d.root, 'tls'));
       d.tcpPort = await freePort();
@@ -128,6 +130,7 @@ class Daemon implements TestDaemon {
       '--bridge=none',
       '--iptables=false',
       '--ip-masq=false',
+      ...this.extraArgs,
     ];
     if (this.serverTls) {
       args.push('-H', `tcp://127.0.0.1:${this.tcpPort}`, '--tlsverify', '--tlscacert', this.serverTls.ca, '--tlscert', this.serverTls.cert, '--tlskey', this.serverTls.key);

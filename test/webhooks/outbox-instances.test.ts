@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { pino } from 'pino';
-import { createTestDatabase, dropTestDatabase, postgresMissing } from '../support/database.js';
+import { createMigratedTestDatabase, dropTestDatabase, postgresMissing } from '../support/database.js';
 import { openPostgres } from '../../src/metadata/postgres.js';
 import { openSqlite } from '../../src/metadata/sqlite.js';
 import type { MetadataStore } from '../../src/metadata/store.js';
@@ -32,7 +32,8 @@ interface Shared {
 
 async function sharedDatabase(backend: 'sqlite' | 'postgres'): Promise<Shared> {
   if (backend === 'postgres') {
-    const url = await createTestDatabase();
+    // Already migrated (a copy of the template): what is tested here is the claim, not the migrations.
+    const url = await createMigratedTestDatabase();
     return { url, open: () => openPostgres(url, { poolSize: 5, migrate: true }), drop: () => dropTestDatabase(url) };
   }
   const dir = await mkdtemp(join(tmpdir(), 'wharf-outbox-'));
@@ -164,7 +165,8 @@ test('postgres: a claim skips the rows another instance holds locked, and neithe
   assert.equal(held.length, 3);
   // A plain conditional claim would pick the held rows too and wait on their locks until the other commits.
   const claim = a.meta.webhooks.claimDue(Date.now() + 1, 10, Date.now() + 60_000);
-  const outcome = await Promise.race([claim.then((c) => c.map((x) => x.id)), sleep(3_000).then(() => 'waited for the locked rows' as const)]);
+  // The 3 s timer is unref'd: once the claim has won the race it must not hold the file's process open for 3 s more.
+  const outcome = await Promise.race([claim.then((c) => c.map((x) => x.id)), sleep(3_000, undefined, { ref: false }).then(() => 'waited for the locked rows' as const)]);
   await other.query('rollback');
   assert.notEqual(outcome, 'waited for the locked rows');
   assert.deepEqual(new Set(outcome), new Set(ids.filter((id) => !held.includes(id))));
