@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { mustRun } from '../support/command.js';
 import { daemonsUnavailable, startDaemons, type DaemonSet } from '../support/dockerd.js';
 import { pushTestReleases } from '../support/deploy-images.js';
-import { BASE_IMAGE } from '../support/images.js';
+import { BASE_IMAGE, ensureBaseImage } from '../support/images.js';
 import { freePort } from '../support/net.js';
 import { runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
 
@@ -52,6 +52,7 @@ environments:
       await ok('apply', '-f', appFile);
       await ok('release', 'web', 'v1', '--env', 'production');
       // The host has the busybox image the foreign containers run, and nothing of the app.
+      await ensureBaseImage('docker');
       await mustRun('sh', ['-c', `docker save ${BASE_IMAGE} | docker -H ${h.endpoint} load`], { timeoutMs: 120_000 });
       const appImages = async () => (await h.mustDocker(['images', '-q', rel.image])).stdout.trim();
       const appContainers = async () => (await h.mustDocker(['ps', '-aq', '--filter', 'label=wharf.app=web'])).stdout.trim();

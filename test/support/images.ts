@@ -11,7 +11,8 @@ export type Engine = 'docker' | 'podman';
 
 export const BASE_IMAGE = 'wharf-test/busybox:1';
 
-const APPLETS = [
+/** The busybox applets the base image links (deploy-images.ts lays out the same root file system). */
+export const APPLETS = [
   'sh', 'ls', 'cat', 'echo', 'sleep', 'wget', 'httpd', 'true', 'false', 'mkdir', 'rm', 'cp', 'mv', 'ln',
   'dd', 'head', 'tail', 'sed', 'grep', 'env', 'id', 'ps', 'kill', 'sha256sum', 'tar', 'gzip', 'date',
   'uname', 'pwd', 'touch', 'chmod', 'test', '[', 'printf', 'hostname', 'nc', 'du', 'wc',
