@@ -5,7 +5,13 @@ import { formatDuration } from '../app-file/document.js';
 import type { HealthcheckSpec } from '../app-file/schema.js';
 import type { ContainerState, DockerHost, ProbeResult } from '../engine/docker-host.js';
 
+/** How often the engine's health is looked at when its events cannot be heard. */
 const ENGINE_POLL_MS = 250;
+/**
+ * With the container's events heard, a health change or an exit is seen as it happens; the engine is still asked
+ * this often, in case an event stream stalls without dropping.
+ */
+const EVENT_FALLBACK_MS = 1_000;
 const DEFAULT_PROBE_INTERVAL_MS = 1_000;
 const DEFAULT_PROBE_TIMEOUT_MS = 2_000;
 const LOG_LINES = 20;
@@ -29,17 +35,59 @@ export type HealthOutcome = { healthy: true } | { healthy: false; reason: string
 class Unhealthy extends Error {}
 
 export async function waitHealthy(w: HealthWait): Promise<HealthOutcome> {
+  // Only the engine's own health is waited for on its events; Wharf's own check probes on its interval.
+  const wake = await engineWake(w, wharfProbe(w) === undefined);
   try {
-    await becomeHealthy(w);
-    await stayHealthy(w);
+    await becomeHealthy(w, wake);
+    await stayHealthy(w, wake);
     return { healthy: true };
   } catch (e) {
     if (e instanceof Unhealthy) return { healthy: false, reason: e.message };
     return { healthy: false, reason: `cannot check health: ${(e as Error).message}` };
+  } finally {
+    wake.close();
   }
 }
 
-async function becomeHealthy(w: HealthWait): Promise<void> {
+/** Between two looks at the engine's health: until the container's next event (or the fallback), else a poll interval. */
+interface Wake {
+  /** resolves at the next event since the last call, or after at most `ms` */
+  next(ms: number): Promise<void>;
+  close(): void;
+}
+
+/**
+ * Opened before the first look, so that a change between that look and the wait is not missed. Without events (an
+ * adapter that has none, a stream that did not open) it polls every ENGINE_POLL_MS, as before there were events.
+ */
+async function engineWake(w: HealthWait, wanted: boolean): Promise<Wake> {
+  let changed = false;
+  let wakeUp: (() => void) | undefined;
+  const watch = wanted && w.host.watchContainer
+    ? await w.host.watchContainer(w.containerId, () => {
+        changed = true;
+        wakeUp?.();
+      }).catch(() => undefined)
+    : undefined;
+  if (!watch) return { next: (ms) => sleep(Math.min(ms, ENGINE_POLL_MS)), close: () => undefined };
+  return {
+    next: (ms) =>
+      new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          wakeUp = undefined;
+          changed = false;
+          resolve();
+        };
+        if (changed) return done();
+        const timer = setTimeout(done, Math.min(ms, EVENT_FALLBACK_MS));
+        wakeUp = done;
+      }),
+    close: () => watch.close(),
+  };
+}
+
+async function becomeHealthy(w: HealthWait, wake: Wake): Promise<void> {
   const deadline = Date.now() + w.timeoutMs;
   const probe = wharfProbe(w);
   let last = 'no health report yet';
@@ -63,16 +111,18 @@ async function becomeHealthy(w: HealthWait): Promise<void> {
       last = state.healthLog?.length ? `still starting; last probe: ${lastProbe(state)}` : 'still starting';
     }
     if (Date.now() >= deadline) throw new Unhealthy(`not healthy after ${formatDuration(w.timeoutMs)}: ${last}`);
-    await sleep(probe ? (w.check?.interval ?? DEFAULT_PROBE_INTERVAL_MS) : ENGINE_POLL_MS);
+    if (probe) await sleep(w.check?.interval ?? DEFAULT_PROBE_INTERVAL_MS);
+    else await wake.next(Math.max(0, deadline - Date.now()));
   }
 }
 
 /** Healthy once is not enough: the container must not crash or turn unhealthy during the monitor period. */
-async function stayHealthy(w: HealthWait): Promise<void> {
+async function stayHealthy(w: HealthWait, wake: Wake): Promise<void> {
   const until = Date.now() + w.monitorMs;
   const probe = wharfProbe(w);
   while (Date.now() < until) {
-    await sleep(Math.min(probe ? (w.check?.interval ?? DEFAULT_PROBE_INTERVAL_MS) : ENGINE_POLL_MS, Math.max(0, until - Date.now())));
+    if (probe) await sleep(Math.min(w.check?.interval ?? DEFAULT_PROBE_INTERVAL_MS, Math.max(0, until - Date.now())));
+    else await wake.next(Math.max(0, until - Date.now()));
     const state = await w.host.inspectContainer(w.containerId);
     await failIfStopped(w, state);
     if (probe) {

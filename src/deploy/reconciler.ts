@@ -206,6 +206,9 @@ export class Reconciler {
     if (!status || status.intended === null) return 'nothing-intended';
     const drift = status.targets.flatMap((t) => t.drift.map((d) => ({ target: t.target, ...d })));
     if (drift.length === 0) {
+      // Said after an event only (Wharf's own deployments are events too), not at every scheduled pass: why an
+      // event healed nothing, and when the look it started is over.
+      if (why !== 'schedule') this.log.info({ app, environment, seen: why }, 'looked after an engine event: it runs its current release');
       this.service.drifted.delete(key);
       this.announced.delete(key);
       this.healBackoff.delete(key);

@@ -124,6 +124,13 @@ export interface DockerHost {
   /** Removes a container, running or not; one that is already gone is not an error. */
   removeContainer(id: string): Promise<void>;
   inspectContainer(id: string): Promise<ContainerState>;
+  /**
+   * Calls `changed` at every engine event that may change what `inspectContainer` says of the container (its health
+   * status, its end) from the moment the promise resolves, until `close()`. Events only wake a waiter, which then
+   * inspects: a stream that drops loses nothing the next inspection would not see. Optional: an adapter without it
+   * is polled.
+   */
+  watchContainer?(id: string, changed: () => void): Promise<{ close(): void }>;
   /** Containers carrying all the given labels (running only unless `all`). */
   listContainers(opts: { labels?: Record<string, string>; all?: boolean }): Promise<ContainerState[]>;
   /** Every running container with the host ports it holds (empty when it holds none). */

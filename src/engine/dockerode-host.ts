@@ -1,12 +1,15 @@
 // DockerHost over the Docker Engine API (dockerode), for one engine.
 import type Docker from 'dockerode';
 import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { EngineClient, withTimeout } from './connection.js';
 import type { ContainerCreate, ContainerProcess, ContainerState, DockerHost, HealthStatus, HeldPort, PortHolder, ProbeResult, RegistryAuth } from './docker-host.js';
 
 /** Health output and logs end up in deployment records: keep the tail, where the error usually is. */
 const MAX_OUTPUT_CHARS = 4_000;
+/** A container's event stream that takes longer than this to open is not waited for: its watcher polls instead. */
+const WATCH_OPEN_TIMEOUT_MS = 5_000;
 
 export class DockerodeHost extends EngineClient implements DockerHost {
   async pull(image: string, auth?: RegistryAuth): Promise<void> {
@@ -89,6 +92,29 @@ export class DockerodeHost extends EngineClient implements DockerHost {
       healthLog: health?.Log?.map((l) => ({ exitCode: l.ExitCode, output: tail(l.Output) })),
       exitCode: c.State.ExitCode,
       restartCount: c.RestartCount,
+    };
+  }
+
+  async watchContainer(id: string, changed: () => void): Promise<{ close(): void }> {
+    const docker = await this.conn.client();
+    const abort = new AbortController();
+    // health_status matches every `health_status: …` (the engine's prefix rule for it); a probe's own exec events
+    // (several a second) are left out, they change nothing the waiter looks at.
+    const query = { filters: { type: ['container'], container: [id], event: ['health_status', 'die', 'stop', 'kill', 'oom', 'destroy', 'restart', 'start'] }, abortSignal: abort.signal };
+    // The engine answers the request at once, so that nothing that happens after this resolves is missed.
+    const opened = docker.getEvents(query as never) as unknown as Promise<Readable>;
+    const stream = await withTimeout(opened, WATCH_OPEN_TIMEOUT_MS, `${this.endpoint}: the event stream did not open within ${WATCH_OPEN_TIMEOUT_MS} ms`).catch((e) => {
+      abort.abort();
+      throw e;
+    });
+    // Which event it was does not matter: the waiter inspects the container.
+    stream.on('data', () => changed());
+    stream.on('error', () => undefined);
+    return {
+      close: () => {
+        abort.abort();
+        stream.destroy();
+      },
     };
   }
 

@@ -90,3 +90,58 @@ test('the failed probe that says why: the check\'s own answer, not an exec Docke
   assert.equal(tellingProbe([cut]), cut);
   assert.equal(tellingProbe([{ exitCode: 0, output: 'ok' }]), undefined);
 });
+
+/** An engine that reports the container's events: the test changes the container and changeds it. */
+class EventHost extends MemoryHost {
+  inspections = 0;
+  changed?: () => void;
+  constructor(private readonly opens = true) {
+    super('unix:///events');
+  }
+  override async inspectContainer(id: string) {
+    this.inspections++;
+    return super.inspectContainer(id);
+  }
+  async watchContainer(_id: string, changed: () => void): Promise<{ close(): void }> {
+    if (!this.opens) throw new Error('the event stream did not open');
+    this.changed = changed;
+    return { close: () => (this.changed = undefined) };
+  }
+}
+
+async function starting(host: EventHost): Promise<string> {
+  const id = await host.createContainer({ name: 'c', image: 'app@sha256:' + '0'.repeat(64), env: [], labels: { 'wharf.digest': 'sha256:x' }, mounts: [] } as never);
+  await host.startContainer(id);
+  host.containers.get(id)!.health = 'starting';
+  return id;
+}
+
+test('the engine\'s health is looked at again at the container\'s event, not at the next poll; an exit in the monitor period too', async () => {
+  const host = new EventHost();
+  const id = await starting(host);
+  setTimeout(() => {
+    host.containers.get(id)!.health = 'healthy';
+    host.changed?.();
+  }, 300);
+  assert.deepEqual(await waitHealthy({ host, containerId: id, address: '', timeoutMs: 30_000, monitorMs: 0 }), { healthy: true });
+  // at the start and at the event: a poll every 250 ms would have looked three times by then
+  assert.equal(host.inspections, 2);
+  assert.equal(host.changed, undefined, 'the stream is closed once the wait is over');
+
+  const began = Date.now();
+  setTimeout(() => {
+    Object.assign(host.containers.get(id)!, { running: false, status: 'exited', exitCode: 3 });
+    host.changed?.();
+  }, 100);
+  const outcome = await waitHealthy({ host, containerId: id, address: '', timeoutMs: 30_000, monitorMs: 60_000 });
+  assert.deepEqual(outcome, { healthy: false, reason: 'container exited with code 3' });
+  assert.ok(Date.now() - began < 30_000, 'seen long before the monitor period ends');
+});
+
+test('an event stream that does not open: the engine\'s health is polled', async () => {
+  const host = new EventHost(false);
+  const id = await starting(host);
+  setTimeout(() => (host.containers.get(id)!.health = 'healthy'), 300);
+  assert.deepEqual(await waitHealthy({ host, containerId: id, address: '', timeoutMs: 30_000, monitorMs: 0 }), { healthy: true });
+  assert.ok(host.inspections >= 2);
+});

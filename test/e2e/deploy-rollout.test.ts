@@ -110,20 +110,23 @@ environments:
 
   async function assertRunsEverywhere(version: string, replicas = 2) {
     const ref = `${rel.image}@${rel.releases[version]!.digest}`;
-    for (const h of hosts) {
-      const lines = await running(h);
-      assert.equal(lines.length, replicas, `${h.name} runs ${replicas} replicas: ${lines.join(', ')}`);
-      for (const l of lines) assert.match(l, new RegExp(`^${escape(ref)} Up `), `${h.name}: ${l}`);
-      // Docker's own HEALTHCHECK (every second, 10 s to answer) can miss two probes in a row on a loaded machine
-      // and show a good replica (unhealthy) for a moment: it must be (healthy) again within a few probes.
-      const deadline = Date.now() + 20_000;
-      let now = lines;
-      while (!now.every((l) => /\(healthy\)/.test(l)) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 300));
-        now = await running(h);
-      }
-      for (const l of now) assert.match(l, new RegExp(`^${escape(ref)} Up .*\\(healthy\\)`), `${h.name}: ${l}`);
-    }
+    // the hosts at once: each `docker ps` is a CLI start, and the hosts do not depend on each other
+    await Promise.all(
+      hosts.map(async (h) => {
+        const lines = await running(h);
+        assert.equal(lines.length, replicas, `${h.name} runs ${replicas} replicas: ${lines.join(', ')}`);
+        for (const l of lines) assert.match(l, new RegExp(`^${escape(ref)} Up `), `${h.name}: ${l}`);
+        // Docker's own HEALTHCHECK (every second, 10 s to answer) can miss two probes in a row on a loaded machine
+        // and show a good replica (unhealthy) for a moment: it must be (healthy) again within a few probes.
+        const deadline = Date.now() + 20_000;
+        let now = lines;
+        while (!now.every((l) => /\(healthy\)/.test(l)) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 300));
+          now = await running(h);
+        }
+        for (const l of now) assert.match(l, new RegExp(`^${escape(ref)} Up .*\\(healthy\\)`), `${h.name}: ${l}`);
+      }),
+    );
   }
 
   test('the engine API version is negotiated: the lower of Wharf\'s and the engine\'s', async () => {

@@ -35,8 +35,13 @@ environments:
     const metrics = async () => (await fetch(`${s.url}/metrics`)).text();
     await eventually(async () => ((await metrics()).includes('wharf_engine_event_streams{state="open"} 1') ? true : undefined), 'the event stream of host-1', 15_000);
     // Wharf's own deployment stops and removes both replicas: the loop waits for it to end, finds no drift, heals nothing.
+    const looks = () => s.logs().split('\n').filter((l) => l.includes('"app":"heal"') && l.includes('looked after an engine event: it runs its current release')).length;
+    const looked = looks();
     assert.match(await ok('deploy', 'heal', '--env', 'production', '--force'), /succeeded/);
-    await new Promise((r) => setTimeout(r, 5_000));
+    const deployed = Date.now();
+    // The look those events start comes once the deployment is over and settled (3 s): anything it did is done then.
+    await eventually(async () => (looks() > looked ? true : undefined), 'the reconcile loop to look after the deployment', 30_000);
+    t.diagnostic(`the loop looked ${((Date.now() - deployed) / 1000).toFixed(1)} s after the forced deploy (it waited a fixed 5 s before)`);
     const deployments = async () => JSON.parse(await ok('deployments', 'heal', '--env', 'production', '--json')) as { trigger: string; status: string; actor: string }[];
     assert.deepEqual((await deployments()).map((d) => d.trigger), ['deploy --force', 'release'], 'no auto-heal after a deploy of its own');
     assert.equal(hook.received.filter((r) => r.body?.event === 'deployment.drift').length, 0, 'no drift announced for a deploy of its own');
