@@ -16,12 +16,14 @@ import { authHeaders, pushBlob, sha256 } from './registry-client.js';
  * switched, and leaves the other releases alone.
  */
 export const HEALTH_FAILURE = 'self-test failed';
-const HEALTH_SCRIPT = `for f in /www/fail /shared/fail-$(cat /www/release); do if [ -e $f ]; then echo "${HEALTH_FAILURE}: $f present"; exit 1; fi; done; echo ok`;
+const HEALTH_SCRIPT = `for f in /www/fail /shared/fail-$(cat /www/release); do if [ -e $f ]; then echo "${HEALTH_FAILURE}: $f present"; exit 1; fi; done; touch /tmp/passed; echo ok`;
 
 /**
- * What a release prints when it exits on purpose 1.5 s after its start (healthy by then, so that Swarm counts it as
- * a task that failed while monitored): while /shared/crash-VERSION exists (every start), or once when it claims
- * a file /shared/crash-once-VERSION.N (renamed away, so exactly one container takes each). The exit code is 3.
+ * What a release prints when it exits on purpose, a second after its first passing health check (so that Swarm
+ * counts it as a task that failed while monitored; at a fixed time after its start, 1.5 s, the crash could come
+ * before a probe slowed down by a loaded machine had passed), or 10 s
+ * after its start if no check passes by then: while /shared/crash-VERSION exists (every start), or once when it
+ * claims a file /shared/crash-once-VERSION.N (renamed away, so exactly one container takes each). The exit code is 3.
  */
 export const CRASH_MESSAGE = 'crashing on purpose';
 
@@ -31,7 +33,7 @@ trap 'exit \${code:-0}' TERM INT
 r=$(cat /www/release)
 crash=
 if [ -e /shared/crash-$r ]; then crash="${CRASH_MESSAGE}"; else for f in /shared/crash-once-$r.*; do if mv $f /shared/taken-$r-$$ 2>/dev/null; then crash="${CRASH_MESSAGE} (once)"; break; fi; done; fi
-if [ -n "$crash" ]; then code=3; (sleep 1.5; echo "$crash"; kill -TERM 1) & fi
+if [ -n "$crash" ]; then code=3; (i=0; while [ ! -e /tmp/passed ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; sleep 1; echo "$crash"; kill -TERM 1) & fi
 echo "app $(cat /www/version) starting, replica \${WHARF_REPLICA:-?}"
 if [ -n "$PORT" ]; then httpd -f -p "127.0.0.1:$PORT" -h /www & fi
 while :; do sleep 1 & wait $!; done
