@@ -9,7 +9,11 @@ import { serviceSpec } from './service-spec.js';
 import { tellingProbe } from './health.js';
 import { swarmTarget } from '../app-file/plan.js';
 
-const POLL_MS = 500;
+/**
+ * How often UpdateStatus and the tasks are read while following a deployment: one small request to the manager;
+ * each state Swarm reaches is seen this much later at most (every phase of a deployment waits on one).
+ */
+const POLL_MS = 250;
 /** How long Swarm may take to pick up an accepted update before Wharf calls it stuck. */
 const UPDATE_START_TIMEOUT_MS = 30_000;
 const SLACK_MS = 30_000;
