@@ -82,8 +82,10 @@ export async function withDeployHub(t: TestContext, opts: DeployHubOptions, body
     });
   } finally {
     for (const r of receivers) await r.close();
-    await daemons?.teardown();
-    await server?.stop();
+    // Both at once (neither needs the other any more), and each even when the other fails.
+    const stopped = await Promise.allSettled([daemons?.teardown(), server?.stop()]);
     await rm(dir, { recursive: true, force: true });
+    const failed = stopped.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 }
