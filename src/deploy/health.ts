@@ -73,6 +73,8 @@ async function engineWake(w: HealthWait, wanted: boolean): Promise<Wake> {
   return {
     next: (ms) =>
       new Promise<void>((resolve) => {
+        // Declared before `done`: an event already heard resolves at once, before any timer is set.
+        let timer: NodeJS.Timeout | undefined;
         const done = () => {
           clearTimeout(timer);
           wakeUp = undefined;
@@ -80,7 +82,7 @@ async function engineWake(w: HealthWait, wanted: boolean): Promise<Wake> {
           resolve();
         };
         if (changed) return done();
-        const timer = setTimeout(done, Math.min(ms, EVENT_FALLBACK_MS));
+        timer = setTimeout(done, Math.min(ms, EVENT_FALLBACK_MS));
         wakeUp = done;
       }),
     close: () => watch.close(),

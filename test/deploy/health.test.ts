@@ -145,3 +145,22 @@ test('an event stream that does not open: the engine\'s health is polled', async
   assert.deepEqual(await waitHealthy({ host, containerId: id, address: '', timeoutMs: 30_000, monitorMs: 0 }), { healthy: true });
   assert.ok(host.inspections >= 2);
 });
+
+test('an event heard while the engine is being asked (not while waiting) makes the next wait end at once', async () => {
+  const host = new EventHost();
+  const id = await starting(host);
+  const inspect = host.inspectContainer.bind(host);
+  // The first look still finds it starting, and the health change is heard during that look, before any wait began.
+  host.inspectContainer = async (cid: string) => {
+    const state = await inspect(cid);
+    if (host.inspections === 1) {
+      host.containers.get(id)!.health = 'healthy';
+      host.changed?.();
+    }
+    return state;
+  };
+  const began = Date.now();
+  assert.deepEqual(await waitHealthy({ host, containerId: id, address: '', timeoutMs: 30_000, monitorMs: 0 }), { healthy: true });
+  assert.equal(host.inspections, 2);
+  assert.ok(Date.now() - began < 500, 'not after the fallback second');
+});
