@@ -54,7 +54,9 @@ export function openHandles() {
   return [...counts].map(([n, c]) => (c > 1 ? `${n} x${c}` : n)).join(', ') || '(none listed)';
 }
 
-const role = process.env.NODE_TEST_CONTEXT ? `test file ${process.argv[1] ?? ''}` : 'test runner';
+// A test file's own process: run as a script by scripts/test.js (WHARF_TEST_FILE), or as the child of `node --test`.
+const inTestFile = Boolean(process.env.NODE_TEST_CONTEXT || process.env.WHARF_TEST_FILE);
+const role = inTestFile ? `test file ${process.argv[1] ?? ''}` : 'test runner';
 process.on('SIGUSR2', () => {
   const line = `[open handles] ${role} (pid ${process.pid}): ${openHandles()}\n`;
   // The runner relays this process's stderr only once it ends, and it is about to be killed: the watchdog reads the file.
@@ -62,7 +64,7 @@ process.on('SIGUSR2', () => {
   else process.stderr.write(`\n${line}`);
 });
 
-if (process.env.NODE_TEST_CONTEXT) {
+if (inTestFile) {
   after(() => {
     setTimeout(() => {
       process.stderr.write(

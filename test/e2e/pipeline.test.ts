@@ -116,12 +116,18 @@ test('pipeline: what was tested is what ships and runs, and production takes not
     return dir;
   };
   const page = async (env: 'staging' | 'production') => (await fetch(`http://127.0.0.1:${ports[env]}/`)).text();
+  // Every run of this file gets a run id of its own (as GitLab's pipeline and job ids make one), so that the containers
+  // it looks for, and removes at the end, are its own: the other CI suite may run a pipeline on the same engine meanwhile.
+  const pipelineId = `e2e-${randomBytes(4).toString('hex')}`;
   const pipeline = async (dir: string, sha: string, flags: string[] = [], extra: Record<string, string> = {}) => {
     images.push(`${repo}:${sha}`);
-    return wharf(['pipeline', 'run', '-f', join(dir, 'wharf.yaml'), ...flags], { CI_COMMIT_SHA: sha, ...extra });
+    return wharf(['pipeline', 'run', '-f', join(dir, 'wharf.yaml'), ...flags], { CI_COMMIT_SHA: sha, CI_PIPELINE_ID: pipelineId, CI_JOB_ID: sha.slice(0, 12), ...extra });
   };
   const v2 = (path: string, init: RequestInit = {}) => fetch(`${server.url}/v2/hello/${path}`, { ...init, headers: { ...authHeaders(server.url), ...(init.headers as Record<string, string>) } });
-  const containersOfPipelines = async () => (await mustRun('docker', ['ps', '-aq', '--filter', `label=${RUN_LABEL}`])).stdout.trim();
+  const containersOfPipelines = async () => {
+    const all = (await mustRun('docker', ['ps', '-a', '--filter', `label=${RUN_LABEL}`, '--format', `{{.ID}} {{.Label "${RUN_LABEL}"}}`])).stdout;
+    return all.split('\n').filter((l) => l.split(' ')[1]?.startsWith(`gitlab-${pipelineId}-`)).map((l) => l.split(' ')[0]).join('\n');
+  };
   /** A management API call as admin; release-like requests take `deploy: false` here, which the CLI has no flag for. */
   const apiPost = (path: string, body: unknown) =>
     fetch(`${server.url}/api/v1/apps/hello/${path}`, { method: 'POST', headers: { authorization: server.authorization, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -383,7 +389,7 @@ test('pipeline: what was tested is what ships and runs, and production takes not
     });
   } finally {
     await removeImages('docker', images);
-    const left = (await run('docker', ['ps', '-aq', '--filter', `label=${RUN_LABEL}`])).stdout.trim();
+    const left = await containersOfPipelines().catch(() => '');
     if (left) await run('docker', ['rm', '-f', ...left.split('\n')]);
     await rm(work, { recursive: true, force: true });
     await daemons.teardown();

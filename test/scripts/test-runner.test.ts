@@ -9,32 +9,35 @@ import { run } from '../support/command.js';
 
 const RUNNER = join(import.meta.dirname, '..', '..', '..', 'scripts', 'test.js');
 
-test('a leaked worker, a file past its deadline and a passing file: two fail by name, the suite finishes', { timeout: 120_000 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-runner-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  await writeFile(
-    join(dir, 'a-leak.test.js'),
-    `import test from 'node:test';\nimport { Worker } from 'node:worker_threads';\nimport net from 'node:net';\n` +
-      `test('leaves a worker and a server behind', () => { new Worker('setInterval(() => {}, 1000)', { eval: true }); net.createServer().listen(0, '127.0.0.1'); });\n`,
-  );
-  await writeFile(join(dir, 'b-slow.test.js'), `import test from 'node:test';\ntest('never ends', () => new Promise(() => setInterval(() => {}, 1000)));\n`);
-  await writeFile(join(dir, 'c-fine.test.js'), `import test from 'node:test';\ntest('passes', () => {});\n`);
-  const began = Date.now();
-  const r = await run(process.execPath, [RUNNER, '--file-timeout=8', '--test-timeout=600000', dir], {
-    timeoutMs: 100_000,
-    env: { ...process.env, WHARF_TEST_EXIT_GRACE_MS: '1500' },
+// Files run as scripts (the default), or under `node --test` (which Node 20 needs for --test-timeout): both catch them.
+for (const [mode, flags] of [['as scripts', []], ['under node --test', ['--test-timeout=600000']]] as const) {
+  test(`a leaked worker, a file past its deadline and a passing file: two fail by name, the suite finishes (${mode})`, { timeout: 120_000 }, async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'wharf-runner-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(
+      join(dir, 'a-leak.test.js'),
+      `import test from 'node:test';\nimport { Worker } from 'node:worker_threads';\nimport net from 'node:net';\n` +
+        `test('leaves a worker and a server behind', () => { new Worker('setInterval(() => {}, 1000)', { eval: true }); net.createServer().listen(0, '127.0.0.1'); });\n`,
+    );
+    await writeFile(join(dir, 'b-slow.test.js'), `import test from 'node:test';\ntest('never ends', () => new Promise(() => setInterval(() => {}, 1000)));\n`);
+    await writeFile(join(dir, 'c-fine.test.js'), `import test from 'node:test';\ntest('passes', () => {});\n`);
+    const began = Date.now();
+    const r = await run(process.execPath, [RUNNER, '--file-timeout=8', ...flags, dir], {
+      timeoutMs: 100_000,
+      env: { ...process.env, WHARF_TEST_EXIT_GRACE_MS: '1500' },
+    });
+    const out = r.stdout + r.stderr;
+    assert.equal(r.code, 1, out);
+    assert.ok(Date.now() - began < 90_000, 'the runner waited for the hanging files');
+    assert.match(out, /every test finished 1.5 s ago but the process is still running; open: .*Worker\(/);
+    assert.match(out, /a-leak\.test\.js[\s\S]*Server\(127\.0\.0\.1:\d+\)|Server\(127\.0\.0\.1:\d+\)[\s\S]*a-leak/);
+    assert.match(out, /b-slow\.test\.js still running after 8 s: naming its open handles/);
+    assert.match(out, /\[open handles\] test file .*b-slow\.test\.js .*Timeout/);
+    assert.match(out, /3 files in \d+ s \(files. own times add up to \d+ s; cpu \d+ s\): 1 passed, 2 failed/);
+    assert.match(out, /FAILED .*a-leak\.test\.js \(exit code 1\)/);
+    assert.match(out, /FAILED .*b-slow\.test\.js \(killed after 8 s\)/);
   });
-  const out = r.stdout + r.stderr;
-  assert.equal(r.code, 1, out);
-  assert.ok(Date.now() - began < 90_000, 'the runner waited for the hanging files');
-  assert.match(out, /every test finished 1.5 s ago but the process is still running; open: .*Worker\(/);
-  assert.match(out, /a-leak\.test\.js[\s\S]*Server\(127\.0\.0\.1:\d+\)|Server\(127\.0\.0\.1:\d+\)[\s\S]*a-leak/);
-  assert.match(out, /b-slow\.test\.js still running after 8 s: naming its open handles/);
-  assert.match(out, /\[open handles\] test file .*b-slow\.test\.js .*Timeout/);
-  assert.match(out, /3 files in \d+ s \(files. own times add up to \d+ s; cpu \d+ s\): 1 passed, 2 failed/);
-  assert.match(out, /FAILED .*a-leak\.test\.js \(exit code 1\)/);
-  assert.match(out, /FAILED .*b-slow\.test\.js \(killed after 8 s\)/);
-});
+}
 
 test('--reverse runs the files last to first (CI runs its second suite so)', { timeout: 60_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-runner-'));
