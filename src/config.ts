@@ -89,6 +89,12 @@ const authSchema = z
     refreshTokenTtl: duration.default(30 * 86_400_000),
     /** how long a verified credential is remembered (so pull storms skip the password hash) */
     credentialCacheTtl: duration.default(60_000),
+    /**
+     * scrypt's cost for passwords set from now on, as log2 N (r 8, p 1): 15 is N 32,768, 32 MiB and 0.1–0.2 s of a core
+     * a hash. Each stored hash keeps its own parameters, so a change reaches only passwords set afterwards. Below 15
+     * only where passwords are throwaway (tests): each user's first login to each instance pays a hash.
+     */
+    passwordCost: z.number().int().min(10).max(20).default(15),
     /** how stale users, tokens and grants may be (the CLI changes them beside a running server) */
     policyRefresh: duration.default(1_000),
     /** repository globs anyone may pull without credentials; none by default */
@@ -337,6 +343,7 @@ export function loadConfig({ flags = {}, env = process.env }: ConfigSources = {}
   set(['deploy', 'reconcileInterval'], env.WHARF_RECONCILE_INTERVAL);
   set(['gc', 'grace'], env.WHARF_GC_GRACE);
   set(['auth', 'enabled'], envSwitch(env.WHARF_AUTH));
+  set(['auth', 'passwordCost'], env.WHARF_PASSWORD_COST === undefined ? undefined : Number(env.WHARF_PASSWORD_COST));
   set(['integrity', 'hashOnServe'], env.WHARF_HASH_ON_SERVE);
   set(['integrity', 'scrubInterval'], env.WHARF_SCRUB_INTERVAL);
   set(['integrity', 'scrubRate'], env.WHARF_SCRUB_RATE);

@@ -249,7 +249,7 @@ async function openAccessControl(config: Config, meta: Metadata, audit: AuditLog
     now,
     meta.loginFailures,
   );
-  const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl, now });
+  const authn = new Authenticator(policies, tokens, limiter, audit, log, { cacheTtlMs: config.auth.credentialCacheTtl, now, passwordCost: config.auth.passwordCost });
   const sessions = new Sessions(meta.sessions, authn, policies, audit, { ttlMs: SESSION_TTL_MS });
   const access = new AccessPolicy(policies, authn, { service: config.auth.service }, sessions);
   const isAdmin = (p: Principal) => p instanceof Caller && p.policy.allows(p.identity, undefined, 'admin');

@@ -3,7 +3,7 @@
 import type { Actor, AuditLog } from '../audit/audit-log.js';
 import { formatScope, isRepositoryPattern, parseActionList, parseRepositoryScope } from './actions.js';
 import type { AuthMetadata, Role, SubjectKind, TokenRow } from '../metadata/metadata.js';
-import { hashPassword } from './password.js';
+import { DEFAULT_PASSWORD_COST, hashPassword, scryptParams } from './password.js';
 import { PERSONAL_SCOPE } from './policy.js';
 import { hashRobotSecret, newRobotSecret } from './robot-secret.js';
 
@@ -77,6 +77,8 @@ export class Accounts {
     private readonly store: AuthMetadata,
     private readonly audit: AuditLog,
     private readonly actor: Actor,
+    /** scrypt's cost (log2 N) for the passwords set here: config auth.passwordCost */
+    private readonly passwordCost: number = DEFAULT_PASSWORD_COST,
   ) {}
 
   // --- users -----------------------------------------------------------------------------------
@@ -84,13 +86,13 @@ export class Accounts {
   async addUser(name: string, role: Role, password: string): Promise<void> {
     checkName('user', name);
     checkPassword(password);
-    if (!(await this.store.addUser(name, role, await hashPassword(password)))) throw new AccountError(`user ${name} already exists`);
+    if (!(await this.store.addUser(name, role, await hashPassword(password, scryptParams(this.passwordCost))))) throw new AccountError(`user ${name} already exists`);
     await this.record('user.add', name, { role });
   }
 
   async setPassword(name: string, password: string): Promise<void> {
     checkPassword(password);
-    if (!(await this.store.updateUser(name, { passwordHash: await hashPassword(password) }))) throw new AccountError(`no user ${name}`);
+    if (!(await this.store.updateUser(name, { passwordHash: await hashPassword(password, scryptParams(this.passwordCost)) }))) throw new AccountError(`no user ${name}`);
     await this.record('user.passwd', name);
   }
 

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Actor, AuditLog } from '../audit/audit-log.js';
 import type { LoginLimiter } from './login-limiter.js';
-import { decoyHash, verifyPassword } from './password.js';
+import { decoyHash, scryptParams, verifyPassword } from './password.js';
 import { ANONYMOUS, type Identity, type Policy } from './policy.js';
 import type { PolicySource } from './policy-source.js';
 import { robotSecretId, robotSecretMatches } from './robot-secret.js';
@@ -73,6 +73,8 @@ export interface AuthenticatorOptions {
   maxCacheEntries?: number;
   /** the clock remembered credentials expire by (tests move it instead of waiting) */
   now?: () => number;
+  /** scrypt's cost (log2 N) of new passwords: an unknown user's name is checked against a hash of that cost */
+  passwordCost?: number;
 }
 
 /** Where a credential is remembered: see Authenticator.keyOf. */
@@ -328,7 +330,7 @@ export class Authenticator {
       return policy.isCurrent(identity) ? { identity, tokenExpiresAt: t.expiresAt ?? undefined } : undefined;
     }
     const user = policy.users.get(username);
-    const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyHash()));
+    const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyHash(scryptParams(this.options.passwordCost))));
     this.passwordVerifications++;
     return user && ok ? { identity: { kind: 'user', name: user.name }, passwordHash: user.passwordHash, generation: user.tokenGeneration } : undefined;
   }

@@ -5,16 +5,24 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { AuthMetadata } from '../metadata/metadata.js';
-import { generatePassword, hashPassword } from './password.js';
+import { DEFAULT_PASSWORD_COST, generatePassword, hashPassword, scryptParams } from './password.js';
 
 export const ADMIN_USER = 'admin';
 export const INITIAL_PASSWORD_FILE = 'initial-admin-password';
 
-export async function ensureAdmin(store: AuthMetadata, audit: AuditLog, dataDir: string, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function ensureAdmin(
+  store: AuthMetadata,
+  audit: AuditLog,
+  dataDir: string,
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+  /** scrypt's cost (log2 N) for the admin's password: config auth.passwordCost */
+  passwordCost: number = DEFAULT_PASSWORD_COST,
+): Promise<void> {
   if ((await store.userCount()) > 0) return;
   const fromEnv = env.WHARF_ADMIN_PASSWORD;
   const password = fromEnv !== undefined && fromEnv !== '' ? fromEnv : generatePassword();
-  if (!(await store.addUser(ADMIN_USER, 'admin', await hashPassword(password)))) return; // another process was first
+  if (!(await store.addUser(ADMIN_USER, 'admin', await hashPassword(password, scryptParams(passwordCost))))) return; // another process was first
   await audit.record({ actor: { name: 'wharf', kind: 'local', address: null }, action: 'user.add', target: ADMIN_USER, result: 'ok', detail: { role: 'admin', initial: true } });
   if (password === fromEnv) {
     log.info({ user: ADMIN_USER }, 'created the admin user with the password from WHARF_ADMIN_PASSWORD');

@@ -3,15 +3,29 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
 const KEY_LENGTH = 32;
-/** 2^15 × 8 × 128 bytes = 32 MiB of memory per hash. */
-const DEFAULTS = { N: 1 << 15, r: 8, p: 1 };
+
+export interface ScryptParams {
+  N: number;
+  r: number;
+  p: number;
+}
+
+/** scrypt's cost as log2 N (config auth.passwordCost): 15 is 2^15 × 8 × 128 bytes = 32 MiB of memory per hash. */
+export const DEFAULT_PASSWORD_COST = 15;
+
+/** The parameters new hashes get at a cost (log2 N); r and p stay fixed. */
+export function scryptParams(cost: number = DEFAULT_PASSWORD_COST): ScryptParams {
+  return { N: 2 ** cost, r: 8, p: 1 };
+}
+
+const DEFAULTS = scryptParams();
 
 function derive(password: string, salt: Buffer, opts: { N: number; r: number; p: number }): Promise<Buffer> {
   const options: ScryptOptions = { ...opts, maxmem: 256 * opts.N * opts.r + (1 << 20) };
   return new Promise((resolve, reject) => scrypt(password.normalize('NFC'), salt, KEY_LENGTH, options, (e, key) => (e ? reject(e) : resolve(key))));
 }
 
-export async function hashPassword(password: string, opts = DEFAULTS): Promise<string> {
+export async function hashPassword(password: string, opts: ScryptParams = DEFAULTS): Promise<string> {
   const salt = randomBytes(16);
   const key = await derive(password, salt, opts);
   return ['scrypt', opts.N, opts.r, opts.p, salt.toString('base64'), key.toString('base64')].join('$');
@@ -35,11 +49,12 @@ export async function verifyPassword(password: string, stored: string): Promise<
 
 /**
  * A hash of nothing anyone knows, verified against when the user does not exist, so that an unknown name
- * costs as much time as a wrong password and names cannot be probed by timing.
+ * costs as much time as a wrong password and names cannot be probed by timing: made at the cost new passwords get.
  */
-let decoy: Promise<string> | undefined;
-export function decoyHash(): Promise<string> {
-  decoy ??= hashPassword(randomBytes(16).toString('hex'));
+const decoys = new Map<number, Promise<string>>();
+export function decoyHash(opts: ScryptParams = DEFAULTS): Promise<string> {
+  let decoy = decoys.get(opts.N);
+  if (!decoy) decoys.set(opts.N, (decoy = hashPassword(randomBytes(16).toString('hex'), opts)));
   return decoy;
 }
 

@@ -75,7 +75,7 @@ export async function withLocalData<T>(
   const meta = await openMetadataStore(config);
   try {
     const audit = new AuditLog(meta.audit);
-    return await fn({ accounts: new Accounts(meta.auth, audit, localActor()), audit });
+    return await fn({ accounts: new Accounts(meta.auth, audit, localActor(), config.auth.passwordCost), audit });
   } catch (e) {
     if (e instanceof AccountError) throw new CliError(e.message);
     throw e;

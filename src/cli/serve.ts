@@ -116,7 +116,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     throw e;
   }
   const auth = wharf.auth;
-  if (auth.services) await ensureAdmin(auth.services.store, auth.audit, config.data, log);
+  if (auth.services) await ensureAdmin(auth.services.store, auth.audit, config.data, log, process.env, config.auth.passwordCost);
   const served = serveAuth(auth, config, log);
   logAudit(wharf.audit, log);
   registryAudit.attach(auth.audit, served.actorOf, log);

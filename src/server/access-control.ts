@@ -41,6 +41,6 @@ export function serveAuth(auth: Auth, config: Config, log: Logger): ServedAuth {
     access,
     actorOf,
     tokenEndpoint: tokenEndpoint({ authn, policies, tokens, origin, log }),
-    routes: [...tokenRoutes(store, auth.audit, policies, access), ...sessionRoutes({ sessions, origin, isAdmin }), ...adminRoutes({ store, audit: auth.audit, policies, actorOf }), ...keyRoutes(tokens)],
+    routes: [...tokenRoutes(store, auth.audit, policies, access), ...sessionRoutes({ sessions, origin, isAdmin }), ...adminRoutes({ store, audit: auth.audit, policies, actorOf, passwordCost: config.auth.passwordCost }), ...keyRoutes(tokens)],
   };
 }

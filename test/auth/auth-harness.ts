@@ -11,6 +11,7 @@ import { Accounts } from '../../src/auth/accounts.js';
 import { ensureAdmin } from '../../src/auth/bootstrap.js';
 import { serveAuth } from '../../src/server/access-control.js';
 import { TokenService } from '../../src/auth/token-service.js';
+import { TEST_PASSWORD_COST } from '../support/server.js';
 import { loadConfig } from '../../src/config.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { OCI_MANIFEST } from '../../src/oci/media-types.js';
@@ -46,14 +47,14 @@ export async function startAuthHub(config = '', options: { now?: () => number } 
   const dataDir = await mkdtemp(join(tmpdir(), 'wharf-auth-'));
   const configFile = join(dataDir, 'wharf.yaml');
   await writeFile(configFile, config);
-  const cfg = loadConfig({ flags: { data: dataDir, config: configFile }, env: await databaseEnv(dataDir) });
+  const cfg = loadConfig({ flags: { data: dataDir, config: configFile }, env: { WHARF_PASSWORD_COST: String(TEST_PASSWORD_COST), ...(await databaseEnv(dataDir)) } });
   const log = pino({ level: 'silent' });
   const registryAudit = new RegistryAudit();
   const server = startingServer(log);
   const running = await listen(server, '127.0.0.1', 0);
   const wharf = await openWharf(cfg, registryAudit.events, undefined, { log, now: options.now, registryHost: new URL(running.url).host });
   const auth = wharf.auth;
-  if (auth.services) await ensureAdmin(auth.services.store, auth.audit, cfg.data, log, { WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD });
+  if (auth.services) await ensureAdmin(auth.services.store, auth.audit, cfg.data, log, { WHARF_ADMIN_PASSWORD: ADMIN_PASSWORD }, cfg.auth.passwordCost);
   const served = serveAuth(auth, cfg, log);
   registryAudit.attach(auth.audit, served.actorOf, log);
   serveHub(server, {
@@ -72,7 +73,7 @@ export async function startAuthHub(config = '', options: { now?: () => number } 
     wharf,
     audit,
     passwordVerifications: () => auth.passwordVerifications!(),
-    accounts: new Accounts(wharf.meta.auth, audit, { name: 'tester', kind: 'local', address: null }),
+    accounts: new Accounts(wharf.meta.auth, audit, { name: 'tester', kind: 'local', address: null }, cfg.auth.passwordCost),
     tokens: (o = {}) => TokenService.open(wharf.meta.signingKeys, dataDir, { service: cfg.auth.service, issuer: cfg.auth.issuer, accessTtlMs: cfg.auth.tokenTtl, refreshTtlMs: cfg.auth.refreshTokenTtl, ...o }),
     req: (path, init = {}) => {
       const { auth: authorization, ...rest } = init;

@@ -173,6 +173,11 @@ class Daemon implements TestDaemon {
         await this.docker(['swarm', 'leave', '--force'], 30_000);
         const ids = (await this.docker(['ps', '-aq'], 30_000)).stdout.split('\n').filter(Boolean);
         if (ids.length) await this.docker(['rm', '-f', ...ids], 60_000);
+        // A daemon keeps its networks' bridges on the machine when it stops (they are its state, for its next start),
+        // and this one never starts again: each left behind holds one of Docker's 31 default address pools, and once
+        // they are all held no daemon here can create a network ("could not find an available, non-overlapping IPv4
+        // address pool"), as a long-used machine showed.
+        await this.docker(['network', 'prune', '-f'], 30_000);
         this.proc!.kill('SIGTERM');
         // unref'd: the timer of a daemon that stopped in time must not keep the test process alive for its 30 s
         const stopped = await Promise.race([this.exited!.then(() => true), sleep(STOP_TIMEOUT_MS, undefined, { ref: false }).then(() => false)]);

@@ -19,6 +19,13 @@ const STOP_TIMEOUT_MS = 15_000;
 const KEPT_LOG_LINES = 5_000;
 /** The admin password every test server starts with (WHARF_ADMIN_PASSWORD), unless opts.env sets another. */
 export const TEST_ADMIN_PASSWORD = 'wharf-test-admin-password';
+/**
+ * scrypt's cost (log2 N) for the passwords test servers and CLI commands set (WHARF_PASSWORD_COST), unless opts.env
+ * sets another: 2^10 instead of the default 2^15. The passwords here are throwaway, and each hash at the default
+ * took 0.18 CPU s — every test Wharf makes its admin and verifies it at its first login, hundreds a CI run. The
+ * default cost is tested on its own (test/auth/password.test.ts, test/auth/password-cost.test.ts).
+ */
+export const TEST_PASSWORD_COST = 10;
 
 export type LoginTool = 'docker' | 'podman' | 'skopeo';
 
@@ -65,7 +72,14 @@ export async function startWharf(opts: StartOptions = {}): Promise<WharfServer> 
   const proc = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     // Test receivers listen on loopback, which webhooks refuse unless allowed (the SSRF tests unset this).
-    env: { ...process.env, WHARF_ADMIN_PASSWORD: admin.password, WHARF_WEBHOOK_ALLOW_TARGETS: '127.0.0.1', ...(await databaseEnv(dataDir)), ...opts.env },
+    env: {
+      ...process.env,
+      WHARF_ADMIN_PASSWORD: admin.password,
+      WHARF_PASSWORD_COST: String(TEST_PASSWORD_COST),
+      WHARF_WEBHOOK_ALLOW_TARGETS: '127.0.0.1',
+      ...(await databaseEnv(dataDir)),
+      ...opts.env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -163,7 +177,7 @@ export async function runWharf(args: string[], opts: RunOptions = {}): Promise<R
   // On PostgreSQL (WHARF_TEST_DB), a command over a data directory finds that directory's database.
   const data = args.indexOf('--data');
   const db = data >= 0 && args[data + 1] ? await databaseEnv(args[data + 1]!) : {};
-  return run(process.execPath, [WHARF_BIN, ...args], { cwd: REPO_ROOT, timeoutMs: 120_000, ...opts, env: { ...db, ...opts.env } });
+  return run(process.execPath, [WHARF_BIN, ...args], { cwd: REPO_ROOT, timeoutMs: 120_000, ...opts, env: { WHARF_PASSWORD_COST: String(TEST_PASSWORD_COST), ...db, ...opts.env } });
 }
 
 /** The server announces readiness with a pino line {"msg":"listening","url":"http://127.0.0.1:PORT"}. */

@@ -17,6 +17,8 @@ export interface AdminRouteDeps {
   audit: AuditLog;
   policies: PolicySource;
   actorOf(req: IncomingMessage): Actor;
+  /** scrypt's cost (log2 N) of the passwords set here: config auth.passwordCost */
+  passwordCost: number;
 }
 
 const User = z.object({ name: z.string(), role: z.enum(['admin', 'member']), groups: z.array(z.string()), createdAt: z.number() });
@@ -52,7 +54,7 @@ const AuditQuery = pageQuery.extend({
 /** Account errors are the caller's mistakes: NOT_FOUND for "no …" (an unknown user), CONFLICT for a taken name, else INVALID. */
 async function accounts<T>(r: ApiRequest, deps: AdminRouteDeps, f: (a: Accounts) => Promise<T>): Promise<T> {
   try {
-    return await f(new Accounts(deps.store, deps.audit, deps.actorOf(r.req)));
+    return await f(new Accounts(deps.store, deps.audit, deps.actorOf(r.req), deps.passwordCost));
   } catch (e) {
     if (!(e instanceof AccountError)) throw e;
     throw new RegistryError(/^no /.test(e.message) ? 'NOT_FOUND' : e.message.includes('exists') ? 'CONFLICT' : 'INVALID', e.message);
