@@ -23,6 +23,9 @@ for (const [mode, flags] of [['as scripts', []], ['under node --test', ['--test-
     await writeFile(join(dir, 'c-fine.test.js'), `import test from 'node:test';\ntest('passes', () => {});\n`);
     const began = Date.now();
     const r = await run(process.execPath, [RUNNER, '--file-timeout=8', ...flags, dir], {
+      // Node 24's test runner gives its files --report-signal=SIGUSR2, so the watchdog's SIGUSR2 may also write a
+      // diagnostic report into the working directory: the temp dir's, not the checkout's.
+      cwd: dir,
       timeoutMs: 100_000,
       env: { ...process.env, WHARF_TEST_EXIT_GRACE_MS: '1500' },
     });
