@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config.js';
 import { decoyHash, hashPassword, scryptParams, verifyPassword } from '../../src/auth/password.js';
 import { onDatabase } from '../support/database.js';
 import { runWharf, startWharf } from '../support/server.js';
+import { basic } from './auth-harness.js';
 
 test('the cost is 15 (N = 32768) unless the file or WHARF_PASSWORD_COST says otherwise; out of range is refused', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-password-cost-'));
@@ -51,7 +52,6 @@ test('a server at cost 12 makes its admin, and users over the API, at 2^12; whar
     assert.equal(costOf('api-user'), '4096', 'POST /api/v1/users hashed at the server’s cost');
     assert.equal(costOf('cli-user'), '2048', 'wharf user add hashed at its own configured cost');
 
-    const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
     for (const [u, p] of [['admin', server.admin.password], ['api-user', 'api-user-password'], ['cli-user', 'cli-user-password']]) {
       assert.equal((await fetch(`${server.url}/v2/`, { headers: { authorization: basic(u!, p!) } })).status, 200, `${u} logs in`);
     }
