@@ -25,8 +25,9 @@ RUN npm ci --ignore-scripts \
 RUN mkdir /prod && cp -a package.json package-lock.json node_modules /prod/ && cd /prod && npm prune --omit=dev
 COPY tsconfig.json ./
 COPY bin ./bin
+COPY scripts/bundle.js ./scripts/bundle.js
 COPY src ./src
-RUN npx tsc -p tsconfig.json
+RUN npm run build
 
 FROM ${BASE}
 # A user of its own, with fixed ids, so that a volume's owner means the same on every host.
@@ -36,7 +37,7 @@ RUN groupadd --system --gid 10001 wharf \
 WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /prod/node_modules ./node_modules
-COPY --from=build /src/dist/src ./dist/src
+COPY --from=build /src/dist/bundle ./dist/bundle
 COPY bin/wharf.js ./bin/wharf.js
 COPY web ./web
 COPY contrib ./contrib

@@ -26,7 +26,7 @@ test('npm pack, npm i -g of the tarball, wharf serve from any directory', { time
   const packed = await mustRun('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: REPO_ROOT, timeoutMs: 300_000 });
   const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
   const files = info!.files.map((f) => f.path);
-  assert.ok(files.includes('dist/src/cli/main.js') && files.includes('web/index.html') && files.includes('contrib/wharf.service'), files.join('\n'));
+  assert.ok(files.includes('dist/bundle/cli/main.js') && files.includes('web/index.html') && files.includes('contrib/wharf.service'), files.join('\n'));
   assert.ok(!files.some((f) => f.startsWith('dist/test/') || f.startsWith('src/') || f.startsWith('test/')), 'no tests or sources in the package');
 
   const prefix = join(work, 'prefix');
