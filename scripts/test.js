@@ -4,18 +4,13 @@
 // (scripts/open-handles.js); a file that runs past --file-timeout is asked to name them too, then killed with
 // every process it started (its own process group).
 //
-//   node scripts/test.js [--unit] [--reverse] [--jobs=N | --lanes] [--file-timeout=SECONDS] [--test-timeout=MS] [FILE|DIR …] [-- node test flags]
+//   node scripts/test.js [--unit] [--reverse] [--jobs=N] [--file-timeout=SECONDS] [--test-timeout=MS] [FILE|DIR …] [-- node test flags]
 //
 // `--jobs=N` runs up to N files at once (default 1). Most end-to-end files spend more of their time waiting (on
 // Docker, Swarm's monitor windows, health checks, timers) than computing, so CI runs two at a time per suite. A file
 // run beside others has its output held back and printed whole when it ends, so that no two files' lines mix. A
 // file with the line `// scripts/test.js: alone (why)` near its top runs by itself: the others wait, and it waits
 // for them (timing-sensitive files: Swarm's monitor windows, kill -9 at chosen moments, round-trip counts).
-//
-// `--lanes` runs two files at once, in two lanes: the end-to-end files (test/e2e) one after the other in one, every
-// other file one after the other in the other. An end-to-end file mostly waits (on engines, Swarm, browsers) and the
-// others mostly compute, so one of each side by side fill the machine without two files queueing on one engine
-// (which `--jobs=2` allows, and which made each of two end-to-end files side by side take about twice as long).
 //
 // `--reverse` runs the files in reverse order: CI runs two suites at once on one machine, and in opposite orders
 // they neither meet on the same test (shared engine, fixed names in the README's blocks) nor on the same heavy one.
@@ -39,8 +34,7 @@ const flag = (name, fallback) => {
 };
 const unitOnly = own.includes('--unit');
 const reverse = own.includes('--reverse');
-const lanes = own.includes('--lanes');
-const jobs = lanes ? 2 : Math.max(1, flag('jobs', Number(process.env.WHARF_TEST_JOBS ?? 1)));
+const jobs = Math.max(1, flag('jobs', Number(process.env.WHARF_TEST_JOBS ?? 1)));
 /** A whole file's deadline: the slowest end-to-end files (crash, gc, deploy, npm-install's native build) take minutes on a busy machine. */
 const fileTimeoutS = flag('file-timeout', Number(process.env.WHARF_TEST_FILE_TIMEOUT ?? 1800));
 /**
@@ -48,7 +42,7 @@ const fileTimeoutS = flag('file-timeout', Number(process.env.WHARF_TEST_FILE_TIM
  * it to a whole file, and the file's own deadline is --file-timeout.
  */
 const testTimeoutMs = flag('test-timeout', undefined);
-const unknown = own.filter((a) => a.startsWith('--') && !/^--(unit|reverse|lanes$|jobs=|file-timeout=|test-timeout=)/.test(a));
+const unknown = own.filter((a) => a.startsWith('--') && !/^--(unit|reverse|jobs=|file-timeout=|test-timeout=)/.test(a));
 if (unknown.length > 0) {
   process.stderr.write(`scripts/test.js: unknown option ${unknown[0]} (node's own test flags go after --)\n`);
   process.exit(2);
@@ -231,20 +225,18 @@ function alone(file) {
   return /^\/\/ scripts\/test\.js: alone\b/m.test(readFileSync(file, 'utf8').slice(0, 4000));
 }
 const cpuAtStart = childrenCpuSeconds();
-/** What each worker takes its files from: one queue for all, or (--lanes) the end-to-end files and the others. */
-const isE2e = (file) => file.split('/').includes('e2e');
-const queues = lanes ? [files.filter(isE2e), files.filter((f) => !isE2e(f))] : [files];
+let next = 0;
 let running = 0;
 /** Resolved when no file runs (a file that runs alone waits on it); replaced when one starts. */
 let idle = Promise.resolve();
 let becameIdle = () => {};
 /** Set while a file runs alone: the others wait on it before they start theirs. */
 let soloDone;
-async function worker(queue) {
-  while (queue.length > 0 && !interrupted) {
+async function worker() {
+  while (next < files.length && !interrupted) {
     while (soloDone) await soloDone;
-    if (queue.length === 0 || interrupted) break;
-    const file = queue.shift();
+    if (next >= files.length || interrupted) break;
+    const file = files[next++];
     let endSolo;
     if (jobs > 1 && alone(file)) {
       soloDone = new Promise((r) => (endSolo = r));
@@ -267,7 +259,7 @@ async function worker(queue) {
     );
   }
 }
-await Promise.all(lanes ? queues.map((q) => worker(q)) : Array.from({ length: Math.min(jobs, files.length) }, () => worker(queues[0])));
+await Promise.all(Array.from({ length: Math.min(jobs, files.length) }, worker));
 if (interrupted) {
   process.stdout.write(`\n[scripts/test.js] stopped by ${interrupted} after ${results.length} of ${files.length} files\n`);
   process.exit(1);

@@ -2,7 +2,7 @@
 // named, and the suite goes on to the next file instead of hanging.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../support/command.js';
@@ -101,28 +101,6 @@ test('a file marked alone runs with no other file beside it, under --jobs=2', { 
   const r = await run(process.execPath, [RUNNER, '--jobs=2', dir], { timeoutMs: 50_000 });
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /5 files in \d+ s .*: 5 passed, 0 failed/);
-});
-
-test('--lanes runs an end-to-end file beside one of the others, never two end-to-end files at once', { timeout: 60_000 }, async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'wharf-runner-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  await mkdir(join(dir, 'e2e'));
-  const marks = join(dir, 'marks');
-  await mkdir(marks);
-  // Each file leaves a mark while it runs and records the marks it saw beside its own, at its start and its end.
-  const file = (name: string) =>
-    `import test from 'node:test';\nimport { appendFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';\n` +
-    `const seen = () => readdirSync(${JSON.stringify(marks)}).filter((f) => f !== '${name}');\n` +
-    `test('${name}', async () => { writeFileSync(${JSON.stringify(marks)} + '/${name}', ''); const a = seen(); await new Promise((r) => setTimeout(r, 600)); const b = seen(); rmSync(${JSON.stringify(marks)} + '/${name}'); appendFileSync(${JSON.stringify(join(dir, 'log'))}, '${name}: ' + [...new Set([...a, ...b])].sort().join(',') + '\\n'); });\n`;
-  for (const name of ['e1', 'e2', 'e3']) await writeFile(join(dir, 'e2e', `${name}.test.js`), file(name));
-  for (const name of ['u1', 'u2', 'u3']) await writeFile(join(dir, `${name}.test.js`), file(name));
-  const r = await run(process.execPath, [RUNNER, '--lanes', dir], { timeoutMs: 50_000 });
-  assert.equal(r.code, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /6 files in \d+ s .*: 6 passed, 0 failed/);
-  const beside = new Map((await readFile(join(dir, 'log'), 'utf8')).trim().split('\n').map((l) => [l.split(': ')[0]!, l.split(': ')[1] ?? ''] as const));
-  for (const e of ['e1', 'e2', 'e3']) assert.doesNotMatch(beside.get(e)!, /e\d/, `${e} ran beside another end-to-end file: ${beside.get(e)}`);
-  // the two lanes ran side by side: the end-to-end files each met one of the others
-  assert.ok(['e1', 'e2', 'e3'].some((e) => /u\d/.test(beside.get(e)!)), [...beside].join('\n'));
 });
 
 test('--jobs=2 gives each file its own docker and podman client configuration (a login rewrites the whole file)', { timeout: 60_000 }, async (t) => {
