@@ -2,9 +2,10 @@
 // Bundles the compiled CLI (dist/src, from tsc) into dist/bundle/cli/, what bin/wharf.js runs.
 //
 // Why: a Wharf process spends most of its start-up in Node's ES module loader, not in Wharf. `wharf serve` loads
-// ~950 files (kysely alone is 289, zod 99, yaml 84), each resolved, stat-ed, read and compiled on its own. In one
-// file per command (and a shared chunk or two, split at the CLI's lazy `import()`s) a `serve` start and stop costs
-// 0.84 CPU s instead of 1.46 on Node 20, and `wharf user list` 0.33 instead of 0.50 (docs/benchmarks.md, "Start-up").
+// ~950 files (kysely alone is 289, zod 99, yaml 84), each resolved, stat-ed, read and compiled on its own. In a few
+// files (a chunk per command, split at the CLI's lazy `import()`s, and shared chunks) a `serve` start and stop costs
+// ~40 % less CPU on Node 20 and ~35 % less on Node 24, and so does a CLI command (docs/benchmarks.md, "Start-up").
+// A command loads only its chunks: the S3 SDK, for one, only where the S3 store is configured.
 // tsc still type-checks and emits dist/src, which the in-process tests import; the bundle is made from that output,
 // so both run the same JavaScript.
 //

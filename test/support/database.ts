@@ -5,13 +5,14 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
-import pg from 'pg';
+import type { Kysely } from 'kysely';
 import type { Database } from '../../src/metadata/schema.js';
-import { openPostgres } from '../../src/metadata/postgres.js';
-import { openSqlite } from '../../src/metadata/sqlite.js';
 import type { MetadataStore } from '../../src/metadata/store.js';
+
+// The drivers and the stores are imported where they are used: every end-to-end file imports this module (through
+// server.ts), and loading kysely, pg, better-sqlite3 and the metadata modules up front cost each of them ~0.3 CPU s
+// on Node 20 for what most never call.
+const pgDriver = async () => (await import('pg')).default;
 
 /** Whether this run's test Wharfs keep their metadata on PostgreSQL. */
 export const onPostgres = process.env.WHARF_TEST_DB === 'postgres';
@@ -41,6 +42,7 @@ const made = new Map<string, Promise<string>>();
 export async function createTestDatabase(template?: string): Promise<string> {
   const admin = postgresAdminUrl();
   const name = `wharf_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  const pg = await pgDriver();
   const client = new pg.Client({ connectionString: admin });
   await client.connect();
   try {
@@ -69,6 +71,7 @@ function migratedTemplateName(): Promise<string> {
     const migrations = readFileSync(fileURLToPath(new URL('../../src/metadata/migrations.js', import.meta.url)));
     const key = createHash('sha256').update(migrations).digest('hex').slice(0, 16);
     const name = `wharf_template_${key}`;
+    const [pg, { openPostgres }] = await Promise.all([pgDriver(), import('../../src/metadata/postgres.js')]);
     const client = new pg.Client({ connectionString: postgresAdminUrl() });
     await client.connect();
     try {
@@ -104,6 +107,7 @@ export async function createMigratedTestDatabase(): Promise<string> {
 export async function dropTestDatabase(url: string): Promise<void> {
   const name = new URL(url).pathname.slice(1);
   if (!/^wharf_test_\w+$/.test(name)) throw new Error(`refusing to drop ${name}: not a test database`);
+  const pg = await pgDriver();
   const client = new pg.Client({ connectionString: postgresAdminUrl() });
   await client.connect();
   try {
@@ -141,9 +145,9 @@ export async function forgetDatabase(dataDir: string): Promise<void> {
  * directory's own database on PostgreSQL (migrated). Closing the store does not drop it: forgetDatabase does.
  */
 export async function openTestStore(sqliteFile: string): Promise<MetadataStore> {
-  if (!onPostgres) return openSqlite(sqliteFile);
+  if (!onPostgres) return (await import('../../src/metadata/sqlite.js')).openSqlite(sqliteFile);
   const { WHARF_DB } = await databaseEnv(dirname(sqliteFile));
-  return openPostgres(WHARF_DB!, { poolSize: 5, migrate: false });
+  return (await import('../../src/metadata/postgres.js')).openPostgres(WHARF_DB!, { poolSize: 5, migrate: false });
 }
 
 // A test that forgot (or failed before) its clean-up leaves no database behind in a long-lived cluster.
@@ -159,11 +163,14 @@ process.on('beforeExit', () => {
  * manifest) or look at rows themselves; then closes the connection.
  */
 export async function onDatabase<T>(dataDir: string, fn: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  const { Kysely, PostgresDialect, SqliteDialect } = await import('kysely');
   let db: Kysely<Database>;
   if (onPostgres) {
     const { WHARF_DB } = await databaseEnv(dataDir);
+    const pg = await pgDriver();
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: WHARF_DB, max: 1 }) }) });
   } else {
+    const { default: BetterSqlite3 } = await import('better-sqlite3');
     const conn = new BetterSqlite3(join(dataDir, 'wharf.db'));
     // As the hub's own connection (metadata/sqlite.ts): the same cascades, and waiting for its write lock.
     conn.pragma('foreign_keys = ON');
