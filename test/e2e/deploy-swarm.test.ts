@@ -123,10 +123,14 @@ environments:
       ['restore', 'succeeded', rel.releases.v2!.digest],
     ]);
     assert.ok(events.some((e) => e.kind === 'restoring'), 'the rollback is streamed as it happens');
-    // Seen once in CI: 'completed' here after Wharf had followed Swarm to its rollback; the whole status and the
-    // events Wharf saw say more the next time.
+    // Swarm's own status of the update: rollback_completed, or — seen twice in CI on a loaded machine — "update
+    // completed" with the failed update's StartedAt, written after Wharf had followed Swarm through rollback_started
+    // and rollback_completed (no update of Wharf's own in between: the events below). Swarm's updater finishing late
+    // overwrites the status; what runs is the previous release either way, which is what is checked next.
     const status = JSON.parse((await manager.mustDocker(['service', 'inspect', SERVICE, '--format', '{{json .UpdateStatus}}'])).stdout) as { State: string };
-    assert.equal(status.State, 'rollback_completed', `UpdateStatus ${JSON.stringify(status)}; Wharf saw: ${events.map((e) => `${e.kind} ${'message' in e ? e.message : ''}`).join(' | ')}`);
+    const saw = events.map((e) => `${e.kind} ${'message' in e ? e.message : ''}`).join(' | ');
+    assert.match(status.State, /^(rollback_completed|completed)$/, `UpdateStatus ${JSON.stringify(status)}; Wharf saw: ${saw}`);
+    assert.match(saw, /rollback_completed/, 'Wharf followed Swarm through the end of its rollback');
     await waitFor(async () => (await runningImages()).every((l) => l === `${ref('v2')} Running`) && (await runningImages()).length === 5);
   });
 
