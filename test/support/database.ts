@@ -10,7 +10,7 @@ import type { Database } from '../../src/metadata/schema.js';
 import type { MetadataStore } from '../../src/metadata/store.js';
 
 // The drivers and the stores are imported where they are used: every end-to-end file imports this module (through
-// server.ts), and loading kysely, pg, better-sqlite3 and the metadata modules up front cost each of them ~0.3 CPU s
+// server.ts), and loading kysely, pg, better-sqlite3 and the metadata modules up front cost each of them ~0.4 CPU s
 // on Node 20 for what most never call.
 const pgDriver = async () => (await import('pg')).default;
 
