@@ -12,6 +12,6 @@ module.enableCompileCache?.();
 // a whole installation (fsck, gc, migrate-db), keep it.
 const LONG_RUNNING = new Set(['serve', 'fsck', 'gc', 'migrate-db']);
 if (!LONG_RUNNING.has(process.argv[2] ?? '')) v8.setFlagsFromString('--no-opt');
-// The CLI as one bundle (scripts/bundle.js, made by `npm run build`): far fewer files to load at every start.
+// The CLI bundled into a few files (scripts/bundle.js, made by `npm run build`): far fewer to load at every start.
 const { main } = await import('../dist/bundle/cli/main.js');
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; });

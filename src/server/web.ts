@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** web/ at the package root; this file runs from dist/src/server/. */
+/** web/ at the package root; this code runs from dist/src/server/ or from the bundle in dist/bundle/cli/, as deep. */
 const WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
 
 const TYPES: Record<string, string> = {
