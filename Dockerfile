@@ -37,7 +37,7 @@ RUN groupadd --system --gid 10001 wharf \
 WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /prod/node_modules ./node_modules
-COPY --from=build /src/dist/bundle ./dist/bundle
+COPY --from=build /src/dist/bundle/cli ./dist/bundle/cli
 COPY bin/wharf.js ./bin/wharf.js
 COPY web ./web
 COPY contrib ./contrib

@@ -27,7 +27,7 @@ test('npm pack, npm i -g of the tarball, wharf serve from any directory', { time
   const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
   const files = info!.files.map((f) => f.path);
   assert.ok(files.includes('dist/bundle/cli/main.js') && files.includes('web/index.html') && files.includes('contrib/wharf.service'), files.join('\n'));
-  assert.ok(!files.some((f) => f.startsWith('dist/test/') || f.startsWith('src/') || f.startsWith('test/')), 'no tests or sources in the package');
+  assert.ok(!files.some((f) => f.startsWith('dist/test/') || f.startsWith('dist/bundle/test/') || f.startsWith('src/') || f.startsWith('test/')), 'no tests or sources in the package');
 
   const prefix = join(work, 'prefix');
   const mirror = await startPrebuiltMirror();

@@ -5,9 +5,10 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { run } from '../support/command.js';
 
-const RUNNER = join(import.meta.dirname, '..', '..', '..', 'scripts', 'test.js');
+const RUNNER = fileURLToPath(new URL('../../../scripts/test.js', import.meta.url));
 
 // Files run as scripts (the default), or under `node --test` (which Node 20 needs for --test-timeout): both catch them.
 for (const [mode, flags] of [['as scripts', []], ['under node --test', ['--test-timeout=600000']]] as const) {

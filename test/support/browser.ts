@@ -122,7 +122,19 @@ export function forge(page: Page, path: string, body: unknown, withCsrf: boolean
 /** Runs one action of an environment card through its confirmation dialog; returns the dialog's final text. */
 export async function act(page: Page, env: string, button: RegExp, opts: { ref?: string; deploy?: boolean } = {}): Promise<string> {
   const card = page.getByRole('article', { name: `Environment ${env}` });
-  await card.getByRole('button', { name: button }).click();
+  // A click is made at the button's place on the page: when the page reloaded by the previous action lays out anew
+  // between Playwright's check and the press (a card grows by a line), the press lands beside the button and no
+  // dialog opens (seen once in CI, the staging card clicked as the production card's deployment view came in).
+  // A user clicks again, and so does this.
+  for (let attempt = 1; ; attempt++) {
+    await card.getByRole('button', { name: button }).click();
+    try {
+      await page.locator('dialog[open]').waitFor({ timeout: 5_000 });
+      break;
+    } catch (e) {
+      if (attempt === 3) throw e;
+    }
+  }
   return confirmDialog(page, opts);
 }
 
@@ -138,5 +150,7 @@ export async function confirmDialog(page: Page, opts: { ref?: string; deploy?: b
   await dialog.getByRole('button', { name: 'Close', exact: true }).waitFor({ timeout: 120_000 });
   const text = await dialog.innerText();
   await dialog.getByRole('button', { name: 'Close', exact: true }).click();
+  // Gone before the next action looks for its own dialog.
+  await dialog.waitFor({ state: 'detached' });
   return text;
 }

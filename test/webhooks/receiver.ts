@@ -67,13 +67,17 @@ export async function startReceiver(answer: (n: number, r: Omit<Received, 'statu
   };
 }
 
-/** Polls `check` until it returns a value other than undefined. */
+/**
+ * Polls `check` until it returns a value other than undefined: at once, then at growing intervals up to 200 ms. Many
+ * checks ask a server (its API, its metrics) or run a command (`docker service ps`); polled every 10 ms through a
+ * wait of tens of seconds they kept a core busy for nothing, and CI's two cores are its limit.
+ */
 export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 5_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  for (let pause = 10; ; pause = Math.min(200, Math.round(pause * 1.5))) {
     const v = await check();
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
+    await sleep(pause);
   }
 }

@@ -3,7 +3,7 @@
 // confirmation that shows from-digest → to-digest and the gates, then the deployment's live progress. In an
 // environment that requires approval the action becomes a request that waits on this page for a second person
 // to approve (through the same confirmation) or deny.
-import { html, useState } from '../vendor/preact-htm.js';
+import { html, useRef, useState } from '../vendor/preact-htm.js';
 import { api, apiAll, repoPath, stream, query } from '../api.js';
 import { Action, Dialog, Digest, Empty, ErrorLine, More, RepoHeader, Time, reasonFor, useAccess, useLoad, usePages } from '../ui.js';
 
@@ -39,6 +39,10 @@ export function Delivery({ name }) {
     return { envs: promotionOrder(envs), releases, approvals };
   }, [name]);
   const [action, setAction] = useState();
+  // Each opening is a dialog of its own (its key): an action that replaced another in one render would otherwise
+  // keep the first one's typed tag, progress and outcome.
+  const opened = useRef(0);
+  const open = (a) => setAction({ ...a, opened: ++opened.current });
   return html`<main>
     <${RepoHeader} name=${name} view="delivery" />
     <${ErrorLine} error=${error} />
@@ -47,10 +51,10 @@ export function Delivery({ name }) {
           <pre><code>wharf env create ${name} staging\nwharf env create ${name} production --requires-promotion-from staging\nwharf release ${name} 1.0.0 --to staging</code></pre>
         <//>`
       : null}
-    ${data ? html`<div class="envs">${data.envs.map((env, i) => html`<${EnvCard} name=${name} env=${env} prev=${data.envs[i - 1]} releases=${data.releases} waiting=${data.approvals.filter((a) => a.environment === env.name)} onAction=${setAction} />`)}</div>` : null}
-    ${data && data.approvals.length ? html`<${Approvals} name=${name} loaded=${data} onAction=${setAction} onDone=${reload} />` : null}
-    ${data && data.releases.length ? html`<${Timeline} name=${name} envs=${data.envs} loaded=${data} onAction=${setAction} />` : null}
-    ${action ? html`<${Confirm} name=${name} action=${action} onClose=${() => setAction(undefined)} onDone=${reload} />` : null}
+    ${data ? html`<div class="envs">${data.envs.map((env, i) => html`<${EnvCard} name=${name} env=${env} prev=${data.envs[i - 1]} releases=${data.releases} waiting=${data.approvals.filter((a) => a.environment === env.name)} onAction=${open} />`)}</div>` : null}
+    ${data && data.approvals.length ? html`<${Approvals} name=${name} loaded=${data} onAction=${open} onDone=${reload} />` : null}
+    ${data && data.releases.length ? html`<${Timeline} name=${name} envs=${data.envs} loaded=${data} onAction=${open} />` : null}
+    ${action ? html`<${Confirm} key=${action.opened} name=${name} action=${action} onClose=${() => setAction(undefined)} onDone=${reload} />` : null}
   </main>`;
 }
 
