@@ -13,7 +13,7 @@ module.enableCompileCache?.();
 const LONG_RUNNING = new Set(['serve', 'fsck', 'gc', 'migrate-db']);
 // For the same reason, WebAssembly stays on V8's baseline compiler: fetch() parses HTTP with llhttp compiled to
 // WebAssembly, and its optimizing tier kept a background thread busy for ~0.2 CPU s after a command's one request
-// had been answered, the exit waiting on it (`wharf user list --server`, Node 20: 423 → 295 CPU ms).
+// had been answered, the exit waiting on it (`wharf user list --server`, Node 20: 453 → 248 CPU ms; Node 24 unchanged).
 if (!LONG_RUNNING.has(process.argv[2] ?? '')) v8.setFlagsFromString('--no-opt'), v8.setFlagsFromString('--liftoff-only');
 // The CLI bundled into a few files (scripts/bundle.js, made by `npm run build`): far fewer to load at every start.
 const { main } = await import('../dist/bundle/cli/main.js');
