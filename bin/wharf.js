@@ -11,10 +11,7 @@ module.enableCompileCache?.();
 // --data DIR` on Node 20: 1.0 → 0.65 CPU s, docs/benchmarks.md). The hub itself, and the commands that work through
 // a whole installation (fsck, gc, migrate-db), keep it.
 const LONG_RUNNING = new Set(['serve', 'fsck', 'gc', 'migrate-db']);
-// For the same reason, WebAssembly stays on V8's baseline compiler: fetch() parses HTTP with llhttp compiled to
-// WebAssembly, and its optimizing tier kept a background thread busy for ~0.2 CPU s after a command's one request
-// had been answered, the exit waiting on it (`wharf user list --server`, Node 20: 453 → 248 CPU ms; Node 24 unchanged).
-if (!LONG_RUNNING.has(process.argv[2] ?? '')) v8.setFlagsFromString('--no-opt'), v8.setFlagsFromString('--liftoff-only');
+if (!LONG_RUNNING.has(process.argv[2] ?? '')) v8.setFlagsFromString('--no-opt');
 // The CLI bundled into a few files (scripts/bundle.js, made by `npm run build`): far fewer to load at every start.
 const { main } = await import('../dist/bundle/cli/main.js');
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; });

@@ -1,6 +1,8 @@
 // How the CLI talks to a Wharf server: which server (--server, WHARF_SERVER, or the last `wharf login`),
 // which credentials (WHARF_TOKEN, or those saved by `wharf login`, mode 0600), and plain-line errors.
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { CliError } from './cli-error.js';
@@ -97,14 +99,14 @@ export class ApiClient {
     return 'Basic ' + Buffer.from(`${this.credentials.username}:${secret}`).toString('base64');
   }
 
-  private async send(method: string, path: string, body: unknown, accept: string): Promise<Response> {
+  private async send(method: string, path: string, body: unknown, accept: string): Promise<Answer> {
     const headers: Record<string, string> = { Accept: accept };
     const auth = this.authorization();
     if (auth) headers.Authorization = auth;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    let res: Response;
+    let res: Answer;
     try {
-      res = await fetch(this.server + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      res = await send(this.server + path, method, headers, body === undefined ? undefined : JSON.stringify(body));
     } catch (e) {
       throw new CliError(`cannot connect to ${this.server}: ${connectionFailure(e)}`);
     }
@@ -140,9 +142,9 @@ export class ApiClient {
     let next: string | null = path;
     for (let pages = 0; next !== null; pages++) {
       if (pages >= 10_000) throw new CliError(`${path}: the server kept answering more pages`);
-      const res: Response = await this.send('GET', next, undefined, 'application/json');
+      const res: Answer = await this.send('GET', next, undefined, 'application/json');
       rows.push(...((await res.json()) as T[]));
-      next = nextLink(res.headers.get('link'));
+      next = nextLink(res.header('link') ?? null);
     }
     return rows;
   }
@@ -161,14 +163,14 @@ export class ApiClient {
    */
   async *lines(method: string, path: string, body: unknown): AsyncGenerator<any, void, undefined> {
     const res = await this.send(method, path, body, 'application/x-ndjson, application/json');
-    if (!(res.headers.get('content-type') ?? '').startsWith('application/x-ndjson')) {
+    if (!(res.header('content-type') ?? '').startsWith('application/x-ndjson')) {
       const text = await res.text();
       if (text) yield JSON.parse(text);
       return;
     }
     let buffered = '';
     const decoder = new TextDecoder();
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of res.body) {
       buffered += decoder.decode(chunk, { stream: true });
       let nl: number;
       while ((nl = buffered.indexOf('\n')) >= 0) {
@@ -181,9 +183,53 @@ export class ApiClient {
   }
 }
 
-/** Why a request never got an answer, in words: "connection refused", not "fetch failed" or an errno. */
+/** A server's answer, read once: its body as text, JSON, or chunk by chunk as it arrives. */
+export interface Answer {
+  status: number;
+  ok: boolean;
+  header(name: string): string | undefined;
+  body: AsyncIterable<Buffer>;
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+}
+
+/**
+ * One HTTP request over node:http(s) rather than fetch(): a CLI command makes one or two requests and exits, and
+ * fetch's HTTP client (undici, its parser compiled to WebAssembly) costs more to load than the request itself —
+ * `wharf user list --server` on Node 20: ~85 CPU ms more, on Node 24 ~40 (docs/benchmarks.md). The same trust
+ * store applies (Node's CAs plus NODE_EXTRA_CA_CERTS); redirects are not followed (the API answers none).
+ */
+export function send(url: string, method: string, headers: Record<string, string>, body?: string): Promise<Answer> {
+  const u = new URL(url);
+  const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = request(u, { method, headers: body === undefined ? headers : { ...headers, 'Content-Length': String(Buffer.byteLength(body)) } }, (res: IncomingMessage) => {
+      const status = res.statusCode ?? 0;
+      const text = async () => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of res) chunks.push(chunk as Buffer);
+        return Buffer.concat(chunks).toString('utf8');
+      };
+      resolve({
+        status,
+        ok: status >= 200 && status < 300,
+        header: (name) => {
+          const v = res.headers[name.toLowerCase()];
+          return Array.isArray(v) ? v.join(', ') : v;
+        },
+        body: res,
+        text,
+        json: async () => JSON.parse(await text()) as unknown,
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Why a request never got an answer, in words: "connection refused", not an errno. */
 export function connectionFailure(e: unknown): string {
-  const cause = (e as { cause?: Error & { code?: string } }).cause;
+  const err = e as Error & { code?: string; cause?: Error & { code?: string } };
   const words: Record<string, string> = {
     ECONNREFUSED: 'connection refused (is wharf serve running there?)',
     ENOTFOUND: 'no such host',
@@ -193,10 +239,12 @@ export function connectionFailure(e: unknown): string {
     EHOSTUNREACH: 'host unreachable',
     ENETUNREACH: 'network unreachable',
   };
-  if (cause?.code && words[cause.code]) return words[cause.code]!;
-  // fetch refuses some ports outright (the "bad ports" browsers block, such as 1, 25 or 6000).
-  if (cause?.message === 'bad port') return 'fetch refuses to connect to this port (a port browsers block); serve Wharf on another';
-  return cause?.message ?? (e as Error).message;
+  const code = err.code ?? err.cause?.code;
+  if (code && words[code]) return words[code]!;
+  const message = err.cause?.message ?? err.message;
+  // Node's TLS check refused the server's certificate: say how to trust a private CA.
+  if (code && /CERT|SELF_SIGNED|LEAF_SIGNATURE|ISSUER/.test(code)) return `${message} (a private CA: NODE_EXTRA_CA_CERTS=ca.crt wharf …)`;
+  return message;
 }
 
 function errorMessage(status: number, text: string): string {

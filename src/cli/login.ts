@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { createInterface } from 'node:readline';
 import { parseFlags } from './args.js';
 import { CliError } from './cli-error.js';
-import { ApiClient, ApiError, connectionFailure, normalizeServer, removeCredentials, saveCredentials, savedCredentials } from './client.js';
+import { ApiClient, ApiError, connectionFailure, normalizeServer, removeCredentials, saveCredentials, savedCredentials, send } from './client.js';
 
 export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -42,11 +42,10 @@ export async function loginCommand(args: string[]): Promise<number> {
   const username = values.username ?? (await prompt('Username: ', false));
   const password = values['password-stdin'] ? await readStdin() : await prompt('Password: ', true);
   if (!username || !password) throw new CliError('username and password are required', 2);
-  const res = await fetch(`${server}/v2/`, {
-    headers: { Authorization: 'Basic ' + Buffer.from(`${username}:${password}`).toString('base64') },
-  }).catch((e: unknown) => {
+  const res = await send(`${server}/v2/`, 'GET', { Authorization: 'Basic ' + Buffer.from(`${username}:${password}`).toString('base64') }).catch((e: unknown) => {
     throw new CliError(`cannot connect to ${server}: ${connectionFailure(e)}`);
   });
+  await res.text(); // read to the end, so that the connection goes back to the pool for the next request
   if (res.status === 401 || res.status === 403) throw new CliError(`login to ${server} failed: wrong username or password`);
   if (!res.ok) throw new CliError(`login to ${server} failed: server answered ${res.status}`);
   const tokenName = `login-${hostname().toLowerCase().replace(/[^a-z0-9._-]/g, '-').slice(0, 40)}-${randomBytes(4).toString('hex')}`.replace(/^-+/, '');

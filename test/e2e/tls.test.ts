@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { needTool } from '../support/tools.js';
 import { mustRun, run } from '../support/command.js';
 import { BASE_IMAGE, ensureBaseImage, removeImages } from '../support/images.js';
-import { startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
+import { runWharf, startWharf, withLogsOnFailure, type WharfServer } from '../support/server.js';
 
 let work: string;
 before(async () => {
@@ -67,6 +67,20 @@ test('HTTPS with a self-signed CA: Node, skopeo and docker', { timeout: 300_000 
 
       await assert.rejects(get(`${server.url}/v2/`, {}), /self[- ]signed|unable to verify|certificate/i, 'a client without the CA refuses the server');
       await assert.rejects(get(`http://${server.host}/v2/`, {}), 'no plain HTTP on the TLS port');
+
+      // The wharf CLI trusts what Node trusts: the CA added with NODE_EXTRA_CA_CERTS, and refuses the server without it.
+      const cliConfig = await mkdtemp(join(work, 'wharf-cli-'));
+      const cli = (args: string[], extra: Record<string, string>) =>
+        runWharf(args, { env: { ...process.env, WHARF_CONFIG_DIR: cliConfig, ...extra }, input: server.admin.password });
+      const loggedIn = await cli(['login', server.url, '-u', server.admin.username, '--password-stdin'], { NODE_EXTRA_CA_CERTS: certs.ca });
+      assert.equal(loggedIn.code, 0, loggedIn.stderr);
+      const listed = await cli(['user', 'list', '--server', server.url], { NODE_EXTRA_CA_CERTS: certs.ca });
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, new RegExp(`^${server.admin.username} `, 'm'));
+      const refused = await cli(['user', 'list', '--server', server.url], {});
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /^wharf user: cannot connect to https:\/\/127\.0\.0\.1:\d+: .*(self[- ]signed|unable to verify|certificate).*NODE_EXTRA_CA_CERTS/i);
+      assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
 
       // skopeo verifies certificates even on loopback: refused without the CA, accepted with it.
       const certDir = join(work, 'skopeo-certs');
