@@ -1,6 +1,7 @@
 // The web UI in a real browser (Debian's chromium, driven by playwright-core) against a real Wharf, real docker
 // and an extra dockerd as the deploy target: sign in, a new tab stays signed in, an image pushed with docker
-// (layers, platform, attestation), release → promote staging → production with deploy → roll back → deploy,
+// (layers, platform, attestation), release → promote staging → production with deploy (the gates shown first) →
+// roll back → deploy → roll back to a release from the timeline, a promotion waiting for approval,
 // a pull-only user without actions whose forged request is refused, CSRF refused, sign out; the admin pages:
 // users, groups, grants (the user's access follows), tokens, webhooks, retention policies and garbage collection
 // (a dry run, then a real run, applying the policy); an image's config (entrypoint, env names, labels, ports,
@@ -97,6 +98,9 @@ test('the web UI: sign in, browse an image, release, promote, roll back, deploy,
     requires: [sbom]
     replicas: 1
     targets: [host-1]
+  vault:
+    requiresPromotionFrom: production
+    requiresApproval: true
 `,
     );
     // An SBOM signer trusted by the global admin, and an SBOM it signed for each release.
@@ -275,7 +279,14 @@ test('the web UI: sign in, browse an image, release, promote, roll back, deploy,
     assert.match(done, /Deployment succeeded/, done);
     assert.equal(await running(), `${rel.image}@${rel.releases.v2!.digest}`, 'v2 runs again');
     mark('rolled back to v2 from the timeline');
+    // A promotion to vault waits for a second person's approval: the page lists the request (and the screenshot shows it).
+    const asked = await fetch(`${s.url}/api/v1/apps/web/promote`, { method: 'POST', headers: { authorization: s.authorization, 'content-type': 'application/json' }, body: JSON.stringify({ from: 'production', to: 'vault' }) });
+    assert.equal(asked.status, 202, await asked.text());
     await page.reload();
+    const waiting = page.getByRole('list', { name: 'Approval requests' }).getByRole('listitem');
+    await waiting.first().waitFor();
+    assert.match(await waiting.innerText(), /promote from production → vault[\s\S]*asked by admin/);
+    await page.getByRole('article', { name: 'Environment vault' }).getByText('1 request waiting for approval').waitFor();
     await prod.getByText('in sync').waitFor();
     assert.match(await prod.locator('.version').innerText(), /^v2$/);
     assert.match(await prod.locator('.current').innerText(), /rollback by admin/);
