@@ -1,6 +1,7 @@
 // Tag history and restore: what a tag pointed to, when and by whom, and moving it back (itself recorded).
 import { RegistryError } from '../oci/errors.js';
 import type { RegistryMetadata, TagChange } from '../metadata/metadata.js';
+import type { HistoryMatch } from '../metadata/records.js';
 import type { TagRules } from './tag-rules.js';
 
 export interface TagMove {
@@ -18,7 +19,7 @@ export class TagHistory {
     private readonly moved?: (m: TagMove & { actor: string | null }) => void,
   ) {}
 
-  async history(repository: string, tag?: string, page?: { before?: number; limit?: number }): Promise<TagChange[]> {
+  async history(repository: string, tag?: string, page?: { before?: number; limit?: number } & HistoryMatch): Promise<TagChange[]> {
     if ((await this.meta.repositoryId(repository)) === null) throw new RegistryError('NAME_UNKNOWN', `repository ${repository} not known to registry`);
     return this.meta.tagHistory(repository, tag, page);
   }

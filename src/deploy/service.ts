@@ -3,6 +3,7 @@
 // the live engines run against what Wharf intends. The release workflow (release-workflow.ts) drives rollouts.
 import { RegistryError } from '../oci/errors.js';
 import type { AppFileMetadata, DeliveryMetadata, DeploymentMetadata, DeploymentRecord, EnvironmentRow, RegistryMetadata, ReleaseRow } from '../metadata/metadata.js';
+import type { HistoryMatch } from '../metadata/records.js';
 import type { Delivery, EnvironmentOptions, Release } from '../delivery/releases.js';
 import { AppFileError, parseAppFile } from '../app-file/parse.js';
 import { type EnvironmentPlan, registeredTargets, resolveEnvironment } from '../app-file/plan.js';
@@ -349,10 +350,10 @@ export class DeployService {
     return this.deployments.countNeedingOperator();
   }
 
-  async history(app: string, environment: string, limit?: number, before?: number): Promise<DeploymentRecord[]> {
+  async history(app: string, environment: string, limit?: number, before?: number, match?: HistoryMatch): Promise<DeploymentRecord[]> {
     const env = await this.deliveryStore.environment(app, environment);
     if (!env) throw new RegistryError('NOT_FOUND', `environment ${app}/${environment} does not exist`);
-    return this.deployments.list(Number(env.id), limit, before);
+    return this.deployments.list(Number(env.id), limit, before, match);
   }
 }
 

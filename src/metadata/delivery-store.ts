@@ -4,6 +4,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { Database, EnvironmentsTable, ReleasesTable } from './schema.js';
 import { within } from './database.js';
 import type { Tx } from './transaction.js';
+import type { HistoryMatch } from './records.js';
 
 export type EnvironmentRow = Selectable<EnvironmentsTable>;
 export type ReleaseRow = Selectable<ReleasesTable> & { environment: string };
@@ -38,7 +39,7 @@ function requiresColumn(kinds: string[]): string | null {
 
 
 /** What a listing of releases may be narrowed to. */
-export interface ReleaseMatch {
+export interface ReleaseMatch extends HistoryMatch {
   digest?: string;
   kind?: ReleasesTable['kind'];
 }
@@ -130,6 +131,9 @@ export class DeliveryStore {
     if (before !== undefined) q = q.where('rel.id', '<', before);
     if (match.digest !== undefined) q = q.where('rel.digest', '=', match.digest);
     if (match.kind !== undefined) q = q.where('rel.kind', '=', match.kind);
+    if (match.actor !== undefined) q = q.where('rel.actor', '=', match.actor);
+    if (match.since !== undefined) q = q.where('rel.created_at', '>=', match.since);
+    if (match.until !== undefined) q = q.where('rel.created_at', '<', match.until);
     if (limit !== undefined) q = q.limit(limit);
     return q.execute();
   }

@@ -3,7 +3,7 @@
 import type { Kysely, Selectable } from 'kysely';
 import { RegistryError } from '../oci/errors.js';
 import type { Database, DeploymentsTable } from './schema.js';
-import type { DeploymentOutcome, DeploymentStep } from './records.js';
+import type { DeploymentOutcome, DeploymentStep, HistoryMatch } from './records.js';
 
 export type DeploymentRow = Selectable<DeploymentsTable>;
 
@@ -136,9 +136,12 @@ export class DeploymentStore {
   }
 
   /** Newest first. */
-  async list(environmentId: number, limit = 50, before?: number): Promise<DeploymentRecord[]> {
+  async list(environmentId: number, limit = 50, before?: number, match: HistoryMatch = {}): Promise<DeploymentRecord[]> {
     let q = this.db.selectFrom('deployments').selectAll().where('environment_id', '=', environmentId).orderBy('id', 'desc').limit(limit);
     if (before !== undefined) q = q.where('id', '<', before);
+    if (match.actor !== undefined) q = q.where('actor', '=', match.actor);
+    if (match.since !== undefined) q = q.where('started_at', '>=', match.since);
+    if (match.until !== undefined) q = q.where('started_at', '<', match.until);
     const rows = await q.execute();
     return Promise.all(rows.map(async (r) => ({ ...r, steps: await this.steps(Number(r.id)) })));
   }

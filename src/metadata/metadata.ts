@@ -15,7 +15,7 @@ import type { SignerMetadata } from './signer-store.js';
 import type { ActorKind, AuditResult, AuditRecord, AuditQuery, AuditPageQuery } from './audit-store.js';
 import type { RepositorySummary, TagSummary, TagOrder } from './browse-store.js';
 import type { Tx, UnitOfWork } from './transaction.js';
-import type { DeploymentOutcome, ManifestState, RetentionPolicy, TagState, TargetRegistration } from './records.js';
+import type { DeploymentOutcome, HistoryMatch, ManifestState, RetentionPolicy, TagState, TargetRegistration } from './records.js';
 import type { Insertable } from 'kysely';
 import type { ApprovalRequestsTable } from './schema.js';
 import type { SchemaState } from './schema-version.js';
@@ -126,7 +126,7 @@ export interface RegistryMetadata {
   deleteTag(repository: string, tag: string, actor?: string | null, guard?: TagGuard): Promise<boolean>;
   listTags(repository: string, limit: number | undefined, last: string | undefined): Promise<string[] | null>;
   /** Newest first; `before` (a change's id) and `limit` page it by keyset. */
-  tagHistory(repository: string, tag?: string, page?: { before?: number; limit?: number }): Promise<TagChange[]>;
+  tagHistory(repository: string, tag?: string, page?: { before?: number; limit?: number } & HistoryMatch): Promise<TagChange[]>;
   referrers(repository: string, subject: string): Promise<ReferrerRow[]>;
 }
 
@@ -320,7 +320,7 @@ export interface DeploymentMetadata {
   latestOfReleases(releaseIds: number[]): Promise<Map<number, DeploymentRow>>;
   /** Newest first. */
   /** Newest first; `before` (a deployment id) pages by keyset. */
-  list(environmentId: number, limit?: number, before?: number): Promise<DeploymentRecord[]>;
+  list(environmentId: number, limit?: number, before?: number, match?: HistoryMatch): Promise<DeploymentRecord[]>;
 }
 
 /** Applied app files, one per application. */

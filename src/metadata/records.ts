@@ -34,6 +34,15 @@ export interface ManifestState {
   untaggedAt: number | null;
 }
 
+// --- histories -----------------------------------------------------------------------------------
+
+/** Who and when, to narrow an append-only history (releases, deployments, tag changes) to: since inclusive, until exclusive (epoch ms). */
+export interface HistoryMatch {
+  actor?: string;
+  since?: number;
+  until?: number;
+}
+
 // --- deploy targets ------------------------------------------------------------------------------
 
 /** Container options that give a container power over its host, each allowed by name on a target. */

@@ -7,6 +7,7 @@ import type { Database } from './schema.js';
 import { precompile } from './precompiled.js';
 import { within, asTx, type Db } from './database.js';
 import type { Tx } from './transaction.js';
+import type { HistoryMatch } from './records.js';
 import { BlobLinkCache, ManifestCache, TagListCache, type StoredManifest } from './read-cache.js';
 
 export type { StoredManifest };
@@ -486,7 +487,7 @@ export class RegistryStore {
     return (await q.execute()).map((r) => r.name);
   }
 
-  async tagHistory(repository: string, tag?: string, page: { before?: number; limit?: number } = {}): Promise<TagChange[]> {
+  async tagHistory(repository: string, tag?: string, page: { before?: number; limit?: number } & HistoryMatch = {}): Promise<TagChange[]> {
     let q = this.db
       .selectFrom('tag_history as h')
       .innerJoin('repositories as r', 'r.id', 'h.repository_id')
@@ -495,6 +496,9 @@ export class RegistryStore {
       .orderBy('h.id', 'desc');
     if (tag !== undefined) q = q.where('h.tag', '=', tag);
     if (page.before !== undefined) q = q.where('h.id', '<', page.before);
+    if (page.actor !== undefined) q = q.where('h.actor', '=', page.actor);
+    if (page.since !== undefined) q = q.where('h.at', '>=', page.since);
+    if (page.until !== undefined) q = q.where('h.at', '<', page.until);
     if (page.limit !== undefined) q = q.limit(page.limit);
     return (await q.execute()).map((r) => ({
       id: Number(r.id),

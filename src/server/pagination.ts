@@ -18,6 +18,19 @@ export const arrayPageQuery = pageQuery.extend({
   limit: z.coerce.number().int().min(1).max(1000).optional().describe(`page size, 1–1000 (default ${DEFAULT_LIMIT})`),
 });
 
+/** A point in time as a query gives it: epoch milliseconds or an ISO 8601 time with its offset. */
+const time = z.union([z.coerce.number().int().nonnegative(), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))]);
+
+/**
+ * The who-and-when filters of the append-only histories (audit log, releases, deployments, tag changes), one
+ * shape for all so the UI and scripts ask each the same way.
+ */
+export const historyFilters = {
+  actor: z.string().max(256).optional().describe('only the rows of this actor (a user or token name)'),
+  since: time.optional().describe('epoch milliseconds or ISO time, inclusive'),
+  until: time.optional().describe('epoch milliseconds or ISO time, exclusive'),
+};
+
 export function pageOf<T extends z.ZodType>(item: T) {
   return z.object({ items: z.array(item), next: z.string().nullable().describe('cursor of the next page; null on the last') });
 }

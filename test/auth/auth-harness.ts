@@ -16,6 +16,7 @@ import { loadConfig } from '../../src/config.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { OCI_MANIFEST } from '../../src/oci/media-types.js';
 import { listen, serveHub, startingServer } from '../../src/server/server.js';
+import type { ApiRoute } from '../../src/server/api.js';
 import { openWharf, type Wharf } from '../../src/wharf.js';
 import { databaseEnv, forgetDatabase } from '../support/database.js';
 
@@ -27,6 +28,8 @@ export interface AuthHub {
   wharf: Wharf;
   accounts: Accounts;
   audit: AuditLog;
+  /** the management routes of access control the hub serves beside hubRoutes (session, users, groups, grants, audit, tokens, keys) */
+  authRoutes: ApiRoute[];
   /** a token service over the hub's own key, for minting tokens the tests need (expired, other service …) */
   tokens(options?: Partial<{ service: string; issuer: string }>): Promise<TokenService>;
   req(path: string, init?: RequestInit & { auth?: string }): Promise<Response>;
@@ -72,6 +75,7 @@ export async function startAuthHub(config = '', options: { now?: () => number } 
     dataDir,
     wharf,
     audit,
+    authRoutes: served.routes,
     passwordVerifications: () => auth.passwordVerifications!(),
     accounts: new Accounts(wharf.meta.auth, audit, { name: 'tester', kind: 'local', address: null }, cfg.auth.passwordCost),
     tokens: (o = {}) => TokenService.open(wharf.meta.signingKeys, dataDir, { service: cfg.auth.service, issuer: cfg.auth.issuer, accessTtlMs: cfg.auth.tokenTtl, refreshTtlMs: cfg.auth.refreshTokenTtl, ...o }),

@@ -1,11 +1,12 @@
 // The web UI's delivery states in a real browser (Debian's chromium, driven by playwright-core) against a real
-// Wharf and an extra dockerd as the deploy target: a release whose health check fails ends, live in the
+// Wharf and an extra dockerd as the deploy target: a fresh hub's repositories page tells what to run; a release whose health check fails ends, live in the
 // deployment dialog, in the automatic rollback with its reason; the deployments page shows per target the intended
 // against the actual digest; a container removed by hand shows as drift; the repositories page searches and pages
 // ("Load more"); a repository's tags filter and sort; a confirmation whose targets have not come yet cannot be
 // confirmed; in an environment that requires approval a release waits, its requester cannot approve it, a user
 // without the explicit grant is refused (in the page and by the server), a second person approves it in the
-// browser and the release goes through, and a request denied in the browser never does.
+// browser and the release goes through, and a request denied in the browser never does; an environment whose
+// newest deployment needs an operator says so on its card.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +14,7 @@ import type { Page } from 'playwright-core';
 import { act, confirmDialog, forge, withBrowserHub } from '../support/browser.js';
 import { HEALTH_FAILURE, pushTestReleases } from '../support/deploy-images.js';
 import { pushImage } from '../support/registry-client.js';
+import { onDatabase } from '../support/database.js';
 
 /** Repositories seeded besides `web`: more than the page of 50 the repositories page asks for. */
 const SEEDED = 55;
@@ -33,6 +35,13 @@ test('the web UI: automatic rollback shown live, intended vs actual digest, drif
   const mark = (what: string) => t.diagnostic(`${what}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   await withBrowserHub(t, 'ui-states', async (hub) => {
     const { server: s, host } = hub;
+    // --- a fresh hub: the repositories page says what to run first (signed in now: the page is read again below) --
+    const page = await hub.signedIn('admin', s.admin.password);
+    const empty = page.locator('main .empty');
+    await empty.getByText('Nothing pushed yet. Push your first image:').waitFor();
+    assert.equal(await empty.locator('pre').innerText(), `docker login ${s.host}\ndocker tag myapp:latest ${s.host}/myapp:1.0.0\ndocker push ${s.host}/myapp:1.0.0`);
+    mark('empty state');
+
     // --- fixtures: a good and a bad release pushed with docker, the app file applied, many small repositories --
     const layer = Buffer.from('a tiny layer');
     const seeded = Array.from({ length: SEEDED }, (_, i) => `seed-${String(i).padStart(3, '0')}`);
@@ -66,8 +75,7 @@ test('the web UI: automatic rollback shown live, intended vs actual digest, drif
 `,
     );
     mark('fixtures');
-
-    const page = await hub.signedIn('admin', s.admin.password);
+    await page.reload();
 
     // --- repositories: "Load more" brings the rest by cursor; search by name prefix narrows the list -----------
     const repoCells = 'table.list tbody td[data-label="Repository"]';
@@ -268,5 +276,32 @@ test('the web UI: automatic rollback shown live, intended vs actual digest, drif
     assert.equal(late.status, 409, late.text);
     assert.match(late.text, /denied by bob/);
     mark('denied');
+
+    // --- needs an operator: the card says so, with the deployment and its reason -------------------------------
+    // A deployment whose rollback failed too is recorded so by rollout.ts; staged here in the store (making a real
+    // rollback fail takes an engine failing on cue), as the newest deployment of vault.
+    const reason = 'host-1: health check failed; rollback failed on host-1: image gone; an operator must restore it';
+    const stuck = await onDatabase(s.dataDir, async (db) => {
+      const env = await db
+        .selectFrom('environments as e')
+        .innerJoin('repositories as r', 'r.id', 'e.repository_id')
+        .select('e.id')
+        .where('r.name', '=', 'web')
+        .where('e.name', '=', 'vault')
+        .executeTakeFirstOrThrow();
+      const now = Date.now();
+      const row = await db
+        .insertInto('deployments')
+        .values({ environment_id: Number(env.id), release_id: null, digest: digestOf('bad'), image: rel.image, kind: 'docker', trigger: 'deploy', status: 'needs_operator', reason, actor: 'bob', started_at: now - 1000, finished_at: now })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      return Number(row.id);
+    });
+    await bob.reload();
+    const vaultOfBob = bob.getByRole('article', { name: 'Environment vault' });
+    await vaultOfBob.locator('.badges').getByText('needs operator', { exact: true }).waitFor();
+    assert.equal(await vaultOfBob.locator('.badges').getByText('no targets').count(), 0, 'the attention replaces the sync badge');
+    assert.equal(await vaultOfBob.getByLabel('Needs attention').innerText(), `⚠ Deployment #${stuck} needs an operator: ${reason}. What runs may match no release: look at the targets, then deploy or roll back.`);
+    mark('needs operator');
   });
 });

@@ -1,6 +1,7 @@
 // The web UI in a real browser (Debian's chromium, driven by playwright-core) against a real Wharf, real docker
 // and an extra dockerd as the deploy target: sign in, a new tab stays signed in, an image pushed with docker
-// (layers, platform, attestation), release → promote staging → production with deploy → roll back → deploy,
+// (layers, platform, attestation), release → promote staging → production with deploy (the gates shown first) →
+// roll back → deploy → roll back to a release from the timeline, a promotion waiting for approval,
 // a pull-only user without actions whose forged request is refused, CSRF refused, sign out; the admin pages:
 // users, groups, grants (the user's access follows), tokens, webhooks, retention policies and garbage collection
 // (a dry run, then a real run, applying the policy); an image's config (entrypoint, env names, labels, ports,
@@ -14,7 +15,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { IN_TOTO_PAYLOAD_TYPE, signEnvelope } from '../../src/attest/dsse.js';
 import { keyIdOf } from '../../src/attest/signers.js';
 import { predicateTypeOf, statementFor } from '../../src/attest/statement.js';
-import { act, DESKTOP, forge, signIn, withBrowserHub } from '../support/browser.js';
+import { act, confirmDialog, DESKTOP, forge, signIn, withBrowserHub } from '../support/browser.js';
 import { mustRun } from '../support/command.js';
 import { pushTestReleases } from '../support/deploy-images.js';
 import { BASE_IMAGE, ensureBaseImage, removeImages } from '../support/images.js';
@@ -97,6 +98,9 @@ test('the web UI: sign in, browse an image, release, promote, roll back, deploy,
     requires: [sbom]
     replicas: 1
     targets: [host-1]
+  vault:
+    requiresPromotionFrom: production
+    requiresApproval: true
 `,
     );
     // An SBOM signer trusted by the global admin, and an SBOM it signed for each release.
@@ -170,7 +174,11 @@ test('the web UI: sign in, browse an image, release, promote, roll back, deploy,
     assert.match(tags, /v1/);
     assert.match(tags, /linux\/amd64/);
     assert.match(tags, /by admin/);
-    assert.match(await page.getByRole('region', { name: 'Pull commands' }).innerText(), new RegExp(`docker pull ${s.host}/web@sha256:`));
+    // The pull commands of the tag chosen: by tag and by its digest, as they are typed.
+    await page.getByRole('button', { name: 'Show pull commands for v2' }).click();
+    const pulls = page.getByRole('region', { name: 'Pull commands' });
+    await pulls.getByText(`docker pull ${s.host}/web:v2`, { exact: true }).waitFor();
+    assert.equal(await pulls.getByText(`docker pull ${s.host}/web@${rel.releases.v2!.digest}`, { exact: true }).count(), 1, await pulls.innerText());
     await shoot(page, 'repository');
     await page.getByRole('row', { name: /v2/ }).getByRole('link').click();
     await page.getByRole('heading', { name: 'Layers' }).waitFor();
@@ -215,7 +223,26 @@ test('the web UI: sign in, browse an image, release, promote, roll back, deploy,
     done = await act(page, 'production', /Promote staging → production/, { deploy: true });
     assert.match(done, /Deployment succeeded/, done);
     assert.match(done, /pull|start|health|switch/i, 'progress lines were shown');
+    // The confirmation listed production's gates, each passed: the SBOM verified, and a promotion from staging.
+    assert.match(done, /✔ attestation: sbom — verified/, done);
+    assert.match(done, /✔ promotion from staging — promoted from there/, done);
+    assert.doesNotMatch(done, /✘/, done);
     mark('promoted v1, deployed');
+    // A tag released to production directly fails its promotion gate: shown before the click, the button marked
+    // dangerous with the reason; cancelled, nothing changes.
+    const prodCard = page.getByRole('article', { name: 'Environment production' });
+    await prodCard.getByRole('button', { name: /Release tag/ }).click();
+    const direct = page.locator('dialog[open]');
+    await direct.getByLabel('Tag or digest').fill('v2');
+    const gates = direct.getByRole('list', { name: 'Gates' });
+    await gates.waitFor();
+    assert.match(await gates.innerText(), /✘ promotion from staging — only what staging runs may come here: promote instead/);
+    assert.match(await gates.innerText(), /✔ attestation: sbom/);
+    const release = direct.getByRole('button', { name: 'Release', exact: true });
+    assert.match((await release.getAttribute('class')) ?? '', /\bdanger\b/);
+    assert.match((await release.getAttribute('title')) ?? '', /a gate fails/);
+    await direct.getByRole('button', { name: 'Cancel' }).click();
+    await direct.waitFor({ state: 'detached' });
     done = await act(page, 'staging', /Release tag/, { ref: 'v2' });
     done = await act(page, 'production', /Promote staging → production/, { deploy: true });
     assert.match(done, /Deployment succeeded/, done);
@@ -241,17 +268,49 @@ test('the web UI: sign in, browse an image, release, promote, roll back, deploy,
     done = await act(page, 'production', /^Deploy$/);
     assert.match(done, /Deployment succeeded/, done);
     mark('deployed again');
+    // Back to an older release from the timeline: production's promotion of v2, its digest change shown first.
+    const olderV2 = page.locator('ol.timeline li').filter({ hasText: '→ production' }).filter({ hasText: 'v2' }).filter({ has: page.getByRole('button', { name: 'Roll back to this' }) });
+    await olderV2.getByRole('button', { name: 'Roll back to this' }).click();
+    const back = page.locator('dialog[open]');
+    await back.getByRole('heading', { name: 'Roll back production to v2' }).waitFor();
+    await back.getByRole('list', { name: 'Gates' }).waitFor();
+    assert.match(await back.getByLabel('Digest change').innerText(), new RegExp(`${rel.releases.v1!.digest.slice(7, 19)}[\\s\\S]*→[\\s\\S]*${rel.releases.v2!.digest.slice(7, 19)}`));
+    done = await confirmDialog(page, { deploy: true });
+    assert.match(done, /Deployment succeeded/, done);
+    assert.equal(await running(), `${rel.image}@${rel.releases.v2!.digest}`, 'v2 runs again');
+    mark('rolled back to v2 from the timeline');
+    // A promotion to vault waits for a second person's approval: the page lists the request (and the screenshot shows it).
+    const asked = await fetch(`${s.url}/api/v1/apps/web/promote`, { method: 'POST', headers: { authorization: s.authorization, 'content-type': 'application/json' }, body: JSON.stringify({ from: 'production', to: 'vault' }) });
+    assert.equal(asked.status, 202, await asked.text());
     await page.reload();
+    const waiting = page.getByRole('list', { name: 'Approval requests' }).getByRole('listitem');
+    await waiting.first().waitFor();
+    assert.match(await waiting.innerText(), /promote from production → vault[\s\S]*asked by admin/);
+    await page.getByRole('article', { name: 'Environment vault' }).getByText('1 request waiting for approval').waitFor();
     await prod.getByText('in sync').waitFor();
-    assert.match(await prod.innerText(), /v1/);
+    assert.match(await prod.locator('.version').innerText(), /^v2$/);
+    assert.match(await prod.locator('.current').innerText(), /rollback by admin/);
     await shoot(page, 'delivery');
+    // The image page of v2 names where it is current and every release of it.
+    await page.goto(`${s.url}/#/r/web/image/${rel.releases.v2!.digest}`);
+    await page.getByRole('heading', { name: 'Environments' }).waitFor();
+    await page.locator('.env-chip').first().waitFor();
+    assert.deepEqual((await page.locator('.env-chip').allInnerTexts()).sort(), ['production', 'staging']);
+    const releasesOfV2 = await page.locator('h3:text-is("Releases") + ul.plain > li').allInnerTexts();
+    assert.deepEqual(
+      releasesOfV2.map((r) => /^#\d+ (\S+) (\S+) (\w+) by/.exec(r)?.slice(1).join(' ')),
+      ['production v2 rollback', 'production v2 promote', 'staging v2 release'],
+      releasesOfV2.join('\n'),
+    );
+    await page.goto(`${s.url}/#/r/web/delivery`);
     await page.getByRole('link', { name: 'Deployments' }).click();
     await page.getByRole('heading', { name: 'production' }).waitFor();
-    // promote v1, promote v2, roll back, deploy: four, newest first, all succeeded
-    await page.locator('table.list tbody tr').nth(3).waitFor();
+    // promote v1, promote v2, roll back, deploy, roll back to v2: five, newest first, all succeeded
+    await page.locator('table.list tbody tr').nth(4).waitFor();
     const deployments = await page.locator('table.list tbody tr').allInnerTexts();
-    assert.equal(deployments.length, 4);
+    assert.equal(deployments.length, 5);
     assert.ok(deployments.every((d) => /succeeded/.test(d)), deployments.join('\n'));
+    assert.match(deployments[0]!, /rollback/, deployments[0]);
     await shoot(page, 'deployments');
     mark('delivery');
 
@@ -311,6 +370,22 @@ test('the web UI: sign in, browse an image, release, promote, roll back, deploy,
     await page.getByRole('cell', { name: 'tag.move' }).first().waitFor({ state: 'detached' });
     const audited = await page.locator('table.list tbody td[data-label="Action"]').allInnerTexts();
     assert.ok(audited.length >= 2 && audited.every((a) => a.startsWith('user.')), audited.join(', '));
+    // And by actor and time (the form's local time, as the browser reads it): since before this test began, the
+    // admin's rows among those (as a user or through a token of theirs); since an hour from now, none.
+    const whoAll = await page.locator('table.list tbody td[data-label="Who"]').allInnerTexts();
+    const admins = whoAll.filter((w) => /^(token:)?admin\b/.test(w));
+    // (No named function inside: the bundle's keepNames would wrap it in a helper the page does not have.)
+    const localMinute = (ms: number) => page.evaluate((ms) => new Date(ms - new Date(ms).getTimezoneOffset() * 60_000).toISOString().slice(0, 16), ms);
+    await page.getByLabel('Actor').fill('admin');
+    await page.getByLabel('Since').fill(await localMinute(started - 60_000));
+    const filtered = page.waitForResponse((res) => res.url().includes('/api/v1/audit?') && res.url().includes('actor=admin'));
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await filtered;
+    await page.waitForFunction((n) => document.querySelectorAll('table.list tbody tr').length === n, admins.length);
+    assert.deepEqual(await page.locator('table.list tbody td[data-label="Who"]').allInnerTexts(), admins, whoAll.join(', '));
+    await page.getByLabel('Since').fill(await localMinute(Date.now() + 3_600_000));
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByText('No audit rows match.').waitFor();
 
     // --- tokens: made in the browser, the secret shown once and working, listed, revoked --------------------
     const basicOf = (user: string, secret: string) => `Basic ${Buffer.from(`${user}:${secret}`).toString('base64')}`;

@@ -27,7 +27,8 @@ describe('browser sessions', () => {
   after(() => hub.close());
 
   it('sets an HttpOnly, SameSite=Strict session cookie (not Secure over plain HTTP) and a readable CSRF cookie', async () => {
-    const res = await hub.req('/api/v1/session', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
+    // X-Forwarded-Proto from a client that is no trusted proxy (this hub trusts none) is not believed.
+    const res = await hub.req('/api/v1/session', { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-proto': 'https' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
     assert.equal(res.status, 201);
     const [session, csrf] = res.headers.getSetCookie();
     assert.match(session!, /^wharf_session=[A-Za-z0-9_-]{43}; HttpOnly; Path=\/; SameSite=Strict; Max-Age=\d+$/);
@@ -119,6 +120,34 @@ describe('with authentication off', () => {
       assert.equal(res.status, 200);
       assert.deepEqual(await res.json(), { user: null, kind: 'anonymous', admin: true });
       assert.equal((await hub.req('/api/v1/session', { method: 'POST', body: '{}' })).status, 405);
+    } finally {
+      await hub.close();
+    }
+  });
+});
+
+describe('behind a TLS-terminating proxy', () => {
+  it('marks both cookies Secure when a trusted proxy says the client came over https, and only then', async () => {
+    // The test's own connection comes from 127.0.0.1: here that address is the trusted proxy.
+    const hub = await startAuthHub('trustedProxies: [127.0.0.1]\n');
+    try {
+      const signIn = (proto: string) =>
+        hub.req('/api/v1/session', { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-proto': proto }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
+      const res = await signIn('https');
+      assert.equal(res.status, 201);
+      const cookies = res.headers.getSetCookie();
+      assert.deepEqual(cookies.map((c) => c.split('=')[0]), ['wharf_session', 'wharf_csrf']);
+      for (const c of cookies) assert.match(c, /; Secure(;|$)/, c);
+      assert.match(cookies[0]!, /HttpOnly/);
+      // Signing out clears them with the same attributes (a browser matches a Secure cookie only so).
+      const cookie = cookies.map((c) => c.split(';')[0]).join('; ');
+      const csrf = ((await res.json()) as { csrf: string }).csrf;
+      const out = await hub.req('/api/v1/session', { method: 'DELETE', headers: { cookie, 'x-csrf-token': csrf, 'x-forwarded-proto': 'https' } });
+      assert.ok(out.status < 300, String(out.status));
+      assert.equal(out.headers.getSetCookie().length, 2);
+      for (const c of out.headers.getSetCookie()) assert.match(c, /Max-Age=0; Secure/, c);
+      // The proxy saying plain http: not Secure (the browser would not send it back).
+      for (const c of (await signIn('http')).headers.getSetCookie()) assert.doesNotMatch(c, /Secure/, c);
     } finally {
       await hub.close();
     }

@@ -20,6 +20,18 @@ export function promotionOrder(envs) {
 
 const label = (r) => r.version ?? r.tag ?? `#${r.id}`;
 
+/**
+ * What an environment's status says needs a person (its newest deployment paused, or its rollback failed), as the
+ * card's badge and line; undefined when nothing does. Drift alone is no attention: a deploy or a heal fixes it.
+ */
+export function attentionOf(status) {
+  const a = status?.attention;
+  if (!a) return undefined;
+  const badge = a.status === 'paused' ? 'paused' : 'needs operator';
+  const what = a.status === 'paused' ? 'paused' : 'needs an operator';
+  return { badge, line: `Deployment #${a.deployment} ${what}${a.reason ? `: ${a.reason}` : ''}` };
+}
+
 /** The release a plain "roll back" returns to (as the server picks it): the newest earlier one with another digest. */
 function rollbackTarget(releases, env) {
   const cur = env.current;
@@ -71,6 +83,7 @@ function EnvCard({ name, env, prev, releases, waiting, onAction }) {
   const back = rollbackTarget(releases, env);
   const cur = env.current;
   const targets = status?.targets ?? [];
+  const attention = attentionOf(status);
   return html`<article class="card env" aria-label=${`Environment ${env.name}`}>
     <header>
       <h2>${env.name}</h2>
@@ -78,7 +91,11 @@ function EnvCard({ name, env, prev, releases, waiting, onAction }) {
         ${env.protected ? html`<span class="badge warn" title="releases need extra care">protected</span>` : null}
         ${env.requiresApproval ? html`<span class="badge warn" title="a release waits for an approval">requires approval</span>` : null}
         ${env.autoDeploy ? html`<span class="badge">auto-deploy</span>` : null}
-        ${status ? html`<span class=${`badge ${status.inSync ? 'good' : targets.length ? 'bad' : ''}`}>${targets.length === 0 ? 'no targets' : status.inSync ? 'in sync' : 'drift'}</span>` : null}
+        ${attention
+          ? html`<span class="badge bad">${attention.badge}</span>`
+          : status
+            ? html`<span class=${`badge ${status.inSync ? 'good' : targets.length ? 'bad' : ''}`}>${targets.length === 0 ? 'no targets' : status.inSync ? 'in sync' : 'drift'}</span>`
+            : null}
       </span>
     </header>
     ${cur
@@ -91,6 +108,9 @@ function EnvCard({ name, env, prev, releases, waiting, onAction }) {
     ${env.pending ? html`<p class="small warn-text">Pending (not deployed yet): ${label(env.pending)} <${Digest} d=${env.pending.digest} /></p>` : null}
     ${env.requiresPromotionFrom ? html`<p class="muted small">Promoted from ${env.requiresPromotionFrom} only.</p>` : null}
     ${env.requires.length ? html`<p class="muted small">Requires attestations: ${env.requires.join(', ')}</p>` : null}
+    ${attention
+      ? html`<p class="attention small" aria-label="Needs attention">⚠ ${attention.line}. What runs may match no release: look at the targets, then deploy or roll back.</p>`
+      : null}
     <${ErrorLine} error=${statusError} />
     ${targets.map(
       (t) => html`<div class="target">

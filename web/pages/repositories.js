@@ -2,6 +2,13 @@
 import { html, useState, useEffect } from '../vendor/preact-htm.js';
 import { Empty, ErrorLine, More, Time, bytes, usePages } from '../ui.js';
 
+/**
+ * The commands of a first push, one a line. Joined here, not written into the template: htm drops whitespace that
+ * holds a newline at the edge of a text part, so the line break right after `${host}` vanished and the first two
+ * commands ran together.
+ */
+const firstPush = (host) => [`docker login ${host}`, `docker tag myapp:latest ${host}/myapp:1.0.0`, `docker push ${host}/myapp:1.0.0`].join('\n');
+
 export function Repositories() {
   const [search, setSearch] = useState('');
   const [prefix, setPrefix] = useState('');
@@ -21,7 +28,7 @@ export function Repositories() {
       ? prefix
         ? html`<${Empty} title=${`No repository starts with “${prefix}”.`} />`
         : html`<${Empty} title="Nothing pushed yet. Push your first image:">
-            <pre><code>docker login ${host}\ndocker tag myapp:latest ${host}/myapp:1.0.0\ndocker push ${host}/myapp:1.0.0</code></pre>
+            <pre><code>${firstPush(host)}</code></pre>
           <//>`
       : html`<table class="list">
           <thead><tr><th>Repository</th><th class="num">Tags</th><th class="num">Size</th><th>Last push</th></tr></thead>

@@ -8,7 +8,7 @@ import type { AuthMetadata } from '../../metadata/metadata.js';
 import type { PolicySource } from '../../auth/policy-source.js';
 import { RegistryError } from '../../oci/errors.js';
 import type { ApiRequest, ApiRoute } from '../api.js';
-import { DEFAULT_LIMIT, decodeCursor, encodeCursor, pageList, pageOf, pageQuery, parseQuery } from '../pagination.js';
+import { DEFAULT_LIMIT, decodeCursor, encodeCursor, historyFilters, pageList, pageOf, pageQuery, parseQuery } from '../pagination.js';
 
 const admin = { actions: ['admin' as const] };
 
@@ -42,13 +42,10 @@ const AuditRow = z.object({
   result: z.string(),
   detail: z.record(z.string(), z.unknown()).nullable(),
 });
-const time = z.union([z.coerce.number().int().nonnegative(), z.iso.datetime({ offset: true }).transform((s) => Date.parse(s))]);
 const AuditQuery = pageQuery.extend({
-  actor: z.string().max(256).optional(),
+  ...historyFilters,
   action: z.string().max(128).optional().describe('an action or its prefix: tag. matches tag.move and tag.delete'),
   repository: z.string().max(256).optional(),
-  since: time.optional().describe('epoch milliseconds or ISO time, inclusive'),
-  until: time.optional().describe('epoch milliseconds or ISO time, exclusive'),
 });
 
 /** Account errors are the caller's mistakes: NOT_FOUND for "no …" (an unknown user), CONFLICT for a taken name, else INVALID. */

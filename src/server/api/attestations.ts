@@ -16,6 +16,7 @@ const globalAdmin = { actions: ['admin' as const] };
 /** A DSSE envelope as JSON; its shape is checked by dsse.parseEnvelope, its signature by the signers. */
 const attestBody = z.strictObject({ envelope: z.record(z.string(), z.unknown()) });
 
+const attestationsQuery = z.object({ environment: z.string().min(1).max(128).optional().describe('verify against the signers and rules of this environment') });
 const signersQuery = arrayPageQuery.extend({ prefix: z.string().min(1).max(256).optional().describe('only the names that begin so') });
 
 function app(r: ApiRequest): string {
@@ -47,9 +48,10 @@ export function attestationRoutes(attestations: Attestations, registry: Registry
       pattern: new RegExp(`^/api/v1/apps/${APP}/attestations/(?<ref>[^/?]+)$`),
       access: { repositoryParam: 'app', actions: ['pull'] },
       summary: 'The attestations of a digest or tag, each verified (for one environment with ?environment=)',
+      query: attestationsQuery,
       handle: async (r) => {
         const name = app(r);
-        const environment = r.url.searchParams.get('environment') ?? undefined;
+        const { environment } = parseQuery(r.url, attestationsQuery);
         // A tag is resolved once, here; everything after is about the digest.
         const { digest: resolved } = await registry.getManifest(name, r.params.ref!);
         return { app: name, digest: resolved, ...(environment ? { environment } : {}), attestations: await attestations.list(name, resolved, environment) };

@@ -5,7 +5,7 @@ import { isValidTag, requireRepositoryName } from '../../oci/reference.js';
 import type { RequestAccess } from '../access.js';
 import type { Principal } from '../../auth/access.js';
 import { parseQuery, type ApiRoute, type ApiRequest } from '../api.js';
-import { DEFAULT_LIMIT, arrayPage, arrayPageQuery, decodeCursor } from '../pagination.js';
+import { DEFAULT_LIMIT, arrayPage, arrayPageQuery, decodeCursor, historyFilters } from '../pagination.js';
 import type { Delivery, Release } from '../../delivery/releases.js';
 import type { ApprovalRequest, Approvals } from '../../delivery/approvals.js';
 import type { ReleaseOperation, ReleaseStep, ReleaseWorkflow } from '../../deploy/release-workflow.js';
@@ -47,8 +47,9 @@ const releasesQuery = arrayPageQuery.extend({
   environment: z.string().min(1).optional().describe('only the releases of this environment'),
   kind: z.enum(['release', 'promote', 'rollback']).optional().describe('only releases, promotions or rollbacks'),
   digest: z.string().regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/, 'a digest is ALGORITHM:HEX').optional().describe('only the releases of this digest (an image page: where it was released)'),
+  ...historyFilters,
 });
-const historyQuery = arrayPageQuery.extend({ tag: z.string().min(1).max(128).optional().describe('only the changes of this tag') });
+const historyQuery = arrayPageQuery.extend({ tag: z.string().min(1).max(128).optional().describe('only the changes of this tag'), ...historyFilters });
 const position = z.number().int().positive();
 const approvalsQuery = arrayPageQuery.extend({
   all: z.enum(['true', 'false']).optional().describe('true: approved requests too, not only the pending ones'),
@@ -211,7 +212,7 @@ export function deliveryRoutes(
       handle: async (r) => {
         const q = parseQuery(r.url, historyQuery);
         const limit = q.limit ?? DEFAULT_LIMIT;
-        const rows = await tags.history(app(r, 'repo'), q.tag, { before: decodeCursor('tag history', q.cursor, position), limit: limit + 1 });
+        const rows = await tags.history(app(r, 'repo'), q.tag, { before: decodeCursor('tag history', q.cursor, position), limit: limit + 1, actor: q.actor, since: q.since, until: q.until });
         return arrayPage(r, 'tag history', limit, rows, (c) => c.id);
       },
     },
@@ -276,7 +277,7 @@ export function deliveryRoutes(
       handle: async (r) => {
         const q = parseQuery(r.url, releasesQuery);
         const limit = q.limit ?? DEFAULT_LIMIT;
-        const rows = await delivery.releases(app(r), q.environment, limit + 1, decodeCursor('releases', q.cursor, position), { digest: q.digest, kind: q.kind });
+        const rows = await delivery.releases(app(r), q.environment, limit + 1, decodeCursor('releases', q.cursor, position), { digest: q.digest, kind: q.kind, actor: q.actor, since: q.since, until: q.until });
         const list = await arrayPage(r, 'releases', limit, rows, (rel) => rel.id);
         const byDigest = new Map<string, Promise<string[]>>();
         if (attested) for (const rel of list) if (!byDigest.has(rel.digest)) byDigest.set(rel.digest, attested(rel.app, rel.digest));

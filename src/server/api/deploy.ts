@@ -8,7 +8,7 @@ import { requireRepositoryName } from '../../oci/reference.js';
 import type { RequestAccess } from '../access.js';
 import { httpErrorOf } from '../http-errors.js';
 import { parseQuery, type ApiRequest, type ApiRoute } from '../api.js';
-import { DEFAULT_LIMIT, arrayPage, arrayPageQuery, decodeCursor, keyedArrayPage } from '../pagination.js';
+import { DEFAULT_LIMIT, arrayPage, arrayPageQuery, decodeCursor, historyFilters, keyedArrayPage } from '../pagination.js';
 import type { Release } from '../../delivery/releases.js';
 import { AppFileError, parseAppFile } from '../../app-file/parse.js';
 import type { DeployOutcome, DeployService } from '../../deploy/service.js';
@@ -25,7 +25,8 @@ const prefix = z.string().min(1).max(256).optional().describe('only the names th
 const targetsQuery = arrayPageQuery.extend({ prefix });
 const secretsQuery = arrayPageQuery.extend({ environment: z.string().min(1).max(128).optional().describe('only the secrets of this environment'), prefix });
 const namePosition = z.string().max(600);
-const historyQuery = arrayPageQuery.extend({ environment: z.string({ error: 'environment is required' }).min(1, 'environment is required') });
+const statusQuery = z.object({ environment: z.string().min(1).max(128).optional().describe('only this environment (default: every environment of the app file)') });
+const historyQuery = arrayPageQuery.extend({ environment: z.string({ error: 'environment is required' }).min(1, 'environment is required'), ...historyFilters });
 
 function appOf(r: ApiRequest): string {
   const name = r.params.app!;
@@ -109,7 +110,8 @@ export function deployRoutes(service: DeployService, releases: ReleaseWorkflow, 
       handle: async (r) => {
         const q = parseQuery(r.url, historyQuery);
         const limit = q.limit ?? DEFAULT_LIMIT;
-        const rows = await service.history(appOf(r), q.environment, limit + 1, decodeCursor('deployments', q.cursor, z.number().int().positive()));
+        const before = decodeCursor('deployments', q.cursor, z.number().int().positive());
+        const rows = await service.history(appOf(r), q.environment, limit + 1, before, { actor: q.actor, since: q.since, until: q.until });
         return arrayPage(r, 'deployments', limit, rows, (d) => Number(d.id));
       },
     },
@@ -117,7 +119,9 @@ export function deployRoutes(service: DeployService, releases: ReleaseWorkflow, 
       method: 'GET',
       pattern: new RegExp(`^/api/v1/apps/${APP}/status$`),
       access: { repositoryParam: 'app', actions: ['pull'] },
-      handle: async (r) => service.status(appOf(r), r.url.searchParams.get('environment') ?? undefined),
+      summary: 'What runs on each target of each environment against what should, with drift and what needs an operator',
+      query: statusQuery,
+      handle: async (r) => service.status(appOf(r), parseQuery(r.url, statusQuery).environment),
     },
   ];
 }

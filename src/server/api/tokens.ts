@@ -88,6 +88,9 @@ export function tokenRoutes(store: AuthMetadata, audit: AuditLog, policies: Poli
       pattern: /^\/api\/v1\/tokens$/,
       access: 'handler',
       status: 201,
+      summary: 'Make a token: one that acts as you, or (admins) a robot token with its own scope; the secret is shown once',
+      request: createBody,
+      response: TokenItem.extend({ secret: z.string() }),
       handle: async (r) => {
         const owner = await actingUser(r);
         // A token making tokens would let a leaked one outlive its own revocation.
@@ -111,7 +114,7 @@ export function tokenRoutes(store: AuthMetadata, audit: AuditLog, policies: Poli
       method: 'GET',
       pattern: /^\/api\/v1\/tokens$/,
       access: 'handler',
-      summary: "The caller's tokens (every token, for a global admin), by name",
+      summary: "The caller's tokens (every token, for a global admin), by name, then id",
       query: pageQuery,
       response: pageOf(TokenItem),
       handle: async (r) => {
@@ -120,13 +123,17 @@ export function tokenRoutes(store: AuthMetadata, audit: AuditLog, policies: Poli
         const now = Date.now();
         const q = parseQuery(r.url, pageQuery);
         const mine = (await store.tokens()).filter((t) => all || t.createdBy === user).map((t) => shown(t, now));
-        return pageList('tokens', mine, (t) => t.name, q.limit, q.cursor);
+        // A revoked token keeps its name and a new one may take it, so names repeat: the page key adds the id,
+        // or a page ending between two same-named tokens would skip the next. NUL sorts before every character a
+        // token name may hold (checkName), so "ci" and its ids still come before "ci-2".
+        return pageList('tokens', mine, (t) => `${t.name}\0${t.id}`, q.limit, q.cursor);
       },
     },
     {
       method: 'DELETE',
       pattern: /^\/api\/v1\/tokens\/(?<name>[^/]+)$/,
       access: 'handler',
+      summary: 'Revoke your active token of that name (an admin: anyone’s)',
       handle: async (r) => {
         const user = await actingUser(r);
         const name = r.params.name!;

@@ -1,8 +1,9 @@
 // The lists paged since issue 18 (releases, deployments, tag history, webhook deliveries, GC runs, retention
-// policies; approvals, environments, targets, secrets, webhook subscriptions, signers), over a real in-process
-// hub: each keeps its JSON array body and names the next page in a `Link: rel="next"` header; pages are keyset
-// positions, so rows added between two pages neither repeat nor hide one; a cursor of another list, or one the
-// server never wrote, is a 400 with a message; the filters narrow the pages.
+// policies; approvals, environments, targets, secrets, webhook subscriptions, signers; users, groups, grants,
+// audit, tokens), over a real in-process hub: each keeps its body (a JSON array naming the next page in a
+// `Link: rel="next"` header; the admin lists' {items, next}); pages are keyset positions, so rows added between
+// two pages neither repeat nor hide one; a cursor of another list, or one the server never wrote, is a 400 with
+// a message; the filters (prefix, environment, kind, actor, time range …) narrow the pages.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { generateKeyPairSync } from 'node:crypto';
@@ -11,7 +12,7 @@ import { MemoryEngines } from '../../support/memory-host.js';
 import { eventually } from '../../webhooks/receiver.js';
 import { api, errorMessage, pushImage } from '../../delivery/delivery-harness.js';
 import { nextLink } from '../../../src/cli/client.js';
-import { ADMIN_PASSWORD, basic, startAuthHub } from '../../auth/auth-harness.js';
+import { ADMIN_PASSWORD, basic, startAuthHub, type AuthHub } from '../../auth/auth-harness.js';
 
 const APP = 'shop/paged';
 const APP_FILE = `app: ${APP}
@@ -35,6 +36,14 @@ describe('cursor pages of the array lists', () => {
   async function ship(): Promise<void> {
     const v = `1.0.${version++}`;
     await pushImage(r, APP, v);
+    if (version % 2 === 0) {
+      // Every other one by a named actor (as a signed-in user's would be; this hub's calls are anonymous): the
+      // actor filters have rows to tell apart.
+      const step = await r.wharf.releases.carryOut(APP, { kind: 'release', environment: 'staging', ref: v }, 'ci-bot');
+      assert.ok('deployment' in step && step.deployment, 'staging deploys automatically');
+      assert.equal((await step.deployment(() => {})).result.status, 'succeeded');
+      return;
+    }
     const res = await r.req(`/api/v1/apps/${APP}/releases`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ environment: 'staging', ref: v }) });
     const text = await res.text();
     assert.ok(res.status === 200 || res.status === 201, text);
@@ -168,6 +177,35 @@ describe('cursor pages of the array lists', () => {
     assert.equal((await all<{ id: number; kind: string }>(`${LISTS.releases}&kind=release`, 2)).length, whole.length);
     assert.deepEqual(await all(`${LISTS.releases}&kind=rollback`, 2), []);
     assert.equal((await api(r, 'GET', `${LISTS.releases}&kind=redo`)).status, 400);
+  });
+
+  it('filters releases, deployments and tag history by actor and time range (epoch ms or ISO), page by page', async () => {
+    const timeOf: Record<string, (x: Record<string, unknown>) => number> = {
+      releases: (x) => Date.parse(String(x.createdAt)),
+      deployments: (x) => Number(x.started_at),
+      history: (x) => Number(x.at),
+    };
+    for (const [name, at] of Object.entries(timeOf)) {
+      const path = LISTS[name as keyof typeof LISTS];
+      const join = `${path.includes('?') ? '&' : '?'}`;
+      const whole = (await page<Row & Record<string, unknown>>(withCursor(path, 1000, null))).rows;
+      const ids = (rows: Row[]) => rows.map((x) => x.id);
+      // Rows were made one after another over many milliseconds: a pivot in the middle splits them.
+      const pivot = at(whole[Math.floor(whole.length / 2)]!);
+      const since = whole.filter((x) => at(x) >= pivot);
+      const until = whole.filter((x) => at(x) < pivot);
+      assert.ok(since.length > 0 && until.length > 0, `${name}: the pivot splits ${whole.length} rows`);
+      assert.deepEqual(ids(await all(`${path}${join}since=${pivot}`, 2)), ids(since), `${name} since (ms)`);
+      assert.deepEqual(ids(await all(`${path}${join}since=${encodeURIComponent(new Date(pivot).toISOString())}`, 2)), ids(since), `${name} since (ISO)`);
+      assert.deepEqual(ids(await all(`${path}${join}until=${encodeURIComponent(new Date(pivot).toISOString())}`, 2)), ids(until), `${name} until (ISO)`);
+      const window = whole.filter((x) => at(x) >= at(whole[whole.length - 1]!) + 1 && at(x) < pivot);
+      assert.deepEqual(ids(await all(`${path}${join}since=${at(whole[whole.length - 1]!) + 1}&until=${pivot}`, 1)), ids(window), `${name} since and until`);
+      const mine = whole.filter((x) => x.actor === 'ci-bot');
+      assert.ok(mine.length > 0 && mine.length < whole.length, `${name}: ${mine.length} of ${whole.length} rows by ci-bot`);
+      assert.deepEqual(ids(await all(`${path}${join}actor=ci-bot`, 2)), ids(mine), `${name} by ci-bot`);
+      assert.deepEqual(await all(`${path}${join}actor=nobody-did-this`, 2), [], `${name}: no row of another actor`);
+      for (const bad of ['since=yesterday', 'until=-5', 'since=2026-13-01T00:00:00Z']) assert.equal((await api(r, 'GET', `${path}${join}${bad}`)).status, 400, `${name} ${bad}`);
+    }
   });
 
   it('keeps the old answers: no limit is a first page, with the old bound of 1000', async () => {
@@ -382,5 +420,118 @@ describe('cursor pages of the token signing keys', () => {
     } finally {
       await hub.close();
     }
+  });
+});
+
+describe('cursor pages of the admin lists: users, groups, grants, audit, tokens', () => {
+  let hub: AuthHub;
+  const auth = basic('admin', ADMIN_PASSWORD);
+  type Page = { items: Record<string, unknown>[]; next: string | null };
+
+  async function page(path: string): Promise<Page & { status: number }> {
+    const res = await hub.req(path, { auth });
+    const text = await res.text();
+    return { status: res.status, ...(JSON.parse(text) as Page) };
+  }
+  const withCursor = (path: string, limit: number, cursor: string | null) =>
+    `${path}${path.includes('?') ? '&' : '?'}limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+  async function all(path: string, limit: number): Promise<Record<string, unknown>[]> {
+    const rows: Record<string, unknown>[] = [];
+    let cursor: string | null = null;
+    for (let n = 0; ; n++) {
+      assert.ok(n < 200, 'the pages end');
+      const p = await page(withCursor(path, limit, cursor));
+      assert.equal(p.status, 200, `${path}: ${JSON.stringify(p)}`);
+      assert.ok(p.items.length <= limit);
+      rows.push(...p.items);
+      if (p.next === null) return rows;
+      assert.equal(p.items.length, limit, 'only the last page is short');
+      cursor = p.next;
+    }
+  }
+
+  /** Each list (with a filter where it has one), and a row's identity in it. */
+  const LISTS: Record<string, { path: string; id: (x: Record<string, unknown>) => unknown }> = {
+    users: { path: '/api/v1/users?prefix=u-', id: (x) => x.name },
+    groups: { path: '/api/v1/groups', id: (x) => x.group },
+    grants: { path: '/api/v1/grants?subject=@g-1', id: (x) => `${String(x.subject)} ${String(x.pattern)}` },
+    audit: { path: '/api/v1/audit', id: (x) => x.id },
+    tokens: { path: '/api/v1/tokens', id: (x) => x.id },
+  };
+
+  before(async () => {
+    hub = await startAuthHub();
+    for (let i = 0; i < 7; i++) {
+      await hub.accounts.addUser(`u-${i}`, 'member', `password-${i}`);
+      await hub.accounts.addToGroup(`g-${i}`, [`u-${i}`]);
+      await hub.accounts.grant('@g-1', 'pull', `team-${i}/*`);
+      // The same name again and again: revoked tokens keep it.
+      await hub.accounts.createToken('robot', ['repository:team/*:pull']);
+      if (i < 6) await hub.accounts.revokeToken('robot');
+    }
+    // Audit rows of another actor (the admin over the API) beside the tester's.
+    for (let i = 0; i < 3; i++) {
+      const res = await hub.req('/api/v1/grants', { method: 'POST', auth, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ subject: `u-${i}`, actions: 'pull', pattern: `mine-${i}/*` }) });
+      assert.equal(res.status, 201, await res.text());
+    }
+  });
+  after(() => hub.close());
+
+  it('pages every list to the same rows as one big page, each row once, and the filters hold on every page', async () => {
+    for (const [name, list] of Object.entries(LISTS)) {
+      const whole = await page(withCursor(list.path, 500, null));
+      assert.equal(whole.status, 200);
+      assert.equal(whole.next, null, `${name}: one page holds all`);
+      const ids = whole.items.map(list.id);
+      assert.ok(ids.length >= 7, `${name}: ${ids.length} rows`);
+      assert.equal(new Set(ids).size, ids.length, `${name}: each row once`);
+      for (const limit of [1, 2, 3]) assert.deepEqual((await all(list.path, limit)).map(list.id), ids, `${name} by ${limit}`);
+    }
+    assert.ok((await all(LISTS.users!.path, 2)).every((u) => String(u.name).startsWith('u-')), 'users by prefix');
+    assert.deepEqual((await all('/api/v1/users?prefix=u-3', 1)).map((u) => u.name), ['u-3']);
+    const grants = await all(LISTS.grants!.path, 2);
+    assert.ok(grants.every((g) => g.subject === '@g-1'), 'grants by subject');
+    assert.equal(grants.length, 7);
+    assert.equal((await all('/api/v1/tokens', 1)).filter((t) => t.name === 'robot').length, 7, 'every token named robot, revoked or not');
+  });
+
+  it('refuses a cursor of another list, and a forged one, with 400 and a message', async () => {
+    const nexts = new Map<string, string>();
+    for (const [name, list] of Object.entries(LISTS)) nexts.set(name, (await page(withCursor(list.path, 1, null))).next!);
+    for (const [name, list] of Object.entries(LISTS)) {
+      for (const [other, cursor] of nexts) {
+        if (other === name) continue;
+        const res = await hub.req(withCursor(list.path, 2, cursor), { auth });
+        const text = await res.text();
+        assert.equal(res.status, 400, `${name} with a cursor of ${other}: ${text}`);
+        assert.match(text, /invalid cursor: it pages .+, not /);
+      }
+      for (const forged of ['nope', Buffer.from(JSON.stringify({ x: 1 })).toString('base64url')]) {
+        const res = await hub.req(withCursor(list.path, 2, forged), { auth });
+        assert.equal(res.status, 400, `${name} with ${forged}`);
+        assert.match(await res.text(), /cursor/);
+      }
+    }
+  });
+
+  it('filters the audit log by actor and by time range (epoch ms and ISO), page by page', async () => {
+    const whole = (await page('/api/v1/audit?limit=500')).items as { id: number; at: number; actor: string }[];
+    const ids = (rows: Record<string, unknown>[]) => rows.map((x) => x.id);
+    const actors = new Set(whole.map((x) => x.actor));
+    assert.ok(actors.has('admin') && actors.has('tester'), [...actors].join(' '));
+    for (const actor of ['admin', 'tester']) assert.deepEqual(ids(await all(`/api/v1/audit?actor=${actor}`, 2)), ids(whole.filter((x) => x.actor === actor)), actor);
+    assert.deepEqual(await all('/api/v1/audit?actor=nobody', 2), []);
+    // The admin's rows came last, after the tester's: their first one splits the log in time.
+    const pivot = Math.min(...whole.filter((x) => x.actor === 'admin').map((x) => x.at));
+    const since = whole.filter((x) => x.at >= pivot);
+    const until = whole.filter((x) => x.at < pivot);
+    assert.ok(since.length > 0 && until.length > 0);
+    assert.deepEqual(ids(await all(`/api/v1/audit?since=${pivot}`, 2)), ids(since), 'since, epoch ms');
+    assert.deepEqual(ids(await all(`/api/v1/audit?since=${encodeURIComponent(new Date(pivot).toISOString())}`, 2)), ids(since), 'since, ISO');
+    assert.deepEqual(ids(await all(`/api/v1/audit?until=${pivot}`, 3)), ids(until), 'until, epoch ms');
+    assert.deepEqual(ids(await all(`/api/v1/audit?until=${encodeURIComponent(new Date(pivot).toISOString().replace('Z', '+00:00'))}`, 3)), ids(until), 'until, ISO with an offset');
+    const first = whole[whole.length - 1]!.at;
+    assert.deepEqual(ids(await all(`/api/v1/audit?since=${first + 1}&until=${pivot}&actor=tester`, 1)), ids(whole.filter((x) => x.at > first && x.at < pivot && x.actor === 'tester')), 'both ends and the actor');
+    for (const bad of ['since=yesterday', 'until=-1', 'since=2026-02-30T25:00:00Z']) assert.equal((await hub.req(`/api/v1/audit?${bad}`, { auth })).status, 400, bad);
   });
 });

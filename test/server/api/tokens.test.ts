@@ -111,3 +111,31 @@ test('an access token from /token (claims for one pull) manages no tokens, whate
   const listed = (await (await call('GET', '/api/v1/tokens', bob)).json()) as { items: { name: string }[] };
   assert.ok(!listed.items.some((t) => t.name === 'from-a-pull-token'));
 });
+
+test('GET /api/v1/tokens pages past tokens that share a name (a revoked one keeps it): each once', async () => {
+  const admin = server.authorization;
+  const made: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const res = await call('POST', '/api/v1/tokens', admin, { name: 'pager' });
+    assert.equal(res.status, 201, await res.clone().text());
+    made.push(((await res.json()) as { id: string }).id);
+    if (i < 2) assert.equal((await call('DELETE', '/api/v1/tokens/pager', admin)).status, 204);
+  }
+  type Page = { items: { id: string; name: string; state: string }[]; next: string | null };
+  const whole = (await (await call('GET', '/api/v1/tokens?limit=500', admin)).json()) as Page;
+  assert.equal(whole.next, null);
+  const paged: Page['items'] = [];
+  for (let cursor: string | null = null, n = 0; n === 0 || cursor !== null; n++) {
+    assert.ok(n < 50, 'the pages end');
+    const res = await call('GET', `/api/v1/tokens?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, admin);
+    assert.equal(res.status, 200);
+    const p = (await res.json()) as Page;
+    assert.ok(p.items.length <= 1);
+    paged.push(...p.items);
+    cursor = p.next;
+  }
+  assert.deepEqual(paged.map((t) => t.id), whole.items.map((t) => t.id), 'one by one, the same tokens as one page');
+  const pagers = paged.filter((t) => t.name === 'pager');
+  assert.deepEqual(pagers.map((t) => t.id).sort(), [...made].sort(), 'all three tokens named pager');
+  assert.deepEqual(pagers.map((t) => t.state).sort(), ['active', 'revoked', 'revoked']);
+});
