@@ -1,6 +1,7 @@
 // Deploying to a Swarm service: create it if missing, otherwise update it to the spec service-spec.ts computes
 // (repo@digest, the rollout settings as Swarm's UpdateConfig), and follow UpdateStatus until Swarm says completed,
-// paused or rolled back — reporting what Swarm did, not what was hoped for. Swarm schedules and rolls back; Wharf only asks and watches.
+// paused or rolled back — reporting what Swarm did and what its tasks then run, not what was hoped for (Swarm's own
+// status has been seen to say "completed" over a rollback). Swarm schedules and rolls back; Wharf only asks and watches.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { redact, type SecretValues } from './secrets.js';
 import { digestOfRef, emitter, errorText, imageRef, type DeploymentRequest, type DeploymentResult, type DeploymentStep } from './deployment.js';
