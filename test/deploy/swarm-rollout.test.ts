@@ -21,12 +21,12 @@ environments:
   production:
     swarm: { target: manager, service: shop_web }
     replicas: ${REPLICAS}
-    rollout: { parallelism: 2, healthTimeout: 100ms, monitor: 50ms }
+    rollout: { parallelism: 2, healthTimeout: 50ms, monitor: 50ms }
 `),
   'production',
 );
 /** short enough for a unit test; the hold is long enough that a test can tell whether it was waited */
-const TIMINGS: SwarmTimings = { poll: 5, updateStart: 150, slack: 100, restartSlack: 150, minHold: 300 };
+const TIMINGS: SwarmTimings = { poll: 5, updateStart: 100, slack: 50, restartSlack: 100, minHold: 200 };
 
 const task = (id: string, digest: string, state = 'running', extra: Partial<SwarmTask> = {}): SwarmTask => ({
   id,
@@ -126,8 +126,8 @@ test('an update still running when the budget is spent needs an operator', async
   const swarm = new ScriptedSwarm([status('updating', 'update in progress')], [[task('t-new', NEW, 'starting'), task('t-old', OLD)]]);
   const started = Date.now();
   const r = await deploy(swarm);
-  // budget: one batch × (health 100 ms + monitor 50 ms) + slack 100 ms
-  assert.ok(Date.now() - started >= 250, 'Wharf waited out the budget');
+  // budget: one batch × (health 50 ms + monitor 50 ms) + slack 50 ms
+  assert.ok(Date.now() - started >= 150, 'Wharf waited out the budget');
   assert.equal(r.status, 'needs_operator');
   assert.match(r.reason!, /update ended in state updating: still updating after 0s; an operator must check the service/);
 });
@@ -137,7 +137,7 @@ test('an update Swarm never starts failed, and says so', async () => {
   const swarm = new ScriptedSwarm([undefined], [on(OLD, 'old')]);
   const r = await deploy(swarm);
   assert.equal(r.status, 'failed');
-  assert.match(r.reason!, /Swarm did not start the update within 0.15s/);
+  assert.match(r.reason!, /Swarm did not start the update within 0.1s/);
   assert.deepEqual(steps(r), [['deploy', 'failed', NEW]]);
 });
 
