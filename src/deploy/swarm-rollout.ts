@@ -1,6 +1,7 @@
 // Deploying to a Swarm service: create it if missing, otherwise update it to the spec service-spec.ts computes
 // (repo@digest, the rollout settings as Swarm's UpdateConfig), and follow UpdateStatus until Swarm says completed,
-// paused or rolled back — reporting what Swarm did, not what was hoped for. Swarm schedules and rolls back; Wharf only asks and watches.
+// paused or rolled back — reporting what Swarm did and what its tasks then run, not what was hoped for (Swarm's own
+// status has been seen to say "completed" over a rollback). Swarm schedules and rolls back; Wharf only asks and watches.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { redact, type SecretValues } from './secrets.js';
 import { digestOfRef, emitter, errorText, imageRef, type DeploymentRequest, type DeploymentResult, type DeploymentStep } from './deployment.js';
@@ -9,20 +10,26 @@ import { serviceSpec } from './service-spec.js';
 import { tellingProbe } from './health.js';
 import { swarmTarget } from '../app-file/plan.js';
 
-/**
- * How often UpdateStatus and the tasks are read while following a deployment: one small request to the manager;
- * each state Swarm reaches is seen this much later at most (every phase of a deployment waits on one).
- */
-const POLL_MS = 250;
-/** How long Swarm may take to pick up an accepted update before Wharf calls it stuck. */
-const UPDATE_START_TIMEOUT_MS = 30_000;
-const SLACK_MS = 30_000;
-/** After a paused rollback: time for Swarm to restart a failed task (its default restart delay is 5 s) and start it. */
-const RESTART_SLACK_MS = 15_000;
-/** How long the restored tasks must keep running, at least, to count as restored. */
-const MIN_HOLD_MS = 3_000;
+/** The waits of following a deployment, in milliseconds (a test of every outcome passes shorter ones). */
+export interface SwarmTimings {
+  /**
+   * How often UpdateStatus and the tasks are read while following a deployment: one small request to the manager;
+   * each state Swarm reaches is seen this much later at most (every phase of a deployment waits on one).
+   */
+  poll: number;
+  /** How long Swarm may take to pick up an accepted update before Wharf calls it stuck. */
+  updateStart: number;
+  /** Added to the rollout's own health, delay and monitor times before Wharf stops waiting for Swarm. */
+  slack: number;
+  /** After a rollback: time for Swarm to restart a failed task (its default restart delay is 5 s) and start it. */
+  restartSlack: number;
+  /** How long restored tasks must keep running, at least, to count as restored. */
+  minHold: number;
+}
 
-export async function deployToSwarm(req: DeploymentRequest, orch: Orchestrator, secrets: SecretValues): Promise<DeploymentResult> {
+export const SWARM_TIMINGS: SwarmTimings = { poll: 250, updateStart: 30_000, slack: 30_000, restartSlack: 15_000, minHold: 3_000 };
+
+export async function deployToSwarm(req: DeploymentRequest, orch: Orchestrator, secrets: SecretValues, timings: SwarmTimings = SWARM_TIMINGS): Promise<DeploymentResult> {
   const startedAt = Date.now();
   const emit = emitter(req);
   const target = swarmTarget(req.plan);
@@ -46,7 +53,13 @@ export async function deployToSwarm(req: DeploymentRequest, orch: Orchestrator, 
   });
   const r = req.plan.rollout;
   const batches = Math.max(1, Math.ceil(req.plan.replicas / r.parallelism));
-  const budget = batches * (r.healthTimeout + r.delay + r.monitor) + SLACK_MS;
+  const budget = batches * (r.healthTimeout + r.delay + r.monitor) + timings.slack;
+  // What the tasks settle on among `digests` (an unknown previous digest is none: nothing to wait for).
+  const settleOn = async (digests: (string | null)[]) => {
+    const known = digests.filter((d): d is string => d !== null);
+    if (known.length === 0) return { ok: false, tasks: [] as SwarmTask[], running: 0 };
+    return settle(orch, service, known, req.plan.replicas, Math.max(r.monitor, timings.minHold), r.healthTimeout + r.monitor + timings.restartSlack, timings.poll);
+  };
 
   try {
     await orch.engine();
@@ -55,19 +68,41 @@ export async function deployToSwarm(req: DeploymentRequest, orch: Orchestrator, 
     emit('started', target, `${current ? 'updating' : 'creating'} service ${service}: ${imageRef(req.image, digest)}, ${req.plan.replicas} replica(s)`);
     if (current === undefined) {
       await orch.createService(spec, req.auth);
-      const outcome = await followCreate(orch, service, digest, req.plan.replicas, r.healthTimeout + r.monitor + SLACK_MS, emit, target);
+      const outcome = await followCreate(orch, service, digest, req.plan.replicas, r.healthTimeout + r.monitor + timings.slack, timings.poll, emit, target);
       steps.push(step('deploy', digest, outcome.tasks, outcome.ok ? 'succeeded' : 'failed', outcome.ok ? null : clean(outcome.reason)));
       return outcome.ok ? finish('succeeded', null) : finish('failed', clean(outcome.reason));
     }
     const previousDigest = digestOfRef(current.spec.TaskTemplate.ContainerSpec.Image);
     await orch.updateService(current.id, current.version, spec, req.auth);
-    const outcome = await followUpdate(orch, service, current, budget, emit, target);
+    const outcome = await followUpdate(orch, service, current, budget, timings, emit, target);
     const tasks = await orch.listTasks(service);
     const onRelease = live(tasks).filter((t) => digestOfRef(t.image) === digest);
     switch (outcome.state) {
-      case 'completed':
-        steps.push(step('deploy', digest, onRelease, 'succeeded', null));
-        return finish('succeeded', null);
+      case 'completed': {
+        // The usual success: every replica already runs the release, so no hold is added to the deployment.
+        if (allRunning(tasks, digest, req.plan.replicas)) {
+          steps.push(step('deploy', digest, onRelease, 'succeeded', null));
+          return finish('succeeded', null);
+        }
+        // Swarm has been seen to write "update completed" late, over a rollback it had finished (commit 64b6bf4):
+        // the status alone is no proof, so what the tasks settle on decides the record.
+        emit('progress', target, `Swarm reports the update completed, but ${onRelease.length} of ${req.plan.replicas} task(s) run ${digest}; waiting to see what runs`);
+        const ran = await settleOn([digest, previousDigest]);
+        if (ran.ok && ran.digest === digest) {
+          steps.push(step('deploy', digest, ran.tasks, 'succeeded', null));
+          return finish('succeeded', null);
+        }
+        const why = `Swarm reported the update completed, but not every task runs ${digest}`;
+        if (ran.ok) {
+          const reason = clean(await withTaskErrors(orch, `${why}: all ${req.plan.replicas} task(s) run the previous digest ${previousDigest} again`, tasks, digest, outcome.message));
+          steps.push(step('deploy', digest, failedOn(tasks, digest), 'failed', reason));
+          steps.push(step('restore', previousDigest, ran.tasks, 'succeeded', null));
+          return finish('rolled_back', reason, ran.digest);
+        }
+        const reason = clean(await withTaskErrors(orch, `${why}: ${ran.running} of ${req.plan.replicas} run it, and not all run the previous digest ${previousDigest ?? '(unknown)'}; an operator must check the service`, await orch.listTasks(service), digest, outcome.message));
+        steps.push(step('deploy', digest, ran.tasks, 'failed', reason));
+        return finish('needs_operator', reason);
+      }
       case 'paused': {
         // Swarm stopped half-way on purpose (failureAction: pause): some tasks run the release, some the previous one.
         const reason = clean(await withTaskErrors(orch, `Swarm paused the update: ${outcome.message}; an operator must resume or roll back the service`, tasks, digest, outcome.message));
@@ -79,7 +114,7 @@ export async function deployToSwarm(req: DeploymentRequest, orch: Orchestrator, 
         const reason = clean(await withTaskErrors(orch, `Swarm rolled the update back: ${outcome.message}`, tasks, digest, outcome.message));
         const restoredFrom = outcome.rollbackStartedAt ?? Date.now();
         steps.push({ ...step('deploy', digest, failedOn(tasks, digest), 'failed', reason), finishedAt: restoredFrom });
-        const back = previousDigest === null ? { ok: false as const, tasks: [], running: 0 } : await settle(orch, service, previousDigest, req.plan.replicas, Math.max(r.monitor, MIN_HOLD_MS), r.healthTimeout + r.monitor + RESTART_SLACK_MS);
+        const back = await settleOn([previousDigest]);
         if (back.ok) {
           steps.push(step('restore', previousDigest, back.tasks, 'succeeded', null, restoredFrom));
           return finish('rolled_back', reason, previousDigest);
@@ -97,7 +132,7 @@ export async function deployToSwarm(req: DeploymentRequest, orch: Orchestrator, 
         // Swarm words it "update paused due to failure … of task X": X is a task of the previous release.
         const why = `${deployReason}; ${clean(await withTaskErrors(orch, `the rollback paused: ${outcome.final}`, tasks, previousDigest ?? '', outcome.final))}`;
         emit('progress', target, `the rollback paused; waiting for ${req.plan.replicas} task(s) to run ${previousDigest} again`);
-        const back = previousDigest === null ? { ok: false as const, tasks: [], running: 0 } : await settle(orch, service, previousDigest, req.plan.replicas, Math.max(r.monitor, MIN_HOLD_MS), r.healthTimeout + r.monitor + RESTART_SLACK_MS);
+        const back = await settleOn([previousDigest]);
         if (back.ok) {
           steps.push(step('restore', previousDigest, back.tasks, 'succeeded', null, restoredFrom));
           return finish('rolled_back', `${why}; all ${req.plan.replicas} task(s) run the previous digest again`, previousDigest);
@@ -134,6 +169,7 @@ async function followCreate(
   digest: string,
   replicas: number,
   timeoutMs: number,
+  pollMs: number,
   emit: ReturnType<typeof emitter>,
   target: string,
 ): Promise<{ ok: true; tasks: SwarmTask[] } | { ok: false; tasks: SwarmTask[]; reason: string }> {
@@ -148,7 +184,7 @@ async function followCreate(
       const summary = `${running.length}/${replicas} task(s) running after ${Math.round(timeoutMs / 1000)}s`;
       return { ok: false, tasks: failedOn(tasks, digest), reason: await withTaskErrors(orch, summary, tasks, digest) };
     }
-    await sleep(POLL_MS);
+    await sleep(pollMs);
   }
 }
 
@@ -157,6 +193,7 @@ async function followUpdate(
   service: string,
   before: SwarmService,
   timeoutMs: number,
+  timings: SwarmTimings,
   emit: ReturnType<typeof emitter>,
   target: string,
 ): Promise<{ state: string; message: string; final: string; rollbackStartedAt?: number }> {
@@ -179,36 +216,52 @@ async function followUpdate(
       if (us.state === 'completed' || us.state === 'paused' || us.state === 'rollback_completed' || us.state === 'rollback_paused') {
         return { state: us.state, message: why || (us.message ?? ''), final: us.message ?? '', rollbackStartedAt };
       }
-    } else if (Date.now() - started > UPDATE_START_TIMEOUT_MS) {
-      return { state: 'not started', message: `Swarm did not start the update within ${UPDATE_START_TIMEOUT_MS / 1000}s`, final: '' };
+    } else if (Date.now() - started > timings.updateStart) {
+      return { state: 'not started', message: `Swarm did not start the update within ${timings.updateStart / 1000}s`, final: '' };
     }
     if (Date.now() - started > timeoutMs) return { state: us?.state ?? 'unknown', message: `still ${us?.state ?? 'pending'} after ${Math.round(timeoutMs / 1000)}s`, final: '' };
-    await sleep(POLL_MS);
+    await sleep(timings.poll);
   }
 }
 
 /**
- * Waits until exactly `replicas` live tasks run `digest`, no live task runs anything else, and the same tasks keep
- * running for `holdMs` (Swarm restarts failed tasks by itself after a paused rollback; a task that crashes again
- * must not pass for restored); answers what runs when that is reached or the time is up.
+ * Waits until exactly `replicas` live tasks run one of `digests`, no live task runs anything else, and the same
+ * tasks keep running for `holdMs` (Swarm restarts failed tasks by itself after a paused rollback; a task that
+ * crashes again must not pass for restored); answers what runs when that is reached or the time is up (`running`:
+ * how many run the first of `digests`).
  */
-async function settle(orch: Orchestrator, service: string, digest: string, replicas: number, holdMs: number, timeoutMs: number): Promise<{ ok: boolean; tasks: SwarmTask[]; running: number }> {
+async function settle(
+  orch: Orchestrator,
+  service: string,
+  digests: string[],
+  replicas: number,
+  holdMs: number,
+  timeoutMs: number,
+  pollMs: number,
+): Promise<{ ok: boolean; digest?: string; tasks: SwarmTask[]; running: number }> {
   const deadline = Date.now() + timeoutMs + holdMs;
   let stable = '';
   let since = 0;
   for (;;) {
     const tasks = live(await orch.listTasks(service));
-    const on = tasks.filter((t) => t.state === 'running' && digestOfRef(t.image) === digest);
+    const digest = digests.find((d) => allRunning(tasks, d, replicas));
+    const on = tasks.filter((t) => t.state === 'running' && digestOfRef(t.image) === (digest ?? digests[0]));
     const ids = on.map((t) => t.id).sort().join(',');
-    if (on.length === replicas && tasks.length === replicas) {
+    if (digest !== undefined) {
       if (ids !== stable) [stable, since] = [ids, Date.now()];
-      if (Date.now() - since >= holdMs) return { ok: true, tasks: on, running: on.length };
+      if (Date.now() - since >= holdMs) return { ok: true, digest, tasks: on, running: on.length };
     } else {
       stable = '';
     }
     if (Date.now() >= deadline) return { ok: false, tasks: on, running: on.length };
-    await sleep(POLL_MS);
+    await sleep(pollMs);
   }
+}
+
+/** Whether exactly `replicas` tasks are live and every one of them is running `digest`. */
+function allRunning(tasks: SwarmTask[], digest: string, replicas: number): boolean {
+  const alive = live(tasks);
+  return alive.length === replicas && alive.every((t) => t.state === 'running' && digestOfRef(t.image) === digest);
 }
 
 /** Tasks Swarm wants running (the others are history). */

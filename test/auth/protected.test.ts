@@ -1,9 +1,14 @@
 // A protected environment over the HTTP API with authentication on: releases, promotions, rollbacks and deploys
 // only from users and tokens granted release:ENV explicitly — the global admin, an app admin and a plain `release`
-// grant are refused —, every attempt audited, and only a global admin may lift the protection.
+// grant are refused —, every attempt audited, and only a global admin may lift the protection. Approval through the
+// CLI as well: `wharf approvals`, and `wharf approve` refused to the requester (one plain line, exit 1), done by a second person.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ADMIN_PASSWORD, auditRows, basic, member, pushImage, startAuthHub, type AuthHub } from './auth-harness.js';
+import { runWharf } from '../support/server.js';
 
 const APP = 'shop/web';
 let hub: AuthHub;
@@ -14,9 +19,18 @@ async function call(method: string, path: string, who: string, body?: unknown): 
   return { status: res.status, text: await res.text() };
 }
 
+/** Each person's `wharf login` is kept in a config directory of their own. */
+let configs: string;
+const wharfAs = (who: string, ...args: string[]) => runWharf([...args, '--server', hub.url], { env: { ...process.env, WHARF_CONFIG_DIR: join(configs, who) } });
+async function cliLogin(who: string): Promise<void> {
+  const r = await runWharf(['login', hub.url, '-u', who, '--password-stdin'], { env: { ...process.env, WHARF_CONFIG_DIR: join(configs, who) }, input: `${who}-password` });
+  assert.equal(r.code, 0, r.stderr);
+}
+
 const release = (who: string, env: string, ref: string) => call('POST', `/api/v1/apps/${APP}/releases`, who, { environment: env, ref, deploy: false });
 
 before(async () => {
+  configs = await mkdtemp(join(tmpdir(), 'wharf-protected-cli-'));
   hub = await startAuthHub('auth:\n  policyRefresh: 0\n  loginFailures: { perUser: 1000, perAddress: 1000 }\n');
   creds.admin = basic('admin', ADMIN_PASSWORD);
   creds.deployer = await member(hub, 'deployer', 'pull,release:production', 'shop/*');
@@ -37,9 +51,13 @@ before(async () => {
     assert.equal(r.status, 201, r.text);
   }
 });
-after(() => hub?.close());
+after(async () => {
+  await hub?.close();
+  await rm(configs, { recursive: true, force: true });
+});
 
-test('the global admin, an app admin and a plain release grant are refused on a protected environment', async () => {
+test('the global admin, an app admin and a plain release grant are refused on a protected environment, each attempt audited', async () => {
+  const since = Date.now();
   for (const who of ['admin', 'appadmin', 'releaser', 'wideRobot']) {
     const r = await release(who, 'production', 'v1');
     assert.equal(r.status, 403, `${who}: ${r.text}`);
@@ -47,6 +65,16 @@ test('the global admin, an app admin and a plain release grant are refused on a 
   }
   const env = JSON.parse((await call('GET', `/api/v1/apps/${APP}/environments/production`, 'admin')).text);
   assert.equal(env.current, null, 'nothing was released');
+  const rows = await auditRows(hub, { repository: APP, since, action: 'tag.move' }, 4);
+  assert.deepEqual(
+    rows.map((r) => [r.actor, r.actorKind, r.target, r.result, r.detail?.via, r.detail?.ref, r.detail?.status]),
+    [
+      ['admin', 'user', 'production', 'denied', 'release', 'v1', 403],
+      ['appadmin', 'user', 'production', 'denied', 'release', 'v1', 403],
+      ['releaser', 'user', 'production', 'denied', 'release', 'v1', 403],
+      ['wide-ci', 'token', 'production', 'denied', 'release', 'v1', 403],
+    ],
+  );
   // Unprotected environments are as before: the admin and a plain release grant may release.
   assert.equal((await release('admin', 'staging', 'v1')).status, 201);
   assert.equal((await release('releaser', 'staging', 'v2')).status, 201);
@@ -114,20 +142,24 @@ test('an environment that requires approval: the request waits, a second person 
   assert.equal((await call('POST', `/api/v1/apps/${APP}/releases`, 'admin', { environment: 'vault', ref: 'v2', deploy: false })).status, 403);
 
   const since = Date.now();
-  const self = await call('POST', `/api/v1/apps/${APP}/approvals/${request.id}`, 'deployer', {});
-  assert.equal(self.status, 403, self.text);
-  assert.match(self.text, /a second person must approve it/);
+  // Through the CLI, as each person logged in: the requester's own approval is refused with one plain line.
+  for (const who of ['deployer', 'second']) await cliLogin(who);
+  const self = await wharfAs('deployer', 'approve', APP, String(request.id));
+  assert.equal(self.code, 1, `${self.stdout}${self.stderr}`);
+  assert.match(self.stderr, /^wharf approve: [^\n]*a second person must approve it[^\n]*\n$/);
+  assert.equal(self.stdout, '');
   const byAdmin = await call('POST', `/api/v1/apps/${APP}/approvals/${request.id}`, 'admin', {});
   assert.equal(byAdmin.status, 403, byAdmin.text);
   assert.match(byAdmin.text, /protected/);
   const byOutsider = await call('POST', `/api/v1/apps/${APP}/approvals/${request.id}`, 'releaser', {});
   assert.equal(byOutsider.status, 403, byOutsider.text);
-  const pendingList = JSON.parse((await call('GET', `/api/v1/apps/${APP}/approvals`, 'deployer')).text) as { id: number }[];
-  assert.deepEqual(pendingList.map((a) => a.id), [request.id]);
+  const pendingList = await wharfAs('deployer', 'approvals', APP, '--json');
+  assert.equal(pendingList.code, 0, pendingList.stderr);
+  assert.deepEqual((JSON.parse(pendingList.stdout) as { id: number; requestedBy: string }[]).map((a) => [a.id, a.requestedBy]), [[request.id, 'deployer']]);
 
-  const approved = await call('POST', `/api/v1/apps/${APP}/approvals/${request.id}`, 'second', {});
-  assert.equal(approved.status, 201, approved.text);
-  const release = JSON.parse(approved.text) as { id: number; actor: string; note: string; environment: string };
+  const approved = await wharfAs('second', 'approve', APP, String(request.id), '--json');
+  assert.equal(approved.code, 0, `${approved.stdout}${approved.stderr}`);
+  const release = JSON.parse(approved.stdout) as { id: number; actor: string; note: string; environment: string };
   assert.deepEqual([release.environment, release.actor], ['vault', 'deployer']);
   assert.equal(release.note, `ship it; approved by second (request #${request.id})`);
   assert.equal(JSON.parse((await call('GET', `/api/v1/apps/${APP}/environments/vault`, 'admin')).text).current.id, release.id);
@@ -155,6 +187,7 @@ test('a pending request is denied by a person with the explicit grant (or withdr
     return (JSON.parse(r.text) as { approval: { id: number } }).approval.id;
   };
   const before = JSON.parse((await call('GET', `/api/v1/apps/${APP}/environments/vault`, 'admin')).text).current.id;
+  const since = Date.now();
   const id = await ask();
   type Listed = { id: number; status: string; deniedBy: string | null; caller: { approve: boolean; deny: boolean; reason: string | null } };
   const listed = async (who: string, all = false) => JSON.parse((await call('GET', `/api/v1/apps/${APP}/approvals${all ? '?all=true' : ''}`, who)).text) as Listed[];
@@ -186,4 +219,15 @@ test('a pending request is denied by a person with the explicit grant (or withdr
   const withdrawn = await call('POST', `/api/v1/apps/${APP}/approvals/${mine}/deny`, 'deployer', {});
   assert.equal(withdrawn.status, 200, withdrawn.text);
   assert.equal(JSON.parse(withdrawn.text).deniedBy, 'deployer');
+  const rows = await auditRows(hub, { repository: APP, since, action: 'approval.deny' }, 5);
+  assert.deepEqual(
+    rows.map((r) => [r.actor, r.result, r.detail?.status]),
+    [
+      ['admin', 'denied', 403],
+      ['releaser', 'denied', 403],
+      ['second', 'ok', undefined],
+      ['second', 'failed', 409],
+      ['deployer', 'ok', undefined],
+    ],
+  );
 });

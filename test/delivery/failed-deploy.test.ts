@@ -1,6 +1,7 @@
 // Releases and deployments agree, over the HTTP API with Docker hosts in memory: in an environment with targets a
 // release is pending until its deployment succeeds, and only then becomes current with its APP:ENV tag; a failed
-// deployment leaves the current release (and the tag) where they were; a release made meanwhile stays pending.
+// deployment leaves the current release (and the tag) where they were, and so does a paused one, which calls for an
+// operator; a release made meanwhile stays pending.
 import { pino } from 'pino';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -22,6 +23,10 @@ environments:
   qa:
     autoDeploy: true
     targets: [qa-1]
+  canary:
+    autoDeploy: true
+    targets: [canary-1]
+    rollout: { failureAction: pause }
 `;
 
 interface Outcome {
@@ -61,7 +66,7 @@ describe('a failed deployment in the delivery history', () => {
     r = await startRegistry({ engines, env: { WHARF_WEBHOOK_ALLOW_TARGETS: '127.0.0.1' }, log });
     for (const v of ['1.0.0', '1.1.0', '1.2.0', 'bad']) digests[v] = await pushImage(r, APP, v);
     engines.failing.set(digests.bad!, 'boom');
-    for (const name of ['staging-1', 'production-1', 'qa-1']) await r.wharf.targets.add({ name, endpoint: `unix:///${name}`, apps: ['shop/*'] }, 'admin');
+    for (const name of ['staging-1', 'production-1', 'qa-1', 'canary-1']) await r.wharf.targets.add({ name, endpoint: `unix:///${name}`, apps: ['shop/*'] }, 'admin');
     await api(r, 'POST', '/api/v1/apply', { file: APP_FILE }, 200);
     await r.wharf.webhooks.addSubscription({ url: 'http://127.0.0.1:9/hook', events: ['*'] });
   });
@@ -127,6 +132,21 @@ describe('a failed deployment in the delivery history', () => {
     const refused = await api(r, 'POST', `/api/v1/apps/${APP}/promote`, { from: 'qa', to: 'demo' });
     assert.equal(refused.status, 404);
     assert.match(errorMessage(refused.body), /qa has no release to promote/);
+  });
+
+  it('a paused deployment leaves the current release and APP:ENV where they were, and calls for an operator', async () => {
+    assert.equal((await deploying(r, 'releases', { environment: 'canary', ref: '1.0.0' })).outcome.result.status, 'succeeded');
+    const before = await current('canary');
+    const { outcome } = await deploying(r, 'releases', { environment: 'canary', ref: 'bad' });
+    assert.equal(outcome.result.status, 'paused');
+    assert.match(outcome.result.reason!, /boom/);
+    assert.equal(outcome.revert, undefined);
+    const env = (await api(r, 'GET', `/api/v1/apps/${APP}/environments/canary`, undefined, 200)).body;
+    assert.deepEqual([env.current.id, env.pending], [before.id, null], 'the paused release neither became current nor stays pending');
+    assert.equal(await tagged('canary'), digests['1.0.0'], 'shop/web:canary never named the failing digest');
+    const hook = await eventually(async () => (await r.wharf.webhooks.listDeliveries()).find((d) => d.event === 'deploy.needs_operator'), 'the deploy.needs_operator webhook', 10_000);
+    const payload = (await r.wharf.webhooks.delivery(hook.id)).payload as { environment: string; deployment: number; status: string };
+    assert.deepEqual([payload.environment, payload.deployment, payload.status], ['canary', outcome.deployment, 'paused']);
   });
 
   it('a release made while a deployment runs stays pending, and is what the next deploy ships', async () => {

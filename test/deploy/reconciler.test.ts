@@ -1,9 +1,10 @@
 // The reconcile loop woken by engine events, with Docker hosts (and their event streams) in memory and the schedule
 // an hour away: a removed container is healed with the current release; a burst of events heals once; a deployment
 // of Wharf's own, whose stops and removals are events too, is waited out and starts no heal; a heal that fails is
-// not retried at every event; a replica the engine is restarting by itself is not healed. (test/e2e/reconcile.test.ts:
-// the same on real dockerd.)
-import { after, before, test } from 'node:test';
+// not retried at every event; a replica the engine is restarting by itself is not healed. Then the schedule alone,
+// without event streams: a removed container is announced as drift and healed, or only announced without autoHeal.
+// (test/e2e/reconcile.test.ts: the same on real dockerd.)
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRegistry, type Registry } from '../server/v2-harness.js';
 import { MemoryEngines } from '../support/memory-host.js';
@@ -13,11 +14,11 @@ import { Reconciler, type LookOutcome } from '../../src/deploy/reconciler.js';
 import type { ReleaseStep } from '../../src/deploy/release-workflow.js';
 
 const APP = 'shop/web';
-const FILE = (failureAction = 'rollback') => `app: ${APP}
+const FILE = (failureAction = 'rollback', autoHeal = true) => `app: ${APP}
 rollout: { healthTimeout: 2s, monitor: 0s, failureAction: ${failureAction} }
 environments:
   production:
-    autoHeal: true
+    autoHeal: ${autoHeal}
     replicas: 2
     targets: [h1, h2]
 `;
@@ -137,4 +138,51 @@ test('a heal that fails is not tried again at every event', async () => {
   } finally {
     engines.failing.delete(digests.v1!);
   }
+});
+
+describe('the schedule alone, without engine events', () => {
+  let scheduled: Reconciler;
+  /** what each scheduled look came to */
+  const passes: LookOutcome[] = [];
+  const drifts = () => notified.filter((e) => e.type === 'deployment.drift');
+  /** the `n`th look from now on (each pass looks once: one environment) */
+  const lookAfter = (n: number) => {
+    const from = passes.length;
+    return eventually(async () => passes[from + n - 1], `${n} scheduled look(s)`, 10_000);
+  };
+
+  before(async () => {
+    // The event-driven loop stops: from here on only the schedule looks, as on engines whose events cannot be watched.
+    await reconciler.stop();
+    assert.equal((await r.wharf.releases.deploy(APP, 'production', { actor: 'admin', trigger: 'deploy --force', force: true })).result.status, 'succeeded');
+    scheduled = new Reconciler(r.wharf.deploy, r.wharf.releases, (e) => notified.push(e), quiet, { interval: 200, settleMs: SETTLE_MS, onLook: (_env, outcome) => passes.push(outcome) });
+    scheduled.start();
+    await eventually(async () => (passes.includes('in-sync') ? true : undefined), 'a scheduled look in sync', 10_000);
+  });
+  after(() => scheduled.stop());
+
+  test('a removed container is announced as drift and healed at the next pass', async () => {
+    const [announced, healed] = [drifts().length, (await heals()).length];
+    await removeOne();
+    await eventually(async () => ((await heals()).length > healed && !(await heals()).at(-1)!.endsWith(':running') ? true : undefined), 'the scheduled heal to end', 10_000);
+    assert.equal((await heals()).at(-1), 'auto-heal:succeeded');
+    assert.deepEqual(h1().running(), [digests.v1, digests.v1]);
+    assert.equal(drifts().length, announced + 1, 'the drift was announced');
+    assert.equal(drifts().at(-1)!.environment, 'production');
+  });
+
+  test('without autoHeal the drift is announced once, and left alone', async () => {
+    await r.wharf.deploy.apply(FILE('rollback', false), { dryRun: false, actor: 'admin' });
+    // The second look from now began after the first ended, so after the apply: it reads the file without autoHeal.
+    await lookAfter(2);
+    const [announced, healed] = [drifts().length, (await heals()).length];
+    await removeOne();
+    await eventually(async () => (drifts().length > announced ? true : undefined), 'the drift to be announced', 10_000);
+    assert.equal((drifts().at(-1) as { autoHeal?: boolean }).autoHeal, false);
+    assert.equal(await lookAfter(2), 'drift', 'looked at again: still drift');
+    assert.equal(drifts().length, announced + 1, 'an unchanged drift is announced once');
+    assert.equal((await heals()).length, healed, 'nothing healed');
+    assert.deepEqual(h1().running(), [digests.v1]);
+    assert.ok(r.wharf.deploy.drifted.has(`${APP}/production`), 'counted as drifted (wharf_environments_drifted)');
+  });
 });

@@ -12,7 +12,7 @@ import { DockerodeEvents } from '../../src/engine/dockerode-events.js';
 import type { EngineEvent } from '../../src/engine/engine-events.js';
 import { mustRun, run } from '../support/command.js';
 import { BASE_IMAGE, ensureBaseImage } from '../support/images.js';
-import { missingReason } from '../support/tools.js';
+import { needTool } from '../support/tools.js';
 import { eventually } from '../webhooks/receiver.js';
 
 const DOCKER_SOCKET = '/var/run/docker.sock';
@@ -44,8 +44,7 @@ async function relay(path: string): Promise<{ cut(): void; close(): Promise<void
 }
 
 test('container events of the labelled containers arrive, and a cut stream comes back with what it missed', { timeout: 120_000 }, async (t) => {
-  const why = (await missingReason('docker')) ?? (await missingReason('busybox'));
-  if (why) return t.skip(why);
+  if (!(await needTool(t, 'docker', 'busybox'))) return;
   await ensureBaseImage();
   const dir = await mkdtemp(join(tmpdir(), 'wharf-events-'));
   const app = `events-${randomBytes(4).toString('hex')}`;

@@ -4,7 +4,8 @@
 // tested — and the refusals: a failing test stops before push, a failing build before test, the gate refuses
 // a digest pushed by hand, also when it carries an altered or forged attestation, and a deployment that does
 // not get healthy fails the pipeline, leaves the previous release running and staging's current release (only
-// pending until then) where it was, and its digest is not promoted.
+// pending until then) where it was, and its digest is not promoted; `rollback --to <commit>` finds the release
+// of the commit that ran.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -206,6 +207,9 @@ test('pipeline: what was tested is what ships and runs, and production takes not
       const status = JSON.parse(await ok('status', 'hello', '--env', 'staging', '--json')) as { inSync: boolean; targets: { containers: { digest: string }[] }[] }[];
       assert.equal(status[0]!.inSync, true, JSON.stringify(status));
       assert.deepEqual(status[0]!.targets[0]!.containers.map((c) => c.digest), [s1.digest]);
+      // The release names the commit and the pipeline run it came from (what `rollback --to <commit>` finds it by).
+      const released = JSON.parse(await ok('releases', 'hello', '--env', 'staging', '--json')) as { digest: string; commit: string | null; pipelineRun: string | null }[];
+      assert.deepEqual(released.map((r) => [r.digest, r.commit, r.pipelineRun]), [[s1.digest, sha1, s1.runId]]);
 
       // The attestation, as any OCI tool sees it: a referrer of the digest, a DSSE envelope with an in-toto statement.
       const referrers = (await (await v2(`referrers/${s1.digest}`)).json()) as { manifests: { digest: string; artifactType: string }[] };
@@ -386,6 +390,19 @@ test('pipeline: what was tested is what ships and runs, and production takes not
       assert.equal(good.status, 201);
       assert.equal(((await good.json()) as { digest: string }).digest, s1.digest);
       assert.equal((await getManifest(server.url, 'hello', 'production')).digest, s1.digest, 'production keeps the good digest');
+
+      // --- rollback to a commit: the newest release of it that ran here ------------------------------
+      // sha4's releases never ran in staging (one rolled back, one pending): there is none of it to go back to.
+      const neverRan = await wharf(['rollback', 'hello', '--env', 'staging', '--to', sha4.slice(0, 7)]);
+      assert.equal(neverRan.code, 1, `${neverRan.stdout}\n${neverRan.stderr}`);
+      assert.match(neverRan.stderr, new RegExp(`^wharf rollback: no release ${sha4.slice(0, 7)} in the history of hello/staging\n$`));
+      const back = JSON.parse(await ok('rollback', 'hello', '--env', 'staging', '--to', sha1.slice(0, 7), '--deploy', '--json')) as {
+        release: { kind: string; digest: string; commit: string; pipelineRun: string };
+        result: { status: string };
+      };
+      assert.deepEqual([back.release.kind, back.release.digest, back.release.commit, back.release.pipelineRun], ['rollback', s1.digest, sha1, s1.runId]);
+      assert.equal(back.result.status, 'succeeded');
+      assert.equal((await getManifest(server.url, 'hello', 'staging')).digest, s1.digest);
     });
   } finally {
     await removeImages('docker', images);

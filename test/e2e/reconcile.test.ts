@@ -59,10 +59,15 @@ environments:
     const before = await running();
     assert.equal(before.length, 2);
     const victim = before[0]!.split(' ')[0]!;
+    assert.match(await metrics(), /^wharf_environments_drifted 0$/m);
     await h1.mustDocker(['rm', '-f', victim]);
     const removedAt = Date.now();
+    // Drifted from the look that finds it until the look after the heal (the heal, then 3 s of settling): seen while
+    // polling from the removal on, with no wait of its own.
+    const counted = eventually(async () => (/^wharf_environments_drifted 1$/m.test(await metrics()) ? true : undefined), 'wharf_environments_drifted 1', 30_000);
 
     const drift = await eventually(async () => hook.received.find((r) => r.body?.event === 'deployment.drift'), 'the deployment.drift webhook', 30_000);
+    await counted;
     assert.equal(drift.body.repository, 'heal');
     assert.equal(drift.body.environment, 'production');
     assert.equal(drift.body.digest, rel.releases.v1!.digest);

@@ -34,6 +34,8 @@ interface Fakes {
   finished: StepResult[];
   logs: string[];
   reporter: Reporter;
+  /** what each release was said to come from (its `origin` argument) */
+  origins: unknown[];
 }
 
 interface Options {
@@ -52,7 +54,7 @@ interface Options {
 }
 
 function fakes(opts: Options = {}): Fakes {
-  const f = { calls: [] as string[], tests: [] as TestRun[], attested: [] as TestsPredicate[], finished: [] as StepResult[], logs: [] as string[] } as Fakes;
+  const f = { calls: [] as string[], tests: [] as TestRun[], attested: [] as TestsPredicate[], finished: [] as StepResult[], logs: [] as string[], origins: [] as unknown[] } as Fakes;
   let pushes = 0;
   f.engine = {
     async build(req, onLog) {
@@ -90,7 +92,8 @@ function fakes(opts: Options = {}): Fakes {
       f.calls.push(`targets of ${app}/${environment}`);
       return opts.serverTargets ?? null;
     },
-    async release(app, environment, digest, _note, deploy) {
+    async release(app, environment, digest, _note, deploy, origin) {
+      f.origins.push(origin);
       f.calls.push(`release ${app}@${digest} to ${environment}${deploy ? ' and deploy' : ''}`);
       if (opts.releaseFails) throw new Error(`release to ${app}/${environment} refused`);
       if (!deploy) return { id: 7, digest };
@@ -175,6 +178,7 @@ test('a green run builds, tests in the built image, pushes every tag, attests, r
     ],
   );
   assert.deepEqual(r.release, { environment: 'staging', id: 7, digest: DIGEST });
+  assert.deepEqual(f.origins, [{ commit: 'abcdef1234567', pipelineRun: 'run-9' }], 'the release names its commit and run, for rollback --to <commit>');
   assert.equal(r.digest, DIGEST);
   assert.deepEqual(r.steps.map((s) => [s.name, s.status]), [
     ['build', 'ok'],
