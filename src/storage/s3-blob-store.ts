@@ -800,6 +800,8 @@ class S3BlobFile implements BlobFile {
   /** the read waiting for bytes: its buffer, how much it wants, how much it has */
   private waiting: { into: Buffer; length: number; n: number; done: () => void } | null = null;
   private release: ((chunk: Uint8Array) => void) | undefined;
+  /** stops freeing the socket's reads (freeSocketReads) */
+  private unwatch: (() => void) | undefined;
   /** the object's time: an object is written once, so a digest verified at this time stays verified (hashOnServe) */
   modifiedMs?: number;
 
@@ -823,6 +825,7 @@ class S3BlobFile implements BlobFile {
     this.error = null;
     // Only when this file is the body's one reader (the SDK hands over Node's response untouched).
     this.release = canReleaseBuffers && body.listenerCount('data') === 0 ? releaseBuffer : undefined;
+    if (this.release) this.unwatch = freeSocketReads((body as { socket?: Readable | null }).socket);
     body.on('data', (chunk: Buffer) => {
       if (body !== this.body) return;
       this.queue.push({ chunk, used: 0 });
@@ -836,6 +839,9 @@ class S3BlobFile implements BlobFile {
     });
     body.on('end', () => {
       if (body !== this.body) return;
+      // The socket goes back to the client's pool for other requests: they are not this file's to free.
+      this.unwatch?.();
+      this.unwatch = undefined;
       this.ended = true;
       this.wake();
     });
@@ -894,6 +900,8 @@ class S3BlobFile implements BlobFile {
   }
 
   private drop(): void {
+    this.unwatch?.();
+    this.unwatch = undefined;
     this.wake();
     this.body?.destroy();
     this.body = null;
@@ -904,4 +912,23 @@ class S3BlobFile implements BlobFile {
   async close(): Promise<void> {
     this.drop();
   }
+}
+
+/**
+ * Frees each buffer read from an object response's socket once Node's HTTP client has parsed it, until the returned
+ * function is called. The client reads a socket into a fresh buffer of up to 64 KiB for every read, parses it at
+ * once and copies the body's bytes out (those copies are what S3BlobFile receives, and frees itself), so nobody
+ * holds the read's buffer afterwards; left to the collector, it was half of what a pull allocated. The client's
+ * listener, added when the request got the socket, runs before this one; a listener ahead of the client's (a
+ * socket reused by a later request while this one still listens) would see the bytes before the parser, so such a
+ * read is left alone. Only whole buffers are freed (releaseBuffer), never a slice of memory shared with another.
+ */
+function freeSocketReads(socket: Readable | null | undefined): (() => void) | undefined {
+  if (!socket) return undefined;
+  const onData = (read: Buffer) => {
+    const listeners = socket.listeners('data');
+    if (listeners.length > 1 && listeners[0] !== onData && Buffer.isBuffer(read)) releaseBuffer(read);
+  };
+  socket.on('data', onData);
+  return () => socket.off('data', onData);
 }
