@@ -779,16 +779,29 @@ export class S3BlobStore implements BlobStore {
 /**
  * Positional reads of an object for the blob sender: one ranged GET that the reads consume in order, with up to
  * READ_AHEAD bytes received ahead of them; a read elsewhere starts a new GET from there.
+ *
+ * Each chunk of the response is copied into the waiting read's buffer as it arrives and then freed on the spot
+ * (release-buffer.ts): Node's HTTP client copies every piece of a body into a buffer of its own (up to 64 KiB) for
+ * its one reader, so nobody else holds it. Kept until a collection instead, those buffers were most of what the
+ * process allocated while serving a pull (two of 64 KiB per socket read, with the socket's own), and chunks that
+ * waited in the read-ahead long enough to outlive a young-generation collection were promoted, so that pulls ran
+ * into full collections every few hundred milliseconds. A chunk is queued only when no read is waiting: the client
+ * is slower than the store.
  */
 class S3BlobFile implements BlobFile {
   private body: Readable | null = null;
-  private queue: Buffer[] = [];
+  /** chunks received ahead of the reads, each with how much of it was consumed already */
+  private queue: { chunk: Buffer; used: number }[] = [];
   private queued = 0;
   private position = 0;
   private end = 0;
   private ended = false;
   private error: Error | null = null;
-  private wake: (() => void) | null = null;
+  /** the read waiting for bytes: its buffer, how much it wants, how much it has */
+  private waiting: { into: Buffer; length: number; n: number; done: () => void } | null = null;
+  private release: ((chunk: Uint8Array) => void) | undefined;
+  /** stops freeing the socket's reads (freeSocketReads) */
+  private unwatch: (() => void) | undefined;
   /** the object's time: an object is written once, so a digest verified at this time stays verified (hashOnServe) */
   modifiedMs?: number;
 
@@ -810,27 +823,59 @@ class S3BlobFile implements BlobFile {
     this.end = end;
     this.ended = false;
     this.error = null;
+    // Only when this file is the body's one reader (the SDK hands over Node's response untouched).
+    this.release = canReleaseBuffers && body.listenerCount('data') === 0 ? releaseBuffer : undefined;
+    if (this.release) this.unwatch = freeSocketReads((body as { socket?: Readable | null }).socket);
     body.on('data', (chunk: Buffer) => {
-      this.queue.push(chunk);
+      if (body !== this.body) return;
+      this.queue.push({ chunk, used: 0 });
       this.queued += chunk.length;
+      const w = this.waiting;
+      if (w) {
+        w.n += this.take(w.into, w.n, w.length - w.n);
+        if (w.n === w.length) this.wake();
+      }
       if (this.queued >= READ_AHEAD) body.pause();
-      this.poke();
     });
     body.on('end', () => {
+      if (body !== this.body) return;
+      // The socket goes back to the client's pool for other requests: they are not this file's to free.
+      this.unwatch?.();
+      this.unwatch = undefined;
       this.ended = true;
-      this.poke();
+      this.wake();
     });
     body.on('error', (e) => {
+      if (body !== this.body) return;
       this.error = e;
-      this.poke();
+      this.wake();
     });
     return true;
   }
 
-  private poke(): void {
-    const w = this.wake;
-    this.wake = null;
-    w?.();
+  /** Copies up to `length` queued bytes into `into` at `at`, freeing the chunks used up; the count copied. */
+  private take(into: Buffer, at: number, length: number): number {
+    let n = 0;
+    while (n < length && this.queue.length > 0) {
+      const head = this.queue[0]!;
+      const take = Math.min(head.chunk.length - head.used, length - n);
+      head.chunk.copy(into, at + n, head.used, head.used + take);
+      n += take;
+      head.used += take;
+      if (head.used === head.chunk.length) {
+        this.queue.shift();
+        this.release?.(head.chunk);
+      }
+    }
+    this.queued -= n;
+    this.position += n;
+    return n;
+  }
+
+  private wake(): void {
+    const w = this.waiting;
+    this.waiting = null;
+    w?.done();
   }
 
   async read(into: Buffer, length: number, position: number): Promise<number> {
@@ -838,28 +883,26 @@ class S3BlobFile implements BlobFile {
     if (!this.body || position !== this.position || position > this.end) {
       if (!(await this.start(position, this.size - 1))) throw new RegistryError('BLOB_UNKNOWN', 'blob data is missing');
     }
-    // Fill the caller's buffer: fewer, larger socket writes.
-    while (this.queued < length && !this.ended && !this.error) {
-      this.body!.resume();
-      await new Promise<void>((resolve) => (this.wake = resolve));
+    // Fill the caller's buffer (fewer, larger socket writes): what is queued now, the rest as it arrives.
+    let n = this.take(into, 0, length);
+    if (n < length && !this.ended && !this.error) {
+      const w = { into, length, n, done: () => {} };
+      await new Promise<void>((resolve) => {
+        w.done = resolve;
+        this.waiting = w;
+        this.body!.resume();
+      });
+      n = w.n;
     }
-    if (this.error && this.queued === 0) throw this.error;
-    let n = 0;
-    while (n < length && this.queue.length > 0) {
-      const head = this.queue[0]!;
-      const take = Math.min(head.length, length - n);
-      head.copy(into, n, 0, take);
-      n += take;
-      if (take === head.length) this.queue.shift();
-      else this.queue[0] = head.subarray(take);
-    }
-    this.queued -= n;
-    this.position += n;
+    if (this.error && n === 0) throw this.error;
     if (this.queued < READ_AHEAD) this.body?.resume();
     return n;
   }
 
   private drop(): void {
+    this.unwatch?.();
+    this.unwatch = undefined;
+    this.wake();
     this.body?.destroy();
     this.body = null;
     this.queue = [];
@@ -869,4 +912,23 @@ class S3BlobFile implements BlobFile {
   async close(): Promise<void> {
     this.drop();
   }
+}
+
+/**
+ * Frees each buffer read from an object response's socket once Node's HTTP client has parsed it, until the returned
+ * function is called. The client reads a socket into a fresh buffer of up to 64 KiB for every read, parses it at
+ * once and copies the body's bytes out (those copies are what S3BlobFile receives, and frees itself), so nobody
+ * holds the read's buffer afterwards; left to the collector, it was half of what a pull allocated. The client's
+ * listener, added when the request got the socket, runs before this one; a listener ahead of the client's (a
+ * socket reused by a later request while this one still listens) would see the bytes before the parser, so such a
+ * read is left alone. Only whole buffers are freed (releaseBuffer), never a slice of memory shared with another.
+ */
+function freeSocketReads(socket: Readable | null | undefined): (() => void) | undefined {
+  if (!socket) return undefined;
+  const onData = (read: Buffer) => {
+    const listeners = socket.listeners('data');
+    if (listeners.length > 1 && listeners[0] !== onData && Buffer.isBuffer(read)) releaseBuffer(read);
+  };
+  socket.on('data', onData);
+  return () => socket.off('data', onData);
 }
