@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { S3BlobStore, type S3StoreOptions } from '../../src/storage/s3-blob-store.js';
+import type { PublishBlob } from '../../src/storage/blob-store.js';
 import { fsck } from '../../src/registry/fsck.js';
 import { digestOf, expectError, expectStatus, locationPath, openUpload, pushBlob, startRegistry, withQuery, type Registry } from '../server/v2-harness.js';
 import { createBucket, s3Server, type S3Server, type TestBucket } from '../support/s3.js';
@@ -51,6 +52,26 @@ after(async () => {
   await r?.close();
   await bucket?.remove();
 });
+
+/**
+ * What the database keeps of the blobs a directly built store commits (where each digest's object is), and the
+ * publish step that reveals a committed object and records its row, as the registry does.
+ */
+function blobRows() {
+  const rows = new Map<string, { location: string; size: number }>();
+  const locations = {
+    blobLocation: async (digest: string) => rows.get(digest) ?? null,
+    blobLocations: async () => [...rows].map(([digest, r]) => ({ digest, ...r })),
+  };
+  const record =
+    (digest: string): PublishBlob =>
+    async (size, reveal, location) => {
+      await reveal();
+      rows.set(digest, { location: location!, size });
+      return location;
+    };
+  return { locations, record };
+}
 
 const blobKeys = async (b = bucket) => (await b.keys('blobs/')).map((k) => k.key);
 const sessionKeys = async (b = bucket) => (await b.keys('uploads/')).map((k) => k.key);
@@ -403,11 +424,7 @@ test('kill -9 during a push and before its commit leaves no visible blob; GC the
 
 test('an upload opened on one store and written on another is hashed there: its commit reads nothing back', { skip }, async () => {
   const options = directOptions('direct/');
-  const rows = new Map<string, { location: string; size: number }>();
-  const locations = {
-    blobLocation: async (digest: string) => rows.get(digest) ?? null,
-    blobLocations: async () => [...rows].map(([digest, r]) => ({ digest, ...r })),
-  };
+  const { locations, record } = blobRows();
   const opener = new S3BlobStore(options, locations);
   const writer = new S3BlobStore(options, locations);
   // Every GetObject of a blob object each store sends.
@@ -429,21 +446,13 @@ test('an upload opened on one store and written on another is hashed there: its 
     const data = randomBytes(7 * MiB + 3);
     const session = await opener.startUpload('direct/app');
     await writer.appendUpload(session.id, Readable.from([data.subarray(0, 4 * MiB), data.subarray(4 * MiB)]));
-    await writer.commitUpload(session.id, digestOf(data), async (size, reveal, location) => {
-      await reveal();
-      rows.set(digestOf(data), { location: location!, size });
-      return location;
-    });
+    await writer.commitUpload(session.id, digestOf(data), record(digestOf(data)));
     assert.deepEqual(writerReads, [], 'the object was not read back');
     // Bytes written by one store and committed by the other are verified by reading the object back.
     const other = randomBytes(6 * MiB);
     const s2 = await opener.startUpload('direct/app');
     await writer.appendUpload(s2.id, Readable.from([other]));
-    await opener.commitUpload(s2.id, digestOf(other), async (size, reveal, location) => {
-      await reveal();
-      rows.set(digestOf(other), { location: location!, size });
-      return location;
-    });
+    await opener.commitUpload(s2.id, digestOf(other), record(digestOf(other)));
     assert.equal(openerReads.length, 1, 'the committing store read the object back');
     const stored = opener.read(digestOf(data));
     const chunks: Buffer[] = [];
@@ -456,11 +465,8 @@ test('an upload opened on one store and written on another is hashed there: its 
 });
 
 test('blob bytes go to the store with an unsigned payload (no second sha256 of every part), other requests signed', { skip }, async () => {
-  const rows = new Map<string, { location: string; size: number }>();
-  const store = new S3BlobStore(
-    directOptions('unsigned/'),
-    { blobLocation: async (d) => rows.get(d) ?? null, blobLocations: async () => [...rows].map(([digest, r]) => ({ digest, ...r })) },
-  );
+  const { locations, record } = blobRows();
+  const store = new S3BlobStore(directOptions('unsigned/'), locations);
   // The payload hash each request was signed with, as it went out (the deserialize step sees the signed request).
   const sent: [string, string][] = [];
   store.client.middlewareStack.add(
@@ -475,11 +481,7 @@ test('blob bytes go to the store with an unsigned payload (no second sha256 of e
     const data = randomBytes(7 * MiB + 3); // one whole part, and a tail sent as the last part at commit
     const session = await store.startUpload('unsigned/app');
     await store.appendUpload(session.id, Readable.from([data]));
-    await store.commitUpload(session.id, digestOf(data), async (size, reveal, location) => {
-      await reveal();
-      rows.set(digestOf(data), { location: location!, size });
-      return location;
-    });
+    await store.commitUpload(session.id, digestOf(data), record(digestOf(data)));
     const parts = sent.filter(([c]) => c === 'UploadPartCommand');
     assert.equal(parts.length, 2);
     for (const [c, hash] of sent) {
@@ -579,19 +581,12 @@ test('kill -9 in the middle of a push of declared length leaves no object and no
 });
 
 test('positional reads of an object, as the sender makes them: whole past the read-ahead, a range, a jump, two at once; the sockets then serve other requests intact', { skip }, async () => {
-  const rows = new Map<string, { location: string; size: number }>();
-  const store = new S3BlobStore(directOptions('reads/'), {
-    blobLocation: async (d) => rows.get(d) ?? null,
-    blobLocations: async () => [...rows].map(([digest, r]) => ({ digest, ...r })),
-  });
+  const { locations, record } = blobRows();
+  const store = new S3BlobStore(directOptions('reads/'), locations);
   const put = async (data: Buffer) => {
     const session = await store.startUpload('reads/app');
     await store.appendUpload(session.id, Readable.from([data]));
-    await store.commitUpload(session.id, digestOf(data), async (size, reveal, location) => {
-      await reveal();
-      rows.set(digestOf(data), { location: location!, size });
-      return location;
-    });
+    await store.commitUpload(session.id, digestOf(data), record(digestOf(data)));
   };
   /** Reads [start, end] of a blob in pieces of `piece` bytes, each into a buffer reused as the sender reuses its own. */
   const readAll = async (data: Buffer, piece: number, range?: { start: number; end: number }, pause?: () => Promise<void>) => {
