@@ -4,7 +4,7 @@
 // (scripts/open-handles.js); a file that runs past --file-timeout is asked to name them too, then killed with
 // every process it started (its own process group).
 //
-//   node scripts/test.js [--unit] [--reverse] [--jobs=N] [--file-timeout=SECONDS] [--test-timeout=MS] [FILE|DIR …] [-- node test flags]
+//   node scripts/test.js [--unit] [--reverse] [--jobs=N] [--except=NAME,…] [--file-timeout=SECONDS] [--test-timeout=MS] [FILE|DIR …] [-- node test flags]
 //
 // `--jobs=N` runs up to N files at once (default 1). Most end-to-end files spend more of their time waiting (on
 // Docker, Swarm's monitor windows, health checks, timers) than computing, so CI runs two at a time per suite. A file
@@ -14,6 +14,9 @@
 //
 // `--reverse` runs the files in reverse order: CI runs two suites at once on one machine, and in opposite orders
 // they neither meet on the same test (shared engine, fixed names in the README's blocks) nor on the same heavy one.
+// `--except=e2e/swarm-record,…` leaves out the files named (the end of their path, without `.test.js`): CI runs those
+// in a lane of their own beside the two suites, in both configurations (.ci/run). A name that matches no file (or
+// more than one) is an error, so that a renamed file cannot drop out of every lane unnoticed.
 // `--unit` leaves out test/e2e (real docker, podman, skopeo, extra dockerd hosts); every other test is pure or
 // in-process and runs. Files or directories given (dist/test/… or test/….ts) run alone. Works on Node 20, 22
 // and 24 (Node 20 takes no globs).
@@ -42,7 +45,9 @@ const fileTimeoutS = flag('file-timeout', Number(process.env.WHARF_TEST_FILE_TIM
  * it to a whole file, and the file's own deadline is --file-timeout.
  */
 const testTimeoutMs = flag('test-timeout', undefined);
-const unknown = own.filter((a) => a.startsWith('--') && !/^--(unit|reverse|jobs=|file-timeout=|test-timeout=)/.test(a));
+const exceptArg = own.find((a) => a.startsWith('--except='));
+const except = exceptArg ? exceptArg.slice('--except='.length).split(',').map((s) => s.trim()).filter(Boolean) : [];
+const unknown = own.filter((a) => a.startsWith('--') && !/^--(unit|reverse|jobs=|except=|file-timeout=|test-timeout=)/.test(a));
 if (unknown.length > 0) {
   process.stderr.write(`scripts/test.js: unknown option ${unknown[0]} (node's own test flags go after --)\n`);
   process.exit(2);
@@ -76,6 +81,15 @@ for (const c of chosen.length > 0 ? chosen.map(compiled) : [distTest]) {
   if (statSync(c).isDirectory()) walk(c, files);
   else files.push(c);
 }
+for (const name of except) {
+  const matching = files.filter((f) => f.endsWith(`${sep}${name.split('/').join(sep)}.test.js`));
+  if (matching.length !== 1) {
+    process.stderr.write(`scripts/test.js: --except names ${name}, which is ${matching.length === 0 ? 'not among the files to run' : `${matching.length} of them`}\n`);
+    process.exit(2);
+  }
+  files.splice(files.indexOf(matching[0]), 1);
+}
+if (except.length > 0) process.stdout.write(`[scripts/test.js] left out (--except, run elsewhere): ${except.join(', ')}\n`);
 if (reverse) files.reverse();
 
 const hook = join(root, 'scripts', 'open-handles.js');

@@ -2,7 +2,7 @@
 // named, and the suite goes on to the next file instead of hanging.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,25 @@ test('--reverse runs the files last to first (CI runs its second suite so)', { t
   const [forward, backward] = await Promise.all([order(), order('--reverse')]);
   assert.equal(forward, 'abc');
   assert.equal(backward, 'cba');
+});
+
+test('--except leaves the files named out (CI runs them in a lane of their own), and refuses a name that matches none', { timeout: 60_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-runner-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, 'sub'));
+  for (const name of ['a', 'b', 'sub/c']) {
+    await writeFile(join(dir, `${name}.test.js`), `import test from 'node:test';\ntest('${name} ran', () => { process.stdout.write('# ran ${name}\\n'); });\n`);
+  }
+  const left = await run(process.execPath, [RUNNER, '--except=sub/c,a', dir], { timeoutMs: 50_000 });
+  assert.equal(left.code, 0, left.stdout + left.stderr);
+  assert.deepEqual([...left.stdout.matchAll(/# ran ([\w/]+)/g)].map((m) => m[1]), ['b']);
+  assert.match(left.stdout, /left out \(--except, run elsewhere\): sub\/c, a/);
+  assert.match(left.stdout, /1 files in \d+ s .*: 1 passed, 0 failed/);
+  // A renamed file must not drop out of every lane: a name with no file stops the run before any file.
+  const typo = await run(process.execPath, [RUNNER, '--except=sub/d', dir], { timeoutMs: 50_000 });
+  assert.equal(typo.code, 2);
+  assert.match(typo.stderr, /--except names sub\/d, which is not among the files to run/);
+  assert.doesNotMatch(typo.stdout, /# ran/);
 });
 
 test('--jobs=2 runs two files at once, each one\'s output whole, and the failures still by name', { timeout: 60_000 }, async (t) => {
